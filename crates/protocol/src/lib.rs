@@ -1,0 +1,46 @@
+//! PixSim wire protocol: messages, close codes, framing codec and the
+//! per-connection state machine. This crate does no I/O at all.
+//!
+//! # Wire format
+//!
+//! * Transport: QUIC with ALPN [`ALPN`] (`pixsim/1`).
+//! * One client-opened bidirectional stream per connection carries all
+//!   reliable messages, in both directions.
+//! * On that stream every message is a *frame*: a `u32` big-endian length
+//!   prefix followed by exactly that many payload bytes. The length never
+//!   exceeds [`MAX_FRAME_LEN`]; a larger declared length closes the
+//!   connection with [`CloseCode::FrameTooLarge`] before anything is
+//!   allocated for it.
+//! * The payload is one message encoded with [postcard] (serde, compact:
+//!   enum tags and integers are LEB128 varints, strings are a varint length
+//!   plus UTF-8 bytes). Client→server payloads are [`v1::ClientMessage`],
+//!   server→client payloads are [`v1::ServerMessage`]. A payload must be
+//!   consumed exactly; trailing bytes are a protocol error.
+//! * The first client message must be [`v1::ClientMessage::Hello`], answered
+//!   by [`v1::ServerMessage::Welcome`] or by [`v1::ServerMessage::Error`]
+//!   followed by a connection close.
+//! * Connections are closed with a QUIC application error code from
+//!   [`CloseCode`] and its [`CloseCode::reason`] text as the reason bytes.
+//!
+//! [postcard]: https://docs.rs/postcard
+
+pub mod close;
+pub mod codec;
+pub mod state;
+pub mod v1;
+
+pub use close::CloseCode;
+pub use codec::{CodecError, FrameDecoder, decode_payload, encode_frame, frame};
+pub use state::ConnState;
+
+/// ALPN protocol identifier negotiated during the TLS handshake.
+pub const ALPN: &[u8] = b"pixsim/1";
+
+/// Protocol version announced in `Hello` and `Welcome`.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Hard maximum payload length of one frame (excluding the 4-byte prefix).
+pub const MAX_FRAME_LEN: usize = 64 * 1024;
+
+/// Length of the frame length prefix.
+pub const FRAME_HEADER_LEN: usize = 4;

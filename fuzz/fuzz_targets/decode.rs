@@ -1,0 +1,50 @@
+//! Any bytes, in any chunking, give messages or an error: never a panic,
+//! never a buffer beyond one maximal frame. Decoded client messages drive
+//! the connection state machine and must re-encode to themselves.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use protocol::v1::{ClientMessage, ServerMessage};
+use protocol::{
+    ConnState, FRAME_HEADER_LEN, FrameDecoder, MAX_FRAME_LEN, decode_payload, encode_frame,
+};
+
+fuzz_target!(|data: &[u8]| {
+    // First byte picks the chunk size the bytes arrive in.
+    let Some((first, rest)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(*first).max(1);
+
+    // Server messages decode or fail without panicking.
+    let _ = decode_payload::<ServerMessage>(rest);
+
+    let mut decoder = FrameDecoder::<ClientMessage>::new();
+    let mut state = ConnState::Handshake;
+    for piece in rest.chunks(chunk) {
+        let mut input = piece;
+        while !input.is_empty() {
+            let before = input.len();
+            let result = decoder.decode(&mut input);
+            assert!(decoder.buffered() <= FRAME_HEADER_LEN + MAX_FRAME_LEN);
+            match result {
+                Ok(Some(msg)) => {
+                    let mut frame = Vec::new();
+                    if encode_frame(&msg, &mut frame).is_ok() {
+                        let again = decode_payload::<ClientMessage>(&frame[FRAME_HEADER_LEN..]);
+                        assert_eq!(again.ok().as_ref(), Some(&msg));
+                    }
+                    match state.apply(&msg) {
+                        Ok(next) => state = next,
+                        Err(_close) => return,
+                    }
+                }
+                Ok(None) => assert!(input.is_empty() || input.len() < before),
+                Err(e) => {
+                    let _ = e.close_code();
+                    return;
+                }
+            }
+        }
+    }
+});

@@ -1,0 +1,375 @@
+//! PixSim game client library: QUIC connection, version handshake, pings.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), game_client::ClientError> {
+//! use game_client::{Client, Trust};
+//! let addr = "127.0.0.1:4433".parse().unwrap();
+//! let mut client = Client::connect(addr, "localhost", Trust::Fingerprint("ab:cd:...".into())).await?;
+//! let rtt = client.ping().await?;
+//! println!("{} {rtt:?}", client.server_version());
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
+use protocol::{CloseCode, CodecError, FrameDecoder, PROTOCOL_VERSION, encode_frame};
+
+/// How the client decides to trust the server certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Accept exactly the certificate with this SHA-256 fingerprint (hex,
+    /// colons optional), as printed by the server at startup.
+    Fingerprint(String),
+    /// Validate against the certificate(s) in this PEM or DER file (the
+    /// server's self-signed certificate, or a CA); the server name must
+    /// match.
+    CertFile(PathBuf),
+}
+
+/// Connection options beyond the address and trust.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Sent in `Hello`.
+    pub client_name: String,
+    /// Protocol version sent in `Hello` (tests may lie).
+    pub protocol_version: u16,
+    /// Bound on connecting + handshaking and on each request.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_name: format!("pixsim-client {}", env!("CARGO_PKG_VERSION")),
+            protocol_version: PROTOCOL_VERSION,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Bad trust configuration (fingerprint, certificate file).
+    #[error(transparent)]
+    Config(#[from] quic::QuicError),
+    /// Local socket error.
+    #[error("local socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The connection could not be started (bad server name...).
+    #[error("cannot connect: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    /// The server closed the connection with a PixSim close code.
+    #[error("server closed the connection: {reason} (code {code:?})")]
+    Closed {
+        /// The close code.
+        code: CloseCode,
+        /// The reason text sent with it.
+        reason: String,
+    },
+    /// The server refused us with an `Error` message.
+    #[error("server error {code:?}: {message}")]
+    Rejected {
+        /// Error code.
+        code: ErrorCode,
+        /// Detail.
+        message: String,
+        /// Close code of the connection close that followed, if seen.
+        close: Option<CloseCode>,
+    },
+    /// The server's certificate is not the pinned one / not signed by the
+    /// trusted certificate, or not valid for the server name.
+    #[error(
+        "server certificate not trusted ({0}): it does not match the pinned fingerprint or \
+         the trusted certificate file"
+    )]
+    UntrustedCertificate(String),
+    /// Transport failure: TLS handshake failure, timeout,
+    /// reset...
+    #[error("connection failed: {0}")]
+    Connection(quinn::ConnectionError),
+    /// The server sent something undecodable.
+    #[error("bad data from server: {0}")]
+    Codec(#[from] CodecError),
+    /// The server sent a message that makes no sense here.
+    #[error("unexpected message from server: {0}")]
+    Unexpected(&'static str),
+    /// The server ended the stream.
+    #[error("server ended the stream")]
+    StreamEnded,
+    /// No answer in time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<quinn::ConnectionError> for ClientError {
+    fn from(e: quinn::ConnectionError) -> Self {
+        match quic::close_code_of(&e) {
+            Some((code, reason)) => ClientError::Closed { code, reason },
+            None => ClientError::Connection(e),
+        }
+    }
+}
+
+impl From<quinn::ReadError> for ClientError {
+    fn from(e: quinn::ReadError) -> Self {
+        match e {
+            quinn::ReadError::ConnectionLost(e) => e.into(),
+            other => ClientError::Io(other.into()),
+        }
+    }
+}
+
+impl From<quinn::WriteError> for ClientError {
+    fn from(e: quinn::WriteError) -> Self {
+        match e {
+            quinn::WriteError::ConnectionLost(e) => e.into(),
+            other => ClientError::Io(other.into()),
+        }
+    }
+}
+
+impl ClientError {
+    /// The PixSim close code behind this error, if any.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            ClientError::Closed { code, .. } => Some(*code),
+            ClientError::Rejected { close, .. } => *close,
+            _ => None,
+        }
+    }
+}
+
+/// Builds the quinn client configuration for `trust`.
+pub fn client_config(trust: &Trust) -> Result<quinn::ClientConfig, ClientError> {
+    Ok(match trust {
+        Trust::Fingerprint(fp) => quic::client_config_pinned(fp)?,
+        Trust::CertFile(path) => quic::client_config_with_roots(quic::load_certs(path)?)?,
+    })
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// A connected, handshaken client.
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder<ServerMessage>,
+    inbox: VecDeque<ServerMessage>,
+    buf: Vec<u8>,
+    server_version: String,
+    protocol_version: u16,
+    server_time_ms: u64,
+    next_nonce: u64,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("remote", &self.conn.remote_address())
+            .field("server_version", &self.server_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to `addr`, verifies the server per `trust`, and performs the
+    /// version handshake. `server_name` is the TLS SNI / name checked by
+    /// [`Trust::CertFile`].
+    pub async fn connect(
+        addr: SocketAddr,
+        server_name: &str,
+        trust: Trust,
+    ) -> Result<Client, ClientError> {
+        Self::connect_with(addr, server_name, trust, ConnectOptions::default()).await
+    }
+
+    /// [`Client::connect`] with options.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        server_name: &str,
+        trust: Trust,
+        opts: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        let config = client_config(&trust)?;
+        let local: SocketAddr = if addr.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let endpoint = quinn::Endpoint::client(local)?;
+        let timeout = opts.timeout;
+        let connecting = endpoint.connect_with(config, addr, server_name)?;
+        let conn = match tokio::time::timeout(timeout, connecting).await {
+            Err(_) => return Err(ClientError::Timeout(timeout)),
+            Ok(Err(quinn::ConnectionError::TransportError(e)))
+                if e.reason.contains("invalid peer certificate") =>
+            {
+                return Err(ClientError::UntrustedCertificate(e.reason));
+            }
+            Ok(r) => r?,
+        };
+        let (send, recv) = conn.open_bi().await?;
+        let mut client = Client {
+            endpoint,
+            conn,
+            send,
+            recv,
+            decoder: FrameDecoder::new(),
+            inbox: VecDeque::new(),
+            buf: vec![0; 16 * 1024],
+            server_version: String::new(),
+            protocol_version: 0,
+            server_time_ms: 0,
+            next_nonce: 1,
+            timeout,
+        };
+        client
+            .send(&ClientMessage::Hello {
+                protocol_version: opts.protocol_version,
+                client: opts.client_name,
+            })
+            .await?;
+        match client.recv_timed().await? {
+            ServerMessage::Welcome {
+                protocol_version,
+                server_version,
+                server_time_ms,
+            } => {
+                client.protocol_version = protocol_version;
+                client.server_version = server_version;
+                client.server_time_ms = server_time_ms;
+                Ok(client)
+            }
+            ServerMessage::Error { code, message } => Err(client.rejected(code, message).await),
+            other => Err(ClientError::Unexpected(other.name())),
+        }
+    }
+
+    /// Server identification from `Welcome`.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// Protocol version from `Welcome`.
+    pub fn protocol_version(&self) -> u16 {
+        self.protocol_version
+    }
+
+    /// Server wall clock (ms since the epoch) at `Welcome`.
+    pub fn server_time_ms(&self) -> u64 {
+        self.server_time_ms
+    }
+
+    /// The server's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+
+    /// The underlying QUIC connection (for stats, tests).
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.conn
+    }
+
+    /// Sends a ping and waits for its pong; returns the round-trip time.
+    pub async fn ping(&mut self) -> Result<Duration, ClientError> {
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        let start = Instant::now();
+        self.send(&ClientMessage::Ping {
+            nonce,
+            client_time_us: now_us(),
+        })
+        .await?;
+        loop {
+            match self.recv_timed().await? {
+                ServerMessage::Pong { nonce: n, .. } if n == nonce => return Ok(start.elapsed()),
+                ServerMessage::Pong { .. } => continue,
+                ServerMessage::Error { code, message } => {
+                    return Err(self.rejected(code, message).await);
+                }
+                other => return Err(ClientError::Unexpected(other.name())),
+            }
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
+        let mut frame = Vec::new();
+        encode_frame(msg, &mut frame)?;
+        self.send.write_all(&frame).await?;
+        Ok(())
+    }
+
+    /// Receives the next server message.
+    pub async fn recv(&mut self) -> Result<ServerMessage, ClientError> {
+        loop {
+            if let Some(msg) = self.inbox.pop_front() {
+                return Ok(msg);
+            }
+            let Some(n) = self.recv.read(&mut self.buf).await? else {
+                // The server finished its side; a close usually follows.
+                return Err(
+                    match tokio::time::timeout(Duration::from_secs(1), self.conn.closed()).await {
+                        Ok(e) => e.into(),
+                        Err(_) => ClientError::StreamEnded,
+                    },
+                );
+            };
+            let mut input = self.buf.get(..n).unwrap_or_default();
+            while !input.is_empty() {
+                if let Some(msg) = self.decoder.decode(&mut input)? {
+                    self.inbox.push_back(msg);
+                }
+            }
+        }
+    }
+
+    async fn recv_timed(&mut self) -> Result<ServerMessage, ClientError> {
+        let t = self.timeout;
+        tokio::time::timeout(t, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout(t))?
+    }
+
+    /// Builds the error for a server `Error`, waiting briefly for the close
+    /// that follows it to learn its code.
+    async fn rejected(&self, code: ErrorCode, message: String) -> ClientError {
+        let close = tokio::time::timeout(Duration::from_secs(2), self.conn.closed())
+            .await
+            .ok()
+            .and_then(|e| quic::close_code_of(&e))
+            .map(|(c, _)| c);
+        ClientError::Rejected {
+            code,
+            message,
+            close,
+        }
+    }
+
+    /// Waits until the connection closes and returns why.
+    pub async fn closed(&self) -> ClientError {
+        self.conn.closed().await.into()
+    }
+
+    /// Closes the connection normally and waits (briefly) for the close to
+    /// be delivered.
+    pub async fn close(mut self) {
+        let _ = self.send.finish();
+        quic::close_connection(&self.conn, CloseCode::Normal);
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
