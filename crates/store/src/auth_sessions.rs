@@ -1,0 +1,121 @@
+//! The `auth_sessions` table: one row per login.
+
+use chrono::{DateTime, Utc};
+use domain::user::{AuthSession, AuthSessionId, User, UserId};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    user_id: Uuid,
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+}
+
+impl From<Row> for AuthSession {
+    fn from(r: Row) -> Self {
+        AuthSession {
+            id: AuthSessionId(r.id),
+            user_id: UserId(r.user_id),
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            user_agent: r.user_agent,
+            ip: r.ip,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, revoked_at, user_agent, ip";
+
+pub async fn create(
+    pool: &PgPool,
+    user: UserId,
+    expires_at: DateTime<Utc>,
+    user_agent: Option<&str>,
+    ip: Option<&str>,
+) -> Result<AuthSession, StoreError> {
+    let row: Row = sqlx::query_as(&format!(
+        "INSERT INTO auth_sessions (id, user_id, expires_at, user_agent, ip)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(user.0)
+    .bind(expires_at)
+    .bind(user_agent)
+    .bind(ip)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.into())
+}
+
+/// The user behind a live session: not revoked, not expired, user not disabled.
+/// Touches `last_seen_at` at most once a minute, so most checks are a single read.
+pub async fn authenticate(
+    pool: &PgPool,
+    session: AuthSessionId,
+) -> Result<Option<User>, StoreError> {
+    let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT s.user_id, s.last_seen_at FROM auth_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled",
+    )
+    .bind(session.0)
+    .fetch_optional(pool)
+    .await?;
+    let Some((user_id, last_seen)) = row else {
+        return Ok(None);
+    };
+    if Utc::now() - last_seen > chrono::Duration::seconds(60) {
+        sqlx::query("UPDATE auth_sessions SET last_seen_at = now() WHERE id = $1")
+            .bind(session.0)
+            .execute(pool)
+            .await?;
+    }
+    crate::users::get(pool, UserId(user_id)).await.map(Some)
+}
+
+/// Live sessions of a user, newest first.
+pub async fn list_active(pool: &PgPool, user: UserId) -> Result<Vec<AuthSession>, StoreError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM auth_sessions
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+         ORDER BY created_at DESC"
+    ))
+    .bind(user.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Revokes one of `user`'s sessions; false when there is no such live session.
+pub async fn revoke(pool: &PgPool, user: UserId, session: AuthSessionId) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now()
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(session.0)
+    .bind(user.0)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes every live (unrevoked, unexpired) session of `user`; returns how many.
+pub async fn revoke_all(pool: &PgPool, user: UserId) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now()
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+    )
+    .bind(user.0)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

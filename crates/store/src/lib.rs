@@ -1,0 +1,93 @@
+//! PostgreSQL access: the pool, migrations and repositories.
+//!
+//! **API Boundary**: every SQL statement of the server lives in this crate. Callers
+//! get domain types and [`StoreError`], never rows.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+pub mod auth_sessions;
+pub mod users;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// The migrations in `migrations/` at the repository root, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; names what was duplicated.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// True when the database could not be reached (as opposed to a refused query).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// Connects a pool, failing fast with the cause when the database is unreachable.
+pub async fn connect(cfg: &PoolConfig) -> Result<PgPool, StoreError> {
+    let opts: PgConnectOptions = cfg.url.parse()?;
+    let opts = opts
+        .application_name("pixsim")
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    let pool = PgPoolOptions::new()
+        .max_connections(cfg.max_connections)
+        .acquire_timeout(cfg.acquire_timeout)
+        .connect_with(opts)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// `SELECT 1` within `timeout`; for health checks.
+pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), StoreError> {
+    match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(r) => r.map(|_| ()).map_err(StoreError::from),
+        Err(_) => Err(StoreError::Db(sqlx::Error::PoolTimedOut)),
+    }
+}
+
+/// Maps a unique-violation to [`StoreError::Conflict`].
+pub(crate) fn conflict(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Db(e),
+    }
+}

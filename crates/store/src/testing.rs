@@ -1,0 +1,180 @@
+//! A fresh database per test.
+//!
+//! All test processes of one checkout share one embedded PostgreSQL cluster, started
+//! detached on first use (its data dir is [`test_cluster_dir`]); `make test` stops it
+//! at the end (`pixsim-server db stop --data-dir …`). `PIXSIM_TEST_DATABASE_URL` names
+//! another server to use instead (a URL whose user may create databases).
+//!
+//! Each test gets its own database cloned from a template that has every migration
+//! applied; the template's name carries a hash of the migrations, so changing a
+//! migration builds a new one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+
+use crate::{MIGRATOR, PoolConfig, StoreError};
+
+/// Environment variable naming an external server for tests.
+pub const TEST_DATABASE_URL_ENV: &str = "PIXSIM_TEST_DATABASE_URL";
+
+/// Errors of the test harness.
+#[derive(Debug, thiserror::Error)]
+pub enum TestDbError {
+    #[error("could not start the embedded test cluster: {0}")]
+    Embedded(#[from] embedded::EmbeddedError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the embedded cluster start task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A database of its own for one test. Dropped databases are cleaned when the
+/// cluster next starts.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+/// Where the shared test cluster keeps its data: under the system temp dir (so a
+/// non-root postgres user can reach it even when the checkout is under /root), one
+/// per checkout.
+pub fn test_cluster_dir() -> PathBuf {
+    let checkout = env!("CARGO_MANIFEST_DIR");
+    let hash = hex::encode(&Sha256::digest(checkout.as_bytes())[..6]);
+    std::env::temp_dir().join(format!("pixsim-test-{hash}")).join("pg")
+}
+
+static SERVER: OnceCell<String> = OnceCell::const_new();
+
+/// URL of the server's maintenance database, starting the shared cluster if needed.
+pub async fn server_url() -> Result<String, TestDbError> {
+    SERVER
+        .get_or_try_init(|| async {
+            if let Ok(url) = std::env::var(TEST_DATABASE_URL_ENV) {
+                return Ok(url);
+            }
+            let dir = test_cluster_dir();
+            let pg = tokio::task::spawn_blocking(move || {
+                let mut opts = embedded::postgres::PgOptions::new(dir).with_test_settings();
+                opts.lifetime = embedded::postgres::Lifetime::Detached;
+                opts.start_timeout = Duration::from_secs(60);
+                opts.extra_settings
+                    .push(("max_connections".into(), "400".into()));
+                embedded::postgres::EmbeddedPostgres::start(opts)
+            })
+            .await??;
+            let url = pg.url("postgres");
+            if !pg.adopted() {
+                drop_leftover_databases(&url).await?;
+            }
+            // Dropping a Detached handle leaves the cluster running for other tests.
+            drop(pg);
+            Ok(url)
+        })
+        .await
+        .cloned()
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => format!("{url}/{db}"),
+    }
+}
+
+async fn drop_leftover_databases(url: &str) -> Result<(), TestDbError> {
+    let mut conn = PgConnection::connect(url).await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pixsim_test_%'")
+            .fetch_all(&mut conn)
+            .await?;
+    for name in names {
+        conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+            .await?;
+    }
+    Ok(())
+}
+
+fn template_name() -> String {
+    let mut h = Sha256::new();
+    for m in MIGRATOR.iter() {
+        h.update(m.version.to_le_bytes());
+        h.update(&m.checksum);
+    }
+    format!("pixsim_tpl_{}", hex::encode(&h.finalize()[..8]))
+}
+
+async fn ensure_template(server: &str) -> Result<String, TestDbError> {
+    let name = template_name();
+    let mut conn = PgConnection::connect(server).await?;
+    // One builder at a time across processes.
+    sqlx::query("SELECT pg_advisory_lock(74_201_121)")
+        .execute(&mut conn)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let building = format!("{name}_building");
+        conn.execute(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)").as_str())
+            .await?;
+        conn.execute(format!("CREATE DATABASE \"{building}\"").as_str())
+            .await?;
+        {
+            let mut tpl = PgConnection::connect(&with_database(server, &building)).await?;
+            MIGRATOR.run(&mut tpl).await.map_err(StoreError::from)?;
+            tpl.close().await?;
+        }
+        conn.execute(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\"").as_str())
+            .await?;
+    }
+    sqlx::query("SELECT pg_advisory_unlock(74_201_121)")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(name)
+}
+
+/// A new, migrated, empty database for one test.
+pub async fn fresh_database() -> Result<TestDatabase, TestDbError> {
+    let server = server_url().await?;
+    let template = ensure_template(&server).await?;
+    let name = format!("pixsim_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&server).await?;
+    // CREATE DATABASE … TEMPLATE fails while another session is connected to the
+    // template; only the builder ever connects, under the advisory lock, so retry briefly.
+    let mut attempt = 0;
+    loop {
+        let created = conn
+            .execute(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"").as_str())
+            .await;
+        match created {
+            Ok(_) => break,
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                tracing::debug!("create test database: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    conn.close().await?;
+    let url = with_database(&server, &name);
+    let pool = crate::connect(&PoolConfig {
+        url: url.clone(),
+        max_connections: 10,
+        acquire_timeout: Duration::from_secs(10),
+    })
+    .await?;
+    Ok(TestDatabase { name, url, pool })
+}

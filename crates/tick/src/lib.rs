@@ -1,0 +1,463 @@
+//! The fixed-rate tick loop.
+//!
+//! A bevy [`App`] runs on its own OS thread. Every tick is exactly one call to
+//! [`App::update`], and [`TickPlugin`] makes the `RunFixedMainLoop` schedule run
+//! `FixedMain` exactly once per update, so one tick = one fixed step:
+//!
+//! `First → PreUpdate (drain inbound channels) → FixedMain (game logic, FixedUpdate)
+//!  → Update → PostUpdate (emit events, collect dirty state) → Last`.
+//!
+//! The runner owns the clock (bevy_time is not used): deadlines are computed from the
+//! start instant (`start + n × period`), so the rate does not drift; a tick that
+//! finishes after the next deadline counts as an overrun and the schedule is re-based
+//! instead of bursting to catch up.
+//!
+//! [`TickStats`] is written by the tick thread with relaxed atomics only and read by
+//! async code (HTTP handlers, metrics) without ever blocking the tick.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bevy_app::{App, FixedMain, Plugin, RunFixedMainLoop, RunFixedMainLoopSystems};
+use bevy_ecs::prelude::*;
+
+/// Number of recent ticks kept for percentiles and history (one minute at 20 Hz).
+pub const WINDOW: usize = 1200;
+
+/// Errors of the tick loop.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error("tick rate must be a finite number between 0.1 and 1000 Hz, got {0}")]
+    InvalidRate(f64),
+    #[error("could not spawn the tick thread: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("the tick thread panicked")]
+    Panicked,
+}
+
+/// What the simulation knows about the current tick. Inserted by [`TickPlugin`],
+/// updated by the runner before each update.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct TickInfo {
+    /// Number of the tick being run; the first tick is 1.
+    pub number: u64,
+    /// Fixed period of one tick.
+    pub period: Duration,
+}
+
+/// Makes every [`App::update`] run `FixedMain` exactly once and keeps [`TickInfo`].
+#[derive(Debug, Clone, Copy)]
+pub struct TickPlugin {
+    pub period: Duration,
+}
+
+impl Plugin for TickPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(TickInfo {
+            number: 0,
+            period: self.period,
+        })
+        .add_systems(
+            RunFixedMainLoop,
+            run_fixed_main_once.in_set(RunFixedMainLoopSystems::FixedMainLoop),
+        );
+    }
+}
+
+fn run_fixed_main_once(world: &mut World) {
+    world.run_schedule(FixedMain);
+}
+
+/// Converts a rate in Hz to a period, validating it.
+pub fn period_from_rate(rate_hz: f64) -> Result<Duration, TickError> {
+    if !rate_hz.is_finite() || !(0.1..=1000.0).contains(&rate_hz) {
+        return Err(TickError::InvalidRate(rate_hz));
+    }
+    Ok(Duration::from_secs_f64(1.0 / rate_hz))
+}
+
+/// Shared tick figures. Cheap to clone; readers never block the tick thread.
+#[derive(Clone, Debug)]
+pub struct TickStats {
+    inner: Arc<StatsInner>,
+}
+
+#[derive(Debug)]
+struct StatsInner {
+    period_ns: u64,
+    started: Instant,
+    number: AtomicU64,
+    overruns: AtomicU64,
+    /// Nanoseconds since `started` at which the last tick began.
+    last_start_ns: AtomicU64,
+    /// Duration of recent ticks in nanoseconds, indexed by tick number % WINDOW.
+    durations: Box<[AtomicU64]>,
+    /// Nanoseconds since `started` at which each recent tick began.
+    starts: Box<[AtomicU64]>,
+}
+
+/// A consistent-enough view of the tick figures at one moment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TickSnapshot {
+    /// Number of ticks completed.
+    pub number: u64,
+    /// Configured rate in Hz.
+    pub target_rate_hz: f64,
+    /// Measured rate over the window, in Hz (0 until two ticks have run).
+    pub actual_rate_hz: f64,
+    /// Duration of the last completed tick, in microseconds.
+    pub last_us: f64,
+    pub p50_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    /// Ticks that ended after the next tick's deadline.
+    pub overruns: u64,
+    /// Ticks in the window the percentiles are computed over.
+    pub window: usize,
+    pub paused: bool,
+}
+
+/// One tick in [`TickStats::history`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TickRecord {
+    pub number: u64,
+    /// Start, in milliseconds since the loop started.
+    pub start_ms: f64,
+    pub duration_us: f64,
+}
+
+impl TickStats {
+    fn new(period: Duration) -> Self {
+        let period_ns = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            inner: Arc::new(StatsInner {
+                period_ns,
+                started: Instant::now(),
+                number: AtomicU64::new(0),
+                overruns: AtomicU64::new(0),
+                last_start_ns: AtomicU64::new(0),
+                durations: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
+                starts: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
+            }),
+        }
+    }
+
+    fn record(&self, number: u64, start: Instant, duration: Duration, overrun: bool) {
+        let i = (number % WINDOW as u64) as usize;
+        let start_ns = nanos(start.saturating_duration_since(self.inner.started));
+        self.inner.durations[i].store(nanos(duration), Ordering::Relaxed);
+        self.inner.starts[i].store(start_ns, Ordering::Relaxed);
+        self.inner.last_start_ns.store(start_ns, Ordering::Relaxed);
+        if overrun {
+            self.inner.overruns.fetch_add(1, Ordering::Relaxed);
+        }
+        // Publish last: readers use `number` to know which slots are valid.
+        self.inner.number.store(number, Ordering::Release);
+    }
+
+    /// Number of completed ticks.
+    pub fn number(&self) -> u64 {
+        self.inner.number.load(Ordering::Acquire)
+    }
+
+    /// Configured period.
+    pub fn period(&self) -> Duration {
+        Duration::from_nanos(self.inner.period_ns)
+    }
+
+    /// Figures over the last `WINDOW` ticks.
+    pub fn snapshot(&self, paused: bool) -> TickSnapshot {
+        let number = self.number();
+        let records = self.history(WINDOW);
+        let mut durations: Vec<f64> = records.iter().map(|r| r.duration_us).collect();
+        durations.sort_by(f64::total_cmp);
+        let actual_rate_hz = match (records.first(), records.last()) {
+            (Some(first), Some(last)) if records.len() >= 2 && last.start_ms > first.start_ms => {
+                (records.len() - 1) as f64 / ((last.start_ms - first.start_ms) / 1000.0)
+            }
+            _ => 0.0,
+        };
+        TickSnapshot {
+            number,
+            target_rate_hz: 1e9 / self.inner.period_ns.max(1) as f64,
+            actual_rate_hz,
+            last_us: records.last().map_or(0.0, |r| r.duration_us),
+            p50_us: percentile(&durations, 0.50),
+            p95_us: percentile(&durations, 0.95),
+            p99_us: percentile(&durations, 0.99),
+            max_us: durations.last().copied().unwrap_or(0.0),
+            overruns: self.inner.overruns.load(Ordering::Relaxed),
+            window: durations.len(),
+            paused,
+        }
+    }
+
+    /// The last `n` ticks (at most `WINDOW`), oldest first.
+    pub fn history(&self, n: usize) -> Vec<TickRecord> {
+        let number = self.number();
+        let n = n.min(WINDOW).min(usize::try_from(number).unwrap_or(usize::MAX));
+        let first = number + 1 - n as u64;
+        (first..=number)
+            .map(|k| {
+                let i = (k % WINDOW as u64) as usize;
+                TickRecord {
+                    number: k,
+                    start_ms: self.inner.starts[i].load(Ordering::Relaxed) as f64 / 1e6,
+                    duration_us: self.inner.durations[i].load(Ordering::Relaxed) as f64 / 1e3,
+                }
+            })
+            .collect()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nearest-rank percentile of sorted values; 0 when empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Pause, resume and single-step the loop from any thread.
+#[derive(Clone, Debug, Default)]
+pub struct TickControl {
+    inner: Arc<ControlInner>,
+}
+
+#[derive(Debug, Default)]
+struct ControlInner {
+    paused: AtomicBool,
+    steps: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl TickControl {
+    pub fn pause(&self) {
+        self.inner.paused.store(true, Ordering::SeqCst);
+    }
+    pub fn resume(&self) {
+        self.inner.paused.store(false, Ordering::SeqCst);
+    }
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(Ordering::SeqCst)
+    }
+    /// Requests exactly one tick while paused. Returns false (and does nothing) when
+    /// the loop is running.
+    pub fn step(&self) -> bool {
+        if !self.is_paused() {
+            return false;
+        }
+        self.inner.steps.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+    fn take_step(&self) -> bool {
+        self.inner
+            .steps
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| s.checked_sub(1))
+            .is_ok()
+    }
+    fn stop_requested(&self) -> bool {
+        self.inner.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// The running loop. Dropping it stops the thread.
+#[derive(Debug)]
+pub struct TickLoop {
+    stats: TickStats,
+    control: TickControl,
+    thread: Option<JoinHandle<App>>,
+}
+
+impl TickLoop {
+    /// Adds [`TickPlugin`] to `app` and runs it on a new thread at `rate_hz`.
+    ///
+    /// `make_app` runs on the tick thread, so the App never crosses threads.
+    pub fn spawn(
+        rate_hz: f64,
+        make_app: impl FnOnce() -> App + Send + 'static,
+    ) -> Result<Self, TickError> {
+        let period = period_from_rate(rate_hz)?;
+        let stats = TickStats::new(period);
+        let control = TickControl::default();
+        let (s, c) = (stats.clone(), control.clone());
+        let thread = std::thread::Builder::new()
+            .name("tick".into())
+            .spawn(move || {
+                let mut app = make_app();
+                app.add_plugins(TickPlugin { period });
+                run_loop(&mut app, period, &s, &c);
+                app
+            })?;
+        Ok(Self {
+            stats,
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stats(&self) -> &TickStats {
+        &self.stats
+    }
+
+    pub fn control(&self) -> &TickControl {
+        &self.control
+    }
+
+    /// Stops after the current tick and returns the App for inspection.
+    pub fn stop(mut self) -> Result<App, TickError> {
+        self.control.inner.stop.store(true, Ordering::SeqCst);
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| TickError::Panicked),
+            None => Err(TickError::Panicked),
+        }
+    }
+}
+
+impl Drop for TickLoop {
+    fn drop(&mut self) {
+        self.control.inner.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs one tick: sets [`TickInfo`], updates the app.
+pub fn run_tick(app: &mut App, number: u64) {
+    if let Some(mut info) = app.world_mut().get_resource_mut::<TickInfo>() {
+        info.number = number;
+    }
+    app.update();
+}
+
+fn run_loop(app: &mut App, period: Duration, stats: &TickStats, control: &TickControl) {
+    // While paused, wake at this interval to look for steps, resume or stop.
+    let idle_poll = period.min(Duration::from_millis(5));
+    let mut base = Instant::now();
+    let mut since_base: u32 = 0;
+    let mut number: u64 = 0;
+    while !control.stop_requested() {
+        if control.is_paused() && !control.take_step() {
+            std::thread::sleep(idle_poll);
+            // Resume on a fresh schedule rather than bursting through missed ticks.
+            base = Instant::now();
+            since_base = 0;
+            continue;
+        }
+        let start = Instant::now();
+        number += 1;
+        run_tick(app, number);
+        let end = Instant::now();
+        since_base = since_base.saturating_add(1);
+        let next = base + period * since_base;
+        let overrun = end > next;
+        stats.record(number, start, end - start, overrun);
+        if overrun {
+            base = end;
+            since_base = 0;
+        } else if !control.is_paused() {
+            std::thread::sleep(next - end);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use bevy_app::FixedUpdate;
+
+    #[derive(Resource, Default)]
+    struct Counter(u64);
+
+    fn count(mut c: ResMut<Counter>) {
+        c.0 += 1;
+    }
+
+    fn counting_app() -> App {
+        let mut app = App::new();
+        app.init_resource::<Counter>().add_systems(FixedUpdate, count);
+        app
+    }
+
+    #[test]
+    fn one_update_is_one_fixed_step() {
+        let mut app = counting_app();
+        app.add_plugins(TickPlugin {
+            period: Duration::from_millis(50),
+        });
+        for n in 1..=5 {
+            run_tick(&mut app, n);
+        }
+        assert_eq!(app.world().resource::<Counter>().0, 5);
+        assert_eq!(app.world().resource::<TickInfo>().number, 5);
+    }
+
+    #[test]
+    fn rejects_bad_rates() {
+        for r in [0.0, -1.0, f64::NAN, f64::INFINITY, 5000.0] {
+            assert!(matches!(period_from_rate(r), Err(TickError::InvalidRate(_))));
+        }
+        assert_eq!(period_from_rate(20.0).unwrap(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v, 1.0), 100.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn pause_then_step_advances_exactly_one_tick() {
+        let tick = TickLoop::spawn(200.0, counting_app).unwrap();
+        tick.control().pause();
+        // Let any tick in flight finish.
+        std::thread::sleep(Duration::from_millis(30));
+        let before = tick.stats().number();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(tick.stats().number(), before, "paused loop must not tick");
+        assert!(tick.control().step());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while tick.stats().number() == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(tick.stats().number(), before + 1);
+        tick.control().resume();
+        assert!(!tick.control().step(), "step is refused while running");
+        let app = tick.stop().unwrap();
+        let counted = app.world().resource::<Counter>().0;
+        assert!(counted > before, "ticks resumed: {counted} > {before}");
+    }
+
+    #[test]
+    fn stats_track_ticks_and_history() {
+        let tick = TickLoop::spawn(500.0, counting_app).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tick.stats().number() < 20 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let snap = tick.stats().snapshot(false);
+        assert!(snap.number >= 20);
+        assert_eq!(snap.target_rate_hz.round(), 500.0);
+        assert!(snap.p50_us <= snap.p99_us && snap.p99_us <= snap.max_us);
+        let hist = tick.stats().history(10);
+        assert_eq!(hist.len(), 10);
+        assert!(hist.windows(2).all(|w| w[1].number == w[0].number + 1));
+        assert!(hist.windows(2).all(|w| w[1].start_ms >= w[0].start_ms));
+        let app = tick.stop().unwrap();
+        assert!(app.world().resource::<Counter>().0 >= 20);
+    }
+}
