@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub mod auth_sessions;
+pub mod generation;
 pub mod users;
 
 #[cfg(feature = "testing")]

@@ -198,7 +198,9 @@ impl TickStats {
     /// The last `n` ticks (at most `WINDOW`), oldest first.
     pub fn history(&self, n: usize) -> Vec<TickRecord> {
         let number = self.number();
-        let n = n.min(WINDOW).min(usize::try_from(number).unwrap_or(usize::MAX));
+        let n = n
+            .min(WINDOW)
+            .min(usize::try_from(number).unwrap_or(usize::MAX));
         let first = number + 1 - n as u64;
         (first..=number)
             .map(|k| {
@@ -274,7 +276,7 @@ impl TickControl {
 pub struct TickLoop {
     stats: TickStats,
     control: TickControl,
-    thread: Option<JoinHandle<App>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl TickLoop {
@@ -295,7 +297,6 @@ impl TickLoop {
                 let mut app = make_app();
                 app.add_plugins(TickPlugin { period });
                 run_loop(&mut app, period, &s, &c);
-                app
             })?;
         Ok(Self {
             stats,
@@ -312,8 +313,8 @@ impl TickLoop {
         &self.control
     }
 
-    /// Stops after the current tick and returns the App for inspection.
-    pub fn stop(mut self) -> Result<App, TickError> {
+    /// Stops after the current tick and waits for the thread.
+    pub fn stop(mut self) -> Result<(), TickError> {
         self.control.inner.stop.store(true, Ordering::SeqCst);
         match self.thread.take() {
             Some(t) => t.join().map_err(|_| TickError::Panicked),
@@ -376,36 +377,44 @@ mod tests {
     use super::*;
     use bevy_app::FixedUpdate;
 
-    #[derive(Resource, Default)]
-    struct Counter(u64);
+    use std::sync::atomic::AtomicU64;
 
-    fn count(mut c: ResMut<Counter>) {
-        c.0 += 1;
+    #[derive(Resource, Default, Clone)]
+    struct Counter(Arc<AtomicU64>);
+
+    fn count(c: Res<Counter>) {
+        c.0.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn counting_app() -> App {
-        let mut app = App::new();
-        app.init_resource::<Counter>().add_systems(FixedUpdate, count);
-        app
+    fn counting_app(counter: Counter) -> impl FnOnce() -> App + Send + 'static {
+        move || {
+            let mut app = App::new();
+            app.insert_resource(counter).add_systems(FixedUpdate, count);
+            app
+        }
     }
 
     #[test]
     fn one_update_is_one_fixed_step() {
-        let mut app = counting_app();
+        let counter = Counter::default();
+        let mut app = counting_app(counter.clone())();
         app.add_plugins(TickPlugin {
             period: Duration::from_millis(50),
         });
         for n in 1..=5 {
             run_tick(&mut app, n);
         }
-        assert_eq!(app.world().resource::<Counter>().0, 5);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 5);
         assert_eq!(app.world().resource::<TickInfo>().number, 5);
     }
 
     #[test]
     fn rejects_bad_rates() {
         for r in [0.0, -1.0, f64::NAN, f64::INFINITY, 5000.0] {
-            assert!(matches!(period_from_rate(r), Err(TickError::InvalidRate(_))));
+            assert!(matches!(
+                period_from_rate(r),
+                Err(TickError::InvalidRate(_))
+            ));
         }
         assert_eq!(period_from_rate(20.0).unwrap(), Duration::from_millis(50));
     }
@@ -421,7 +430,8 @@ mod tests {
 
     #[test]
     fn pause_then_step_advances_exactly_one_tick() {
-        let tick = TickLoop::spawn(200.0, counting_app).unwrap();
+        let counter = Counter::default();
+        let tick = TickLoop::spawn(200.0, counting_app(counter.clone())).unwrap();
         tick.control().pause();
         // Let any tick in flight finish.
         std::thread::sleep(Duration::from_millis(30));
@@ -437,14 +447,23 @@ mod tests {
         assert_eq!(tick.stats().number(), before + 1);
         tick.control().resume();
         assert!(!tick.control().step(), "step is refused while running");
-        let app = tick.stop().unwrap();
-        let counted = app.world().resource::<Counter>().0;
-        assert!(counted > before, "ticks resumed: {counted} > {before}");
+        let resumed_from = counter.0.load(Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while counter.0.load(Ordering::SeqCst) < resumed_from + 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        tick.stop().unwrap();
+        let counted = counter.0.load(Ordering::SeqCst);
+        assert!(
+            counted >= resumed_from + 3,
+            "ticks resumed: {counted} vs {resumed_from}"
+        );
     }
 
     #[test]
     fn stats_track_ticks_and_history() {
-        let tick = TickLoop::spawn(500.0, counting_app).unwrap();
+        let counter = Counter::default();
+        let tick = TickLoop::spawn(500.0, counting_app(counter.clone())).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while tick.stats().number() < 20 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
@@ -457,7 +476,7 @@ mod tests {
         assert_eq!(hist.len(), 10);
         assert!(hist.windows(2).all(|w| w[1].number == w[0].number + 1));
         assert!(hist.windows(2).all(|w| w[1].start_ms >= w[0].start_ms));
-        let app = tick.stop().unwrap();
-        assert!(app.world().resource::<Counter>().0 >= 20);
+        tick.stop().unwrap();
+        assert!(counter.0.load(Ordering::SeqCst) >= 20);
     }
 }

@@ -1,0 +1,475 @@
+//! Accounts and tokens: argon2id password hashes, JWTs that name a session row,
+//! and login rate limits.
+//!
+//! A token is only a pointer: [`AuthService::authenticate`] checks the session row on
+//! every call, so logout and revocation take effect at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::Utc;
+use domain::user::{AuthSession, AuthSessionId, Role, User, UserId, rules};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use store::StoreError;
+use store::users::{NewUser, UserPatch};
+use uuid::Uuid;
+
+/// Errors of authentication and account management.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("invalid email or password")]
+    BadCredentials,
+    #[error("missing or invalid token")]
+    InvalidToken,
+    #[error("the session has ended; log in again")]
+    SessionEnded,
+    #[error("too many login attempts; retry in {} s", .retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => AuthError::EmailTaken,
+            StoreError::NotFound(_) => AuthError::NotFound,
+            other => AuthError::Store(other),
+        }
+    }
+}
+
+/// What a token asserts. The session id is checked against the database on use.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    /// User id.
+    pub sub: Uuid,
+    /// Auth session id.
+    pub sid: Uuid,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The caller of an authenticated request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub user: User,
+    pub session: AuthSessionId,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+}
+
+/// Settings of [`AuthService`].
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// HMAC key for HS256 tokens; at least 32 bytes.
+    pub jwt_secret: Vec<u8>,
+    pub token_ttl: Duration,
+    /// Login attempts per IP: burst and refill period for one attempt.
+    pub ip_burst: u32,
+    pub ip_refill: Duration,
+    /// Failed logins per account: burst and refill period for one attempt.
+    pub account_burst: u32,
+    pub account_refill: Duration,
+}
+
+impl AuthConfig {
+    pub fn new(jwt_secret: Vec<u8>) -> Self {
+        Self {
+            jwt_secret,
+            token_ttl: Duration::from_secs(7 * 24 * 3600),
+            ip_burst: 20,
+            ip_refill: Duration::from_secs(3),
+            account_burst: 10,
+            account_refill: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub token: String,
+    pub session: AuthSession,
+    pub user: User,
+}
+
+/// Where a login comes from, for rate limits and the session list.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    pool: PgPool,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+    by_ip: RateLimiter,
+    by_account: RateLimiter,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    pub fn new(pool: PgPool, cfg: &AuthConfig) -> Result<Self, AuthError> {
+        if cfg.jwt_secret.len() < 32 {
+            return Err(AuthError::Invalid(
+                "the JWT secret must be at least 32 bytes",
+            ));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Self {
+            pool,
+            encoding: EncodingKey::from_secret(&cfg.jwt_secret),
+            decoding: DecodingKey::from_secret(&cfg.jwt_secret),
+            validation,
+            ttl: cfg.token_ttl,
+            by_ip: RateLimiter::new(cfg.ip_burst, cfg.ip_refill),
+            by_account: RateLimiter::new(cfg.account_burst, cfg.account_refill),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates an account after checking email and password rules.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        display_name: Option<&str>,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        let email = email.trim();
+        rules::check_email(email).map_err(AuthError::Invalid)?;
+        rules::check_password(password).map_err(AuthError::Invalid)?;
+        if let Some(name) = display_name {
+            rules::check_display_name(name).map_err(AuthError::Invalid)?;
+        }
+        let hash = hash_password(password.to_owned()).await?;
+        let user = store::users::create(
+            &self.pool,
+            NewUser {
+                email,
+                password_hash: &hash,
+                display_name,
+                role,
+            },
+        )
+        .await?;
+        tracing::info!(user_id = %user.id, role = %user.role, "user registered");
+        Ok(user)
+    }
+
+    /// Checks credentials under the rate limits and opens a session.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Login, AuthError> {
+        let email_key = email.trim().to_lowercase();
+        if let Some(ip) = &client.ip {
+            self.by_ip.take(ip)?;
+        }
+        self.by_account.check(&email_key)?;
+        let found = store::users::credentials(&self.pool, email.trim()).await?;
+        let verified = match &found {
+            Some((user, hash)) if !user.disabled => {
+                verify_password(password.to_owned(), hash.clone()).await?
+            }
+            // Spend the same time on unknown emails, so timing does not reveal accounts.
+            _ => {
+                let _ = verify_password(password.to_owned(), dummy_hash().to_owned()).await;
+                false
+            }
+        };
+        let Some((user, _)) = found.filter(|_| verified) else {
+            let _ = self.by_account.take(&email_key);
+            tracing::info!(email = %email_key, "login refused");
+            return Err(AuthError::BadCredentials);
+        };
+        let ttl = chrono::Duration::from_std(self.ttl)
+            .map_err(|_| AuthError::Invalid("token ttl out of range"))?;
+        let session = store::auth_sessions::create(
+            &self.pool,
+            user.id,
+            Utc::now() + ttl,
+            client.user_agent.as_deref(),
+            client.ip.as_deref(),
+        )
+        .await?;
+        let token = self.issue(&user, &session)?;
+        tracing::info!(user_id = %user.id, session_id = %session.id, "login");
+        Ok(Login {
+            token,
+            session,
+            user,
+        })
+    }
+
+    fn issue(&self, user: &User, session: &AuthSession) -> Result<String, AuthError> {
+        let claims = Claims {
+            sub: user.id.0,
+            sid: session.id.0,
+            role: user.role,
+            iat: Utc::now().timestamp(),
+            exp: session.expires_at.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| AuthError::InvalidToken)
+    }
+
+    /// Verifies the token's signature and expiry, then its session row.
+    pub fn decode(&self, token: &str) -> Result<Claims, AuthError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|_| AuthError::InvalidToken)
+    }
+
+    /// The principal behind a bearer token; fails once the session is revoked,
+    /// expired or the user disabled.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let claims = self.decode(token)?;
+        let session = AuthSessionId(claims.sid);
+        let user = store::auth_sessions::authenticate(&self.pool, session)
+            .await?
+            .ok_or(AuthError::SessionEnded)?;
+        if user.id.0 != claims.sub {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(Principal { user, session })
+    }
+
+    pub async fn logout(&self, p: &Principal) -> Result<(), AuthError> {
+        store::auth_sessions::revoke(&self.pool, p.user.id, p.session).await?;
+        Ok(())
+    }
+
+    pub async fn logout_all(&self, user: UserId) -> Result<u64, AuthError> {
+        Ok(store::auth_sessions::revoke_all(&self.pool, user).await?)
+    }
+
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<AuthSession>, AuthError> {
+        Ok(store::auth_sessions::list_active(&self.pool, user).await?)
+    }
+
+    /// Revokes one of the user's own sessions.
+    pub async fn revoke(&self, user: UserId, session: AuthSessionId) -> Result<(), AuthError> {
+        if store::auth_sessions::revoke(&self.pool, user, session).await? {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
+    }
+
+    /// Updates a user's own profile; a new password needs the current one.
+    pub async fn update_profile(
+        &self,
+        user: UserId,
+        display_name: Option<Option<&str>>,
+        new_password: Option<(&str, &str)>,
+    ) -> Result<User, AuthError> {
+        if let Some(Some(name)) = display_name {
+            rules::check_display_name(name).map_err(AuthError::Invalid)?;
+        }
+        let mut password_hash = None;
+        if let Some((current, new)) = new_password {
+            rules::check_password(new).map_err(AuthError::Invalid)?;
+            let me = store::users::get(&self.pool, user).await?;
+            let (_, hash) = store::users::credentials(&self.pool, &me.email)
+                .await?
+                .ok_or(AuthError::NotFound)?;
+            if !verify_password(current.to_owned(), hash).await? {
+                return Err(AuthError::BadCredentials);
+            }
+            password_hash = Some(hash_password(new.to_owned()).await?);
+        }
+        let user = store::users::update(
+            &self.pool,
+            user,
+            UserPatch {
+                display_name,
+                password_hash: password_hash.as_deref(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(user)
+    }
+}
+
+/// Hashes with argon2id (default parameters) off the async threads.
+pub async fn hash_password(password: String) -> Result<String, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AuthError::Hash(e.to_string()))
+    })
+    .await
+    .map_err(|e| AuthError::Hash(e.to_string()))?
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hash(e.to_string()))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| AuthError::Hash(e.to_string()))?
+}
+
+/// A valid argon2id hash of a random password, to burn equal time on unknown emails.
+fn dummy_hash() -> &'static str {
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9qWbmFPRyC+4EY7bk8QzmCmLYt+bSg5vMcXNOEX9yE0"
+}
+
+/// A token bucket per key: `burst` attempts, one more every `refill`.
+#[derive(Clone, Debug)]
+pub struct RateLimiter {
+    burst: f64,
+    refill: Duration,
+    buckets: Arc<Mutex<HashMap<String, (f64, Instant)>>>,
+}
+
+impl RateLimiter {
+    pub fn new(burst: u32, refill: Duration) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            refill: refill.max(Duration::from_millis(1)),
+            buckets: Arc::default(),
+        }
+    }
+
+    fn level(&self, now: Instant, entry: (f64, Instant)) -> f64 {
+        let gained = now.duration_since(entry.1).as_secs_f64() / self.refill.as_secs_f64();
+        (entry.0 + gained).min(self.burst)
+    }
+
+    fn wait_for_one(&self, level: f64) -> Duration {
+        self.refill.mul_f64((1.0 - level).max(0.0))
+    }
+
+    /// Fails when no attempt is left, without spending one.
+    pub fn check(&self, key: &str) -> Result<(), AuthError> {
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        match buckets.get(key) {
+            Some(&entry) => {
+                let level = self.level(now, entry);
+                if level < 1.0 {
+                    return Err(AuthError::RateLimited {
+                        retry_after: self.wait_for_one(level),
+                    });
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Spends one attempt, or fails with the time until one is available.
+    pub fn take(&self, key: &str) -> Result<(), AuthError> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            // Forget full buckets so the map cannot grow without bound.
+            let burst = self.burst;
+            buckets.retain(|_, e| {
+                let gained = now.duration_since(e.1).as_secs_f64() / self.refill.as_secs_f64();
+                e.0 + gained < burst
+            });
+        }
+        let entry = buckets.entry(key.to_owned()).or_insert((self.burst, now));
+        let level = self.level(now, *entry);
+        if level < 1.0 {
+            return Err(AuthError::RateLimited {
+                retry_after: self.wait_for_one(level),
+            });
+        }
+        *entry = (level - 1.0, now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_refuses_with_retry_after() {
+        let rl = RateLimiter::new(3, Duration::from_secs(10));
+        for _ in 0..3 {
+            rl.take("k").unwrap();
+        }
+        match rl.take("k") {
+            Err(AuthError::RateLimited { retry_after }) => {
+                assert!(
+                    retry_after > Duration::from_secs(9) && retry_after <= Duration::from_secs(10)
+                );
+            }
+            other => panic!("expected rate limit, got {other:?}"),
+        }
+        assert!(rl.check("k").is_err());
+        rl.take("other").unwrap();
+    }
+
+    #[test]
+    fn bucket_refills() {
+        let rl = RateLimiter::new(1, Duration::from_millis(20));
+        rl.take("k").unwrap();
+        assert!(rl.take("k").is_err());
+        std::thread::sleep(Duration::from_millis(30));
+        rl.take("k").unwrap();
+    }
+
+    #[tokio::test]
+    async fn argon2id_round_trip() {
+        let h = hash_password("correct horse".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(
+            verify_password("correct horse".into(), h.clone())
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password("wrong".into(), h).await.unwrap());
+        assert!(PasswordHash::new(dummy_hash()).is_ok());
+    }
+}

@@ -1,0 +1,262 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `PIXSIM_` environment
+//! variables (`PIXSIM_HTTP__ADDR=0.0.0.0:8080`: sections joined by `__`), then the
+//! conventional `DATABASE_URL` and `REDIS_URL`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the server keeps its state: embedded database, QUIC certificate, JWT key.
+    pub state_dir: PathBuf,
+    pub http: HttpConfig,
+    pub quic: QuicConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub tick: TickConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from(".pixsim"),
+            http: HttpConfig::default(),
+            quic: QuicConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            tick: TickConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    /// How long in-flight requests may run after a shutdown signal.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuicConfig {
+    pub addr: SocketAddr,
+    /// PEM certificate chain; with `key`. Unset: a self-signed one kept in the state dir.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            cert: None,
+            key: None,
+            idle_timeout_secs: 30,
+            max_connections: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// A PostgreSQL URL (with pgvector). Unset: the embedded PostgreSQL is used.
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    /// Port of the embedded PostgreSQL; 0 picks a free one.
+    pub embedded_port: u16,
+    /// Non-root user that runs the embedded PostgreSQL when the server runs as root.
+    pub embedded_user: Option<String>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 20,
+            connect_timeout_secs: 10,
+            embedded_port: 0,
+            embedded_user: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Optional; for multi-node work. Without it a single node loses nothing.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TickConfig {
+    pub rate_hz: f64,
+}
+
+impl Default for TickConfig {
+    fn default() -> Self {
+        Self { rate_hz: 20.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC key for tokens (≥ 32 bytes). Unset: a random key kept in the state dir.
+    pub jwt_secret: Option<String>,
+    pub token_ttl_secs: u64,
+    /// Login attempts allowed per IP in a burst, then one per `ip_refill_secs`.
+    pub ip_burst: u32,
+    pub ip_refill_secs: f64,
+    /// Failed logins allowed per account in a burst, then one per `account_refill_secs`.
+    pub account_burst: u32,
+    pub account_refill_secs: f64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            token_ttl_secs: 7 * 24 * 3600,
+            ip_burst: 20,
+            ip_refill_secs: 3.0,
+            account_burst: 10,
+            account_refill_secs: 60.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines (colored on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info,sqlx=warn,quinn=warn,tower_http=warn".into(),
+        }
+    }
+}
+
+/// Sections that `PIXSIM_` variables may set; other `PIXSIM_*` variables belong to
+/// other tools (the client, the test harness) and are ignored here.
+const SECTIONS: &[&str] = &[
+    "state_dir",
+    "http",
+    "quic",
+    "database",
+    "redis",
+    "tick",
+    "auth",
+    "log",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Loads defaults → `file` → environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("PIXSIM_").split("__").filter(|key| {
+            let first = key.as_str().split('.').next().unwrap_or_default();
+            SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s))
+        });
+        fig = fig
+            .merge(env)
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()));
+        fig.extract().map_err(|e| ConfigError(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_defaults_file_then_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "pixsim.toml",
+                "state_dir = \"/tmp/x\"\n[http]\naddr = \"0.0.0.0:9000\"\n[tick]\nrate_hz = 30.0\n",
+            )?;
+            jail.set_env("PIXSIM_TICK__RATE_HZ", "40");
+            jail.set_env("PIXSIM_CACHE_DIR", "/ignored/by/the/server");
+            jail.set_env("DATABASE_URL", "postgres://u@h/db");
+            let c = Config::load(Some(Path::new("pixsim.toml"))).unwrap();
+            assert_eq!(c.state_dir, PathBuf::from("/tmp/x"));
+            assert_eq!(c.http.addr, "0.0.0.0:9000".parse().unwrap());
+            assert_eq!(c.tick.rate_hz, 40.0, "env wins over file");
+            assert_eq!(c.database.url.as_deref(), Some("postgres://u@h/db"));
+            assert_eq!(
+                c.quic,
+                QuicConfig::default(),
+                "untouched sections keep defaults"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[http]\nadress = \"x\"\n")?;
+            let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(err.to_string().contains("adress"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        assert!(Config::load(Some(Path::new("/nonexistent/pixsim.toml"))).is_err());
+    }
+}

@@ -1,0 +1,444 @@
+//! Composition of the PixSim server: configuration, database (embedded or external),
+//! the tick thread, the QUIC endpoint, the REST API, and an orderly shutdown.
+//!
+//! [`Server::start`] brings everything up and returns once both ports listen;
+//! [`Server::shutdown`] stops in the reverse order. The binary (`main.rs`) and the
+//! end-to-end tests both go through these two calls.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod config;
+pub mod telemetry;
+
+pub use config::Config;
+
+/// Version reported by REST, QUIC and the CLI.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Name of the database the server creates in the embedded cluster.
+pub const EMBEDDED_DATABASE: &str = "pixsim";
+
+/// A running server.
+pub struct Server {
+    pub http_addr: SocketAddr,
+    pub quic_addr: SocketAddr,
+    pub quic_fingerprint: String,
+    /// Where the database is (password removed).
+    pub database: String,
+    pub state: api::AppState,
+    shutdown: CancellationToken,
+    http_timeout: Duration,
+    http: JoinHandle<std::io::Result<()>>,
+    quic: JoinHandle<Result<(), quic::QuicError>>,
+    tick: tick::TickLoop,
+    pool: PgPool,
+    embedded: Option<embedded::postgres::EmbeddedPostgres>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("http_addr", &self.http_addr)
+            .field("quic_addr", &self.quic_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The database the server talks to, and the embedded cluster when it owns one.
+pub struct Database {
+    pub pool: PgPool,
+    pub url: String,
+    pub embedded: Option<embedded::postgres::EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Closes the pool and stops the embedded cluster, if any.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        stop_embedded(self.embedded).await
+    }
+}
+
+async fn stop_embedded(pg: Option<embedded::postgres::EmbeddedPostgres>) -> anyhow::Result<()> {
+    if let Some(pg) = pg {
+        tokio::task::spawn_blocking(move || pg.stop())
+            .await
+            .context("stopping the embedded PostgreSQL")??;
+        tracing::info!("embedded PostgreSQL stopped");
+    }
+    Ok(())
+}
+
+/// Removes the password from a database URL for display.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn euid_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Starts the embedded cluster for `state_dir`, falling back to a root-owned location
+/// when run as root from a directory the postgres user cannot reach.
+fn start_embedded_blocking(cfg: &Config) -> anyhow::Result<embedded::postgres::EmbeddedPostgres> {
+    use embedded::postgres::{EmbeddedPostgres, PgOptions};
+    let cache_dir = embedded::default_cache_dir();
+    let make = |data_dir: PathBuf| {
+        let mut opts = PgOptions::new(data_dir);
+        opts.cache_dir = cache_dir.clone();
+        opts.port = cfg.database.embedded_port;
+        opts.run_as = cfg.database.embedded_user.clone();
+        opts.start_timeout = Duration::from_secs(60);
+        opts
+    };
+    let state_dir = absolute(&cfg.state_dir)?;
+    match EmbeddedPostgres::start(make(state_dir.join("postgres"))) {
+        Err(embedded::EmbeddedError::NotTraversable { dir, .. }) if euid_is_root() => {
+            use sha2::Digest;
+            let hash =
+                hex::encode(&sha2::Sha256::digest(state_dir.as_os_str().as_encoded_bytes())[..6]);
+            let fallback = PathBuf::from("/var/lib/pixsim").join(hash).join("postgres");
+            tracing::warn!(
+                unreachable = %dir.display(),
+                data_dir = %fallback.display(),
+                "the PostgreSQL user cannot reach the state dir; keeping the database elsewhere"
+            );
+            Ok(EmbeddedPostgres::start(make(fallback))?)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(p)
+        .with_context(|| format!("creating the state dir {}", p.display()))?;
+    p.canonicalize()
+        .with_context(|| format!("resolving the state dir {}", p.display()))
+}
+
+/// Connects to `database.url`, or starts the embedded PostgreSQL, then migrates.
+pub async fn open_database(cfg: &Config) -> anyhow::Result<Database> {
+    let (url, embedded) = match &cfg.database.url {
+        Some(url) => (url.clone(), None),
+        None => {
+            tracing::info!("DATABASE_URL is unset: starting the embedded PostgreSQL");
+            let c = cfg.clone();
+            let pg = tokio::task::spawn_blocking(move || start_embedded_blocking(&c))
+                .await
+                .context("starting the embedded PostgreSQL")??;
+            tracing::info!(port = pg.port(), data_dir = %pg.data_dir().display(), "embedded PostgreSQL ready");
+            let admin = pg.url("postgres");
+            if let Err(e) = create_database_if_missing(&admin, EMBEDDED_DATABASE).await {
+                stop_embedded(Some(pg)).await.ok();
+                return Err(e);
+            }
+            (pg.url(EMBEDDED_DATABASE), Some(pg))
+        }
+    };
+    let pool = match connect_and_migrate(cfg, &url).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            stop_embedded(embedded).await.ok();
+            return Err(e);
+        }
+    };
+    Ok(Database {
+        pool,
+        url,
+        embedded,
+    })
+}
+
+async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connecting to the embedded PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await?;
+        tracing::info!(database = name, "created database");
+    }
+    conn.close().await.ok();
+    Ok(())
+}
+
+async fn connect_and_migrate(cfg: &Config, url: &str) -> anyhow::Result<PgPool> {
+    let pool = store::connect(&store::PoolConfig {
+        url: url.to_owned(),
+        max_connections: cfg.database.max_connections,
+        acquire_timeout: Duration::from_secs(cfg.database.connect_timeout_secs),
+    })
+    .await
+    .with_context(|| format!("cannot reach the database at {}", redact_url(url)))?;
+    store::migrate(&pool)
+        .await
+        .context("applying database migrations")?;
+    Ok(pool)
+}
+
+/// The token key: configured, or generated once and kept in the state dir (0600).
+fn jwt_secret(cfg: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &cfg.auth.jwt_secret {
+        if s.len() < 32 {
+            bail!("auth.jwt_secret must be at least 32 characters");
+        }
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = cfg.state_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
+        Ok(_) => bail!(
+            "{} is shorter than 32 characters; delete it to make a new one",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    std::fs::create_dir_all(&cfg.state_dir)?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        f.write_all(secret.as_bytes())?;
+    }
+    tracing::info!(path = %path.display(), "generated a token signing key");
+    Ok(secret.into_bytes())
+}
+
+/// The auth service for a pool under this configuration.
+pub fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::AuthService> {
+    let mut a = auth::AuthConfig::new(jwt_secret(cfg)?);
+    a.token_ttl = Duration::from_secs(cfg.auth.token_ttl_secs.max(60));
+    a.ip_burst = cfg.auth.ip_burst;
+    a.ip_refill = Duration::from_secs_f64(cfg.auth.ip_refill_secs.max(0.001));
+    a.account_burst = cfg.auth.account_burst;
+    a.account_refill = Duration::from_secs_f64(cfg.auth.account_refill_secs.max(0.001));
+    Ok(auth::AuthService::new(pool, &a)?)
+}
+
+/// The ECS app run by the tick thread.
+fn build_app() -> bevy_app::App {
+    bevy_app::App::new()
+}
+
+impl Server {
+    /// Brings the whole server up. On error, everything started so far is stopped.
+    pub async fn start(cfg: Config) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&cfg.state_dir)
+            .with_context(|| format!("creating the state dir {}", cfg.state_dir.display()))?;
+        let period = tick::period_from_rate(cfg.tick.rate_hz)?;
+        let db = open_database(&cfg).await?;
+        match Self::start_with(cfg, db.pool.clone(), &db.url, period).await {
+            Ok(mut server) => {
+                server.embedded = db.embedded;
+                Ok(server)
+            }
+            Err(e) => {
+                db.close().await.ok();
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_with(
+        cfg: Config,
+        pool: PgPool,
+        url: &str,
+        _period: Duration,
+    ) -> anyhow::Result<Server> {
+        let auth = auth_service(&cfg, pool.clone())?;
+        let redis = match &cfg.redis.url {
+            Some(u) => Some(
+                api::RedisProbe::new(u, Duration::from_secs(1))
+                    .with_context(|| format!("invalid REDIS_URL {u}"))?,
+            ),
+            None => None,
+        };
+        if let Some(r) = &redis {
+            if let Err(e) = r.ping().await {
+                tracing::warn!(error = %e, "Redis is configured but unreachable: running degraded");
+            }
+        }
+
+        let tick = tick::TickLoop::spawn(cfg.tick.rate_hz, build_app)?;
+
+        let mut qcfg = quic::QuicConfig::new(
+            cfg.quic.addr,
+            cfg.state_dir.clone(),
+            format!("pixsim-server {VERSION}"),
+        );
+        qcfg.cert_path = cfg.quic.cert.clone();
+        qcfg.key_path = cfg.quic.key.clone();
+        qcfg.idle_timeout = Duration::from_secs(cfg.quic.idle_timeout_secs.max(1));
+        qcfg.max_connections = cfg.quic.max_connections;
+        let quic_server = quic::QuicServer::bind(qcfg)
+            .with_context(|| format!("starting QUIC on udp://{}", cfg.quic.addr))?;
+        let quic_addr = quic_server.local_addr();
+        let quic_fingerprint = quic_server.fingerprint().to_owned();
+
+        let listener = tokio::net::TcpListener::bind(cfg.http.addr)
+            .await
+            .with_context(|| format!("binding HTTP on {}", cfg.http.addr))?;
+        let http_addr = listener.local_addr()?;
+
+        let state = api::AppState {
+            db: pool.clone(),
+            auth,
+            tick: api::TickHandle {
+                stats: tick.stats().clone(),
+                control: tick.control().clone(),
+            },
+            redis,
+            info: Arc::new(api::ServerInfo {
+                version: VERSION.to_owned(),
+                quic_addr: Some(quic_addr.to_string()),
+                quic_fingerprint: Some(quic_fingerprint.clone()),
+            }),
+        };
+
+        let shutdown = CancellationToken::new();
+        let app = api::router(state.clone());
+        let http = tokio::spawn(
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
+        );
+        let quic = tokio::spawn(quic_server.run(shutdown.clone().cancelled_owned()));
+
+        Ok(Server {
+            http_addr,
+            quic_addr,
+            quic_fingerprint,
+            database: redact_url(url),
+            state,
+            shutdown,
+            http_timeout: Duration::from_secs(cfg.http.shutdown_timeout_secs),
+            http,
+            quic,
+            tick,
+            pool,
+            embedded: None,
+        })
+    }
+
+    /// A token that, when cancelled, starts the shutdown of the listeners.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, drains in-flight requests (bounded), closes QUIC connections
+    /// with a reason, stops the tick, closes the pool and the embedded PostgreSQL.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!("shutting down");
+        self.shutdown.cancel();
+        let mut problems = Vec::new();
+        let mut http = self.http;
+        match tokio::time::timeout(self.http_timeout, &mut http).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => problems.push(format!("HTTP server: {e}")),
+            Ok(Err(e)) => problems.push(format!("HTTP task: {e}")),
+            Err(_) => {
+                http.abort();
+                tracing::warn!(
+                    timeout_s = self.http_timeout.as_secs(),
+                    "in-flight requests cut off at the drain timeout"
+                );
+            }
+        }
+        match self.quic.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => problems.push(format!("QUIC endpoint: {e}")),
+            Err(e) => problems.push(format!("QUIC task: {e}")),
+        }
+        let tick = self.tick;
+        if let Err(e) = tokio::task::spawn_blocking(move || tick.stop()).await? {
+            problems.push(format!("tick: {e}"));
+        }
+        self.pool.close().await;
+        if let Err(e) = stop_embedded(self.embedded).await {
+            problems.push(format!("{e:#}"));
+        }
+        if problems.is_empty() {
+            tracing::info!("shutdown complete");
+            Ok(())
+        } else {
+            Err(anyhow!(
+                "shutdown finished with errors: {}",
+                problems.join("; ")
+            ))
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+}

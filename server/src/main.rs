@@ -1,0 +1,153 @@
+//! `pixsim-server`: serve (default), migrate, user management.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use domain::user::Role;
+use pixsim_server::config::{Config, LogFormat};
+use pixsim_server::{Server, VERSION, open_database, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "pixsim-server", version = VERSION, about = "PixSim game and generation server")]
+struct Cli {
+    /// TOML configuration file (defaults → file → PIXSIM_* environment).
+    #[arg(long, global = true, env = "PIXSIM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format: text (default) or json.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    /// State directory (embedded database, QUIC certificate, token key).
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "PIXSIM_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Give the user the admin role.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let mut cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(f) = cli.log_format {
+        cfg.log.format = f;
+    }
+    if let Some(d) = cli.state_dir {
+        cfg.state_dir = d;
+    }
+    telemetry::init(&cfg.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(cfg).await,
+            Command::Migrate => migrate(cfg).await,
+            Command::User(UserCommand::Create {
+                email,
+                password,
+                admin,
+                display_name,
+            }) => create_user(cfg, &email, &password, admin, display_name.as_deref()).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let server = Server::start(cfg).await?;
+    let http = server.http_addr;
+    println!("PixSim {VERSION} ready");
+    println!("  REST      http://{http}/");
+    println!("  API docs  http://{http}/api/docs   (OpenAPI: http://{http}/api/openapi.json)");
+    println!("  QUIC      udp://{}   ALPN pixsim/1", server.quic_addr);
+    println!("  QUIC certificate SHA-256 fingerprint (pin it in clients):");
+    println!("            {}", server.quic_fingerprint);
+    println!("  Database  {}", server.database);
+    println!("Press Ctrl-C to stop.");
+    let token = server.shutdown_token();
+    tokio::select! {
+        () = pixsim_server::termination_signal() => {}
+        () = token.cancelled() => {}
+    }
+    server.shutdown().await
+}
+
+async fn migrate(cfg: Config) -> anyhow::Result<()> {
+    let db = open_database(&cfg).await?;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&db.pool)
+        .await
+        .context("reading the migration table")?;
+    println!("database is up to date ({applied} migrations applied)");
+    db.close().await
+}
+
+async fn create_user(
+    cfg: Config,
+    email: &str,
+    password: &str,
+    admin: bool,
+    display_name: Option<&str>,
+) -> anyhow::Result<()> {
+    let db = open_database(&cfg).await?;
+    let result = async {
+        let auth = pixsim_server::auth_service(&cfg, db.pool.clone())?;
+        let role = if admin { Role::Admin } else { Role::User };
+        match auth.register(email, password, display_name, role).await {
+            Ok(user) => {
+                println!("created {} user {} ({})", user.role, user.email, user.id);
+                Ok(())
+            }
+            Err(e) => bail!("cannot create the user: {e}"),
+        }
+    }
+    .await;
+    db.close().await?;
+    result
+}
