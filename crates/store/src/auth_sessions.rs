@@ -34,7 +34,8 @@ impl From<Row> for AuthSession {
     }
 }
 
-const COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, revoked_at, user_agent, ip";
+const COLUMNS: &str =
+    "id, user_id, created_at, last_seen_at, expires_at, revoked_at, user_agent, ip";
 
 pub async fn create(
     pool: &PgPool,
@@ -96,7 +97,11 @@ pub async fn list_active(pool: &PgPool, user: UserId) -> Result<Vec<AuthSession>
 }
 
 /// Revokes one of `user`'s sessions; false when there is no such live session.
-pub async fn revoke(pool: &PgPool, user: UserId, session: AuthSessionId) -> Result<bool, StoreError> {
+pub async fn revoke(
+    pool: &PgPool,
+    user: UserId,
+    session: AuthSessionId,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE auth_sessions SET revoked_at = now()
          WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",

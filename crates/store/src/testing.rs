@@ -49,7 +49,9 @@ pub struct TestDatabase {
 pub fn test_cluster_dir() -> PathBuf {
     let checkout = env!("CARGO_MANIFEST_DIR");
     let hash = hex::encode(&Sha256::digest(checkout.as_bytes())[..6]);
-    std::env::temp_dir().join(format!("pixsim-test-{hash}")).join("pg")
+    std::env::temp_dir()
+        .join(format!("pixsim-test-{hash}"))
+        .join("pg")
 }
 
 static SERVER: OnceCell<String> = OnceCell::const_new();

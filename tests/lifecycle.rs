@@ -1,0 +1,258 @@
+//! The real binary as a newcomer runs it: embedded PostgreSQL, user creation,
+//! SIGTERM and SIGKILL leaving no process behind, data kept across runs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tests::TempDir;
+
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("pixsim-server");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build --bins`, which `make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+fn command(state: &Path) -> Command {
+    let mut c = Command::new(server_binary());
+    c.arg("--state-dir")
+        .arg(state)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn");
+    c
+}
+
+/// Pids of processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        // Zombies have an empty cmdline and are not running.
+        if String::from_utf8_lossy(&cmd).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Running {
+    child: Child,
+    http: String,
+}
+
+fn serve(state: &Path) -> Running {
+    let mut child = command(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut http = None;
+    let mut printed = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("server did not become ready; printed: {printed:#?}"));
+        if let Some(rest) = line.trim().strip_prefix("REST") {
+            http = Some(rest.trim().trim_end_matches('/').to_owned());
+        }
+        let done = line.starts_with("Press Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        printed.iter().any(|l| l.contains("API docs")),
+        "{printed:#?}"
+    );
+    assert!(printed.iter().any(|l| l.contains("QUIC")), "{printed:#?}");
+    Running {
+        child,
+        http: http.unwrap(),
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+async fn admin_token(http: &str) -> String {
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{http}/api/v1/auth/login"))
+        .json(&json!({"email": "root@example.com", "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let res = client
+        .get(format!("{http}/api/v1/admin/tick"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the CLI-made admin reaches admin routes");
+    token
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_runs_on_embedded_postgres_and_leaves_nothing_behind() {
+    let dir = TempDir::new("lifecycle");
+    let state = dir.0.join("state");
+    let needle = state.to_string_lossy().into_owned();
+
+    let out = command(&state)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "root@example.com",
+            "--password",
+            "password123",
+            "--admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "user create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin user root@example.com"));
+    wait_until(
+        "postgres to stop after `user create`",
+        Duration::from_secs(20),
+        || processes_mentioning(&needle).is_empty(),
+    );
+
+    let out = command(&state).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+
+    // Serve, use, SIGTERM: exit 0 and no process left.
+    let mut run = serve(&state);
+    admin_token(&run.http).await;
+    assert!(
+        !processes_mentioning(&needle).is_empty(),
+        "embedded postgres runs"
+    );
+    signal(&run.child, libc::SIGTERM);
+    let status = run.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    wait_until("no process after SIGTERM", Duration::from_secs(10), || {
+        processes_mentioning(&needle).is_empty()
+    });
+
+    // Restart on the same state dir: the data is still there. Then SIGKILL: the
+    // embedded PostgreSQL follows its parent.
+    let mut run = serve(&state);
+    admin_token(&run.http).await;
+    signal(&run.child, libc::SIGKILL);
+    let _ = run.child.wait();
+    wait_until(
+        "postgres to follow a SIGKILLed server",
+        Duration::from_secs(20),
+        || processes_mentioning(&needle).is_empty(),
+    );
+
+    // And it comes back after the crash.
+    let mut run = serve(&state);
+    admin_token(&run.http).await;
+    signal(&run.child, libc::SIGINT);
+    assert!(run.child.wait().unwrap().success());
+    wait_until("no process after SIGINT", Duration::from_secs(10), || {
+        processes_mentioning(&needle).is_empty()
+    });
+}
+
+#[test]
+fn unreachable_database_aborts_startup_with_a_clear_message() {
+    let dir = TempDir::new("nodb");
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = command(&dir.0)
+        .env(
+            "DATABASE_URL",
+            format!("postgres://pixsim:secret@127.0.0.1:{port}/pixsim"),
+        )
+        .env("PIXSIM_DATABASE__CONNECT_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the database at postgres://pixsim:***@127.0.0.1"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("secret"),
+        "password must not be printed: {err}"
+    );
+}
+
+#[test]
+fn bad_configuration_is_reported() {
+    let dir = TempDir::new("badcfg");
+    let file = dir.0.join("pixsim.toml");
+    std::fs::write(&file, "[tick]\nrate_hz = \"fast\"\n").unwrap();
+    let out = command(&dir.0).arg("--config").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid configuration") && err.contains("rate_hz"),
+        "{err}"
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server on port 0 (HTTP and QUIC) against PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod errors;
+mod health;
+mod lifecycle;
+mod openapi;
+mod quic;
