@@ -256,3 +256,64 @@ fn bad_configuration_is_reported() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_the_request_id() {
+    let db = store::testing::fresh_database().await.unwrap();
+    let dir = TempDir::new("jsonlog");
+    let log_path = dir.0.join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = command(&dir.0)
+        .args(["--log-format", "json"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let http = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("REST")
+                    .map(|r| r.trim().trim_end_matches('/').to_owned())
+            })
+    })
+    .await
+    .unwrap()
+    .expect("the server printed its REST address");
+    let res = reqwest::Client::new()
+        .get(format!("{http}/api/v1/users/me"))
+        .header("x-request-id", "trace-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    signal(&child, libc::SIGTERM);
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "{status}: {text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let tagged: Vec<_> = lines
+        .iter()
+        .filter(|l| l.to_string().contains("trace-7f3a"))
+        .collect();
+    assert!(!tagged.is_empty(), "request lines carry the id: {text}");
+    assert!(
+        tagged
+            .iter()
+            .any(|l| l["span"]["request_id"] == "trace-7f3a"),
+        "the id is a span field: {tagged:#?}"
+    );
+    assert!(
+        tagged.iter().any(|l| l["fields"]["status"] == 401),
+        "{tagged:#?}"
+    );
+}

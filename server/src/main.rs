@@ -100,22 +100,37 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let mut signals = pixsim_server::Signals::install().context("installing signal handlers")?;
     let server = Server::start(cfg).await?;
-    let http = server.http_addr;
-    println!("PixSim {VERSION} ready");
-    println!("  REST      http://{http}/");
-    println!("  API docs  http://{http}/api/docs   (OpenAPI: http://{http}/api/openapi.json)");
-    println!("  QUIC      udp://{}   ALPN pixsim/1", server.quic_addr);
-    println!("  QUIC certificate SHA-256 fingerprint (pin it in clients):");
-    println!("            {}", server.quic_fingerprint);
-    println!("  Database  {}", server.database);
-    println!("Press Ctrl-C to stop.");
+    print_banner(&server);
     let token = server.shutdown_token();
     tokio::select! {
-        () = pixsim_server::termination_signal() => {}
+        () = signals.recv() => {}
         () = token.cancelled() => {}
     }
     server.shutdown().await
+}
+
+/// Where the server listens. Written without `println!`, which panics when stdout is
+/// closed: a server must not die because nobody reads its banner.
+fn print_banner(server: &Server) {
+    use std::io::Write;
+    let http = server.http_addr;
+    let text = format!(
+        "PixSim {VERSION} ready\n\
+         \x20 REST      http://{http}/\n\
+         \x20 API docs  http://{http}/api/docs   (OpenAPI: http://{http}/api/openapi.json)\n\
+         \x20 QUIC      udp://{quic}   ALPN pixsim/1\n\
+         \x20 QUIC certificate SHA-256 fingerprint (pin it in clients):\n\
+         \x20           {fp}\n\
+         \x20 Database  {db}\n\
+         Press Ctrl-C to stop.\n",
+        quic = server.quic_addr,
+        fp = server.quic_fingerprint,
+        db = server.database,
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 async fn migrate(cfg: Config) -> anyhow::Result<()> {

@@ -242,3 +242,62 @@ pub struct ApiQuery<T>(pub T);
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn render(e: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let res = e.into_response();
+        let status = res.status();
+        let retry = res
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause() {
+        let (s, _, body) = render(ApiError::internal("password=hunter2 in query")).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn rate_limits_say_when_to_retry() {
+        let (s, retry, body) = render(ApiError::RateLimited {
+            message: "slow down".into(),
+            retry_after: Duration::from_millis(1500),
+        })
+        .await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert_eq!(body["error"]["code"], "rate_limited");
+    }
+
+    #[tokio::test]
+    async fn validation_details_are_passed_through() {
+        let (s, _, body) = render(ApiError::Validation {
+            message: "bad".into(),
+            details: Some(serde_json::json!({"field": "email"})),
+        })
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["field"], "email");
+        let (_, _, body) = render(ApiError::NotFound("x".into())).await;
+        assert!(body["error"].get("details").is_none(), "omitted when empty");
+    }
+
+    #[test]
+    fn store_unavailability_is_503() {
+        let e: ApiError = store::StoreError::Db(sqlx::Error::PoolTimedOut).into();
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let e: ApiError = store::StoreError::Conflict("thing").into();
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+    }
+}
