@@ -48,7 +48,39 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     cfg.database.url = Some(db_url.to_owned());
     cfg.database.max_connections = 5;
     cfg.http.shutdown_timeout_secs = 5;
+    cfg.content.scenes_dir = demo_scenes();
+    cfg.content.reload_interval_ms = 0;
     cfg
+}
+
+/// The demo content in the repository.
+pub fn demo_scenes() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenes"))
+}
+
+/// A writable copy of the demo content.
+pub fn copy_demo_scenes() -> TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = TempDir::new("scenes");
+    copy(&demo_scenes(), &dir.0);
+    dir
+}
+
+/// Replaces `from` by `to` in a file, asserting that `from` is there.
+pub fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 impl TestServer {

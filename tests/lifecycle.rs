@@ -29,6 +29,7 @@ fn command(state: &Path) -> Command {
         .env_remove("REDIS_URL")
         .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
         .env("RUST_LOG", "warn");
     c
 }
@@ -315,5 +316,39 @@ async fn json_logs_carry_the_request_id() {
     assert!(
         tagged.iter().any(|l| l["fields"]["status"] == 401),
         "{tagged:#?}"
+    );
+}
+
+#[test]
+fn scenes_validate_passes_on_the_demo_and_names_the_problem_in_a_broken_copy() {
+    let out = command(Path::new("/tmp"))
+        .args(["scenes", "validate"])
+        .arg(tests::demo_scenes())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok (3 scenes"), "{stdout}");
+
+    let broken = tests::copy_demo_scenes();
+    tests::edit(
+        &broken.0.join("gallery.toml"),
+        "to = \"mara_talk\"",
+        "to = \"nowhere\"",
+    );
+    let out = command(Path::new("/tmp"))
+        .args(["scenes", "validate"])
+        .arg(&broken.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("gallery.toml") && stdout.contains("nowhere"),
+        "{stdout}"
     );
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod content;
 mod errors;
 mod health;
 mod lifecycle;

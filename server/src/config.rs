@@ -21,6 +21,7 @@ pub struct Config {
     pub tick: TickConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub content: ContentConfig,
 }
 
 impl Default for Config {
@@ -34,6 +35,7 @@ impl Default for Config {
             tick: TickConfig::default(),
             auth: AuthConfig::default(),
             log: LogConfig::default(),
+            content: ContentConfig::default(),
         }
     }
 }
@@ -112,6 +114,24 @@ pub struct RedisConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
+pub struct ContentConfig {
+    /// The scene files and world config.
+    pub scenes_dir: PathBuf,
+    /// How often to look for changed files; 0 turns reloading off.
+    pub reload_interval_ms: u64,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        Self {
+            scenes_dir: PathBuf::from("scenes"),
+            reload_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct TickConfig {
     pub rate_hz: f64,
 }
@@ -176,18 +196,15 @@ impl Default for LogConfig {
     }
 }
 
-/// Sections that `PIXSIM_` variables may set; other `PIXSIM_*` variables belong to
-/// other tools (the client, the test harness) and are ignored here.
-const SECTIONS: &[&str] = &[
-    "state_dir",
-    "http",
-    "quic",
-    "database",
-    "redis",
-    "tick",
-    "auth",
-    "log",
-];
+/// Top-level keys of [`Config`]: the only ones `PIXSIM_` variables may set. Other
+/// `PIXSIM_*` variables belong to other tools (the client, the test harness) and are
+/// ignored here. Derived from the struct so the two cannot drift apart.
+fn sections() -> Vec<String> {
+    match figment::value::Value::serialize(Config::default()) {
+        Ok(figment::value::Value::Dict(_, dict)) => dict.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -200,9 +217,10 @@ impl Config {
         if let Some(path) = file {
             fig = fig.merge(Toml::file_exact(path));
         }
-        let env = Env::prefixed("PIXSIM_").split("__").filter(|key| {
+        let sections = sections();
+        let env = Env::prefixed("PIXSIM_").split("__").filter(move |key| {
             let first = key.as_str().split('.').next().unwrap_or_default();
-            SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s))
+            sections.iter().any(|s| first.eq_ignore_ascii_case(s))
         });
         fig = fig
             .merge(env)
@@ -229,12 +247,14 @@ mod tests {
                 "state_dir = \"/tmp/x\"\n[http]\naddr = \"0.0.0.0:9000\"\n[tick]\nrate_hz = 30.0\n",
             )?;
             jail.set_env("PIXSIM_TICK__RATE_HZ", "40");
+            jail.set_env("PIXSIM_CONTENT__SCENES_DIR", "/x/scenes");
             jail.set_env("PIXSIM_CACHE_DIR", "/ignored/by/the/server");
             jail.set_env("DATABASE_URL", "postgres://u@h/db");
             let c = Config::load(Some(Path::new("pixsim.toml"))).unwrap();
             assert_eq!(c.state_dir, PathBuf::from("/tmp/x"));
             assert_eq!(c.http.addr, "0.0.0.0:9000".parse().unwrap());
             assert_eq!(c.tick.rate_hz, 40.0, "env wins over file");
+            assert_eq!(c.content.scenes_dir, PathBuf::from("/x/scenes"));
             assert_eq!(c.database.url.as_deref(), Some("postgres://u@h/db"));
             assert_eq!(
                 c.quic,
@@ -243,6 +263,24 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn every_section_can_be_set_from_the_environment() {
+        let s = sections();
+        for name in [
+            "state_dir",
+            "http",
+            "quic",
+            "database",
+            "redis",
+            "tick",
+            "auth",
+            "log",
+            "content",
+        ] {
+            assert!(s.iter().any(|x| x == name), "{name} missing from {s:?}");
+        }
     }
 
     #[test]

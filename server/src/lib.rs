@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod config;
+pub mod narrative;
 pub mod telemetry;
 
 pub use config::Config;
@@ -39,6 +40,7 @@ pub struct Server {
     http: JoinHandle<std::io::Result<()>>,
     quic: JoinHandle<Result<(), quic::QuicError>>,
     tick: tick::TickLoop,
+    watcher: Option<JoinHandle<()>>,
     pool: PgPool,
     embedded: Option<embedded::postgres::EmbeddedPostgres>,
 }
@@ -246,19 +248,16 @@ pub fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::AuthServ
     Ok(auth::AuthService::new(pool, &a)?)
 }
 
-/// The ECS app run by the tick thread.
-fn build_app() -> bevy_app::App {
-    bevy_app::App::new()
-}
-
 impl Server {
     /// Brings the whole server up. On error, everything started so far is stopped.
     pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         std::fs::create_dir_all(&cfg.state_dir)
             .with_context(|| format!("creating the state dir {}", cfg.state_dir.display()))?;
         let period = tick::period_from_rate(cfg.tick.rate_hz)?;
+        // Refuse invalid content before starting anything.
+        let content = narrative::load(&cfg.content.scenes_dir)?;
         let db = open_database(&cfg).await?;
-        match Self::start_with(cfg, db.pool.clone(), &db.url, period).await {
+        match Self::start_with(cfg, db.pool.clone(), &db.url, period, content).await {
             Ok(mut server) => {
                 server.embedded = db.embedded;
                 Ok(server)
@@ -274,7 +273,8 @@ impl Server {
         cfg: Config,
         pool: PgPool,
         url: &str,
-        _period: Duration,
+        period: Duration,
+        content: Arc<domain::narrative::Content>,
     ) -> anyhow::Result<Server> {
         let auth = auth_service(&cfg, pool.clone())?;
         let redis = match &cfg.redis.url {
@@ -290,7 +290,27 @@ impl Server {
             }
         }
 
-        let tick = tick::TickLoop::spawn(cfg.tick.rate_hz, build_app)?;
+        let content_info = api::ContentInfo::new(
+            &cfg.content.scenes_dir,
+            &content.version,
+            content.scenes.len(),
+        );
+        let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+        let tick = tick::TickLoop::spawn(cfg.tick.rate_hz, move || {
+            let mut app = bevy_app::App::new();
+            narrative::configure(&mut app, content, period, reload_rx);
+            app
+        })?;
+        let shutdown = CancellationToken::new();
+        let watcher = (cfg.content.reload_interval_ms > 0).then(|| {
+            narrative::spawn_watcher(
+                cfg.content.scenes_dir.clone(),
+                Duration::from_millis(cfg.content.reload_interval_ms),
+                reload_tx,
+                content_info.clone(),
+                shutdown.clone(),
+            )
+        });
 
         let mut qcfg = quic::QuicConfig::new(
             cfg.quic.addr,
@@ -324,9 +344,9 @@ impl Server {
                 quic_addr: Some(quic_addr.to_string()),
                 quic_fingerprint: Some(quic_fingerprint.clone()),
             }),
+            content: content_info,
         };
 
-        let shutdown = CancellationToken::new();
         let app = api::router(state.clone());
         let http = tokio::spawn(
             axum::serve(
@@ -349,6 +369,7 @@ impl Server {
             http,
             quic,
             tick,
+            watcher,
             pool,
             embedded: None,
         })
@@ -382,6 +403,9 @@ impl Server {
             Ok(Ok(())) => {}
             Ok(Err(e)) => problems.push(format!("QUIC endpoint: {e}")),
             Err(e) => problems.push(format!("QUIC task: {e}")),
+        }
+        if let Some(w) = self.watcher {
+            let _ = w.await;
         }
         let tick = self.tick;
         if let Err(e) = tokio::task::spawn_blocking(move || tick.stop()).await? {

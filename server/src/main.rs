@@ -33,6 +33,18 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Work with scene files.
+    #[command(subcommand)]
+    Scenes(ScenesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenesCommand {
+    /// Check scene files and the world config; lists every problem with file and node.
+    Validate {
+        /// A content directory or one scene file (default: content.scenes_dir).
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +99,9 @@ fn main() -> std::process::ExitCode {
                 admin,
                 display_name,
             }) => create_user(cfg, &email, &password, admin, display_name.as_deref()).await,
+            Command::Scenes(ScenesCommand::Validate { path }) => {
+                validate_scenes(path.as_deref().unwrap_or(&cfg.content.scenes_dir))
+            }
         }
     });
     match result {
@@ -131,6 +146,27 @@ fn print_banner(server: &Server) {
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn validate_scenes(path: &std::path::Path) -> anyhow::Result<()> {
+    let report = content::validate_path(path);
+    if report.is_ok() {
+        if path.is_dir() {
+            let c = content::load_dir(path).map_err(|r| anyhow::anyhow!("{r}"))?;
+            let nodes: usize = c.scenes.values().map(|s| s.nodes.len()).sum();
+            println!(
+                "{}: ok ({} scenes, {nodes} nodes)",
+                path.display(),
+                c.scenes.len()
+            );
+        } else {
+            println!("{}: ok", path.display());
+        }
+        Ok(())
+    } else {
+        print!("{report}");
+        bail!("{} problem(s) in {}", report.problems.len(), path.display())
+    }
 }
 
 async fn migrate(cfg: Config) -> anyhow::Result<()> {

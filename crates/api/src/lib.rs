@@ -27,7 +27,7 @@ pub mod routes;
 pub mod state;
 
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
-pub use state::{AppState, RedisProbe, ServerInfo, TickHandle};
+pub use state::{AppState, ContentInfo, ContentStatus, RedisProbe, ServerInfo, TickHandle};
 
 /// Largest accepted request body (JSON), in bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;

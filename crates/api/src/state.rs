@@ -15,6 +15,48 @@ pub struct AppState {
     pub tick: TickHandle,
     pub redis: Option<RedisProbe>,
     pub info: Arc<ServerInfo>,
+    pub content: ContentInfo,
+}
+
+/// What narrative content is live, for health and operators.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ContentStatus {
+    pub dir: String,
+    /// Hash of the live content.
+    pub version: String,
+    pub scenes: usize,
+    /// Why the last change on disk was refused (the old content stays live).
+    pub last_error: Option<String>,
+}
+
+/// Shared, updatable [`ContentStatus`].
+#[derive(Debug, Clone)]
+pub struct ContentInfo(Arc<std::sync::Mutex<ContentStatus>>);
+
+impl ContentInfo {
+    pub fn new(dir: &std::path::Path, version: &str, scenes: usize) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(ContentStatus {
+            dir: dir.display().to_string(),
+            version: version.to_owned(),
+            scenes,
+            last_error: None,
+        })))
+    }
+
+    pub fn get(&self) -> ContentStatus {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_loaded(&self, version: &str, scenes: usize) {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.version = version.to_owned();
+        s.scenes = scenes;
+        s.last_error = None;
+    }
+
+    pub fn set_error(&self, error: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).last_error = Some(error);
+    }
 }
 
 /// Read and steer the tick loop from async code.

@@ -63,6 +63,7 @@ pub struct Health {
     pub database: Component,
     pub redis: Component,
     pub tick: TickHealth,
+    pub content: crate::state::ContentStatus,
 }
 
 async fn check_database(s: &AppState) -> Component {
@@ -128,6 +129,7 @@ async fn health(State(s): State<AppState>) -> ApiJson<Health> {
             overruns: snap.overruns,
             paused: snap.paused,
         },
+        content: s.content.get(),
     })
 }
 

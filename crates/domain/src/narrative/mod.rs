@@ -1,0 +1,29 @@
+//! Narrative definitions: scenes, nodes, edges, expressions, effects, progression.
+//!
+//! Pure data and rules, no I/O:
+//! - [`scene`]: the scene graph format (`scenes/*.toml`),
+//! - [`world`]: the world config (`scenes/world.toml`): variables, stats, XP, items, quests,
+//! - [`expr`]: the typed condition language (parser, type checker, evaluator),
+//! - [`effect`]: effects, applied by [`state::Ctx::apply`],
+//! - [`state`]: per-session state (sparse, defaults come from the world config),
+//! - [`content`]: an indexed content set,
+//! - [`save`]: the versioned save format and its mapping onto changed content,
+//! - [`rng`]: the deterministic per-session PRNG.
+
+pub mod content;
+pub mod effect;
+pub mod expr;
+pub mod rng;
+pub mod save;
+pub mod scene;
+pub mod state;
+pub mod world;
+
+pub use content::Content;
+pub use effect::{Effect, ValueSrc};
+pub use expr::{Expr, ExprText, Type, Value};
+pub use rng::Rng;
+pub use save::{Frame, SAVE_VERSION, SaveError, SavedWait, SessionSave};
+pub use scene::{Edge, EndOutcome, Line, MiniGameSpec, Node, NodeKind, Scene};
+pub use state::{Change, Ctx, Progress, QuestStatus, Vars, Visits};
+pub use world::WorldConfig;

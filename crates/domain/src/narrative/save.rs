@@ -1,0 +1,252 @@
+//! Versioned session saves and their mapping onto (possibly changed) content.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::content::Content;
+use super::expr::Value;
+use super::rng::Rng;
+use super::scene::NodeKind;
+use super::state::{Progress, Vars, Visits};
+
+/// Current save format version.
+pub const SAVE_VERSION: u32 = 1;
+
+/// A call-stack frame: the scene, the node (the current node for the top frame, the
+/// calling node for the others) and the call arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Scene id.
+    pub scene: String,
+    /// Node id.
+    pub node: String,
+    /// Arguments bound by the caller.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, Value>,
+}
+
+/// What the session was waiting for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SavedWait {
+    /// Choices were offered (edge ids).
+    Choices {
+        /// Offered edge ids.
+        offered: Vec<String>,
+    },
+    /// Inside a mini-game: the current round restarts on resume with a fresh nonce.
+    MiniGame {
+        /// Current round (1-based).
+        round: u32,
+        /// Rounds hit so far.
+        hits: u32,
+    },
+}
+
+/// A saved session. Times are relative (remaining/elapsed ms), so a save can be resumed
+/// on any world at any time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSave {
+    /// Format version ([`SAVE_VERSION`]).
+    pub version: u32,
+    /// [`Content::version`] at save time.
+    pub content_version: String,
+    /// PRNG state.
+    pub rng: Rng,
+    /// Call stack, bottom first; the last frame is the current position.
+    pub stack: Vec<Frame>,
+    /// Time spent in the current node (ms).
+    pub elapsed_in_node_ms: i64,
+    /// What the session was waiting for.
+    pub wait: SavedWait,
+    /// Variables.
+    pub vars: Vars,
+    /// Visit counts.
+    pub visits: Visits,
+    /// Progression.
+    pub progress: Progress,
+    /// Remaining edge cooldowns (ms) by `scene/edge`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cooldowns: BTreeMap<String, i64>,
+}
+
+/// Why a save cannot be resumed on the current content.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SaveError {
+    /// Unknown format version.
+    #[error("unsupported save version {found} (this server reads version {expected})")]
+    Version {
+        /// Found.
+        found: u32,
+        /// Expected.
+        expected: u32,
+    },
+    /// The save cannot be mapped onto the current content.
+    #[error("save incompatible with current content: {0}")]
+    Incompatible(String),
+    /// The save could not be decoded.
+    #[error("malformed save: {0}")]
+    Malformed(String),
+}
+
+/// Maps a save onto `content` in place, by scene, node, edge, variable, item and quest ids.
+///
+/// Returns notes about what was dropped or clamped (empty when the content is unchanged),
+/// or a [`SaveError::Incompatible`] naming what cannot be mapped (a scene or node that no
+/// longer exists, a call node that no longer calls the saved callee, a waiting node whose
+/// kind changed). It never returns a state with no way forward.
+pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>, SaveError> {
+    if save.version != SAVE_VERSION {
+        return Err(SaveError::Version {
+            found: save.version,
+            expected: SAVE_VERSION,
+        });
+    }
+    let inc = |m: String| Err(SaveError::Incompatible(m));
+    let mut notes = Vec::new();
+    if save.content_version != content.version {
+        notes.push(format!(
+            "content changed since the save (version {} -> {}); state mapped by id",
+            save.content_version, content.version
+        ));
+    }
+    let Some(top) = save.stack.len().checked_sub(1) else {
+        return inc("empty call stack".into());
+    };
+    for i in 0..save.stack.len() {
+        let frame = &save.stack[i];
+        let Some(scene) = content.scene(&frame.scene) else {
+            return inc(format!("scene '{}' no longer exists", frame.scene));
+        };
+        let Some(node) = content.node(&frame.scene, &frame.node) else {
+            return inc(format!(
+                "scene '{}' no longer has node '{}'",
+                frame.scene, frame.node
+            ));
+        };
+        if i < top {
+            let callee = &save.stack[i + 1].scene;
+            match &node.kind {
+                NodeKind::Call { scene: s, .. } if s == callee => {}
+                _ => {
+                    return inc(format!(
+                        "node '{}' in scene '{}' no longer calls scene '{callee}'",
+                        frame.node, frame.scene
+                    ));
+                }
+            }
+        } else {
+            let ok = matches!(
+                (&save.wait, &node.kind),
+                (SavedWait::MiniGame { .. }, NodeKind::MiniGame(_))
+                    | (
+                        SavedWait::Choices { .. },
+                        NodeKind::Media { .. }
+                            | NodeKind::Dialogue { .. }
+                            | NodeKind::Choice { .. }
+                    )
+            );
+            if !ok {
+                return inc(format!(
+                    "node '{}' in scene '{}' is now a {} node and cannot resume the saved wait",
+                    frame.node,
+                    frame.scene,
+                    node.kind.name()
+                ));
+            }
+        }
+        let params = scene.params.clone();
+        let frame = &mut save.stack[i];
+        for (p, ty) in &params {
+            match frame.args.get(p) {
+                Some(v) if v.fits(ty) => {}
+                _ => {
+                    return inc(format!(
+                        "scene '{}' now takes parameter '{p}' ({ty}) that the saved call did not bind",
+                        frame.scene
+                    ));
+                }
+            }
+        }
+        frame.args.retain(|k, _| {
+            let keep = params.contains_key(k);
+            if !keep {
+                notes.push(format!("dropped argument '{k}' of scene '{}'", frame.scene));
+            }
+            keep
+        });
+    }
+    let (cur_scene, cur_node) = (save.stack[top].scene.clone(), save.stack[top].node.clone());
+    if let SavedWait::Choices { offered } = &mut save.wait {
+        offered.retain(|e| {
+            let keep = content
+                .edge(&cur_scene, e)
+                .is_some_and(|edge| edge.from == cur_node);
+            if !keep {
+                notes.push(format!("dropped offered choice '{e}'"));
+            }
+            keep
+        });
+    }
+    let w = &content.world;
+    save.vars.0.retain(|k, v| {
+        let keep = w.variables.get(k).is_some_and(|d| v.fits(&d.ty));
+        if !keep {
+            notes.push(format!("dropped variable '{k}'"));
+        }
+        keep
+    });
+    save.progress.items.retain(|k, _| {
+        let keep = w.items.contains_key(k);
+        if !keep {
+            notes.push(format!("dropped item '{k}'"));
+        }
+        keep
+    });
+    save.progress.quests.retain(|k, q| {
+        let Some(def) = w.quests.get(k) else {
+            notes.push(format!("dropped quest '{k}'"));
+            return false;
+        };
+        q.objectives
+            .retain(|o, _| def.objectives.iter().any(|d| d.id == *o));
+        true
+    });
+    let stats = std::mem::take(&mut save.progress.stats);
+    for (key, v) in stats {
+        let parts: Vec<&str> = key.splitn(3, '.').collect();
+        let def = match parts.as_slice() {
+            [s, e, a] => w
+                .stats
+                .get(*s)
+                .filter(|d| d.has_entity(w, e))
+                .and_then(|d| d.axes.get(*a)),
+            _ => None,
+        };
+        match def {
+            Some(d) => {
+                let c = d.clamp(v);
+                if c != v {
+                    notes.push(format!("clamped stat '{key}' from {v} to {c}"));
+                }
+                if c != d.default {
+                    save.progress.stats.insert(key, c);
+                }
+            }
+            None => notes.push(format!("dropped stat '{key}'")),
+        }
+    }
+    save.progress.level = w.xp.level(save.progress.xp);
+    save.cooldowns.retain(|k, _| {
+        let keep = k
+            .split_once('/')
+            .is_some_and(|(s, e)| content.edge(s, e).is_some());
+        if !keep {
+            notes.push(format!("dropped cooldown '{k}'"));
+        }
+        keep
+    });
+    Ok(notes)
+}

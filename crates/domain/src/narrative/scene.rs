@@ -1,0 +1,252 @@
+//! Scene graphs: nodes and edges, as written in `scenes/*.toml`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::effect::Effect;
+use super::expr::{ExprText, Type};
+
+/// A scene: a directed graph of nodes entered at `entry`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scene {
+    /// Stable scene id.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Entry node id.
+    pub entry: String,
+    /// Parameters accepted when called (`arg.NAME` inside the scene).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Type>,
+    /// Values returned to the caller by `return` nodes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub returns: BTreeMap<String, Type>,
+    /// Nodes.
+    #[serde(default)]
+    pub nodes: Vec<Node>,
+    /// Edges.
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+}
+
+/// A node: a stable id plus a kind-specific payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Stable node id (unique within the scene).
+    pub id: String,
+    /// The kind and its data.
+    #[serde(flatten)]
+    pub kind: NodeKind,
+}
+
+/// Node kinds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeKind {
+    /// Shows a media asset (or one generated from a spec); offers its edges as choices
+    /// unless `auto`.
+    Media {
+        /// A ready asset reference.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        asset: Option<String>,
+        /// A generation spec the pipeline turns into an asset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generate: Option<GenerationSpec>,
+        /// Advance immediately along the default/only edge.
+        #[serde(default)]
+        auto: bool,
+    },
+    /// Dialogue lines; offers its edges as choices unless `auto`.
+    Dialogue {
+        /// Lines in order.
+        lines: Vec<Line>,
+        /// Advance immediately along the default/only edge.
+        #[serde(default)]
+        auto: bool,
+    },
+    /// Offers the edges whose conditions hold as choices.
+    Choice {
+        /// Optional prompt text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt: Option<String>,
+    },
+    /// Branches on edge conditions: a passing non-default edge (weighted draw among
+    /// several), else the default edge.
+    Condition {},
+    /// Applies effects then advances.
+    Action {
+        /// Effects applied on entry.
+        #[serde(default)]
+        effects: Vec<Effect>,
+    },
+    /// A server-resolved mini-game; outgoing edges select the outcome with `on`.
+    #[serde(rename = "minigame")]
+    MiniGame(MiniGameSpec),
+    /// Calls another scene; on return, the edge whose `on` matches the return `route`
+    /// (or the default/only edge) is taken.
+    Call {
+        /// Callee scene id.
+        scene: String,
+        /// Parameter bindings: callee param -> expression in the caller.
+        #[serde(default)]
+        args: BTreeMap<String, ExprText>,
+        /// Return bindings: callee return name -> caller variable.
+        #[serde(default)]
+        bind: BTreeMap<String, String>,
+    },
+    /// Returns from a called scene.
+    Return {
+        /// Returned values: return name -> expression.
+        #[serde(default)]
+        values: BTreeMap<String, ExprText>,
+        /// Route label matched against the caller's edges `on`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
+    },
+    /// Ends the session.
+    End {
+        /// Outcome.
+        outcome: EndOutcome,
+    },
+}
+
+impl NodeKind {
+    /// Short kind name as used in files and events.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeKind::Media { .. } => "media",
+            NodeKind::Dialogue { .. } => "dialogue",
+            NodeKind::Choice { .. } => "choice",
+            NodeKind::Condition {} => "condition",
+            NodeKind::Action { .. } => "action",
+            NodeKind::MiniGame(_) => "minigame",
+            NodeKind::Call { .. } => "call",
+            NodeKind::Return { .. } => "return",
+            NodeKind::End { .. } => "end",
+        }
+    }
+}
+
+/// A media generation request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSpec {
+    /// Operation, e.g. `text_to_video`, `image_to_video`.
+    pub operation: String,
+    /// Prompt text.
+    pub prompt: String,
+    /// Free-form parameters for the provider.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+/// One dialogue line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    /// Stable line id (for localisation and voice assets).
+    pub id: String,
+    /// Speaker entity id.
+    pub speaker: String,
+    /// Text.
+    pub text: String,
+}
+
+/// How a session ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum EndOutcome {
+    /// Success.
+    Success,
+    /// Failure.
+    Failure,
+    /// Neutral.
+    Neutral,
+}
+
+/// Mini-game node data. `game` is a string so that validation can report unknown games.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiniGameSpec {
+    /// `reflex` or `skill_check`.
+    pub game: String,
+    /// reflex: number of rounds (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<u32>,
+    /// reflex: reaction window in ms (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<u64>,
+    /// reflex: rounds to hit for success (default: all rounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub need: Option<u32>,
+    /// skill_check: stat id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat: Option<String>,
+    /// skill_check: entity (default `player`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// skill_check: axis (default `value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axis: Option<String>,
+    /// skill_check: die faces (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub die: Option<u32>,
+    /// skill_check: difficulty to meet or beat with `stat + roll`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<i64>,
+}
+
+/// Known built-in mini-games.
+pub const MINI_GAMES: &[&str] = &["reflex", "skill_check"];
+/// reflex default rounds.
+pub const REFLEX_DEFAULT_ROUNDS: u32 = 3;
+/// reflex default window.
+pub const REFLEX_DEFAULT_WINDOW_MS: u64 = 1000;
+
+/// An edge between two nodes of the same scene.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    /// Stable edge id (unique within the scene).
+    pub id: String,
+    /// Source node id.
+    pub from: String,
+    /// Target node id.
+    pub to: String,
+    /// Choice label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Condition (bool expression); the edge is only offered/taken when it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ExprText>,
+    /// Effects applied when the edge is taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
+    /// Weight for random auto-advance among several passing edges (default 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub weight: u32,
+    /// Fallback edge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    /// Delay after node entry before the choice may be taken.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reveal_ms: u64,
+    /// After being taken, the edge cannot be taken again for this long.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cooldown_ms: u64,
+    /// Outcome selector: `success`/`failure` after a mini-game, a return `route` after a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn is_one(w: &u32) -> bool {
+    *w == 1
+}
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}

@@ -1,0 +1,186 @@
+//! The world config (`scenes/world.toml`): variables, stats, XP curve, items, quests and
+//! unlockable scenes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::expr::{Type, Value};
+
+/// Progression and state definitions shared by all scenes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldConfig {
+    /// Scene started when a session does not name one.
+    pub start_scene: String,
+    /// Entities that carry stats (e.g. `player`, NPC ids).
+    #[serde(default)]
+    pub entities: Vec<String>,
+    /// Declared variables (flags are `bool` variables).
+    #[serde(default)]
+    pub variables: BTreeMap<String, VarDef>,
+    /// Stat definitions.
+    #[serde(default)]
+    pub stats: BTreeMap<String, StatDef>,
+    /// The stat used by `rel.NPC.AXIS` and `rel` effects.
+    #[serde(default = "default_rel")]
+    pub relationship_stat: String,
+    /// XP curve.
+    #[serde(default)]
+    pub xp: XpCurve,
+    /// Items.
+    #[serde(default)]
+    pub items: BTreeMap<String, ItemDef>,
+    /// Quests.
+    #[serde(default)]
+    pub quests: BTreeMap<String, QuestDef>,
+    /// Scenes that start locked and must be unlocked by an `unlock` effect.
+    #[serde(default)]
+    pub locked_scenes: Vec<String>,
+}
+
+fn default_rel() -> String {
+    "relationship".into()
+}
+
+/// A declared variable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VarDef {
+    /// Type.
+    #[serde(rename = "type")]
+    pub ty: Type,
+    /// Initial value (zero value of the type when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+impl VarDef {
+    /// The initial value.
+    pub fn initial(&self) -> Value {
+        self.default
+            .clone()
+            .unwrap_or_else(|| Value::zero(&self.ty))
+    }
+}
+
+/// A stat: named axes per entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatDef {
+    /// Entities carrying this stat (empty: all world entities).
+    #[serde(default)]
+    pub entities: Vec<String>,
+    /// Axes.
+    pub axes: BTreeMap<String, AxisDef>,
+}
+
+impl StatDef {
+    /// Whether `entity` carries this stat.
+    pub fn has_entity(&self, world: &WorldConfig, entity: &str) -> bool {
+        if self.entities.is_empty() {
+            world.entities.iter().any(|e| e == entity)
+        } else {
+            self.entities.iter().any(|e| e == entity)
+        }
+    }
+}
+
+/// One stat axis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxisDef {
+    /// Minimum (deltas are clamped).
+    pub min: i64,
+    /// Maximum (deltas are clamped).
+    pub max: i64,
+    /// Initial value.
+    #[serde(default)]
+    pub default: i64,
+    /// Named tiers, each starting at `min` (the highest tier whose min is reached applies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<Tier>,
+}
+
+impl AxisDef {
+    /// Tier name for a value (empty string below the first tier).
+    pub fn tier(&self, value: i64) -> &str {
+        self.tiers
+            .iter()
+            .filter(|t| t.min <= value)
+            .max_by_key(|t| t.min)
+            .map_or("", |t| t.name.as_str())
+    }
+    /// Clamps a value into `min..=max`.
+    pub fn clamp(&self, v: i64) -> i64 {
+        v.clamp(self.min, self.max.max(self.min))
+    }
+}
+
+/// A named tier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Tier name.
+    pub name: String,
+    /// Lower bound (inclusive).
+    pub min: i64,
+}
+
+/// XP curve: level 1 at 0 XP, level `n + 2` when `xp >= thresholds[n]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct XpCurve {
+    /// Increasing XP thresholds for levels 2, 3, ...
+    #[serde(default)]
+    pub thresholds: Vec<i64>,
+}
+
+impl XpCurve {
+    /// Level for an XP total.
+    pub fn level(&self, xp: i64) -> u32 {
+        1 + self.thresholds.iter().filter(|t| xp >= **t).count() as u32
+    }
+}
+
+/// An item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemDef {
+    /// Display name.
+    pub name: String,
+    /// Maximum stack (unbounded when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+/// A quest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuestDef {
+    /// Title.
+    pub title: String,
+    /// Objectives.
+    #[serde(default)]
+    pub objectives: Vec<ObjectiveDef>,
+}
+
+/// A quest objective.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveDef {
+    /// Objective id.
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// Progress needed (default 1).
+    #[serde(default = "one")]
+    pub target: u32,
+    /// Optional objectives do not block quest completion.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+fn one() -> u32 {
+    1
+}

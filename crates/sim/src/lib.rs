@@ -1,0 +1,96 @@
+//! The narrative simulation: sessions as ECS state, advanced deterministically in the
+//! fixed tick. No I/O: no files, sockets or clocks; time comes from the world clock.
+//!
+//! # Design
+//!
+//! - A **session** is an entity with components [`Session`], [`Position`], [`CallStack`],
+//!   [`Variables`], [`VisitCounts`], [`PendingChoices`], [`Progression`], [`SessionRng`],
+//!   [`Cooldowns`], [`ActiveMiniGame`] and [`Phase`]. State is sparse (defaults come from the
+//!   world config), so an idle session is a few hundred bytes.
+//! - The **world** is an entity with [`WorldClock`]: world time, time scale, pause/resume,
+//!   single step and turn-based mode (see [`WorldControl`]).
+//! - Systems run in `FixedUpdate` in ordered sets ([`SimSystems`]):
+//!   `Input` (clock, content reload, routing commands by [`SessionIndex`], due timers from
+//!   [`Timers`]) → `Narrative` (node traversal, choices, mini-games, calls, saves; effects are
+//!   applied through `domain::narrative::state::Ctx` and recorded in a journal) → `Effects`
+//!   (state-delta events) → `Progression` (quest, objective, level and unlock events) →
+//!   `Output` (per-session sequence numbers into the [`Outbox`]; ended sessions despawned).
+//! - Work grows with active sessions only: commands are routed through a hash index and timers
+//!   sit in a deadline heap; no system iterates all sessions on a normal tick.
+//! - **Determinism**: every random draw comes from the session's seeded [`domain::narrative::Rng`];
+//!   all outputs are produced in command order; no hash-map iteration reaches the output.
+//! - Invalid commands (edge not offered, condition false, not revealed, cooldown, wrong state,
+//!   stale mini-game input) produce an [`Event::Error`] and change nothing. Runtime failures of
+//!   content (which validation should prevent) abort the session with an error and a
+//!   `session_ended { aborted }` event, never a silent soft-lock.
+//!
+//! # Driving the app (the server's tick runner)
+//!
+//! ```ignore
+//! let content = Arc::new(content::load_dir("scenes")?);
+//! let mut app = sim::build_app(content, sim::SimConfig { tick_ms: 50, ..Default::default() });
+//! loop {                                   // every tick_ms of real time
+//!     {
+//!         let mut inbox = app.world_mut().resource_mut::<sim::Inbox>();
+//!         inbox.commands.extend(received);      // Vec<SimCommand>, in arrival order
+//!         // inbox.world.push(WorldControl::Pause); inbox.reload = Some(Arc::new(new_content));
+//!     }
+//!     sim::step(&mut app);                 // runs FixedUpdate exactly once
+//!     let events: Vec<_> = app.world_mut().resource_mut::<sim::Outbox>().drain().collect();
+//!     // route events by SimEvent::session to clients
+//! }
+//! ```
+//!
+//! A command is processed in the tick that follows its insertion into the [`Inbox`]; the
+//! world clock advances by `tick_ms` (scaled) at the start of each tick before commands are
+//! processed, so mini-game inputs are judged against that tick's server time.
+
+mod components;
+mod engine;
+pub mod protocol;
+mod systems;
+
+use std::sync::Arc;
+
+use bevy_app::{App, FixedUpdate};
+
+pub use components::{
+    ActiveMiniGame, CallStack, Cooldowns, Inbox, MiniGameRun, Offered, Outbox, PendingChoices,
+    Phase, Position, Progression, RoundPhase, Session, SessionIndex, SessionQuery, SessionRng,
+    SimConfig, SimContent, SimWorld, Staging, Timers, Variables, VisitCounts, WorldClock,
+};
+pub use protocol::{
+    Choice, Command, EndReason, ErrorReason, Event, Media, Outcome, SessionId, SimCommand,
+    SimEvent, WorldControl,
+};
+pub use systems::{
+    EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin, SimPlugin,
+    SimSystems,
+};
+
+/// Builds an `App` with the [`SimPlugin`] (no other plugins, no runner).
+pub fn build_app(content: Arc<domain::narrative::Content>, config: SimConfig) -> App {
+    let mut app = App::new();
+    app.add_plugins(SimPlugin::new(content, config));
+    app
+}
+
+/// Runs exactly one fixed tick (`FixedUpdate`).
+pub fn step(app: &mut App) {
+    app.world_mut().run_schedule(FixedUpdate);
+}
+
+/// Convenience: queue commands, run one tick, return the events.
+pub fn tick(app: &mut App, commands: impl IntoIterator<Item = SimCommand>) -> Vec<SimEvent> {
+    app.world_mut()
+        .resource_mut::<Inbox>()
+        .commands
+        .extend(commands);
+    step(app);
+    app.world_mut().resource_mut::<Outbox>().drain().collect()
+}
+
+/// Number of live sessions.
+pub fn session_count(app: &App) -> usize {
+    app.world().resource::<SessionIndex>().0.len()
+}
