@@ -5,6 +5,7 @@ mod auth;
 mod content;
 mod errors;
 mod health;
+mod inspector;
 mod lifecycle;
 mod openapi;
 mod quic;

@@ -25,6 +25,7 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
         ("get", "/api/v1/users/me"),
         ("patch", "/api/v1/users/me"),
         ("get", "/api/v1/admin/tick"),
+        ("post", "/api/v1/admin/rpc"),
         ("get", "/api/openapi.json"),
         ("get", "/api/docs"),
     ];

@@ -296,9 +296,11 @@ impl Server {
             content.scenes.len(),
         );
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+        let (inspector, inspector_plugin) = inspector::channel(64);
         let tick = tick::TickLoop::spawn(cfg.tick.rate_hz, move || {
             let mut app = bevy_app::App::new();
             narrative::configure(&mut app, content, period, reload_rx);
+            app.add_plugins(inspector_plugin);
             app
         })?;
         let shutdown = CancellationToken::new();
@@ -345,6 +347,7 @@ impl Server {
                 quic_fingerprint: Some(quic_fingerprint.clone()),
             }),
             content: content_info,
+            inspector,
         };
 
         let app = api::router(state.clone());

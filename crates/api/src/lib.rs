@@ -66,6 +66,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::auth::router())
         .merge(routes::users::router())
         .merge(routes::admin::router())
+        .merge(routes::rpc::router())
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
 }

@@ -16,6 +16,8 @@ pub struct AppState {
     pub redis: Option<RedisProbe>,
     pub info: Arc<ServerInfo>,
     pub content: ContentInfo,
+    /// The tick inspector (answers on the tick thread).
+    pub inspector: inspector::Inspector,
 }
 
 /// What narrative content is live, for health and operators.

@@ -47,6 +47,12 @@ pub struct TickInfo {
     pub period: Duration,
 }
 
+/// Runs on the tick thread after every tick, outside every other schedule (so all of
+/// them are visible in `Schedules`), and every few milliseconds while the loop is paused.
+/// For serving requests from outside (the inspector); game logic never runs here.
+#[derive(bevy_ecs::schedule::ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TickService;
+
 /// Makes every [`App::update`] run `FixedMain` exactly once and keeps [`TickInfo`].
 #[derive(Debug, Clone, Copy)]
 pub struct TickPlugin {
@@ -59,6 +65,7 @@ impl Plugin for TickPlugin {
             number: 0,
             period: self.period,
         })
+        .init_schedule(TickService)
         .add_systems(
             RunFixedMainLoop,
             run_fixed_main_once.in_set(RunFixedMainLoopSystems::FixedMainLoop),
@@ -338,6 +345,7 @@ pub fn run_tick(app: &mut App, number: u64) {
         info.number = number;
     }
     app.update();
+    app.world_mut().run_schedule(TickService);
 }
 
 fn run_loop(app: &mut App, period: Duration, stats: &TickStats, control: &TickControl) {
@@ -348,6 +356,7 @@ fn run_loop(app: &mut App, period: Duration, stats: &TickStats, control: &TickCo
     let mut number: u64 = 0;
     while !control.stop_requested() {
         if control.is_paused() && !control.take_step() {
+            app.world_mut().run_schedule(TickService);
             std::thread::sleep(idle_poll);
             // Resume on a fresh schedule rather than bursting through missed ticks.
             base = Instant::now();
@@ -406,6 +415,44 @@ mod tests {
         }
         assert_eq!(counter.0.load(Ordering::SeqCst), 5);
         assert_eq!(app.world().resource::<TickInfo>().number, 5);
+    }
+
+    #[test]
+    fn service_schedule_runs_after_ticks_and_while_paused() {
+        #[derive(Resource, Default, Clone)]
+        struct Idle(Arc<AtomicU64>);
+        fn idle(c: Res<Idle>) {
+            c.0.fetch_add(1, Ordering::SeqCst);
+        }
+        let counter = Counter::default();
+        let idle_count = Idle::default();
+        let ic = idle_count.clone();
+        let make = counting_app(counter.clone());
+        let tick = TickLoop::spawn(200.0, move || {
+            let mut app = make();
+            app.insert_resource(ic).add_systems(TickService, idle);
+            app
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let ticks = counter.0.load(Ordering::SeqCst);
+        let served = idle_count.0.load(Ordering::SeqCst);
+        assert!(
+            served >= ticks.saturating_sub(1) && served > 0,
+            "after each tick: {served} vs {ticks}"
+        );
+        tick.control().pause();
+        std::thread::sleep(Duration::from_millis(30));
+        let before = idle_count.0.load(Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while idle_count.0.load(Ordering::SeqCst) < before + 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            idle_count.0.load(Ordering::SeqCst) >= before + 3,
+            "and while paused"
+        );
+        tick.stop().unwrap();
     }
 
     #[test]
