@@ -89,6 +89,11 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        // As the binary does: quiet logs, and the system timing layer.
+        pixsim_server::telemetry::init(&pixsim_server::config::LogConfig {
+            filter: "warn".into(),
+            ..Default::default()
+        });
         let db = fresh_database().await.unwrap();
         let state_dir = std::env::temp_dir().join(format!("pixsim-e2e-{}", db.name));
         let mut cfg = test_config(&db.url, state_dir.clone());

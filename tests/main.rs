@@ -1,11 +1,13 @@
 //! End-to-end tests: the real server on port 0 (HTTP and QUIC) against PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+mod admin_page;
 mod auth;
 mod content;
 mod errors;
 mod health;
 mod inspector;
 mod lifecycle;
+mod metrics;
 mod openapi;
 mod quic;

@@ -26,6 +26,8 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
         ("patch", "/api/v1/users/me"),
         ("get", "/api/v1/admin/tick"),
         ("post", "/api/v1/admin/rpc"),
+        ("get", "/metrics"),
+        ("get", "/admin"),
         ("get", "/api/openapi.json"),
         ("get", "/api/docs"),
     ];

@@ -297,9 +297,11 @@ impl Server {
         );
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
         let (inspector, inspector_plugin) = inspector::channel(64);
+        let sessions_gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sessions = sessions_gauge.clone();
         let tick = tick::TickLoop::spawn(cfg.tick.rate_hz, move || {
             let mut app = bevy_app::App::new();
-            narrative::configure(&mut app, content, period, reload_rx);
+            narrative::configure(&mut app, content, period, reload_rx, sessions);
             app.add_plugins(inspector_plugin);
             app
         })?;
@@ -348,6 +350,11 @@ impl Server {
             }),
             content: content_info,
             inspector,
+            gauges: api::Gauges {
+                sessions: sessions_gauge,
+                quic: Some(quic_server.stats()),
+                ..Default::default()
+            },
         };
 
         let app = api::router(state.clone());

@@ -39,12 +39,23 @@ fn apply_reloads(reloads: Res<Reloads>, mut inbox: ResMut<sim::Inbox>) {
     }
 }
 
-/// Adds the simulation and the reload bridge to the tick thread's app.
+/// Where the tick thread publishes the number of loaded sessions.
+#[derive(Resource)]
+struct SessionGauge(Arc<std::sync::atomic::AtomicU64>);
+
+fn publish_session_count(gauge: Res<SessionGauge>, index: Res<sim::SessionIndex>) {
+    gauge
+        .0
+        .store(index.0.len() as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Adds the simulation, the reload bridge and the session gauge to the tick's app.
 pub fn configure(
     app: &mut App,
     content: Arc<Content>,
     tick: Duration,
     reloads: mpsc::Receiver<Arc<Content>>,
+    sessions: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let config = sim::SimConfig {
         tick_ms: i64::try_from(tick.as_millis()).unwrap_or(50).max(1),
@@ -52,7 +63,9 @@ pub fn configure(
     };
     app.add_plugins(sim::SimPlugin::new(content, config))
         .insert_resource(Reloads(Mutex::new(reloads)))
-        .add_systems(PreUpdate, apply_reloads);
+        .insert_resource(SessionGauge(sessions))
+        .add_systems(PreUpdate, apply_reloads)
+        .add_systems(bevy_app::PostUpdate, publish_session_count);
 }
 
 /// Polls `dir` every `interval` and sends valid new content to the tick.

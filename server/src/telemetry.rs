@@ -13,7 +13,9 @@ pub fn init(cfg: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    // The log filter applies to the log output only; system timings have their own.
+    let timings = tick::SystemTimingLayer.with_filter(tick::SystemTimingLayer::filter());
+    let registry = tracing_subscriber::registry().with(timings);
     let _ = match cfg.format {
         LogFormat::Json => registry
             .with(
@@ -21,14 +23,16 @@ pub fn init(cfg: &LogConfig) {
                     .json()
                     .with_current_span(true)
                     .with_span_list(true)
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
             )
             .try_init(),
         LogFormat::Text => registry
             .with(
                 fmt::layer()
                     .with_ansi(std::io::stderr().is_terminal())
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
             )
             .try_init(),
     };

@@ -23,11 +23,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod routes;
 pub mod state;
 
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
-pub use state::{AppState, ContentInfo, ContentStatus, RedisProbe, ServerInfo, TickHandle};
+pub use state::{
+    AppState, ContentInfo, ContentStatus, Gauges, MetricsSource, RedisProbe, ServerInfo, TickHandle,
+};
 
 /// Largest accepted request body (JSON), in bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -67,8 +70,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::users::router())
         .merge(routes::admin::router())
         .merge(routes::rpc::router())
+        .merge(metrics::router())
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
+        .routes(routes!(admin_page))
 }
 
 static OPENAPI: LazyLock<OpenApi> = LazyLock::new(|| {
@@ -94,6 +99,13 @@ async fn openapi_json() -> Response {
     responses((status = 200, description = "HTML page", content_type = "text/html")))]
 async fn docs() -> Html<&'static str> {
     Html(include_str!("docs.html"))
+}
+
+/// The operators' page: live tick figures, entities, sessions, queue (logs in as an admin).
+#[utoipa::path(get, path = "/admin", tag = "admin",
+    responses((status = 200, description = "HTML page", content_type = "text/html")))]
+async fn admin_page() -> Html<&'static str> {
+    Html(include_str!("admin/index.html"))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -136,10 +148,13 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .on_failure(());
+    let http_metrics = metrics::HttpMetrics::default();
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::Extension(http_metrics))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))

@@ -18,7 +18,33 @@ pub struct AppState {
     pub content: ContentInfo,
     /// The tick inspector (answers on the tick thread).
     pub inspector: inspector::Inspector,
+    /// Live figures published by other parts, for `/metrics`.
+    pub gauges: Gauges,
 }
+
+impl std::fmt::Debug for Gauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gauges")
+            .field("sessions", &self.sessions)
+            .field("extra", &self.extra.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Figures other parts of the server publish for `/metrics`.
+#[derive(Clone, Default)]
+pub struct Gauges {
+    /// Game sessions loaded in the simulation (written by the tick thread).
+    pub sessions: Arc<std::sync::atomic::AtomicU64>,
+    pub quic: Option<quic::QuicStats>,
+    /// More metric families, in Prometheus text, from other parts (e.g. the job queue).
+    pub extra: Vec<MetricsSource>,
+}
+
+/// Produces metric families in Prometheus text format (may query the database).
+pub type MetricsSource = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>> + Send + Sync,
+>;
 
 /// What narrative content is live, for health and operators.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

@@ -1,0 +1,273 @@
+//! `GET /metrics`: Prometheus text exposition (version 0.0.4).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Extension;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+/// Requests by (method, route, status): count and total seconds.
+#[derive(Clone, Debug, Default)]
+pub struct HttpMetrics(Arc<Mutex<BTreeMap<(String, String, u16), (u64, f64)>>>);
+
+impl HttpMetrics {
+    fn record(&self, method: &str, route: &str, status: u16, secs: f64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let e = m
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_insert((0, 0.0));
+        e.0 += 1;
+        e.1 += secs;
+    }
+}
+
+/// Middleware counting every request by its route template (not the raw path, so
+/// ids do not explode the label set).
+pub async fn track(Extension(m): Extension<HttpMetrics>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    m.record(
+        &method,
+        &route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    res
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
+
+/// Escapes a label value per the exposition format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn num(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Writes `# HELP` and `# TYPE` lines.
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Prometheus metrics of the server.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
+async fn metrics(State(s): State<AppState>, Extension(http): Extension<HttpMetrics>) -> Response {
+    let mut out = String::with_capacity(4096);
+    let stats = &s.tick.stats;
+
+    let h = stats.histogram();
+    head(
+        &mut out,
+        "pixsim_tick_duration_seconds",
+        "histogram",
+        "Duration of each simulation tick.",
+    );
+    for (bound, count) in &h.buckets {
+        let _ = writeln!(
+            out,
+            "pixsim_tick_duration_seconds_bucket{{le=\"{}\"}} {count}",
+            num(*bound)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "pixsim_tick_duration_seconds_sum {}",
+        num(h.sum_seconds)
+    );
+    let _ = writeln!(out, "pixsim_tick_duration_seconds_count {}", h.count);
+    head(
+        &mut out,
+        "pixsim_tick_overruns_total",
+        "counter",
+        "Ticks that ended after the next one was due.",
+    );
+    let _ = writeln!(out, "pixsim_tick_overruns_total {}", stats.overruns());
+    head(
+        &mut out,
+        "pixsim_tick_rate_hz",
+        "gauge",
+        "Configured tick rate.",
+    );
+    let _ = writeln!(
+        out,
+        "pixsim_tick_rate_hz {}",
+        num(1.0 / stats.period().as_secs_f64())
+    );
+    head(
+        &mut out,
+        "pixsim_tick_paused",
+        "gauge",
+        "1 while the tick loop is paused.",
+    );
+    let _ = writeln!(
+        out,
+        "pixsim_tick_paused {}",
+        u8::from(s.tick.control.is_paused())
+    );
+
+    let systems = tick::system_timings();
+    if !systems.is_empty() {
+        head(
+            &mut out,
+            "pixsim_system_duration_seconds",
+            "summary",
+            "Time spent in each ECS system.",
+        );
+        for t in &systems {
+            let name = label(&t.name);
+            let _ = writeln!(
+                out,
+                "pixsim_system_duration_seconds_sum{{system=\"{name}\"}} {}",
+                num(t.total_seconds)
+            );
+            let _ = writeln!(
+                out,
+                "pixsim_system_duration_seconds_count{{system=\"{name}\"}} {}",
+                t.runs
+            );
+        }
+    }
+
+    head(
+        &mut out,
+        "pixsim_sessions",
+        "gauge",
+        "Game sessions loaded in the simulation.",
+    );
+    let _ = writeln!(
+        out,
+        "pixsim_sessions {}",
+        s.gauges.sessions.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    if let Some(q) = &s.gauges.quic {
+        head(
+            &mut out,
+            "pixsim_quic_connections",
+            "gauge",
+            "Open QUIC connections.",
+        );
+        let _ = writeln!(out, "pixsim_quic_connections {}", q.connections());
+        head(
+            &mut out,
+            "pixsim_quic_connections_accepted_total",
+            "counter",
+            "QUIC connections accepted.",
+        );
+        let _ = writeln!(
+            out,
+            "pixsim_quic_connections_accepted_total {}",
+            q.total_accepted()
+        );
+    }
+
+    head(
+        &mut out,
+        "pixsim_db_pool_connections",
+        "gauge",
+        "Database pool connections by state.",
+    );
+    let size = s.db.size();
+    let idle = u32::try_from(s.db.num_idle()).unwrap_or(u32::MAX);
+    let _ = writeln!(out, "pixsim_db_pool_connections{{state=\"idle\"}} {idle}");
+    let _ = writeln!(
+        out,
+        "pixsim_db_pool_connections{{state=\"in_use\"}} {}",
+        size.saturating_sub(idle)
+    );
+    head(
+        &mut out,
+        "pixsim_db_pool_max_connections",
+        "gauge",
+        "Database pool size limit.",
+    );
+    let _ = writeln!(
+        out,
+        "pixsim_db_pool_max_connections {}",
+        s.db.options().get_max_connections()
+    );
+
+    let requests = http.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    head(
+        &mut out,
+        "pixsim_http_requests_total",
+        "counter",
+        "HTTP requests by method, route and status.",
+    );
+    for ((method, route, status), (count, _)) in &requests {
+        let _ = writeln!(
+            out,
+            "pixsim_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
+            label(method),
+            label(route)
+        );
+    }
+    head(
+        &mut out,
+        "pixsim_http_request_duration_seconds_total",
+        "counter",
+        "Time spent answering HTTP requests.",
+    );
+    for ((method, route, status), (_, secs)) in &requests {
+        let _ = writeln!(
+            out,
+            "pixsim_http_request_duration_seconds_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {}",
+            label(method),
+            label(route),
+            num(*secs)
+        );
+    }
+
+    for source in &s.gauges.extra {
+        out.push_str(&source().await);
+    }
+
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(num(f64::INFINITY), "+Inf");
+        assert_eq!(num(0.5), "0.5");
+    }
+}

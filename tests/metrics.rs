@@ -1,0 +1,119 @@
+//! `/metrics` in the Prometheus text format.
+
+use std::time::Duration;
+
+use prometheus_parse::{Scrape, Value};
+use tests::TestServer;
+
+async fn scrape(t: &TestServer) -> Scrape {
+    let res = t.http.get(t.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = res.text().await.unwrap();
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|e| panic!("unparseable ({e}):\n{text}"))
+}
+
+fn find<'a>(
+    s: &'a Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a prometheus_parse::Sample> {
+    s.samples
+        .iter()
+        .find(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Counter(x) | Value::Gauge(x) | Value::Untyped(x) => *x,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metrics_parse_and_cover_tick_http_quic_and_pool() {
+    let t = TestServer::start().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let token = t.user("m@example.com").await;
+    t.get("/api/v1/users/me", Some(&token)).await;
+    t.get("/nope", None).await;
+    let s = scrape(&t).await;
+
+    let hist = s
+        .samples
+        .iter()
+        .find(|x| x.metric == "pixsim_tick_duration_seconds")
+        .expect("tick histogram");
+    match &hist.value {
+        Value::Histogram(buckets) => {
+            let inf = buckets.iter().find(|b| b.less_than.is_infinite()).unwrap();
+            assert!(inf.count >= 3.0, "ticks counted: {buckets:?}");
+            assert!(
+                buckets.windows(2).all(|w| w[0].count <= w[1].count),
+                "cumulative"
+            );
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+    assert_eq!(
+        number(&find(&s, "pixsim_tick_rate_hz", &[]).unwrap().value),
+        20.0
+    );
+    assert_eq!(
+        number(&find(&s, "pixsim_tick_paused", &[]).unwrap().value),
+        0.0
+    );
+    assert!(find(&s, "pixsim_sessions", &[]).is_some());
+    assert_eq!(
+        number(&find(&s, "pixsim_quic_connections", &[]).unwrap().value),
+        0.0
+    );
+    assert!(
+        number(
+            &find(&s, "pixsim_db_pool_max_connections", &[])
+                .unwrap()
+                .value
+        ) >= 1.0
+    );
+    let me = find(
+        &s,
+        "pixsim_http_requests_total",
+        &[
+            ("route", "/api/v1/users/me"),
+            ("status", "200"),
+            ("method", "GET"),
+        ],
+    )
+    .expect("requests by route template and status");
+    assert!(number(&me.value) >= 1.0);
+    assert!(
+        find(
+            &s,
+            "pixsim_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        )
+        .is_some()
+    );
+    let systems: Vec<_> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "pixsim_system_duration_seconds_count")
+        .collect();
+    assert!(
+        systems
+            .iter()
+            .any(|x| x.labels.get("system").is_some_and(|n| n.contains("sim::"))),
+        "per-system timings of the simulation: {:?}",
+        systems
+            .iter()
+            .map(|x| x.labels.get("system"))
+            .collect::<Vec<_>>()
+    );
+    t.stop().await;
+}
