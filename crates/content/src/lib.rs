@@ -262,6 +262,17 @@ impl Watcher {
             return None;
         }
         self.last = now;
-        Some(load_dir(&self.dir))
+        let result = load_dir(&self.dir);
+        match &result {
+            Ok(c) => {
+                tracing::info!(dir = %self.dir.display(), version = %c.version, "content reloaded")
+            }
+            Err(report) => tracing::warn!(
+                dir = %self.dir.display(),
+                problems = report.problems.len(),
+                "content change rejected, keeping the previous content:\n{report}"
+            ),
+        }
+        Some(result)
     }
 }

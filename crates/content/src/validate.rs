@@ -240,6 +240,12 @@ fn world_checks(c: &mut Ctx<'_>) {
             }
         }
         for (aid, a) in &stat.axes {
+            if a.levels.windows(2).any(|p| p[0] >= p[1]) {
+                c.at(
+                    None,
+                    format!("stat '{sid}' axis '{aid}': levels must be strictly increasing"),
+                );
+            }
             if a.min > a.max {
                 c.at(
                     None,

@@ -24,6 +24,7 @@ use sim::{Command, SessionId, SimCommand, SimConfig};
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCS: AtomicIsize = AtomicIsize::new(0);
 /// Counting is only switched on while measuring memory, so timings are not skewed.
 static COUNT: AtomicBool = AtomicBool::new(false);
 
@@ -32,6 +33,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if COUNT.load(Ordering::Relaxed) {
             LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
@@ -96,7 +98,10 @@ fn app_with(content_dir: &str, sessions: u64) -> App {
 
 /// One tick; events are drained and dropped one by one (as a server serializing them would).
 fn tick_drop(app: &mut App, cmds: impl IntoIterator<Item = SimCommand>) {
-    app.world_mut().resource_mut::<sim::Inbox>().commands.extend(cmds);
+    app.world_mut()
+        .resource_mut::<sim::Inbox>()
+        .commands
+        .extend(cmds);
     sim::step(app);
     for ev in app.world_mut().resource_mut::<sim::Outbox>().drain() {
         black_box(ev);
@@ -184,6 +189,21 @@ fn main() {
         }
         println!("{ticks} ticks");
         return;
+    }
+    {
+        // Allocations per processed command in steady state.
+        let mut app = app_with("benches/content", 10_000);
+        tick_drop(&mut app, (0..10_000).map(go));
+        let cmds: Vec<SimCommand> = (0..10_000).map(go).collect();
+        COUNT.store(true, Ordering::Relaxed);
+        let before = ALLOCS.load(Ordering::Relaxed);
+        tick_drop(&mut app, cmds);
+        let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+        COUNT.store(false, Ordering::Relaxed);
+        println!(
+            "allocations per processed command: {:.1}",
+            allocs as f64 / 10_000.0
+        );
     }
     let demo = memory_per_session("../../scenes", 100_000);
     let lp = memory_per_session("benches/content", 100_000);

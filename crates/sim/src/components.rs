@@ -309,4 +309,6 @@ pub struct Staging {
     pub ended: Vec<(SessionId, Entity)>,
     /// Indexes into `events` of this tick's `state_delta` events (read by progression).
     pub deltas: Vec<usize>,
+    /// Reused buffer for effect application.
+    pub(crate) scratch: Vec<domain::narrative::Change>,
 }

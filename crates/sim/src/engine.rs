@@ -121,7 +121,9 @@ fn pick_among<'c>(
             more.push(e);
         }
     }
-    let Some(first) = first else { return Ok(default) };
+    let Some(first) = first else {
+        return Ok(default);
+    };
     if more.is_empty() {
         return Ok(Some(first));
     }
@@ -156,20 +158,34 @@ fn pick<'c>(s: S<'_, '_, '_>, cx: &Cx<'c>, on: Option<&str>) -> Res<&'c Edge> {
     })
 }
 
-/// Applies an edge's effects and cooldown, and moves to its target.
-fn take(s: S<'_, '_, '_>, cx: &mut Cx<'_>, e: &Edge) -> Res<()> {
-    let content = cx.content;
-    let now = cx.now;
-    let mut changes = Vec::new();
-    let r = with_ctx(s, content, now, |ctx| {
-        for eff in &e.effects {
-            ctx.apply(eff, &mut changes)?;
+/// Applies effects, journaling the changes (also on failure, for what was applied).
+fn apply_effects(
+    s: S<'_, '_, '_>,
+    cx: &mut Cx<'_>,
+    effects: &[domain::narrative::Effect],
+) -> Result<(), domain::narrative::state::EffectError> {
+    if effects.is_empty() {
+        return Ok(());
+    }
+    let mut scratch = std::mem::take(&mut cx.staging.scratch);
+    let r = with_ctx(s, cx.content, cx.now, |ctx| {
+        for eff in effects {
+            ctx.apply(eff, &mut scratch)?;
         }
-        Ok::<(), domain::narrative::state::EffectError>(())
+        Ok(())
     });
+    let id = cx.id;
     cx.staging
         .journal
-        .extend(changes.into_iter().map(|c| (cx.id, c)));
+        .extend(scratch.drain(..).map(|c| (id, c)));
+    cx.staging.scratch = scratch;
+    r
+}
+
+/// Applies an edge's effects and cooldown, and moves to its target.
+fn take(s: S<'_, '_, '_>, cx: &mut Cx<'_>, e: &Edge) -> Res<()> {
+    let now = cx.now;
+    let r = apply_effects(s, cx, &e.effects);
     r.map_err(|err| format!("edge '{}': {err}", e.id))?;
     if e.cooldown_ms > 0 {
         let key = cooldown_key(&s.pos.scene, &e.id);
@@ -178,7 +194,7 @@ fn take(s: S<'_, '_, '_>, cx: &mut Cx<'_>, e: &Edge) -> Res<()> {
     if !s.cooldowns.0.is_empty() {
         s.cooldowns.0.retain(|_, until| *until > now);
     }
-    s.pos.node = e.to.clone();
+    s.pos.node.clone_from(&e.to);
     Ok(())
 }
 
@@ -229,7 +245,6 @@ fn present(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<&'static str> {
 
 pub(crate) fn offer(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<()> {
     let content = cx.content;
-    let mut offered = Vec::new();
     let mut choices = Vec::new();
     let edges = content
         .out_edges(&s.pos.scene, &s.pos.node)
@@ -240,23 +255,31 @@ pub(crate) fn offer(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<()> {
         }
         let reveal = s.pos.entered_at_ms + e.reveal_ms as i64;
         let avail = cooling_until(s, cx, e).map_or(reveal, |u| u.max(reveal));
-        offered.push(Offered {
-            edge: e.id.clone(),
-            reveal_at_ms: reveal,
-        });
+        // Reuse the previous offer's buffers.
+        let list = &mut s.choices.0;
+        match list.get_mut(choices.len()) {
+            Some(slot) => {
+                slot.edge.clone_from(&e.id);
+                slot.reveal_at_ms = reveal;
+            }
+            None => list.push(Offered {
+                edge: e.id.clone(),
+                reveal_at_ms: reveal,
+            }),
+        }
         choices.push(Choice {
             edge: e.id.clone(),
             label: e.label.clone(),
             available_at_ms: avail,
         });
     }
-    if offered.is_empty() {
+    s.choices.0.truncate(choices.len());
+    if choices.is_empty() {
         return Err(format!(
             "no choice available at node '{}' in scene '{}'",
             s.pos.node, s.pos.scene
         ));
     }
-    s.choices.0 = offered;
     *s.phase = Phase::Choosing;
     cx.emit(Event::ChoicesOffered {
         node: s.pos.node.clone(),
@@ -268,7 +291,6 @@ pub(crate) fn offer(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<()> {
 /// Enters the current node and advances automatically until the session waits or ends.
 pub(crate) fn run(s: S<'_, '_, '_>, cx: &mut Cx<'_>, mut scene_entry: bool) -> Res<()> {
     let content = cx.content;
-    s.choices.0.clear();
     for _ in 0..cx.cfg.max_auto_steps {
         let node = content
             .node(&s.pos.scene, &s.pos.node)
@@ -290,16 +312,7 @@ pub(crate) fn run(s: S<'_, '_, '_>, cx: &mut Cx<'_>, mut scene_entry: bool) -> R
                 take(s, cx, e)?;
             }
             NodeKind::Action { effects } => {
-                let mut changes = Vec::new();
-                let r = with_ctx(s, content, cx.now, |ctx| {
-                    for eff in effects {
-                        ctx.apply(eff, &mut changes)?;
-                    }
-                    Ok::<(), domain::narrative::state::EffectError>(())
-                });
-                cx.staging
-                    .journal
-                    .extend(changes.into_iter().map(|c| (cx.id, c)));
+                let r = apply_effects(s, cx, effects);
                 r.map_err(|err| format!("action node '{}': {err}", s.pos.node))?;
                 let e = pick(s, cx, None)?;
                 take(s, cx, e)?;
@@ -362,21 +375,17 @@ pub(crate) fn run(s: S<'_, '_, '_>, cx: &mut Cx<'_>, mut scene_entry: bool) -> R
                     .ok_or_else(|| format!("caller node '{}' missing", s.pos.node))?;
                 if let NodeKind::Call { bind, .. } = &call.kind {
                     let world = &content.world;
-                    let mut changes = Vec::new();
-                    for (ret, var) in bind {
-                        if let Some(v) = out.get(ret) {
-                            let eff = domain::narrative::Effect::Set {
+                    let effects: Vec<domain::narrative::Effect> = bind
+                        .iter()
+                        .filter_map(|(ret, var)| {
+                            out.get(ret).map(|v| domain::narrative::Effect::Set {
                                 var: var.clone(),
                                 value: value_src(v),
-                            };
-                            with_ctx(s, content, cx.now, |ctx| ctx.apply(&eff, &mut changes))
-                                .map_err(|e| format!("bind '{ret}': {e}"))?;
-                        }
-                    }
+                            })
+                        })
+                        .collect();
                     let _ = world;
-                    cx.staging
-                        .journal
-                        .extend(changes.into_iter().map(|c| (cx.id, c)));
+                    apply_effects(s, cx, &effects).map_err(|e| format!("return bindings: {e}"))?;
                 }
                 let e = pick(s, cx, route.as_deref())?;
                 take(s, cx, e)?;
@@ -630,7 +639,13 @@ pub(crate) fn choose(s: S<'_, '_, '_>, cx: &mut Cx<'_>, edge_id: &str) -> Res<()
         cx.reject("choose", wrong_state("choose", *s.phase));
         return Ok(());
     }
-    let Some(reveal_at_ms) = s.choices.0.iter().find(|o| o.edge == edge_id).map(|o| o.reveal_at_ms) else {
+    let Some(reveal_at_ms) = s
+        .choices
+        .0
+        .iter()
+        .find(|o| o.edge == edge_id)
+        .map(|o| o.reveal_at_ms)
+    else {
         cx.reject(
             "choose",
             ErrorReason::EdgeNotOffered {

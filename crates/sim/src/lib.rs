@@ -6,7 +6,7 @@
 //! - A **session** is an entity with components [`Session`], [`Position`], [`CallStack`],
 //!   [`Variables`], [`VisitCounts`], [`PendingChoices`], [`Progression`], [`SessionRng`],
 //!   [`Cooldowns`], [`ActiveMiniGame`] and [`Phase`]. State is sparse (defaults come from the
-//!   world config), so an idle session is a few hundred bytes.
+//!   world config): an idle demo session is about 2.3 KiB including its index entry.
 //! - The **world** is an entity with [`WorldClock`]: world time, time scale, pause/resume,
 //!   single step and turn-based mode (see [`WorldControl`]).
 //! - Systems run in `FixedUpdate` in ordered sets ([`SimSystems`]):
@@ -44,6 +44,32 @@
 //! A command is processed in the tick that follows its insertion into the [`Inbox`]; the
 //! world clock advances by `tick_ms` (scaled) at the start of each tick before commands are
 //! processed, so mini-game inputs are judged against that tick's server time.
+//! `FixedUpdate` uses a single-threaded executor (the sets are chained anyway).
+//! `app.update()` does **not** run `FixedUpdate` here (there is no `bevy_time` fixed-step
+//! driver): call [`step`] exactly once per tick, e.g.
+//! `run_schedule(PreUpdate)` (fill the inbox) → [`step`] → `run_schedule(PostUpdate)` (drain).
+//!
+//! # Events
+//!
+//! Per session and tick, events come in this order: narrative events (node entered, choices,
+//! mini-game prompts/results, saved, errors) in processing order, then one `state_delta` per
+//! command/timer that changed state, then quest/objective/level/unlock events, then
+//! `session_ended`. `SimEvent::seq` counts a session's events from 0; errors for commands
+//! addressed to no live session carry `seq` 0.
+//!
+//! # Saves
+//!
+//! Send [`Command::Save`] and receive [`Event::Saved`] with a versioned
+//! [`domain::narrative::SessionSave`] (serde; store it as JSON). Resume with
+//! [`Command::Resume`] under any unused session id: the save is mapped onto the current content
+//! by ids ([`domain::narrative::save::map_save`]); notes about dropped state come back in
+//! [`Event::Resumed`], an unmappable save yields [`ErrorReason::SaveRejected`].
+//!
+//! # Content reload
+//!
+//! Validate with the `content` crate first (`content::Watcher::poll` / `content::load_dir`),
+//! then set [`Inbox::reload`]. Live sessions keep running; a session whose position no longer
+//! exists is aborted with a reason; offered choices whose edges disappeared are re-offered.
 
 mod components;
 mod engine;

@@ -199,7 +199,12 @@ impl Harness {
             self.lines.push(l);
         }
         sim::step(&mut self.app);
-        let events: Vec<SimEvent> = self.app.world_mut().resource_mut::<sim::Outbox>().drain().collect();
+        let events: Vec<SimEvent> = self
+            .app
+            .world_mut()
+            .resource_mut::<sim::Outbox>()
+            .drain()
+            .collect();
         for ev in events {
             let n = ev.session.0.as_u128() as u64;
             match &ev.event {
@@ -453,4 +458,139 @@ fn transcripts_match_and_replay() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The recorded transcripts together exercise every node kind, every kind of state change,
+/// both mini-games, saves/resumes, content changes, every end reason and the error codes.
+#[test]
+fn transcripts_cover_the_feature_set() {
+    use std::collections::BTreeSet;
+    let mut kinds = BTreeSet::new();
+    let mut changes = BTreeSet::new();
+    let mut events = BTreeSet::new();
+    let mut games = BTreeSet::new();
+    let mut ends = BTreeSet::new();
+    let mut errors = BTreeSet::new();
+    for path in scenarios() {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(
+            crate_dir()
+                .join("tests/transcripts")
+                .join(format!("{name}.jsonl")),
+        )
+        .unwrap();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let Some(ev) = v.get("out").map(|o| &o["event"]) else {
+                continue;
+            };
+            let ty = ev["type"].as_str().unwrap().to_string();
+            match ty.as_str() {
+                "node_entered" => {
+                    kinds.insert(ev["kind"].as_str().unwrap().to_string());
+                }
+                "state_delta" => {
+                    for c in ev["changes"].as_array().unwrap() {
+                        changes.insert(c["type"].as_str().unwrap().to_string());
+                    }
+                }
+                "mini_game_result" => {
+                    games.insert(format!(
+                        "{}:{}",
+                        ev["game"].as_str().unwrap(),
+                        ev["outcome"].as_str().unwrap()
+                    ));
+                }
+                "session_ended" => {
+                    ends.insert(ev["reason"].to_string());
+                }
+                "error" => {
+                    errors.insert(ev["reason"]["code"].as_str().unwrap().to_string());
+                }
+                _ => {}
+            }
+            events.insert(ty);
+        }
+    }
+    let set = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        kinds,
+        set(&[
+            "action",
+            "call",
+            "choice",
+            "condition",
+            "dialogue",
+            "end",
+            "media",
+            "minigame",
+            "return"
+        ])
+    );
+    assert_eq!(
+        changes,
+        set(&[
+            "item",
+            "level",
+            "objective",
+            "quest",
+            "stat",
+            "unlocked",
+            "var",
+            "xp"
+        ])
+    );
+    assert!(
+        games.is_superset(&set(&[
+            "reflex:success",
+            "reflex:failure",
+            "skill_check:success"
+        ])),
+        "{games:?}"
+    );
+    assert_eq!(
+        ends,
+        set(&[
+            r#"{"end":"success"}"#,
+            r#"{"end":"failure"}"#,
+            r#"{"end":"neutral"}"#,
+            r#""left""#,
+            r#""aborted""#
+        ])
+    );
+    for e in [
+        "session_started",
+        "resumed",
+        "node_entered",
+        "choices_offered",
+        "state_delta",
+        "mini_game_prompt",
+        "mini_game_round",
+        "mini_game_result",
+        "quest_updated",
+        "objective_updated",
+        "level_up",
+        "scene_unlocked",
+        "saved",
+        "session_ended",
+        "error",
+    ] {
+        assert!(events.contains(e), "no '{e}' event in any transcript");
+    }
+    for code in [
+        "unknown_session",
+        "session_exists",
+        "unknown_scene",
+        "scene_locked",
+        "edge_not_offered",
+        "not_revealed",
+        "condition_false",
+        "cooldown",
+        "wrong_state",
+        "stale_input",
+        "save_rejected",
+        "runtime",
+    ] {
+        assert!(errors.contains(code), "no '{code}' error in any transcript");
+    }
 }

@@ -112,7 +112,11 @@ impl Content {
     }
 
     /// Outgoing edges of a node, in file order.
-    pub fn out_edges<'a>(&'a self, scene: &str, node: &str) -> impl Iterator<Item = &'a Edge> + use<'a> {
+    pub fn out_edges<'a>(
+        &'a self,
+        scene: &str,
+        node: &str,
+    ) -> impl Iterator<Item = &'a Edge> + use<'a> {
         let s = self.scenes.get(scene);
         let ix = self.index.get(scene).and_then(|ix| ix.out.get(node));
         ix.into_iter()

@@ -24,9 +24,10 @@
 //! | `arg.NAME`                | declared      | a parameter of the current scene call     |
 //! | `stat.STAT.ENTITY.AXIS`   | int           | a stat axis value                         |
 //! | `tier.STAT.ENTITY.AXIS`   | string        | the tier name of that value (or `""`)     |
+//! | `level.STAT.ENTITY.AXIS`  | int           | the axis level (1 + `levels` reached)     |
 //! | `rel.NPC.AXIS`            | int           | relationship axis (affinity, trust, ...)  |
 //! | `item.ID`                 | int           | inventory count                           |
-//! | `inventory`               | list<string>  | ids of items held (count > 0)             |
+//! | `inventory`               | `list<string>`| ids of items held (count > 0)             |
 //! | `quest.ID`                | string        | inactive, active, completed, failed, hidden |
 //! | `quest.ID.OBJECTIVE`      | int           | objective progress                        |
 //! | `visits.SCENE`            | int           | times the scene was entered               |
@@ -206,6 +207,15 @@ pub enum Path {
         /// axis id
         axis: String,
     },
+    /// `level.STAT.ENTITY.AXIS`: the axis level (1 + thresholds reached).
+    StatLevel {
+        /// stat id
+        stat: String,
+        /// entity id
+        entity: String,
+        /// axis id
+        axis: String,
+    },
     /// `rel.NPC.AXIS`
     Rel {
         /// npc entity id
@@ -252,6 +262,7 @@ impl fmt::Display for Path {
             Path::Arg(n) => write!(f, "arg.{n}"),
             Path::Stat { stat, entity, axis } => write!(f, "stat.{stat}.{entity}.{axis}"),
             Path::Tier { stat, entity, axis } => write!(f, "tier.{stat}.{entity}.{axis}"),
+            Path::StatLevel { stat, entity, axis } => write!(f, "level.{stat}.{entity}.{axis}"),
             Path::Rel { npc, axis } => write!(f, "rel.{npc}.{axis}"),
             Path::Item(i) => write!(f, "item.{i}"),
             Path::Inventory => f.write_str("inventory"),
@@ -749,6 +760,11 @@ fn path_from(segs: &[String]) -> Result<Path, String> {
             entity: own(e),
             axis: own(a),
         },
+        ["level", st, e, a] => Path::StatLevel {
+            stat: own(st),
+            entity: own(e),
+            axis: own(a),
+        },
         ["rel", n, a] => Path::Rel {
             npc: own(n),
             axis: own(a),
@@ -771,7 +787,7 @@ fn path_from(segs: &[String]) -> Result<Path, String> {
         ["level"] => Path::Level,
         _ => {
             return Err(format!(
-                "unknown reference '{}' (expected var.X, arg.X, stat.S.E.A, tier.S.E.A, rel.NPC.AXIS, item.X, inventory, quest.Q[.O], visits.S[.N], unlocked.S, time, xp or level)",
+                "unknown reference '{}' (expected var.X, arg.X, stat.S.E.A, tier.S.E.A, level.S.E.A, rel.NPC.AXIS, item.X, inventory, quest.Q[.O], visits.S[.N], unlocked.S, time, xp or level)",
                 s.join(".")
             ));
         }

@@ -592,6 +592,15 @@ impl Env for Ctx<'_> {
                 let def = axis(w, stat, entity, a).map_err(lk)?;
                 Value::Str(def.tier(v).to_string())
             }
+            Path::StatLevel {
+                stat,
+                entity,
+                axis: a,
+            } => {
+                let v = stat_value(w, p, stat, entity, a).map_err(lk)?;
+                let def = axis(w, stat, entity, a).map_err(lk)?;
+                Value::Int(i64::from(def.level(v)))
+            }
             Path::Rel { npc, axis: a } => {
                 Value::Int(stat_value(w, p, &w.relationship_stat, npc, a).map_err(lk)?)
             }
@@ -678,6 +687,11 @@ impl TypeEnv for SceneTypes<'_> {
                 entity,
                 axis: a,
             } => axis(w, stat, entity, a).map(|_| Type::Str),
+            Path::StatLevel {
+                stat,
+                entity,
+                axis: a,
+            } => axis(w, stat, entity, a).map(|_| Type::Int),
             Path::Rel { npc, axis: a } => axis(w, &w.relationship_stat, npc, a).map(|_| Type::Int),
             Path::Item(i) => w
                 .items

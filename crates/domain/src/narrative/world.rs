@@ -100,6 +100,9 @@ pub struct AxisDef {
     /// Named tiers, each starting at `min` (the highest tier whose min is reached applies).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<Tier>,
+    /// Increasing thresholds for levels 2, 3, ... of this axis (`level.STAT.ENTITY.AXIS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<i64>,
 }
 
 impl AxisDef {
@@ -110,6 +113,10 @@ impl AxisDef {
             .filter(|t| t.min <= value)
             .max_by_key(|t| t.min)
             .map_or("", |t| t.name.as_str())
+    }
+    /// Level for a value: 1 plus the number of `levels` thresholds reached.
+    pub fn level(&self, value: i64) -> u32 {
+        1 + self.levels.iter().filter(|t| value >= **t).count() as u32
     }
     /// Clamps a value into `min..=max`.
     pub fn clamp(&self, v: i64) -> i64 {
