@@ -66,6 +66,119 @@ pub fn configure(
         .insert_resource(SessionGauge(sessions))
         .add_systems(PreUpdate, apply_reloads)
         .add_systems(bevy_app::PostUpdate, publish_session_count);
+    register_inspection(app);
+}
+
+/// Makes the simulation's state visible to the tick inspector.
+fn register_inspection(app: &mut App) {
+    use inspector::InspectAppExt;
+    app.inspect_component::<sim::Session>()
+        .inspect_component::<sim::Position>()
+        .inspect_component::<sim::CallStack>()
+        .inspect_component::<sim::Variables>()
+        .inspect_component::<sim::VisitCounts>()
+        .inspect_component::<sim::PendingChoices>()
+        .inspect_component::<sim::Progression>()
+        .inspect_component::<sim::Cooldowns>()
+        .inspect_component::<sim::ActiveMiniGame>()
+        .inspect_component::<sim::Phase>()
+        .inspect_component::<sim::WorldClock>()
+        .inspect_component::<sim::SimWorld>()
+        .inspect_method("session.list", session_list)
+        .inspect_method("session.inspect", session_inspect)
+        .inspect_method("world.inspect", world_inspect);
+}
+
+fn rpc_err(code: i32, msg: impl Into<String>) -> inspector::RpcError {
+    inspector::RpcError::new(code, msg)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, inspector::RpcError> {
+    serde_json::to_value(v).map_err(|e| rpc_err(inspector::codes::INTERNAL_ERROR, e.to_string()))
+}
+
+/// `session.list {limit?}`: loaded sessions with their scene, node and phase.
+fn session_list(
+    world: &mut World,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, inspector::RpcError> {
+    let limit = params
+        .get("limit")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(500) as usize;
+    let mut q = world.query::<(Entity, &sim::Session, &sim::Position, &sim::Phase)>();
+    let mut rows: Vec<serde_json::Value> = q
+        .iter(world)
+        .map(|(e, s, p, ph)| {
+            serde_json::json!({
+                "session": s.id, "entity": e.to_bits(), "scene": p.scene, "node": p.node, "phase": json(ph).ok(),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| a["session"].as_str().cmp(&b["session"].as_str()));
+    let total = rows.len();
+    rows.truncate(limit);
+    Ok(serde_json::json!({ "total": total, "sessions": rows }))
+}
+
+/// `session.inspect {session}`: one session's narrative state.
+fn session_inspect(
+    world: &mut World,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, inspector::RpcError> {
+    let id: sim::SessionId = params
+        .get("session")
+        .cloned()
+        .ok_or_else(|| inspector::RpcError::invalid_params("expected {\"session\": \"<uuid>\"}"))
+        .and_then(|v| serde_json::from_value(v).map_err(inspector::RpcError::invalid_params))?;
+    let entity = world
+        .resource::<sim::SessionIndex>()
+        .0
+        .get(&id)
+        .copied()
+        .ok_or_else(|| {
+            rpc_err(
+                inspector::codes::ENTITY_NOT_FOUND,
+                format!("no loaded session {}", id.0),
+            )
+        })?;
+    let e = world.get_entity(entity).map_err(|_| {
+        rpc_err(
+            inspector::codes::ENTITY_NOT_FOUND,
+            "the session's entity is gone",
+        )
+    })?;
+    let get = |v: Option<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
+    Ok(serde_json::json!({
+        "session": id,
+        "entity": entity.to_bits(),
+        "position": get(e.get::<sim::Position>().and_then(|c| json(c).ok())),
+        "phase": get(e.get::<sim::Phase>().and_then(|c| json(c).ok())),
+        "call_stack": get(e.get::<sim::CallStack>().and_then(|c| json(c).ok())),
+        "variables": get(e.get::<sim::Variables>().and_then(|c| json(c).ok())),
+        "pending_choices": get(e.get::<sim::PendingChoices>().and_then(|c| json(c).ok())),
+        "visits": get(e.get::<sim::VisitCounts>().and_then(|c| json(c).ok())),
+        "progression": get(e.get::<sim::Progression>().and_then(|c| json(c).ok())),
+        "cooldowns": get(e.get::<sim::Cooldowns>().and_then(|c| json(c).ok())),
+        "mini_game": get(e.get::<sim::ActiveMiniGame>().and_then(|c| json(c).ok())),
+        "next_seq": e.get::<sim::Session>().map(|s| s.next_seq),
+    }))
+}
+
+/// `world.inspect`: the world clock, content and session count.
+fn world_inspect(
+    world: &mut World,
+    _: serde_json::Value,
+) -> Result<serde_json::Value, inspector::RpcError> {
+    let mut q = world.query_filtered::<&sim::WorldClock, With<sim::SimWorld>>();
+    let clock = q.iter(world).next().map(json).transpose()?;
+    let content = world.resource::<sim::SimContent>().0.clone();
+    Ok(serde_json::json!({
+        "clock": clock,
+        "content_version": content.version,
+        "scenes": content.scenes.keys().collect::<Vec<_>>(),
+        "sessions": world.resource::<sim::SessionIndex>().0.len(),
+    }))
 }
 
 /// Polls `dir` every `interval` and sends valid new content to the tick.
@@ -106,4 +219,70 @@ pub fn spawn_watcher(
             }
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_inspector_sees_sessions_and_the_world() {
+        let content = load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenes"))).unwrap();
+        let (_tx, rx) = mpsc::channel();
+        let period = Duration::from_millis(50);
+        let mut app = App::new();
+        app.add_plugins(tick::TickPlugin { period });
+        let gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        configure(&mut app, content, period, rx, gauge.clone());
+        let id = sim::SessionId::from_u128(7);
+        app.world_mut()
+            .resource_mut::<sim::Inbox>()
+            .commands
+            .push(sim::SimCommand {
+                session: id,
+                command: sim::Command::Start {
+                    scene: None,
+                    seed: 1,
+                },
+            });
+        tick::run_tick(&mut app, 1);
+        assert_eq!(gauge.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+        let call = |app: &mut App, method: &str, params: serde_json::Value| {
+            app.world_mut()
+                .resource_scope(|w, reg: Mut<inspector::InspectRegistry>| {
+                    inspector::dispatch(w, &reg, method, params)
+                })
+        };
+        let list = call(&mut app, "session.list", json!({})).unwrap();
+        assert_eq!(list["total"], 1);
+        assert_eq!(list["sessions"][0]["scene"], "gallery");
+        let s = call(&mut app, "session.inspect", json!({"session": id})).unwrap();
+        assert_eq!(s["position"]["scene"], "gallery");
+        assert!(s["position"]["node"].is_string());
+        assert!(s["call_stack"].is_array(), "{s}");
+        let missing = call(
+            &mut app,
+            "session.inspect",
+            json!({"session": sim::SessionId::from_u128(8)}),
+        );
+        assert_eq!(
+            missing.unwrap_err().code,
+            inspector::codes::ENTITY_NOT_FOUND
+        );
+        let w = call(&mut app, "world.inspect", json!({})).unwrap();
+        assert_eq!(w["sessions"], 1);
+        assert!(w["clock"]["now_ms"].as_i64().unwrap() > 0);
+        // BRP query over a sim component by its short name.
+        let rows = call(
+            &mut app,
+            "world.query",
+            json!({"data": {"components": ["Position"], "has": ["ActiveMiniGame"]}}),
+        )
+        .unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 1);
+        assert_eq!(rows[0]["has"]["sim::components::ActiveMiniGame"], true);
+    }
 }

@@ -14,7 +14,7 @@ use domain::narrative::{Content, Frame, Progress, Rng, Value, Vars, Visits};
 use crate::protocol::{Event, SessionId, SimCommand, SimEvent, WorldControl};
 
 /// Session identity and its event sequence counter.
-#[derive(Component, Debug)]
+#[derive(Component, Debug, Serialize)]
 pub struct Session {
     /// Id.
     pub id: SessionId,
@@ -23,7 +23,7 @@ pub struct Session {
 }
 
 /// Current position: the top call frame.
-#[derive(Component, Debug, Clone)]
+#[derive(Component, Debug, Clone, Serialize)]
 pub struct Position {
     /// Scene.
     pub scene: String,
@@ -36,19 +36,19 @@ pub struct Position {
 }
 
 /// Callers' frames (bottom first); each frame's node is its call node.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct CallStack(pub Vec<Frame>);
 
 /// Variables.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct Variables(pub Vars);
 
 /// Visit counts.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct VisitCounts(pub Visits);
 
 /// An offered choice.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Offered {
     /// Edge id.
     pub edge: String,
@@ -57,19 +57,19 @@ pub struct Offered {
 }
 
 /// Choices offered at the current node.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct PendingChoices(pub Vec<Offered>);
 
 /// Stats, inventory, quests, XP, unlocks.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct Progression(pub Progress);
 
 /// The session PRNG.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct SessionRng(pub Rng);
 
 /// Edge cooldowns: `scene/edge` -> world time when usable again.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct Cooldowns(pub BTreeMap<String, i64>);
 
 /// Reflex round phase.
@@ -89,7 +89,7 @@ pub enum RoundPhase {
 }
 
 /// A running reflex mini-game.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MiniGameRun {
     /// Game id.
     pub game: String,
@@ -110,11 +110,11 @@ pub struct MiniGameRun {
 }
 
 /// The running mini-game, if any.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct ActiveMiniGame(pub Option<MiniGameRun>);
 
 /// What the session waits for.
-#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum Phase {
     /// Just spawned.
     #[default]
@@ -156,7 +156,7 @@ pub struct SessionQuery {
 }
 
 /// World clock and time controls, on the world entity.
-#[derive(Component, Debug, Clone, PartialEq, Eq)]
+#[derive(Component, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorldClock {
     /// World time (ms).
     pub now_ms: i64,
@@ -183,7 +183,7 @@ impl Default for WorldClock {
 }
 
 /// Marks the world entity.
-#[derive(Component, Debug, Default)]
+#[derive(Component, Debug, Default, Serialize)]
 pub struct SimWorld;
 
 /// The loaded content. Replace it through [`Inbox::reload`] so live sessions are checked.
