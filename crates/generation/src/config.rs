@@ -1,0 +1,87 @@
+//! Pipeline settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::download::DownloadConfig;
+use crate::provider::openai::OpenAiConfig;
+use crate::provider::pixverse::PixverseConfig;
+
+/// Settings of the service and its workers.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Content-addressed media files live here (e.g. `<state dir>/media`).
+    pub media_dir: PathBuf,
+    /// Provider used when a request names none.
+    pub default_provider: String,
+    /// Jobs one worker runs at once.
+    pub worker_concurrency: usize,
+    /// Jobs claimed per query.
+    pub claim_batch: i64,
+    /// Lease length; a worker silent for this long loses its jobs.
+    pub lease: Duration,
+    /// Heartbeat period (well under `lease`).
+    pub heartbeat: Duration,
+    /// Queue poll period when idle and not woken.
+    pub idle_poll: Duration,
+    /// After a wake-up, wait this long before claiming so that a burst of creates is
+    /// claimed in one batch (a small latency for far fewer queue queries).
+    pub wake_coalesce: Duration,
+    /// How often a worker reclaims expired leases (and reconciles account counters).
+    pub reclaim_interval: Duration,
+    /// How often a worker recomputes account slot counters from the jobs (drift repair).
+    pub reconcile_interval: Duration,
+    /// Deadline of one attempt, from claim to completion.
+    pub job_timeout: Duration,
+    /// Default failed attempts allowed (per job overridable).
+    pub max_retries: u32,
+    /// Per-user limit on pending + processing + paused jobs (`None`: none).
+    pub user_active_limit: Option<i64>,
+    /// Backoff of transient failures: base · 2^retries, capped, with jitter.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Requeue delay while no account is free.
+    pub account_wait: Duration,
+    /// Cooldown of a rate-limited account without Retry-After.
+    pub rate_limit_cooldown: Duration,
+    /// Consecutive transient poll errors tolerated before the attempt is requeued.
+    pub max_poll_errors: u32,
+    /// Largest upload accepted by `upload_asset`.
+    pub max_upload_bytes: u64,
+    /// Grace for in-flight jobs when a worker shuts down (then their leases are released).
+    pub shutdown_grace: Duration,
+    pub download: DownloadConfig,
+    pub pixverse: PixverseConfig,
+    pub openai: OpenAiConfig,
+}
+
+impl PipelineConfig {
+    /// Defaults with the given media dir.
+    pub fn new(media_dir: impl Into<PathBuf>) -> Self {
+        PipelineConfig {
+            media_dir: media_dir.into(),
+            default_provider: "local".into(),
+            worker_concurrency: 16,
+            claim_batch: 16,
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            idle_poll: Duration::from_millis(500),
+            wake_coalesce: Duration::from_millis(2),
+            reclaim_interval: Duration::from_secs(5),
+            reconcile_interval: Duration::from_secs(60),
+            job_timeout: Duration::from_secs(30 * 60),
+            max_retries: 3,
+            user_active_limit: Some(20),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            account_wait: Duration::from_secs(3),
+            rate_limit_cooldown: Duration::from_secs(60),
+            max_poll_errors: 5,
+            max_upload_bytes: 100 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+            download: DownloadConfig::default(),
+            pixverse: PixverseConfig::default(),
+            openai: OpenAiConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Rows of the store → the typed model.
+
+use domain::user::UserId;
+use store::StoreError;
+use store::generation::accounts::AccountRow;
+use store::generation::assets::{AssetRow, EdgeRow};
+use store::generation::jobs::JobRow;
+use store::generation::submissions::SubmissionRow;
+
+use crate::model::{
+    Asset, Generation, InputRef, LineageEdge, ProviderAccount, Submission, UnknownValue,
+};
+
+fn corrupt(e: UnknownValue) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl TryFrom<JobRow> for Generation {
+    type Error = StoreError;
+    fn try_from(r: JobRow) -> Result<Self, StoreError> {
+        let inputs: Vec<InputRef> = serde_json::from_value(r.inputs)
+            .map_err(|e| StoreError::Corrupt(format!("generation inputs: {e}")))?;
+        Ok(Generation {
+            id: r.id,
+            user_id: UserId(r.user_id),
+            provider: r.provider,
+            operation: r.operation.parse().map_err(corrupt)?,
+            params: r.params,
+            inputs,
+            params_hash: r.params_hash,
+            status: r.status.parse().map_err(corrupt)?,
+            priority: r.priority,
+            scheduled_at: r.scheduled_at,
+            idempotency_key: r.idempotency_key,
+            force_new: r.force_new,
+            preferred_account_id: r.preferred_account_id,
+            account_id: r.account_id,
+            attempt: r.attempt,
+            retry_count: r.retry_count,
+            max_retries: r.max_retries,
+            progress: r.progress,
+            asset_id: r.asset_id,
+            reused_from: r.reused_from,
+            parent_generation_id: r.parent_generation_id,
+            error_code: r.error_code,
+            error_message: r.error_message,
+            metadata: r.metadata,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+        })
+    }
+}
+
+impl TryFrom<AssetRow> for Asset {
+    type Error = StoreError;
+    fn try_from(r: AssetRow) -> Result<Self, StoreError> {
+        Ok(Asset {
+            id: r.id,
+            owner_id: UserId(r.owner_id),
+            media_type: r.media_type.parse().map_err(corrupt)?,
+            mime: r.mime,
+            content_hash: r.content_hash,
+            size_bytes: r.size_bytes,
+            width: r.width,
+            height: r.height,
+            duration_ms: r.duration_ms,
+            has_thumbnail: r.thumbnail_path.is_some(),
+            origin: r.origin.parse().map_err(corrupt)?,
+            provider: r.provider,
+            remote_id: r.remote_id,
+            remote_url: r.remote_url,
+            source_generation_id: r.source_generation_id,
+            operation: r
+                .operation
+                .map(|o| o.parse())
+                .transpose()
+                .map_err(corrupt)?,
+            prompt: r.prompt,
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl From<EdgeRow> for LineageEdge {
+    fn from(r: EdgeRow) -> Self {
+        LineageEdge {
+            parent_asset_id: r.parent_asset_id,
+            child_asset_id: r.child_asset_id,
+            relation: r.relation,
+            operation: r.operation,
+            sequence: r.sequence,
+            generation_id: r.generation_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl TryFrom<AccountRow> for ProviderAccount {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        let tail: String = {
+            let chars: Vec<char> = r.api_key.chars().collect();
+            chars[chars.len().saturating_sub(4)..].iter().collect()
+        };
+        let today = chrono::Utc::now().date_naive();
+        Ok(ProviderAccount {
+            id: r.id,
+            provider: r.provider,
+            label: r.label,
+            owner_id: r.owner_id,
+            api_key_hint: format!("…{tail}"),
+            base_url: r.base_url,
+            status: r.status.parse().map_err(corrupt)?,
+            priority: r.priority,
+            credits: r.credits,
+            max_concurrent_jobs: r.max_concurrent_jobs,
+            current_jobs: r.current_jobs,
+            daily_limit: r.daily_limit,
+            jobs_today: if r.jobs_day == Some(today) {
+                r.jobs_today
+            } else {
+                0
+            },
+            cooldown_until: r.cooldown_until,
+            last_used_at: r.last_used_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl From<SubmissionRow> for Submission {
+    fn from(r: SubmissionRow) -> Self {
+        Submission {
+            id: r.id,
+            generation_id: r.generation_id,
+            attempt: r.attempt,
+            provider: r.provider,
+            account_id: r.account_id,
+            remote_id: r.remote_id,
+            status: r.status,
+            error_class: r.error_class,
+            error_code: r.error_code,
+            error_message: r.error_message,
+            submitted_at: r.submitted_at,
+            accepted_at: r.accepted_at,
+            finished_at: r.finished_at,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Errors of the pipeline's public API, each with a stable machine code.
+
+use store::StoreError;
+
+use crate::model::ParamIssue;
+
+/// Errors of [`crate::GenerationService`] (and the worker's setup).
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    /// The request does not validate; the issues say why (same as validate's answer).
+    #[error("invalid parameters: {}", summary(.0))]
+    InvalidParameters(Vec<ParamIssue>),
+    /// No provider account could ever run the job for this user.
+    #[error("no account available for provider {0}")]
+    NoAccountAvailable(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (or a unique key).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The per-user limit on concurrent jobs is reached.
+    #[error("limit exceeded: {active} active jobs, at most {limit}")]
+    LimitExceeded { active: i64, limit: i64 },
+    /// The actor may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// An upload was refused (too large, unknown or mismatched content).
+    #[error("invalid media: {0}")]
+    InvalidMedia(String),
+    #[error("unknown provider {0}")]
+    UnknownProvider(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("storage i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn summary(issues: &[ParamIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{}: {}", i.field, i.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl GenerationError {
+    /// Stable machine code for API answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GenerationError::InvalidParameters(_) => "invalid_parameters",
+            GenerationError::NoAccountAvailable(_) => "no_account_available",
+            GenerationError::NotFound(_) => "not_found",
+            GenerationError::Conflict(_) => "conflict",
+            GenerationError::LimitExceeded { .. } => "limit_exceeded",
+            GenerationError::Forbidden(_) => "forbidden",
+            GenerationError::InvalidMedia(_) => "invalid_media",
+            GenerationError::UnknownProvider(_) => "unknown_provider",
+            GenerationError::Store(e) if e.is_unavailable() => "unavailable",
+            GenerationError::Store(_) | GenerationError::Io(_) => "internal",
+        }
+    }
+
+    /// The HTTP status the REST layer should answer with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            GenerationError::InvalidParameters(_)
+            | GenerationError::InvalidMedia(_)
+            | GenerationError::UnknownProvider(_) => 422,
+            GenerationError::NoAccountAvailable(_) => 409,
+            GenerationError::NotFound(_) => 404,
+            GenerationError::Conflict(_) => 409,
+            GenerationError::LimitExceeded { .. } => 429,
+            GenerationError::Forbidden(_) => 403,
+            GenerationError::Store(e) if e.is_unavailable() => 503,
+            GenerationError::Store(_) | GenerationError::Io(_) => 500,
+        }
+    }
+}
+
+impl From<StoreError> for GenerationError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => GenerationError::NotFound(what),
+            StoreError::Conflict(what) => GenerationError::Conflict(what.to_owned()),
+            other => GenerationError::Store(other),
+        }
+    }
+}

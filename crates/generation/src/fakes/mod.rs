@@ -1,0 +1,193 @@
+//! Contract fakes for tests and benchmarks (feature `fakes`): local HTTP servers that
+//! speak the Pixverse and OpenAI video contracts, check the headers and envelopes, and
+//! can be scripted per request (429 with Retry-After, moderation, out of credits, 5xx,
+//! slow answers, malformed bodies); and an instant in-process provider.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub mod instant;
+pub mod openai;
+pub mod pixverse;
+
+/// Which kind of request an action applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Upload,
+    Submit,
+    Poll,
+    /// Result bytes (Pixverse media URL, OpenAI `/content`).
+    Content,
+}
+
+/// A scripted answer for the next request to an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// HTTP 429 with `Retry-After: secs`.
+    RateLimit { retry_after_secs: u64 },
+    /// Refused by moderation (on submit/upload: an error; on poll: a filtered status).
+    Moderation,
+    /// Out of credits (Pixverse 500090, OpenAI 429 `insufficient_quota`).
+    OutOfCredits,
+    /// Pixverse 500044 concurrent-generation limit.
+    ConcurrencyLimit,
+    /// HTTP 500 (or 503).
+    ServerError,
+    /// Answer normally after this delay.
+    Slow(Duration),
+    /// HTTP 200 with a body that is not the contract's.
+    Malformed,
+    /// HTTP 401.
+    Unauthorized,
+    /// Poll: the remote job failed.
+    RemoteFailed,
+}
+
+/// What a fake saw.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Requests per endpoint.
+    pub counts: HashMap<Endpoint, usize>,
+    /// Every trace id seen (Pixverse).
+    pub trace_ids: HashSet<String>,
+    /// Contract violations by the client (missing/duplicate headers, bad bodies).
+    pub violations: Vec<String>,
+    /// Submitted bodies (JSON, or multipart fields as JSON).
+    pub submits: Vec<serde_json::Value>,
+}
+
+/// Shared control of a fake: scripts and records.
+#[derive(Debug, Default)]
+pub struct Control {
+    scripts: Mutex<HashMap<Endpoint, VecDeque<Action>>>,
+    record: Mutex<Record>,
+    /// Polls answered "processing" before "succeeded".
+    pub polls_until_done: Mutex<usize>,
+}
+
+impl Control {
+    /// Queues an action for the next request to `ep`.
+    pub fn push(&self, ep: Endpoint, action: Action) {
+        if let Ok(mut s) = self.scripts.lock() {
+            s.entry(ep).or_default().push_back(action);
+        }
+    }
+
+    pub(crate) fn next(&self, ep: Endpoint) -> Option<Action> {
+        if let Ok(mut r) = self.record.lock() {
+            *r.counts.entry(ep).or_default() += 1;
+        }
+        self.scripts
+            .lock()
+            .ok()
+            .and_then(|mut s| s.get_mut(&ep).and_then(VecDeque::pop_front))
+    }
+
+    pub(crate) fn with_record<T>(&self, f: impl FnOnce(&mut Record) -> T) -> Option<T> {
+        self.record.lock().ok().map(|mut r| f(&mut r))
+    }
+
+    /// Requests seen at an endpoint.
+    pub fn count(&self, ep: Endpoint) -> usize {
+        self.with_record(|r| r.counts.get(&ep).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Contract violations seen.
+    pub fn violations(&self) -> Vec<String> {
+        self.with_record(|r| r.violations.clone())
+            .unwrap_or_default()
+    }
+
+    /// Submitted bodies.
+    pub fn submits(&self) -> Vec<serde_json::Value> {
+        self.with_record(|r| r.submits.clone()).unwrap_or_default()
+    }
+
+    pub fn set_polls_until_done(&self, n: usize) {
+        if let Ok(mut p) = self.polls_until_done.lock() {
+            *p = n;
+        }
+    }
+
+    pub(crate) fn polls_needed(&self) -> usize {
+        self.polls_until_done.lock().map(|p| *p).unwrap_or(1)
+    }
+}
+
+/// A running fake server (stops when dropped).
+#[derive(Debug)]
+pub struct FakeServer {
+    pub addr: SocketAddr,
+    pub control: Arc<Control>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeServer {
+    /// `http://127.0.0.1:port`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves a router on an ephemeral loopback port.
+pub async fn serve(router: axum::Router, control: Arc<Control>) -> std::io::Result<FakeServer> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::warn!("fake server stopped: {e}");
+        }
+    });
+    Ok(FakeServer {
+        addr,
+        control,
+        task,
+    })
+}
+
+/// A small, real animated GIF (the fakes' "video" result).
+pub fn sample_gif(seed: u64) -> Vec<u8> {
+    use crate::model::Operation;
+    use crate::render::{RenderSpec, render};
+    render(&RenderSpec {
+        operation: Operation::TextToVideo,
+        prompt: "fake".into(),
+        seed,
+        width: 16,
+        height: 16,
+        frames: 3,
+        fps: 10,
+        fast: false,
+        inputs: Vec::new(),
+    })
+    .map(|r| r.gif)
+    .unwrap_or_default()
+}
+
+/// A small, real PNG.
+pub fn sample_png(seed: u64) -> Vec<u8> {
+    use crate::model::Operation;
+    use crate::render::{RenderSpec, render};
+    render(&RenderSpec {
+        operation: Operation::TextToVideo,
+        prompt: "fake".into(),
+        seed,
+        width: 16,
+        height: 16,
+        frames: 1,
+        fps: 10,
+        fast: false,
+        inputs: Vec::new(),
+    })
+    .map(|r| r.thumbnail_png)
+    .unwrap_or_default()
+}

@@ -1,0 +1,46 @@
+//! The generation pipeline: jobs in a durable PostgreSQL queue, provider accounts,
+//! providers (`local`, `pixverse`, `openai`), completion into content-addressed assets
+//! with lineage, and events.
+//!
+//! Entry points:
+//! - `GenerationService`: create/validate/list/get/cancel/pause/resume/retry/delete
+//!   jobs, provider account CRUD, assets (list/get/file/lineage/upload), events
+//!   (`GenerationService::subscribe`).
+//! - `Worker` (from `GenerationService::worker`): `Worker::run` until shutdown, or
+//!   `Worker::try_execute_once` in tests.
+//! - `PipelineConfig`: settings.
+//!
+//! Wiring (server):
+//!
+//! ```text
+//! let svc = GenerationService::new(pool, PipelineConfig::new(state_dir.join("media")))?;
+//! for _ in 0..n { tokio::spawn(svc.worker().run(shutdown.clone())); }  // or `pixsim-server worker`
+//! let mut events = svc.subscribe();            // → /api/v1/ws/generations, Redis, sim bridge
+//! svc.wake_workers();                          // on a cross-node "job created" signal
+//! // REST handlers: svc.create/validate/list/get/cancel/pause/resume/retry/delete(actor, …),
+//! // svc.*_account(…), svc.list_assets/get_asset/asset_file/asset_lineage/upload_asset(…);
+//! // map GenerationError::code()/http_status() to the answer.
+//! ```
+
+mod convert;
+
+pub mod config;
+pub mod download;
+pub mod error;
+pub mod events;
+pub mod media;
+pub mod model;
+pub mod params;
+pub mod provider;
+pub mod render;
+pub mod service;
+pub mod worker;
+
+#[cfg(feature = "fakes")]
+pub mod fakes;
+
+pub use config::PipelineConfig;
+pub use error::GenerationError;
+pub use events::GenerationEvent;
+pub use service::{AssetFile, GenerationService};
+pub use worker::{ClaimedJob, Executed, Outcome, Worker};

@@ -1,0 +1,487 @@
+//! The pipeline's data model: jobs, parameters, provider accounts, assets, lineage.
+//! Everything here is serde + `utoipa::ToSchema` so the REST layer can expose it as is.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use domain::user::UserId;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $var),+ }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+            /// The text form (as stored and serialized).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$var => $s),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                match s {
+                    $($s => Ok($name::$var),)+
+                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+/// A text value that names no variant.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+text_enum! {
+    /// What a generation does.
+    Operation {
+        TextToVideo = "text_to_video",
+        ImageToVideo = "image_to_video",
+        VideoExtend = "video_extend",
+        VideoTransition = "video_transition",
+        Fusion = "fusion",
+    }
+}
+
+text_enum! {
+    /// Lifecycle of a generation job.
+    JobStatus {
+        /// Waiting in the queue (possibly scheduled for later).
+        Pending = "pending",
+        /// Leased by a worker.
+        Processing = "processing",
+        /// Held back by the user; `resume` puts it back in the queue.
+        Paused = "paused",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl JobStatus {
+    /// Completed, failed or cancelled.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+text_enum! {
+    /// Status of a provider account.
+    AccountStatus {
+        Active = "active",
+        /// Out of credits.
+        Exhausted = "exhausted",
+        /// Rejected by the provider (e.g. a bad key); an admin must look.
+        Error = "error",
+        Disabled = "disabled",
+        /// Cooling down until `cooldown_until`, then eligible again.
+        RateLimited = "rate_limited",
+    }
+}
+
+text_enum! {
+    /// Kind of media.
+    MediaType {
+        Video = "video",
+        Image = "image",
+        Audio = "audio",
+    }
+}
+
+text_enum! {
+    /// How an asset came to be.
+    AssetOrigin {
+        Generated = "generated",
+        Uploaded = "uploaded",
+    }
+}
+
+text_enum! {
+    /// The part an input asset plays in a generation.
+    InputRole {
+        /// The image an image_to_video animates.
+        SourceImage = "source_image",
+        /// The video a video_extend continues.
+        SourceVideo = "source_video",
+        /// One keyframe of a transition (in order).
+        TransitionInput = "transition_input",
+        /// A fusion subject reference.
+        Subject = "subject",
+        /// A fusion background reference.
+        Background = "background",
+    }
+}
+
+/// Generation parameters as requested. Unknown fields are refused; which fields apply
+/// and their allowed values depend on provider and operation (see
+/// [`crate::params::validate`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    /// Provider model, e.g. `v5` (Pixverse) or `sora-2` (OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u32>,
+    /// `360p`, `540p`, `720p`, `1080p`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<String>,
+    /// `16:9`, `4:3`, `1:1`, `3:4`, `9:16`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspect_ratio: Option<String>,
+    /// `WIDTHxHEIGHT` (OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// 0..=2147483647; makes results reproducible where the provider supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// `normal` or `fast` (Pixverse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motion_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_movement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<i64>,
+}
+
+/// An input asset of a generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputRef {
+    pub asset_id: Uuid,
+    /// Defaults from the operation (source_image, source_video, transition_input, subject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<InputRole>,
+    /// Fusion: the name the prompt uses as `@ref_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_name: Option<String>,
+}
+
+/// A request to create (or validate) a generation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGeneration {
+    /// `local` (default), `pixverse`, `openai`, or another registered provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub operation: Option<Operation>,
+    #[serde(default)]
+    pub params: GenerationParams,
+    #[serde(default)]
+    pub inputs: Vec<InputRef>,
+    /// 0..=10, default 5; higher runs first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i16>,
+    /// Not before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Creating twice with the same key returns the first job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Generate even when an asset with the same parameter hash exists.
+    #[serde(default)]
+    pub force_new: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_account_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_generation_id: Option<Uuid>,
+    /// Failed attempts allowed before the job fails (default from config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Free-form data carried along (e.g. `{"scene": …, "node": …}` for the sim bridge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// One problem found by validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ParamIssue {
+    /// The field, e.g. `params.duration` or `inputs[0]`.
+    pub field: String,
+    /// Machine code: `required`, `invalid_value`, `out_of_range`, `unsupported`, …
+    pub code: String,
+    pub message: String,
+}
+
+/// The answer of validate (and what create checks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ValidationReport {
+    pub valid: bool,
+    pub provider: String,
+    pub operation: Option<Operation>,
+    /// Parameters with the provider's defaults applied (when valid).
+    #[schema(value_type = Option<Object>)]
+    pub canonical_params: Option<serde_json::Value>,
+    /// sha256 of the canonical form (provider, operation, parameters, inputs).
+    pub params_hash: Option<String>,
+    pub issues: Vec<ParamIssue>,
+    /// The asset a create would reuse (same hash, not `force_new`).
+    pub reusable_asset_id: Option<Uuid>,
+}
+
+/// A generation job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Generation {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub provider: String,
+    pub operation: Operation,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    pub inputs: Vec<InputRef>,
+    pub params_hash: String,
+    pub status: JobStatus,
+    pub priority: i16,
+    pub scheduled_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+    pub force_new: bool,
+    pub preferred_account_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    /// Claims so far (each worker lease is one attempt).
+    pub attempt: i32,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    /// 0..=1 while processing, where the provider reports it.
+    pub progress: Option<f32>,
+    pub asset_id: Option<Uuid>,
+    /// The completed generation whose asset this one reuses (same parameter hash).
+    pub reused_from: Option<Uuid>,
+    pub parent_generation_id: Option<Uuid>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Generation list filters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GenerationFilter {
+    /// Admins only: another user's jobs (otherwise one's own).
+    pub user_id: Option<Uuid>,
+    pub status: Option<Vec<JobStatus>>,
+    pub provider: Option<String>,
+    pub operation: Option<Operation>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub offset: u32,
+    /// Default 50, at most 200.
+    pub limit: Option<u32>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// A provider submit of one job attempt (the idempotency record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Submission {
+    pub id: Uuid,
+    pub generation_id: Uuid,
+    pub attempt: i32,
+    pub provider: String,
+    pub account_id: Option<Uuid>,
+    pub remote_id: Option<String>,
+    /// submitting, submitted, succeeded, failed, filtered, cancelled, abandoned.
+    pub status: String,
+    pub error_class: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A provider account as shown to users (the key never leaves the server; only its
+/// last four characters).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProviderAccount {
+    pub id: Uuid,
+    pub provider: String,
+    pub label: String,
+    /// `None`: shared with every user.
+    pub owner_id: Option<Uuid>,
+    pub api_key_hint: String,
+    pub base_url: Option<String>,
+    pub status: AccountStatus,
+    pub priority: i32,
+    pub credits: Option<i64>,
+    pub max_concurrent_jobs: i32,
+    pub current_jobs: i32,
+    pub daily_limit: Option<i32>,
+    pub jobs_today: i32,
+    pub cooldown_until: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new provider account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProviderAccount {
+    pub provider: String,
+    pub label: String,
+    pub api_key: String,
+    /// Admins: `true` makes a shared account; users always own theirs.
+    #[serde(default)]
+    pub shared: bool,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub credits: Option<i64>,
+    /// Default 2.
+    #[serde(default)]
+    pub max_concurrent_jobs: Option<i32>,
+    #[serde(default)]
+    pub daily_limit: Option<i32>,
+}
+
+/// Changes to a provider account; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderAccountPatch {
+    pub label: Option<String>,
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub status: Option<AccountStatus>,
+    pub priority: Option<i32>,
+    pub credits: Option<i64>,
+    pub max_concurrent_jobs: Option<i32>,
+    pub daily_limit: Option<i32>,
+    /// Clears the cooldown when true.
+    #[serde(default)]
+    pub clear_cooldown: bool,
+}
+
+/// A stored media file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Asset {
+    pub id: Uuid,
+    pub owner_id: UserId,
+    pub media_type: MediaType,
+    pub mime: String,
+    /// sha256 hex of the content.
+    pub content_hash: String,
+    pub size_bytes: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub duration_ms: Option<i64>,
+    pub has_thumbnail: bool,
+    pub origin: AssetOrigin,
+    pub provider: Option<String>,
+    pub remote_id: Option<String>,
+    pub remote_url: Option<String>,
+    pub source_generation_id: Option<Uuid>,
+    pub operation: Option<Operation>,
+    pub prompt: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Asset list filters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssetFilter {
+    /// Admins only: another user's assets.
+    pub owner_id: Option<Uuid>,
+    pub media_type: Option<MediaType>,
+    pub origin: Option<AssetOrigin>,
+    pub provider: Option<String>,
+    pub source_generation_id: Option<Uuid>,
+    pub content_hash: Option<String>,
+    #[serde(default)]
+    pub offset: u32,
+    /// Default 50, at most 200.
+    pub limit: Option<u32>,
+}
+
+/// A lineage edge parent → child.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineageEdge {
+    pub parent_asset_id: Uuid,
+    pub child_asset_id: Uuid,
+    /// The input's role, e.g. `source_image`.
+    pub relation: String,
+    pub operation: String,
+    pub sequence: i32,
+    pub generation_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An asset's direct lineage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssetLineage {
+    pub asset_id: Uuid,
+    /// Edges to the assets this one was made from.
+    pub parents: Vec<LineageEdge>,
+    /// Edges to the assets made from this one.
+    pub children: Vec<LineageEdge>,
+}
+
+/// Who is asking: users see and change only their own jobs, assets and accounts;
+/// admins see all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub is_admin: bool,
+}
+
+impl Actor {
+    pub fn user(user_id: UserId) -> Self {
+        Actor {
+            user_id,
+            is_admin: false,
+        }
+    }
+    pub fn admin(user_id: UserId) -> Self {
+        Actor {
+            user_id,
+            is_admin: true,
+        }
+    }
+    /// May this actor see something owned by `owner`?
+    pub fn may_see(&self, owner: Uuid) -> bool {
+        self.is_admin || self.user_id.0 == owner
+    }
+}

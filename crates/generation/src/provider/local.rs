@@ -1,0 +1,143 @@
+//! The embedded, offline `local` provider (the default): renders a short animated GIF
+//! and a PNG thumbnail from the prompt, parameters and input assets, deterministic per
+//! seed. Synchronous: submit returns the result, no polling.
+
+use sha2::{Digest, Sha256};
+
+use super::{
+    BoxFuture, Credentials, MediaResult, PollResult, Provider, ProviderError, RemoteStatus,
+    SubmitRequest, Submitted,
+};
+use crate::model::{GenerationParams, InputRef, Operation};
+use crate::params::{Issues, validate_local};
+use crate::render::{RenderSpec, decode_frames, output_size, render};
+
+/// Frames per second of local renders.
+pub const LOCAL_FPS: u32 = 10;
+
+/// The local provider.
+#[derive(Debug, Clone, Default)]
+pub struct LocalProvider;
+
+impl LocalProvider {
+    /// Renders synchronously (CPU-bound: call from a blocking thread).
+    pub fn render_request(req: &SubmitRequest) -> Result<MediaResult, ProviderError> {
+        let p = &req.params;
+        let prompt = p.prompt.clone().unwrap_or_default();
+        let seed = match p.seed {
+            Some(s) => s as u64,
+            None => {
+                let d = Sha256::digest(prompt.as_bytes());
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&d[..8]);
+                u64::from_le_bytes(b)
+            }
+        };
+        let (width, height) = output_size(
+            p.quality.as_deref().unwrap_or("360p"),
+            p.aspect_ratio.as_deref().unwrap_or("16:9"),
+        );
+        let duration = p.duration.unwrap_or(2).clamp(1, 10);
+        let inputs = req
+            .inputs
+            .iter()
+            .map(|i| {
+                let frames = decode_frames(&i.bytes).unwrap_or_else(|| {
+                    // Formats the renderer cannot decode become a flat colour from the
+                    // content, so the output still depends on the input.
+                    let d = Sha256::digest(i.bytes.as_slice());
+                    let mut img = crate::render::Rgba::new(4, 4);
+                    for px in img.px.chunks_mut(4) {
+                        px.copy_from_slice(&[d[0], d[1], d[2], 255]);
+                    }
+                    vec![img]
+                });
+                (i.role, frames)
+            })
+            .collect();
+        let spec = RenderSpec {
+            operation: req.operation,
+            prompt,
+            seed,
+            width,
+            height,
+            frames: duration * LOCAL_FPS,
+            fps: LOCAL_FPS,
+            fast: p.motion_mode.as_deref() == Some("fast"),
+            inputs,
+        };
+        let out = render(&spec).map_err(|e| ProviderError::InvalidRequest {
+            code: Some("render_failed".into()),
+            message: e.to_string(),
+        })?;
+        Ok(MediaResult {
+            bytes: out.gif,
+            thumbnail: Some(out.thumbnail_png),
+            remote_url: None,
+        })
+    }
+}
+
+impl Provider for LocalProvider {
+    fn id(&self) -> &str {
+        "local"
+    }
+
+    fn is_synchronous(&self) -> bool {
+        true
+    }
+
+    fn requires_account(&self) -> bool {
+        false
+    }
+
+    fn validate(
+        &self,
+        op: Operation,
+        params: &GenerationParams,
+        _inputs: &[InputRef],
+        issues: &mut Issues,
+    ) -> GenerationParams {
+        validate_local(op, params, issues)
+    }
+
+    fn submit<'a>(
+        &'a self,
+        _creds: Option<&'a Credentials>,
+        req: &'a SubmitRequest,
+    ) -> BoxFuture<'a, Result<Submitted, ProviderError>> {
+        Box::pin(async move {
+            let owned = req.clone();
+            let result = tokio::task::spawn_blocking(move || Self::render_request(&owned))
+                .await
+                .map_err(|e| ProviderError::Transient {
+                    code: None,
+                    message: format!("render task: {e}"),
+                    retry_after: None,
+                })??;
+            Ok(Submitted {
+                remote_id: format!("local-{}-{}", req.job_id.simple(), req.attempt),
+                immediate: Some(result),
+            })
+        })
+    }
+
+    fn poll<'a>(
+        &'a self,
+        _creds: Option<&'a Credentials>,
+        _remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<PollResult, ProviderError>> {
+        // Results come back from submit; a poll (after a crash) reports nothing to
+        // adopt so the new attempt renders again.
+        Box::pin(async move {
+            Ok(PollResult {
+                status: RemoteStatus::Deleted,
+                progress: None,
+                result_url: None,
+                next_poll: None,
+                error_code: None,
+                error_message: None,
+            })
+        })
+    }
+}

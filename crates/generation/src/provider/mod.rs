@@ -1,0 +1,374 @@
+//! Providers behind one trait: the embedded `local` renderer, `pixverse` and `openai`.
+//!
+//! A provider validates its parameters, optionally uploads inputs (reusing cached
+//! uploads), submits once per job attempt, is polled until a terminal status, and
+//! hands over the result bytes. Errors carry a failure class that drives the worker's
+//! retry policy (see [`ProviderError`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::download::{DownloadError, Downloader};
+use crate::model::{GenerationParams, InputRef, InputRole, MediaType, Operation};
+use crate::params::Issues;
+
+pub mod http;
+pub mod local;
+pub mod openai;
+pub mod pixverse;
+
+/// A boxed, sendable future (keeps [`Provider`] object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The account a call runs under.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub account_id: Uuid,
+    pub api_key: String,
+    /// Overrides the provider's configured base URL.
+    pub base_url: Option<String>,
+}
+
+/// A remote handle of an uploaded input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteInput {
+    pub remote_id: String,
+    pub url: Option<String>,
+}
+
+/// An input asset, resolved for a provider call.
+#[derive(Debug, Clone)]
+pub struct InputMedia {
+    pub asset_id: Uuid,
+    pub role: InputRole,
+    pub ref_name: Option<String>,
+    pub media_type: MediaType,
+    pub mime: String,
+    pub bytes: Arc<Vec<u8>>,
+    /// The provider and remote id the asset came from (e.g. a Pixverse video to extend).
+    pub origin_provider: Option<String>,
+    pub origin_remote_id: Option<String>,
+    /// Set by the worker after upload (or from the upload cache).
+    pub remote: Option<RemoteInput>,
+}
+
+/// One submit.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    pub job_id: Uuid,
+    pub attempt: i32,
+    pub operation: Operation,
+    /// Canonical parameters (defaults applied).
+    pub params: GenerationParams,
+    pub inputs: Vec<InputMedia>,
+}
+
+/// Result bytes.
+#[derive(Debug, Clone)]
+pub struct MediaResult {
+    pub bytes: Vec<u8>,
+    pub thumbnail: Option<Vec<u8>>,
+    pub remote_url: Option<String>,
+}
+
+/// What submit answered.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub remote_id: String,
+    /// Synchronous providers return the result at once (no polling).
+    pub immediate: Option<MediaResult>,
+}
+
+/// Normalized remote status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteStatus {
+    Queued,
+    Processing,
+    Succeeded,
+    Failed,
+    /// Refused by moderation.
+    Filtered,
+    Cancelled,
+    Deleted,
+}
+
+impl RemoteStatus {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RemoteStatus::Queued | RemoteStatus::Processing)
+    }
+}
+
+/// One poll.
+#[derive(Debug, Clone)]
+pub struct PollResult {
+    pub status: RemoteStatus,
+    /// 0..=1.
+    pub progress: Option<f32>,
+    /// Where the result is, when the body says (Pixverse `Resp.url`).
+    pub result_url: Option<String>,
+    /// The provider's hint for the next poll.
+    pub next_poll: Option<Duration>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// Provider failures, by class.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Retry later with backoff (network, 5xx, high load, malformed answers).
+    #[error("transient provider error{}: {message}", code_suffix(.code))]
+    Transient {
+        code: Option<String>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The account runs as many jobs as the provider allows: requeue, not a failure.
+    #[error("provider concurrency limit{}: {message}", code_suffix(.code))]
+    ConcurrencyLimit {
+        code: Option<String>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Too many requests: the account cools down.
+    #[error("rate limited{}: {message}", code_suffix(.code))]
+    RateLimited {
+        code: Option<String>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Refused by moderation: terminal for this input.
+    #[error("refused by moderation{}: {message}", code_suffix(.code))]
+    Moderation {
+        code: Option<String>,
+        message: String,
+    },
+    /// The account has no credits left: mark it exhausted and try another.
+    #[error("out of credits{}: {message}", code_suffix(.code))]
+    OutOfCredits {
+        code: Option<String>,
+        message: String,
+    },
+    /// The key was refused: mark the account errored and try another.
+    #[error("authentication refused{}: {message}", code_suffix(.code))]
+    Auth {
+        code: Option<String>,
+        message: String,
+    },
+    /// The request itself is wrong: terminal.
+    #[error("request refused{}: {message}", code_suffix(.code))]
+    InvalidRequest {
+        code: Option<String>,
+        message: String,
+    },
+    /// A request timed out.
+    #[error("provider request timed out: {0}")]
+    Timeout(String),
+    /// The result could not be fetched.
+    #[error("download failed: {0}")]
+    Download(#[from] DownloadError),
+    /// The provider does not support this (e.g. an upload).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}
+
+fn code_suffix(code: &Option<String>) -> String {
+    code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+}
+
+impl ProviderError {
+    /// The class name recorded with submissions: transient, concurrency_limit,
+    /// rate_limited, moderation, out_of_credits, auth, invalid_request, timeout,
+    /// download, unsupported.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ProviderError::Transient { .. } => "transient",
+            ProviderError::ConcurrencyLimit { .. } => "concurrency_limit",
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Moderation { .. } => "moderation",
+            ProviderError::OutOfCredits { .. } => "out_of_credits",
+            ProviderError::Auth { .. } => "auth",
+            ProviderError::InvalidRequest { .. } => "invalid_request",
+            ProviderError::Timeout(_) => "timeout",
+            ProviderError::Download(_) => "download",
+            ProviderError::Unsupported(_) => "unsupported",
+        }
+    }
+
+    /// The provider's error code, when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ProviderError::Transient { code, .. }
+            | ProviderError::ConcurrencyLimit { code, .. }
+            | ProviderError::RateLimited { code, .. }
+            | ProviderError::Moderation { code, .. }
+            | ProviderError::OutOfCredits { code, .. }
+            | ProviderError::Auth { code, .. }
+            | ProviderError::InvalidRequest { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The provider's Retry-After, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Transient { retry_after, .. }
+            | ProviderError::ConcurrencyLimit { retry_after, .. }
+            | ProviderError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Safe to retry the same request at once-ish (polls and downloads only).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Transient { .. }
+            | ProviderError::Timeout(_)
+            | ProviderError::RateLimited { .. }
+            | ProviderError::ConcurrencyLimit { .. } => true,
+            ProviderError::Download(d) => d.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// A video provider.
+pub trait Provider: Send + Sync + 'static {
+    /// Registry id (`local`, `pixverse`, `openai`, …).
+    fn id(&self) -> &str;
+
+    /// Whether jobs need a provider account (and its credentials).
+    fn requires_account(&self) -> bool;
+
+    /// Checks provider-specific parameter rules; returns the canonical parameters.
+    fn validate(
+        &self,
+        op: Operation,
+        params: &GenerationParams,
+        inputs: &[InputRef],
+        issues: &mut Issues,
+    ) -> GenerationParams;
+
+    /// Most inputs the provider takes for an operation (`None`: the operation's maximum).
+    fn max_inputs(&self, _op: Operation) -> Option<usize> {
+        None
+    }
+
+    /// Whether inputs must be uploaded before submit (and so are cached).
+    fn needs_upload(&self, _input: &InputMedia) -> bool {
+        false
+    }
+
+    /// Uploads one input.
+    fn upload_input<'a>(
+        &'a self,
+        _creds: Option<&'a Credentials>,
+        input: &'a InputMedia,
+    ) -> BoxFuture<'a, Result<RemoteInput, ProviderError>> {
+        let id = input.asset_id;
+        Box::pin(async move {
+            Err(ProviderError::Unsupported(format!(
+                "uploading input {id} is not supported"
+            )))
+        })
+    }
+
+    /// Submits a generation (called at most once per job attempt).
+    fn submit<'a>(
+        &'a self,
+        creds: Option<&'a Credentials>,
+        req: &'a SubmitRequest,
+    ) -> BoxFuture<'a, Result<Submitted, ProviderError>>;
+
+    /// Polls a submission.
+    fn poll<'a>(
+        &'a self,
+        creds: Option<&'a Credentials>,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<PollResult, ProviderError>>;
+
+    /// Fetches the result of a succeeded submission. The default downloads
+    /// `poll.result_url` through the guarded downloader.
+    fn download<'a>(
+        &'a self,
+        _creds: Option<&'a Credentials>,
+        _remote_id: &'a str,
+        poll: &'a PollResult,
+        downloader: &'a Downloader,
+    ) -> BoxFuture<'a, Result<MediaResult, ProviderError>> {
+        Box::pin(async move {
+            let url = poll
+                .result_url
+                .as_deref()
+                .ok_or_else(|| ProviderError::Transient {
+                    code: None,
+                    message: "succeeded without a result url".into(),
+                    retry_after: None,
+                })?;
+            let d = downloader.fetch(url).await?;
+            Ok(MediaResult {
+                bytes: d.bytes,
+                thumbnail: None,
+                remote_url: Some(url.to_owned()),
+            })
+        })
+    }
+
+    /// Whether submit always returns the result at once (`Submitted::immediate`) and
+    /// costs nothing: the submission record is then written with the completion.
+    fn is_synchronous(&self) -> bool {
+        false
+    }
+
+    /// Default pause between polls when the provider gives no hint.
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(4)
+    }
+
+    /// Credits one job is expected to cost (for account selection; 0 when unknown).
+    fn estimated_credits(&self, _op: Operation, _params: &GenerationParams) -> i64 {
+        0
+    }
+}
+
+/// Providers by id.
+#[derive(Clone, Default)]
+pub struct ProviderRegistry {
+    map: HashMap<String, Arc<dyn Provider>>,
+}
+
+impl std::fmt::Debug for ProviderRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut ids: Vec<&String> = self.map.keys().collect();
+        ids.sort();
+        f.debug_struct("ProviderRegistry")
+            .field("ids", &ids)
+            .finish()
+    }
+}
+
+impl ProviderRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a provider under its id.
+    pub fn register(&mut self, p: Arc<dyn Provider>) -> &mut Self {
+        self.map.insert(p.id().to_owned(), p);
+        self
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<dyn Provider>> {
+        self.map.get(id).cloned()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.map.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+}

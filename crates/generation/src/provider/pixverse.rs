@@ -1,0 +1,524 @@
+//! Pixverse platform API adapter (`/openapi/v2`).
+//!
+//! Every call sends `API-KEY` and a fresh `Ai-trace-id` (a new UUID per request,
+//! retries included). Answers are `{ErrCode, ErrMsg, Resp}` envelopes (also the
+//! lowercase `{err_code, err_msg, resp}` variant), where a non-zero `ErrCode` can come
+//! with any HTTP status. Ids are integers.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::http::{Multipart, ext_for, retry_after, transport};
+use super::{
+    BoxFuture, Credentials, InputMedia, PollResult, Provider, ProviderError, RemoteInput,
+    RemoteStatus, SubmitRequest, Submitted,
+};
+use crate::model::{GenerationParams, InputRef, InputRole, MediaType, Operation};
+use crate::params::{Issues, validate_pixverse};
+
+/// Pixverse settings.
+#[derive(Debug, Clone)]
+pub struct PixverseConfig {
+    /// e.g. `https://app-api.pixverse.ai` (no trailing `/openapi/v2`).
+    pub base_url: String,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Pause between status polls (the docs suggest 3–5 s).
+    pub poll_interval: Duration,
+}
+
+impl Default for PixverseConfig {
+    fn default() -> Self {
+        PixverseConfig {
+            base_url: "https://app-api.pixverse.ai".into(),
+            request_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(4),
+        }
+    }
+}
+
+/// The Pixverse adapter.
+#[derive(Debug, Clone)]
+pub struct PixverseProvider {
+    client: reqwest::Client,
+    cfg: PixverseConfig,
+}
+
+/// Error codes documented or seen in clients.
+pub mod codes {
+    pub const INVALID_BINDING: i64 = 400013;
+    pub const EMPTY_PARAM: i64 = 400011;
+    pub const INVALID_PARAM: i64 = 400017;
+    pub const CONCURRENT_LIMIT: i64 = 500044;
+    pub const UPLOAD_MODERATION: i64 = 500052;
+    pub const MODERATION_2: i64 = 500054;
+    pub const MODERATION_3: i64 = 500063;
+    pub const HIGH_LOAD: i64 = 500069;
+    pub const INSUFFICIENT_BALANCE: i64 = 500090;
+}
+
+enum Body {
+    None,
+    Json(Value),
+    Multipart(String, Vec<u8>),
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_u64().map(|u| u as i64))
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+fn id_string(v: &Value) -> Option<String> {
+    as_i64(v).map(|i| i.to_string())
+}
+
+fn classify_code(code: i64, msg: String, status: StatusCode, headers: &HeaderMap) -> ProviderError {
+    let c = Some(code.to_string());
+    let ra = retry_after(headers);
+    let lower = msg.to_lowercase();
+    match code {
+        codes::CONCURRENT_LIMIT => ProviderError::ConcurrencyLimit {
+            code: c,
+            message: msg,
+            retry_after: ra,
+        },
+        codes::INSUFFICIENT_BALANCE => ProviderError::OutOfCredits {
+            code: c,
+            message: msg,
+        },
+        codes::UPLOAD_MODERATION | codes::MODERATION_2 | codes::MODERATION_3 => {
+            ProviderError::Moderation {
+                code: c,
+                message: msg,
+            }
+        }
+        codes::HIGH_LOAD => ProviderError::Transient {
+            code: c,
+            message: msg,
+            retry_after: ra,
+        },
+        codes::INVALID_BINDING => ProviderError::Auth {
+            code: c,
+            message: msg,
+        },
+        _ if status == StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
+            code: c,
+            message: msg,
+            retry_after: ra,
+        },
+        _ if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN => {
+            ProviderError::Auth {
+                code: c,
+                message: msg,
+            }
+        }
+        _ if lower.contains("insufficient") || lower.contains("balance") => {
+            ProviderError::OutOfCredits {
+                code: c,
+                message: msg,
+            }
+        }
+        400000..=499999 => ProviderError::InvalidRequest {
+            code: c,
+            message: msg,
+        },
+        _ => ProviderError::Transient {
+            code: c,
+            message: msg,
+            retry_after: ra,
+        },
+    }
+}
+
+fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+    let message = format!(
+        "http {}: {}",
+        status.as_u16(),
+        String::from_utf8_lossy(&body[..body.len().min(200)])
+    );
+    let code = Some(format!("http_{}", status.as_u16()));
+    match status.as_u16() {
+        429 => ProviderError::RateLimited {
+            code,
+            message,
+            retry_after: retry_after(headers),
+        },
+        401 | 403 => ProviderError::Auth { code, message },
+        408 | 409 | 500..=599 => ProviderError::Transient {
+            code,
+            message,
+            retry_after: retry_after(headers),
+        },
+        400..=499 => ProviderError::InvalidRequest { code, message },
+        _ => ProviderError::Transient {
+            code: Some("malformed_response".into()),
+            message,
+            retry_after: None,
+        },
+    }
+}
+
+impl PixverseProvider {
+    pub fn new(cfg: PixverseConfig) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(cfg.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(PixverseProvider { client, cfg })
+    }
+
+    fn url(&self, creds: &Credentials, path: &str) -> String {
+        let base = creds.base_url.as_deref().unwrap_or(&self.cfg.base_url);
+        format!("{}/openapi/v2{path}", base.trim_end_matches('/'))
+    }
+
+    /// One call; returns `Resp` on `ErrCode == 0`.
+    async fn call(
+        &self,
+        creds: Option<&Credentials>,
+        method: Method,
+        path: &str,
+        body: Body,
+    ) -> Result<Value, ProviderError> {
+        let creds = creds.ok_or_else(|| ProviderError::Auth {
+            code: Some("no_account".into()),
+            message: "pixverse calls need an account".into(),
+        })?;
+        let mut req = self
+            .client
+            .request(method, self.url(creds, path))
+            .header("API-KEY", &creds.api_key)
+            .header("Ai-trace-id", uuid::Uuid::new_v4().to_string());
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Multipart(ct, bytes) => req.header("Content-Type", ct).body(bytes),
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+            return Err(classify_status(status, &headers, &bytes));
+        };
+        let code = v
+            .get("ErrCode")
+            .or_else(|| v.get("err_code"))
+            .and_then(as_i64);
+        let msg = v
+            .get("ErrMsg")
+            .or_else(|| v.get("err_msg"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        match code {
+            Some(0) if status.is_success() => {
+                let r = v.get("Resp").or_else(|| v.get("resp")).cloned();
+                match r {
+                    Some(r) if r.is_object() => Ok(r),
+                    _ => Err(ProviderError::Transient {
+                        code: Some("malformed_response".into()),
+                        message: "success without a Resp object".into(),
+                        retry_after: None,
+                    }),
+                }
+            }
+            Some(0) => Err(classify_status(status, &headers, &bytes)),
+            Some(c) => Err(classify_code(c, msg, status, &headers)),
+            None => Err(classify_status(
+                if status.is_success() {
+                    StatusCode::from_u16(299).unwrap_or(StatusCode::OK)
+                } else {
+                    status
+                },
+                &headers,
+                &bytes,
+            )),
+        }
+    }
+
+    /// `GET /account/balance` → (monthly, package) credits.
+    pub async fn balance(&self, creds: &Credentials) -> Result<(i64, i64), ProviderError> {
+        let r = self
+            .call(Some(creds), Method::GET, "/account/balance", Body::None)
+            .await?;
+        Ok((
+            r.get("credit_monthly").and_then(as_i64).unwrap_or(0),
+            r.get("credit_package").and_then(as_i64).unwrap_or(0),
+        ))
+    }
+
+    fn remote_int(input: &InputMedia) -> Result<i64, ProviderError> {
+        input
+            .remote
+            .as_ref()
+            .and_then(|r| r.remote_id.parse::<i64>().ok())
+            .ok_or_else(|| ProviderError::InvalidRequest {
+                code: Some("input_not_uploaded".into()),
+                message: format!("input {} has no pixverse id", input.asset_id),
+            })
+    }
+
+    fn body(req: &SubmitRequest) -> Result<(&'static str, Value), ProviderError> {
+        let p = &req.params;
+        let mut b = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                b.insert(k.to_owned(), v);
+            }
+        };
+        let mut prompt = p.prompt.clone().unwrap_or_default();
+        if req.operation == Operation::Fusion && !prompt.ends_with(' ') {
+            // Each `@ref_name` must be followed by a space, also at the very end.
+            prompt.push(' ');
+        }
+        put("prompt", Some(json!(prompt)));
+        put("model", p.model.clone().map(Value::from));
+        put("duration", p.duration.map(Value::from));
+        put("quality", p.quality.clone().map(Value::from));
+        put("seed", p.seed.map(Value::from));
+        put("motion_mode", p.motion_mode.clone().map(Value::from));
+        let path = match req.operation {
+            Operation::TextToVideo => {
+                put("aspect_ratio", p.aspect_ratio.clone().map(Value::from));
+                put(
+                    "negative_prompt",
+                    p.negative_prompt.clone().map(Value::from),
+                );
+                put("style", p.style.clone().map(Value::from));
+                put("template_id", p.template_id.map(Value::from));
+                put(
+                    "camera_movement",
+                    p.camera_movement.clone().map(Value::from),
+                );
+                "/video/text/generate"
+            }
+            Operation::ImageToVideo => {
+                let img = req.inputs.first().ok_or_else(|| missing("image"))?;
+                put("img_id", Some(json!(Self::remote_int(img)?)));
+                put(
+                    "negative_prompt",
+                    p.negative_prompt.clone().map(Value::from),
+                );
+                put("style", p.style.clone().map(Value::from));
+                put("template_id", p.template_id.map(Value::from));
+                put(
+                    "camera_movement",
+                    p.camera_movement.clone().map(Value::from),
+                );
+                "/video/img/generate"
+            }
+            Operation::VideoTransition => {
+                let first = req.inputs.first().ok_or_else(|| missing("first frame"))?;
+                let last = req.inputs.get(1).ok_or_else(|| missing("last frame"))?;
+                put("first_frame_img", Some(json!(Self::remote_int(first)?)));
+                put("last_frame_img", Some(json!(Self::remote_int(last)?)));
+                "/video/transition/generate"
+            }
+            Operation::VideoExtend => {
+                let v = req.inputs.first().ok_or_else(|| missing("video"))?;
+                match (&v.origin_provider, &v.origin_remote_id) {
+                    (Some(pv), Some(id)) if pv == "pixverse" && id.parse::<i64>().is_ok() => {
+                        put("source_video_id", id.parse::<i64>().ok().map(Value::from));
+                    }
+                    _ => put("video_media_id", Some(json!(Self::remote_int(v)?))),
+                }
+                put("style", p.style.clone().map(Value::from));
+                "/video/extend/generate"
+            }
+            Operation::Fusion => {
+                put("aspect_ratio", p.aspect_ratio.clone().map(Value::from));
+                let refs = req
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        Ok(json!({
+                            "type": if i.role == InputRole::Background { "background" } else { "subject" },
+                            "img_id": Self::remote_int(i)?,
+                            "ref_name": i.ref_name.clone().unwrap_or_default(),
+                        }))
+                    })
+                    .collect::<Result<Vec<Value>, ProviderError>>()?;
+                put("image_references", Some(Value::Array(refs)));
+                "/video/fusion/generate"
+            }
+        };
+        Ok((path, Value::Object(b)))
+    }
+}
+
+fn missing(what: &str) -> ProviderError {
+    ProviderError::InvalidRequest {
+        code: Some("missing_input".into()),
+        message: format!("missing the {what} input"),
+    }
+}
+
+impl Provider for PixverseProvider {
+    fn id(&self) -> &str {
+        "pixverse"
+    }
+
+    fn requires_account(&self) -> bool {
+        true
+    }
+
+    fn validate(
+        &self,
+        op: Operation,
+        params: &GenerationParams,
+        inputs: &[InputRef],
+        issues: &mut Issues,
+    ) -> GenerationParams {
+        validate_pixverse(op, params, inputs, issues)
+    }
+
+    fn max_inputs(&self, op: Operation) -> Option<usize> {
+        match op {
+            Operation::VideoTransition => Some(2),
+            _ => None,
+        }
+    }
+
+    fn needs_upload(&self, input: &InputMedia) -> bool {
+        match input.media_type {
+            MediaType::Video => {
+                !(input.origin_provider.as_deref() == Some("pixverse")
+                    && input.origin_remote_id.is_some())
+            }
+            _ => true,
+        }
+    }
+
+    fn upload_input<'a>(
+        &'a self,
+        creds: Option<&'a Credentials>,
+        input: &'a InputMedia,
+    ) -> BoxFuture<'a, Result<RemoteInput, ProviderError>> {
+        Box::pin(async move {
+            let name = format!("{}.{}", input.asset_id.simple(), ext_for(&input.mime));
+            if input.media_type == MediaType::Image {
+                let (ct, body) = Multipart::new()
+                    .file("image", &name, &input.mime, &input.bytes)
+                    .finish();
+                let r = self
+                    .call(
+                        creds,
+                        Method::POST,
+                        "/image/upload",
+                        Body::Multipart(ct, body),
+                    )
+                    .await?;
+                let id = r.get("img_id").and_then(id_string).ok_or_else(malformed)?;
+                Ok(RemoteInput {
+                    remote_id: id,
+                    url: r.get("img_url").and_then(Value::as_str).map(str::to_owned),
+                })
+            } else {
+                let (ct, body) = Multipart::new()
+                    .file("file", &name, &input.mime, &input.bytes)
+                    .finish();
+                let r = self
+                    .call(
+                        creds,
+                        Method::POST,
+                        "/media/upload",
+                        Body::Multipart(ct, body),
+                    )
+                    .await?;
+                let id = r
+                    .get("media_id")
+                    .and_then(id_string)
+                    .ok_or_else(malformed)?;
+                Ok(RemoteInput {
+                    remote_id: id,
+                    url: r.get("url").and_then(Value::as_str).map(str::to_owned),
+                })
+            }
+        })
+    }
+
+    fn submit<'a>(
+        &'a self,
+        creds: Option<&'a Credentials>,
+        req: &'a SubmitRequest,
+    ) -> BoxFuture<'a, Result<Submitted, ProviderError>> {
+        Box::pin(async move {
+            let (path, body) = Self::body(req)?;
+            let r = self
+                .call(creds, Method::POST, path, Body::Json(body))
+                .await?;
+            let id = r
+                .get("video_id")
+                .and_then(id_string)
+                .ok_or_else(malformed)?;
+            Ok(Submitted {
+                remote_id: id,
+                immediate: None,
+            })
+        })
+    }
+
+    fn poll<'a>(
+        &'a self,
+        creds: Option<&'a Credentials>,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<PollResult, ProviderError>> {
+        Box::pin(async move {
+            let r = self
+                .call(
+                    creds,
+                    Method::GET,
+                    &format!("/video/result/{remote_id}"),
+                    Body::None,
+                )
+                .await?;
+            let code = r.get("status").and_then(as_i64).ok_or_else(malformed)?;
+            let status = match code {
+                1 => RemoteStatus::Succeeded,
+                5 => RemoteStatus::Processing,
+                6 => RemoteStatus::Deleted,
+                7 => RemoteStatus::Filtered,
+                8 => RemoteStatus::Failed,
+                _ => RemoteStatus::Queued,
+            };
+            let url = r
+                .get("url")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            if status == RemoteStatus::Succeeded && url.is_none() {
+                return Err(malformed());
+            }
+            Ok(PollResult {
+                status,
+                progress: None,
+                result_url: url,
+                next_poll: None,
+                error_code: match status {
+                    RemoteStatus::Filtered => Some("moderation_failed".into()),
+                    RemoteStatus::Failed => Some("generation_failed".into()),
+                    RemoteStatus::Deleted => Some("deleted".into()),
+                    _ => None,
+                },
+                error_message: None,
+            })
+        })
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.cfg.poll_interval
+    }
+}
+
+fn malformed() -> ProviderError {
+    ProviderError::Transient {
+        code: Some("malformed_response".into()),
+        message: "the answer lacks an expected field".into(),
+        retry_after: None,
+    }
+}

@@ -1,0 +1,916 @@
+//! [`GenerationService`]: the facade the REST layer, the sim bridge and the workers use.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use store::generation::accounts::{self, AccountPatch, NewAccount};
+use store::generation::assets::{self, NewAsset};
+use store::generation::jobs::{self, InsertOutcome, JobFilter, NewJob, Transition};
+use store::generation::submissions;
+use tokio::sync::{Notify, broadcast};
+use uuid::Uuid;
+
+use crate::config::PipelineConfig;
+use crate::download::Downloader;
+use crate::error::GenerationError;
+use crate::events::GenerationEvent;
+use crate::media::{MediaStore, probe, sniff};
+use crate::model::{
+    AccountStatus, Actor, Asset, AssetFilter, AssetLineage, AssetOrigin, CreateGeneration,
+    Generation, GenerationFilter, GenerationParams, InputRef, JobStatus, NewProviderAccount,
+    Operation, Page, ProviderAccount, ProviderAccountPatch, Submission, ValidationReport,
+};
+use crate::params::{InputInfo, Issues, check_inputs, params_hash};
+use crate::provider::ProviderRegistry;
+use crate::provider::local::LocalProvider;
+use crate::provider::openai::OpenAiProvider;
+use crate::provider::pixverse::PixverseProvider;
+use crate::worker::Worker;
+
+/// State shared by the service and its workers.
+pub(crate) struct Shared {
+    pub pool: PgPool,
+    pub cfg: PipelineConfig,
+    pub providers: ProviderRegistry,
+    pub media: MediaStore,
+    pub downloader: Downloader,
+    pub events: broadcast::Sender<GenerationEvent>,
+    pub wake: Notify,
+}
+
+impl Shared {
+    pub fn emit(&self, ev: GenerationEvent) {
+        // No subscribers is fine.
+        let _ = self.events.send(ev);
+    }
+}
+
+/// The pipeline's API. Cheap to clone.
+#[derive(Clone)]
+pub struct GenerationService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for GenerationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerationService")
+            .field("providers", &self.shared.providers)
+            .finish()
+    }
+}
+
+/// A stored file to serve (the REST layer handles Range on it).
+#[derive(Debug, Clone)]
+pub struct AssetFile {
+    pub asset: Asset,
+    pub path: PathBuf,
+    pub mime: String,
+    pub size: u64,
+}
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+fn page_limit(l: Option<u32>) -> u32 {
+    l.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+/// A request that passed validation.
+struct Checked {
+    provider: String,
+    operation: Operation,
+    params: GenerationParams,
+    inputs: Vec<InputRef>,
+    hash: String,
+    reusable: Option<(Uuid, Uuid)>,
+    owner: Uuid,
+}
+
+impl GenerationService {
+    /// The built-in providers: `local`, `pixverse` and `openai` (legacy), configured
+    /// from `cfg`.
+    pub fn default_providers(cfg: &PipelineConfig) -> Result<ProviderRegistry, GenerationError> {
+        let mut r = ProviderRegistry::new();
+        r.register(Arc::new(LocalProvider));
+        r.register(Arc::new(
+            PixverseProvider::new(cfg.pixverse.clone())
+                .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?,
+        ));
+        r.register(Arc::new(
+            OpenAiProvider::new(cfg.openai.clone())
+                .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?,
+        ));
+        Ok(r)
+    }
+
+    /// A service with the built-in providers.
+    pub fn new(pool: PgPool, cfg: PipelineConfig) -> Result<Self, GenerationError> {
+        let providers = Self::default_providers(&cfg)?;
+        Self::with_providers(pool, cfg, providers)
+    }
+
+    /// A service with the given providers.
+    pub fn with_providers(
+        pool: PgPool,
+        cfg: PipelineConfig,
+        providers: ProviderRegistry,
+    ) -> Result<Self, GenerationError> {
+        let downloader = Downloader::new(cfg.download.clone())
+            .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(GenerationService {
+            shared: Arc::new(Shared {
+                pool,
+                media: MediaStore::new(cfg.media_dir.clone()),
+                cfg,
+                providers,
+                downloader,
+                events,
+                wake: Notify::new(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.shared.cfg
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    pub fn media(&self) -> &MediaStore {
+        &self.shared.media
+    }
+
+    pub fn providers(&self) -> &ProviderRegistry {
+        &self.shared.providers
+    }
+
+    /// Receives every event of this process (job and asset events).
+    pub fn subscribe(&self) -> broadcast::Receiver<GenerationEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The sender, to re-inject events received from other nodes.
+    pub fn event_sender(&self) -> broadcast::Sender<GenerationEvent> {
+        self.shared.events.clone()
+    }
+
+    /// Wakes idle workers of this process at once (call on a cross-node "job created"
+    /// signal; creates in this process wake them already).
+    pub fn wake_workers(&self) {
+        self.shared.wake.notify_waiters();
+        self.shared.wake.notify_one();
+    }
+
+    /// A worker with a unique id; see [`Worker::run`].
+    pub fn worker(&self) -> Worker {
+        Worker::new(self.shared.clone(), None)
+    }
+
+    /// A worker with a chosen id (tests, logs).
+    pub fn worker_named(&self, id: impl Into<String>) -> Worker {
+        Worker::new(self.shared.clone(), Some(id.into()))
+    }
+
+    // ----- generations -----
+
+    async fn check(
+        &self,
+        actor: Actor,
+        req: &CreateGeneration,
+    ) -> Result<(ValidationReport, Option<Checked>), GenerationError> {
+        let mut issues = Issues::default();
+        let provider_id = req
+            .provider
+            .clone()
+            .unwrap_or_else(|| self.shared.cfg.default_provider.clone());
+        let provider = self.shared.providers.get(&provider_id);
+        if provider.is_none() {
+            issues.push(
+                "provider",
+                "unknown_provider",
+                format!(
+                    "unknown provider {provider_id:?}; known: {}",
+                    self.shared.providers.ids().join(", ")
+                ),
+            );
+        }
+        if req.operation.is_none() {
+            issues.push("operation", "required", "an operation is required");
+        }
+        if let Some(p) = req.priority
+            && !(0..=10).contains(&p)
+        {
+            issues.push("priority", "out_of_range", "0 to 10");
+        }
+        if let Some(m) = req.max_retries
+            && m > 20
+        {
+            issues.push("max_retries", "out_of_range", "at most 20");
+        }
+        if let Some(k) = &req.idempotency_key
+            && (k.is_empty() || k.len() > 200)
+        {
+            issues.push("idempotency_key", "invalid_value", "1 to 200 characters");
+        }
+        if let Some(m) = &req.metadata
+            && !m.is_object()
+        {
+            issues.push("metadata", "invalid_value", "must be an object");
+        }
+        // The owner of the job: the actor (inputs must be theirs, or any for admins).
+        let owner = actor.user_id.0;
+        let ids: Vec<Uuid> = req.inputs.iter().map(|i| i.asset_id).collect();
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            assets::get_many(&self.shared.pool, &ids).await?
+        };
+        let info: Vec<Option<InputInfo>> = req
+            .inputs
+            .iter()
+            .map(|i| {
+                found
+                    .iter()
+                    .find(|a| a.id == i.asset_id && actor.may_see(a.owner_id))
+                    .and_then(|a| {
+                        Some(InputInfo {
+                            asset_id: a.id,
+                            media_type: a.media_type.parse().ok()?,
+                            content_hash: a.content_hash.clone(),
+                        })
+                    })
+            })
+            .collect();
+        let mut checked = None;
+        let mut canonical = None;
+        let mut hash = None;
+        let mut reusable_asset_id = None;
+        if let (Some(p), Some(op)) = (provider, req.operation) {
+            let inputs = check_inputs(&mut issues, op, &req.inputs, &info, p.max_inputs(op));
+            let params = p.validate(op, &req.params, &inputs, &mut issues);
+            if p.requires_account()
+                && !accounts::any_could_qualify(&self.shared.pool, &provider_id, owner).await?
+            {
+                issues.push(
+                    "provider",
+                    "no_account_available",
+                    format!("no {provider_id} account can run jobs for this user"),
+                );
+            }
+            if issues.is_empty() {
+                let h = params_hash(&provider_id, op, &params, &inputs, &info);
+                let reusable = if req.force_new {
+                    None
+                } else {
+                    jobs::find_reusable(&self.shared.pool, owner, &h)
+                        .await?
+                        .and_then(|j| j.asset_id.map(|a| (a, j.id)))
+                };
+                reusable_asset_id = reusable.map(|r| r.0);
+                canonical = serde_json::to_value(&params).ok();
+                hash = Some(h.clone());
+                checked = Some(Checked {
+                    provider: provider_id.clone(),
+                    operation: op,
+                    params,
+                    inputs,
+                    hash: h,
+                    reusable,
+                    owner,
+                });
+            }
+        }
+        let report = ValidationReport {
+            valid: issues.is_empty(),
+            provider: provider_id,
+            operation: req.operation,
+            canonical_params: canonical,
+            params_hash: hash,
+            issues: issues.0,
+            reusable_asset_id,
+        };
+        Ok((report, checked))
+    }
+
+    /// Validates a request exactly as [`Self::create`] would, without creating.
+    pub async fn validate(
+        &self,
+        actor: Actor,
+        req: &CreateGeneration,
+    ) -> Result<ValidationReport, GenerationError> {
+        Ok(self.check(actor, req).await?.0)
+    }
+
+    /// Creates a job (or returns the job already holding the idempotency key). With the
+    /// same parameter hash as a completed job of the user and not `force_new`, the new
+    /// job is created completed with that asset (`reused_from` set), paying nothing.
+    ///
+    /// Errors: `invalid_parameters`, `no_account_available`, `limit_exceeded`,
+    /// `conflict` (idempotency key reused with other parameters).
+    pub async fn create(
+        &self,
+        actor: Actor,
+        req: CreateGeneration,
+    ) -> Result<Generation, GenerationError> {
+        let (report, checked) = self.check(actor, &req).await?;
+        let Some(c) = checked else {
+            if report
+                .issues
+                .iter()
+                .any(|i| i.code == "no_account_available")
+                && report.issues.len() == 1
+            {
+                return Err(GenerationError::NoAccountAvailable(report.provider));
+            }
+            return Err(GenerationError::InvalidParameters(report.issues));
+        };
+        let new = NewJob {
+            id: Uuid::now_v7(),
+            user_id: c.owner,
+            provider: c.provider,
+            operation: c.operation.as_str().to_owned(),
+            params: serde_json::to_value(&c.params)
+                .map_err(|e| GenerationError::Conflict(e.to_string()))?,
+            inputs: serde_json::to_value(&c.inputs)
+                .map_err(|e| GenerationError::Conflict(e.to_string()))?,
+            params_hash: c.hash.clone(),
+            priority: req.priority.unwrap_or(5),
+            scheduled_at: req.scheduled_at,
+            idempotency_key: req.idempotency_key.clone(),
+            force_new: req.force_new,
+            preferred_account_id: req.preferred_account_id,
+            parent_generation_id: req.parent_generation_id,
+            max_retries: req
+                .max_retries
+                .map(|m| m as i32)
+                .unwrap_or(self.shared.cfg.max_retries as i32),
+            metadata: req
+                .metadata
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({})),
+            reuse: c.reusable,
+        };
+        let limit = if actor.is_admin {
+            None
+        } else {
+            self.shared.cfg.user_active_limit
+        };
+        match jobs::insert(&self.shared.pool, &new, limit).await? {
+            InsertOutcome::Created(row) => {
+                let g: Generation = row.try_into()?;
+                self.shared.emit(GenerationEvent::JobCreated {
+                    generation: g.clone(),
+                });
+                if g.status == JobStatus::Completed {
+                    if let Some(aid) = g.asset_id {
+                        let asset: Asset = assets::get(&self.shared.pool, aid).await?.try_into()?;
+                        self.shared.emit(GenerationEvent::JobCompleted {
+                            generation: g.clone(),
+                            asset,
+                        });
+                    }
+                } else {
+                    self.wake_workers();
+                }
+                Ok(g)
+            }
+            InsertOutcome::Existing(row) => {
+                if row.params_hash != c.hash {
+                    return Err(GenerationError::Conflict(
+                        "the idempotency key was used with other parameters".into(),
+                    ));
+                }
+                Ok(row.try_into()?)
+            }
+            InsertOutcome::LimitExceeded { active } => Err(GenerationError::LimitExceeded {
+                active,
+                limit: limit.unwrap_or(0),
+            }),
+        }
+    }
+
+    /// Creates a job from a scene node's generation spec (`operation`, `prompt`, free-form
+    /// `params`, which may also name `provider`, `priority` and `inputs`). `metadata`
+    /// travels with the job and its events (e.g. scene and node ids).
+    pub async fn create_from_spec(
+        &self,
+        actor: Actor,
+        spec: &domain::narrative::scene::GenerationSpec,
+        metadata: serde_json::Value,
+    ) -> Result<Generation, GenerationError> {
+        let mut params = spec.params.clone();
+        let provider = params
+            .remove("provider")
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let priority = params
+            .remove("priority")
+            .and_then(|v| v.as_i64())
+            .map(|p| p as i16);
+        let inputs: Vec<InputRef> = match params.remove("inputs") {
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
+                    field: "inputs".into(),
+                    code: "invalid_value".into(),
+                    message: e.to_string(),
+                }])
+            })?,
+            None => Vec::new(),
+        };
+        params.insert(
+            "prompt".into(),
+            serde_json::Value::String(spec.prompt.clone()),
+        );
+        let params: GenerationParams =
+            serde_json::from_value(serde_json::Value::Object(params.into_iter().collect()))
+                .map_err(|e| {
+                    GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
+                        field: "params".into(),
+                        code: "invalid_value".into(),
+                        message: e.to_string(),
+                    }])
+                })?;
+        let operation = spec.operation.parse::<Operation>().map_err(|e| {
+            GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
+                field: "operation".into(),
+                code: "invalid_value".into(),
+                message: e.to_string(),
+            }])
+        })?;
+        self.create(
+            actor,
+            CreateGeneration {
+                provider,
+                operation: Some(operation),
+                params,
+                inputs,
+                priority,
+                metadata: Some(metadata),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    async fn visible_job(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        let row = jobs::get(&self.shared.pool, id).await?;
+        if !actor.may_see(row.user_id) {
+            return Err(GenerationError::NotFound("generation"));
+        }
+        Ok(row.try_into()?)
+    }
+
+    pub async fn get(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.visible_job(actor, id).await
+    }
+
+    /// Newest first. Users see their own jobs; admins all (or `filter.user_id`'s).
+    pub async fn list(
+        &self,
+        actor: Actor,
+        filter: &GenerationFilter,
+    ) -> Result<Page<Generation>, GenerationError> {
+        let limit = page_limit(filter.limit);
+        let user_id = if actor.is_admin {
+            filter.user_id
+        } else {
+            Some(actor.user_id.0)
+        };
+        let f = JobFilter {
+            user_id,
+            statuses: filter
+                .status
+                .as_ref()
+                .map(|s| s.iter().map(|x| x.as_str().to_owned()).collect()),
+            provider: filter.provider.clone(),
+            operation: filter.operation.map(|o| o.as_str().to_owned()),
+            created_after: filter.created_after,
+            created_before: filter.created_before,
+            before: None,
+            offset: filter.offset as i64,
+            limit: limit as i64,
+        };
+        let (rows, total) = jobs::list(&self.shared.pool, &f).await?;
+        let items = rows
+            .into_iter()
+            .map(Generation::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            offset: filter.offset,
+            limit,
+        })
+    }
+
+    /// The provider submissions of a job (one per attempt at most).
+    pub async fn submissions(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<Vec<Submission>, GenerationError> {
+        self.visible_job(actor, id).await?;
+        Ok(submissions::list_for_job(&self.shared.pool, id)
+            .await?
+            .into_iter()
+            .map(Submission::from)
+            .collect())
+    }
+
+    async fn transition(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        t: Transition,
+    ) -> Result<Generation, GenerationError> {
+        self.visible_job(actor, id).await?;
+        let g: Generation = jobs::transition(&self.shared.pool, id, t)
+            .await?
+            .try_into()?;
+        if t == Transition::Cancel {
+            self.shared.emit(GenerationEvent::JobFailed {
+                generation: g.clone(),
+            });
+        } else {
+            self.shared.emit(GenerationEvent::JobUpdated {
+                generation: g.clone(),
+            });
+        }
+        if matches!(t, Transition::Resume | Transition::Retry) {
+            self.wake_workers();
+        }
+        Ok(g)
+    }
+
+    /// pending, paused or processing → cancelled (a running attempt stops at its next
+    /// heartbeat and writes nothing).
+    pub async fn cancel(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.transition(actor, id, Transition::Cancel).await
+    }
+
+    /// pending → paused.
+    pub async fn pause(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.transition(actor, id, Transition::Pause).await
+    }
+
+    /// paused → pending.
+    pub async fn resume(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.transition(actor, id, Transition::Resume).await
+    }
+
+    /// failed or cancelled → pending, retries reset.
+    pub async fn retry(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.transition(actor, id, Transition::Retry).await
+    }
+
+    /// Deletes a job that is not processing (its asset stays).
+    pub async fn delete(&self, actor: Actor, id: Uuid) -> Result<(), GenerationError> {
+        self.visible_job(actor, id).await?;
+        jobs::delete(&self.shared.pool, id).await?;
+        Ok(())
+    }
+
+    // ----- provider accounts -----
+
+    /// Creates an account. Users own theirs; admins may create shared ones.
+    pub async fn create_account(
+        &self,
+        actor: Actor,
+        new: NewProviderAccount,
+    ) -> Result<ProviderAccount, GenerationError> {
+        if new.shared && !actor.is_admin {
+            return Err(GenerationError::Forbidden(
+                "only admins create shared accounts",
+            ));
+        }
+        let mut issues = Issues::default();
+        if self.shared.providers.get(&new.provider).is_none() {
+            issues.push("provider", "unknown_provider", "unknown provider");
+        }
+        if new.label.trim().is_empty() {
+            issues.push("label", "required", "a label is required");
+        }
+        if new.api_key.trim().is_empty() {
+            issues.push("api_key", "required", "an API key is required");
+        }
+        if new
+            .max_concurrent_jobs
+            .is_some_and(|m| !(0..=1000).contains(&m))
+        {
+            issues.push("max_concurrent_jobs", "out_of_range", "0 to 1000");
+        }
+        if new.daily_limit.is_some_and(|m| m < 0) {
+            issues.push("daily_limit", "out_of_range", "at least 0");
+        }
+        if let Some(u) = &new.base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            issues.push("base_url", "invalid_value", "an http(s) URL");
+        }
+        if !issues.is_empty() {
+            return Err(GenerationError::InvalidParameters(issues.0));
+        }
+        let row = accounts::create(
+            &self.shared.pool,
+            &NewAccount {
+                provider: new.provider,
+                label: new.label,
+                owner_id: if new.shared {
+                    None
+                } else {
+                    Some(actor.user_id.0)
+                },
+                api_key: new.api_key,
+                base_url: new.base_url,
+                status: AccountStatus::Active.as_str().into(),
+                priority: new.priority,
+                credits: new.credits,
+                max_concurrent_jobs: new.max_concurrent_jobs.unwrap_or(2),
+                daily_limit: new.daily_limit,
+            },
+        )
+        .await?;
+        Ok(row.try_into()?)
+    }
+
+    /// Accounts the actor can see (own and shared; all for admins).
+    pub async fn list_accounts(
+        &self,
+        actor: Actor,
+        provider: Option<&str>,
+    ) -> Result<Vec<ProviderAccount>, GenerationError> {
+        let visible = if actor.is_admin {
+            None
+        } else {
+            Some(actor.user_id.0)
+        };
+        accounts::list(&self.shared.pool, provider, visible)
+            .await?
+            .into_iter()
+            .map(|r| ProviderAccount::try_from(r).map_err(GenerationError::from))
+            .collect()
+    }
+
+    pub async fn get_account(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<ProviderAccount, GenerationError> {
+        let row = accounts::get(&self.shared.pool, id).await?;
+        if !(actor.is_admin || row.owner_id.is_none() || row.owner_id == Some(actor.user_id.0)) {
+            return Err(GenerationError::NotFound("provider account"));
+        }
+        Ok(row.try_into()?)
+    }
+
+    async fn editable_account(&self, actor: Actor, id: Uuid) -> Result<(), GenerationError> {
+        let row = accounts::get(&self.shared.pool, id).await?;
+        match row.owner_id {
+            _ if actor.is_admin => Ok(()),
+            Some(o) if o == actor.user_id.0 => Ok(()),
+            None => Err(GenerationError::Forbidden(
+                "only admins change shared accounts",
+            )),
+            Some(_) => Err(GenerationError::NotFound("provider account")),
+        }
+    }
+
+    pub async fn update_account(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        patch: ProviderAccountPatch,
+    ) -> Result<ProviderAccount, GenerationError> {
+        self.editable_account(actor, id).await?;
+        if patch
+            .max_concurrent_jobs
+            .is_some_and(|m| !(0..=1000).contains(&m))
+        {
+            return Err(GenerationError::InvalidParameters(vec![
+                crate::model::ParamIssue {
+                    field: "max_concurrent_jobs".into(),
+                    code: "out_of_range".into(),
+                    message: "0 to 1000".into(),
+                },
+            ]));
+        }
+        let row = accounts::update(
+            &self.shared.pool,
+            id,
+            &AccountPatch {
+                label: patch.label,
+                api_key: patch.api_key,
+                base_url: patch.base_url.map(Some),
+                status: patch.status.map(|s| s.as_str().to_owned()),
+                priority: patch.priority,
+                credits: patch.credits.map(Some),
+                max_concurrent_jobs: patch.max_concurrent_jobs,
+                daily_limit: patch.daily_limit.map(Some),
+                cooldown_until: if patch.clear_cooldown {
+                    Some(None)
+                } else {
+                    None
+                },
+            },
+        )
+        .await?;
+        // A refilled or re-enabled account may unblock waiting jobs.
+        self.wake_workers();
+        Ok(row.try_into()?)
+    }
+
+    pub async fn delete_account(&self, actor: Actor, id: Uuid) -> Result<(), GenerationError> {
+        self.editable_account(actor, id).await?;
+        accounts::delete(&self.shared.pool, id).await?;
+        Ok(())
+    }
+
+    // ----- assets -----
+
+    /// Newest first; users see their own assets, admins all (or `filter.owner_id`'s).
+    pub async fn list_assets(
+        &self,
+        actor: Actor,
+        filter: &AssetFilter,
+    ) -> Result<Page<Asset>, GenerationError> {
+        let limit = page_limit(filter.limit);
+        let owner = if actor.is_admin {
+            filter.owner_id
+        } else {
+            Some(actor.user_id.0)
+        };
+        let (rows, total) = assets::list(
+            &self.shared.pool,
+            &store::generation::assets::AssetFilter {
+                owner_id: owner,
+                media_type: filter.media_type.map(|m| m.as_str().to_owned()),
+                origin: filter.origin.map(|o| o.as_str().to_owned()),
+                provider: filter.provider.clone(),
+                source_generation_id: filter.source_generation_id,
+                content_hash: filter.content_hash.clone(),
+                offset: filter.offset as i64,
+                limit: limit as i64,
+            },
+        )
+        .await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(Asset::try_from)
+                .collect::<Result<Vec<_>, _>>()?,
+            total,
+            offset: filter.offset,
+            limit,
+        })
+    }
+
+    async fn visible_asset_row(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<store::generation::assets::AssetRow, GenerationError> {
+        let row = assets::get(&self.shared.pool, id).await?;
+        if !actor.may_see(row.owner_id) {
+            return Err(GenerationError::NotFound("asset"));
+        }
+        Ok(row)
+    }
+
+    pub async fn get_asset(&self, actor: Actor, id: Uuid) -> Result<Asset, GenerationError> {
+        Ok(self.visible_asset_row(actor, id).await?.try_into()?)
+    }
+
+    /// The file of an asset, for `GET /assets/{id}/file` (serve it with Range support).
+    pub async fn asset_file(&self, actor: Actor, id: Uuid) -> Result<AssetFile, GenerationError> {
+        let row = self.visible_asset_row(actor, id).await?;
+        let path = self.shared.media.path(&row.path)?;
+        let size = tokio::fs::metadata(&path).await?.len();
+        let mime = row.mime.clone();
+        Ok(AssetFile {
+            asset: row.try_into()?,
+            path,
+            mime,
+            size,
+        })
+    }
+
+    /// The PNG thumbnail of an asset, when it has one.
+    pub async fn asset_thumbnail(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<AssetFile, GenerationError> {
+        let row = self.visible_asset_row(actor, id).await?;
+        let rel = row
+            .thumbnail_path
+            .clone()
+            .ok_or(GenerationError::NotFound("thumbnail"))?;
+        let path = self.shared.media.path(&rel)?;
+        let size = tokio::fs::metadata(&path).await?.len();
+        Ok(AssetFile {
+            asset: row.try_into()?,
+            path,
+            mime: "image/png".into(),
+            size,
+        })
+    }
+
+    /// Direct parents and children of an asset. Edges to assets the actor cannot see
+    /// are left out.
+    pub async fn asset_lineage(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<AssetLineage, GenerationError> {
+        self.visible_asset_row(actor, id).await?;
+        let (parents, children) = assets::lineage(&self.shared.pool, id).await?;
+        let mut others: Vec<Uuid> = parents.iter().map(|e| e.parent_asset_id).collect();
+        others.extend(children.iter().map(|e| e.child_asset_id));
+        let visible: Vec<Uuid> = assets::get_many(&self.shared.pool, &others)
+            .await?
+            .into_iter()
+            .filter(|a| actor.may_see(a.owner_id))
+            .map(|a| a.id)
+            .collect();
+        Ok(AssetLineage {
+            asset_id: id,
+            parents: parents
+                .into_iter()
+                .filter(|e| visible.contains(&e.parent_asset_id))
+                .map(Into::into)
+                .collect(),
+            children: children
+                .into_iter()
+                .filter(|e| visible.contains(&e.child_asset_id))
+                .map(Into::into)
+                .collect(),
+        })
+    }
+
+    /// Stores an uploaded file as an asset of the actor: at most `max_upload_bytes`, a
+    /// known image/video/audio format by magic bytes, and (when given) matching the
+    /// declared content type's media kind.
+    pub async fn upload_asset(
+        &self,
+        actor: Actor,
+        bytes: &[u8],
+        declared_mime: Option<&str>,
+    ) -> Result<Asset, GenerationError> {
+        let max = self.shared.cfg.max_upload_bytes;
+        if bytes.len() as u64 > max {
+            return Err(GenerationError::InvalidMedia(format!(
+                "the file exceeds {max} bytes"
+            )));
+        }
+        if bytes.is_empty() {
+            return Err(GenerationError::InvalidMedia("the file is empty".into()));
+        }
+        let kind = sniff(bytes).ok_or_else(|| {
+            GenerationError::InvalidMedia("not a known image, video or audio format".into())
+        })?;
+        if let Some(d) = declared_mime {
+            let top = d.split('/').next().unwrap_or("");
+            let expected = kind.mime.split('/').next().unwrap_or("");
+            if !d.is_empty() && d != "application/octet-stream" && top != expected {
+                return Err(GenerationError::InvalidMedia(format!(
+                    "declared {d} but the content is {}",
+                    kind.mime
+                )));
+            }
+        }
+        let p = probe(bytes, &kind);
+        let stored = self.shared.media.put(bytes, kind.ext).await?;
+        let row = assets::insert(
+            &self.shared.pool,
+            &NewAsset {
+                id: Uuid::now_v7(),
+                owner_id: actor.user_id.0,
+                media_type: kind.media_type.as_str().into(),
+                mime: kind.mime.into(),
+                content_hash: stored.hash,
+                size_bytes: stored.size as i64,
+                width: p.width.map(|w| w as i32),
+                height: p.height.map(|h| h as i32),
+                duration_ms: p.duration_ms.map(|d| d as i64),
+                path: stored.rel_path,
+                thumbnail_path: None,
+                origin: AssetOrigin::Uploaded.as_str().into(),
+                provider: None,
+                remote_id: None,
+                remote_url: None,
+                source_generation_id: None,
+                operation: None,
+                prompt: None,
+            },
+        )
+        .await?;
+        let asset: Asset = row.try_into()?;
+        self.shared.emit(GenerationEvent::AssetCreated {
+            asset: asset.clone(),
+        });
+        Ok(asset)
+    }
+}

@@ -1,0 +1,359 @@
+//! The `provider_accounts` table and atomic slot reservation.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// A provider account row (the API key included: callers must not expose it).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: Uuid,
+    pub provider: String,
+    pub label: String,
+    pub owner_id: Option<Uuid>,
+    pub api_key: String,
+    pub base_url: Option<String>,
+    pub status: String,
+    pub priority: i32,
+    pub credits: Option<i64>,
+    pub max_concurrent_jobs: i32,
+    pub current_jobs: i32,
+    pub daily_limit: Option<i32>,
+    pub jobs_today: i32,
+    pub jobs_day: Option<NaiveDate>,
+    pub cooldown_until: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, provider, label, owner_id, api_key, base_url, status, priority, \
+     credits, max_concurrent_jobs, current_jobs, daily_limit, jobs_today, jobs_day, \
+     cooldown_until, last_used_at, last_error, created_at, updated_at";
+
+fn prefixed(prefix: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{prefix}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub provider: String,
+    pub label: String,
+    pub owner_id: Option<Uuid>,
+    pub api_key: String,
+    pub base_url: Option<String>,
+    pub status: String,
+    pub priority: i32,
+    pub credits: Option<i64>,
+    pub max_concurrent_jobs: i32,
+    pub daily_limit: Option<i32>,
+}
+
+pub async fn create(pool: &PgPool, new: &NewAccount) -> Result<AccountRow, StoreError> {
+    let row = sqlx::query_as(&format!(
+        "INSERT INTO provider_accounts (id, provider, label, owner_id, api_key, base_url, status,
+             priority, credits, max_concurrent_jobs, daily_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(&new.provider)
+    .bind(&new.label)
+    .bind(new.owner_id)
+    .bind(&new.api_key)
+    .bind(&new.base_url)
+    .bind(&new.status)
+    .bind(new.priority)
+    .bind(new.credits)
+    .bind(new.max_concurrent_jobs)
+    .bind(new.daily_limit)
+    .fetch_one(pool)
+    .await?;
+    Ok(row)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<AccountRow, StoreError> {
+    let row: Option<AccountRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM provider_accounts WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or(StoreError::NotFound("provider account"))
+}
+
+/// Accounts of a provider (all when `None`), visible to `visible_to` (its own and the
+/// shared ones; all accounts when `None`).
+pub async fn list(
+    pool: &PgPool,
+    provider: Option<&str>,
+    visible_to: Option<Uuid>,
+) -> Result<Vec<AccountRow>, StoreError> {
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM provider_accounts
+         WHERE ($1::text IS NULL OR provider = $1)
+           AND ($2::uuid IS NULL OR owner_id IS NULL OR owner_id = $2)
+         ORDER BY provider, priority DESC, created_at"
+    ))
+    .bind(provider)
+    .bind(visible_to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Changes to an account; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub label: Option<String>,
+    pub api_key: Option<String>,
+    pub base_url: Option<Option<String>>,
+    pub status: Option<String>,
+    pub priority: Option<i32>,
+    pub credits: Option<Option<i64>>,
+    pub max_concurrent_jobs: Option<i32>,
+    pub daily_limit: Option<Option<i32>>,
+    pub cooldown_until: Option<Option<DateTime<Utc>>>,
+}
+
+pub async fn update(pool: &PgPool, id: Uuid, p: &AccountPatch) -> Result<AccountRow, StoreError> {
+    let row: Option<AccountRow> = sqlx::query_as(&format!(
+        "UPDATE provider_accounts SET
+            label               = COALESCE($2, label),
+            api_key             = COALESCE($3, api_key),
+            base_url            = CASE WHEN $4 THEN $5 ELSE base_url END,
+            status              = COALESCE($6, status),
+            priority            = COALESCE($7, priority),
+            credits             = CASE WHEN $8 THEN $9 ELSE credits END,
+            max_concurrent_jobs = COALESCE($10, max_concurrent_jobs),
+            daily_limit         = CASE WHEN $11 THEN $12 ELSE daily_limit END,
+            cooldown_until      = CASE WHEN $13 THEN $14 ELSE cooldown_until END,
+            updated_at          = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&p.label)
+    .bind(&p.api_key)
+    .bind(p.base_url.is_some())
+    .bind(p.base_url.clone().flatten())
+    .bind(&p.status)
+    .bind(p.priority)
+    .bind(p.credits.is_some())
+    .bind(p.credits.flatten())
+    .bind(p.max_concurrent_jobs)
+    .bind(p.daily_limit.is_some())
+    .bind(p.daily_limit.flatten())
+    .bind(p.cooldown_until.is_some())
+    .bind(p.cooldown_until.flatten())
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or(StoreError::NotFound("provider account"))
+}
+
+pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM provider_accounts WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound("provider account"));
+    }
+    Ok(())
+}
+
+/// The eligibility test shared by [`reserve`]; `a` is the account alias.
+const ELIGIBLE: &str = "a.provider = $1
+    AND (a.owner_id IS NULL OR a.owner_id = $2)
+    AND (a.status = 'active' OR (a.status = 'rate_limited' AND a.cooldown_until <= now()))
+    AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
+    AND a.current_jobs < a.max_concurrent_jobs
+    AND (a.daily_limit IS NULL OR a.jobs_day IS DISTINCT FROM current_date
+         OR a.jobs_today < a.daily_limit)
+    AND (a.credits IS NULL OR a.credits >= $3)";
+
+/// Picks the best eligible account for a job attempt and takes one of its slots, in
+/// one statement: candidates are locked `FOR UPDATE SKIP LOCKED` (a concurrent reserver
+/// moves on to the next account), re-checked after the lock, and the job row records
+/// the reservation under its lease fence `(job_id, attempt)` so a lease reclaim can give
+/// the slot back. Order: the preferred account first, then priority desc, credits asc
+/// (drain low balances first), least recently used. `None`: nothing eligible now.
+pub async fn reserve(
+    pool: &PgPool,
+    provider: &str,
+    user_id: Uuid,
+    min_credits: i64,
+    preferred: Option<Uuid>,
+    job_id: Uuid,
+    attempt: i32,
+) -> Result<Option<AccountRow>, StoreError> {
+    let row: Option<AccountRow> = sqlx::query_as(&format!(
+        "WITH job AS (
+             SELECT id FROM generations
+             WHERE id = $5 AND attempt = $6 AND status = 'processing' AND NOT account_reserved
+             FOR UPDATE
+         ), pick AS (
+             SELECT a.id FROM provider_accounts a, job
+             WHERE {ELIGIBLE}
+             ORDER BY (a.id = $4) IS TRUE DESC, a.priority DESC, a.credits ASC NULLS LAST,
+                      a.last_used_at ASC NULLS FIRST, a.id
+             LIMIT 1
+             FOR UPDATE OF a SKIP LOCKED
+         ), taken AS (
+             UPDATE provider_accounts a SET
+                 current_jobs = a.current_jobs + 1,
+                 jobs_today = CASE WHEN a.jobs_day = current_date THEN a.jobs_today + 1 ELSE 1 END,
+                 jobs_day = current_date,
+                 status = CASE WHEN a.status = 'rate_limited' THEN 'active' ELSE a.status END,
+                 last_used_at = clock_timestamp(),
+                 updated_at = now()
+             FROM pick WHERE a.id = pick.id AND a.current_jobs < a.max_concurrent_jobs
+             RETURNING {all}
+         ), mark AS (
+             UPDATE generations g SET account_id = taken.id, account_reserved = true,
+                 updated_at = now()
+             FROM taken WHERE g.id = $5
+         )
+         SELECT * FROM taken",
+        all = prefixed("a"),
+    ))
+    .bind(provider)
+    .bind(user_id)
+    .bind(min_credits)
+    .bind(preferred)
+    .bind(job_id)
+    .bind(attempt)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+/// Takes a slot of one given account regardless of its limits (a job adopting a
+/// submission already running on it); fenced like [`reserve`].
+pub async fn reserve_specific(
+    pool: &PgPool,
+    account_id: Uuid,
+    job_id: Uuid,
+    attempt: i32,
+) -> Result<Option<AccountRow>, StoreError> {
+    let row: Option<AccountRow> = sqlx::query_as(&format!(
+        "WITH job AS (
+             UPDATE generations SET account_id = $1, account_reserved = true, updated_at = now()
+             WHERE id = $2 AND attempt = $3 AND status = 'processing' AND NOT account_reserved
+             RETURNING id
+         )
+         UPDATE provider_accounts a SET current_jobs = a.current_jobs + 1,
+             last_used_at = clock_timestamp(), updated_at = now()
+         FROM job WHERE a.id = $1
+         RETURNING {all}",
+        all = prefixed("a"),
+    ))
+    .bind(account_id)
+    .bind(job_id)
+    .bind(attempt)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+/// Gives back the slot held by a job attempt, if it holds one.
+pub async fn release(pool: &PgPool, job_id: Uuid, attempt: i32) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "WITH g AS (
+             UPDATE generations SET account_reserved = false
+             WHERE id = $1 AND attempt = $2 AND account_reserved
+             RETURNING account_id
+         )
+         UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
+         FROM g WHERE a.id = g.account_id",
+    )
+    .bind(job_id)
+    .bind(attempt)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// True when some account of the provider visible to the user could ever take a job
+/// (not disabled, errored or exhausted, and allowed at least one concurrent job).
+pub async fn any_could_qualify(
+    pool: &PgPool,
+    provider: &str,
+    user_id: Uuid,
+) -> Result<bool, StoreError> {
+    let found: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM provider_accounts
+         WHERE provider = $1 AND (owner_id IS NULL OR owner_id = $2)
+           AND status IN ('active', 'rate_limited') AND max_concurrent_jobs > 0
+           AND (daily_limit IS NULL OR daily_limit > 0))",
+    )
+    .bind(provider)
+    .bind(user_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(found)
+}
+
+/// Sets an account's status (with an optional error text and cooldown).
+pub async fn set_status(
+    pool: &PgPool,
+    id: Uuid,
+    status: &str,
+    last_error: Option<&str>,
+    cooldown_until: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE provider_accounts SET status = $2, last_error = COALESCE($3, last_error),
+             cooldown_until = COALESCE($4, cooldown_until),
+             credits = CASE WHEN $2 = 'exhausted' THEN 0 ELSE credits END,
+             updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(last_error)
+    .bind(cooldown_until)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Subtracts spent credits (never below zero) when the balance is tracked.
+pub async fn spend_credits(pool: &PgPool, id: Uuid, amount: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE provider_accounts SET credits = GREATEST(credits - $2, 0), updated_at = now()
+         WHERE id = $1 AND credits IS NOT NULL",
+    )
+    .bind(id)
+    .bind(amount)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Recomputes `current_jobs` from the jobs that hold a slot (repairs drift). The
+/// accounts are locked first so the count, taken afterwards, sees every committed
+/// reservation and none can slip in between (reservations skip locked accounts).
+pub async fn reconcile(pool: &PgPool) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT id FROM provider_accounts ORDER BY id FOR UPDATE")
+        .execute(&mut *tx)
+        .await?;
+    let done = sqlx::query(
+        "UPDATE provider_accounts a SET current_jobs = c.n
+         FROM (SELECT a2.id, count(g.id)::int AS n FROM provider_accounts a2
+               LEFT JOIN generations g ON g.account_id = a2.id AND g.account_reserved
+               GROUP BY a2.id) c
+         WHERE a.id = c.id AND a.current_jobs <> c.n",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
+}

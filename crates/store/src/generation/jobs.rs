@@ -1,0 +1,563 @@
+//! The `generations` table: jobs and the durable queue.
+//!
+//! Claims take pending jobs `FOR UPDATE SKIP LOCKED`, bump `attempt` and set a lease;
+//! every later worker write names `(id, attempt, lease_owner)` and changes nothing when
+//! the lease was lost (expired and reclaimed, or the job cancelled), so two attempts of
+//! one job never both take effect.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// A job row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub operation: String,
+    pub params: serde_json::Value,
+    pub inputs: serde_json::Value,
+    pub params_hash: String,
+    pub status: String,
+    pub priority: i16,
+    pub scheduled_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+    pub force_new: bool,
+    pub preferred_account_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub account_reserved: bool,
+    pub attempt: i32,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    pub progress: Option<f32>,
+    pub asset_id: Option<Uuid>,
+    pub reused_from: Option<Uuid>,
+    pub parent_generation_id: Option<Uuid>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+pub const COLUMNS: &str = "id, user_id, provider, operation, params, inputs, params_hash, \
+     status, priority, scheduled_at, idempotency_key, force_new, preferred_account_id, \
+     account_id, account_reserved, attempt, lease_owner, lease_expires_at, heartbeat_at, \
+     retry_count, max_retries, progress, asset_id, reused_from, parent_generation_id, \
+     error_code, error_message, metadata, created_at, updated_at, started_at, completed_at";
+
+fn prefixed(prefix: &str) -> String {
+    COLUMNS
+        .split(',')
+        .map(|c| format!("{prefix}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// A new job.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub operation: String,
+    pub params: serde_json::Value,
+    pub inputs: serde_json::Value,
+    pub params_hash: String,
+    pub priority: i16,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    pub force_new: bool,
+    pub preferred_account_id: Option<Uuid>,
+    pub parent_generation_id: Option<Uuid>,
+    pub max_retries: i32,
+    pub metadata: serde_json::Value,
+    /// Create the job already completed with this asset (a parameter-hash reuse).
+    pub reuse: Option<(Uuid, Uuid)>,
+}
+
+/// What [`insert`] did.
+#[derive(Debug, Clone)]
+pub enum InsertOutcome {
+    Created(JobRow),
+    /// A job with the same idempotency key exists for this user.
+    Existing(JobRow),
+    /// The user already has `limit` active (pending, processing or paused) jobs.
+    LimitExceeded {
+        active: i64,
+    },
+}
+
+/// Inserts a job. With an idempotency key, returns the job that already holds it
+/// (also when a concurrent insert wins the race). With `active_limit`, the count of the
+/// user's active jobs and the insert run under a per-user transaction lock, so the
+/// limit holds under concurrency.
+pub async fn insert(
+    pool: &PgPool,
+    new: &NewJob,
+    active_limit: Option<i64>,
+) -> Result<InsertOutcome, StoreError> {
+    if let Some(row) = by_idempotency_key(pool, new).await? {
+        return Ok(InsertOutcome::Existing(row));
+    }
+    let inserted = match (active_limit, new.reuse) {
+        (Some(limit), None) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7420112, hashtext($1::text))")
+                .bind(new.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let active: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM generations
+                 WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')",
+            )
+            .bind(new.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if active >= limit {
+                tx.commit().await?;
+                return Ok(InsertOutcome::LimitExceeded { active });
+            }
+            let r = insert_row(&mut *tx, new).await;
+            if r.is_ok() {
+                tx.commit().await?;
+            }
+            r
+        }
+        _ => insert_row(pool, new).await,
+    };
+    match inserted {
+        Ok(row) => Ok(InsertOutcome::Created(row)),
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            match by_idempotency_key(pool, new).await? {
+                Some(row) => Ok(InsertOutcome::Existing(row)),
+                None => Err(StoreError::Conflict("a generation with this id")),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn insert_row<'e, E: sqlx::PgExecutor<'e>>(
+    ex: E,
+    new: &NewJob,
+) -> Result<JobRow, sqlx::Error> {
+    let (status, asset_id, reused_from) = match new.reuse {
+        Some((asset, from)) => ("completed", Some(asset), Some(from)),
+        None => ("pending", None, None),
+    };
+    sqlx::query_as(&format!(
+        "INSERT INTO generations (id, user_id, provider, operation, params, inputs, params_hash,
+             status, priority, scheduled_at, idempotency_key, force_new, preferred_account_id,
+             parent_generation_id, max_retries, metadata, asset_id, reused_from, completed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11, $12, $13, $14,
+             $15, $16, $17, $18, CASE WHEN $8 = 'completed' THEN now() END)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(new.id)
+    .bind(new.user_id)
+    .bind(&new.provider)
+    .bind(&new.operation)
+    .bind(&new.params)
+    .bind(&new.inputs)
+    .bind(&new.params_hash)
+    .bind(status)
+    .bind(new.priority)
+    .bind(new.scheduled_at)
+    .bind(&new.idempotency_key)
+    .bind(new.force_new)
+    .bind(new.preferred_account_id)
+    .bind(new.parent_generation_id)
+    .bind(new.max_retries)
+    .bind(&new.metadata)
+    .bind(asset_id)
+    .bind(reused_from)
+    .fetch_one(ex)
+    .await
+}
+
+async fn by_idempotency_key(pool: &PgPool, new: &NewJob) -> Result<Option<JobRow>, StoreError> {
+    let Some(key) = &new.idempotency_key else {
+        return Ok(None);
+    };
+    let row = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM generations WHERE user_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(new.user_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+/// The most recent completed job of the user with this parameter hash whose asset
+/// still exists.
+pub async fn find_reusable(
+    pool: &PgPool,
+    user_id: Uuid,
+    params_hash: &str,
+) -> Result<Option<JobRow>, StoreError> {
+    let row = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM generations
+         WHERE user_id = $1 AND params_hash = $2 AND status = 'completed' AND asset_id IS NOT NULL
+         ORDER BY completed_at DESC LIMIT 1"
+    ))
+    .bind(user_id)
+    .bind(params_hash)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<JobRow, StoreError> {
+    let row: Option<JobRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM generations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    row.ok_or(StoreError::NotFound("generation"))
+}
+
+/// List filters; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub user_id: Option<Uuid>,
+    pub statuses: Option<Vec<String>>,
+    pub provider: Option<String>,
+    pub operation: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Keyset cursor: rows strictly older than this `(created_at, id)`.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Newest first; returns the page and the total matching count.
+pub async fn list(pool: &PgPool, f: &JobFilter) -> Result<(Vec<JobRow>, i64), StoreError> {
+    const WHERE: &str = "($1::uuid IS NULL OR user_id = $1)
+           AND ($2::text[] IS NULL OR status = ANY($2))
+           AND ($3::text IS NULL OR provider = $3)
+           AND ($4::text IS NULL OR operation = $4)
+           AND ($5::timestamptz IS NULL OR created_at >= $5)
+           AND ($6::timestamptz IS NULL OR created_at < $6)";
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM generations WHERE {WHERE}
+           AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8))
+         ORDER BY created_at DESC, id DESC OFFSET $9 LIMIT $10"
+    ))
+    .bind(f.user_id)
+    .bind(&f.statuses)
+    .bind(&f.provider)
+    .bind(&f.operation)
+    .bind(f.created_after)
+    .bind(f.created_before)
+    .bind(f.before.map(|b| b.0))
+    .bind(f.before.map(|b| b.1))
+    .bind(f.offset)
+    .bind(f.limit)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM generations WHERE {WHERE}"))
+        .bind(f.user_id)
+        .bind(&f.statuses)
+        .bind(&f.provider)
+        .bind(&f.operation)
+        .bind(f.created_after)
+        .bind(f.created_before)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Number of the user's pending, processing and paused jobs.
+pub async fn count_active(pool: &PgPool, user_id: Uuid) -> Result<i64, StoreError> {
+    let n = sqlx::query_scalar(
+        "SELECT count(*) FROM generations
+         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
+}
+
+/// Claims up to `limit` due pending jobs for `owner`: status processing, attempt + 1,
+/// lease until now + `lease`. Highest priority first, then oldest.
+pub async fn claim(
+    pool: &PgPool,
+    owner: &str,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    let rows = sqlx::query_as(&format!(
+        "UPDATE generations g SET status = 'processing', attempt = g.attempt + 1,
+             lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
+             heartbeat_at = now(), started_at = COALESCE(g.started_at, now()),
+             updated_at = now(), error_code = NULL, error_message = NULL
+         WHERE g.id IN (
+             SELECT id FROM generations
+             WHERE status = 'pending' AND scheduled_at <= now()
+             ORDER BY priority DESC, created_at, id
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED
+         )
+         RETURNING {all}",
+        all = prefixed("g"),
+    ))
+    .bind(owner)
+    .bind(secs(lease))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut rows: Vec<JobRow> = rows;
+    // RETURNING has no order: hand the jobs out in queue order.
+    rows.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.created_at.cmp(&b.created_at))
+            .then(a.id.cmp(&b.id))
+    });
+    Ok(rows)
+}
+
+/// Extends a held lease; false when the lease is lost (reclaimed, cancelled, finished).
+pub async fn heartbeat(
+    pool: &PgPool,
+    id: Uuid,
+    attempt: i32,
+    owner: &str,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE generations SET lease_expires_at = now() + make_interval(secs => $4),
+             heartbeat_at = now()
+         WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(owner)
+    .bind(secs(lease))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Records progress (0..=1) under the lease fence.
+pub async fn set_progress(
+    pool: &PgPool,
+    id: Uuid,
+    attempt: i32,
+    owner: &str,
+    progress: f32,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE generations SET progress = $4, updated_at = now()
+         WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(owner)
+    .bind(progress)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Jobs whose lease expired go back to pending (or fail once their retries are spent),
+/// giving back any account slot they held. Returns the affected jobs.
+pub async fn reclaim_expired(pool: &PgPool) -> Result<Vec<JobRow>, StoreError> {
+    let rows = sqlx::query_as(&format!(
+        "WITH exp AS (
+             SELECT id, account_id, account_reserved FROM generations
+             WHERE status = 'processing' AND lease_expires_at < now()
+             FOR UPDATE SKIP LOCKED
+         ), rel AS (
+             UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - c.n, 0)
+             FROM (SELECT account_id, count(*)::int AS n FROM exp
+                   WHERE account_reserved AND account_id IS NOT NULL GROUP BY account_id) c
+             WHERE a.id = c.account_id
+         )
+         UPDATE generations g SET
+             status = CASE WHEN g.retry_count + 1 > g.max_retries THEN 'failed' ELSE 'pending' END,
+             error_code = CASE WHEN g.retry_count + 1 > g.max_retries THEN 'lease_expired' END,
+             error_message = CASE WHEN g.retry_count + 1 > g.max_retries
+                 THEN 'the worker running this job stopped responding' END,
+             completed_at = CASE WHEN g.retry_count + 1 > g.max_retries THEN now() END,
+             retry_count = g.retry_count + 1,
+             lease_owner = NULL, lease_expires_at = NULL, account_reserved = false,
+             updated_at = now()
+         FROM exp WHERE g.id = exp.id
+         RETURNING {all}",
+        all = prefixed("g"),
+    ))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// What a fenced finish does to the job.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    /// Terminal failure.
+    Fail { code: String, message: String },
+    /// Back to pending after `delay`. `count_retry`: counts against `max_retries`
+    /// (the job fails with `code` once they are spent).
+    Requeue {
+        delay: Duration,
+        count_retry: bool,
+        code: String,
+        message: String,
+    },
+}
+
+/// Ends an attempt without an asset (fenced); releases any account slot. `None` when
+/// the lease was lost.
+pub async fn finish(
+    pool: &PgPool,
+    id: Uuid,
+    attempt: i32,
+    owner: &str,
+    how: &Finish,
+) -> Result<Option<JobRow>, StoreError> {
+    let (fail, delay, count, code, message) = match how {
+        Finish::Fail { code, message } => (true, 0.0, true, code, message),
+        Finish::Requeue {
+            delay,
+            count_retry,
+            code,
+            message,
+        } => (false, secs(*delay), *count_retry, code, message),
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "WITH g AS (
+             UPDATE generations SET account_reserved = false
+             WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'
+               AND account_reserved
+             RETURNING account_id
+         )
+         UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
+         FROM g WHERE a.id = g.account_id",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    let row: Option<JobRow> = sqlx::query_as(&format!(
+        "UPDATE generations SET
+             status = CASE WHEN $4 OR ($6 AND retry_count + 1 > max_retries) THEN 'failed'
+                           ELSE 'pending' END,
+             retry_count = retry_count + CASE WHEN $6 THEN 1 ELSE 0 END,
+             scheduled_at = CASE WHEN $4 THEN scheduled_at
+                                 ELSE now() + make_interval(secs => $5) END,
+             completed_at = CASE WHEN $4 OR ($6 AND retry_count + 1 > max_retries) THEN now() END,
+             error_code = $7, error_message = $8,
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+         WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(attempt)
+    .bind(owner)
+    .bind(fail)
+    .bind(delay)
+    .bind(count)
+    .bind(code)
+    .bind(message)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// A user-requested state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// pending, paused or processing → cancelled (a running attempt loses its lease).
+    Cancel,
+    /// pending → paused.
+    Pause,
+    /// paused → pending.
+    Resume,
+    /// failed or cancelled → pending, retries reset.
+    Retry,
+}
+
+/// Applies a user transition; [`StoreError::Conflict`] when the job is in a state that
+/// does not allow it.
+pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow, StoreError> {
+    let sql = match t {
+        Transition::Cancel => {
+            "WITH g AS (
+                 SELECT id, account_id, account_reserved FROM generations WHERE id = $1
+                 AND status IN ('pending', 'paused', 'processing') FOR UPDATE
+             ), rel AS (
+                 UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
+                 FROM g WHERE a.id = g.account_id AND g.account_reserved
+             )
+             UPDATE generations SET status = 'cancelled', lease_owner = NULL,
+                 lease_expires_at = NULL, account_reserved = false, completed_at = now(),
+                 error_code = 'cancelled', error_message = 'cancelled by the user',
+                 updated_at = now()
+             WHERE id IN (SELECT id FROM g)"
+        }
+        Transition::Pause => {
+            "UPDATE generations SET status = 'paused', updated_at = now()
+             WHERE id = $1 AND status = 'pending'"
+        }
+        Transition::Resume => {
+            "UPDATE generations SET status = 'pending', updated_at = now()
+             WHERE id = $1 AND status = 'paused'"
+        }
+        Transition::Retry => {
+            "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
+                 error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
+                 updated_at = now()
+             WHERE id = $1 AND status IN ('failed', 'cancelled')"
+        }
+    };
+    let row: Option<JobRow> = sqlx::query_as(&format!("{sql} RETURNING {COLUMNS}"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(r) => Ok(r),
+        None => {
+            get(pool, id).await?;
+            Err(StoreError::Conflict(
+                "a generation in a state that allows this",
+            ))
+        }
+    }
+}
+
+/// Deletes a job that is not processing.
+pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM generations WHERE id = $1 AND status <> 'processing'")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        get(pool, id).await?;
+        return Err(StoreError::Conflict(
+            "a processing generation (cancel it first)",
+        ));
+    }
+    Ok(())
+}
