@@ -27,6 +27,7 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
         ("get", "/api/v1/admin/tick"),
         ("post", "/api/v1/admin/rpc"),
         ("get", "/metrics"),
+        ("get", "/api/v1/admin/logs"),
         ("get", "/admin"),
         ("get", "/api/openapi.json"),
         ("get", "/api/docs"),

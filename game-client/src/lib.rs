@@ -161,6 +161,16 @@ fn now_us() -> u64 {
 }
 
 /// A connected, handshaken client.
+/// The answer to a create or join.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    pub session_id: uuid::Uuid,
+    pub scene: Option<String>,
+    /// Seq of the next event the session will produce.
+    pub next_seq: u64,
+    pub ended: bool,
+}
+
 pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
@@ -361,6 +371,108 @@ impl Client {
     }
 
     /// Waits until the connection closes and returns why.
+    /// Authenticates with a JWT from the REST login; returns the user id.
+    pub async fn authenticate(&mut self, token: &str) -> Result<uuid::Uuid, ClientError> {
+        self.send(&ClientMessage::Authenticate {
+            token: token.to_owned(),
+        })
+        .await?;
+        loop {
+            match self.recv_timed().await? {
+                ServerMessage::Authenticated { user_id } => return Ok(user_id),
+                ServerMessage::Error { code, message } => {
+                    return Err(self.rejected(code, message).await);
+                }
+                ServerMessage::Pong { .. } | ServerMessage::Heartbeat { .. } => continue,
+                other => return Err(ClientError::Unexpected(other.name())),
+            }
+        }
+    }
+
+    /// Creates a session (the world's start scene when `scene` is `None`) and joins it.
+    pub async fn create_session(&mut self, scene: Option<&str>) -> Result<Joined, ClientError> {
+        self.send(&ClientMessage::CreateSession {
+            scene: scene.map(str::to_owned),
+            world: None,
+        })
+        .await?;
+        self.await_joined().await
+    }
+
+    /// Joins one of the caller's sessions; events after `last_seq` are resent.
+    pub async fn join_session(
+        &mut self,
+        session_id: uuid::Uuid,
+        last_seq: Option<u64>,
+    ) -> Result<Joined, ClientError> {
+        self.send(&ClientMessage::JoinSession {
+            session_id,
+            last_seq,
+        })
+        .await?;
+        self.await_joined().await
+    }
+
+    async fn await_joined(&mut self) -> Result<Joined, ClientError> {
+        loop {
+            match self.recv_timed().await? {
+                ServerMessage::SessionJoined {
+                    session_id,
+                    scene,
+                    next_seq,
+                    ended,
+                } => {
+                    return Ok(Joined {
+                        session_id,
+                        scene,
+                        next_seq,
+                        ended,
+                    });
+                }
+                ServerMessage::Error { code, message } => {
+                    // Non-fatal errors (not found, busy, invalid) keep the connection.
+                    if self.conn.close_reason().is_some() {
+                        return Err(self.rejected(code, message).await);
+                    }
+                    return Err(ClientError::Rejected {
+                        code,
+                        message,
+                        close: None,
+                    });
+                }
+                ServerMessage::Pong { .. } | ServerMessage::Heartbeat { .. } => continue,
+                other => return Err(ClientError::Unexpected(other.name())),
+            }
+        }
+    }
+
+    /// Sends a command for the joined session with `request_id` (answered later by
+    /// `Ack` or `Rejected`, after the events it caused).
+    pub async fn command(
+        &mut self,
+        request_id: u64,
+        command: protocol::v1::GameCommand,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Command {
+            request_id,
+            command,
+        })
+        .await
+    }
+
+    /// The next server message within `timeout`.
+    pub async fn recv_within(&mut self, timeout: Duration) -> Result<ServerMessage, ClientError> {
+        tokio::time::timeout(timeout, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))?
+    }
+
+    /// Writes raw bytes on the stream (tests: malformed frames).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.send.write_all(bytes).await?;
+        Ok(())
+    }
+
     pub async fn closed(&self) -> ClientError {
         self.conn.closed().await.into()
     }

@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod config;
+pub mod game;
+pub mod logsink;
 pub mod narrative;
 pub mod telemetry;
 
@@ -41,6 +43,9 @@ pub struct Server {
     quic: JoinHandle<Result<(), quic::QuicError>>,
     tick: tick::TickLoop,
     watcher: Option<JoinHandle<()>>,
+    log_writer: JoinHandle<()>,
+    game: ::game::GameHandle,
+    game_persister: ::game::PersisterTask,
     pool: PgPool,
     embedded: Option<embedded::postgres::EmbeddedPostgres>,
 }
@@ -295,6 +300,11 @@ impl Server {
             &content.version,
             content.scenes.len(),
         );
+        let game::GameParts {
+            handle: game_handle,
+            plugin: game_plugin,
+            persister: game_persister,
+        } = game::start(pool.clone(), content.clone());
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
         let (inspector, inspector_plugin) = inspector::channel(64);
         let sessions_gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -303,9 +313,15 @@ impl Server {
             let mut app = bevy_app::App::new();
             narrative::configure(&mut app, content, period, reload_rx, sessions);
             app.add_plugins(inspector_plugin);
+            app.add_plugins(game_plugin);
             app
         })?;
         let shutdown = CancellationToken::new();
+        let log_writer = logsink::spawn_writer(
+            pool.clone(),
+            logsink::Sink::register(10_000),
+            shutdown.clone(),
+        );
         let watcher = (cfg.content.reload_interval_ms > 0).then(|| {
             narrative::spawn_watcher(
                 cfg.content.scenes_dir.clone(),
@@ -325,8 +341,10 @@ impl Server {
         qcfg.key_path = cfg.quic.key.clone();
         qcfg.idle_timeout = Duration::from_secs(cfg.quic.idle_timeout_secs.max(1));
         qcfg.max_connections = cfg.quic.max_connections;
+        let quic_handler = game::quic_handler(&game_handle, &auth);
         let quic_server = quic::QuicServer::bind(qcfg)
-            .with_context(|| format!("starting QUIC on udp://{}", cfg.quic.addr))?;
+            .with_context(|| format!("starting QUIC on udp://{}", cfg.quic.addr))?
+            .with_handler(quic_handler);
         let quic_addr = quic_server.local_addr();
         let quic_fingerprint = quic_server.fingerprint().to_owned();
 
@@ -350,10 +368,20 @@ impl Server {
             }),
             content: content_info,
             inspector,
+            game: game_handle.clone(),
             gauges: api::Gauges {
                 sessions: sessions_gauge,
                 quic: Some(quic_server.stats()),
-                ..Default::default()
+                extra: vec![std::sync::Arc::new(|| {
+                    Box::pin(async {
+                        format!(
+                            "# HELP pixsim_log_lines_dropped_total Log lines not stored because the writer was behind.\n\
+                             # TYPE pixsim_log_lines_dropped_total counter\n\
+                             pixsim_log_lines_dropped_total {}\n",
+                            logsink::dropped()
+                        )
+                    })
+                })],
             },
         };
 
@@ -380,7 +408,10 @@ impl Server {
             quic,
             tick,
             watcher,
+            log_writer,
             pool,
+            game: game_handle,
+            game_persister,
             embedded: None,
         })
     }
@@ -394,6 +425,8 @@ impl Server {
     /// with a reason, stops the tick, closes the pool and the embedded PostgreSQL.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
+        // Game first: refuse new commands, so every acknowledged one is flushed below.
+        game::stop_accepting(&self.game);
         self.shutdown.cancel();
         let mut problems = Vec::new();
         let mut http = self.http;
@@ -421,6 +454,8 @@ impl Server {
         if let Err(e) = tokio::task::spawn_blocking(move || tick.stop()).await? {
             problems.push(format!("tick: {e}"));
         }
+        // Last: the final lines of the shutdown itself are stored too.
+        let _ = self.log_writer.await;
         self.pool.close().await;
         if let Err(e) = stop_embedded(self.embedded).await {
             problems.push(format!("{e:#}"));

@@ -15,7 +15,8 @@ pub fn init(cfg: &LogConfig) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // The log filter applies to the log output only; system timings have their own.
     let timings = tick::SystemTimingLayer.with_filter(tick::SystemTimingLayer::filter());
-    let registry = tracing_subscriber::registry().with(timings);
+    let db_logs = crate::logsink::DbLogLayer.with_filter(crate::logsink::DbLogLayer::filter());
+    let registry = tracing_subscriber::registry().with(timings).with(db_logs);
     let _ = match cfg.format {
         LogFormat::Json => registry
             .with(

@@ -67,6 +67,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
         .merge(routes::health::router())
         .merge(routes::auth::router())
+        .merge(routes::game::router())
         .merge(routes::users::router())
         .merge(routes::admin::router())
         .merge(routes::rpc::router())

@@ -18,6 +18,8 @@ pub struct AppState {
     pub content: ContentInfo,
     /// The tick inspector (answers on the tick thread).
     pub inspector: inspector::Inspector,
+    /// Game sessions (shared with the QUIC channel).
+    pub game: game::GameHandle,
     /// Live figures published by other parts, for `/metrics`.
     pub gauges: Gauges,
 }

@@ -274,6 +274,30 @@ mod tests {
                     client_time_us,
                 }
             }),
+            ".{0,64}".prop_map(|token| ClientMessage::Authenticate { token }),
+            (proptest::option::of(".{0,16}"), proptest::option::of(".{0,8}"))
+                .prop_map(|(scene, world)| ClientMessage::CreateSession { scene, world }),
+            (any::<u128>(), proptest::option::of(any::<u64>())).prop_map(|(id, last_seq)| {
+                ClientMessage::JoinSession {
+                    session_id: uuid::Uuid::from_u128(id),
+                    last_seq,
+                }
+            }),
+            (any::<u64>(), ".{0,16}").prop_map(|(request_id, edge)| ClientMessage::Command {
+                request_id,
+                command: crate::v1::GameCommand::Choose { edge },
+            }),
+            (any::<u64>(), any::<u32>(), any::<u64>(), any::<i64>()).prop_map(
+                |(request_id, round, nonce, client_time_ms)| ClientMessage::Command {
+                    request_id,
+                    command: crate::v1::GameCommand::MiniGameInput {
+                        round,
+                        nonce,
+                        client_time_ms,
+                    },
+                }
+            ),
+            any::<u64>().prop_map(|client_time_ms| ClientMessage::Heartbeat { client_time_ms }),
         ]
     }
 

@@ -4,10 +4,17 @@
 //!   Handshake --Hello(ok)--> AwaitingAuth --(auth, later)--> Authenticated --(join, later)--> InSession
 //! ```
 //!
-//! Today only the version handshake exists: after a good `Hello` the
-//! connection waits in [`ConnState::AwaitingAuth`], where `Ping` is legal.
-//! Authentication and sessions are added by appending messages to
-//! [`ClientMessage`] and arms to [`verify`] / [`ConnState::apply`].
+//! | message          | Handshake | AwaitingAuth    | Authenticated | InSession |
+//! |------------------|-----------|-----------------|---------------|-----------|
+//! | Hello            | ok        | protocol error  | protocol error| protocol error |
+//! | Ping, Heartbeat  | protocol error | ok         | ok            | ok        |
+//! | Authenticate     | protocol error | ok         | protocol error| protocol error |
+//! | Create/JoinSession | protocol error | unauthenticated | ok     | ok (switches session) |
+//! | Command          | protocol error | unauthenticated | protocol error | ok |
+//!
+//! Transitions that depend on the server's answer (authentication, joining)
+//! are not made by [`ConnState::apply`]: it leaves the state as is and the
+//! server moves the connection on once the answer is known.
 
 use crate::v1::ClientMessage;
 use crate::{CloseCode, PROTOCOL_VERSION};
@@ -51,7 +58,12 @@ impl ConnState {
                 }
                 ConnState::AwaitingAuth
             }
-            ClientMessage::Ping { .. } => self,
+            ClientMessage::Ping { .. }
+            | ClientMessage::Heartbeat { .. }
+            | ClientMessage::Authenticate { .. }
+            | ClientMessage::CreateSession { .. }
+            | ClientMessage::JoinSession { .. }
+            | ClientMessage::Command { .. } => self,
         })
     }
 }
@@ -63,7 +75,13 @@ pub fn verify(state: ConnState, msg: &ClientMessage) -> Result<(), CloseCode> {
         (ClientMessage::Hello { .. }, Handshake) => Ok(()),
         (ClientMessage::Hello { .. }, _) => Err(CloseCode::ProtocolError),
         (_, Handshake) => Err(CloseCode::ProtocolError),
-        (ClientMessage::Ping { .. }, AwaitingAuth | Authenticated | InSession) => Ok(()),
+        (ClientMessage::Ping { .. } | ClientMessage::Heartbeat { .. }, _) => Ok(()),
+        (ClientMessage::Authenticate { .. }, AwaitingAuth) => Ok(()),
+        (ClientMessage::Authenticate { .. }, _) => Err(CloseCode::ProtocolError),
+        (_, AwaitingAuth) => Err(CloseCode::Unauthenticated),
+        (ClientMessage::CreateSession { .. } | ClientMessage::JoinSession { .. }, _) => Ok(()),
+        (ClientMessage::Command { .. }, InSession) => Ok(()),
+        (ClientMessage::Command { .. }, Authenticated) => Err(CloseCode::ProtocolError),
     }
 }
 
@@ -98,6 +116,41 @@ mod tests {
             assert_eq!(verify(st, &PING), Ok(()));
             assert_eq!(verify(st, &hello(1)), Err(CloseCode::ProtocolError));
         }
+    }
+
+    #[test]
+    fn auth_and_session_states() {
+        use crate::v1::GameCommand;
+        let auth = ClientMessage::Authenticate { token: "t".into() };
+        let create = ClientMessage::CreateSession {
+            scene: None,
+            world: None,
+        };
+        let join = ClientMessage::JoinSession {
+            session_id: uuid::Uuid::nil(),
+            last_seq: None,
+        };
+        let cmd = ClientMessage::Command {
+            request_id: 1,
+            command: GameCommand::Leave,
+        };
+        let hb = ClientMessage::Heartbeat { client_time_ms: 0 };
+        use ConnState::*;
+        for m in [&auth, &create, &join, &cmd, &hb] {
+            assert_eq!(verify(Handshake, m), Err(CloseCode::ProtocolError));
+        }
+        assert_eq!(AwaitingAuth.apply(&auth), Ok(AwaitingAuth));
+        assert_eq!(verify(AwaitingAuth, &create), Err(CloseCode::Unauthenticated));
+        assert_eq!(verify(AwaitingAuth, &join), Err(CloseCode::Unauthenticated));
+        assert_eq!(verify(AwaitingAuth, &cmd), Err(CloseCode::Unauthenticated));
+        assert_eq!(verify(AwaitingAuth, &hb), Ok(()));
+        assert_eq!(verify(Authenticated, &auth), Err(CloseCode::ProtocolError));
+        assert_eq!(verify(Authenticated, &create), Ok(()));
+        assert_eq!(verify(Authenticated, &join), Ok(()));
+        assert_eq!(verify(Authenticated, &cmd), Err(CloseCode::ProtocolError));
+        assert_eq!(verify(InSession, &cmd), Ok(()));
+        assert_eq!(verify(InSession, &join), Ok(()));
+        assert_eq!(verify(InSession, &auth), Err(CloseCode::ProtocolError));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //!   that they disagree.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::CloseCode;
 
@@ -35,6 +36,44 @@ pub enum ClientMessage {
         /// Client clock in microseconds (opaque to the server).
         client_time_us: u64,
     },
+    /// Tag 2. Authenticates the connection with a JWT from the REST login;
+    /// answered by [`ServerMessage::Authenticated`], or an `Error` and a
+    /// close with [`CloseCode::Unauthenticated`].
+    Authenticate {
+        /// The access token.
+        token: String,
+    },
+    /// Tag 3. Creates a new game session owned by the caller and joins it;
+    /// answered by [`ServerMessage::SessionJoined`] (or a non-fatal `Error`).
+    CreateSession {
+        /// Start scene (the world's start scene when `None`).
+        scene: Option<String>,
+        /// World id (only the default world exists today; `None` or `"default"`).
+        world: Option<String>,
+    },
+    /// Tag 4. Joins (or re-joins after a reconnect) one of the caller's
+    /// sessions. Events with `seq > last_seq` are sent again (all retained
+    /// events when `None`), then live events follow.
+    JoinSession {
+        /// The session.
+        session_id: Uuid,
+        /// Last event sequence number the client has seen.
+        last_seq: Option<u64>,
+    },
+    /// Tag 5. A command for the joined session, answered by
+    /// [`ServerMessage::Ack`] or [`ServerMessage::Rejected`] once its effect
+    /// is durable (after the events it caused).
+    Command {
+        /// Client-chosen id echoed in the answer.
+        request_id: u64,
+        /// The command.
+        command: GameCommand,
+    },
+    /// Tag 6. Keep-alive; answered by [`ServerMessage::Heartbeat`].
+    Heartbeat {
+        /// Client clock in milliseconds (opaque to the server).
+        client_time_ms: u64,
+    },
     // New variants go here, appended only.
 }
 
@@ -44,6 +83,11 @@ impl ClientMessage {
         match self {
             ClientMessage::Hello { .. } => "hello",
             ClientMessage::Ping { .. } => "ping",
+            ClientMessage::Authenticate { .. } => "authenticate",
+            ClientMessage::CreateSession { .. } => "create_session",
+            ClientMessage::JoinSession { .. } => "join_session",
+            ClientMessage::Command { .. } => "command",
+            ClientMessage::Heartbeat { .. } => "heartbeat",
         }
     }
 }
@@ -74,7 +118,345 @@ pub enum ServerMessage {
         /// Human-readable detail.
         message: String,
     },
+    /// Tag 3. The connection is authenticated as this user.
+    Authenticated {
+        /// User id.
+        user_id: Uuid,
+    },
+    /// Tag 4. The connection is in this session; retained events after the
+    /// client's `last_seq` follow, then live events.
+    SessionJoined {
+        /// The session.
+        session_id: Uuid,
+        /// Start scene as requested at creation.
+        scene: Option<String>,
+        /// Sequence number of the next event the session will produce.
+        next_seq: u64,
+        /// True when the session has ended (no more commands).
+        ended: bool,
+    },
+    /// Tag 5. One simulation event of the joined session, sent only after
+    /// the state it reflects is committed to the database.
+    Event {
+        /// Per-session sequence number, dense, from 0.
+        seq: u64,
+        /// World time of the event (ms, server clock).
+        at_ms: i64,
+        /// The event.
+        event: GameEvent,
+    },
+    /// Tag 6. The command took effect and is durable; every event it caused
+    /// (up to `through_seq`) has been sent before this message.
+    Ack {
+        /// From the command.
+        request_id: u64,
+        /// Last event seq of the tick that processed the command.
+        through_seq: Option<u64>,
+    },
+    /// Tag 7. The command was refused and changed nothing.
+    Rejected {
+        /// From the command.
+        request_id: u64,
+        /// Machine-readable reason: `busy`, `invalid_command`,
+        /// `session_ended`, `not_ready`, ...
+        code: String,
+        /// Human-readable detail.
+        message: String,
+    },
+    /// Tag 8. Answer to a client heartbeat.
+    Heartbeat {
+        /// Server wall clock, milliseconds since the Unix epoch.
+        server_time_ms: u64,
+    },
     // New variants go here, appended only.
+}
+
+/// A player command inside a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GameCommand {
+    /// Tag 0. Takes an offered choice.
+    Choose {
+        /// Edge id from `ChoicesOffered`.
+        edge: String,
+    },
+    /// Tag 1. Reflex input for the open mini-game round.
+    MiniGameInput {
+        /// Round from the prompt.
+        round: u32,
+        /// Nonce from the prompt.
+        nonce: u64,
+        /// Claimed press time in server world-clock ms.
+        client_time_ms: i64,
+    },
+    /// Tag 2. Leaves (ends) the session.
+    Leave,
+}
+
+impl GameCommand {
+    /// Short name (matches the simulation's command names).
+    pub fn name(&self) -> &'static str {
+        match self {
+            GameCommand::Choose { .. } => "choose",
+            GameCommand::MiniGameInput { .. } => "minigame_input",
+            GameCommand::Leave => "leave",
+        }
+    }
+}
+
+/// Events of a game session (a protocol-owned mirror of the simulation's
+/// events). Appended only, like the messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GameEvent {
+    /// Tag 0. The session started.
+    SessionStarted {
+        /// Scene.
+        scene: String,
+        /// Content version.
+        content_version: String,
+    },
+    /// Tag 1. The session was resumed from its last durable state.
+    Resumed {
+        /// Scene.
+        scene: String,
+        /// Node.
+        node: String,
+        /// Notes about state dropped by a content change.
+        notes: Vec<String>,
+    },
+    /// Tag 2. A node was entered (or re-presented).
+    NodeEntered {
+        /// Scene.
+        scene: String,
+        /// Node.
+        node: String,
+        /// Node kind.
+        kind: String,
+        /// Media to show.
+        media: Option<Media>,
+        /// Dialogue lines.
+        lines: Vec<Line>,
+        /// Choice prompt.
+        prompt: Option<String>,
+    },
+    /// Tag 3. Choices offered at the current node.
+    ChoicesOffered {
+        /// Node.
+        node: String,
+        /// Choices.
+        choices: Vec<Choice>,
+    },
+    /// Tag 4. State changes (stats, items, variables, XP...).
+    StateDelta {
+        /// Changes in application order.
+        changes: Vec<Change>,
+    },
+    /// Tag 5. A reflex round is open.
+    MiniGamePrompt {
+        /// Game.
+        game: String,
+        /// Round (1-based).
+        round: u32,
+        /// Rounds in total.
+        rounds: u32,
+        /// Nonce to echo.
+        nonce: u64,
+        /// Window start (world ms).
+        opens_at_ms: i64,
+        /// Window end (world ms).
+        closes_at_ms: i64,
+    },
+    /// Tag 6. A reflex round result.
+    MiniGameRound {
+        /// Round.
+        round: u32,
+        /// Hit or miss.
+        hit: bool,
+        /// Why a miss.
+        reason: Option<String>,
+    },
+    /// Tag 7. A mini-game finished.
+    MiniGameResult {
+        /// Game.
+        game: String,
+        /// Success or failure.
+        success: bool,
+        /// Score.
+        score: i64,
+        /// Detail.
+        detail: String,
+    },
+    /// Tag 8. Quest status changed.
+    QuestUpdated {
+        /// Quest.
+        quest: String,
+        /// `inactive`, `active`, `completed`, `failed`.
+        status: String,
+    },
+    /// Tag 9. Objective progress.
+    ObjectiveUpdated {
+        /// Quest.
+        quest: String,
+        /// Objective.
+        objective: String,
+        /// Progress.
+        progress: u32,
+        /// Target.
+        target: u32,
+        /// Done.
+        completed: bool,
+    },
+    /// Tag 10. Level up.
+    LevelUp {
+        /// Level.
+        level: u32,
+        /// XP.
+        xp: i64,
+    },
+    /// Tag 11. Scene unlocked.
+    SceneUnlocked {
+        /// Scene.
+        scene: String,
+    },
+    /// Tag 12. The session ended.
+    SessionEnded {
+        /// `success`, `failure`, `neutral`, `returned`, `left`, `aborted`.
+        reason: String,
+    },
+    /// Tag 13. A command was rejected, or a runtime error aborted the session.
+    Error {
+        /// Command name.
+        command: String,
+        /// Machine-readable reason.
+        code: String,
+        /// Human message.
+        message: String,
+    },
+}
+
+impl GameEvent {
+    /// Short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GameEvent::SessionStarted { .. } => "session_started",
+            GameEvent::Resumed { .. } => "resumed",
+            GameEvent::NodeEntered { .. } => "node_entered",
+            GameEvent::ChoicesOffered { .. } => "choices_offered",
+            GameEvent::StateDelta { .. } => "state_delta",
+            GameEvent::MiniGamePrompt { .. } => "minigame_prompt",
+            GameEvent::MiniGameRound { .. } => "minigame_round",
+            GameEvent::MiniGameResult { .. } => "minigame_result",
+            GameEvent::QuestUpdated { .. } => "quest_updated",
+            GameEvent::ObjectiveUpdated { .. } => "objective_updated",
+            GameEvent::LevelUp { .. } => "level_up",
+            GameEvent::SceneUnlocked { .. } => "scene_unlocked",
+            GameEvent::SessionEnded { .. } => "session_ended",
+            GameEvent::Error { .. } => "error",
+        }
+    }
+}
+
+/// Media of a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Media {
+    /// A ready asset.
+    Asset {
+        /// Reference (path or URL).
+        asset: String,
+    },
+    /// To be generated.
+    Generate {
+        /// Operation.
+        operation: String,
+        /// Prompt.
+        prompt: String,
+        /// Parameters (JSON text).
+        params: String,
+    },
+}
+
+/// A dialogue line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// Line id.
+    pub id: String,
+    /// Speaker.
+    pub speaker: String,
+    /// Text.
+    pub text: String,
+}
+
+/// An offered choice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Edge id.
+    pub edge: String,
+    /// Label.
+    pub label: Option<String>,
+    /// World time from which it may be taken.
+    pub available_at_ms: i64,
+}
+
+/// One state change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// Variable set (value rendered as text).
+    Var {
+        /// Name.
+        name: String,
+        /// Value.
+        value: String,
+    },
+    /// Stat axis.
+    Stat {
+        /// Stat.
+        stat: String,
+        /// Entity.
+        entity: String,
+        /// Axis.
+        axis: String,
+        /// Value.
+        value: i64,
+    },
+    /// Item count.
+    Item {
+        /// Item.
+        item: String,
+        /// Count.
+        count: u32,
+    },
+    /// Quest status.
+    Quest {
+        /// Quest.
+        quest: String,
+        /// Status.
+        status: String,
+    },
+    /// Objective progress.
+    Objective {
+        /// Quest.
+        quest: String,
+        /// Objective.
+        objective: String,
+        /// Progress.
+        progress: u32,
+        /// Target.
+        target: u32,
+    },
+    /// XP total.
+    Xp {
+        /// XP.
+        xp: i64,
+    },
+    /// Level.
+    Level {
+        /// Level.
+        level: u32,
+    },
+    /// Scene unlocked.
+    Unlocked {
+        /// Scene.
+        scene: String,
+    },
 }
 
 impl ServerMessage {
@@ -84,6 +466,12 @@ impl ServerMessage {
             ServerMessage::Welcome { .. } => "welcome",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::Error { .. } => "error",
+            ServerMessage::Authenticated { .. } => "authenticated",
+            ServerMessage::SessionJoined { .. } => "session_joined",
+            ServerMessage::Event { .. } => "event",
+            ServerMessage::Ack { .. } => "ack",
+            ServerMessage::Rejected { .. } => "rejected",
+            ServerMessage::Heartbeat { .. } => "heartbeat",
         }
     }
 }
@@ -110,6 +498,14 @@ pub enum ErrorCode {
     ServerFull,
     /// Internal server error.
     Internal,
+    /// No such session, or not the caller's (256).
+    SessionNotFound,
+    /// The server is saturated; retry later (257).
+    Busy,
+    /// The request is invalid, e.g. an unknown scene (258).
+    InvalidRequest,
+    /// The session is already joined on another connection (259).
+    SessionBusy,
     /// A code this version does not know.
     Other(u16),
 }
@@ -124,6 +520,10 @@ impl From<ErrorCode> for u16 {
             ErrorCode::ServerShutdown => CloseCode::ServerShutdown.as_u32() as u16,
             ErrorCode::ServerFull => CloseCode::ServerFull.as_u32() as u16,
             ErrorCode::Internal => CloseCode::InternalError.as_u32() as u16,
+            ErrorCode::SessionNotFound => 256,
+            ErrorCode::Busy => 257,
+            ErrorCode::InvalidRequest => 258,
+            ErrorCode::SessionBusy => 259,
             ErrorCode::Other(other) => other,
         }
     }
@@ -131,6 +531,13 @@ impl From<ErrorCode> for u16 {
 
 impl From<u16> for ErrorCode {
     fn from(value: u16) -> ErrorCode {
+        match value {
+            256 => return ErrorCode::SessionNotFound,
+            257 => return ErrorCode::Busy,
+            258 => return ErrorCode::InvalidRequest,
+            259 => return ErrorCode::SessionBusy,
+            _ => {}
+        }
         match CloseCode::from_u32(u32::from(value)) {
             Some(CloseCode::ProtocolError) => ErrorCode::ProtocolError,
             Some(CloseCode::VersionMismatch) => ErrorCode::VersionMismatch,

@@ -1,6 +1,8 @@
 //! Accept loop and per-connection protocol driver.
 
+use std::any::Any;
 use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -29,27 +31,31 @@ const READ_BUF: usize = 16 * 1024;
 /// connection along its [`ConnState`]s with
 /// [`ConnectionContext::set_state`].
 ///
-/// Callbacks run on the connection's task and must not block.
+/// Callbacks run on the connection's task and must not block; `on_message`
+/// may await (e.g. a database lookup), which holds back further reads on
+/// this connection only.
 pub trait ConnectionHandler: Send + Sync + 'static {
     /// The version handshake succeeded (`Welcome` already queued).
     fn on_open(&self, _conn: &mut ConnectionContext) {}
 
     /// A client message the endpoint does not handle itself, already
     /// checked legal in the current state. Returning an error closes the
-    /// connection with that code. (No such message exists in protocol v1
-    /// yet: authentication and sessions add them.)
-    fn on_message(
-        &self,
-        _conn: &mut ConnectionContext,
+    /// connection with that code.
+    fn on_message<'a>(
+        &'a self,
+        _conn: &'a mut ConnectionContext,
         _msg: ClientMessage,
-    ) -> Result<(), CloseCode> {
-        Err(CloseCode::ProtocolError)
+    ) -> HandlerFuture<'a> {
+        Box::pin(std::future::ready(Err(CloseCode::ProtocolError)))
     }
 
     /// The connection is gone. `code` is the close code when known (sent
     /// by us or by the peer).
     fn on_close(&self, _conn: &ConnectionContext, _code: Option<CloseCode>) {}
 }
+
+/// What [`ConnectionHandler::on_message`] returns.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CloseCode>> + Send + 'a>>;
 
 /// The default handler: handshake and pings only.
 #[derive(Debug, Default, Clone, Copy)]
@@ -92,6 +98,25 @@ impl Outbox {
         }
     }
 
+    /// Queues `msg`, waiting up to `wait` for room in the connection's queue
+    /// (for bulk senders such as a resend). A client that does not make room in
+    /// time is closed with [`CloseCode::SlowConsumer`].
+    pub async fn send_wait(&self, msg: &ServerMessage, wait: Duration) -> Result<(), CloseCode> {
+        let mut frame = Vec::new();
+        encode_frame(msg, &mut frame).map_err(|e| {
+            tracing::error!(error = %e, msg = msg.name(), "cannot encode server message");
+            CloseCode::InternalError
+        })?;
+        match self.tx.send_timeout(Outgoing::Frame(frame), wait).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                close_connection(&self.conn, CloseCode::SlowConsumer);
+                Err(CloseCode::SlowConsumer)
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(CloseCode::Normal),
+        }
+    }
+
     /// Closes the connection now with `code` (queued frames may be lost).
     pub fn close(&self, code: CloseCode) {
         close_connection(&self.conn, code);
@@ -111,9 +136,23 @@ pub struct ConnectionContext {
     client: String,
     state: ConnState,
     outbox: Outbox,
+    data: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl ConnectionContext {
+    /// The handler's per-connection data, if set and of type `T`. Dropped
+    /// with the connection.
+    pub fn data_mut<T: Any + Send + Sync>(&mut self) -> Option<&mut T> {
+        self.data.as_mut().and_then(|d| d.downcast_mut::<T>())
+    }
+    /// The handler's per-connection data, if set and of type `T`.
+    pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.data.as_ref().and_then(|d| d.downcast_ref::<T>())
+    }
+    /// Sets the handler's per-connection data.
+    pub fn set_data<T: Any + Send + Sync>(&mut self, data: T) {
+        self.data = Some(Box::new(data));
+    }
     /// Endpoint-unique connection id (also in log spans).
     pub fn id(&self) -> u64 {
         self.id
@@ -480,6 +519,7 @@ async fn serve(
             tx: tx.clone(),
             conn: conn.clone(),
         },
+        data: None,
     };
 
     let end = read_loop(&mut ctx, recv, &shared, handshake_deadline, stop).await;
@@ -581,7 +621,7 @@ async fn read_loop(
                 Ok(None) => continue,
                 Err(e) => return End::Close(e.close_code(), e.to_string()),
             };
-            if let Err((code, detail)) = handle(ctx, msg, shared) {
+            if let Err((code, detail)) = handle(ctx, msg, shared).await {
                 return End::Close(code, detail);
             }
         }
@@ -589,7 +629,7 @@ async fn read_loop(
 }
 
 /// Handles one decoded message; the error is the close code and detail.
-fn handle(
+async fn handle(
     ctx: &mut ConnectionContext,
     msg: ClientMessage,
     shared: &Shared,
@@ -635,7 +675,23 @@ fn handle(
                     server_time_ms: now_ms(),
                 })
                 .map_err(no_detail)
-        } // Later messages (auth, sessions):
-          // other => { ctx.state = next; shared.handler.on_message(ctx, other) }
+        }
+        ClientMessage::Heartbeat { .. } => {
+            ctx.state = next;
+            ctx.outbox
+                .send(&ServerMessage::Heartbeat {
+                    server_time_ms: now_ms(),
+                })
+                .map_err(no_detail)
+        }
+        other => {
+            ctx.state = next;
+            let name = other.name();
+            shared
+                .handler
+                .on_message(ctx, other)
+                .await
+                .map_err(|code| (code, format!("{name} refused: {}", code.reason())))
+        }
     }
 }

@@ -9,7 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub mod auth_sessions;
+pub mod game;
 pub mod generation;
+pub mod logs;
 pub mod users;
 
 #[cfg(feature = "testing")]

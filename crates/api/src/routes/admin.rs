@@ -10,7 +10,104 @@ use crate::extract::Admin;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(tick))
+    OpenApiRouter::new()
+        .routes(routes!(tick))
+        .routes(routes!(logs))
+}
+
+/// Filters of `GET /api/v1/admin/logs`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// This level and more severe: error, warn, info, debug, trace.
+    pub level: Option<String>,
+    /// Target prefix, e.g. `api`.
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub job_id: Option<String>,
+    /// RFC 3339 time; lines at or after it.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// RFC 3339 time; lines before it.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Text in the message or fields (case-insensitive).
+    pub q: Option<String>,
+    /// Lines with an id below this, for paging back.
+    pub before_id: Option<i64>,
+    /// 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// A stored log line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogLine {
+    pub id: i64,
+    pub ts: chrono::DateTime<chrono::Utc>,
+    pub level: String,
+    pub target: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Value,
+    pub request_id: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub job_id: Option<String>,
+    pub provider: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// Stored log lines, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/logs", tag = "admin",
+    security(("bearer" = [])),
+    params(LogQuery),
+    responses((status = 200, body = Vec<LogLine>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn logs(
+    State(s): State<AppState>,
+    Admin(_admin): Admin,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<LogQuery>,
+) -> crate::error::ApiResult<ApiJson<Vec<LogLine>>> {
+    if let Some(level) = &q.level {
+        if store::logs::levels_at_least(level).is_none() {
+            return Err(crate::error::ApiError::validation(
+                "level must be one of error, warn, info, debug, trace",
+            ));
+        }
+    }
+    let filter = store::logs::LogFilter {
+        level: q.level,
+        target: q.target,
+        request_id: q.request_id,
+        user_id: q.user_id,
+        session_id: q.session_id,
+        job_id: q.job_id,
+        since: q.since,
+        until: q.until,
+        text: q.q,
+        before_id: q.before_id,
+        limit: q.limit.unwrap_or(100),
+    };
+    let rows = store::logs::query(&s.db, &filter).await?;
+    Ok(ApiJson(
+        rows.into_iter()
+            .map(|r| LogLine {
+                id: r.id,
+                ts: r.ts,
+                level: r.level,
+                target: r.target,
+                message: r.message,
+                fields: r.fields,
+                request_id: r.request_id,
+                user_id: r.user_id,
+                session_id: r.session_id,
+                job_id: r.job_id,
+                provider: r.provider,
+                account_id: r.account_id,
+            })
+            .collect(),
+    ))
 }
 
 /// Tick loop figures over the last 1,200 ticks.

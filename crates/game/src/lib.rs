@@ -1,0 +1,667 @@
+//! Game sessions between the network and the simulation tick.
+//!
+//! ```text
+//!  QUIC / REST ──GameHandle──► inbound (bounded mpsc) ──PreUpdate──► sim::Inbox
+//!                                                                      │ FixedUpdate
+//!  clients ◄── forwarders ◄── session logs ◄── persister ◄── slot ◄──PostUpdate (events + saves)
+//!                                   (after COMMIT)        (1 tx per batch)
+//! ```
+//!
+//! * **Inbound**: [`GameHandle`] sends starts, resumes and commands over one bounded
+//!   channel; a full channel or a persister that lags is reported as *busy*, never
+//!   queued without bound. The tick takes at most one command per session per tick, so
+//!   the events of that session in that tick are the command's answer.
+//! * **Outbound**: in `PostUpdate` the bridge drains `sim::Outbox`, numbers events per
+//!   session (its own dense sequence, stable across restarts), builds a save of every
+//!   session that changed and appends everything to the pending batch (a mutex-guarded
+//!   slot; the tick never awaits). The persister task takes the whole slot (one or more
+//!   ticks: group commit) and writes it in **one transaction**. Only after `COMMIT`
+//!   are the events published to the sessions' in-memory logs (bounded resend window)
+//!   and the commands' acknowledgements released.
+//! * **Reload**: a session not in memory is loaded on join from its last committed
+//!   save (or restarted from its seed when it never committed a tick), with the
+//!   retained events for resend.
+
+mod bridge;
+pub mod events;
+mod persist;
+pub mod quic_handler;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::narrative::{Content, SessionSave};
+use protocol::v1::{GameCommand, GameEvent};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+pub use bridge::GamePlugin;
+pub use quic_handler::GameConnectionHandler;
+
+/// Tunables.
+#[derive(Clone, Debug)]
+pub struct GameConfig {
+    /// Events kept per session for resend after a reconnect.
+    pub resend_window: usize,
+    /// Inbound channel capacity (commands between two ticks, all sessions).
+    pub inbound_capacity: usize,
+    /// Commands queued per session in the tick (beyond: busy).
+    pub per_session_queue: usize,
+    /// Ticks waiting for the persister beyond which new commands are refused (busy).
+    pub max_pending_ticks: u64,
+}
+
+impl Default for GameConfig {
+    fn default() -> Self {
+        GameConfig {
+            resend_window: 1000,
+            inbound_capacity: 16 * 1024,
+            per_session_queue: 8,
+            max_pending_ticks: 20,
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GameError {
+    /// No such session, or not the caller's (indistinguishable on purpose).
+    #[error("no such session")]
+    NotFound,
+    /// Unknown or invalid scene/world.
+    #[error("{0}")]
+    Invalid(String),
+    /// The session has ended.
+    #[error("the session has ended")]
+    Ended,
+    /// Too much work queued; retry later.
+    #[error("the server is busy, retry later")]
+    Busy,
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// A database failure.
+    #[error("storage: {0}")]
+    Store(#[from] store::StoreError),
+    /// Stored data cannot be read.
+    #[error("stored session is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl GameError {
+    /// Code used in `Rejected` and REST errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GameError::NotFound => "not_found",
+            GameError::Invalid(_) => "invalid_request",
+            GameError::Ended => "session_ended",
+            GameError::Busy => "busy",
+            GameError::ShuttingDown => "shutting_down",
+            GameError::Store(_) | GameError::Corrupt(_) => "internal",
+        }
+    }
+}
+
+/// The answer to a command, released after its effect is committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// Applied; its events end at `through_seq` (none when it produced no event).
+    Accepted { through_seq: Option<u64> },
+    /// Refused (nothing changed).
+    Rejected { code: String, message: String },
+}
+
+/// One committed event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub event: GameEvent,
+}
+
+/// Inbound messages to the tick.
+pub(crate) enum Inbound {
+    Start {
+        session: Uuid,
+        scene: Option<String>,
+        seed: u64,
+        next_seq: u64,
+    },
+    Resume {
+        session: Uuid,
+        save: Box<SessionSave>,
+        next_seq: u64,
+    },
+    Command {
+        session: Uuid,
+        command: sim::Command,
+        reply: oneshot::Sender<CommandOutcome>,
+    },
+}
+
+struct LogState {
+    events: VecDeque<Arc<Delivered>>,
+    /// Seq of the next event (all below are committed).
+    next_seq: u64,
+    ended: bool,
+}
+
+/// A session loaded in this process: owner and committed events.
+pub struct LiveSession {
+    pub id: Uuid,
+    pub owner: Uuid,
+    pub scene: Option<String>,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+    log: Mutex<LogState>,
+    committed: watch::Sender<u64>,
+    window: usize,
+}
+
+impl std::fmt::Debug for LiveSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSession")
+            .field("id", &self.id)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSession {
+    fn new(
+        id: Uuid,
+        owner: Uuid,
+        scene: Option<String>,
+        created_at: i64,
+        next_seq: u64,
+        ended: bool,
+        events: VecDeque<Arc<Delivered>>,
+        window: usize,
+    ) -> Self {
+        LiveSession {
+            id,
+            owner,
+            scene,
+            created_at_ms: created_at,
+            log: Mutex::new(LogState {
+                events,
+                next_seq,
+                ended,
+            }),
+            committed: watch::Sender::new(next_seq),
+            window,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sequence number of the next event (every event below it is committed).
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
+    /// True once the end of the session is committed.
+    pub fn ended(&self) -> bool {
+        self.lock().ended
+    }
+
+    /// Retained committed events with `seq >= from` (at most the resend window).
+    pub fn events_from(&self, from: u64) -> Result<Vec<Arc<Delivered>>, Gap> {
+        let log = self.lock();
+        let oldest = log.events.front().map(|e| e.seq).unwrap_or(log.next_seq);
+        if from < oldest {
+            return Err(Gap { from, oldest });
+        }
+        Ok(log
+            .events
+            .iter()
+            .filter(|e| e.seq >= from)
+            .cloned()
+            .collect())
+    }
+
+    /// Publishes committed events (called by the persister only).
+    fn publish(&self, events: Vec<Arc<Delivered>>, ended: bool) {
+        let next = {
+            let mut log = self.lock();
+            for e in events {
+                if e.seq < log.next_seq {
+                    continue; // already published (never expected)
+                }
+                log.next_seq = e.seq + 1;
+                log.events.push_back(e);
+            }
+            while log.events.len() > self.window {
+                log.events.pop_front();
+            }
+            log.ended |= ended;
+            log.next_seq
+        };
+        self.committed.send_replace(next);
+    }
+
+    /// A reader of the committed events from `from` on.
+    pub fn subscribe(self: &Arc<Self>, from: u64) -> Subscription {
+        Subscription {
+            session: Arc::clone(self),
+            next: from,
+            rx: self.committed.subscribe(),
+        }
+    }
+}
+
+/// The client asked for events older than the resend window.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("events from {from} are no longer retained (oldest is {oldest})")]
+pub struct Gap {
+    pub from: u64,
+    pub oldest: u64,
+}
+
+/// Committed events of one session, in order, without loss or duplicates.
+pub struct Subscription {
+    session: Arc<LiveSession>,
+    next: u64,
+    rx: watch::Receiver<u64>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("session", &self.session.id)
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// Events available now (possibly none).
+    pub fn available(&mut self) -> Result<Vec<Arc<Delivered>>, Gap> {
+        self.rx.borrow_and_update();
+        let evs = self.session.events_from(self.next)?;
+        if let Some(last) = evs.last() {
+            self.next = last.seq + 1;
+        }
+        Ok(evs)
+    }
+
+    /// Waits for new committed events and returns them; `Ok(empty)` once the session
+    /// has ended and everything was read.
+    pub async fn next_batch(&mut self) -> Result<Vec<Arc<Delivered>>, Gap> {
+        loop {
+            let evs = self.available()?;
+            if !evs.is_empty() {
+                return Ok(evs);
+            }
+            if self.session.ended() {
+                return Ok(Vec::new());
+            }
+            if self.rx.changed().await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Resolves when new events may be available.
+    pub async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The seq the next returned event will have.
+    pub fn next_seq(&self) -> u64 {
+        self.next
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Arc<LiveSession> {
+        &self.session
+    }
+}
+
+/// What the persister still has to write, filled by the tick.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub sessions: HashMap<Uuid, store::game::SessionWrite>,
+    pub events: Vec<store::game::EventWrite>,
+    pub trim: Vec<(Uuid, i64)>,
+    pub deliveries: Vec<(Uuid, Arc<Delivered>)>,
+    pub ended: Vec<Uuid>,
+    pub acks: Vec<(oneshot::Sender<CommandOutcome>, CommandOutcome)>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+            && self.events.is_empty()
+            && self.acks.is_empty()
+            && self.trim.is_empty()
+    }
+}
+
+/// Hand-over point between the tick (producer) and the persister (consumer).
+pub(crate) struct Slot {
+    pending: Mutex<Pending>,
+    notify: tokio::sync::Notify,
+    /// Ticks handed over / committed and published.
+    pushed: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Slot {
+            pending: Mutex::new(Pending::default()),
+            notify: tokio::sync::Notify::new(),
+            pushed: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn backlog(&self) -> u64 {
+        self.pushed
+            .load(Ordering::Acquire)
+            .saturating_sub(self.done.load(Ordering::Acquire))
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) sessions: Mutex<HashMap<Uuid, Arc<LiveSession>>>,
+    pub(crate) slot: Slot,
+    pub(crate) cfg: GameConfig,
+}
+
+impl Shared {
+    fn session(&self, id: &Uuid) -> Option<Arc<LiveSession>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+}
+
+/// The game service shared by QUIC and REST. Cheap to clone.
+#[derive(Clone)]
+pub struct GameHandle {
+    shared: Arc<Shared>,
+    pool: PgPool,
+    content: Arc<Content>,
+    to_tick: mpsc::Sender<Inbound>,
+    accepting: Arc<AtomicBool>,
+    load_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for GameHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GameHandle").finish_non_exhaustive()
+    }
+}
+
+/// Everything [`GameHandle::new`] makes: the handle, the tick plugin and the persister.
+pub struct Game {
+    pub handle: GameHandle,
+    pub plugin: GamePlugin,
+    pub persister: persist::Persister,
+}
+
+impl std::fmt::Debug for Game {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Game").finish_non_exhaustive()
+    }
+}
+
+pub use persist::{Persister, PersisterTask};
+
+impl GameHandle {
+    /// Creates the handle, the plugin to add to the tick app and the persister to spawn.
+    pub fn new(pool: PgPool, content: Arc<Content>, cfg: GameConfig) -> Game {
+        let (tx, rx) = mpsc::channel(cfg.inbound_capacity.max(1));
+        let shared = Arc::new(Shared {
+            sessions: Mutex::new(HashMap::new()),
+            slot: Slot::new(),
+            cfg: cfg.clone(),
+        });
+        let handle = GameHandle {
+            shared: Arc::clone(&shared),
+            pool: pool.clone(),
+            content,
+            to_tick: tx,
+            accepting: Arc::new(AtomicBool::new(true)),
+            load_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        Game {
+            handle,
+            plugin: GamePlugin::new(rx, Arc::clone(&shared)),
+            persister: persist::Persister::new(pool, shared),
+        }
+    }
+
+    /// The content the sessions run on (as at startup).
+    pub fn content(&self) -> &Arc<Content> {
+        &self.content
+    }
+
+    /// Refuses new sessions and commands from now on (shutdown, first step).
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::Release);
+    }
+
+    /// Waits until every tick handed over so far is committed and published.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let target = self.shared.slot.pushed.load(Ordering::Acquire);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.shared.slot.done.load(Ordering::Acquire) < target {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            self.shared.slot.notify.notify_one();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Sessions currently loaded in memory.
+    pub fn loaded_sessions(&self) -> usize {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    fn check_accepting(&self) -> Result<(), GameError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(GameError::ShuttingDown);
+        }
+        if self.shared.slot.backlog() > self.shared.cfg.max_pending_ticks {
+            return Err(GameError::Busy);
+        }
+        Ok(())
+    }
+
+    fn send(&self, msg: Inbound) -> Result<(), GameError> {
+        self.to_tick.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => GameError::Busy,
+            mpsc::error::TrySendError::Closed(_) => GameError::ShuttingDown,
+        })
+    }
+
+    /// Creates a session for `user` at `scene` (the world's start scene when `None`).
+    pub async fn create_session(
+        &self,
+        user: Uuid,
+        scene: Option<String>,
+        world: Option<String>,
+    ) -> Result<Arc<LiveSession>, GameError> {
+        self.check_accepting()?;
+        if let Some(w) = world.as_deref()
+            && w != "default"
+        {
+            return Err(GameError::Invalid(format!("unknown world '{w}'")));
+        }
+        if let Some(s) = scene.as_deref() {
+            if !self.content.scenes.contains_key(s) {
+                return Err(GameError::Invalid(format!("unknown scene '{s}'")));
+            }
+            if self.content.world.locked_scenes.iter().any(|l| l == s) {
+                return Err(GameError::Invalid(format!("scene '{s}' is locked")));
+            }
+        }
+        let id = Uuid::now_v7();
+        let seed: u64 = rand::random();
+        let row = store::game::create(
+            &self.pool,
+            id,
+            user,
+            "default",
+            scene.as_deref(),
+            seed as i64,
+        )
+        .await?;
+        let live = Arc::new(LiveSession::new(
+            id,
+            user,
+            row.scene.clone(),
+            row.created_at.timestamp_millis(),
+            0,
+            false,
+            VecDeque::new(),
+            self.shared.cfg.resend_window,
+        ));
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::clone(&live));
+        self.send(Inbound::Start {
+            session: id,
+            scene,
+            seed,
+            next_seq: 0,
+        })?;
+        Ok(live)
+    }
+
+    /// One of `user`'s sessions, loading (and resuming) it when not in memory.
+    /// Another user's session is [`GameError::NotFound`], like a missing one.
+    pub async fn join(&self, user: Uuid, id: Uuid) -> Result<Arc<LiveSession>, GameError> {
+        if let Some(s) = self.shared.session(&id) {
+            return if s.owner == user {
+                Ok(s)
+            } else {
+                Err(GameError::NotFound)
+            };
+        }
+        let _guard = self.load_lock.lock().await;
+        if let Some(s) = self.shared.session(&id) {
+            return if s.owner == user {
+                Ok(s)
+            } else {
+                Err(GameError::NotFound)
+            };
+        }
+        let Some(row) = store::game::get(&self.pool, id).await? else {
+            return Err(GameError::NotFound);
+        };
+        if row.user_id != user {
+            return Err(GameError::NotFound);
+        }
+        let next_seq = u64::try_from(row.next_seq).unwrap_or(0);
+        let window = self.shared.cfg.resend_window;
+        let from = row.next_seq.saturating_sub(window as i64).max(0);
+        let rows = store::game::events_from(&self.pool, id, from, window as i64).await?;
+        let mut events = VecDeque::with_capacity(rows.len());
+        for r in rows {
+            let event: GameEvent = postcard::from_bytes(&r.event)
+                .map_err(|e| GameError::Corrupt(format!("event {}: {e}", r.seq)))?;
+            events.push_back(Arc::new(Delivered {
+                seq: u64::try_from(r.seq).unwrap_or(0),
+                at_ms: r.at_ms,
+                event,
+            }));
+        }
+        let ended = row.ended();
+        if !ended {
+            self.check_accepting()?;
+        }
+        let live = Arc::new(LiveSession::new(
+            id,
+            user,
+            row.scene.clone(),
+            row.created_at.timestamp_millis(),
+            next_seq,
+            ended,
+            events,
+            window,
+        ));
+        if !ended {
+            let msg = match &row.save {
+                Some(json) => {
+                    let save: SessionSave = serde_json::from_str(json)
+                        .map_err(|e| GameError::Corrupt(format!("save: {e}")))?;
+                    Inbound::Resume {
+                        session: id,
+                        save: Box::new(save),
+                        next_seq,
+                    }
+                }
+                None => Inbound::Start {
+                    session: id,
+                    scene: row.scene.clone(),
+                    seed: row.seed as u64,
+                    next_seq,
+                },
+            };
+            self.send(msg)?;
+            tracing::debug!(session = %id, next_seq, "session reloaded from the database");
+        }
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::clone(&live));
+        Ok(live)
+    }
+
+    /// Submits a command; the receiver resolves once its effect is committed.
+    pub fn command(
+        &self,
+        session: &LiveSession,
+        command: GameCommand,
+    ) -> Result<oneshot::Receiver<CommandOutcome>, GameError> {
+        self.check_accepting()?;
+        if session.ended() {
+            return Err(GameError::Ended);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(Inbound::Command {
+            session: session.id,
+            command: events::to_sim(command),
+            reply: tx,
+        })?;
+        Ok(rx)
+    }
+
+    /// A user's stored sessions (newest first).
+    pub async fn list_sessions(
+        &self,
+        user: Uuid,
+        limit: i64,
+    ) -> Result<Vec<store::game::SessionRow>, GameError> {
+        Ok(store::game::list_for_user(&self.pool, user, limit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

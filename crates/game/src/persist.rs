@@ -1,0 +1,153 @@
+//! The persister: takes everything the tick handed over (one or more ticks), writes
+//! it in one transaction, then publishes the events and releases the acknowledgements.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util_free::CancelFlag;
+
+use crate::{Pending, Shared};
+
+/// A tiny cancellation flag (avoids a tokio-util dependency).
+mod tokio_util_free {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[derive(Clone, Default, Debug)]
+    pub struct CancelFlag(Arc<AtomicBool>);
+
+    impl CancelFlag {
+        pub fn cancel(&self) {
+            self.0.store(true, Ordering::Release);
+        }
+        pub fn is_cancelled(&self) -> bool {
+            self.0.load(Ordering::Acquire)
+        }
+    }
+}
+
+/// The write-behind task. Spawn it with [`Persister::spawn`].
+pub struct Persister {
+    pool: PgPool,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Persister {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persister").finish_non_exhaustive()
+    }
+}
+
+/// A running persister.
+pub struct PersisterTask {
+    stop: CancelFlag,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PersisterTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersisterTask").finish_non_exhaustive()
+    }
+}
+
+impl PersisterTask {
+    /// Writes what is pending, then stops.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.shared.slot.notify.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+impl Persister {
+    pub(crate) fn new(pool: PgPool, shared: Arc<Shared>) -> Self {
+        Persister { pool, shared }
+    }
+
+    /// Spawns the task on the current runtime.
+    pub fn spawn(self) -> PersisterTask {
+        let stop = CancelFlag::default();
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::spawn(run(self.pool, Arc::clone(&self.shared), stop.clone()));
+        PersisterTask { stop, shared, task }
+    }
+}
+
+async fn run(pool: PgPool, shared: Arc<Shared>, stop: CancelFlag) {
+    loop {
+        let (pending, ticks) = {
+            let mut p = shared.slot.lock();
+            let ticks = shared.slot.pushed.load(Ordering::Acquire);
+            (std::mem::take(&mut *p), ticks)
+        };
+        if pending.is_empty() {
+            shared.slot.done.fetch_max(ticks, Ordering::AcqRel);
+            if stop.is_cancelled() {
+                return;
+            }
+            let notified = shared.slot.notify.notified();
+            // Re-check after registering, so a notify between take and here is not lost.
+            if !shared.slot.lock().is_empty() || stop.is_cancelled() {
+                continue;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+            continue;
+        }
+        commit(&pool, &shared, pending, &stop).await;
+        shared.slot.done.fetch_max(ticks, Ordering::AcqRel);
+    }
+}
+
+async fn commit(pool: &PgPool, shared: &Shared, pending: Pending, stop: &CancelFlag) {
+    let batch = store::game::Batch {
+        sessions: pending.sessions.into_values().collect(),
+        events: pending.events,
+        trim: pending.trim,
+    };
+    let mut delay = Duration::from_millis(20);
+    let mut attempts = 0u32;
+    loop {
+        match store::game::write_batch(pool, &batch).await {
+            Ok(()) => break,
+            Err(e) => {
+                attempts += 1;
+                tracing::error!(error = %e, attempts, events = batch.events.len(), "game state commit failed; retrying");
+                if stop.is_cancelled() && attempts >= 5 {
+                    tracing::error!("giving up on the final game state commit");
+                    return; // Nothing is acknowledged: acks are dropped unsent.
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    // Committed: publish events (in order), then release the acknowledgements.
+    let mut by_session: Vec<(uuid::Uuid, Vec<Arc<crate::Delivered>>)> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for (id, d) in pending.deliveries {
+        let i = *index.entry(id).or_insert_with(|| {
+            by_session.push((id, Vec::new()));
+            by_session.len() - 1
+        });
+        if let Some(entry) = by_session.get_mut(i) {
+            entry.1.push(d);
+        }
+    }
+    let ended: std::collections::HashSet<uuid::Uuid> = pending.ended.into_iter().collect();
+    for (id, evs) in by_session {
+        if let Some(s) = shared.session(&id) {
+            s.publish(evs, ended.contains(&id));
+        }
+    }
+    for id in &ended {
+        if let Some(s) = shared.session(id) {
+            s.publish(Vec::new(), true);
+        }
+    }
+    for (reply, outcome) in pending.acks {
+        let _ = reply.send(outcome);
+    }
+}

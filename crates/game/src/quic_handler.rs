@@ -1,0 +1,264 @@
+//! The QUIC side: authentication, create/join, commands, and a forwarder task per
+//! connection that streams committed events and acknowledgements in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
+use protocol::{CloseCode, ConnState};
+use quic::{ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{CommandOutcome, GameError, GameHandle, LiveSession, Subscription};
+
+/// Commands awaiting their durable answer on one connection (beyond: busy).
+const MAX_INFLIGHT: usize = 32;
+/// How long a forwarder waits for room in the connection's queue before the client
+/// counts as a slow consumer.
+const SEND_WAIT: Duration = Duration::from_secs(2);
+
+/// The [`ConnectionHandler`] of the game channel.
+pub struct GameConnectionHandler {
+    game: GameHandle,
+    auth: auth::AuthService,
+}
+
+impl std::fmt::Debug for GameConnectionHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GameConnectionHandler").finish_non_exhaustive()
+    }
+}
+
+impl GameConnectionHandler {
+    pub fn new(game: GameHandle, auth: auth::AuthService) -> Self {
+        GameConnectionHandler { game, auth }
+    }
+}
+
+type Inflight = (u64, oneshot::Receiver<CommandOutcome>);
+
+/// Per-connection state; dropping it stops the forwarder.
+#[derive(Default)]
+struct Conn {
+    user: Option<Uuid>,
+    session: Option<Arc<LiveSession>>,
+    commands: Option<mpsc::Sender<Inflight>>,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(f) = self.forwarder.take() {
+            f.abort();
+        }
+    }
+}
+
+fn error(outbox: &Outbox, code: ErrorCode, message: impl Into<String>) -> Result<(), CloseCode> {
+    outbox.send(&ServerMessage::Error {
+        code,
+        message: message.into(),
+    })
+}
+
+fn error_code(e: &GameError) -> ErrorCode {
+    match e {
+        GameError::NotFound => ErrorCode::SessionNotFound,
+        GameError::Invalid(_) | GameError::Ended => ErrorCode::InvalidRequest,
+        GameError::Busy => ErrorCode::Busy,
+        GameError::ShuttingDown => ErrorCode::ServerShutdown,
+        GameError::Store(_) | GameError::Corrupt(_) => ErrorCode::Internal,
+    }
+}
+
+fn public_message(e: &GameError) -> String {
+    match e {
+        GameError::Store(_) | GameError::Corrupt(_) => {
+            tracing::error!(error = %e, "game request failed");
+            "internal error".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl ConnectionHandler for GameConnectionHandler {
+    fn on_open(&self, conn: &mut ConnectionContext) {
+        conn.set_data(Conn::default());
+    }
+
+    fn on_message<'a>(
+        &'a self,
+        ctx: &'a mut ConnectionContext,
+        msg: ClientMessage,
+    ) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            match msg {
+                ClientMessage::Authenticate { token } => {
+                    match self.auth.authenticate(&token).await {
+                        Ok(p) => {
+                            let user = p.user.id.0;
+                            if let Some(c) = ctx.data_mut::<Conn>() {
+                                c.user = Some(user);
+                            }
+                            ctx.set_state(ConnState::Authenticated);
+                            ctx.outbox()
+                                .send(&ServerMessage::Authenticated { user_id: user })
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "QUIC authentication refused");
+                            Err(CloseCode::Unauthenticated)
+                        }
+                    }
+                }
+                ClientMessage::CreateSession { scene, world } => {
+                    let user = user_of(ctx)?;
+                    match self.game.create_session(user, scene, world).await {
+                        Ok(live) => attach(ctx, live, 0),
+                        Err(e) => error(ctx.outbox(), error_code(&e), public_message(&e)),
+                    }
+                }
+                ClientMessage::JoinSession {
+                    session_id,
+                    last_seq,
+                } => {
+                    let user = user_of(ctx)?;
+                    match self.game.join(user, session_id).await {
+                        Ok(live) => attach(ctx, live, last_seq.map(|s| s + 1).unwrap_or(0)),
+                        Err(e) => error(ctx.outbox(), error_code(&e), public_message(&e)),
+                    }
+                }
+                ClientMessage::Command {
+                    request_id,
+                    command,
+                } => {
+                    let outbox = ctx.outbox().clone();
+                    let Some(c) = ctx.data_mut::<Conn>() else {
+                        return Err(CloseCode::InternalError);
+                    };
+                    let (Some(session), Some(tx)) = (c.session.clone(), c.commands.clone())
+                    else {
+                        return Err(CloseCode::ProtocolError);
+                    };
+                    let rejected = |code: &str, message: String| {
+                        outbox.send(&ServerMessage::Rejected {
+                            request_id,
+                            code: code.to_owned(),
+                            message,
+                        })
+                    };
+                    match self.game.command(&session, command) {
+                        Ok(rx) => match tx.try_send((request_id, rx)) {
+                            Ok(()) => Ok(()),
+                            Err(_) => rejected("busy", "too many commands in flight".into()),
+                        },
+                        Err(e) => rejected(e.code(), e.to_string()),
+                    }
+                }
+                // Hello, Ping and Heartbeat are answered by the endpoint.
+                _ => Err(CloseCode::ProtocolError),
+            }
+        })
+    }
+}
+
+fn user_of(ctx: &mut ConnectionContext) -> Result<Uuid, CloseCode> {
+    ctx.data::<Conn>()
+        .and_then(|c| c.user)
+        .ok_or(CloseCode::Unauthenticated)
+}
+
+/// Puts the connection in `live`, replaying committed events from `from`.
+fn attach(
+    ctx: &mut ConnectionContext,
+    live: Arc<LiveSession>,
+    from: u64,
+) -> Result<(), CloseCode> {
+    let outbox = ctx.outbox().clone();
+    let sub = live.subscribe(from);
+    outbox.send(&ServerMessage::SessionJoined {
+        session_id: live.id,
+        scene: live.scene.clone(),
+        next_seq: live.next_seq(),
+        ended: live.ended(),
+    })?;
+    let (tx, rx) = mpsc::channel(MAX_INFLIGHT);
+    let task = tokio::spawn(forward(outbox, sub, rx));
+    let Some(c) = ctx.data_mut::<Conn>() else {
+        task.abort();
+        return Err(CloseCode::InternalError);
+    };
+    if let Some(old) = c.forwarder.replace(task) {
+        old.abort();
+    }
+    c.session = Some(live);
+    c.commands = Some(tx);
+    ctx.set_state(ConnState::InSession);
+    Ok(())
+}
+
+async fn send(outbox: &Outbox, msg: &ServerMessage) -> Result<(), CloseCode> {
+    outbox.send_wait(msg, SEND_WAIT).await
+}
+
+/// Streams committed events, and each command's answer after the events it caused.
+async fn forward(outbox: Outbox, mut sub: Subscription, mut commands: mpsc::Receiver<Inflight>) {
+    let mut inflight = FuturesUnordered::new();
+    let mut commands_open = true;
+    loop {
+        if flush(&outbox, &mut sub).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = sub.changed() => {}
+            cmd = commands.recv(), if commands_open => match cmd {
+                Some((id, rx)) => inflight.push(async move { (id, rx.await) }),
+                None => commands_open = false,
+            },
+            Some((request_id, outcome)) = inflight.next(), if !inflight.is_empty() => {
+                // Everything the command caused is published before its answer.
+                if flush(&outbox, &mut sub).await.is_err() {
+                    return;
+                }
+                let msg = match outcome {
+                    Ok(CommandOutcome::Accepted { through_seq }) => ServerMessage::Ack { request_id, through_seq },
+                    Ok(CommandOutcome::Rejected { code, message }) => ServerMessage::Rejected { request_id, code, message },
+                    Err(_) => ServerMessage::Rejected {
+                        request_id,
+                        code: "not_committed".into(),
+                        message: "the command was not committed (server stopping)".into(),
+                    },
+                };
+                if send(&outbox, &msg).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn flush(outbox: &Outbox, sub: &mut Subscription) -> Result<(), CloseCode> {
+    match sub.available() {
+        Ok(evs) => {
+            for e in evs {
+                send(
+                    outbox,
+                    &ServerMessage::Event {
+                        seq: e.seq,
+                        at_ms: e.at_ms,
+                        event: e.event.clone(),
+                    },
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        Err(gap) => {
+            tracing::info!(%gap, "client fell behind the resend window");
+            outbox.close(CloseCode::SlowConsumer);
+            Err(CloseCode::SlowConsumer)
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Tracing events into the `log_entry` table, in batches, never blocking the caller.
+//!
+//! [`DbLogLayer`] (installed by `telemetry::init`) turns each event at INFO or more
+//! severe into a [`LogEntry`], with the ids found on the event or its spans
+//! (`request_id`, `user_id`, `session_id`, `job_id`, `provider`, `account_id`), and
+//! offers it to every registered sink with `try_send`. A full sink drops the line and
+//! counts it ([`dropped`]). Each running server registers one sink and drains it with
+//! [`spawn_writer`], which inserts a batch per round trip.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use store::logs::LogEntry;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, Filter};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The ids copied into their own columns.
+const ID_FIELDS: [&str; 6] = [
+    "request_id",
+    "user_id",
+    "session_id",
+    "job_id",
+    "provider",
+    "account_id",
+];
+
+static SINKS: LazyLock<Mutex<Vec<(u64, mpsc::Sender<LogEntry>)>>> = LazyLock::new(Default::default);
+static SINK_COUNT: AtomicUsize = AtomicUsize::new(0);
+static NEXT_SINK: AtomicU64 = AtomicU64::new(1);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Lines dropped because a sink was full, since the process started.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// A registered sink; deregistered on drop.
+pub struct Sink {
+    id: u64,
+    pub rx: mpsc::Receiver<LogEntry>,
+}
+
+impl Sink {
+    pub fn register(capacity: usize) -> Sink {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let id = NEXT_SINK.fetch_add(1, Ordering::Relaxed);
+        let mut sinks = SINKS.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.push((id, tx));
+        SINK_COUNT.store(sinks.len(), Ordering::Relaxed);
+        Sink { id, rx }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let mut sinks = SINKS.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.retain(|(id, _)| *id != self.id);
+        SINK_COUNT.store(sinks.len(), Ordering::Relaxed);
+    }
+}
+
+fn offer(entry: LogEntry) {
+    let sinks = SINKS.lock().unwrap_or_else(|p| p.into_inner());
+    for (_, tx) in sinks.iter() {
+        if tx.try_send(entry.clone()).is_err() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Collected {
+    message: Option<String>,
+    fields: Map<String, Value>,
+}
+
+impl Visit for Collected {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::String(value.to_owned()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, Value::String(format!("{value:?}")));
+    }
+}
+
+impl Collected {
+    fn put(&mut self, field: &Field, v: Value) {
+        if field.name() == "message" {
+            self.message = Some(match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            });
+        } else {
+            self.fields.insert(field.name().to_owned(), v);
+        }
+    }
+}
+
+/// Ids recorded on a span.
+#[derive(Default, Clone)]
+struct SpanIds(Map<String, Value>);
+
+impl Visit for SpanIds {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if ID_FIELDS.contains(&field.name()) {
+            self.0
+                .insert(field.name().to_owned(), Value::String(value.to_owned()));
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if ID_FIELDS.contains(&field.name()) {
+            let s = format!("{value:?}");
+            self.0.insert(
+                field.name().to_owned(),
+                Value::String(s.trim_matches('"').to_owned()),
+            );
+        }
+    }
+}
+
+/// Copies events to the registered sinks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DbLogLayer;
+
+impl DbLogLayer {
+    /// INFO and more severe, except the database driver's own lines (which the writer
+    /// itself would cause) and bevy's per-system spans.
+    pub fn filter<S>() -> impl Filter<S> + Send + Sync + 'static {
+        tracing_subscriber::filter::filter_fn(|m| {
+            let t = m.target();
+            !t.starts_with("sqlx")
+                && !t.starts_with("bevy_ecs")
+                && (m.is_span() || *m.level() <= Level::INFO)
+        })
+    }
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for DbLogLayer {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut ids = SpanIds::default();
+        attrs.record(&mut ids);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(ids);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            let mut ext = span.extensions_mut();
+            if let Some(ids) = ext.get_mut::<SpanIds>() {
+                values.record(ids);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if SINK_COUNT.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut c = Collected::default();
+        event.record(&mut c);
+        let mut ids: Map<String, Value> = Map::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(s) = span.extensions().get::<SpanIds>() {
+                    ids.extend(s.0.clone());
+                }
+            }
+        }
+        for k in ID_FIELDS {
+            if let Some(v) = c.fields.get(k) {
+                ids.insert(k.to_owned(), v.clone());
+            }
+        }
+        let id = |k: &str| {
+            ids.get(k).map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        let meta = event.metadata();
+        offer(LogEntry {
+            id: 0,
+            ts: Utc::now(),
+            level: meta.level().to_string(),
+            target: meta.target().to_owned(),
+            message: c.message.unwrap_or_default(),
+            fields: Value::Object(c.fields),
+            request_id: id("request_id"),
+            user_id: id("user_id"),
+            session_id: id("session_id"),
+            job_id: id("job_id"),
+            provider: id("provider"),
+            account_id: id("account_id"),
+        });
+    }
+}
+
+/// Drains `sink` into the database in batches until `shutdown`, then flushes.
+pub fn spawn_writer(
+    pool: PgPool,
+    mut sink: Sink,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(512);
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => None,
+                line = sink.rx.recv() => line,
+            };
+            let Some(first) = first else { break };
+            batch.push(first);
+            // Gather what arrives within a short window, up to a batch.
+            let until = tokio::time::Instant::now() + Duration::from_millis(50);
+            while batch.len() < 500 {
+                match tokio::time::timeout_at(until, sink.rx.recv()).await {
+                    Ok(Some(line)) => batch.push(line),
+                    _ => break,
+                }
+            }
+            write(&pool, &mut batch).await;
+        }
+        while let Ok(line) = sink.rx.try_recv() {
+            batch.push(line);
+        }
+        write(&pool, &mut batch).await;
+    })
+}
+
+async fn write(pool: &PgPool, batch: &mut Vec<LogEntry>) {
+    if let Err(e) = store::logs::insert_batch(pool, batch).await {
+        // Not through tracing: that would feed the failure back into the sink.
+        DROPPED.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        eprintln!("log writer: {} lines lost: {e}", batch.len());
+    }
+    batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> LogEntry {
+        LogEntry {
+            id: 0,
+            ts: Utc::now(),
+            level: "INFO".into(),
+            target: "t".into(),
+            message: "m".into(),
+            fields: Value::Null,
+            request_id: None,
+            user_id: None,
+            session_id: None,
+            job_id: None,
+            provider: None,
+            account_id: None,
+        }
+    }
+
+    #[test]
+    fn a_full_sink_drops_and_counts_without_blocking() {
+        let mut sink = Sink::register(1);
+        let before = dropped();
+        for _ in 0..3 {
+            offer(entry());
+        }
+        assert!(dropped() >= before + 2);
+        assert!(sink.rx.try_recv().is_ok());
+        drop(sink);
+        assert!(
+            SINKS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .all(|(_, tx)| !tx.is_closed())
+        );
+    }
+}

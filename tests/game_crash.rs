@@ -1,0 +1,188 @@
+//! SIGKILL mid-play: the real binary on embedded PostgreSQL is killed while a player
+//! keeps choosing; after a restart every acknowledged choice is in place.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use game_client::{Client, Trust};
+use protocol::v1::GameEvent;
+use serde_json::json;
+use tests::TempDir;
+
+use crate::game::{Player, node};
+
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    dir.join("pixsim-server")
+}
+
+struct Running {
+    child: Child,
+    http: String,
+    quic: SocketAddr,
+}
+
+fn serve(state: &Path) -> Running {
+    let mut child = Command::new(server_binary())
+        .arg("--state-dir")
+        .arg(state)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut http, mut quic) = (None, None);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("server did not become ready");
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("REST") {
+            http = Some(rest.trim().trim_end_matches('/').to_owned());
+        }
+        if let Some(rest) = t.strip_prefix("QUIC") {
+            if let Some(addr) = rest.trim().strip_prefix("udp://") {
+                quic = addr.split_whitespace().next().and_then(|a| a.parse().ok());
+            }
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    Running {
+        child,
+        http: http.unwrap(),
+        quic: quic.unwrap(),
+    }
+}
+
+async fn quic_client(r: &Running, state: &Path, token: &str) -> Client {
+    let trust = Trust::CertFile(state.join("quic").join("cert.pem"));
+    let mut c = Client::connect(r.quic, "localhost", trust).await.unwrap();
+    c.authenticate(token).await.unwrap();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_play_loses_no_acknowledged_choice() {
+    let state = TempDir::new("game-crash");
+    let r = serve(&state.0);
+    let http = reqwest::Client::new();
+    let creds = json!({"email": "crash@example.com", "password": "password123"});
+    let res = http
+        .post(format!("{}/api/v1/auth/register", r.http))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let login = |url: String| {
+        let http = http.clone();
+        let creds = creds.clone();
+        async move {
+            let body: serde_json::Value = http
+                .post(url)
+                .json(&creds)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let token = login(format!("{}/api/v1/auth/login", r.http)).await;
+
+    let mut c = quic_client(&r, &state.0, &token).await;
+    let joined = c.create_session(None).await.unwrap();
+    let mut p = Player::new(c, &joined);
+    p.wait_for("arrive", node("arrive")).await;
+    p.choose("arrive_next").await;
+    p.choose("accept").await;
+    // Fire a choice and kill the server without waiting for its answer: it may or may
+    // not be committed, but everything acknowledged before must survive.
+    let acked_events = p.events.clone();
+    let acked_through = p.acked.last().and_then(|a| a.1).unwrap();
+    p.client
+        .command(
+            99,
+            protocol::v1::GameCommand::Choose {
+                edge: "go_sneak".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(r.child.id() as i32, libc::SIGKILL) }, 0);
+    let mut child = r.child;
+    child.wait().unwrap();
+
+    // The embedded PostgreSQL dies with the server (parent-death signal); give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = serve(&state.0);
+    let token = login(format!("{}/api/v1/auth/login", r.http)).await;
+    let mut c = quic_client(&r, &state.0, &token).await;
+    let rejoined = c.join_session(joined.session_id, None).await.unwrap();
+    assert!(
+        rejoined.next_seq > acked_through,
+        "{rejoined:?} vs {acked_through}"
+    );
+    let mut replay = Vec::new();
+    while replay.len() < rejoined.next_seq as usize {
+        if let protocol::v1::ServerMessage::Event { seq, event, .. } =
+            c.recv_within(Duration::from_secs(10)).await.unwrap()
+        {
+            replay.push((seq, event));
+        }
+    }
+    // Every acknowledged event is there, identical, in place.
+    assert_eq!(&replay[..acked_events.len()], &acked_events[..]);
+    // The session resumes where it was: at the plan (or in the sneak mini-game when
+    // the last choice made it to disk before the kill).
+    let mut p = Player::new(c, &rejoined);
+    p.events = replay;
+    p.last_seq = p.events.last().map(|e| e.0);
+    p.wait_for("resumed", |e| matches!(e, GameEvent::Resumed { .. }))
+        .await;
+    let resumed_at = p
+        .events
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            GameEvent::Resumed { node, .. } => Some(node.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        resumed_at == "plan" || resumed_at == "sneak",
+        "{resumed_at}"
+    );
+    if resumed_at == "plan" {
+        p.choose("go_sneak").await;
+    }
+    p.react().await;
+
+    let mut child = r.child;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+}
