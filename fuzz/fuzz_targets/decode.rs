@@ -16,8 +16,25 @@ fuzz_target!(|data: &[u8]| {
     };
     let chunk = usize::from(*first).max(1);
 
-    // Server messages decode or fail without panicking.
+    // Server messages decode or fail without panicking, in frames too (the client
+    // side), and re-encode to themselves.
     let _ = decode_payload::<ServerMessage>(rest);
+    let mut server = FrameDecoder::<ServerMessage>::new();
+    let mut input = rest;
+    while !input.is_empty() {
+        match server.decode(&mut input) {
+            Ok(Some(msg)) => {
+                let mut frame = Vec::new();
+                if encode_frame(&msg, &mut frame).is_ok() {
+                    let again = decode_payload::<ServerMessage>(&frame[FRAME_HEADER_LEN..]);
+                    assert_eq!(again.ok().as_ref(), Some(&msg));
+                }
+            }
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        assert!(server.buffered() <= FRAME_HEADER_LEN + MAX_FRAME_LEN);
+    }
 
     let mut decoder = FrameDecoder::<ClientMessage>::new();
     let mut state = ConnState::Handshake;
@@ -35,7 +52,19 @@ fuzz_target!(|data: &[u8]| {
                         assert_eq!(again.ok().as_ref(), Some(&msg));
                     }
                     match state.apply(&msg) {
-                        Ok(next) => state = next,
+                        // The server moves on after authentication and joins; follow
+                        // it so every state is explored.
+                        Ok(next) => {
+                            state = match (&msg, next) {
+                                (ClientMessage::Authenticate { .. }, _) => ConnState::Authenticated,
+                                (
+                                    ClientMessage::CreateSession { .. }
+                                    | ClientMessage::JoinSession { .. },
+                                    _,
+                                ) => ConnState::InSession,
+                                (_, s) => s,
+                            }
+                        }
                         Err(_close) => return,
                     }
                 }

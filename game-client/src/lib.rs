@@ -11,6 +11,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bots;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -105,6 +107,9 @@ pub enum ClientError {
     /// No answer in time.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// REST login failed (bots).
+    #[error("login: {0}")]
+    Config2(String),
 }
 
 impl From<quinn::ConnectionError> for ClientError {

@@ -24,7 +24,23 @@ struct Cli {
 enum Command {
     /// Connect, handshake, and measure round-trip times.
     Ping(PingArgs),
-    // Later: Play(PlayArgs), Bots(BotsArgs).
+    /// Bots playing random valid choices; prints throughput and latency percentiles.
+    Bots(BotsArgs),
+}
+
+#[derive(Debug, Args)]
+struct BotsArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// REST base URL (for the bots' logins).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    http: String,
+    /// Number of bots (one QUIC connection each).
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// Run time in seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +96,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Ping(args) => ping(args).await,
+            Command::Bots(args) => bots(args).await,
         }
     });
     match result {
@@ -164,4 +181,23 @@ async fn ping(args: PingArgs) -> Result<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+async fn bots(args: BotsArgs) -> Result<()> {
+    let (addr, _host) = resolve(&args.conn.server).await?;
+    let trust = trust(&args.conn)?;
+    let report = game_client::bots::run(game_client::bots::BotConfig {
+        http: args.http.trim_end_matches('/').to_owned(),
+        quic: addr,
+        trust,
+        count: args.count,
+        duration: Duration::from_secs(args.duration),
+        tag: format!("{:x}", std::process::id()),
+    })
+    .await;
+    println!("{report}");
+    if report.errors > 0 {
+        bail!("{} bot errors", report.errors);
+    }
+    Ok(())
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub content: ContentConfig,
+    pub generation: GenerationConfig,
 }
 
 impl Default for Config {
@@ -36,6 +37,35 @@ impl Default for Config {
             auth: AuthConfig::default(),
             log: LogConfig::default(),
             content: ContentConfig::default(),
+            generation: GenerationConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationConfig {
+    /// Workers run inside the server; 0 leaves jobs to `pixsim-server worker` processes.
+    pub workers: usize,
+    /// Where generated and uploaded media are kept (default: state_dir/media).
+    pub media_dir: Option<PathBuf>,
+    pub pixverse_base_url: Option<String>,
+    pub openai_base_url: Option<String>,
+    /// Allow downloads from private and loopback addresses (tests, local fakes).
+    pub allow_private_downloads: bool,
+    /// Most unfinished jobs one user may have.
+    pub user_active_limit: Option<i64>,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            media_dir: None,
+            pixverse_base_url: None,
+            openai_base_url: None,
+            allow_private_downloads: false,
+            user_active_limit: Some(10),
         }
     }
 }
@@ -278,6 +308,7 @@ mod tests {
             "auth",
             "log",
             "content",
+            "generation",
         ] {
             assert!(s.iter().any(|x| x == name), "{name} missing from {s:?}");
         }

@@ -43,6 +43,7 @@ pub struct Server {
     quic: JoinHandle<Result<(), quic::QuicError>>,
     tick: tick::TickLoop,
     watcher: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
     log_writer: JoinHandle<()>,
     game: ::game::GameHandle,
     game_persister: ::game::PersisterTask,
@@ -353,6 +354,14 @@ impl Server {
             .with_context(|| format!("binding HTTP on {}", cfg.http.addr))?;
         let http_addr = listener.local_addr()?;
 
+        let generation = generation_service(&cfg, pool.clone())?;
+        let workers: Vec<JoinHandle<()>> = (0..cfg.generation.workers)
+            .map(|i| {
+                let worker = generation.worker_named(format!("server-{i}"));
+                let stop = shutdown.clone().cancelled_owned();
+                tokio::spawn(worker.run(stop))
+            })
+            .collect();
         let state = api::AppState {
             db: pool.clone(),
             auth,
@@ -369,6 +378,7 @@ impl Server {
             content: content_info,
             inspector,
             game: game_handle.clone(),
+            generation,
             gauges: api::Gauges {
                 sessions: sessions_gauge,
                 quic: Some(quic_server.stats()),
@@ -408,6 +418,7 @@ impl Server {
             quic,
             tick,
             watcher,
+            workers,
             log_writer,
             pool,
             game: game_handle,
@@ -450,6 +461,10 @@ impl Server {
         if let Some(w) = self.watcher {
             let _ = w.await;
         }
+        // Workers hand unfinished jobs back to the queue before they stop.
+        for w in self.workers {
+            let _ = w.await;
+        }
         let tick = self.tick;
         if let Err(e) = tokio::task::spawn_blocking(move || tick.stop()).await? {
             problems.push(format!("tick: {e}"));
@@ -470,6 +485,28 @@ impl Server {
             ))
         }
     }
+}
+
+/// The generation pipeline under this configuration.
+pub fn generation_service(
+    cfg: &Config,
+    pool: PgPool,
+) -> anyhow::Result<generation::GenerationService> {
+    let media = cfg
+        .generation
+        .media_dir
+        .clone()
+        .unwrap_or_else(|| cfg.state_dir.join("media"));
+    let mut p = generation::PipelineConfig::new(media);
+    if let Some(u) = &cfg.generation.pixverse_base_url {
+        p.pixverse.base_url = u.clone();
+    }
+    if let Some(u) = &cfg.generation.openai_base_url {
+        p.openai.base_url = u.clone();
+    }
+    p.download.allow_private = cfg.generation.allow_private_downloads;
+    p.user_active_limit = cfg.generation.user_active_limit;
+    Ok(generation::GenerationService::new(pool, p)?)
 }
 
 /// SIGINT and SIGTERM handlers. Install them before startup, so a signal that comes

@@ -219,6 +219,31 @@ impl From<store::StoreError> for ApiError {
     }
 }
 
+impl From<generation::GenerationError> for ApiError {
+    fn from(e: generation::GenerationError) -> Self {
+        let code = e.code();
+        let message = e.to_string();
+        match e.http_status() {
+            400 => ApiError::BadRequest { code, message },
+            401 => ApiError::Unauthorized(message),
+            403 => ApiError::Forbidden(message),
+            404 => ApiError::NotFound(message),
+            409 => ApiError::Conflict(message),
+            413 => ApiError::PayloadTooLarge,
+            422 => ApiError::Validation {
+                message,
+                details: Some(serde_json::json!({ "code": code })),
+            },
+            429 => ApiError::RateLimited {
+                message,
+                retry_after: Duration::from_secs(5),
+            },
+            503 => ApiError::Unavailable(message),
+            _ => ApiError::internal(message),
+        }
+    }
+}
+
 /// `Json` whose rejections use the envelope.
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

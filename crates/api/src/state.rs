@@ -20,6 +20,8 @@ pub struct AppState {
     pub inspector: inspector::Inspector,
     /// Game sessions (shared with the QUIC channel).
     pub game: game::GameHandle,
+    /// The generation pipeline: jobs, provider accounts, assets.
+    pub generation: generation::GenerationService,
     /// Live figures published by other parts, for `/metrics`.
     pub gauges: Gauges,
 }

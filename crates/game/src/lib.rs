@@ -662,6 +662,3 @@ impl GameHandle {
         Ok(store::game::list_for_user(&self.pool, user, limit).await?)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,6 +1,9 @@
+pub mod accounts;
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod game;
+pub mod generations;
 pub mod health;
 pub mod rpc;
 pub mod users;
