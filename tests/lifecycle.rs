@@ -352,3 +352,64 @@ fn scenes_validate_passes_on_the_demo_and_names_the_problem_in_a_broken_copy() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_command_runs_queued_jobs_and_stops_on_sigterm() {
+    use generation::model::{Actor, CreateGeneration, GenerationParams, JobStatus, Operation};
+    let db = store::testing::fresh_database().await.unwrap();
+    let dir = TempDir::new("worker");
+    // Queue a job as the server would.
+    let mut cfg = tests::test_config(&db.url, dir.0.clone());
+    cfg.generation.workers = 0;
+    let service = pixsim_server::generation_service(&cfg, db.pool.clone()).unwrap();
+    let user = store::users::create(
+        &db.pool,
+        store::users::NewUser {
+            email: "w@example.com",
+            password_hash: "x",
+            display_name: None,
+            role: domain::user::Role::User,
+        },
+    )
+    .await
+    .unwrap();
+    let actor = Actor::user(user.id);
+    let job = service
+        .create(
+            actor,
+            CreateGeneration {
+                provider: Some("local".into()),
+                operation: Some(Operation::TextToVideo),
+                params: GenerationParams {
+                    prompt: Some("a lighthouse at dusk".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut child = command(&dir.0)
+        .args(["worker", "--count", "2"])
+        .env("DATABASE_URL", &db.url)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = service.get(actor, job.id).await.unwrap();
+        if g.status == JobStatus::Completed {
+            assert!(g.asset_id.is_some());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job not completed by the worker process: {g:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&child, libc::SIGTERM);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

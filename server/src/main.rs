@@ -36,6 +36,12 @@ enum Command {
     /// Work with scene files.
     #[command(subcommand)]
     Scenes(ScenesCommand),
+    /// Run generation workers only (no HTTP, QUIC or tick), for scale-out.
+    Worker {
+        /// Number of workers (default: generation.workers, at least 1).
+        #[arg(long)]
+        count: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +105,7 @@ fn main() -> std::process::ExitCode {
                 admin,
                 display_name,
             }) => create_user(cfg, &email, &password, admin, display_name.as_deref()).await,
+            Command::Worker { count } => run_workers(cfg, count).await,
             Command::Scenes(ScenesCommand::Validate { path }) => {
                 validate_scenes(path.as_deref().unwrap_or(&cfg.content.scenes_dir))
             }
@@ -167,6 +174,34 @@ fn validate_scenes(path: &std::path::Path) -> anyhow::Result<()> {
         print!("{report}");
         bail!("{} problem(s) in {}", report.problems.len(), path.display())
     }
+}
+
+async fn run_workers(cfg: Config, count: Option<usize>) -> anyhow::Result<()> {
+    let mut signals = pixsim_server::Signals::install().context("installing signal handlers")?;
+    let db = open_database(&cfg).await?;
+    let service = pixsim_server::generation_service(&cfg, db.pool.clone())?;
+    let n = count.unwrap_or(cfg.generation.workers).max(1);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let worker = service.worker_named(format!("{}-{i}", std::process::id()));
+            tokio::spawn(worker.run(stop.clone().cancelled_owned()))
+        })
+        .collect();
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "PixSim {VERSION}: {n} generation worker(s) running; Ctrl-C to stop."
+        );
+    }
+    signals.recv().await;
+    stop.cancel();
+    for h in handles {
+        let _ = h.await;
+    }
+    db.close().await
 }
 
 async fn migrate(cfg: Config) -> anyhow::Result<()> {
