@@ -117,3 +117,62 @@ async fn metrics_parse_and_cover_tick_http_quic_and_pool() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_jobs_by_status_and_provider_calls() {
+    use generation::model::{Actor, CreateGeneration, GenerationParams, JobStatus, Operation};
+    let t = TestServer::start().await;
+    let user = store::users::create(
+        &t.db.pool,
+        store::users::NewUser {
+            email: "j@example.com",
+            password_hash: "x",
+            display_name: None,
+            role: domain::user::Role::User,
+        },
+    )
+    .await
+    .unwrap();
+    let actor = Actor::user(user.id);
+    let svc = &t.server.state.generation;
+    let job = svc
+        .create(
+            actor,
+            CreateGeneration {
+                provider: Some("local".into()),
+                operation: Some(Operation::TextToVideo),
+                params: GenerationParams {
+                    prompt: Some("a paper boat".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while svc.get(actor, job.id).await.unwrap().status != JobStatus::Completed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the in-process worker did not complete the job"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = scrape(&t).await;
+    assert_eq!(
+        number(
+            &find(&s, "pixsim_generation_jobs", &[("status", "completed")])
+                .unwrap()
+                .value
+        ),
+        1.0
+    );
+    let calls = find(
+        &s,
+        "pixsim_provider_calls_total",
+        &[("provider", "local"), ("status", "succeeded")],
+    )
+    .expect("provider calls by outcome");
+    assert_eq!(number(&calls.value), 1.0);
+    t.stop().await;
+}

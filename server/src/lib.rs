@@ -382,16 +382,7 @@ impl Server {
             gauges: api::Gauges {
                 sessions: sessions_gauge,
                 quic: Some(quic_server.stats()),
-                extra: vec![std::sync::Arc::new(|| {
-                    Box::pin(async {
-                        format!(
-                            "# HELP pixsim_log_lines_dropped_total Log lines not stored because the writer was behind.\n\
-                             # TYPE pixsim_log_lines_dropped_total counter\n\
-                             pixsim_log_lines_dropped_total {}\n",
-                            logsink::dropped()
-                        )
-                    })
-                })],
+                extra: vec![log_metrics(), generation_metrics(pool.clone())],
             },
         };
 
@@ -485,6 +476,47 @@ impl Server {
             ))
         }
     }
+}
+
+/// `pixsim_log_lines_dropped_total` for `/metrics`.
+fn log_metrics() -> api::MetricsSource {
+    Arc::new(|| {
+        Box::pin(async {
+            format!(
+                "# HELP pixsim_log_lines_dropped_total Log lines not stored because the writer was behind.\n\
+                 # TYPE pixsim_log_lines_dropped_total counter\n\
+                 pixsim_log_lines_dropped_total {}\n",
+                logsink::dropped()
+            )
+        })
+    })
+}
+
+/// Jobs by status and provider calls by outcome and error class, for `/metrics`.
+fn generation_metrics(pool: PgPool) -> api::MetricsSource {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            use std::fmt::Write as _;
+            let mut out = String::new();
+            if let Ok(rows) = store::generation::metrics::jobs_by_status(&pool).await {
+                out.push_str("# HELP pixsim_generation_jobs Generation jobs by status.\n# TYPE pixsim_generation_jobs gauge\n");
+                for (status, n) in rows {
+                    let _ = writeln!(out, "pixsim_generation_jobs{{status=\"{status}\"}} {n}");
+                }
+            }
+            if let Ok(rows) = store::generation::metrics::provider_calls(&pool).await {
+                out.push_str("# HELP pixsim_provider_calls_total Provider submissions by provider, outcome and error class.\n# TYPE pixsim_provider_calls_total counter\n");
+                for (provider, status, class, n) in rows {
+                    let _ = writeln!(
+                        out,
+                        "pixsim_provider_calls_total{{provider=\"{provider}\",status=\"{status}\",error_class=\"{class}\"}} {n}"
+                    );
+                }
+            }
+            out
+        })
+    })
 }
 
 /// The generation pipeline under this configuration.

@@ -485,6 +485,9 @@ fn entity_ref(world: &World, bits: u64) -> Result<bevy_ecs::world::EntityRef<'_>
         })
 }
 
+/// Registered type paths with their component ids (none when never spawned).
+type Resolved<'a> = Vec<(&'a str, Option<ComponentId>)>;
+
 /// Resolves names to (path, id); unknown names are errors when strict, skipped (and
 /// reported) otherwise.
 fn ids<'a>(
@@ -492,7 +495,7 @@ fn ids<'a>(
     reg: &'a InspectRegistry,
     names: &[String],
     strict: bool,
-) -> Result<(Vec<(&'a str, Option<ComponentId>)>, bool), RpcError> {
+) -> Result<(Resolved<'a>, bool), RpcError> {
     let mut out = Vec::new();
     let mut unknown = false;
     for n in names {

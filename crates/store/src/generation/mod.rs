@@ -8,4 +8,5 @@
 pub mod accounts;
 pub mod assets;
 pub mod jobs;
+pub mod metrics;
 pub mod submissions;
