@@ -315,7 +315,13 @@ fn artifact_path() -> PathBuf {
 async fn admin_page_in_headless_chromium() {
     let t = TestServer::start().await;
     t.admin("ops@example.com").await;
-    t.user("player@example.com").await;
+    let player = t.user("player@example.com").await;
+    // A game session, for the sessions list and its inspector.
+    let (status, session) = t
+        .post("/api/v1/game/sessions", Some(&player), json!({}))
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let session_id = session["id"].as_str().unwrap().to_owned();
 
     let browser = Browser::launch().await;
     let mut page = browser.page().await;
@@ -421,6 +427,20 @@ async fn admin_page_in_headless_chromium() {
         )
         .await;
     }
+    // The game session is listed; its inspector opens on a click.
+    let row = format!("#sessions tr[data-session='{session_id}']");
+    page.wait_visible(&row).await;
+    page.click(&row).await;
+    page.wait_for(
+        "the session inspector",
+        &format!(
+            "(() => {{ const e = document.querySelector('#inspector-body'); \
+             return !!e && e.offsetParent !== null && e.textContent.includes('{session_id}'); }})()"
+        ),
+    )
+    .await;
+    let entities = page.text("#entities").await;
+    assert!(entities.contains("Session"), "{entities}");
     page.wait_for(
         "the chart",
         "(() => { const c = document.querySelector('#tick-chart'); return c.width > 0 && \

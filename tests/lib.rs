@@ -41,8 +41,10 @@ impl Drop for TempDir {
 
 /// A configuration for tests: port 0, a fresh state dir, the given database.
 pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
-    let mut cfg = Config::default();
-    cfg.state_dir = state_dir;
+    let mut cfg = Config {
+        state_dir,
+        ..Config::default()
+    };
     cfg.http.addr = "127.0.0.1:0".parse().unwrap();
     cfg.quic.addr = "127.0.0.1:0".parse().unwrap();
     cfg.database.url = Some(db_url.to_owned());

@@ -14,9 +14,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
+/// (method, route template, status).
+type RequestKey = (String, String, u16);
+
 /// Requests by (method, route, status): count and total seconds.
 #[derive(Clone, Debug, Default)]
-pub struct HttpMetrics(Arc<Mutex<BTreeMap<(String, String, u16), (u64, f64)>>>);
+pub struct HttpMetrics(Arc<Mutex<BTreeMap<RequestKey, (u64, f64)>>>);
 
 impl HttpMetrics {
     fn record(&self, method: &str, route: &str, status: u16, secs: f64) {
