@@ -36,7 +36,16 @@ async fn every_error_uses_the_envelope() {
     let t = TestServer::start().await;
     let json_ct = Some("application/json");
     let register = "/api/v1/auth/register";
-    let cases: Vec<(Method, &str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    // (method, path, content type, body, expected status, expected code)
+    type Case<'a> = (
+        Method,
+        &'a str,
+        Option<&'a str>,
+        Vec<u8>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             Method::GET,
             "/nope",

@@ -58,10 +58,10 @@ fn serve(state: &Path) -> Running {
         if let Some(rest) = t.strip_prefix("REST") {
             http = Some(rest.trim().trim_end_matches('/').to_owned());
         }
-        if let Some(rest) = t.strip_prefix("QUIC") {
-            if let Some(addr) = rest.trim().strip_prefix("udp://") {
-                quic = addr.split_whitespace().next().and_then(|a| a.parse().ok());
-            }
+        if let Some(rest) = t.strip_prefix("QUIC")
+            && let Some(addr) = rest.trim().strip_prefix("udp://")
+        {
+            quic = addr.split_whitespace().next().and_then(|a| a.parse().ok());
         }
         if line.starts_with("Press Ctrl-C") {
             break;

@@ -2,11 +2,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin_page;
+mod assets;
 mod auth;
 mod content;
 mod errors;
 mod game;
 mod game_crash;
+mod generations;
 mod health;
 mod inspector;
 mod lifecycle;

@@ -114,7 +114,9 @@ pub async fn run(cfg: BotConfig) -> BotReport {
         tasks.push(tokio::spawn(async move {
             let email = format!("bot-{}-{i}@bots.example.com", cfg.tag);
             let setup = async {
-                let token = login(&http, &cfg.http, &email).await.map_err(ClientError::Config2)?;
+                let token = login(&http, &cfg.http, &email)
+                    .await
+                    .map_err(ClientError::Config2)?;
                 let mut c = Client::connect(cfg.quic, "localhost", cfg.trust.clone()).await?;
                 c.authenticate(&token).await?;
                 Ok::<_, ClientError>(c)

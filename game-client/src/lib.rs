@@ -435,8 +435,9 @@ impl Client {
                     });
                 }
                 ServerMessage::Error { code, message } => {
-                    // Non-fatal errors (not found, busy, invalid) keep the connection.
-                    if self.conn.close_reason().is_some() {
+                    // Codes that mirror a close code precede a close; the others
+                    // (not found, busy, invalid request) keep the connection.
+                    if u16::from(code) < 256 {
                         return Err(self.rejected(code, message).await);
                     }
                     return Err(ClientError::Rejected {
@@ -445,7 +446,12 @@ impl Client {
                         close: None,
                     });
                 }
-                ServerMessage::Pong { .. } | ServerMessage::Heartbeat { .. } => continue,
+                // Traffic of the session this connection was in before.
+                ServerMessage::Pong { .. }
+                | ServerMessage::Heartbeat { .. }
+                | ServerMessage::Event { .. }
+                | ServerMessage::Ack { .. }
+                | ServerMessage::Rejected { .. } => continue,
                 other => return Err(ClientError::Unexpected(other.name())),
             }
         }

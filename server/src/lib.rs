@@ -290,10 +290,10 @@ impl Server {
             ),
             None => None,
         };
-        if let Some(r) = &redis {
-            if let Err(e) = r.ping().await {
-                tracing::warn!(error = %e, "Redis is configured but unreachable: running degraded");
-            }
+        if let Some(r) = &redis
+            && let Err(e) = r.ping().await
+        {
+            tracing::warn!(error = %e, "Redis is configured but unreachable: running degraded");
         }
 
         let content_info = api::ContentInfo::new(
@@ -456,10 +456,14 @@ impl Server {
         for w in self.workers {
             let _ = w.await;
         }
+        // Commit every game state change handed over so far, then stop the tick and
+        // write whatever its last ticks produced.
+        game::final_flush(&self.game).await;
         let tick = self.tick;
         if let Err(e) = tokio::task::spawn_blocking(move || tick.stop()).await? {
             problems.push(format!("tick: {e}"));
         }
+        self.game_persister.stop().await;
         // Last: the final lines of the shutdown itself are stored too.
         let _ = self.log_writer.await;
         self.pool.close().await;

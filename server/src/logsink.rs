@@ -34,7 +34,10 @@ const ID_FIELDS: [&str; 6] = [
     "account_id",
 ];
 
-static SINKS: LazyLock<Mutex<Vec<(u64, mpsc::Sender<LogEntry>)>>> = LazyLock::new(Default::default);
+/// Registered sinks with their ids.
+type Sinks = Vec<(u64, mpsc::Sender<LogEntry>)>;
+
+static SINKS: LazyLock<Mutex<Sinks>> = LazyLock::new(Default::default);
 static SINK_COUNT: AtomicUsize = AtomicUsize::new(0);
 static NEXT_SINK: AtomicU64 = AtomicU64::new(1);
 static DROPPED: AtomicU64 = AtomicU64::new(0);

@@ -74,6 +74,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::generations::router())
         .merge(routes::accounts::router())
         .merge(routes::assets::router())
+        .merge(routes::ws::router())
         .merge(metrics::router())
         .routes(routes!(openapi_json))
         .routes(routes!(docs))

@@ -10,8 +10,8 @@ use bevy_ecs::prelude::*;
 use domain::narrative::{Frame, SAVE_VERSION, SavedWait, SessionSave};
 use sim::{
     ActiveMiniGame, CallStack, Cooldowns, Event, PendingChoices, Phase, Position, Progression,
-    SessionId, SessionIndex, SessionRng, SimCommand, SimContent, SimWorld, Variables,
-    VisitCounts, WorldClock,
+    SessionId, SessionIndex, SessionRng, SimCommand, SimContent, SimWorld, Variables, VisitCounts,
+    WorldClock,
 };
 use tokio::sync::{mpsc, oneshot};
 

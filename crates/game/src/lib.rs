@@ -171,6 +171,8 @@ impl std::fmt::Debug for LiveSession {
 }
 
 impl LiveSession {
+    // Private constructor mirroring the row's columns one to one.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         id: Uuid,
         owner: Uuid,
@@ -425,6 +427,8 @@ pub use persist::{Persister, PersisterTask};
 
 impl GameHandle {
     /// Creates the handle, the plugin to add to the tick app and the persister to spawn.
+    // Returns the handle with its two companions, which only exist together.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(pool: PgPool, content: Arc<Content>, cfg: GameConfig) -> Game {
         let (tx, rx) = mpsc::channel(cfg.inbound_capacity.max(1));
         let shared = Arc::new(Shared {

@@ -28,7 +28,8 @@ pub struct GameConnectionHandler {
 
 impl std::fmt::Debug for GameConnectionHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GameConnectionHandler").finish_non_exhaustive()
+        f.debug_struct("GameConnectionHandler")
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,8 +139,7 @@ impl ConnectionHandler for GameConnectionHandler {
                     let Some(c) = ctx.data_mut::<Conn>() else {
                         return Err(CloseCode::InternalError);
                     };
-                    let (Some(session), Some(tx)) = (c.session.clone(), c.commands.clone())
-                    else {
+                    let (Some(session), Some(tx)) = (c.session.clone(), c.commands.clone()) else {
                         return Err(CloseCode::ProtocolError);
                     };
                     let rejected = |code: &str, message: String| {
@@ -171,11 +171,7 @@ fn user_of(ctx: &mut ConnectionContext) -> Result<Uuid, CloseCode> {
 }
 
 /// Puts the connection in `live`, replaying committed events from `from`.
-fn attach(
-    ctx: &mut ConnectionContext,
-    live: Arc<LiveSession>,
-    from: u64,
-) -> Result<(), CloseCode> {
+fn attach(ctx: &mut ConnectionContext, live: Arc<LiveSession>, from: u64) -> Result<(), CloseCode> {
     let outbox = ctx.outbox().clone();
     let sub = live.subscribe(from);
     outbox.send(&ServerMessage::SessionJoined {

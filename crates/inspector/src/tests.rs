@@ -203,7 +203,7 @@ fn lists_resources_schedules_and_discovery() {
 fn short_names_must_be_unique() {
     assert_eq!(short_name("a::b::C"), "C");
     assert_eq!(short_name("a::b::C<d::E>"), "C<d::E>");
-    let keys = vec![
+    let keys = [
         "x::Thing".to_owned(),
         "y::Thing".to_owned(),
         "z::Other".to_owned(),

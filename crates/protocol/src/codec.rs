@@ -275,7 +275,10 @@ mod tests {
                 }
             }),
             ".{0,64}".prop_map(|token| ClientMessage::Authenticate { token }),
-            (proptest::option::of(".{0,16}"), proptest::option::of(".{0,8}"))
+            (
+                proptest::option::of(".{0,16}"),
+                proptest::option::of(".{0,8}")
+            )
                 .prop_map(|(scene, world)| ClientMessage::CreateSession { scene, world }),
             (any::<u128>(), proptest::option::of(any::<u64>())).prop_map(|(id, last_seq)| {
                 ClientMessage::JoinSession {

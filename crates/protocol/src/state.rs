@@ -140,7 +140,10 @@ mod tests {
             assert_eq!(verify(Handshake, m), Err(CloseCode::ProtocolError));
         }
         assert_eq!(AwaitingAuth.apply(&auth), Ok(AwaitingAuth));
-        assert_eq!(verify(AwaitingAuth, &create), Err(CloseCode::Unauthenticated));
+        assert_eq!(
+            verify(AwaitingAuth, &create),
+            Err(CloseCode::Unauthenticated)
+        );
         assert_eq!(verify(AwaitingAuth, &join), Err(CloseCode::Unauthenticated));
         assert_eq!(verify(AwaitingAuth, &cmd), Err(CloseCode::Unauthenticated));
         assert_eq!(verify(AwaitingAuth, &hb), Ok(()));

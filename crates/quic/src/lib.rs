@@ -25,7 +25,8 @@ pub use client::{
 };
 pub use protocol::CloseCode;
 pub use server::{
-    BasicHandler, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox, QuicServer, QuicStats,
+    BasicHandler, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox, QuicServer,
+    QuicStats,
 };
 
 /// Endpoint configuration.

@@ -69,7 +69,10 @@ async fn logs(
     Admin(_admin): Admin,
     crate::error::ApiQuery(q): crate::error::ApiQuery<LogQuery>,
 ) -> crate::error::ApiResult<ApiJson<Vec<LogLine>>> {
-    if q.level.as_deref().is_some_and(|l| store::logs::levels_at_least(l).is_none()) {
+    if q.level
+        .as_deref()
+        .is_some_and(|l| store::logs::levels_at_least(l).is_none())
+    {
         return Err(crate::error::ApiError::validation(
             "level must be one of error, warn, info, debug, trace",
         ));

@@ -1,9 +1,385 @@
-//! assets routes.
+//! Assets: list, metadata, file and thumbnail (with HTTP Range), upload, lineage.
+//!
+//! Users see only their own assets (another user's answer 404, as if absent); admins
+//! see all.
 
-use utoipa_axum::router::OpenApiRouter;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use auth::Principal;
+use axum::body::Body;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use generation::AssetFile;
+use generation::model::{Actor, Asset, AssetFilter, AssetLineage, AssetOrigin, MediaType, Page};
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, ErrorDetail};
+use crate::extract::Auth;
 use crate::state::AppState;
 
+/// Room for the multipart framing (boundaries, part headers, small extra fields) on top
+/// of the largest accepted file.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
 pub fn router() -> OpenApiRouter<AppState> {
+    // The upload enforces its own limit (the pipeline's `max_upload_bytes`) instead of
+    // the global 1 MiB JSON limit.
+    let upload = OpenApiRouter::new()
+        .routes(routes!(upload))
+        .layer(DefaultBodyLimit::disable());
     OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_asset))
+        .routes(routes!(file))
+        .routes(routes!(thumbnail))
+        .routes(routes!(lineage))
+        .merge(upload)
+}
+
+/// The pipeline's view of the caller.
+pub(crate) fn actor(p: &Principal) -> Actor {
+    if p.is_admin() {
+        Actor::admin(p.user.id)
+    } else {
+        Actor::user(p.user.id)
+    }
+}
+
+/// Asset list filters and pagination.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AssetQuery {
+    /// Admins only: the assets of this user (ignored for users, who see their own).
+    pub owner_id: Option<Uuid>,
+    pub media_type: Option<MediaType>,
+    pub origin: Option<AssetOrigin>,
+    pub provider: Option<String>,
+    /// Assets made by this generation.
+    pub source_generation_id: Option<Uuid>,
+    /// sha256 hex of the content.
+    pub content_hash: Option<String>,
+    /// Items to skip (default 0).
+    #[serde(default)]
+    pub offset: u32,
+    /// Default 50, at most 200.
+    pub limit: Option<u32>,
+}
+
+impl From<AssetQuery> for AssetFilter {
+    fn from(q: AssetQuery) -> Self {
+        AssetFilter {
+            owner_id: q.owner_id,
+            media_type: q.media_type,
+            origin: q.origin,
+            provider: q.provider,
+            source_generation_id: q.source_generation_id,
+            content_hash: q.content_hash,
+            offset: q.offset,
+            limit: q.limit,
+        }
+    }
+}
+
+/// The caller's assets (all for admins), newest first.
+#[utoipa::path(get, path = "/api/v1/assets", operation_id = "list_assets", tag = "assets",
+    params(AssetQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<Asset>),
+        (status = 400, description = "malformed query", body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn list(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<AssetQuery>,
+) -> ApiResult<ApiJson<Page<Asset>>> {
+    let page = s.generation.list_assets(actor(&p), &q.into()).await?;
+    Ok(ApiJson(page))
+}
+
+/// One asset's metadata.
+#[utoipa::path(get, path = "/api/v1/assets/{id}", operation_id = "get_asset", tag = "assets",
+    params(("id" = Uuid, Path, description = "asset id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Asset),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such asset (or not the caller's)", body = ErrorBody)))]
+async fn get_asset(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<Asset>> {
+    Ok(ApiJson(s.generation.get_asset(actor(&p), id).await?))
+}
+
+/// The asset's bytes, with its content type. Supports `Range: bytes=…` (one range),
+/// `If-Range`, `If-Modified-Since`, `If-Unmodified-Since` and `If-None-Match` (the
+/// ETag is the content hash).
+#[utoipa::path(get, path = "/api/v1/assets/{id}/file", operation_id = "get_asset_file", tag = "assets",
+    params(("id" = Uuid, Path, description = "asset id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the whole file", content_type = "application/octet-stream"),
+        (status = 206, description = "the requested range, with Content-Range", content_type = "application/octet-stream"),
+        (status = 304, description = "not modified"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 416, description = "unsatisfiable range; Content-Range says the size", body = ErrorBody)))]
+async fn file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let f = s.generation.asset_file(actor(&p), id).await?;
+    serve(f, &headers).await
+}
+
+/// The asset's PNG thumbnail (Range supported as for the file).
+#[utoipa::path(get, path = "/api/v1/assets/{id}/thumbnail", operation_id = "get_asset_thumbnail", tag = "assets",
+    params(("id" = Uuid, Path, description = "asset id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "PNG image", content_type = "image/png"),
+        (status = 206, description = "the requested range", content_type = "image/png"),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such asset, or it has no thumbnail", body = ErrorBody),
+        (status = 416, body = ErrorBody)))]
+async fn thumbnail(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let f = s.generation.asset_thumbnail(actor(&p), id).await?;
+    serve(f, &headers).await
+}
+
+/// The direct parents and children of an asset (edges to assets the caller cannot see
+/// are left out).
+#[utoipa::path(get, path = "/api/v1/assets/{id}/lineage", operation_id = "get_asset_lineage", tag = "assets",
+    params(("id" = Uuid, Path, description = "asset id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AssetLineage),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn lineage(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<AssetLineage>> {
+    Ok(ApiJson(s.generation.asset_lineage(actor(&p), id).await?))
+}
+
+/// The multipart form of an upload.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The media file: an image, video or audio format recognised by its content.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// Uploads a media file as an asset of the caller. The format is recognised from the
+/// content (magic bytes); a declared part content type must be of the same kind.
+#[utoipa::path(post, path = "/api/v1/assets/upload", operation_id = "upload_asset", tag = "assets",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = Asset, headers(("Location" = String, description = "the asset's URL"))),
+        (status = 400, description = "malformed multipart body", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 413, description = "the file exceeds the upload limit", body = ErrorBody),
+        (status = 415, description = "not multipart/form-data", body = ErrorBody),
+        (status = 422, description = "no `file` field, or not a known media format", body = ErrorBody)))]
+async fn upload(State(s): State<AppState>, Auth(p): Auth, req: Request) -> ApiResult<Response> {
+    let max = s.generation.config().max_upload_bytes;
+    let body_limit = max.saturating_add(MULTIPART_OVERHEAD);
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|n| n > body_limit) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    // Count the body as it streams in: a chunked body has no Content-Length.
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let flag = exceeded.clone();
+    let mut seen = 0u64;
+    let (parts, body) = req.into_parts();
+    let counted = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > body_limit {
+            flag.store(true, Ordering::Relaxed);
+            return Err(axum::Error::new(
+                "the request body exceeds the upload limit",
+            ));
+        }
+        Ok(chunk)
+    });
+    let req = Request::from_parts(parts, Body::from_stream(counted));
+    let multipart_error = |e: MultipartError| {
+        if exceeded.load(Ordering::Relaxed) || e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest {
+                code: "invalid_multipart",
+                message: e.body_text(),
+            }
+        }
+    };
+    let mut form = Multipart::from_request(req, &()).await.map_err(|e| {
+        ApiError::UnsupportedMediaType(format!(
+            "expected a multipart/form-data body: {}",
+            e.body_text()
+        ))
+    })?;
+
+    let mut file: Option<(Vec<u8>, Option<String>)> = None;
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            // Other fields are read past (bounded by the body limit).
+            while field.chunk().await.map_err(multipart_error)?.is_some() {}
+            continue;
+        }
+        if file.is_some() {
+            return Err(ApiError::validation("only one `file` field is allowed"));
+        }
+        let declared = field.content_type().map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        file = Some((bytes, declared));
+    }
+    let Some((bytes, declared)) = file else {
+        return Err(ApiError::validation(
+            "a multipart field named `file` is required",
+        ));
+    };
+    let asset = s
+        .generation
+        .upload_asset(actor(&p), &bytes, declared.as_deref())
+        .await?;
+    let location = format!("/api/v1/assets/{}", asset.id);
+    let mut res = (StatusCode::CREATED, ApiJson(asset)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// Request headers that [`ServeFile`] honours.
+const CONDITIONAL: [header::HeaderName; 4] = [
+    header::RANGE,
+    header::IF_RANGE,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+];
+
+/// Serves a stored file with Range support, the asset's content type, and the content
+/// hash as ETag. Errors use the envelope.
+async fn serve(f: AssetFile, headers: &HeaderMap) -> ApiResult<Response> {
+    let etag = format!("\"{}\"", f.asset.content_hash);
+    let cached = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*");
+    if cached {
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            res.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(res);
+    }
+    let mut req = Request::new(Body::empty());
+    for name in CONDITIONAL {
+        if let Some(v) = headers.get(&name) {
+            req.headers_mut().insert(name, v.clone());
+        }
+    }
+    let res = match ServeFile::new(&f.path).oneshot(req).await {
+        Ok(res) => res.map(Body::new),
+        Err(never) => match never {},
+    };
+    match res.status() {
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED => {
+            let (mut parts, body) = res.into_parts();
+            let h = &mut parts.headers;
+            if let Ok(v) = HeaderValue::from_str(&f.mime) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&etag) {
+                h.insert(header::ETAG, v);
+            }
+            // The content at a path never changes (content-addressed), but it is private.
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=86400"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            Ok(Response::from_parts(parts, body))
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            let mut out = envelope(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!(
+                    "the requested range is not satisfiable for a file of {} bytes \
+                     (one range of `bytes=start-end` is supported)",
+                    f.size
+                ),
+            );
+            let size = HeaderValue::from_str(&format!("bytes */{}", f.size));
+            if let Ok(v) = size {
+                out.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            Ok(out)
+        }
+        StatusCode::PRECONDITION_FAILED => Ok(envelope(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the file was modified since the given time".into(),
+        )),
+        StatusCode::NOT_FOUND => Err(ApiError::NotFound("the asset's file is missing".into())),
+        other => Err(ApiError::internal(format!(
+            "serving {} answered {other}",
+            f.path.display()
+        ))),
+    }
+}
+
+/// An error envelope with a status [`ApiError`] has no variant for.
+fn envelope(status: StatusCode, code: &str, message: String) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message,
+            details: None,
+        },
+    };
+    (status, axum::Json(body)).into_response()
 }

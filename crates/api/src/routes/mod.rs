@@ -7,3 +7,4 @@ pub mod generations;
 pub mod health;
 pub mod rpc;
 pub mod users;
+pub mod ws;
