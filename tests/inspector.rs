@@ -233,3 +233,79 @@ async fn watch_methods_stream_server_sent_events() {
     drop(res);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn remaining_methods_over_http() {
+    let t = TestServer::start().await;
+    let admin = t.admin("root@example.com").await;
+    let v = rpc(&t, &admin, json!({"jsonrpc": "2.0", "id": 1, "method": "world.get_resources", "params": {"resource": "NotAResource"}})).await;
+    assert_eq!(v["error"]["code"], -23402, "{v}");
+    let v = rpc(
+        &t,
+        &admin,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "session.list"}),
+    )
+    .await;
+    assert_eq!(v["result"]["total"], 0, "{v}");
+    let v = rpc(
+        &t,
+        &admin,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "world.inspect"}),
+    )
+    .await;
+    assert_eq!(v["result"]["scenes"].as_array().unwrap().len(), 3, "{v}");
+    let v = rpc(&t, &admin, json!({"jsonrpc": "2.0", "id": 4, "method": "session.inspect", "params": {"session": uuid::Uuid::new_v4()}})).await;
+    assert_eq!(v["error"]["code"], -23401, "{v}");
+    let v = rpc(
+        &t,
+        &admin,
+        json!({"jsonrpc": "2.0", "id": 5, "method": "world.list_components"}),
+    )
+    .await;
+    assert!(
+        v["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "sim::components::WorldClock"),
+        "{v}"
+    );
+
+    // A BRP +watch method: the first event lists every component of the world entity.
+    let world = rpc(&t, &admin, json!({"jsonrpc": "2.0", "id": 6, "method": "world.query", "params": {"data": {"components": ["WorldClock"]}}})).await;
+    let entity = world["result"][0]["entity"].as_u64().unwrap();
+    let mut res = t
+        .http
+        .post(t.url("/api/v1/admin/rpc"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 7, "method": "world.get_components+watch",
+                      "params": {"entity": entity, "components": ["WorldClock"]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    let mut changes = 0;
+    while changes < 2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let v: Value = serde_json::from_str(data).unwrap();
+                assert!(
+                    v["result"]["components"]["sim::components::WorldClock"]["now_ms"].is_i64(),
+                    "{v}"
+                );
+                assert!(v["result"]["removed"].is_array());
+                changes += 1;
+            }
+        }
+    }
+    t.stop().await;
+}
