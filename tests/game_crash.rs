@@ -1,11 +1,8 @@
 //! SIGKILL mid-play: the real binary on embedded PostgreSQL is killed while a player
 //! keeps choosing; after a restart every acknowledged choice is in place.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use game_client::{Client, Trust};
 use protocol::v1::GameEvent;
@@ -13,66 +10,7 @@ use serde_json::json;
 use tests::TempDir;
 
 use crate::game::{Player, node};
-
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    dir.join("pixsim-server")
-}
-
-struct Running {
-    child: Child,
-    http: String,
-    quic: SocketAddr,
-}
-
-fn serve(state: &Path) -> Running {
-    let mut child = Command::new(server_binary())
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
-        .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
-        .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut http, mut quic) = (None, None);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("server did not become ready");
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix("REST") {
-            http = Some(rest.trim().trim_end_matches('/').to_owned());
-        }
-        if let Some(rest) = t.strip_prefix("QUIC")
-            && let Some(addr) = rest.trim().strip_prefix("udp://")
-        {
-            quic = addr.split_whitespace().next().and_then(|a| a.parse().ok());
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    Running {
-        child,
-        http: http.unwrap(),
-        quic: quic.unwrap(),
-    }
-}
+use crate::lifecycle::{Running, serve};
 
 async fn quic_client(r: &Running, state: &Path, token: &str) -> Client {
     let trust = Trust::CertFile(state.join("quic").join("cert.pem"));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tests::TempDir;
 
-fn server_binary() -> PathBuf {
+pub(crate) fn server_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let bin = dir.join("pixsim-server");
@@ -66,12 +66,14 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-struct Running {
-    child: Child,
-    http: String,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) http: String,
+    pub(crate) quic: std::net::SocketAddr,
 }
 
-fn serve(state: &Path) -> Running {
+/// Starts the real binary on `state` and waits for its banner.
+pub(crate) fn serve(state: &Path) -> Running {
     let mut child = command(state)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -87,15 +89,21 @@ fn serve(state: &Path) -> Running {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut http = None;
+    let (mut http, mut quic) = (None, None);
     let mut printed = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx
             .recv_timeout(left)
             .unwrap_or_else(|_| panic!("server did not become ready; printed: {printed:#?}"));
-        if let Some(rest) = line.trim().strip_prefix("REST") {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("REST") {
             http = Some(rest.trim().trim_end_matches('/').to_owned());
+        }
+        if let Some(rest) = t.strip_prefix("QUIC")
+            && let Some(addr) = rest.trim().strip_prefix("udp://")
+        {
+            quic = addr.split_whitespace().next().and_then(|a| a.parse().ok());
         }
         let done = line.starts_with("Press Ctrl-C");
         printed.push(line);
@@ -111,6 +119,7 @@ fn serve(state: &Path) -> Running {
     Running {
         child,
         http: http.unwrap(),
+        quic: quic.unwrap(),
     }
 }
 

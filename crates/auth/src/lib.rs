@@ -410,11 +410,7 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             // Forget full buckets so the map cannot grow without bound.
-            let burst = self.burst;
-            buckets.retain(|_, e| {
-                let gained = now.duration_since(e.1).as_secs_f64() / self.refill.as_secs_f64();
-                e.0 + gained < burst
-            });
+            buckets.retain(|_, e| self.level(now, *e) < self.burst);
         }
         let entry = buckets.entry(key.to_owned()).or_insert((self.burst, now));
         let level = self.level(now, *entry);
