@@ -200,9 +200,17 @@ async fn upload_list_get_and_visibility() {
     t.stop().await;
 }
 
+/// `[generation] max_upload_bytes` of the validation test: above the global 1 MiB JSON
+/// body limit, so the test also shows that limit does not apply to uploads.
+const UPLOAD_LIMIT: u64 = 1536 * 1024;
+
 #[tokio::test]
 async fn uploads_are_validated() {
-    let t = TestServer::start().await;
+    let t = TestServer::start_with(|c| c.generation.max_upload_bytes = UPLOAD_LIMIT).await;
+    assert_eq!(
+        t.server.state.generation.config().max_upload_bytes,
+        UPLOAD_LIMIT
+    );
     let ann = t.user("ann@example.com").await;
 
     // Not a known media format.
@@ -256,9 +264,9 @@ async fn uploads_are_validated() {
     .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-    // Larger than the limit: a valid PNG header followed by padding, one byte too many.
-    // The file is well over the global 1 MiB JSON limit, which does not apply here.
-    let max = t.server.state.generation.config().max_upload_bytes as usize;
+    // Larger than the configured limit: a valid PNG header followed by padding, one
+    // byte too many.
+    let max = UPLOAD_LIMIT as usize;
     let mut big = PNG.to_vec();
     big.resize(max + 1, 0);
     let (s, body, _) = upload(&t, &ann, &big, Some("image/png")).await;
@@ -270,9 +278,10 @@ async fn uploads_are_validated() {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(error_code(&body), "payload_too_large");
     drop(big);
-    // A file over 1 MiB but under the limit is accepted.
+    // A file over the global 1 MiB JSON limit but exactly at the upload limit is
+    // accepted.
     let mut ok = PNG.to_vec();
-    ok.resize(2 * 1024 * 1024, 0);
+    ok.resize(max, 0);
     let (s, body, _) = upload(&t, &ann, &ok, None).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     assert_eq!(body["size_bytes"], ok.len());

@@ -690,3 +690,185 @@ async fn bad_requests_get_the_envelope() {
     assert_eq!(error_code(&v), "method_not_allowed");
     t.stop().await;
 }
+
+/// A minimal Pixverse balance endpoint on a local port, as the contract documents it:
+/// `GET /openapi/v2/account/balance` with `API-KEY` and `Ai-trace-id` headers answers
+/// `{ErrCode: 0, ErrMsg, Resp: {account_id, credit_monthly, credit_package}}`; a wrong
+/// key gets `ErrCode` 10002 with HTTP 401. Returns the base URL and the trace ids seen.
+async fn pixverse_balance_fake(
+    key: &'static str,
+    monthly: i64,
+    package: i64,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let traces = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = traces.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_lowercase();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                        .map(|v| v.trim().to_owned())
+                };
+                if let Some(t) = header("ai-trace-id") {
+                    seen.lock().unwrap().push(t);
+                }
+                let (status, body) = if !head.starts_with("get /openapi/v2/account/balance ") {
+                    (
+                        "404 Not Found",
+                        json!({"ErrCode": 400017, "ErrMsg": "no such path", "Resp": {}}),
+                    )
+                } else if header("api-key").as_deref() != Some(&key.to_lowercase()) {
+                    (
+                        "401 Unauthorized",
+                        json!({"ErrCode": 10002, "ErrMsg": "invalid api key", "Resp": {}}),
+                    )
+                } else {
+                    (
+                        "200 OK",
+                        json!({"ErrCode": 0, "ErrMsg": "success", "Resp": {
+                        "account_id": 7, "credit_monthly": monthly, "credit_package": package}}),
+                    )
+                };
+                let body = body.to_string();
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (base, traces)
+}
+
+#[tokio::test]
+async fn accounts_refresh_their_balance_from_the_provider() {
+    let t = TestServer::start().await;
+    let admin = t.admin("bal-admin@example.com").await;
+    let me = t.user("bal-me@example.com").await;
+    let other = t.user("bal-other@example.com").await;
+    let (base, traces) = pixverse_balance_fake("pv-key", 70, 30).await;
+
+    let (s, mine) = t
+        .post(
+            ACCOUNTS,
+            Some(&me),
+            json!({"provider": "pixverse", "label": "mine", "api_key": "pv-key",
+                   "base_url": base, "credits": 5}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{mine}");
+    assert!(mine["balance_checked_at"].is_null(), "{mine}");
+    let refresh = |id: &Value| format!("{ACCOUNTS}/{}/refresh", id.as_str().unwrap());
+
+    // Monthly plus package credits.
+    let (s, v) = t
+        .call(Method::POST, &refresh(&mine["id"]), Some(&me), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["credits"], 100);
+    assert_eq!(v["status"], "active");
+    assert!(v["balance_checked_at"].is_string(), "{v}");
+    assert_eq!(
+        t.get(
+            &format!("{ACCOUNTS}/{}", mine["id"].as_str().unwrap()),
+            Some(&me)
+        )
+        .await
+        .1["credits"],
+        100
+    );
+    // Not someone else's; admins may.
+    let (s, v) = t
+        .call(Method::POST, &refresh(&mine["id"]), Some(&other), None)
+        .await;
+    assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    let (s, _) = t
+        .call(Method::POST, &refresh(&mine["id"]), Some(&admin), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t
+        .call(Method::POST, &refresh(&mine["id"]), None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    {
+        let traces = traces.lock().unwrap();
+        assert_eq!(traces.len(), 2, "one call per refresh");
+        assert_ne!(traces[0], traces[1], "a fresh Ai-trace-id per request");
+    }
+
+    // A refused key: 409, and the account is marked `error`.
+    let (_, wrong) = t
+        .post(
+            ACCOUNTS,
+            Some(&me),
+            json!({"provider": "pixverse", "label": "wrong", "api_key": "nope", "base_url": base}),
+        )
+        .await;
+    let (s, v) = t
+        .call(Method::POST, &refresh(&wrong["id"]), Some(&me), None)
+        .await;
+    assert_eq!(
+        (s, error_code(&v)),
+        (StatusCode::CONFLICT, "conflict"),
+        "{v}"
+    );
+    let (_, wrong) = t
+        .get(
+            &format!("{ACCOUNTS}/{}", wrong["id"].as_str().unwrap()),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(wrong["status"], "error");
+
+    // Unreachable: 503.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (_, away) = t
+        .post(
+            ACCOUNTS,
+            Some(&me),
+            json!({"provider": "pixverse", "label": "away", "api_key": "pv-key",
+                   "base_url": format!("http://127.0.0.1:{closed}")}),
+        )
+        .await;
+    let (s, v) = t
+        .call(Method::POST, &refresh(&away["id"]), Some(&me), None)
+        .await;
+    assert_eq!(
+        (s, error_code(&v)),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        "{v}"
+    );
+
+    // OpenAI has no balance endpoint.
+    let (_, oa) = t
+        .post(
+            ACCOUNTS,
+            Some(&me),
+            json!({"provider": "openai", "label": "oa", "api_key": "sk"}),
+        )
+        .await;
+    let (s, v) = t
+        .call(Method::POST, &refresh(&oa["id"]), Some(&me), None)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["details"]["code"], "unsupported");
+    t.stop().await;
+}

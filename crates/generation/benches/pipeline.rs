@@ -4,7 +4,14 @@
 //! create to the last completion. Phase 2 (latency): jobs created at a steady rate below
 //! capacity; enqueue→dispatch latency (`started_at - created_at`) p50/p99.
 //!
-//! `cargo bench -p generation --bench pipeline` (env: BENCH_JOBS, BENCH_RATE).
+//! Where the time goes: before phase 1, jobs are created with no worker running, then
+//! processed with no creator running; for each of these and for phase 1 the bench
+//! prints database transactions and rows written per job (`pg_stat_database`,
+//! `pg_stat_user_tables`) and CPU per job of this process and of its PostgreSQL
+//! backends (`/proc`, so the database must run on this machine).
+//!
+//! `cargo bench -p generation --bench pipeline` (env: BENCH_JOBS, BENCH_RATE, and
+//! BENCH_SLOTS for `PipelineConfig::write_slots`).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -59,6 +66,64 @@ async fn latencies(pool: &sqlx::PgPool, since: chrono::DateTime<chrono::Utc>) ->
     )
 }
 
+/// CPU seconds (user + system) of a process, from `/proc/<pid>/stat` (0 when unreadable).
+fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// Counters of this database: (transactions committed, generation rows inserted +
+/// updated, CPU seconds of its backends, CPU seconds of this process).
+type Counters = (i64, i64, f64, f64);
+
+async fn counters(pool: &sqlx::PgPool) -> Counters {
+    // A backend publishes its statistics when it goes idle a second or more after its
+    // last report: wait, then run a statement on every pooled connection.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut held = Vec::new();
+    for _ in 0..pool.size() {
+        let mut c = pool.acquire().await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *c).await.unwrap();
+        held.push(c);
+    }
+    drop(held);
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(pool)
+        .await
+        .unwrap();
+    let xact: i64 = sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0)::bigint FROM pg_stat_user_tables
+         WHERE relname IN ('generations', 'assets', 'provider_submissions')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity
+         WHERE datname = current_database() AND backend_type = 'client backend'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let backends = pids.iter().map(|p| cpu_secs(&p.to_string())).sum();
+    (xact, rows, backends, cpu_secs("self"))
+}
+
 async fn user(pool: &sqlx::PgPool) -> UserId {
     store::users::create(
         pool,
@@ -80,6 +145,69 @@ async fn wait_done(pool: &sqlx::PgPool, target: i64) {
         assert!(Instant::now() < deadline, "benchmark timed out");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Workers of the service, running until stopped.
+struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start(svc: &GenerationService, n: usize) -> Self {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let handles = (0..n)
+            .map(|i| {
+                let mut rx = rx.clone();
+                tokio::spawn(svc.worker_named(format!("bench-{i}")).run(async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                }))
+            })
+            .collect();
+        Workers { stop, handles }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for h in self.handles {
+            h.await.unwrap();
+        }
+    }
+}
+
+/// Creates `n` jobs through `creators` concurrent callers of the public create.
+async fn create_all(svc: &Arc<GenerationService>, actor: Actor, creators: u64, n: u64, base: u64) {
+    let per = n / creators;
+    let mut hs = Vec::new();
+    for c in 0..creators {
+        let s = svc.clone();
+        hs.push(tokio::spawn(async move {
+            for i in 0..per {
+                s.create(actor, request(base + c * per + i)).await.unwrap();
+            }
+        }));
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+}
+
+/// One line of where the time went in a phase of `n` jobs.
+fn report(phase: &str, n: u64, took: Duration, before: Counters, after: Counters) {
+    let per_job = |a: f64, b: f64| (a - b) / n as f64;
+    println!(
+        "{phase}: {n} jobs in {:.2}s = {:.0} jobs/s; per job {:.2} transactions, \
+         {:.2} rows written, CPU {:.3} ms here + {:.3} ms in PostgreSQL backends \
+         (wall {:.3} ms on {} cores)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        per_job(after.0 as f64, before.0 as f64),
+        per_job(after.1 as f64, before.1 as f64),
+        per_job(after.3, before.3) * 1000.0,
+        per_job(after.2, before.2) * 1000.0,
+        took.as_secs_f64() * 1000.0 / n as f64,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
 }
 
 fn main() {
@@ -108,49 +236,50 @@ async fn run() {
     cfg.claim_batch = 64;
     cfg.idle_poll = Duration::from_millis(20);
     cfg.reclaim_interval = Duration::from_secs(5);
+    if let Ok(v) = std::env::var("BENCH_SLOTS") {
+        cfg.write_slots = v.parse().unwrap();
+    }
     let mut reg = GenerationService::default_providers(&cfg).unwrap();
     reg.register(InstantProvider::new("instant", false, Duration::ZERO));
     let svc = GenerationService::with_providers(pool.clone(), cfg, reg).unwrap();
     let actor = Actor::user(user(&pool).await);
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers: Vec<_> = (0..2)
-        .map(|i| {
-            let mut rx = stop_rx.clone();
-            tokio::spawn(svc.worker_named(format!("bench-{i}")).run(async move {
-                let _ = rx.wait_for(|v| *v).await;
-            }))
-        })
-        .collect();
-
     // Warm-up.
+    let workers = Workers::start(&svc, 2);
     for i in 0..200 {
         svc.create(actor, request(1_000_000 + i)).await.unwrap();
     }
     wait_done(&pool, 200).await;
+    workers.stop().await;
+    let svc_arc = Arc::new(svc.clone());
+    let creators = 16;
+
+    // Where the time goes: creating alone, then processing alone.
+    let split = jobs / 2 / creators * creators;
+    let before = counters(&pool).await;
+    let t0 = Instant::now();
+    create_all(&svc_arc, actor, creators, split, 20_000_000).await;
+    let took = t0.elapsed();
+    let after = counters(&pool).await;
+    report("create only", split, took, before, after);
+    let before = counters(&pool).await;
+    let t0 = Instant::now();
+    let workers = Workers::start(&svc, 2);
+    wait_done(&pool, 200 + split as i64).await;
+    let took = t0.elapsed();
+    let after = counters(&pool).await;
+    report("process only", split, took, before, after);
+    let done_so_far = 200 + split as i64;
 
     // Phase 1: throughput, 16 concurrent creators.
+    let before = counters(&pool).await;
     let since = chrono::Utc::now();
     let t0 = Instant::now();
-    let creators = 16;
-    let per = jobs / creators;
-    let svc_arc = Arc::new(svc.clone());
-    let mut hs = Vec::new();
-    for c in 0..creators {
-        let s = svc_arc.clone();
-        hs.push(tokio::spawn(async move {
-            for i in 0..per {
-                s.create(actor, request(c * per + i)).await.unwrap();
-            }
-        }));
-    }
-    for h in hs {
-        h.await.unwrap();
-    }
+    let n = jobs / creators * creators;
+    create_all(&svc_arc, actor, creators, n, 0).await;
     let created_in = t0.elapsed();
-    wait_done(&pool, 200 + (per * creators) as i64).await;
+    wait_done(&pool, done_so_far + n as i64).await;
     let elapsed = t0.elapsed();
-    let n = per * creators;
+    let after = counters(&pool).await;
     let (p50, p99, _) = latencies(&pool, since).await;
     println!(
         "throughput: {n} jobs create→completed in {:.2}s = {:.0} jobs/s (creates alone {:.0}/s); \
@@ -159,6 +288,7 @@ async fn run() {
         n as f64 / elapsed.as_secs_f64(),
         n as f64 / created_in.as_secs_f64()
     );
+    report("create→completed", n, elapsed, before, after);
 
     // Phase 2: steady rate, latency.
     let done_before = completed(&pool).await;
@@ -184,9 +314,6 @@ async fn run() {
         "latency: {count} jobs at {rate}/s; enqueue→dispatch p50 {p50:.2} ms, p99 {p99:.2} ms"
     );
 
-    stop_tx.send(true).unwrap();
-    for w in workers {
-        let _ = w.await;
-    }
+    workers.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

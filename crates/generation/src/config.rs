@@ -50,6 +50,16 @@ pub struct PipelineConfig {
     pub max_upload_bytes: u64,
     /// Grace for in-flight jobs when a worker shuts down (then their leases are released).
     pub shutdown_grace: Duration,
+    /// Group commit of keyless creates and of completions: at most this many per
+    /// statement …
+    pub write_batch: usize,
+    /// … and at most this many such statements of each kind at once (each holds a
+    /// connection). Fewer slots make larger batches and less contention in
+    /// PostgreSQL; more keep one slow statement from holding up the others.
+    pub write_slots: usize,
+    /// The Redis pub/sub channel of the nodes sharing one database (see
+    /// [`crate::GenerationService::connect_redis`]).
+    pub redis_channel: String,
     pub download: DownloadConfig,
     pub pixverse: PixverseConfig,
     pub openai: OpenAiConfig,
@@ -79,6 +89,9 @@ impl PipelineConfig {
             max_poll_errors: 5,
             max_upload_bytes: 100 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            redis_channel: "pixsim:generation".into(),
+            write_batch: 64,
+            write_slots: 2,
             download: DownloadConfig::default(),
             pixverse: PixverseConfig::default(),
             openai: OpenAiConfig::default(),

@@ -10,6 +10,17 @@ use store::generation::submissions::SubmissionRow;
 use crate::model::{
     Asset, Generation, InputRef, LineageEdge, ProviderAccount, Submission, UnknownValue,
 };
+use crate::provider::Credentials;
+
+impl From<&AccountRow> for Credentials {
+    fn from(a: &AccountRow) -> Self {
+        Credentials {
+            account_id: a.id,
+            api_key: a.api_key.clone(),
+            base_url: a.base_url.clone(),
+        }
+    }
+}
 
 fn corrupt(e: UnknownValue) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -45,6 +56,8 @@ impl TryFrom<JobRow> for Generation {
             error_code: r.error_code,
             error_message: r.error_message,
             metadata: r.metadata,
+            estimated_credits: r.estimated_credits,
+            credits_charged: r.credits_charged,
             created_at: r.created_at,
             updated_at: r.updated_at,
             started_at: r.started_at,
@@ -55,7 +68,8 @@ impl TryFrom<JobRow> for Generation {
 
 impl TryFrom<AssetRow> for Asset {
     type Error = StoreError;
-    fn try_from(r: AssetRow) -> Result<Self, StoreError> {
+    fn try_from(row: AssetRow) -> Result<Self, StoreError> {
+        let r = row.fields;
         Ok(Asset {
             id: r.id,
             owner_id: UserId(r.owner_id),
@@ -78,7 +92,7 @@ impl TryFrom<AssetRow> for Asset {
                 .transpose()
                 .map_err(corrupt)?,
             prompt: r.prompt,
-            created_at: r.created_at,
+            created_at: row.created_at,
         })
     }
 }
@@ -126,6 +140,7 @@ impl TryFrom<AccountRow> for ProviderAccount {
             cooldown_until: r.cooldown_until,
             last_used_at: r.last_used_at,
             last_error: r.last_error,
+            balance_checked_at: r.balance_checked_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -145,6 +160,8 @@ impl From<SubmissionRow> for Submission {
             error_class: r.error_class,
             error_code: r.error_code,
             error_message: r.error_message,
+            credits: r.credits,
+            credits_refunded: r.credits_refunded,
             submitted_at: r.submitted_at,
             accepted_at: r.accepted_at,
             finished_at: r.finished_at,

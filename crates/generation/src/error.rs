@@ -29,6 +29,15 @@ pub enum GenerationError {
     InvalidMedia(String),
     #[error("unknown provider {0}")]
     UnknownProvider(String),
+    /// The provider has no such operation (e.g. no balance endpoint).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The provider refused the account (its key).
+    #[error("the provider refused the account: {0}")]
+    ProviderRefused(String),
+    /// The provider could not be reached or answered with an error.
+    #[error("the provider is unavailable: {0}")]
+    ProviderUnavailable(String),
     #[error(transparent)]
     Store(StoreError),
     #[error("storage i/o: {0}")]
@@ -55,6 +64,9 @@ impl GenerationError {
             GenerationError::Forbidden(_) => "forbidden",
             GenerationError::InvalidMedia(_) => "invalid_media",
             GenerationError::UnknownProvider(_) => "unknown_provider",
+            GenerationError::Unsupported(_) => "unsupported",
+            GenerationError::ProviderRefused(_) => "provider_refused",
+            GenerationError::ProviderUnavailable(_) => "provider_unavailable",
             GenerationError::Store(e) if e.is_unavailable() => "unavailable",
             GenerationError::Store(_) | GenerationError::Io(_) => "internal",
         }
@@ -65,7 +77,10 @@ impl GenerationError {
         match self {
             GenerationError::InvalidParameters(_)
             | GenerationError::InvalidMedia(_)
-            | GenerationError::UnknownProvider(_) => 422,
+            | GenerationError::UnknownProvider(_)
+            | GenerationError::Unsupported(_) => 422,
+            GenerationError::ProviderRefused(_) => 409,
+            GenerationError::ProviderUnavailable(_) => 503,
             GenerationError::NoAccountAvailable(_) => 409,
             GenerationError::NotFound(_) => 404,
             GenerationError::Conflict(_) => 409,

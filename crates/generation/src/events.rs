@@ -1,5 +1,7 @@
 //! Pipeline events, broadcast in-process (`tokio::sync::broadcast`); the server forwards
-//! them to `/api/v1/ws/generations`, to other nodes and into the simulation.
+//! them to `/api/v1/ws/generations` and into the simulation. With Redis
+//! ([`crate::GenerationService::connect_redis`]) every node's broadcast also carries the
+//! other nodes' events.
 
 use domain::user::UserId;
 use serde::{Deserialize, Serialize};

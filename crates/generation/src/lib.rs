@@ -15,15 +15,17 @@
 //! ```text
 //! let svc = GenerationService::new(pool, PipelineConfig::new(state_dir.join("media")))?;
 //! for _ in 0..n { tokio::spawn(svc.worker().run(shutdown.clone())); }  // or `pixsim-server worker`
-//! let mut events = svc.subscribe();            // → /api/v1/ws/generations, Redis, sim bridge
-//! svc.wake_workers();                          // on a cross-node "job created" signal
+//! let _bridge = svc.connect_redis(url, shutdown)?; // optional: wake-ups, events, cancels across nodes
+//! let mut events = svc.subscribe();            // → /api/v1/ws/generations, sim bridge
 //! // REST handlers: svc.create/validate/list/get/cancel/pause/resume/retry/delete(actor, …),
 //! // svc.*_account(…), svc.list_assets/get_asset/asset_file/asset_lineage/upload_asset(…);
 //! // map GenerationError::code()/http_status() to the answer.
 //! ```
 
+mod batch;
 mod convert;
 
+pub mod cluster;
 pub mod config;
 pub mod download;
 pub mod error;
@@ -39,8 +41,9 @@ pub mod worker;
 #[cfg(feature = "fakes")]
 pub mod fakes;
 
+pub use cluster::RedisBridge;
 pub use config::PipelineConfig;
 pub use error::GenerationError;
 pub use events::GenerationEvent;
-pub use service::{AssetFile, GenerationService};
+pub use service::{AssetFile, GenerationService, check_spec, spec_request};
 pub use worker::{ClaimedJob, Executed, Outcome, Worker};

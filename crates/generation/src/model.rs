@@ -281,6 +281,10 @@ pub struct Generation {
     pub error_message: Option<String>,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    /// Credits one provider submission is expected to cost (0: free or unknown).
+    pub estimated_credits: i64,
+    /// Net credits charged: accepted submissions minus the provider's refunds.
+    pub credits_charged: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -326,6 +330,10 @@ pub struct Submission {
     pub error_class: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// Credits charged when the provider accepted it.
+    pub credits: i64,
+    /// The provider gave the credits back (Pixverse: moderation failures).
+    pub credits_refunded: bool,
     pub submitted_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -352,6 +360,9 @@ pub struct ProviderAccount {
     pub cooldown_until: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// When `credits` was last read from the provider (`POST …/refresh`, or after an
+    /// out-of-credits answer).
+    pub balance_checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -483,5 +494,10 @@ impl Actor {
     /// May this actor see something owned by `owner`?
     pub fn may_see(&self, owner: Uuid) -> bool {
         self.is_admin || self.user_id.0 == owner
+    }
+    /// May this actor read an asset owned by `owner`? Its own, any for admins, and scene
+    /// content assets (owned by [`domain::user::CONTENT_OWNER`]) for everyone.
+    pub fn may_read_asset(&self, owner: Uuid) -> bool {
+        self.may_see(owner) || owner == domain::user::CONTENT_OWNER.0
     }
 }

@@ -1,16 +1,22 @@
 //! [`GenerationService`]: the facade the REST layer, the sim bridge and the workers use.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sqlx::PgPool;
+use store::StoreError;
 use store::generation::accounts::{self, AccountPatch, NewAccount};
-use store::generation::assets::{self, NewAsset};
-use store::generation::jobs::{self, InsertOutcome, JobFilter, NewJob, Transition};
+use store::generation::assets::{self, AssetRow, Completion, NewAsset};
+use store::generation::jobs::{self, InsertOutcome, JobFilter, JobRow, NewJob, Transition};
 use store::generation::submissions;
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
+use crate::batch::{Batcher, CallError};
+use crate::cluster::{Message, Outbox, RedisBridge, StartError};
 use crate::config::PipelineConfig;
 use crate::download::Downloader;
 use crate::error::GenerationError;
@@ -22,10 +28,10 @@ use crate::model::{
     Operation, Page, ProviderAccount, ProviderAccountPatch, Submission, ValidationReport,
 };
 use crate::params::{InputInfo, Issues, check_inputs, params_hash};
-use crate::provider::ProviderRegistry;
 use crate::provider::local::LocalProvider;
 use crate::provider::openai::OpenAiProvider;
 use crate::provider::pixverse::PixverseProvider;
+use crate::provider::{Credentials, ProviderError, ProviderRegistry};
 use crate::worker::Worker;
 
 /// State shared by the service and its workers.
@@ -37,12 +43,158 @@ pub(crate) struct Shared {
     pub downloader: Downloader,
     pub events: broadcast::Sender<GenerationEvent>,
     pub wake: Notify,
+    /// This node's id in cross-node messages.
+    pub node_id: Uuid,
+    /// Set once Redis is connected (see [`crate::cluster`]).
+    pub outbox: OnceLock<Arc<Outbox>>,
+    /// Cross-node messages dropped because Redis could not keep up.
+    pub redis_dropped: AtomicU64,
+    /// Attempts running in this process: job id → (attempt, its stop signal).
+    pub running: Mutex<HashMap<Uuid, (i32, Arc<Notify>)>>,
+    /// Workers of this process waiting for work right now.
+    pub idle_workers: AtomicUsize,
+    /// Group commit of keyless creates and of completions (started on first use).
+    pub creates: OnceLock<CreateBatcher>,
+    pub completions: OnceLock<CompleteBatcher>,
 }
 
+pub(crate) type CreateBatcher = Batcher<(NewJob, Option<i64>), Result<InsertOutcome, StoreError>>;
+pub(crate) type CompleteBatcher =
+    Batcher<Completion, Result<Option<(JobRow, AssetRow)>, StoreError>>;
+
 impl Shared {
+    /// Emits an event of this node: on the local broadcast and, with Redis, to the
+    /// other nodes.
     pub fn emit(&self, ev: GenerationEvent) {
+        if let Some(o) = self.outbox.get() {
+            o.send(
+                self,
+                Message::Event {
+                    event: Box::new(ev.clone()),
+                },
+            );
+        }
         // No subscribers is fine.
         let _ = self.events.send(ev);
+    }
+
+    /// Wakes the idle workers of this process.
+    pub fn wake_local(&self) {
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// A job became due: wakes the workers of this process and, with Redis, of every
+    /// node.
+    pub fn signal_work(&self) {
+        self.wake_local();
+        if let Some(o) = self.outbox.get() {
+            o.wake();
+        }
+    }
+
+    /// Stops the attempt of `job` running in this process, if any (it was cancelled).
+    pub fn stop_running(&self, job: Uuid) {
+        if let Ok(r) = self.running.lock()
+            && let Some((_, stop)) = r.get(&job)
+        {
+            stop.notify_one();
+        }
+    }
+
+    /// Registers a running attempt; its stop signal fires on cancel.
+    pub fn register_running(&self, job: Uuid, attempt: i32) -> Arc<Notify> {
+        let stop = Arc::new(Notify::new());
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(job, (attempt, stop.clone()));
+        }
+        stop
+    }
+
+    /// Inserts a keyless job together with the others being created right now (one
+    /// statement for all; see [`crate::batch`]).
+    pub async fn insert_job(
+        &self,
+        job: NewJob,
+        limit: Option<i64>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let batcher = self.creates.get_or_init(|| {
+            let pool = self.pool.clone();
+            Batcher::start(self.cfg.write_batch, self.cfg.write_slots, move |batch| {
+                let pool = pool.clone();
+                async move {
+                    let (jobs, limits): (Vec<NewJob>, Vec<Option<i64>>) = batch.into_iter().unzip();
+                    match jobs::insert_batch(&pool, &jobs, &limits).await {
+                        Ok(out) => out.into_iter().map(Ok).collect(),
+                        Err(e) => {
+                            // One bad row fails the statement: write each alone.
+                            tracing::debug!("batched create failed, writing one by one: {e}");
+                            let mut out = Vec::with_capacity(jobs.len());
+                            for (job, limit) in jobs.iter().zip(limits) {
+                                out.push(jobs::insert(&pool, job, limit).await);
+                            }
+                            out
+                        }
+                    }
+                }
+            })
+        });
+        match batcher.call((job, limit)).await {
+            Ok(r) => r,
+            Err(CallError::Unsent((job, limit))) => jobs::insert(&self.pool, &job, limit).await,
+            Err(CallError::Lost) => Err(StoreError::Corrupt(
+                "the batched create was interrupted".into(),
+            )),
+        }
+    }
+
+    /// Completes a job attempt together with the others completing right now (one
+    /// statement for all; see [`crate::batch`]).
+    pub async fn complete_job(
+        &self,
+        c: Completion,
+    ) -> Result<Option<(JobRow, AssetRow)>, StoreError> {
+        let batcher = self.completions.get_or_init(|| {
+            let pool = self.pool.clone();
+            Batcher::start(self.cfg.write_batch, self.cfg.write_slots, move |batch| {
+                let pool = pool.clone();
+                async move {
+                    match assets::complete_jobs(&pool, &batch).await {
+                        Ok(out) => out.into_iter().map(Ok).collect(),
+                        Err(e) => {
+                            tracing::debug!("batched completion failed, writing one by one: {e}");
+                            let mut out = Vec::with_capacity(batch.len());
+                            for c in &batch {
+                                out.push(
+                                    assets::complete_jobs(&pool, std::slice::from_ref(c))
+                                        .await
+                                        .map(|mut v| v.pop().flatten()),
+                                );
+                            }
+                            out
+                        }
+                    }
+                }
+            })
+        });
+        match batcher.call(c).await {
+            Ok(r) => r,
+            Err(CallError::Unsent(c)) => {
+                assets::complete_jobs(&self.pool, std::slice::from_ref(&c))
+                    .await
+                    .map(|mut v| v.pop().flatten())
+            }
+            // Unknown: the lease will expire and the job be reclaimed if nothing was written.
+            Err(CallError::Lost) => Ok(None),
+        }
+    }
+
+    pub fn unregister_running(&self, job: Uuid, stop: &Arc<Notify>) {
+        if let Ok(mut r) = self.running.lock()
+            && r.get(&job).is_some_and(|(_, s)| Arc::ptr_eq(s, stop))
+        {
+            r.remove(&job);
+        }
     }
 }
 
@@ -83,7 +235,7 @@ struct Checked {
     params: GenerationParams,
     inputs: Vec<InputRef>,
     hash: String,
-    reusable: Option<(Uuid, Uuid)>,
+    estimated_credits: i64,
     owner: Uuid,
 }
 
@@ -128,6 +280,13 @@ impl GenerationService {
                 downloader,
                 events,
                 wake: Notify::new(),
+                node_id: Uuid::new_v4(),
+                outbox: OnceLock::new(),
+                redis_dropped: AtomicU64::new(0),
+                running: Mutex::new(HashMap::new()),
+                idle_workers: AtomicUsize::new(0),
+                creates: OnceLock::new(),
+                completions: OnceLock::new(),
             }),
         })
     }
@@ -158,11 +317,54 @@ impl GenerationService {
         self.shared.events.clone()
     }
 
-    /// Wakes idle workers of this process at once (call on a cross-node "job created"
-    /// signal; creates in this process wake them already).
+    /// Wakes idle workers of this process at once (creates, resumes and retries wake
+    /// them already, and with [`Self::connect_redis`] those of every node).
     pub fn wake_workers(&self) {
-        self.shared.wake.notify_waiters();
-        self.shared.wake.notify_one();
+        self.shared.wake_local();
+    }
+
+    /// Joins the nodes sharing this Redis (see [`crate::cluster`]): job wake-ups,
+    /// events and cancels go to every node from now on. Returns at once; the bridge
+    /// connects (and reconnects) in the background until `shutdown` resolves. Without
+    /// it the service works alone, as a single node.
+    ///
+    /// Errors: `invalid_parameters` for an invalid URL, `conflict` when already
+    /// connected.
+    pub fn connect_redis(
+        &self,
+        url: &str,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<RedisBridge, GenerationError> {
+        crate::cluster::start(self.shared.clone(), url, shutdown).map_err(|e| match e {
+            StartError::AlreadyConnected => GenerationError::Conflict(e.to_string()),
+            StartError::Url(_) => {
+                GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
+                    field: "redis_url".into(),
+                    code: "invalid_value".into(),
+                    message: e.to_string(),
+                }])
+            }
+        })
+    }
+
+    /// This node's id in cross-node messages.
+    pub fn node_id(&self) -> Uuid {
+        self.shared.node_id
+    }
+
+    /// Workers of this process waiting for work right now.
+    pub fn idle_workers(&self) -> usize {
+        self.shared.idle_workers.load(Ordering::Relaxed)
+    }
+
+    /// Job attempts running in this process right now.
+    pub fn running_jobs(&self) -> usize {
+        self.shared.running.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    /// Cross-node messages dropped so far because Redis could not keep up.
+    pub fn redis_dropped(&self) -> u64 {
+        self.shared.redis_dropped.load(Ordering::Relaxed)
     }
 
     /// A worker with a unique id; see [`Worker::run`].
@@ -177,10 +379,13 @@ impl GenerationService {
 
     // ----- generations -----
 
+    /// Validates a request. `report_reuse`: look up the asset a create would reuse (for
+    /// validate; create's insert does that lookup itself, in the same statement).
     async fn check(
         &self,
         actor: Actor,
         req: &CreateGeneration,
+        report_reuse: bool,
     ) -> Result<(ValidationReport, Option<Checked>), GenerationError> {
         let mut issues = Issues::default();
         let provider_id = req
@@ -223,11 +428,37 @@ impl GenerationService {
         }
         // The owner of the job: the actor (inputs must be theirs, or any for admins).
         let owner = actor.user_id.0;
+        if let Some(pid) = req.parent_generation_id {
+            match jobs::get(&self.shared.pool, pid).await {
+                Ok(j) if actor.may_see(j.user_id) => {}
+                Ok(_) | Err(StoreError::NotFound(_)) => {
+                    issues.push("parent_generation_id", "not_found", "no such generation")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(aid) = req.preferred_account_id {
+            match accounts::get(&self.shared.pool, aid).await {
+                Ok(a)
+                    if a.provider == provider_id
+                        && (actor.is_admin || a.owner_id.is_none_or(|o| o == owner)) => {}
+                Ok(_) | Err(StoreError::NotFound(_)) => issues.push(
+                    "preferred_account_id",
+                    "not_found",
+                    format!("no {provider_id} account with this id"),
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
         let ids: Vec<Uuid> = req.inputs.iter().map(|i| i.asset_id).collect();
         let found = if ids.is_empty() {
             Vec::new()
         } else {
-            assets::get_many(&self.shared.pool, &ids).await?
+            assets::get_many(&self.shared.pool, &ids)
+                .await?
+                .into_iter()
+                .map(|r| r.fields)
+                .collect()
         };
         let info: Vec<Option<InputInfo>> = req
             .inputs
@@ -235,7 +466,7 @@ impl GenerationService {
             .map(|i| {
                 found
                     .iter()
-                    .find(|a| a.id == i.asset_id && actor.may_see(a.owner_id))
+                    .find(|a| a.id == i.asset_id && actor.may_read_asset(a.owner_id))
                     .and_then(|a| {
                         Some(InputInfo {
                             asset_id: a.id,
@@ -263,23 +494,20 @@ impl GenerationService {
             }
             if issues.is_empty() {
                 let h = params_hash(&provider_id, op, &params, &inputs, &info);
-                let reusable = if req.force_new {
-                    None
-                } else {
-                    jobs::find_reusable(&self.shared.pool, owner, &h)
+                if report_reuse && !req.force_new {
+                    reusable_asset_id = jobs::find_reusable(&self.shared.pool, owner, &h)
                         .await?
-                        .and_then(|j| j.asset_id.map(|a| (a, j.id)))
-                };
-                reusable_asset_id = reusable.map(|r| r.0);
+                        .and_then(|j| j.asset_id);
+                }
                 canonical = serde_json::to_value(&params).ok();
                 hash = Some(h.clone());
                 checked = Some(Checked {
                     provider: provider_id.clone(),
                     operation: op,
+                    estimated_credits: p.estimated_credits(op, &params),
                     params,
                     inputs,
                     hash: h,
-                    reusable,
                     owner,
                 });
             }
@@ -302,12 +530,14 @@ impl GenerationService {
         actor: Actor,
         req: &CreateGeneration,
     ) -> Result<ValidationReport, GenerationError> {
-        Ok(self.check(actor, req).await?.0)
+        Ok(self.check(actor, req, true).await?.0)
     }
 
     /// Creates a job (or returns the job already holding the idempotency key). With the
     /// same parameter hash as a completed job of the user and not `force_new`, the new
     /// job is created completed with that asset (`reused_from` set), paying nothing.
+    /// The key lookup, the reuse lookup and the insert are one statement (one round
+    /// trip; with a per-user limit, inside a transaction holding the user's lock).
     ///
     /// Errors: `invalid_parameters`, `no_account_available`, `limit_exceeded`,
     /// `conflict` (idempotency key reused with other parameters).
@@ -316,7 +546,7 @@ impl GenerationService {
         actor: Actor,
         req: CreateGeneration,
     ) -> Result<Generation, GenerationError> {
-        let (report, checked) = self.check(actor, &req).await?;
+        let (report, checked) = self.check(actor, &req, false).await?;
         let Some(c) = checked else {
             if report
                 .issues
@@ -352,14 +582,19 @@ impl GenerationService {
                 .metadata
                 .clone()
                 .unwrap_or_else(|| serde_json::json!({})),
-            reuse: c.reusable,
+            estimated_credits: c.estimated_credits,
         };
         let limit = if actor.is_admin {
             None
         } else {
             self.shared.cfg.user_active_limit
         };
-        match jobs::insert(&self.shared.pool, &new, limit).await? {
+        let inserted = if new.idempotency_key.is_some() {
+            jobs::insert(&self.shared.pool, &new, limit).await?
+        } else {
+            self.shared.insert_job(new, limit).await?
+        };
+        match inserted {
             InsertOutcome::Created(row) => {
                 let g: Generation = row.try_into()?;
                 self.shared.emit(GenerationEvent::JobCreated {
@@ -374,7 +609,7 @@ impl GenerationService {
                         });
                     }
                 } else {
-                    self.wake_workers();
+                    self.shared.signal_work();
                 }
                 Ok(g)
             }
@@ -394,65 +629,18 @@ impl GenerationService {
     }
 
     /// Creates a job from a scene node's generation spec (`operation`, `prompt`, free-form
-    /// `params`, which may also name `provider`, `priority` and `inputs`). `metadata`
-    /// travels with the job and its events (e.g. scene and node ids).
+    /// `params`, which may also name `provider`, `priority`, `idempotency_key` and
+    /// `inputs`; see [`spec_request`]). `metadata` travels with the job and its events
+    /// (e.g. scene and node ids).
     pub async fn create_from_spec(
         &self,
         actor: Actor,
         spec: &domain::narrative::scene::GenerationSpec,
         metadata: serde_json::Value,
     ) -> Result<Generation, GenerationError> {
-        let mut params = spec.params.clone();
-        let provider = params
-            .remove("provider")
-            .and_then(|v| v.as_str().map(str::to_owned));
-        let priority = params
-            .remove("priority")
-            .and_then(|v| v.as_i64())
-            .map(|p| p as i16);
-        let inputs: Vec<InputRef> = match params.remove("inputs") {
-            Some(v) => serde_json::from_value(v).map_err(|e| {
-                GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
-                    field: "inputs".into(),
-                    code: "invalid_value".into(),
-                    message: e.to_string(),
-                }])
-            })?,
-            None => Vec::new(),
-        };
-        params.insert(
-            "prompt".into(),
-            serde_json::Value::String(spec.prompt.clone()),
-        );
-        let params: GenerationParams =
-            serde_json::from_value(serde_json::Value::Object(params.into_iter().collect()))
-                .map_err(|e| {
-                    GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
-                        field: "params".into(),
-                        code: "invalid_value".into(),
-                        message: e.to_string(),
-                    }])
-                })?;
-        let operation = spec.operation.parse::<Operation>().map_err(|e| {
-            GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
-                field: "operation".into(),
-                code: "invalid_value".into(),
-                message: e.to_string(),
-            }])
-        })?;
-        self.create(
-            actor,
-            CreateGeneration {
-                provider,
-                operation: Some(operation),
-                params,
-                inputs,
-                priority,
-                metadata: Some(metadata),
-                ..Default::default()
-            },
-        )
-        .await
+        let mut req = spec_request(spec)?;
+        req.metadata = Some(metadata);
+        self.create(actor, req).await
     }
 
     async fn visible_job(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
@@ -531,6 +719,12 @@ impl GenerationService {
             .await?
             .try_into()?;
         if t == Transition::Cancel {
+            // The attempt running it (here or, through Redis, on another node) stops now
+            // instead of at its next heartbeat.
+            self.shared.stop_running(id);
+            if let Some(o) = self.shared.outbox.get() {
+                o.send(&self.shared, Message::Cancel { job_id: id });
+            }
             self.shared.emit(GenerationEvent::JobFailed {
                 generation: g.clone(),
             });
@@ -540,13 +734,16 @@ impl GenerationService {
             });
         }
         if matches!(t, Transition::Resume | Transition::Retry) {
-            self.wake_workers();
+            self.shared.signal_work();
         }
         Ok(g)
     }
 
-    /// pending, paused or processing → cancelled (a running attempt stops at its next
-    /// heartbeat and writes nothing).
+    /// pending, paused or processing → cancelled, once: the account slot is given back
+    /// at once, the running attempt stops polling (at once in this process or, with
+    /// Redis, on any node; else at its next heartbeat), asks the provider to stop where
+    /// its contract has a call for it, and writes nothing more, even if the provider
+    /// finishes meanwhile.
     pub async fn cancel(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
         self.transition(actor, id, Transition::Cancel).await
     }
@@ -666,11 +863,15 @@ impl GenerationService {
         Ok(row.try_into()?)
     }
 
-    async fn editable_account(&self, actor: Actor, id: Uuid) -> Result<(), GenerationError> {
+    async fn editable_account(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<store::generation::accounts::AccountRow, GenerationError> {
         let row = accounts::get(&self.shared.pool, id).await?;
         match row.owner_id {
-            _ if actor.is_admin => Ok(()),
-            Some(o) if o == actor.user_id.0 => Ok(()),
+            _ if actor.is_admin => Ok(row),
+            Some(o) if o == actor.user_id.0 => Ok(row),
             None => Err(GenerationError::Forbidden(
                 "only admins change shared accounts",
             )),
@@ -718,7 +919,7 @@ impl GenerationService {
         )
         .await?;
         // A refilled or re-enabled account may unblock waiting jobs.
-        self.wake_workers();
+        self.shared.signal_work();
         Ok(row.try_into()?)
     }
 
@@ -726,6 +927,53 @@ impl GenerationService {
         self.editable_account(actor, id).await?;
         accounts::delete(&self.shared.pool, id).await?;
         Ok(())
+    }
+
+    /// Reads the account's balance from its provider's documented balance endpoint
+    /// (Pixverse: monthly plus package credits) and records it in `credits`: at zero
+    /// the account becomes `exhausted`, and an exhausted account with credits again
+    /// `active`. Same permissions as changing the account.
+    ///
+    /// Errors: `unsupported` (the provider has no balance endpoint),
+    /// `provider_refused` (the key was refused: the account is marked `error`),
+    /// `provider_unavailable` (any other failure).
+    pub async fn refresh_account(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<ProviderAccount, GenerationError> {
+        let row = self.editable_account(actor, id).await?;
+        let provider = self
+            .shared
+            .providers
+            .get(&row.provider)
+            .ok_or_else(|| GenerationError::UnknownProvider(row.provider.clone()))?;
+        let creds = Credentials::from(&row);
+        match provider.balance(&creds).await {
+            Ok(Some(balance)) => {
+                let row = accounts::set_balance(&self.shared.pool, id, balance).await?;
+                // Credits may let waiting jobs run.
+                self.shared.signal_work();
+                Ok(row.try_into()?)
+            }
+            Ok(None) => Err(GenerationError::Unsupported(format!(
+                "{} has no balance endpoint",
+                row.provider
+            ))),
+            Err(e @ ProviderError::Auth { .. }) => {
+                let msg = e.to_string();
+                accounts::set_status(
+                    &self.shared.pool,
+                    id,
+                    AccountStatus::Error.as_str(),
+                    Some(&msg),
+                    None,
+                )
+                .await?;
+                Err(GenerationError::ProviderRefused(msg))
+            }
+            Err(e) => Err(GenerationError::ProviderUnavailable(e.to_string())),
+        }
     }
 
     // ----- assets -----
@@ -773,7 +1021,7 @@ impl GenerationService {
         id: Uuid,
     ) -> Result<store::generation::assets::AssetRow, GenerationError> {
         let row = assets::get(&self.shared.pool, id).await?;
-        if !actor.may_see(row.owner_id) {
+        if !actor.may_read_asset(row.fields.owner_id) {
             return Err(GenerationError::NotFound("asset"));
         }
         Ok(row)
@@ -786,9 +1034,9 @@ impl GenerationService {
     /// The file of an asset, for `GET /assets/{id}/file` (serve it with Range support).
     pub async fn asset_file(&self, actor: Actor, id: Uuid) -> Result<AssetFile, GenerationError> {
         let row = self.visible_asset_row(actor, id).await?;
-        let path = self.shared.media.path(&row.path)?;
+        let path = self.shared.media.path(&row.fields.path)?;
         let size = tokio::fs::metadata(&path).await?.len();
-        let mime = row.mime.clone();
+        let mime = row.fields.mime.clone();
         Ok(AssetFile {
             asset: row.try_into()?,
             path,
@@ -805,6 +1053,7 @@ impl GenerationService {
     ) -> Result<AssetFile, GenerationError> {
         let row = self.visible_asset_row(actor, id).await?;
         let rel = row
+            .fields
             .thumbnail_path
             .clone()
             .ok_or(GenerationError::NotFound("thumbnail"))?;
@@ -832,8 +1081,8 @@ impl GenerationService {
         let visible: Vec<Uuid> = assets::get_many(&self.shared.pool, &others)
             .await?
             .into_iter()
-            .filter(|a| actor.may_see(a.owner_id))
-            .map(|a| a.id)
+            .filter(|a| actor.may_read_asset(a.fields.owner_id))
+            .map(|a| a.fields.id)
             .collect();
         Ok(AssetLineage {
             asset_id: id,
@@ -912,5 +1161,162 @@ impl GenerationService {
             asset: asset.clone(),
         });
         Ok(asset)
+    }
+}
+
+fn spec_issue(field: &str, message: String) -> GenerationError {
+    GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
+        field: field.into(),
+        code: "invalid_value".into(),
+        message,
+    }])
+}
+
+/// The create request a scene node's generation spec stands for: `params` are the
+/// provider parameters, except `provider`, `priority`, `idempotency_key` and `inputs`,
+/// which are taken out into the request's own fields; the prompt joins the parameters.
+pub fn spec_request(
+    spec: &domain::narrative::scene::GenerationSpec,
+) -> Result<CreateGeneration, GenerationError> {
+    let mut params = spec.params.clone();
+    let provider = params
+        .remove("provider")
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let priority = params
+        .remove("priority")
+        .and_then(|v| v.as_i64())
+        .map(|p| p as i16);
+    let idempotency_key = params
+        .remove("idempotency_key")
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let inputs: Vec<InputRef> = match params.remove("inputs") {
+        Some(v) => serde_json::from_value(v).map_err(|e| spec_issue("inputs", e.to_string()))?,
+        None => Vec::new(),
+    };
+    params.insert(
+        "prompt".into(),
+        serde_json::Value::String(spec.prompt.clone()),
+    );
+    let params: GenerationParams =
+        serde_json::from_value(serde_json::Value::Object(params.into_iter().collect()))
+            .map_err(|e| spec_issue("params", e.to_string()))?;
+    let operation = spec
+        .operation
+        .parse::<Operation>()
+        .map_err(|e| spec_issue("operation", e.to_string()))?;
+    Ok(CreateGeneration {
+        provider,
+        operation: Some(operation),
+        params,
+        inputs,
+        priority,
+        idempotency_key,
+        ..Default::default()
+    })
+}
+
+/// Checks a scene node's generation spec without a database: its shape
+/// ([`spec_request`]), that the provider (named, else `default_provider`) exists and that
+/// its parameter rules hold. Input assets are checked only when the job is created.
+/// Returns the problems as `field: message` lines (empty: fine).
+pub fn check_spec(
+    providers: &ProviderRegistry,
+    default_provider: &str,
+    spec: &domain::narrative::scene::GenerationSpec,
+) -> Vec<String> {
+    let req = match spec_request(spec) {
+        Ok(r) => r,
+        Err(GenerationError::InvalidParameters(issues)) => {
+            return issues
+                .into_iter()
+                .map(|i| format!("{}: {}", i.field, i.message))
+                .collect();
+        }
+        Err(e) => return vec![e.to_string()],
+    };
+    let id = req.provider.as_deref().unwrap_or(default_provider);
+    let Some(provider) = providers.get(id) else {
+        return vec![format!(
+            "provider: unknown provider {id:?}; known: {}",
+            providers.ids().join(", ")
+        )];
+    };
+    let Some(op) = req.operation else {
+        return vec!["operation: an operation is required".into()];
+    };
+    let mut issues = Issues::default();
+    provider.validate(op, &req.params, &req.inputs, &mut issues);
+    issues
+        .0
+        .into_iter()
+        .map(|i| format!("{}: {}", i.field, i.message))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn job(user: Uuid, i: u32) -> NewJob {
+        NewJob {
+            id: Uuid::now_v7(),
+            user_id: user,
+            provider: "local".into(),
+            operation: "text_to_video".into(),
+            params: serde_json::json!({"prompt": format!("p{i}")}),
+            inputs: serde_json::json!([]),
+            params_hash: format!("h{i}"),
+            priority: 5,
+            scheduled_at: None,
+            idempotency_key: None,
+            force_new: false,
+            preferred_account_id: None,
+            parent_generation_id: None,
+            max_retries: 3,
+            metadata: serde_json::json!({}),
+            estimated_credits: 0,
+        }
+    }
+
+    /// One row the database refuses (a foreign key) fails the shared statement: every
+    /// request is then written alone, so only that one fails.
+    #[tokio::test]
+    async fn a_refused_row_fails_alone_in_a_batch() {
+        let db = store::testing::fresh_database().await.unwrap();
+        let user = store::users::create(
+            &db.pool,
+            store::users::NewUser {
+                email: "batch@example.test",
+                password_hash: "x",
+                display_name: None,
+                role: domain::user::Role::User,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+        let dir = std::env::temp_dir().join(format!("pixsim-unit-{}", Uuid::new_v4().simple()));
+        let svc = GenerationService::new(db.pool.clone(), PipelineConfig::new(&dir)).unwrap();
+        let jobs: Vec<NewJob> = (0..12)
+            .map(|i| {
+                let mut j = job(user.0, i);
+                if i == 5 {
+                    j.parent_generation_id = Some(Uuid::now_v7());
+                }
+                j
+            })
+            .collect();
+        let results =
+            futures::future::join_all(jobs.into_iter().map(|j| svc.shared.insert_job(j, None)))
+                .await;
+        for (i, r) in results.into_iter().enumerate() {
+            match (i, r) {
+                (5, Err(StoreError::Db(_))) => {}
+                (5, other) => panic!("{other:?}"),
+                (_, Ok(InsertOutcome::Created(row))) => assert_eq!(row.status, "pending"),
+                (_, other) => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -6,18 +6,21 @@
 //! owner)`, so an attempt that lost its lease (crash, pause, cancel) changes nothing.
 //! A submission row is written before each provider submit, unique per attempt: one
 //! submission per attempt at most. A new attempt first *adopts* an earlier attempt's
-//! accepted, unfinished submission (polling it instead of paying again).
+//! accepted, unfinished submission (polling it instead of paying again). An accepted
+//! submission is charged the provider's price in the statement that records it; a
+//! cancel stops the attempt through its stop signal (see [`Worker::execute`]).
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use store::generation::accounts::{self, AccountRow};
-use store::generation::assets::{self, NewAsset, NewEdge};
+use store::generation::assets::{self, Completion, NewAsset, NewEdge};
 use store::generation::jobs::{self, Finish, JobRow};
-use store::generation::submissions;
+use store::generation::submissions::{self, Ending};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -49,8 +52,12 @@ pub enum Outcome {
     Requeued {
         code: String,
     },
-    /// The lease was lost (reclaimed, cancelled): nothing was written.
+    /// The lease was lost (reclaimed, or cancelled without this process knowing):
+    /// nothing was written.
     LeaseLost,
+    /// The job was cancelled while this attempt ran: polling stopped, the provider was
+    /// asked to stop where it can be, and nothing else was written.
+    Cancelled,
 }
 
 /// What [`Worker::try_execute_once`] did.
@@ -89,10 +96,38 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// What one attempt runs with, once its account is chosen and its inputs loaded.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    provider: &'a dyn Provider,
+    creds: Option<&'a Credentials>,
+    account: Option<&'a AccountRow>,
+    row: &'a JobRow,
+    op: Operation,
+    params: &'a GenerationParams,
+    inputs: &'a [InputMedia],
+}
+
 enum Followed {
     Done(Outcome),
     /// The remote job is gone (adoption impossible): submit anew.
     Gone,
+}
+
+/// Counts a worker as idle while it lives.
+struct IdleGuard<'a>(&'a AtomicUsize);
+
+impl<'a> IdleGuard<'a> {
+    fn enter(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        IdleGuard(n)
+    }
+}
+
+impl Drop for IdleGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn jitter(d: Duration) -> Duration {
@@ -163,8 +198,9 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown` resolves: claims jobs (woken at once by creates in this
-    /// process, else every `idle_poll`), runs up to `worker_concurrency` at a time,
+    /// Runs until `shutdown` resolves: claims jobs (woken at once by creates, resumes
+    /// and retries in this process, or on any node through Redis; else every
+    /// `idle_poll`), runs up to `worker_concurrency` at a time,
     /// reclaims expired leases every `reclaim_interval`. On shutdown, in-flight jobs get
     /// `shutdown_grace`, then are aborted and their leases released (a later attempt
     /// adopts their provider submissions).
@@ -219,6 +255,7 @@ impl Worker {
                 continue;
             }
             let saturated = sem.available_permits() == 0;
+            let _idle = (!saturated).then(|| IdleGuard::enter(&self.shared.idle_workers));
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = notified => {
@@ -274,13 +311,15 @@ impl Worker {
         }
     }
 
-    /// Runs one claimed attempt to its end (while heartbeating its lease).
+    /// Runs one claimed attempt to its end (while heartbeating its lease). A cancel of
+    /// the job stops it at once (see [`crate::GenerationService::cancel`]).
     pub async fn execute(&self, job: ClaimedJob) -> Outcome {
         let row = job.row;
         let key = (row.id, row.attempt);
         if let Ok(mut s) = self.in_flight.lock() {
             s.insert(key);
         }
+        let stop = self.shared.register_running(row.id, row.attempt);
         self.emit_job(row.clone(), false);
         let timeout = self.shared.cfg.job_timeout;
         let outcome = tokio::select! {
@@ -295,13 +334,70 @@ impl Worker {
                         .await
                 }
             },
-            _ = self.heartbeat_until_lost(row.id, row.attempt) => Outcome::LeaseLost,
+            _ = self.heartbeat_until_lost(row.id, row.attempt) => {
+                // Cancelled elsewhere without a signal reaching this process?
+                match jobs::get(&self.shared.pool, row.id).await {
+                    Ok(now) if now.status == "cancelled" && now.attempt == row.attempt => {
+                        self.stop_remote(&row).await;
+                        Outcome::Cancelled
+                    }
+                    _ => Outcome::LeaseLost,
+                }
+            }
+            _ = stop.notified() => {
+                self.stop_remote(&row).await;
+                Outcome::Cancelled
+            }
         };
+        self.shared.unregister_running(row.id, &stop);
         if let Ok(mut s) = self.in_flight.lock() {
             s.remove(&key);
         }
         tracing::debug!(job = %row.id, attempt = row.attempt, ?outcome, "attempt ended");
         outcome
+    }
+
+    /// After a cancel: asks the provider to stop the attempt's submission (where its
+    /// contract has a call for it) and closes the submission as cancelled. The job row
+    /// and the account slot were settled by the cancel itself.
+    async fn stop_remote(&self, row: &JobRow) {
+        let pool = &self.shared.pool;
+        let sub = match submissions::open_for_attempt(pool, row.id, row.attempt).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(job = %row.id, "cannot look up the cancelled submission: {e}");
+                return;
+            }
+        };
+        let mut note = "cancelled before the provider accepted it".to_owned();
+        if let (Some(provider), Some(remote_id)) = (
+            self.shared.providers.get(&row.provider),
+            sub.remote_id.as_deref(),
+        ) {
+            let account = match sub.account_id {
+                Some(a) => accounts::get(pool, a).await.ok(),
+                None => None,
+            };
+            let creds = account.as_ref().map(Credentials::from);
+            note = match provider.cancel(creds.as_ref(), remote_id).await {
+                Ok(true) => "cancelled; the provider was asked to stop".into(),
+                Ok(false) => "cancelled; the provider has no call to stop it".into(),
+                Err(e) => {
+                    tracing::warn!(job = %row.id, remote_id, "provider cancel failed: {e}");
+                    format!("cancelled; the provider's cancel failed: {e}")
+                }
+            };
+        }
+        if let Err(e) = submissions::finish(
+            pool,
+            sub.id,
+            Ending::plain("cancelled", Some("cancelled"), Some(&note)),
+        )
+        .await
+        {
+            tracing::warn!(job = %row.id, "cannot close the cancelled submission: {e}");
+        }
     }
 
     async fn end(&self, row: &JobRow, how: Finish) -> Outcome {
@@ -368,10 +464,16 @@ impl Worker {
         refs: &[InputRef],
         op: Operation,
     ) -> Result<Vec<InputMedia>, String> {
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<Uuid> = refs.iter().map(|r| r.asset_id).collect();
-        let rows = assets::get_many(&self.shared.pool, &ids)
+        let rows: Vec<_> = assets::get_many(&self.shared.pool, &ids)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|r| r.fields)
+            .collect();
         let mut out = Vec::with_capacity(refs.len());
         for r in refs {
             let a = rows
@@ -477,36 +579,32 @@ impl Worker {
                     .await);
             }
         }
-        let creds = account.as_ref().map(|a| Credentials {
-            account_id: a.id,
-            api_key: a.api_key.clone(),
-            base_url: a.base_url.clone(),
-        });
+        let creds = account.as_ref().map(Credentials::from);
 
         if let Some(s) = prior {
             let same_account = s.account_id == account.as_ref().map(|a| a.id);
             if let (true, Some(remote_id)) = (same_account, s.remote_id.as_deref()) {
                 tracing::info!(job = %row.id, attempt = row.attempt, remote_id, "adopting an earlier submission");
-                match self
-                    .follow(
-                        &*provider,
-                        creds.as_ref(),
-                        account.as_ref(),
-                        row,
-                        op,
-                        &params,
-                        &inputs,
-                        remote_id,
-                        s.id,
-                        false,
-                    )
-                    .await?
-                {
+                let at = Attempt {
+                    provider: &*provider,
+                    creds: creds.as_ref(),
+                    account: account.as_ref(),
+                    row,
+                    op,
+                    params: &params,
+                    inputs: &inputs,
+                };
+                match self.follow(&at, remote_id, s.id, false).await? {
                     Followed::Done(o) => return Ok(o),
                     Followed::Gone => {}
                 }
             }
-            submissions::finish(pool, s.id, "abandoned", None, None, Some("not adoptable")).await?;
+            submissions::finish(
+                pool,
+                s.id,
+                Ending::plain("abandoned", None, Some("not adoptable")),
+            )
+            .await?;
         }
 
         for input in inputs.iter_mut() {
@@ -550,147 +648,80 @@ impl Worker {
             inputs: inputs.clone(),
         };
         let account_id = account.as_ref().map(|a| a.id);
-        if provider.is_synchronous() {
-            // Free and synchronous: the submission is recorded with the completion.
-            match provider.submit(creds.as_ref(), &req).await {
-                Ok(s) => {
-                    if let Some(media) = s.immediate {
-                        return self
-                            .complete(
-                                row,
-                                op,
-                                &params,
-                                &inputs,
-                                None,
-                                &s.remote_id,
-                                provider.id(),
-                                media,
-                            )
-                            .await;
-                    }
-                    let Some(sub) = submissions::begin(
-                        pool,
-                        row.id,
-                        row.attempt,
-                        &self.id,
-                        provider.id(),
-                        account_id,
-                    )
-                    .await?
-                    else {
-                        return Ok(Outcome::LeaseLost);
-                    };
-                    submissions::accepted(pool, sub.id, &s.remote_id).await?;
-                    return match self
-                        .follow(
-                            &*provider,
-                            creds.as_ref(),
-                            account.as_ref(),
-                            row,
-                            op,
-                            &params,
-                            &inputs,
-                            &s.remote_id,
-                            sub.id,
-                            true,
-                        )
-                        .await?
-                    {
-                        Followed::Done(o) => Ok(o),
-                        Followed::Gone => Ok(self
-                            .requeue(row, true, "remote_gone", "the provider lost the job", None)
-                            .await),
-                    };
-                }
-                Err(e) => {
-                    if let Some(sub) = submissions::begin(
-                        pool,
-                        row.id,
-                        row.attempt,
-                        &self.id,
-                        provider.id(),
-                        account_id,
-                    )
-                    .await?
-                    {
-                        submissions::finish(
-                            pool,
-                            sub.id,
-                            "failed",
-                            Some(e.class()),
-                            e.code(),
-                            Some(&e.to_string()),
-                        )
-                        .await?;
-                    }
-                    return Ok(self.on_provider_error(row, account.as_ref(), e).await);
-                }
+        let begin = || {
+            submissions::begin(
+                pool,
+                row.id,
+                row.attempt,
+                &self.id,
+                provider.id(),
+                account_id,
+            )
+        };
+        // The submission row is the idempotency record, written before the call; a
+        // synchronous provider (free, answering at once) gets it with the completion.
+        let synchronous = provider.is_synchronous();
+        let early = if synchronous {
+            None
+        } else {
+            match begin().await? {
+                Some(sub) => Some(sub),
+                None => return Ok(Outcome::LeaseLost),
             }
-        }
-        let Some(sub) = submissions::begin(
-            pool,
-            row.id,
-            row.attempt,
-            &self.id,
-            provider.id(),
-            account_id,
-        )
-        .await?
-        else {
-            return Ok(Outcome::LeaseLost);
         };
         let submitted = match provider.submit(creds.as_ref(), &req).await {
             Ok(s) => s,
             Err(e) => {
-                submissions::finish(
-                    pool,
-                    sub.id,
-                    if matches!(e, ProviderError::Moderation { .. }) {
-                        "filtered"
-                    } else {
-                        "failed"
-                    },
-                    Some(e.class()),
-                    e.code(),
-                    Some(&e.to_string()),
-                )
-                .await?;
+                let sub = match early {
+                    Some(sub) => Some(sub),
+                    None => begin().await?,
+                };
+                if let Some(sub) = sub {
+                    self.close_submission(sub.id, &e).await?;
+                }
                 return Ok(self.on_provider_error(row, account.as_ref(), e).await);
             }
         };
-        if let Some(media) = submitted.immediate {
+        let mut immediate = submitted.immediate;
+        let sub_id = match early {
+            None if immediate.is_some() => None,
+            Some(sub) => Some(sub.id),
+            None => match begin().await? {
+                Some(sub) => Some(sub.id),
+                None => return Ok(Outcome::LeaseLost),
+            },
+        };
+        if let Some(sub_id) = sub_id {
+            // Accepted: the account pays the provider's price (once per submission).
+            let cost = if synchronous {
+                0
+            } else {
+                provider.estimated_credits(op, &params)
+            };
+            submissions::accepted(pool, sub_id, &submitted.remote_id, cost).await?;
+        }
+        let at = Attempt {
+            provider: &*provider,
+            creds: creds.as_ref(),
+            account: account.as_ref(),
+            row,
+            op,
+            params: &params,
+            inputs: &inputs,
+        };
+        if let Some(media) = immediate.take() {
             return self
-                .complete(
-                    row,
-                    op,
-                    &params,
-                    &inputs,
-                    Some(sub.id),
-                    &submitted.remote_id,
-                    provider.id(),
-                    media,
-                )
+                .complete(&at, sub_id, &submitted.remote_id, media)
                 .await;
         }
-        submissions::accepted(pool, sub.id, &submitted.remote_id).await?;
-        match self
-            .follow(
-                &*provider,
-                creds.as_ref(),
-                account.as_ref(),
-                row,
-                op,
-                &params,
-                &inputs,
-                &submitted.remote_id,
-                sub.id,
-                true,
-            )
-            .await?
-        {
+        let Some(sub_id) = sub_id else {
+            return Ok(Outcome::LeaseLost);
+        };
+        match self.follow(&at, &submitted.remote_id, sub_id, true).await? {
             Followed::Done(o) => Ok(o),
             Followed::Gone => {
-                submissions::finish(pool, sub.id, "cancelled", None, Some("gone"), None).await?;
+                submissions::finish(pool, sub_id, Ending::plain("cancelled", Some("gone"), None))
+                    .await?;
                 Ok(self
                     .requeue(row, true, "remote_gone", "the provider lost the job", None)
                     .await)
@@ -699,20 +730,20 @@ impl Worker {
     }
 
     /// Polls a submission to a terminal status and completes the job.
-    #[allow(clippy::too_many_arguments)]
     async fn follow(
         &self,
-        provider: &dyn Provider,
-        creds: Option<&Credentials>,
-        account: Option<&AccountRow>,
-        row: &JobRow,
-        op: Operation,
-        params: &GenerationParams,
-        inputs: &[InputMedia],
+        at: &Attempt<'_>,
         remote_id: &str,
         sub_id: Uuid,
         wait_first: bool,
     ) -> Result<Followed, GenerationError> {
+        let Attempt {
+            provider,
+            creds,
+            account,
+            row,
+            ..
+        } = *at;
         let pool = &self.shared.pool;
         let mut errors = 0u32;
         let mut last_progress: Option<f32> = None;
@@ -748,15 +779,7 @@ impl Worker {
                     ));
                 }
                 Err(e) => {
-                    submissions::finish(
-                        pool,
-                        sub_id,
-                        "failed",
-                        Some(e.class()),
-                        e.code(),
-                        Some(&e.to_string()),
-                    )
-                    .await?;
+                    self.close_submission(sub_id, &e).await?;
                     return Ok(Followed::Done(
                         self.on_provider_error(row, account, e).await,
                     ));
@@ -791,15 +814,7 @@ impl Worker {
                             }
                             Err(e) => {
                                 if !e.is_retryable() {
-                                    submissions::finish(
-                                        pool,
-                                        sub_id,
-                                        "failed",
-                                        Some(e.class()),
-                                        e.code(),
-                                        Some(&e.to_string()),
-                                    )
-                                    .await?;
+                                    self.close_submission(sub_id, &e).await?;
                                 }
                                 return Ok(Followed::Done(
                                     self.on_provider_error(row, account, e).await,
@@ -812,56 +827,89 @@ impl Worker {
                         media.remote_url = poll.result_url.clone();
                     }
                     return Ok(Followed::Done(
-                        self.complete(
-                            row,
-                            op,
-                            params,
-                            inputs,
-                            Some(sub_id),
-                            remote_id,
-                            provider.id(),
-                            media,
+                        self.complete(at, Some(sub_id), remote_id, media).await?,
+                    ));
+                }
+                status @ (RemoteStatus::Filtered | RemoteStatus::Failed) => {
+                    let filtered = status == RemoteStatus::Filtered;
+                    let (sub_status, class, default_msg) = if filtered {
+                        (
+                            "filtered",
+                            "moderation",
+                            "the provider's moderation refused the content",
                         )
-                        .await?,
-                    ));
-                }
-                RemoteStatus::Filtered => {
-                    let msg = poll
-                        .error_message
-                        .unwrap_or_else(|| "the provider's moderation refused the content".into());
-                    submissions::finish(
+                    } else {
+                        (
+                            "failed",
+                            "provider_failed",
+                            "the provider reported a failure",
+                        )
+                    };
+                    let msg = poll.error_message.unwrap_or_else(|| default_msg.into());
+                    let refunded = submissions::finish(
                         pool,
                         sub_id,
-                        "filtered",
-                        Some("moderation"),
-                        poll.error_code.as_deref(),
-                        Some(&msg),
+                        Ending {
+                            status: sub_status,
+                            error_class: Some(class),
+                            error_code: poll.error_code.as_deref(),
+                            error_message: Some(&msg),
+                            refund: provider.refunds(status),
+                        },
                     )
                     .await?;
-                    return Ok(Followed::Done(
-                        self.fail(row, "content_filtered", &msg).await,
-                    ));
-                }
-                RemoteStatus::Failed => {
-                    let msg = poll
-                        .error_message
-                        .unwrap_or_else(|| "the provider reported a failure".into());
-                    submissions::finish(
-                        pool,
-                        sub_id,
-                        "failed",
-                        Some("provider_failed"),
-                        poll.error_code.as_deref(),
-                        Some(&msg),
-                    )
-                    .await?;
-                    return Ok(Followed::Done(
-                        self.requeue(row, true, "provider_failed", &msg, None).await,
-                    ));
+                    if refunded > 0 {
+                        tracing::info!(job = %row.id, refunded, "the provider refunded the submission");
+                    }
+                    return Ok(Followed::Done(if filtered {
+                        self.fail(row, "content_filtered", &msg).await
+                    } else {
+                        self.requeue(row, true, "provider_failed", &msg, None).await
+                    }));
                 }
                 RemoteStatus::Cancelled | RemoteStatus::Deleted => return Ok(Followed::Gone),
             }
         }
+    }
+
+    /// The account's balance according to its provider (`None`: no balance endpoint,
+    /// or it failed).
+    async fn provider_balance(&self, row: &JobRow, account: &AccountRow) -> Option<i64> {
+        let provider = self.shared.providers.get(&row.provider)?;
+        match provider.balance(&Credentials::from(account)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::info!(account = %account.id, "balance refresh failed: {e}");
+                None
+            }
+        }
+    }
+
+    /// Ends a submission the provider refused or that failed with `e`.
+    async fn close_submission(
+        &self,
+        sub_id: Uuid,
+        e: &ProviderError,
+    ) -> Result<(), GenerationError> {
+        let msg = e.to_string();
+        let status = if matches!(e, ProviderError::Moderation { .. }) {
+            "filtered"
+        } else {
+            "failed"
+        };
+        submissions::finish(
+            &self.shared.pool,
+            sub_id,
+            Ending {
+                status,
+                error_class: Some(e.class()),
+                error_code: e.code(),
+                error_message: Some(&msg),
+                refund: false,
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Applies a provider failure class: requeue with backoff, cool down or retire the
@@ -925,9 +973,15 @@ impl Worker {
                     (AccountStatus::Error, "account_error")
                 };
                 if let Some(a) = account {
-                    if let Err(err) =
+                    let retired = if status == AccountStatus::Exhausted {
+                        // Record what the provider says is left (its balance endpoint,
+                        // where it has one).
+                        let balance = self.provider_balance(row, a).await;
+                        accounts::exhaust(pool, a.id, balance, &msg).await
+                    } else {
                         accounts::set_status(pool, a.id, status.as_str(), Some(&msg), None).await
-                    {
+                    };
+                    if let Err(err) = retired {
                         tracing::warn!("could not retire the account: {err}");
                     }
                     self.requeue(row, false, code, &msg, Some(Duration::ZERO))
@@ -948,18 +1002,21 @@ impl Worker {
     }
 
     /// Stores the result, creates the asset with lineage and completes the job.
-    #[allow(clippy::too_many_arguments)]
     async fn complete(
         &self,
-        row: &JobRow,
-        op: Operation,
-        params: &GenerationParams,
-        inputs: &[InputMedia],
+        at: &Attempt<'_>,
         sub_id: Option<Uuid>,
         remote_id: &str,
-        provider: &str,
         media: MediaResult,
     ) -> Result<Outcome, GenerationError> {
+        let Attempt {
+            row,
+            op,
+            params,
+            inputs,
+            ..
+        } = *at;
+        let provider = at.provider.id();
         let Some(kind) = sniff(&media.bytes) else {
             return Ok(self
                 .fail(
@@ -1009,19 +1066,20 @@ impl Worker {
                 sequence: i as i32,
             })
             .collect();
-        match assets::complete_job(
-            &self.shared.pool,
-            row.id,
-            row.attempt,
-            &self.id,
-            sub_id,
-            &new,
-            &edges,
-        )
-        .await?
+        match self
+            .shared
+            .complete_job(Completion {
+                job_id: row.id,
+                attempt: row.attempt,
+                owner: self.id.to_string(),
+                submission_id: sub_id,
+                asset: new,
+                edges,
+            })
+            .await?
         {
             Some((job, asset)) => {
-                let asset_id = asset.id;
+                let asset_id = asset.fields.id;
                 let asset: Asset = asset.try_into()?;
                 let generation: Generation = job.try_into()?;
                 self.shared.emit(GenerationEvent::AssetCreated {

@@ -71,6 +71,7 @@ fn pixverse(timeout: Duration) -> PixverseProvider {
         base_url: "http://unused.invalid".into(),
         request_timeout: timeout,
         poll_interval: Duration::from_millis(10),
+        ..Default::default()
     })
     .unwrap()
 }
@@ -106,7 +107,7 @@ async fn pixverse_happy_path_and_headers() {
         .await
         .unwrap();
     assert!(media.bytes.starts_with(b"GIF8"));
-    let (monthly, package) = p.balance(&c).await.unwrap();
+    let (monthly, package) = p.credit_balance(&c).await.unwrap();
     assert_eq!((monthly, package), (100, 50));
     assert!(
         fake.control.violations().is_empty(),
@@ -205,6 +206,7 @@ async fn openai_contract_and_failures() {
         request_timeout: Duration::from_millis(300),
         poll_interval: Duration::from_millis(10),
         max_download_bytes: 1 << 20,
+        ..Default::default()
     })
     .unwrap();
     let c = creds("sk", format!("{}/v1", fake.base_url()));

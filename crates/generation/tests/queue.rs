@@ -520,5 +520,45 @@ async fn create_from_scene_spec() {
         .unwrap();
     assert_eq!(g.metadata["node"], "n1");
     assert_eq!(g.params["seed"], 42);
+    assert_eq!(g.status, JobStatus::Pending);
     let _ = Arc::new(());
+
+    // Without a key, the same spec again is another job while the first is pending…
+    let again = e
+        .svc
+        .create_from_spec(e.user, &spec, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_ne!(again.id, g.id);
+    // … and, once one completed, a reuse of its asset.
+    while e.svc.worker().try_execute_once().await.unwrap() != Executed::EmptyQueue {}
+    let reused = e
+        .svc
+        .create_from_spec(e.user, &spec, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(reused.status, JobStatus::Completed);
+    let from = reused.reused_from.unwrap();
+    assert!(from == g.id || from == again.id);
+    let source = e.svc.get(e.user, from).await.unwrap();
+    assert_eq!(reused.asset_id, source.asset_id);
+
+    // With a key in the spec's params: one job per key.
+    let mut keyed = spec.clone();
+    keyed
+        .params
+        .insert("idempotency_key".into(), serde_json::json!("scene:s1:n1"));
+    keyed.params.insert("seed".into(), serde_json::json!(43));
+    let k1 = e
+        .svc
+        .create_from_spec(e.user, &keyed, serde_json::json!({}))
+        .await
+        .unwrap();
+    let k2 = e
+        .svc
+        .create_from_spec(e.user, &keyed, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(k1.id, k2.id);
+    assert_eq!(k1.idempotency_key.as_deref(), Some("scene:s1:n1"));
 }

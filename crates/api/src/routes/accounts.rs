@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(show, update, remove))
+        .routes(routes!(refresh))
 }
 
 /// Creates an account. Users own theirs; `shared: true` (every user's jobs may use it)
@@ -142,6 +143,30 @@ fn check_patch(patch: &ProviderAccountPatch) -> Result<(), ApiError> {
         message: "invalid parameters".into(),
         details: Some(serde_json::json!({"code": "invalid_parameters", "issues": issues})),
     })
+}
+
+/// Reads the account's credit balance from its provider's balance endpoint (Pixverse:
+/// monthly plus package credits) and records it: at zero the account becomes
+/// `exhausted`, and an exhausted account with credits `active` again. Users refresh
+/// their own accounts, admins any.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/refresh", tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 200, body = ProviderAccount),
+        (status = 400, description = "malformed id", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "a shared account, refreshed by a non-admin", body = ErrorBody),
+        (status = 404, description = "no such account of yours", body = ErrorBody),
+        (status = 409, description = "the provider refused the account's key (it is marked `error`)", body = ErrorBody),
+        (status = 422, description = "the provider has no balance endpoint", body = ErrorBody),
+        (status = 503, description = "the provider could not be reached", body = ErrorBody)))]
+async fn refresh(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<ProviderAccount>> {
+    Ok(ApiJson(s.generation.refresh_account(actor(&p), id).await?))
 }
 
 /// Deletes an account. Users delete their own accounts, admins any.

@@ -192,8 +192,9 @@ pub struct UploadForm {
     pub file: Vec<u8>,
 }
 
-/// Uploads a media file as an asset of the caller. The format is recognised from the
-/// content (magic bytes); a declared part content type must be of the same kind.
+/// Uploads a media file as an asset of the caller: at most `[generation]
+/// max_upload_bytes` (default 100 MiB). The format is recognised from the content
+/// (magic bytes); a declared part content type must be of the same kind.
 #[utoipa::path(post, path = "/api/v1/assets/upload", operation_id = "upload_asset", tag = "assets",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     security(("bearer" = [])),
@@ -201,7 +202,7 @@ pub struct UploadForm {
         (status = 201, body = Asset, headers(("Location" = String, description = "the asset's URL"))),
         (status = 400, description = "malformed multipart body", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 413, description = "the file exceeds the upload limit", body = ErrorBody),
+        (status = 413, description = "the file exceeds the upload limit (`[generation] max_upload_bytes`)", body = ErrorBody),
         (status = 415, description = "not multipart/form-data", body = ErrorBody),
         (status = 422, description = "no `file` field, or not a known media format", body = ErrorBody)))]
 async fn upload(State(s): State<AppState>, Auth(p): Auth, req: Request) -> ApiResult<Response> {

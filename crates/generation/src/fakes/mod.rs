@@ -20,6 +20,10 @@ pub enum Endpoint {
     Poll,
     /// Result bytes (Pixverse media URL, OpenAI `/content`).
     Content,
+    /// Pixverse `GET /account/balance`.
+    Balance,
+    /// OpenAI `DELETE /v1/videos/{id}`.
+    Delete,
 }
 
 /// A scripted answer for the next request to an endpoint.
@@ -65,6 +69,18 @@ pub struct Control {
     record: Mutex<Record>,
     /// Polls answered "processing" before "succeeded".
     pub polls_until_done: Mutex<usize>,
+    /// Pixverse: the account's `(credit_monthly, credit_package)`, and what one
+    /// generate costs (`None`: the balance is not tracked; generate never runs out).
+    billing: Mutex<Option<Billing>>,
+}
+
+/// A fake's credit balance (see [`Control::set_balance`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Billing {
+    pub monthly: i64,
+    pub package: i64,
+    /// Credits one accepted generate takes.
+    pub cost: i64,
 }
 
 impl Control {
@@ -109,6 +125,50 @@ impl Control {
     pub fn set_polls_until_done(&self, n: usize) {
         if let Ok(mut p) = self.polls_until_done.lock() {
             *p = n;
+        }
+    }
+
+    /// Tracks a balance (Pixverse): each accepted generate takes `cost` credits
+    /// (monthly ones first), a generate the balance cannot pay is refused with 500090,
+    /// and a moderation failure (status 7) gives the cost back, as documented.
+    pub fn set_balance(&self, monthly: i64, package: i64, cost: i64) {
+        if let Ok(mut b) = self.billing.lock() {
+            *b = Some(Billing {
+                monthly,
+                package,
+                cost,
+            });
+        }
+    }
+
+    /// The tracked balance, if any.
+    pub fn balance(&self) -> Option<Billing> {
+        self.billing.lock().ok().and_then(|b| *b)
+    }
+
+    /// Takes one generate's cost; false when the balance cannot pay it.
+    pub(crate) fn charge(&self) -> bool {
+        let Ok(mut b) = self.billing.lock() else {
+            return false;
+        };
+        match b.as_mut() {
+            None => true,
+            Some(b) if b.monthly + b.package < b.cost => false,
+            Some(b) => {
+                let from_monthly = b.cost.min(b.monthly);
+                b.monthly -= from_monthly;
+                b.package -= b.cost - from_monthly;
+                true
+            }
+        }
+    }
+
+    /// Gives one generate's cost back (to the package credits).
+    pub(crate) fn refund(&self) {
+        if let Ok(mut b) = self.billing.lock()
+            && let Some(b) = b.as_mut()
+        {
+            b.package += b.cost;
         }
     }
 

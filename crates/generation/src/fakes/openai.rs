@@ -251,6 +251,30 @@ async fn retrieve(
     r
 }
 
+/// `DELETE /v1/videos/{id}`: removes the video (later requests for it get 404).
+async fn delete(State(st): State<Arc<St>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(r) = st.check(&headers) {
+        return r;
+    }
+    if let Some(r) = st.scripted(Endpoint::Delete).await {
+        return r;
+    }
+    let gone = st.videos.lock().ok().and_then(|mut v| v.remove(&id));
+    match gone {
+        Some(_) => (
+            StatusCode::OK,
+            axum::Json(json!({"id": id, "object": "video.deleted", "deleted": true})),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "Video not found",
+            "invalid_request_error",
+            Some("not_found"),
+        ),
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct Variant {
     variant: Option<String>,
@@ -322,7 +346,7 @@ pub async fn start(api_key: &str) -> std::io::Result<FakeServer> {
     });
     let router = Router::new()
         .route("/v1/videos", axum::routing::post(create))
-        .route("/v1/videos/{id}", get(retrieve))
+        .route("/v1/videos/{id}", get(retrieve).delete(delete))
         .route("/v1/videos/{id}/content", get(content))
         .with_state(st);
     serve(router, control).await

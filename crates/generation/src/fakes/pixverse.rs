@@ -1,6 +1,6 @@
 //! A contract fake of the Pixverse platform API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +20,8 @@ struct St {
     next_id: AtomicI64,
     /// video id → polls so far.
     videos: Mutex<HashMap<i64, usize>>,
+    /// Videos whose charge went back (moderation failures), once each.
+    refunded: Mutex<HashSet<i64>>,
     base: Mutex<String>,
     gif: Vec<u8>,
 }
@@ -242,6 +244,12 @@ async fn generate(
     if !body.get("duration").is_some_and(Value::is_u64) {
         return violation(&st, "duration must be an integer".into());
     }
+    if !st.control.charge() {
+        return reply(
+            StatusCode::OK,
+            envelope(500090, "insufficient balance", json!({})),
+        );
+    }
     let id = st.next_id.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut v) = st.videos.lock() {
         v.insert(id, 0);
@@ -309,6 +317,10 @@ async fn result(State(st): State<Arc<St>>, Path(id): Path<i64>, headers: HeaderM
     } else {
         5
     };
+    // "7 moderation failed (credits refunded)".
+    if status == 7 && st.refunded.lock().is_ok_and(|mut r| r.insert(id)) {
+        st.control.refund();
+    }
     let base = st.base.lock().map(|b| b.clone()).unwrap_or_default();
     let url = if status == 1 {
         format!("{base}/media/video-{id}.gif")
@@ -327,16 +339,25 @@ async fn result(State(st): State<Arc<St>>, Path(id): Path<i64>, headers: HeaderM
     )
 }
 
+/// `GET /openapi/v2/account/balance` → `Resp{account_id, credit_monthly, credit_package}`
+/// (the tracked balance of [`Control::set_balance`], else 100 + 50).
 async fn balance(State(st): State<Arc<St>>, headers: HeaderMap) -> Response {
     if let Some(r) = st.check(&headers) {
         return r;
     }
+    if let Some(r) = st.scripted(Endpoint::Balance).await {
+        return r;
+    }
+    let (monthly, package) = st
+        .control
+        .balance()
+        .map_or((100, 50), |b| (b.monthly, b.package));
     reply(
         StatusCode::OK,
         envelope(
             0,
             "success",
-            json!({"account_id": 1, "credit_monthly": 100, "credit_package": 50}),
+            json!({"account_id": 1, "credit_monthly": monthly, "credit_package": package}),
         ),
     )
 }
@@ -367,6 +388,7 @@ pub async fn start(api_key: &str) -> std::io::Result<FakeServer> {
         control: control.clone(),
         next_id: AtomicI64::new(300_000_000_001),
         videos: Mutex::new(HashMap::new()),
+        refunded: Mutex::new(HashSet::new()),
         base: Mutex::new(String::new()),
         gif: sample_gif(7),
     });

@@ -329,9 +329,36 @@ pub trait Provider: Send + Sync + 'static {
         Duration::from_secs(4)
     }
 
-    /// Credits one job is expected to cost (for account selection; 0 when unknown).
+    /// Credits one submission costs: the account is charged this when the provider
+    /// accepts a submission, and accounts with fewer tracked credits are not chosen
+    /// (0: free or unknown).
     fn estimated_credits(&self, _op: Operation, _params: &GenerationParams) -> i64 {
         0
+    }
+
+    /// Whether the provider gives the charge back when a submission ends with this
+    /// terminal status (Pixverse: moderation failures are refunded).
+    fn refunds(&self, _status: RemoteStatus) -> bool {
+        false
+    }
+
+    /// The account's current credit balance, from the provider's documented balance
+    /// endpoint; `None` when the provider has none.
+    fn balance<'a>(
+        &'a self,
+        _creds: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Option<i64>, ProviderError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Stops a submission on the provider's side, where its contract documents a call
+    /// for it. `Ok(false)`: the provider has no such call (nothing was sent).
+    fn cancel<'a>(
+        &'a self,
+        _creds: Option<&'a Credentials>,
+        _remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(async { Ok(false) })
     }
 }
 

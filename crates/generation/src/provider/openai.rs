@@ -33,6 +33,9 @@ pub struct OpenAiConfig {
     pub poll_interval: Duration,
     /// Largest result accepted.
     pub max_download_bytes: u64,
+    /// Credits (US cents, say) one second of video costs, by model; an unlisted model
+    /// costs the highest listed price. Not part of the contract: configurable estimates.
+    pub credits_per_second: Vec<(String, i64)>,
 }
 
 impl Default for OpenAiConfig {
@@ -42,6 +45,7 @@ impl Default for OpenAiConfig {
             request_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             max_download_bytes: 512 * 1024 * 1024,
+            credits_per_second: vec![("sora-2".into(), 10), ("sora-2-pro".into(), 30)],
         }
     }
 }
@@ -357,5 +361,39 @@ impl Provider for OpenAiProvider {
 
     fn poll_interval(&self) -> Duration {
         self.cfg.poll_interval
+    }
+
+    fn estimated_credits(&self, _op: Operation, params: &GenerationParams) -> i64 {
+        let prices = &self.cfg.credits_per_second;
+        let max = prices.iter().map(|c| c.1).max().unwrap_or(0);
+        let per_second = params
+            .model
+            .as_deref()
+            .and_then(|m| prices.iter().find(|c| c.0 == m))
+            .map_or(max, |c| c.1);
+        per_second * i64::from(params.duration.unwrap_or(4))
+    }
+
+    /// `DELETE /v1/videos/{id}`; a video already gone counts as cancelled.
+    fn cancel<'a>(
+        &'a self,
+        creds: Option<&'a Credentials>,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(async move {
+            let creds = Self::creds(creds)?;
+            match self
+                .json_call(creds, Method::DELETE, &format!("/videos/{remote_id}"), None)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(ProviderError::InvalidRequest { code, .. })
+                    if code.as_deref() == Some("not_found") =>
+                {
+                    Ok(true)
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 }

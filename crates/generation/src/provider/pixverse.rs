@@ -28,6 +28,10 @@ pub struct PixverseConfig {
     pub request_timeout: Duration,
     /// Pause between status polls (the docs suggest 3–5 s).
     pub poll_interval: Duration,
+    /// Credits a 5-second, normal-motion video costs, by quality. The contract does not
+    /// document prices: these are configurable estimates. 8-second and `fast` motion
+    /// videos cost double each; an unlisted quality costs the highest listed price.
+    pub credits_5s: Vec<(String, i64)>,
 }
 
 impl Default for PixverseConfig {
@@ -36,7 +40,36 @@ impl Default for PixverseConfig {
             base_url: "https://app-api.pixverse.ai".into(),
             request_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_secs(4),
+            credits_5s: vec![
+                ("360p".into(), 45),
+                ("540p".into(), 45),
+                ("720p".into(), 60),
+                ("1080p".into(), 120),
+            ],
         }
+    }
+}
+
+impl PixverseConfig {
+    /// The estimated price of one video with these (canonical) parameters.
+    pub fn credits_for(&self, params: &GenerationParams) -> i64 {
+        let max = self.credits_5s.iter().map(|c| c.1).max().unwrap_or(0);
+        let base = params
+            .quality
+            .as_deref()
+            .and_then(|q| self.credits_5s.iter().find(|c| c.0 == q))
+            .map_or(max, |c| c.1);
+        let long = if params.duration.is_some_and(|d| d > 5) {
+            2
+        } else {
+            1
+        };
+        let fast = if params.motion_mode.as_deref() == Some("fast") {
+            2
+        } else {
+            1
+        };
+        base * long * fast
     }
 }
 
@@ -242,14 +275,16 @@ impl PixverseProvider {
     }
 
     /// `GET /account/balance` → (monthly, package) credits.
-    pub async fn balance(&self, creds: &Credentials) -> Result<(i64, i64), ProviderError> {
+    pub async fn credit_balance(&self, creds: &Credentials) -> Result<(i64, i64), ProviderError> {
         let r = self
             .call(Some(creds), Method::GET, "/account/balance", Body::None)
             .await?;
-        Ok((
-            r.get("credit_monthly").and_then(as_i64).unwrap_or(0),
-            r.get("credit_package").and_then(as_i64).unwrap_or(0),
-        ))
+        let monthly = r.get("credit_monthly").and_then(as_i64);
+        let package = r.get("credit_package").and_then(as_i64);
+        if monthly.is_none() && package.is_none() {
+            return Err(malformed());
+        }
+        Ok((monthly.unwrap_or(0), package.unwrap_or(0)))
     }
 
     fn remote_int(input: &InputMedia) -> Result<i64, ProviderError> {
@@ -513,6 +548,27 @@ impl Provider for PixverseProvider {
     fn poll_interval(&self) -> Duration {
         self.cfg.poll_interval
     }
+
+    fn estimated_credits(&self, _op: Operation, params: &GenerationParams) -> i64 {
+        self.cfg.credits_for(params)
+    }
+
+    /// Status 7: "moderation failed (credits refunded)".
+    fn refunds(&self, status: RemoteStatus) -> bool {
+        status == RemoteStatus::Filtered
+    }
+
+    /// Monthly plus package credits.
+    fn balance<'a>(
+        &'a self,
+        creds: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Option<i64>, ProviderError>> {
+        Box::pin(async move {
+            let (monthly, package) = self.credit_balance(creds).await?;
+            Ok(Some(monthly.saturating_add(package)))
+        })
+    }
+    // No cancel: the contract documents no call that stops a generation.
 }
 
 fn malformed() -> ProviderError {

@@ -26,13 +26,15 @@ pub struct AccountRow {
     pub cooldown_until: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// When `credits` was last read from the provider's balance endpoint.
+    pub balance_checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, provider, label, owner_id, api_key, base_url, status, priority, \
      credits, max_concurrent_jobs, current_jobs, daily_limit, jobs_today, jobs_day, \
-     cooldown_until, last_used_at, last_error, created_at, updated_at";
+     cooldown_until, last_used_at, last_error, balance_checked_at, created_at, updated_at";
 
 fn prefixed(prefix: &str) -> String {
     COLUMNS
@@ -324,14 +326,42 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Subtracts spent credits (never below zero) when the balance is tracked.
-pub async fn spend_credits(pool: &PgPool, id: Uuid, amount: i64) -> Result<(), StoreError> {
+/// Records a balance read from the provider: `credits` becomes `balance`; an account
+/// at zero becomes `exhausted`, and an exhausted one with credits again `active`.
+pub async fn set_balance(pool: &PgPool, id: Uuid, balance: i64) -> Result<AccountRow, StoreError> {
+    let row: Option<AccountRow> = sqlx::query_as(&format!(
+        "UPDATE provider_accounts SET credits = $2, balance_checked_at = now(),
+             status = CASE WHEN $2 <= 0 AND status IN ('active', 'rate_limited') THEN 'exhausted'
+                           WHEN $2 > 0 AND status = 'exhausted' THEN 'active'
+                           ELSE status END,
+             updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(balance)
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or(StoreError::NotFound("provider account"))
+}
+
+/// The provider answered "out of credits": the account becomes `exhausted`, with the
+/// balance it reported (`None`: unknown, recorded as 0).
+pub async fn exhaust(
+    pool: &PgPool,
+    id: Uuid,
+    balance: Option<i64>,
+    last_error: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE provider_accounts SET credits = GREATEST(credits - $2, 0), updated_at = now()
-         WHERE id = $1 AND credits IS NOT NULL",
+        "UPDATE provider_accounts SET status = 'exhausted', last_error = $3,
+             credits = COALESCE($2, 0),
+             balance_checked_at = CASE WHEN $2 IS NULL THEN balance_checked_at ELSE now() END,
+             updated_at = now()
+         WHERE id = $1",
     )
     .bind(id)
-    .bind(amount)
+    .bind(balance)
+    .bind(last_error)
     .execute(pool)
     .await?;
     Ok(())

@@ -1,41 +1,14 @@
 //! The `assets`, `asset_lineage` and `provider_uploads` tables, and job completion.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::jobs::{COLUMNS as JOB_COLUMNS, JobRow};
 use crate::StoreError;
 
+/// An asset's stored fields, all but its creation time: what a new asset is made of.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AssetRow {
-    pub id: Uuid,
-    pub owner_id: Uuid,
-    pub media_type: String,
-    pub mime: String,
-    pub content_hash: String,
-    pub size_bytes: i64,
-    pub width: Option<i32>,
-    pub height: Option<i32>,
-    pub duration_ms: Option<i64>,
-    pub path: String,
-    pub thumbnail_path: Option<String>,
-    pub origin: String,
-    pub provider: Option<String>,
-    pub remote_id: Option<String>,
-    pub remote_url: Option<String>,
-    pub source_generation_id: Option<Uuid>,
-    pub operation: Option<String>,
-    pub prompt: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-const COLUMNS: &str = "id, owner_id, media_type, mime, content_hash, size_bytes, width, height, \
-     duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url, \
-     source_generation_id, operation, prompt, created_at";
-
-/// A new asset.
-#[derive(Debug, Clone)]
 pub struct NewAsset {
     pub id: Uuid,
     pub owner_id: Uuid,
@@ -55,6 +28,55 @@ pub struct NewAsset {
     pub source_generation_id: Option<Uuid>,
     pub operation: Option<String>,
     pub prompt: Option<String>,
+}
+
+/// A stored asset.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AssetRow {
+    #[sqlx(flatten)]
+    pub fields: NewAsset,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The columns of [`NewAsset`], in its field order (= the bind order of [`bind_new`]).
+const NEW_COLUMNS: &str = "id, owner_id, media_type, mime, content_hash, size_bytes, width, \
+     height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url, \
+     source_generation_id, operation, prompt";
+
+fn columns() -> String {
+    format!("{NEW_COLUMNS}, created_at")
+}
+
+type PgQueryAs<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
+
+/// Binds the fields of `a` as the next 18 parameters, in [`NEW_COLUMNS`] order.
+fn bind_new<'q, T>(q: PgQueryAs<'q, T>, a: &'q NewAsset) -> PgQueryAs<'q, T> {
+    q.bind(a.id)
+        .bind(a.owner_id)
+        .bind(&a.media_type)
+        .bind(&a.mime)
+        .bind(&a.content_hash)
+        .bind(a.size_bytes)
+        .bind(a.width)
+        .bind(a.height)
+        .bind(a.duration_ms)
+        .bind(&a.path)
+        .bind(&a.thumbnail_path)
+        .bind(&a.origin)
+        .bind(&a.provider)
+        .bind(&a.remote_id)
+        .bind(&a.remote_url)
+        .bind(a.source_generation_id)
+        .bind(&a.operation)
+        .bind(&a.prompt)
+}
+
+/// `$1, …, $18`: the placeholders of [`bind_new`] in [`insert`].
+fn new_placeholders() -> String {
+    (1..=18)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A lineage edge parent → child.
@@ -78,174 +100,194 @@ pub struct NewEdge {
     pub sequence: i32,
 }
 
-async fn insert_on(conn: &mut PgConnection, a: &NewAsset) -> Result<AssetRow, StoreError> {
-    let row = sqlx::query_as(&format!(
-        "INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, width,
-             height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url,
-             source_generation_id, operation, prompt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(a.id)
-    .bind(a.owner_id)
-    .bind(&a.media_type)
-    .bind(&a.mime)
-    .bind(&a.content_hash)
-    .bind(a.size_bytes)
-    .bind(a.width)
-    .bind(a.height)
-    .bind(a.duration_ms)
-    .bind(&a.path)
-    .bind(&a.thumbnail_path)
-    .bind(&a.origin)
-    .bind(&a.provider)
-    .bind(&a.remote_id)
-    .bind(&a.remote_url)
-    .bind(a.source_generation_id)
-    .bind(&a.operation)
-    .bind(&a.prompt)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(crate::conflict("an asset with this id"))?;
+/// Inserts an asset (an upload).
+pub async fn insert(pool: &PgPool, a: &NewAsset) -> Result<AssetRow, StoreError> {
+    let sql = format!(
+        "INSERT INTO assets ({NEW_COLUMNS}) VALUES ({}) RETURNING {}",
+        new_placeholders(),
+        columns()
+    );
+    let row = bind_new(sqlx::query_as(&sql), a)
+        .fetch_one(pool)
+        .await
+        .map_err(crate::conflict("an asset with this id"))?;
     Ok(row)
 }
 
-/// Inserts an asset (an upload).
-pub async fn insert(pool: &PgPool, a: &NewAsset) -> Result<AssetRow, StoreError> {
-    let mut conn = pool.acquire().await?;
-    insert_on(&mut conn, a).await
+/// One job attempt to complete (see [`complete_jobs`]).
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub job_id: Uuid,
+    pub attempt: i32,
+    /// The lease owner (worker id).
+    pub owner: String,
+    /// The attempt's submission; `None` for synchronous providers (it is recorded now).
+    pub submission_id: Option<Uuid>,
+    /// The new asset; its `source_generation_id` is always the job.
+    pub asset: NewAsset,
+    pub edges: Vec<NewEdge>,
 }
 
-/// Completes a job attempt in one statement: the job (fenced by its lease) becomes
-/// completed with the new asset, the asset and its lineage edges are inserted, the
-/// submission is marked succeeded (`submission_id`), or recorded now as succeeded when
-/// `None` (synchronous providers), and the account slot is released. `None` when the
-/// lease was lost (nothing is written).
-pub async fn complete_job(
+/// Completes job attempts in one statement. For each attempt still holding its lease:
+/// the job becomes completed with its new asset, the asset and its lineage edges are
+/// inserted, the submission is marked succeeded (or recorded now as succeeded when it
+/// has none: synchronous providers), and the account slot is released. Returns, per
+/// completion and in order, the job and asset rows, or `None` when the lease was lost
+/// (nothing is written for that one). Account rows are locked in id order, so
+/// concurrent batches cannot deadlock on them.
+pub async fn complete_jobs(
     pool: &PgPool,
-    job_id: Uuid,
-    attempt: i32,
-    owner: &str,
-    submission_id: Option<Uuid>,
-    asset: &NewAsset,
-    edges: &[NewEdge],
-) -> Result<Option<(JobRow, AssetRow)>, StoreError> {
+    items: &[Completion],
+) -> Result<Vec<Option<(JobRow, AssetRow)>>, StoreError> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         job: JobRow,
         asset_created_at: DateTime<Utc>,
     }
-    let parents: Vec<Uuid> = edges.iter().map(|e| e.parent_asset_id).collect();
-    let relations: Vec<&str> = edges.iter().map(|e| e.relation.as_str()).collect();
-    let operations: Vec<&str> = edges.iter().map(|e| e.operation.as_str()).collect();
-    let sequences: Vec<i32> = edges.iter().map(|e| e.sequence).collect();
+    let assets: Vec<&NewAsset> = items.iter().map(|c| &c.asset).collect();
+    macro_rules! col {
+        ($f:ident) => {
+            assets.iter().map(|a| a.$f.clone()).collect::<Vec<_>>()
+        };
+    }
+    let mut edge_jobs = Vec::new();
+    let mut parents = Vec::new();
+    let mut relations = Vec::new();
+    let mut operations = Vec::new();
+    let mut sequences = Vec::new();
+    for c in items {
+        for e in &c.edges {
+            edge_jobs.push(c.job_id);
+            parents.push(e.parent_asset_id);
+            relations.push(e.relation.as_str());
+            operations.push(e.operation.as_str());
+            sequences.push(e.sequence);
+        }
+    }
     let job_cols = JOB_COLUMNS
         .split(',')
         .map(|c| format!("j.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "WITH old AS (
-             SELECT id, account_id, account_reserved FROM generations
-             WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'
-             FOR UPDATE
+    let sql = format!(
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                 $6::int8[], $7::int4[], $8::int4[], $9::int8[], $10::text[], $11::text[],
+                 $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+                 $18::uuid[], $19::int4[], $20::text[], $21::uuid[], $22::uuid[])
+                 AS i(asset_id, owner_id, media_type, mime, content_hash, size_bytes, width,
+                     height, duration_ms, path, thumbnail_path, origin, provider, remote_id,
+                     remote_url, operation, prompt, job_id, attempt, lease_owner, sub_id,
+                     new_sub_id)
+         ), old AS (
+             SELECT g.account_id, g.account_reserved, i.* FROM input i
+             JOIN generations g ON g.id = i.job_id AND g.attempt = i.attempt
+                 AND g.lease_owner = i.lease_owner AND g.status = 'processing'
+             ORDER BY g.id
+             FOR UPDATE OF g
          ), a AS (
-             INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, width,
+             INSERT INTO assets ({NEW_COLUMNS})
+             SELECT asset_id, owner_id, media_type, mime, content_hash, size_bytes, width,
                  height, duration_ms, path, thumbnail_path, origin, provider, remote_id,
-                 remote_url, source_generation_id, operation, prompt)
-             SELECT $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, old.id,
-                 $19, $20
+                 remote_url, job_id, operation, prompt
              FROM old
-             RETURNING id, created_at
+             RETURNING id, created_at, source_generation_id
          ), l AS (
              INSERT INTO asset_lineage (parent_asset_id, child_asset_id, relation, operation,
                  sequence, generation_id)
-             SELECT t.p, a.id, t.r, t.o, t.s, $1
-             FROM a, unnest($21::uuid[], $22::text[], $23::text[], $24::int[]) AS t(p, r, o, s)
+             SELECT e.p, a.id, e.r, e.o, e.s, e.j
+             FROM unnest($23::uuid[], $24::uuid[], $25::text[], $26::text[], $27::int4[])
+                 AS e(j, p, r, o, s)
+             JOIN a ON a.source_generation_id = e.j
              ON CONFLICT DO NOTHING
+         ), slots AS (
+             SELECT account_id, count(*)::int AS n FROM old
+             WHERE account_reserved AND account_id IS NOT NULL GROUP BY account_id
+         ), acc_lock AS (
+             SELECT p.id FROM provider_accounts p JOIN slots s ON s.account_id = p.id
+             ORDER BY p.id
+             FOR UPDATE OF p
          ), acc AS (
-             UPDATE provider_accounts p SET current_jobs = GREATEST(p.current_jobs - 1, 0)
-             FROM old WHERE p.id = old.account_id AND old.account_reserved
+             UPDATE provider_accounts p SET current_jobs = GREATEST(p.current_jobs - s.n, 0)
+             FROM slots s JOIN acc_lock l ON l.id = s.account_id
+             WHERE p.id = s.account_id
          ), sub AS (
              UPDATE provider_submissions s SET status = 'succeeded', finished_at = now(),
-                 remote_id = COALESCE(s.remote_id, $17),
+                 remote_id = COALESCE(s.remote_id, old.remote_id),
                  accepted_at = COALESCE(s.accepted_at, now())
-             FROM old WHERE s.id = $25::uuid
+             FROM old WHERE s.id = old.sub_id
          ), subnew AS (
              INSERT INTO provider_submissions (id, generation_id, attempt, provider, account_id,
                  remote_id, status, accepted_at, finished_at)
-             SELECT $26, old.id, $2, $16, old.account_id, $17, 'succeeded', now(), now()
-             FROM old WHERE $25::uuid IS NULL
+             SELECT old.new_sub_id, old.job_id, old.attempt, old.provider, old.account_id,
+                 old.remote_id, 'succeeded', now(), now()
+             FROM old WHERE old.sub_id IS NULL
              ON CONFLICT (generation_id, attempt) DO NOTHING
          ), j AS (
              UPDATE generations g SET status = 'completed', asset_id = a.id,
                  account_reserved = false, lease_owner = NULL, lease_expires_at = NULL,
                  progress = 1, completed_at = now(), error_code = NULL, error_message = NULL,
                  updated_at = now()
-             FROM a WHERE g.id = $1
+             FROM a WHERE g.id = a.source_generation_id
              RETURNING g.*
          )
-         SELECT {job_cols}, a.created_at AS asset_created_at FROM j, a"
-    ))
-    .bind(job_id)
-    .bind(attempt)
-    .bind(owner)
-    .bind(asset.id)
-    .bind(asset.owner_id)
-    .bind(&asset.media_type)
-    .bind(&asset.mime)
-    .bind(&asset.content_hash)
-    .bind(asset.size_bytes)
-    .bind(asset.width)
-    .bind(asset.height)
-    .bind(asset.duration_ms)
-    .bind(&asset.path)
-    .bind(&asset.thumbnail_path)
-    .bind(&asset.origin)
-    .bind(&asset.provider)
-    .bind(&asset.remote_id)
-    .bind(&asset.remote_url)
-    .bind(&asset.operation)
-    .bind(&asset.prompt)
-    .bind(&parents)
-    .bind(&relations)
-    .bind(&operations)
-    .bind(&sequences)
-    .bind(submission_id)
-    .bind(Uuid::now_v7())
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| {
-        let a = asset.clone();
-        let asset_row = AssetRow {
-            id: a.id,
-            owner_id: a.owner_id,
-            media_type: a.media_type,
-            mime: a.mime,
-            content_hash: a.content_hash,
-            size_bytes: a.size_bytes,
-            width: a.width,
-            height: a.height,
-            duration_ms: a.duration_ms,
-            path: a.path,
-            thumbnail_path: a.thumbnail_path,
-            origin: a.origin,
-            provider: a.provider,
-            remote_id: a.remote_id,
-            remote_url: a.remote_url,
-            source_generation_id: Some(job_id),
-            operation: a.operation,
-            prompt: a.prompt,
-            created_at: r.asset_created_at,
-        };
-        (r.job, asset_row)
-    }))
+         SELECT {job_cols}, a.created_at AS asset_created_at
+         FROM j JOIN a ON a.source_generation_id = j.id"
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(col!(id))
+        .bind(col!(owner_id))
+        .bind(col!(media_type))
+        .bind(col!(mime))
+        .bind(col!(content_hash))
+        .bind(col!(size_bytes))
+        .bind(col!(width))
+        .bind(col!(height))
+        .bind(col!(duration_ms))
+        .bind(col!(path))
+        .bind(col!(thumbnail_path))
+        .bind(col!(origin))
+        .bind(col!(provider))
+        .bind(col!(remote_id))
+        .bind(col!(remote_url))
+        .bind(col!(operation))
+        .bind(col!(prompt))
+        .bind(items.iter().map(|c| c.job_id).collect::<Vec<_>>())
+        .bind(items.iter().map(|c| c.attempt).collect::<Vec<_>>())
+        .bind(items.iter().map(|c| c.owner.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|c| c.submission_id).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .bind(&edge_jobs)
+        .bind(&parents)
+        .bind(&relations)
+        .bind(&operations)
+        .bind(&sequences)
+        .fetch_all(pool)
+        .await?;
+    let mut by_job: std::collections::HashMap<Uuid, Row> =
+        rows.into_iter().map(|r| (r.job.id, r)).collect();
+    Ok(items
+        .iter()
+        .map(|c| {
+            by_job.remove(&c.job_id).map(|r| {
+                let mut fields = c.asset.clone();
+                fields.source_generation_id = Some(c.job_id);
+                (
+                    r.job,
+                    AssetRow {
+                        fields,
+                        created_at: r.asset_created_at,
+                    },
+                )
+            })
+        })
+        .collect())
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<AssetRow, StoreError> {
     let row: Option<AssetRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM assets WHERE id = $1"))
+        sqlx::query_as(&format!("SELECT {} FROM assets WHERE id = $1", columns()))
             .bind(id)
             .fetch_optional(pool)
             .await?;
@@ -254,10 +296,13 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<AssetRow, StoreError> {
 
 /// Several assets by id (missing ones are left out).
 pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<AssetRow>, StoreError> {
-    let rows = sqlx::query_as(&format!("SELECT {COLUMNS} FROM assets WHERE id = ANY($1)"))
-        .bind(ids)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {} FROM assets WHERE id = ANY($1)",
+        columns()
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
     Ok(rows)
 }
 
@@ -283,8 +328,9 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
         AND ($5::uuid IS NULL OR source_generation_id = $5)
         AND ($6::text IS NULL OR content_hash = $6)";
     let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM assets WHERE {WHERE}
-         ORDER BY created_at DESC, id DESC OFFSET $7 LIMIT $8"
+        "SELECT {} FROM assets WHERE {WHERE}
+         ORDER BY created_at DESC, id DESC OFFSET $7 LIMIT $8",
+        columns()
     ))
     .bind(f.owner_id)
     .bind(&f.media_type)

@@ -21,13 +21,18 @@ pub struct SubmissionRow {
     pub error_class: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// Credits charged when the provider accepted the submission.
+    pub credits: i64,
+    /// The provider gave the credits back (e.g. Pixverse on a moderation failure).
+    pub credits_refunded: bool,
     pub submitted_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, generation_id, attempt, provider, account_id, remote_id, status, \
-     error_class, error_code, error_message, submitted_at, accepted_at, finished_at";
+     error_class, error_code, error_message, credits, credits_refunded, submitted_at, \
+     accepted_at, finished_at";
 
 /// Records the intent to submit for this attempt, fenced by the lease. `None`: the
 /// attempt already has a submission (or lost its lease) — do not submit.
@@ -57,41 +62,121 @@ pub async fn begin(
     Ok(row)
 }
 
-/// The provider accepted the submission under `remote_id`.
-pub async fn accepted(pool: &PgPool, id: Uuid, remote_id: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE provider_submissions SET remote_id = $2, status = 'submitted', accepted_at = now()
-         WHERE id = $1",
+/// The provider accepted the submission under `remote_id` and charged `credits` for
+/// it: in one statement the submission records both, the job's `credits_charged` grows
+/// and the account's tracked balance shrinks (never below zero; at zero the account
+/// becomes `exhausted`). Only a submission still `submitting` is charged, so a charge
+/// happens once per accepted submission. True when this call recorded it.
+pub async fn accepted(
+    pool: &PgPool,
+    id: Uuid,
+    remote_id: &str,
+    credits: i64,
+) -> Result<bool, StoreError> {
+    let done: Option<bool> = sqlx::query_scalar(
+        "WITH s AS (
+             UPDATE provider_submissions SET remote_id = $2, status = 'submitted',
+                 accepted_at = now(), credits = $3
+             WHERE id = $1 AND status = 'submitting'
+             RETURNING generation_id, account_id, credits
+         ), g AS (
+             UPDATE generations g SET credits_charged = g.credits_charged + s.credits
+             FROM s WHERE g.id = s.generation_id AND s.credits <> 0
+         ), a AS (
+             UPDATE provider_accounts a SET credits = GREATEST(a.credits - s.credits, 0),
+                 status = CASE WHEN a.credits - s.credits <= 0
+                                    AND a.status IN ('active', 'rate_limited')
+                               THEN 'exhausted' ELSE a.status END,
+                 updated_at = now()
+             FROM s WHERE a.id = s.account_id AND a.credits IS NOT NULL AND s.credits <> 0
+         )
+         SELECT true FROM s",
     )
     .bind(id)
     .bind(remote_id)
-    .execute(pool)
+    .bind(credits)
+    .fetch_optional(pool)
     .await?;
-    Ok(())
+    Ok(done.is_some())
 }
 
-/// Final state of a submission (`succeeded`, `failed`, `filtered`, `cancelled`, `abandoned`).
-pub async fn finish(
-    pool: &PgPool,
-    id: Uuid,
-    status: &str,
-    error_class: Option<&str>,
-    error_code: Option<&str>,
-    error_message: Option<&str>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE provider_submissions SET status = $2, error_class = $3, error_code = $4,
-             error_message = $5, finished_at = now()
-         WHERE id = $1",
+/// How a submission ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending<'a> {
+    /// `succeeded`, `failed`, `filtered`, `cancelled` or `abandoned`.
+    pub status: &'a str,
+    pub error_class: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    /// The provider gives the charge back for this ending: the job's net charge and the
+    /// account's balance are restored, at most once per submission.
+    pub refund: bool,
+}
+
+impl<'a> Ending<'a> {
+    /// An ending without an error class and without a refund.
+    pub fn plain(status: &'a str, error_code: Option<&'a str>, message: Option<&'a str>) -> Self {
+        Ending {
+            status,
+            error_class: None,
+            error_code,
+            error_message: message,
+            refund: false,
+        }
+    }
+}
+
+/// Final state of a submission (see [`Ending`]). Returns the credits refunded by this
+/// call (0 when none).
+pub async fn finish(pool: &PgPool, id: Uuid, end: Ending<'_>) -> Result<i64, StoreError> {
+    let refunded: Option<i64> = sqlx::query_scalar(
+        "WITH cur AS (
+             SELECT id, generation_id, account_id, credits,
+                 $6 AND credits > 0 AND NOT credits_refunded AS refund
+             FROM provider_submissions WHERE id = $1 FOR UPDATE
+         ), s AS (
+             UPDATE provider_submissions p SET status = $2, error_class = $3, error_code = $4,
+                 error_message = $5, finished_at = now(),
+                 credits_refunded = p.credits_refunded OR cur.refund
+             FROM cur WHERE p.id = cur.id
+         ), g AS (
+             UPDATE generations g SET credits_charged = g.credits_charged - cur.credits
+             FROM cur WHERE cur.refund AND g.id = cur.generation_id
+         ), a AS (
+             UPDATE provider_accounts a SET credits = a.credits + cur.credits,
+                 status = CASE WHEN a.status = 'exhausted' AND a.credits + cur.credits > 0
+                               THEN 'active' ELSE a.status END,
+                 updated_at = now()
+             FROM cur WHERE cur.refund AND a.id = cur.account_id AND a.credits IS NOT NULL
+         )
+         SELECT CASE WHEN refund THEN credits ELSE 0 END FROM cur",
     )
     .bind(id)
-    .bind(status)
-    .bind(error_class)
-    .bind(error_code)
-    .bind(error_message)
-    .execute(pool)
+    .bind(end.status)
+    .bind(end.error_class)
+    .bind(end.error_code)
+    .bind(end.error_message)
+    .bind(end.refund)
+    .fetch_optional(pool)
     .await?;
-    Ok(())
+    Ok(refunded.unwrap_or(0))
+}
+
+/// The accepted, unfinished submission of one attempt (the one to cancel remotely).
+pub async fn open_for_attempt(
+    pool: &PgPool,
+    job_id: Uuid,
+    attempt: i32,
+) -> Result<Option<SubmissionRow>, StoreError> {
+    let row = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM provider_submissions
+         WHERE generation_id = $1 AND attempt = $2 AND status IN ('submitting', 'submitted')"
+    ))
+    .bind(job_id)
+    .bind(attempt)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
 }
 
 /// Submissions of a job, oldest first.
