@@ -81,3 +81,124 @@ async fn content_reloads_and_keeps_the_old_one_when_the_new_one_is_invalid() {
     assert_eq!(reloaded["scenes"], 3);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_rest_scene_player_follows_hot_reloads() {
+    let scenes = copy_demo_scenes();
+    let dir = scenes.0.clone();
+    let t = TestServer::start_with(|c| {
+        c.content.scenes_dir = dir;
+        c.content.reload_interval_ms = 50;
+    })
+    .await;
+    let token = t.user("reload@example.com").await;
+    let title = |list: &Value, id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["title"].as_str().unwrap().to_owned())
+    };
+    let (status, list) = t.get("/api/v1/game/scenes", Some(&token)).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        title(&list, "gallery").as_deref(),
+        Some("The Midnight Gallery")
+    );
+    assert_eq!(title(&list, "side"), None);
+    let (status, _) = t
+        .post(
+            "/api/v1/game/sessions",
+            Some(&token),
+            serde_json::json!({"scene": "side"}),
+        )
+        .await;
+    assert_eq!(status, 422, "no such scene yet");
+
+    // A new title and a new scene on disk.
+    edit(
+        &scenes.0.join("gallery.toml"),
+        "title = \"The Midnight Gallery\"",
+        "title = \"The Gallery at Dawn\"",
+    );
+    std::fs::write(
+        scenes.0.join("side.toml"),
+        r#"id = "side"
+title = "The Side Door"
+entry = "knock"
+
+[[nodes]]
+id = "knock"
+kind = "dialogue"
+lines = [{ id = "side_1", speaker = "guard", text = "Who's there?" }]
+
+[[nodes]]
+id = "side_end"
+kind = "end"
+outcome = "neutral"
+
+[[edges]]
+id = "side_leave"
+from = "knock"
+to = "side_end"
+label = "Walk away"
+"#,
+    )
+    .unwrap();
+
+    // The scene list, the scene itself and session creation all see the reload.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let list = loop {
+        let (status, list) = t.get("/api/v1/game/scenes", Some(&token)).await;
+        assert_eq!(status, 200, "{list}");
+        if title(&list, "side").is_some() {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "the reload never showed: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        title(&list, "gallery").as_deref(),
+        Some("The Gallery at Dawn")
+    );
+    assert_eq!(title(&list, "side").as_deref(), Some("The Side Door"));
+    let (status, scene) = t.get("/api/v1/game/scenes/side", Some(&token)).await;
+    assert_eq!(status, 200, "{scene}");
+    assert_eq!(scene["entry"], "knock");
+    assert_eq!(content_status(&t).await["scenes"], 4);
+
+    // A session in the new scene runs on the reloaded simulation content.
+    let (status, s) = t
+        .post(
+            "/api/v1/game/sessions",
+            Some(&token),
+            serde_json::json!({"scene": "side"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{s}");
+    let events = s["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"]["NodeEntered"]["node"] == "knock"),
+        "{s}"
+    );
+    let id = s["id"].as_str().unwrap();
+    let (status, body) = t
+        .post(
+            &format!("/api/v1/game/sessions/{id}/choose"),
+            Some(&token),
+            serde_json::json!({"edge": "side_leave"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["SessionEnded"]["reason"] == "neutral"),
+        "{body}"
+    );
+    t.stop().await;
+}

@@ -215,36 +215,120 @@ pub async fn to_vault_door(p: &mut Player) {
     assert!(p.saw(|e| matches!(e, GameEvent::MiniGameResult { success: true, .. })));
 }
 
+/// From the start through the vault (retrying the 5 in 6 crack roll on new sessions) to
+/// the epilogue's toast. A jammed vault ends the session as a failure, in `busted`.
+async fn to_toast(ts: &TestServer, token: &str) -> Player {
+    for _attempt in 0..8 {
+        let mut p = player(ts, token).await;
+        to_vault_door(&mut p).await;
+        p.choose("try_crack").await;
+        p.wait_for("toast or the end", |e| {
+            node("toast")(e) || matches!(e, GameEvent::SessionEnded { .. })
+        })
+        .await;
+        if p.saw(node("toast")) {
+            assert!(p.saw(node("open")) && p.saw(node("escape")));
+            return p;
+        }
+        assert_eq!(p.wait_end().await, "failure", "a jammed vault is busted");
+        assert!(p.saw(node("jammed")) && p.saw(node("busted")));
+    }
+    panic!("the vault never opened in 8 tries (5 in 6 each)");
+}
+
+/// The end nodes of the demo, with their outcome.
+const END_NODES: [(&str, &str); 3] = [
+    ("win", "success"),
+    ("busted", "failure"),
+    ("neutral_end", "neutral"),
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn quic_plays_the_demo_to_each_ending() {
     let ts = TestServer::start().await;
     let token = ts.user("player@example.com").await;
 
-    // Failure: backing off at the vault door.
-    let mut p = player(&ts, &token).await;
-    to_vault_door(&mut p).await;
-    p.choose("back_off").await;
-    assert_eq!(p.wait_end().await, "failure");
-    assert!(p.saw(node("busted")));
+    // Every end node of the demo content is played to below.
+    let content = ts.server.state.game.content();
+    let ends: Vec<(String, String)> = content
+        .scenes
+        .values()
+        .flat_map(|sc| {
+            sc.nodes.iter().filter_map(|n| match &n.kind {
+                domain::narrative::NodeKind::End { outcome } => {
+                    let outcome = serde_json::to_value(outcome).unwrap();
+                    Some((n.id.clone(), outcome.as_str().unwrap().to_owned()))
+                }
+                _ => None,
+            })
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = END_NODES
+        .iter()
+        .map(|(n, o)| (n.to_string(), o.to_string()))
+        .collect();
+    let mut found = ends.clone();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected, "the demo's end nodes");
 
-    // Success: crack the vault (a 5 in 6 roll), then the epilogue.
-    let mut wins = 0;
-    for _attempt in 0..6 {
+    // The three paths in parallel, one connection each.
+    let failure = async {
+        // Backing off at the vault door.
         let mut p = player(&ts, &token).await;
         to_vault_door(&mut p).await;
-        p.choose("try_crack").await;
-        if p.saw(node("toast")) || p.ended.is_none() {
-            p.wait_for("toast", node("toast")).await;
-            p.choose("cheers").await;
-            assert_eq!(p.wait_end().await, "success");
-            assert!(p.saw(node("win")));
-            assert!(p.saw(|e| matches!(e, GameEvent::LevelUp { .. })));
-            wins += 1;
-            break;
-        }
-        assert_eq!(p.wait_end().await, "failure", "a jammed vault is busted");
+        p.choose("back_off").await;
+        assert_eq!(p.wait_end().await, "failure");
+        assert!(p.saw(node("jammed")));
+        p
+    };
+    let success = async {
+        // Crack the vault, toast with Mara, and the epilogue returns to the win.
+        let mut p = to_toast(&ts, &token).await;
+        p.choose("cheers").await;
+        assert_eq!(p.wait_end().await, "success");
+        assert!(p.saw(|e| matches!(e, GameEvent::LevelUp { .. })));
+        assert!(p.saw(|e| matches!(e, GameEvent::SceneUnlocked { scene } if scene == "epilogue")));
+        p
+    };
+    let neutral = async {
+        // Crack the vault, then slip away before dawn: the epilogue returns by the
+        // `alone` route to the neutral ending.
+        let mut p = to_toast(&ts, &token).await;
+        p.choose("slip_away").await;
+        assert_eq!(p.wait_end().await, "neutral");
+        assert!(!p.saw(node("win")));
+        p
+    };
+    let (failure, success, neutral) = futures::join!(failure, success, neutral);
+    for (p, (end, outcome)) in [failure, success, neutral].iter().zip([
+        ("busted", "failure"),
+        ("win", "success"),
+        ("neutral_end", "neutral"),
+    ]) {
+        assert!(p.saw(node(end)), "{end} entered");
+        assert_eq!(p.ended.as_deref(), Some(outcome));
+        // Exactly one end, and it is the last event.
+        let ends = p
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, GameEvent::SessionEnded { .. }))
+            .count();
+        assert_eq!(ends, 1);
+        assert!(matches!(
+            p.events.last(),
+            Some((_, GameEvent::SessionEnded { .. }))
+        ));
+        // The ending is durable: REST reads the ended session back.
+        let (status, s) = ts
+            .get(
+                &format!("/api/v1/game/sessions/{}", p.session),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(s["ended"], true);
     }
-    assert_eq!(wins, 1, "the vault never opened in 6 tries");
 
     // Leaving ends the session; later commands are refused.
     let mut p = player(&ts, &token).await;
@@ -572,5 +656,501 @@ async fn rest_scene_player_plays_and_streams_events() {
         .collect();
     assert_eq!(ids, (0..ids.len() as u64).collect::<Vec<_>>());
     assert!(text.contains("SessionEnded"), "{text}");
+    ts.stop().await;
+}
+
+/// The world clock as the tick inspector reads it (admin RPC over HTTP).
+async fn world_clock(ts: &TestServer, admin: &str) -> serde_json::Value {
+    let (status, v) = ts
+        .post(
+            "/api/v1/admin/rpc",
+            Some(admin),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "world.inspect"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn time_sync_estimates_the_simulation_clock() {
+    let ts = TestServer::start().await;
+    let tick_ms = ts.server.state.tick.stats.period().as_secs_f64() * 1000.0;
+    let admin = ts.admin("clock@example.com").await;
+    let token = ts.user("sync@example.com").await;
+
+    // Time sync is answered right after the version handshake, before authentication.
+    let c = connect(ts.server.quic_addr, &ts.server.quic_fingerprint).await;
+    let early = c.time_sync(3).await.unwrap();
+    assert!(early.rtt_ms > 0.0, "{early:?}");
+    drop(c);
+
+    let mut p = player(&ts, &token).await;
+    let sync = p.client.time_sync(8).await.unwrap();
+    assert!(sync.rtt_ms > 0.0, "{sync:?}");
+    // The world clock starts at 0 with the server, so the offset is nothing like the
+    // local clock: agreement below is not a coincidence of two similar clocks.
+    for _ in 0..5 {
+        let before = Instant::now();
+        let world = world_clock(&ts, &admin).await;
+        let after = Instant::now();
+        let now_ms = world["clock"]["now_ms"].as_i64().unwrap() as f64;
+        // The inspector read the last tick's world time at some instant between
+        // `before` and `after`: at most one tick behind the continuous clock there.
+        // The estimate is within rtt/2 of it (+ scheduling slack for a loaded machine).
+        let lo = sync.server_ms_at(before) as f64;
+        let hi = sync.server_ms_at(after) as f64;
+        let slack = sync.rtt_ms / 2.0 + tick_ms + 20.0;
+        eprintln!(
+            "time sync: world {now_ms} ms, estimate {lo}..{hi} ms, rtt {:.2} ms",
+            sync.rtt_ms
+        );
+        assert!(
+            now_ms >= lo - tick_ms - slack && now_ms <= hi + slack,
+            "world clock {now_ms} ms, estimated between {lo} and {hi} ms ({sync:?})"
+        );
+    }
+
+    // The simulation judges reflex inputs against its own clock: presses stamped with
+    // the estimate are hits (in the window, not stale, not ahead of the server clock).
+    // The clock a command is judged by is the world time of the tick that processes
+    // it, which on a loaded machine may start a few ms late: a press is claimed one
+    // tick in the past, well inside the 250 ms the simulation accepts.
+    p.wait_for("arrive", node("arrive")).await;
+    p.choose("arrive_next").await;
+    p.choose("accept").await;
+    p.choose("go_sneak").await;
+    for _ in 0..3 {
+        p.prompt = None;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while p.prompt.is_none() {
+            assert!(Instant::now() < deadline, "no prompt");
+            p.pump().await.unwrap();
+        }
+        let (round, nonce, opens) = p.prompt.take().unwrap();
+        // As a client would: sync again at the start of a mini-game round.
+        let sync = p.client.time_sync(4).await.unwrap();
+        let margin = tick_ms as i64;
+        // Wait (by the estimate) until the claim will be 30 ms into the window.
+        while sync.server_now_ms() - margin < opens + 30 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let claimed = sync.server_ms_at(Instant::now()) - margin;
+        let answer = p
+            .command(GameCommand::MiniGameInput {
+                round,
+                nonce,
+                client_time_ms: claimed,
+            })
+            .await;
+        assert!(matches!(answer, Answer::Ack(_)), "{answer:?}");
+        let result = p.events.iter().rev().find_map(|(_, e)| match e {
+            GameEvent::MiniGameRound {
+                round: r,
+                hit,
+                reason,
+            } if *r == round => Some((*hit, reason.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            result,
+            Some((true, None)),
+            "round {round}: claimed {claimed} ms, window opened at {opens} ms"
+        );
+    }
+    p.wait_for("the reflex result", |e| {
+        matches!(
+            e,
+            GameEvent::MiniGameResult {
+                success: true,
+                score: 3,
+                ..
+            }
+        )
+    })
+    .await;
+    ts.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_datagrams_close_the_connection() {
+    let ts = TestServer::start().await;
+    let addr = ts.server.quic_addr;
+    let fp = ts.server.quic_fingerprint.clone();
+
+    // An unknown datagram tag: the connection closes with a protocol error, and the
+    // `Error` before the close says it was the datagram.
+    let mut c = connect(addr, &fp).await;
+    assert!(c.time_sync(1).await.is_ok());
+    c.connection()
+        .send_datagram(vec![0xFF, 0x01].into())
+        .unwrap();
+    let msg = c.recv_within(T).await.unwrap();
+    assert!(
+        matches!(&msg, ServerMessage::Error { code: ErrorCode::ProtocolError, message } if message.contains("datagram")),
+        "{msg:?}"
+    );
+    match c.closed().await {
+        ClientError::Closed { code, reason } => {
+            assert_eq!(code, CloseCode::ProtocolError);
+            assert_eq!(reason, "protocol error");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A well-formed request with a trailing byte is malformed too.
+    let c = connect(addr, &fp).await;
+    let mut bytes = protocol::encode_datagram(&protocol::v1::ClientDatagram::TimeSyncRequest {
+        client_send_us: 1,
+    })
+    .unwrap();
+    bytes.push(0);
+    c.connection().send_datagram(bytes.into()).unwrap();
+    assert_eq!(
+        c.closed().await.close_code(),
+        Some(CloseCode::ProtocolError)
+    );
+
+    // A datagram above the protocol's maximum (QUIC itself would carry it).
+    let c = connect(addr, &fp).await;
+    let max = c.connection().max_datagram_size().unwrap();
+    assert!(max > protocol::MAX_DATAGRAM_LEN, "{max}");
+    c.connection()
+        .send_datagram(vec![0u8; protocol::MAX_DATAGRAM_LEN + 1].into())
+        .unwrap();
+    assert_eq!(
+        c.closed().await.close_code(),
+        Some(CloseCode::ProtocolError)
+    );
+
+    // The server is fine: a new connection syncs.
+    let c = connect(addr, &fp).await;
+    assert!(c.time_sync(2).await.is_ok());
+    ts.stop().await;
+}
+
+/// Polls `f` (bounded) until it holds.
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ended_and_idle_sessions_are_evicted_and_reload_from_the_database() {
+    let ts = TestServer::start_with(|c| {
+        c.game.evict_ended_after_secs = 1.0;
+        c.game.evict_idle_after_secs = 0.5;
+    })
+    .await;
+    let admin = ts.admin("ops@example.com").await;
+    let token = ts.user("evict@example.com").await;
+    let game = ts.server.state.game.clone();
+
+    // One session is played to the second node and stays followed by its client;
+    // another one ends.
+    let mut idle = player(&ts, &token).await;
+    idle.wait_for("arrive", node("arrive")).await;
+    idle.choose("arrive_next").await;
+    let idle_events = idle.events.clone();
+    let idle_last = idle.last_seq;
+    let mut ended = player(&ts, &token).await;
+    ended.wait_for("arrive", node("arrive")).await;
+    assert!(matches!(
+        ended.command(GameCommand::Leave).await,
+        Answer::Ack(_)
+    ));
+    assert_eq!(ended.wait_end().await, "left");
+    assert_eq!(game.loaded_sessions(), 2);
+
+    // The ended one goes after its grace period. By then the other one has been idle
+    // for longer than the idle limit, but a client follows it: it stays.
+    // (The sweep that dropped the ended one would have marked the other one too.)
+    eventually("the ended session's eviction", || {
+        game.loaded_sessions() == 1
+    })
+    .await;
+    assert_eq!(game.evictions(), 1, "only the ended session was evicted");
+
+    // Detached: saved, unloaded from the tick and dropped from memory.
+    idle.client.connection().close(0u32.into(), b"bye");
+    ended.client.connection().close(0u32.into(), b"bye");
+    eventually("the idle session's eviction", || {
+        game.loaded_sessions() == 0
+    })
+    .await;
+    assert!(game.evictions() >= 2);
+    let world = world_clock(&ts, &admin).await;
+    assert_eq!(world["sessions"], 0, "nothing left in the tick: {world}");
+    let (_, metrics) = ts.get("/metrics", None).await;
+    let text = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("pixsim_game_sessions_loaded 0"), "{text}");
+
+    // Joining reloads from PostgreSQL and resumes where it was, without lost or
+    // duplicated events.
+    let mut c = connect(ts.server.quic_addr, &ts.server.quic_fingerprint).await;
+    c.authenticate(&token).await.unwrap();
+    let joined = c.join_session(idle.session, idle_last).await.unwrap();
+    assert!(!joined.ended);
+    assert_eq!(joined.next_seq, idle_last.unwrap() + 1);
+    idle.reattach(c);
+    idle.wait_for(
+        "the resume",
+        |e| matches!(e, GameEvent::Resumed { node, .. } if node == "mara_talk"),
+    )
+    .await;
+    idle.choose("accept").await;
+    idle.wait_for("plan", node("plan")).await;
+    assert_eq!(&idle.events[..idle_events.len()], &idle_events[..]);
+    assert_eq!(game.loaded_sessions(), 1);
+
+    // The ended session reads back from the database, ended, with all its events.
+    let (status, s) = ts
+        .get(
+            &format!("/api/v1/game/sessions/{}", ended.session),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["ended"], true);
+    assert_eq!(s["next_seq"].as_u64(), ended.last_seq.map(|l| l + 1), "{s}");
+    let seqs: Vec<u64> = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(seqs.len(), ended.events.len());
+    ts.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
+    let ts = TestServer::start_with(|c| {
+        c.quic.outbox_capacity = 4;
+        c.game.send_wait_secs = 0.3;
+    })
+    .await;
+    let token = ts.user("slow@example.com").await;
+    let stats = ts.server.state.tick.stats.clone();
+
+    // A normal player makes the session's events flow.
+    let mut p = player(&ts, &token).await;
+    p.wait_for("arrive", node("arrive")).await;
+    p.choose("arrive_next").await;
+
+    // The slow client joins the same session and never reads: each join replays the
+    // session's events to it, until its flow-control window and its send queue are
+    // full. Its joins are bounded: it stops sending once it is closed.
+    let mut slow = connect(ts.server.quic_addr, &ts.server.quic_fingerprint).await;
+    slow.authenticate(&token).await.unwrap();
+    let start = Instant::now();
+    let ticks_before = stats.number();
+    let overruns_before = stats.overruns();
+    let join = ClientMessage::JoinSession {
+        session_id: p.session,
+        last_seq: None,
+    };
+    slow.send(&join).await.unwrap();
+    // For a while the player's events flow to the slow client too, unread.
+    let mut sent = 0usize;
+    for i in 0..10 {
+        let bad = p
+            .command(GameCommand::Choose {
+                edge: format!("nope{i}"),
+            })
+            .await;
+        assert!(matches!(bad, Answer::Rejected(..)), "{bad:?}");
+        sent += 1;
+    }
+    assert!(slow.connection().close_reason().is_none());
+    let mut joins = 1;
+    let closed = loop {
+        assert!(joins < 2000, "never closed after {joins} joins");
+        match slow.send(&join).await {
+            Ok(()) => joins += 1,
+            Err(e) => break e,
+        }
+        // Meanwhile the player goes on (one invalid choice every few joins).
+        if joins % 50 == 0 {
+            let bad = p
+                .command(GameCommand::Choose {
+                    edge: format!("nope{joins}"),
+                })
+                .await;
+            assert!(matches!(bad, Answer::Rejected(..)), "{bad:?}");
+            sent += 1;
+        }
+        if let Some(reason) = slow.connection().close_reason() {
+            break reason.into();
+        }
+    };
+    // The close carries the reason (the error seen on the write may be a reset).
+    let closed = match closed.close_code() {
+        Some(_) => closed,
+        None => slow.closed().await,
+    };
+    assert_eq!(
+        closed.close_code(),
+        Some(CloseCode::SlowConsumer),
+        "{closed:?}"
+    );
+    if let ClientError::Closed { reason, .. } = &closed {
+        assert_eq!(reason, "slow consumer");
+    }
+    let elapsed = start.elapsed();
+
+    // The tick never waited on the slow client: it kept its rate, no tick took as
+    // long as the send wait, and nothing was lost for the player on its own
+    // connection.
+    let ticks = stats.number() - ticks_before;
+    let expected = elapsed.as_secs_f64() / stats.period().as_secs_f64();
+    assert!(
+        ticks as f64 >= expected * 0.5,
+        "{ticks} ticks in {elapsed:?} (expected about {expected})"
+    );
+    let longest = stats
+        .history(ticks as usize + 1)
+        .iter()
+        .map(|r| r.duration_us)
+        .fold(0.0f64, f64::max);
+    assert!(
+        longest < 300_000.0,
+        "a tick took {longest} µs while a client was slow"
+    );
+    let overruns = stats.overruns() - overruns_before;
+    eprintln!(
+        "slow consumer closed after {joins} joins in {elapsed:?}; {ticks} ticks, longest {longest} µs, {overruns} overruns"
+    );
+    assert!(
+        matches!(
+            p.command(GameCommand::Choose {
+                edge: "accept".into()
+            })
+            .await,
+            Answer::Ack(_)
+        ),
+        "the player's session goes on ({sent} invalid choices meanwhile)"
+    );
+    p.wait_for("plan", node("plan")).await;
+    ts.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_flood_gets_busy_answers_and_loses_nothing() {
+    let ts = TestServer::start_with(|c| c.game.max_inflight = 2).await;
+    let token = ts.user("flood@example.com").await;
+    let mut p = player(&ts, &token).await;
+    p.wait_for("arrive", node("arrive")).await;
+    // Wait until the first choice is revealed, so the flood's first command is valid.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match p
+            .command(GameCommand::Choose {
+                edge: "nope".into(),
+            })
+            .await
+        {
+            Answer::Rejected(code, _) if code == "edge_not_offered" => {}
+            other => panic!("{other:?}"),
+        }
+        let choices = p.events.iter().rev().find_map(|(_, e)| match e {
+            GameEvent::ChoicesOffered { choices, .. } => Some(choices.clone()),
+            _ => None,
+        });
+        let at = choices.unwrap()[0].available_at_ms;
+        let now = p.client.time_sync(3).await.unwrap().server_now_ms();
+        if now >= at + 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let errors_before = p
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, GameEvent::Error { .. }))
+        .count();
+
+    // 40 commands back to back, nothing read in between: the first is a valid choice,
+    // the others invalid ones (each accepted one leaves one durable error event).
+    const FLOOD: u64 = 40;
+    let first_id = 1000;
+    for i in 0..FLOOD {
+        let edge = if i == 0 {
+            "arrive_next".to_owned()
+        } else {
+            format!("nope{i}")
+        };
+        p.client
+            .command(first_id + i, GameCommand::Choose { edge })
+            .await
+            .unwrap();
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < FLOOD as usize {
+        match p.pump().await.unwrap() {
+            ServerMessage::Ack { request_id, .. } => {
+                assert!(answers.insert(request_id, "ack".to_owned()).is_none());
+            }
+            ServerMessage::Rejected {
+                request_id, code, ..
+            } => {
+                assert!(
+                    answers.insert(request_id, code).is_none(),
+                    "answered twice: {request_id}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        answers.keys().copied().collect::<Vec<_>>(),
+        (first_id..first_id + FLOOD).collect::<Vec<_>>(),
+        "every command answered exactly once"
+    );
+    let count = |c: &str| answers.values().filter(|v| *v == c).count();
+    assert_eq!(answers[&first_id], "ack", "{answers:?}");
+    let busy = count("busy");
+    let refused = count("edge_not_offered");
+    assert!(busy > 0, "the in-flight limit answered busy: {answers:?}");
+    assert!(refused > 0, "{answers:?}");
+    assert_eq!(1 + busy + refused, FLOOD as usize, "{answers:?}");
+
+    // Exactly one error event per accepted invalid command, none for busy ones, and
+    // the valid choice's events once: the player's seq check saw no gap or duplicate.
+    let errors: Vec<String> = p.events[..]
+        .iter()
+        .filter_map(|(_, e)| match e {
+            GameEvent::Error { code, .. } => Some(code.clone()),
+            _ => None,
+        })
+        .skip(errors_before)
+        .collect();
+    assert_eq!(errors.len(), refused, "{errors:?}");
+    assert_eq!(
+        p.events
+            .iter()
+            .filter(|(_, e)| node("mara_talk")(e))
+            .count(),
+        1
+    );
+    // The same events are durable, in order.
+    let (status, s) = ts
+        .get(
+            &format!("/api/v1/game/sessions/{}", p.session),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{s}");
+    let stored = s["events"].as_array().unwrap();
+    assert_eq!(stored.len(), p.events.len());
+    assert_eq!(s["next_seq"].as_u64(), p.last_seq.map(|l| l + 1));
+    // And the session goes on.
+    p.choose("accept").await;
+    p.wait_for("plan", node("plan")).await;
     ts.stop().await;
 }

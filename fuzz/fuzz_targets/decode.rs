@@ -1,12 +1,14 @@
 //! Any bytes, in any chunking, give messages or an error: never a panic,
 //! never a buffer beyond one maximal frame. Decoded client messages drive
-//! the connection state machine and must re-encode to themselves.
+//! the connection state machine and must re-encode to themselves. The same
+//! bytes as a datagram decode to a datagram message or an error, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use protocol::v1::{ClientMessage, ServerMessage};
+use protocol::v1::{ClientDatagram, ClientMessage, ServerDatagram, ServerMessage};
 use protocol::{
-    ConnState, FRAME_HEADER_LEN, FrameDecoder, MAX_FRAME_LEN, decode_payload, encode_frame,
+    ConnState, FRAME_HEADER_LEN, FrameDecoder, MAX_DATAGRAM_LEN, MAX_FRAME_LEN, decode_datagram,
+    decode_payload, encode_datagram, encode_frame, verify_datagram,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +17,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let chunk = usize::from(*first).max(1);
+
+    // Datagrams: bounded, decoded exactly, legal only after the handshake.
+    match decode_datagram::<ClientDatagram>(rest) {
+        Ok(msg) => {
+            assert!(rest.len() <= MAX_DATAGRAM_LEN);
+            let again = encode_datagram(&msg).ok();
+            let back = again.as_deref().map(decode_datagram::<ClientDatagram>);
+            assert!(matches!(back, Some(Ok(ref m)) if *m == msg));
+            assert!(verify_datagram(ConnState::Handshake, &msg).is_err());
+            assert!(verify_datagram(ConnState::AwaitingAuth, &msg).is_ok());
+        }
+        Err(e) => {
+            let _ = e.close_code();
+        }
+    }
+    let _ = decode_datagram::<ServerDatagram>(rest);
 
     // Server messages decode or fail without panicking, in frames too (the client
     // side), and re-encode to themselves.

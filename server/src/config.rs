@@ -23,6 +23,7 @@ pub struct Config {
     pub log: LogConfig,
     pub content: ContentConfig,
     pub generation: GenerationConfig,
+    pub game: GameConfig,
 }
 
 impl Default for Config {
@@ -38,6 +39,7 @@ impl Default for Config {
             log: LogConfig::default(),
             content: ContentConfig::default(),
             generation: GenerationConfig::default(),
+            game: GameConfig::default(),
         }
     }
 }
@@ -55,6 +57,8 @@ pub struct GenerationConfig {
     pub allow_private_downloads: bool,
     /// Most unfinished jobs one user may have.
     pub user_active_limit: Option<i64>,
+    /// Largest file `POST /api/v1/assets/upload` accepts, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for GenerationConfig {
@@ -66,6 +70,7 @@ impl Default for GenerationConfig {
             openai_base_url: None,
             allow_private_downloads: false,
             user_active_limit: Some(10),
+            max_upload_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -96,6 +101,9 @@ pub struct QuicConfig {
     pub key: Option<PathBuf>,
     pub idle_timeout_secs: u64,
     pub max_connections: usize,
+    /// Server messages queued per connection while the client is not reading;
+    /// beyond that (for `game.send_wait_secs`) it is closed as a slow consumer.
+    pub outbox_capacity: usize,
 }
 
 impl Default for QuicConfig {
@@ -106,6 +114,39 @@ impl Default for QuicConfig {
             key: None,
             idle_timeout_secs: 30,
             max_connections: 10_000,
+            outbox_capacity: 256,
+        }
+    }
+}
+
+/// Game sessions (QUIC and the REST scene player).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GameConfig {
+    /// Events kept per session for resend after a reconnect.
+    pub resend_window: usize,
+    /// Commands queued per session in the tick; more are answered `busy`.
+    pub per_session_queue: usize,
+    /// Commands awaiting their answer per QUIC connection; more are answered `busy`.
+    pub max_inflight: usize,
+    /// How long a connection's full send queue may wait for the client before it is
+    /// closed as a slow consumer.
+    pub send_wait_secs: f64,
+    /// Ended sessions are dropped from memory this long after their end is committed.
+    pub evict_ended_after_secs: f64,
+    /// Sessions no client follows are saved and unloaded after this long idle.
+    pub evict_idle_after_secs: f64,
+}
+
+impl Default for GameConfig {
+    fn default() -> Self {
+        Self {
+            resend_window: 1000,
+            per_session_queue: 8,
+            max_inflight: 32,
+            send_wait_secs: 2.0,
+            evict_ended_after_secs: 60.0,
+            evict_idle_after_secs: 600.0,
         }
     }
 }
@@ -310,6 +351,7 @@ mod tests {
             "log",
             "content",
             "generation",
+            "game",
         ] {
             assert!(s.iter().any(|x| x == name), "{name} missing from {s:?}");
         }

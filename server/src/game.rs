@@ -1,10 +1,14 @@
 //! Game sessions on the server: the bridge plugin on the tick thread, the persister
-//! task (write-behind, one transaction per tick batch) and the QUIC handler.
+//! task (write-behind, one transaction per tick batch), the session sweeper and the
+//! QUIC handler.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use sqlx::PgPool;
+
+use crate::config;
 
 /// The game parts before the tick starts.
 pub struct GameParts {
@@ -13,14 +17,45 @@ pub struct GameParts {
     pub persister: ::game::PersisterTask,
 }
 
-/// Creates the handle, the tick plugin, and starts the persister.
-pub fn start(pool: PgPool, content: Arc<domain::narrative::Content>) -> GameParts {
-    let g = ::game::GameHandle::new(pool, content, ::game::GameConfig::default());
-    GameParts {
+fn secs(name: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("game.{name} must be a positive number of seconds, not {value}"))
+}
+
+/// The game tunables of the `[game]` section, checked.
+pub fn game_config(c: &config::GameConfig) -> anyhow::Result<::game::GameConfig> {
+    let positive = |name: &str, v: usize| {
+        if v == 0 {
+            anyhow::bail!("game.{name} must be at least 1");
+        }
+        Ok(v)
+    };
+    Ok(::game::GameConfig {
+        resend_window: positive("resend_window", c.resend_window)?,
+        per_session_queue: positive("per_session_queue", c.per_session_queue)?,
+        max_inflight: positive("max_inflight", c.max_inflight)?,
+        send_wait: secs("send_wait_secs", c.send_wait_secs)?,
+        evict_ended_after: secs("evict_ended_after_secs", c.evict_ended_after_secs)?,
+        evict_idle_after: secs("evict_idle_after_secs", c.evict_idle_after_secs)?,
+        ..::game::GameConfig::default()
+    })
+}
+
+/// Creates the handle (holding the content in a [`::game::ContentCell`] that reloads
+/// update), the tick plugin, and starts the persister and the session sweeper.
+pub fn start(
+    pool: PgPool,
+    content: Arc<domain::narrative::Content>,
+    cfg: &config::GameConfig,
+) -> anyhow::Result<GameParts> {
+    let g = ::game::GameHandle::new(pool, ::game::ContentCell::new(content), game_config(cfg)?);
+    Ok(GameParts {
         handle: g.handle,
         plugin: g.plugin,
         persister: g.persister.spawn(),
-    }
+    })
 }
 
 /// The QUIC connection handler of the game channel.
@@ -32,6 +67,25 @@ pub fn quic_handler(
         handle.clone(),
         auth.clone(),
     ))
+}
+
+/// `pixsim_game_sessions_loaded` and `pixsim_game_sessions_evicted_total` for
+/// `/metrics`.
+pub fn metrics(handle: &::game::GameHandle) -> api::MetricsSource {
+    let handle = handle.clone();
+    Arc::new(move || {
+        let text = format!(
+            "# HELP pixsim_game_sessions_loaded Game sessions held in memory (live, or ended within their grace period).\n\
+             # TYPE pixsim_game_sessions_loaded gauge\n\
+             pixsim_game_sessions_loaded {}\n\
+             # HELP pixsim_game_sessions_evicted_total Game sessions dropped from memory (ended, or idle and saved).\n\
+             # TYPE pixsim_game_sessions_evicted_total counter\n\
+             pixsim_game_sessions_evicted_total {}\n",
+            handle.loaded_sessions(),
+            handle.evictions()
+        );
+        Box::pin(std::future::ready(text))
+    })
 }
 
 /// Shutdown, first step: refuse new sessions and commands.

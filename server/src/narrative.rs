@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Loads and validates the content directory; the error lists every problem with
 /// file and node.
-pub fn load(dir: &Path) -> anyhow::Result<Arc<Content>> {
-    match content::load_dir(dir) {
+pub fn load(dir: &Path, checks: &content::Checks) -> anyhow::Result<Arc<Content>> {
+    match content::load_dir_with(dir, checks) {
         Ok(c) => Ok(Arc::new(c)),
         Err(report) => Err(anyhow!(
             "the content in {} is invalid ({} problem{}):\n{report}",
@@ -64,7 +64,10 @@ pub fn configure(
     app.add_plugins(sim::SimPlugin::new(content, config))
         .insert_resource(Reloads(Mutex::new(reloads)))
         .insert_resource(SessionGauge(sessions))
-        .add_systems(PreUpdate, apply_reloads)
+        // After the game bridge: a session start it let through in this tick was
+        // validated against content whose reload was sent before it, so that reload
+        // reaches the simulation in the same tick at the latest.
+        .add_systems(PreUpdate, apply_reloads.after(::game::GameSystems::In))
         .add_systems(bevy_app::PostUpdate, publish_session_count);
     register_inspection(app);
 }
@@ -181,16 +184,23 @@ fn world_inspect(
     }))
 }
 
-/// Polls `dir` every `interval` and sends valid new content to the tick.
+/// Polls `dir` every `interval` and sends valid new content to the tick, then makes
+/// it the content of `cell` (what scene lists and new sessions see).
 pub fn spawn_watcher(
     dir: PathBuf,
     interval: Duration,
+    checks: anyhow::Result<content::Checks>,
     tx: mpsc::Sender<Arc<Content>>,
     info: ContentInfo,
+    cell: ::game::ContentCell,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let watcher = Arc::new(Mutex::new(content::Watcher::new(dir.clone())));
+        // The checks were built once at startup already, so this cannot fail here.
+        let checks = checks.unwrap_or_default();
+        let watcher = Arc::new(Mutex::new(
+            content::Watcher::new(dir.clone()).with_checks(checks),
+        ));
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -207,9 +217,12 @@ pub fn spawn_watcher(
                     let content = Arc::new(content);
                     tracing::info!(dir = %dir.display(), version = %content.version, scenes = content.scenes.len(), "content reloaded");
                     info.set_loaded(&content.version, content.scenes.len());
-                    if tx.send(content).is_err() {
+                    // The tick first: anything validated against the cell from now on
+                    // reaches the tick after this reload.
+                    if tx.send(Arc::clone(&content)).is_err() {
                         break;
                     }
+                    cell.set(content);
                 }
                 Ok(Some(Err(report))) => {
                     tracing::warn!(dir = %dir.display(), problems = report.problems.len(), "content change refused, keeping the old content:\n{report}");
@@ -229,7 +242,11 @@ mod tests {
 
     #[test]
     fn the_inspector_sees_sessions_and_the_world() {
-        let content = load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenes"))).unwrap();
+        let content = load(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenes")),
+            &content::Checks::default(),
+        )
+        .unwrap();
         let (_tx, rx) = mpsc::channel();
         let period = Duration::from_millis(50);
         let mut app = App::new();

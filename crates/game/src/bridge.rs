@@ -4,18 +4,31 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bevy_app::{App, Plugin, PostUpdate, PreUpdate};
 use bevy_ecs::prelude::*;
 use domain::narrative::{Frame, SAVE_VERSION, SavedWait, SessionSave};
 use sim::{
     ActiveMiniGame, CallStack, Cooldowns, Event, PendingChoices, Phase, Position, Progression,
-    SessionId, SessionIndex, SessionRng, SimCommand, SimContent, SimWorld, Variables, VisitCounts,
-    WorldClock,
+    SessionId, SessionIndex, SessionRng, SimCommand, SimConfig, SimContent, SimWorld, Variables,
+    VisitCounts, WorldClock,
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{CommandOutcome, Delivered, Inbound, Shared, events};
+use crate::{ClockSample, CommandOutcome, Delivered, Inbound, Shared, events};
+
+/// The bridge's systems: [`GameSystems::In`] in `PreUpdate` (commands into the
+/// simulation's inbox), [`GameSystems::Out`] in `PostUpdate` (events and saves to the
+/// persister). Other `PreUpdate` systems that must see what `In` let through in the
+/// same tick (e.g. a content reload) order themselves after it.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GameSystems {
+    /// Drains the inbound channel.
+    In,
+    /// Collects events, saves and the clock.
+    Out,
+}
 
 /// Adds the bridge systems to the tick app (next to `sim::SimPlugin`).
 pub struct GamePlugin {
@@ -37,6 +50,9 @@ impl GamePlugin {
                 sessions: HashMap::new(),
                 ready: Vec::new(),
                 touched: Vec::new(),
+                tick_started: None,
+                unload_done: Vec::new(),
+                unload_refused: Vec::new(),
             })),
         }
     }
@@ -46,8 +62,8 @@ impl Plugin for GamePlugin {
     fn build(&self, app: &mut App) {
         if let Some(bridge) = self.state.lock().unwrap_or_else(|p| p.into_inner()).take() {
             app.insert_resource(bridge)
-                .add_systems(PreUpdate, bridge_in)
-                .add_systems(PostUpdate, bridge_out);
+                .add_systems(PreUpdate, bridge_in.in_set(GameSystems::In))
+                .add_systems(PostUpdate, bridge_out.in_set(GameSystems::Out));
         } else {
             tracing::error!("GamePlugin added twice; ignoring the second one");
         }
@@ -63,6 +79,8 @@ struct TickSession {
     touched: bool,
     ended: bool,
     rejection: Option<(String, String)>,
+    /// Save and unload at the end of this tick.
+    unload: bool,
 }
 
 impl TickSession {
@@ -75,6 +93,7 @@ impl TickSession {
             touched: false,
             ended: false,
             rejection: None,
+            unload: false,
         }
     }
 }
@@ -88,6 +107,12 @@ struct Bridge {
     ready: Vec<SessionId>,
     /// Sessions with a command or events this tick.
     touched: Vec<SessionId>,
+    /// When this tick began (its `PreUpdate`), for the published clock.
+    tick_started: Option<Instant>,
+    /// Unloads with nothing to save (the session was not running).
+    unload_done: Vec<uuid::Uuid>,
+    /// Unloads refused (the session had work queued).
+    unload_refused: Vec<uuid::Uuid>,
 }
 
 fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
@@ -99,9 +124,31 @@ fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
 
 fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
     let bridge = &mut *bridge;
+    bridge.tick_started = Some(Instant::now());
     let per_session = bridge.shared.cfg.per_session_queue.max(1);
     while let Ok(msg) = bridge.rx.try_recv() {
         let (id, command, reply) = match msg {
+            Inbound::MediaReady(ready) => {
+                inbox.media.push(ready);
+                continue;
+            }
+            Inbound::Unload { session } => {
+                let id = SessionId(session);
+                match bridge.sessions.get_mut(&id) {
+                    None => bridge.unload_done.push(session),
+                    Some(ts) if ts.ended || ts.unload || !ts.queue.is_empty() => {
+                        bridge.unload_refused.push(session);
+                    }
+                    Some(ts) => {
+                        ts.unload = true;
+                        if !ts.touched {
+                            ts.touched = true;
+                            bridge.touched.push(id);
+                        }
+                    }
+                }
+                continue;
+            }
             Inbound::Start {
                 session,
                 scene,
@@ -136,6 +183,12 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
         if ts.ended {
             if let Some(r) = reply {
                 reject(r, "session_ended", "the session has ended");
+            }
+            continue;
+        }
+        if ts.unload {
+            if let Some(r) = reply {
+                reject(r, "busy", "the session is being unloaded; retry");
             }
             continue;
         }
@@ -239,16 +292,38 @@ fn build_save(
     })
 }
 
+// A system's parameters: the resources it reads and writes.
+#[allow(clippy::too_many_arguments)]
 fn bridge_out(
+    mut commands: Commands,
     mut bridge: ResMut<Bridge>,
     mut outbox: ResMut<sim::Outbox>,
-    index: Res<SessionIndex>,
+    mut index: ResMut<SessionIndex>,
     content: Res<SimContent>,
+    sim_cfg: Res<SimConfig>,
     clock: Query<&WorldClock, With<SimWorld>>,
     saves: SaveQuery,
 ) {
     let bridge = &mut *bridge;
-    let now = clock.iter().next().map(|c| c.now_ms).unwrap_or(0);
+    let world_clock = clock.iter().next();
+    let now = world_clock.map(|c| c.now_ms).unwrap_or(0);
+    if let (Some(c), Some(started)) = (world_clock, bridge.tick_started) {
+        let sample = ClockSample {
+            now_ms: c.now_ms,
+            tick: c.tick,
+            started,
+            rate_permille: if c.paused || c.turn_based {
+                0
+            } else {
+                c.scale_permille
+            },
+            tick_ms: sim_cfg.tick_ms,
+        };
+        // Never wait here: a reader holding the lock just means one stale sample.
+        if let Ok(mut slot) = bridge.shared.clock.try_lock() {
+            *slot = Some(sample);
+        }
+    }
     let mut events = Vec::new();
     for ev in outbox.drain() {
         let Some(ts) = bridge.sessions.get_mut(&ev.session) else {
@@ -270,6 +345,27 @@ fn bridge_out(
         if matches!(ev.event, Event::Saved { .. }) {
             continue;
         }
+        if let Event::NodeEntered {
+            scene,
+            node,
+            media: Some(m),
+            ..
+        } = &ev.event
+            && let sim::Media::Generate {
+                operation,
+                prompt,
+                params,
+            } = &**m
+        {
+            // Never waits; a full queue drops the request and the next entry asks again.
+            let _ = bridge.shared.media_wanted.try_send(crate::MediaWanted {
+                scene: scene.clone(),
+                node: node.clone(),
+                operation: operation.clone(),
+                prompt: prompt.clone(),
+                params: params.clone(),
+            });
+        }
         let seq = ts.next_seq;
         ts.next_seq += 1;
         if !ts.touched {
@@ -279,11 +375,15 @@ fn bridge_out(
         events.push((ev.session, seq, ev.at_ms, events::to_wire(&ev.event)));
     }
     let touched = std::mem::take(&mut bridge.touched);
-    if touched.is_empty() {
+    if touched.is_empty() && bridge.unload_done.is_empty() && bridge.unload_refused.is_empty() {
         return;
     }
     let window = bridge.shared.cfg.resend_window as u64;
-    let mut pending = crate::Pending::default();
+    let mut pending = crate::Pending {
+        unloaded: std::mem::take(&mut bridge.unload_done),
+        unload_refused: std::mem::take(&mut bridge.unload_refused),
+        ..Default::default()
+    };
     for (session, seq, at_ms, event) in events {
         let bytes = match postcard::to_stdvec(&event) {
             Ok(b) => b,
@@ -313,6 +413,36 @@ fn bridge_out(
         // Not in the index after its command ran: ended, or a start/resume refused.
         if entity.is_none() {
             ts.ended = true;
+        }
+        if ts.unload {
+            // Idle and detached: save it now (world time included) and unload it. The
+            // handle forgets it once this save is committed.
+            let save = (!ts.ended && ts.inflight.is_none())
+                .then_some(entity)
+                .flatten()
+                .and_then(|e| build_save(&saves, e, now, &version))
+                .and_then(|s| serde_json::to_string(&s).ok());
+            if let (Some(save), Some(entity)) = (save, entity) {
+                pending.sessions.insert(
+                    id.0,
+                    store::game::SessionWrite {
+                        id: id.0,
+                        save: Some(save),
+                        ended: false,
+                        next_seq: ts.next_seq as i64,
+                    },
+                );
+                index.0.remove(&id);
+                if let Ok(mut e) = commands.get_entity(entity) {
+                    e.despawn();
+                }
+                pending.unloaded.push(id.0);
+                gone.push(id);
+                continue;
+            }
+            // Busy, ended, or no save can be made in this phase: keep it loaded.
+            ts.unload = false;
+            pending.unload_refused.push(id.0);
         }
         let save = if ts.ended {
             None
@@ -392,6 +522,8 @@ fn bridge_out(
         p.deliveries.append(&mut pending.deliveries);
         p.ended.append(&mut pending.ended);
         p.acks.append(&mut pending.acks);
+        p.unloaded.append(&mut pending.unloaded);
+        p.unload_refused.append(&mut pending.unload_refused);
         slot.pushed.fetch_add(1, Ordering::AcqRel);
     }
     slot.notify.notify_one();

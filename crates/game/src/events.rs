@@ -29,20 +29,7 @@ pub fn to_wire(event: &Event) -> GameEvent {
             scene: scene.clone(),
             node: node.clone(),
             kind: kind.to_string(),
-            media: media.as_deref().map(|m| match m {
-                sim::Media::Asset { asset } => Media::Asset {
-                    asset: asset.clone(),
-                },
-                sim::Media::Generate {
-                    operation,
-                    prompt,
-                    params,
-                } => Media::Generate {
-                    operation: operation.clone(),
-                    prompt: prompt.clone(),
-                    params: params.clone(),
-                },
-            }),
+            media: media.as_deref().map(media_to_wire),
             lines: lines
                 .iter()
                 .map(|l| Line {
@@ -138,6 +125,28 @@ pub fn to_wire(event: &Event) -> GameEvent {
             command: command.clone(),
             code: reason_code(reason).to_owned(),
             message: message.clone(),
+        },
+        Event::MediaReady { scene, node, media } => GameEvent::MediaReady {
+            scene: scene.clone(),
+            node: node.clone(),
+            media: media_to_wire(media),
+        },
+    }
+}
+
+fn media_to_wire(m: &sim::Media) -> Media {
+    match m {
+        sim::Media::Asset { asset } => Media::Asset {
+            asset: asset.clone(),
+        },
+        sim::Media::Generate {
+            operation,
+            prompt,
+            params,
+        } => Media::Generate {
+            operation: operation.clone(),
+            prompt: prompt.clone(),
+            params: params.clone(),
         },
     }
 }

@@ -21,6 +21,17 @@
 //! * **Reload**: a session not in memory is loaded on join from its last committed
 //!   save (or restarted from its seed when it never committed a tick), with the
 //!   retained events for resend.
+//! * **Eviction**: a sweeper drops ended sessions from memory
+//!   [`GameConfig::evict_ended_after`] after their end was committed, and unloads
+//!   sessions nobody follows (no event subscription) that were idle for
+//!   [`GameConfig::evict_idle_after`]: the tick writes a fresh save and despawns the
+//!   entity, and only once that save is committed is the session forgotten (a join
+//!   meanwhile waits, then reloads it from the database).
+//! * **Clock**: the bridge publishes the simulation's world clock after every tick;
+//!   [`GameHandle::clock`] extrapolates it to "now" for time-sync replies.
+//! * **Content**: [`ContentCell`] holds the content currently loaded; the narrative
+//!   reload swaps it in the same place the simulation gets it from, so listing scenes
+//!   and creating sessions follow hot reloads.
 
 mod bridge;
 pub mod events;
@@ -28,9 +39,9 @@ mod persist;
 pub mod quic_handler;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use domain::narrative::{Content, SessionSave};
 use protocol::v1::{GameCommand, GameEvent};
@@ -38,7 +49,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-pub use bridge::GamePlugin;
+pub use bridge::{GamePlugin, GameSystems};
 pub use quic_handler::GameConnectionHandler;
 
 /// Tunables.
@@ -52,6 +63,17 @@ pub struct GameConfig {
     pub per_session_queue: usize,
     /// Ticks waiting for the persister beyond which new commands are refused (busy).
     pub max_pending_ticks: u64,
+    /// Commands awaiting their durable answer on one QUIC connection; more are
+    /// answered `busy` at once.
+    pub max_inflight: usize,
+    /// How long a connection's event forwarder waits for room in the connection's
+    /// send queue before the client counts as a slow consumer and is closed.
+    pub send_wait: Duration,
+    /// Ended sessions stay in memory this long after their end was committed.
+    pub evict_ended_after: Duration,
+    /// Sessions with no subscriber (no connection or event stream attached) and no
+    /// activity for this long are saved and unloaded from the tick and from memory.
+    pub evict_idle_after: Duration,
 }
 
 impl Default for GameConfig {
@@ -61,8 +83,65 @@ impl Default for GameConfig {
             inbound_capacity: 16 * 1024,
             per_session_queue: 8,
             max_pending_ticks: 20,
+            max_inflight: 32,
+            send_wait: Duration::from_secs(2),
+            evict_ended_after: Duration::from_secs(60),
+            evict_idle_after: Duration::from_secs(600),
         }
     }
+}
+
+impl GameConfig {
+    /// How often the sweeper looks for sessions to evict.
+    fn sweep_interval(&self) -> Duration {
+        (self.evict_ended_after.min(self.evict_idle_after) / 4)
+            .clamp(Duration::from_millis(20), Duration::from_secs(5))
+    }
+}
+
+/// The narrative content currently loaded, shared by the game handle (scene lists,
+/// session creation) and the content reload. Cheap to clone.
+#[derive(Clone)]
+pub struct ContentCell(Arc<RwLock<Arc<Content>>>);
+
+impl std::fmt::Debug for ContentCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ContentCell")
+            .field(&self.get().version)
+            .finish()
+    }
+}
+
+impl ContentCell {
+    /// A cell holding `content`.
+    pub fn new(content: Arc<Content>) -> Self {
+        ContentCell(Arc::new(RwLock::new(content)))
+    }
+
+    /// The content loaded now.
+    pub fn get(&self) -> Arc<Content> {
+        Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the content (after a reload).
+    pub fn set(&self, content: Arc<Content>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = content;
+    }
+}
+
+/// The world clock as published by the tick after each tick.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClockSample {
+    /// World time after the tick's clock advance (ms).
+    pub now_ms: i64,
+    /// The simulation's tick number.
+    pub tick: u64,
+    /// When the tick began (its `PreUpdate`).
+    pub started: Instant,
+    /// World ms per 1,000 real ms; 0 while paused or turn-based.
+    pub rate_permille: u32,
+    /// World ms one tick adds at scale 1.
+    pub tick_ms: i64,
 }
 
 /// Why a request failed.
@@ -140,13 +219,43 @@ pub(crate) enum Inbound {
         command: sim::Command,
         reply: oneshot::Sender<CommandOutcome>,
     },
+    /// Save the session and unload it from the tick (it is idle and detached).
+    Unload { session: Uuid },
+    /// Generated scene media is ready (world input).
+    MediaReady(sim::MediaReady),
 }
+
+/// Scene media a session was shown as a generation spec: the simulation has no asset for
+/// it yet. Sent once per node entry; the receiver (the server's media task) deduplicates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaWanted {
+    /// Scene of the node.
+    pub scene: String,
+    /// Node.
+    pub node: String,
+    /// Spec: operation.
+    pub operation: String,
+    /// Spec: prompt.
+    pub prompt: String,
+    /// Spec: parameters (canonical JSON text).
+    pub params: String,
+}
+
+/// Pending media requests beyond which new ones are dropped (the next entry asks again).
+const MEDIA_QUEUE: usize = 256;
 
 struct LogState {
     events: VecDeque<Arc<Delivered>>,
     /// Seq of the next event (all below are committed).
     next_seq: u64,
     ended: bool,
+}
+
+/// Milliseconds since the first call in this process (a monotonic clock for idle
+/// times).
+fn mono_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// A session loaded in this process: owner and committed events.
@@ -159,6 +268,12 @@ pub struct LiveSession {
     log: Mutex<LogState>,
     committed: watch::Sender<u64>,
     window: usize,
+    /// Live subscriptions (QUIC forwarders, event streams, REST waits).
+    subscribers: AtomicUsize,
+    /// Last activity ([`mono_ms`]): join, command, committed event.
+    last_active: AtomicU64,
+    /// Being unloaded by the sweeper: joins wait, commands are refused as busy.
+    evicting: AtomicBool,
 }
 
 impl std::fmt::Debug for LiveSession {
@@ -195,7 +310,24 @@ impl LiveSession {
             }),
             committed: watch::Sender::new(next_seq),
             window,
+            subscribers: AtomicUsize::new(0),
+            last_active: AtomicU64::new(mono_ms()),
+            evicting: AtomicBool::new(false),
         }
+    }
+
+    fn touch(&self) {
+        self.last_active.fetch_max(mono_ms(), Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the last join, command or committed event.
+    fn idle_ms(&self) -> u64 {
+        mono_ms().saturating_sub(self.last_active.load(Ordering::Relaxed))
+    }
+
+    /// True while the sweeper is unloading the session.
+    pub fn is_evicting(&self) -> bool {
+        self.evicting.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
@@ -244,11 +376,15 @@ impl LiveSession {
             log.ended |= ended;
             log.next_seq
         };
+        self.touch();
         self.committed.send_replace(next);
     }
 
-    /// A reader of the committed events from `from` on.
+    /// A reader of the committed events from `from` on. While it lives, the session
+    /// counts as attached and is never unloaded for idleness.
     pub fn subscribe(self: &Arc<Self>, from: u64) -> Subscription {
+        self.subscribers.fetch_add(1, Ordering::AcqRel);
+        self.touch();
         Subscription {
             session: Arc::clone(self),
             next: from,
@@ -278,6 +414,13 @@ impl std::fmt::Debug for Subscription {
             .field("session", &self.session.id)
             .field("next", &self.next)
             .finish()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.session.touch();
+        self.session.subscribers.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -336,6 +479,10 @@ pub(crate) struct Pending {
     pub deliveries: Vec<(Uuid, Arc<Delivered>)>,
     pub ended: Vec<Uuid>,
     pub acks: Vec<(oneshot::Sender<CommandOutcome>, CommandOutcome)>,
+    /// Sessions the tick unloaded (their last save is in `sessions`).
+    pub unloaded: Vec<Uuid>,
+    /// Sessions the tick refused to unload (they were busy).
+    pub unload_refused: Vec<Uuid>,
 }
 
 impl Pending {
@@ -344,6 +491,8 @@ impl Pending {
             && self.events.is_empty()
             && self.acks.is_empty()
             && self.trim.is_empty()
+            && self.unloaded.is_empty()
+            && self.unload_refused.is_empty()
     }
 }
 
@@ -381,6 +530,16 @@ pub(crate) struct Shared {
     pub(crate) sessions: Mutex<HashMap<Uuid, Arc<LiveSession>>>,
     pub(crate) slot: Slot,
     pub(crate) cfg: GameConfig,
+    /// The latest world clock (written once per tick; the tick never waits for it).
+    pub(crate) clock: Mutex<Option<ClockSample>>,
+    /// Signalled when an eviction finished (or was refused).
+    pub(crate) evicted: tokio::sync::Notify,
+    /// Sessions evicted since start (ended and idle).
+    pub(crate) evictions: AtomicU64,
+    /// Media requests from the tick (never waits: `try_send`).
+    pub(crate) media_wanted: mpsc::Sender<MediaWanted>,
+    /// Their receiver, until the server takes it.
+    media_requests: Mutex<Option<mpsc::Receiver<MediaWanted>>>,
 }
 
 impl Shared {
@@ -391,6 +550,62 @@ impl Shared {
             .get(id)
             .cloned()
     }
+
+    /// After the tick's unload of `id` is committed (or refused): forget the session
+    /// (or keep it), and wake joins waiting on it.
+    pub(crate) fn finish_unload(&self, id: &Uuid, unloaded: bool) {
+        {
+            let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = map.get(id) {
+                if unloaded {
+                    if s.is_evicting() {
+                        map.remove(id);
+                        self.evictions.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else {
+                    s.evicting.store(false, Ordering::Release);
+                    s.touch();
+                }
+            }
+        }
+        self.evicted.notify_waiters();
+    }
+
+    /// One sweep: drops ended sessions past their grace period and asks the tick to
+    /// unload idle detached ones. Returns the sessions to unload.
+    pub(crate) fn sweep(&self) -> Vec<Uuid> {
+        let ended_ms = self.cfg.evict_ended_after.as_millis() as u64;
+        let idle_ms = self.cfg.evict_idle_after.as_millis() as u64;
+        let mut unload = Vec::new();
+        let mut dropped = 0u64;
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, s| {
+                if s.is_evicting() {
+                    return true;
+                }
+                if s.ended() {
+                    // `ended` is set only after the end was committed: every event of
+                    // the session is durable. Subscribers keep their own `Arc`.
+                    let keep = s.idle_ms() < ended_ms;
+                    if !keep {
+                        dropped += 1;
+                    }
+                    return keep;
+                }
+                if s.subscribers.load(Ordering::Acquire) == 0 && s.idle_ms() >= idle_ms {
+                    s.evicting.store(true, Ordering::Release);
+                    unload.push(*id);
+                }
+                true
+            });
+        if dropped > 0 {
+            self.evictions.fetch_add(dropped, Ordering::Relaxed);
+            tracing::debug!(sessions = dropped, "ended sessions dropped from memory");
+        }
+        unload
+    }
 }
 
 /// The game service shared by QUIC and REST. Cheap to clone.
@@ -398,7 +613,7 @@ impl Shared {
 pub struct GameHandle {
     shared: Arc<Shared>,
     pool: PgPool,
-    content: Arc<Content>,
+    content: ContentCell,
     to_tick: mpsc::Sender<Inbound>,
     accepting: Arc<AtomicBool>,
     load_lock: Arc<tokio::sync::Mutex<()>>,
@@ -429,31 +644,66 @@ impl GameHandle {
     /// Creates the handle, the plugin to add to the tick app and the persister to spawn.
     // Returns the handle with its two companions, which only exist together.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(pool: PgPool, content: Arc<Content>, cfg: GameConfig) -> Game {
+    pub fn new(pool: PgPool, content: ContentCell, cfg: GameConfig) -> Game {
         let (tx, rx) = mpsc::channel(cfg.inbound_capacity.max(1));
+        let (media_wanted, media_requests) = mpsc::channel(MEDIA_QUEUE);
         let shared = Arc::new(Shared {
             sessions: Mutex::new(HashMap::new()),
             slot: Slot::new(),
             cfg: cfg.clone(),
+            clock: Mutex::new(None),
+            evicted: tokio::sync::Notify::new(),
+            evictions: AtomicU64::new(0),
+            media_wanted,
+            media_requests: Mutex::new(Some(media_requests)),
         });
         let handle = GameHandle {
             shared: Arc::clone(&shared),
             pool: pool.clone(),
             content,
-            to_tick: tx,
+            to_tick: tx.clone(),
             accepting: Arc::new(AtomicBool::new(true)),
             load_lock: Arc::new(tokio::sync::Mutex::new(())),
         };
         Game {
             handle,
             plugin: GamePlugin::new(rx, Arc::clone(&shared)),
-            persister: persist::Persister::new(pool, shared),
+            persister: persist::Persister::new(pool, shared, tx),
         }
     }
 
-    /// The content the sessions run on (as at startup).
-    pub fn content(&self) -> &Arc<Content> {
+    /// The content loaded now (follows hot reloads).
+    pub fn content(&self) -> Arc<Content> {
+        self.content.get()
+    }
+
+    /// The shared content cell (the reload writes it).
+    pub fn content_cell(&self) -> &ContentCell {
         &self.content
+    }
+
+    /// The tunables.
+    pub fn config(&self) -> &GameConfig {
+        &self.shared.cfg
+    }
+
+    /// The simulation's world time now: the last tick's world time plus the scaled
+    /// real time since that tick began (at most one tick's worth, so a stalled tick
+    /// is not run ahead of). `None` before the first tick.
+    pub fn clock(&self) -> Option<quic::ClockReading> {
+        let sample = (*self.shared.clock.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let elapsed = i64::try_from(sample.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let elapsed = elapsed.min(sample.tick_ms.saturating_mul(1000));
+        let ahead = elapsed.saturating_mul(i64::from(sample.rate_permille)) / 1_000_000;
+        Some(quic::ClockReading {
+            world_time_ms: sample.now_ms.saturating_add(ahead),
+            tick: sample.tick,
+        })
+    }
+
+    /// Sessions dropped from memory since start (ended or idle).
+    pub fn evictions(&self) -> u64 {
+        self.shared.evictions.load(Ordering::Relaxed)
     }
 
     /// Refuses new sessions and commands from now on (shutdown, first step).
@@ -494,6 +744,21 @@ impl GameHandle {
         Ok(())
     }
 
+    /// The stream of [`MediaWanted`] requests; `None` after the first call.
+    pub fn take_media_requests(&self) -> Option<mpsc::Receiver<MediaWanted>> {
+        self.shared
+            .media_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Hands generated scene media to the simulation: sessions standing in a node with
+    /// that spec get a `media_ready` event, later entries show the asset.
+    pub fn media_ready(&self, ready: sim::MediaReady) -> Result<(), GameError> {
+        self.send(Inbound::MediaReady(ready))
+    }
+
     fn send(&self, msg: Inbound) -> Result<(), GameError> {
         self.to_tick.try_send(msg).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => GameError::Busy,
@@ -515,10 +780,11 @@ impl GameHandle {
             return Err(GameError::Invalid(format!("unknown world '{w}'")));
         }
         if let Some(s) = scene.as_deref() {
-            if !self.content.scenes.contains_key(s) {
+            let content = self.content.get();
+            if !content.scenes.contains_key(s) {
                 return Err(GameError::Invalid(format!("unknown scene '{s}'")));
             }
-            if self.content.world.locked_scenes.iter().any(|l| l == s) {
+            if content.world.locked_scenes.iter().any(|l| l == s) {
                 return Err(GameError::Invalid(format!("scene '{s}' is locked")));
             }
         }
@@ -560,20 +826,12 @@ impl GameHandle {
     /// One of `user`'s sessions, loading (and resuming) it when not in memory.
     /// Another user's session is [`GameError::NotFound`], like a missing one.
     pub async fn join(&self, user: Uuid, id: Uuid) -> Result<Arc<LiveSession>, GameError> {
-        if let Some(s) = self.shared.session(&id) {
-            return if s.owner == user {
-                Ok(s)
-            } else {
-                Err(GameError::NotFound)
-            };
+        if let Some(s) = self.loaded(user, &id).await? {
+            return Ok(s);
         }
         let _guard = self.load_lock.lock().await;
-        if let Some(s) = self.shared.session(&id) {
-            return if s.owner == user {
-                Ok(s)
-            } else {
-                Err(GameError::NotFound)
-            };
+        if let Some(s) = self.loaded(user, &id).await? {
+            return Ok(s);
         }
         let Some(row) = store::game::get(&self.pool, id).await? else {
             return Err(GameError::NotFound);
@@ -638,6 +896,31 @@ impl GameHandle {
         Ok(live)
     }
 
+    /// The session if it is in memory, waiting out an eviction in progress (after
+    /// which it is not in memory any more).
+    async fn loaded(&self, user: Uuid, id: &Uuid) -> Result<Option<Arc<LiveSession>>, GameError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let notified = self.shared.evicted.notified();
+            let Some(s) = self.shared.session(id) else {
+                return Ok(None);
+            };
+            if s.owner != user {
+                return Err(GameError::NotFound);
+            }
+            if !s.is_evicting() {
+                s.touch();
+                return Ok(Some(s));
+            }
+            // Bounded: an unload is one tick and one commit away; poll as a backstop.
+            let wait = Duration::from_millis(100);
+            let _ = tokio::time::timeout(wait, notified).await;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(GameError::Busy);
+            }
+        }
+    }
+
     /// Submits a command; the receiver resolves once its effect is committed.
     pub fn command(
         &self,
@@ -648,6 +931,10 @@ impl GameHandle {
         if session.ended() {
             return Err(GameError::Ended);
         }
+        if session.is_evicting() {
+            return Err(GameError::Busy);
+        }
+        session.touch();
         let (tx, rx) = oneshot::channel();
         self.send(Inbound::Command {
             session: session.id,

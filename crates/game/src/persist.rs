@@ -1,5 +1,6 @@
 //! The persister: takes everything the tick handed over (one or more ticks), writes
 //! it in one transaction, then publishes the events and releases the acknowledgements.
+//! Next to it runs the sweeper, which evicts ended and idle sessions from memory.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,7 +9,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util_free::CancelFlag;
 
-use crate::{Pending, Shared};
+use tokio::sync::mpsc;
+
+use crate::{Inbound, Pending, Shared};
 
 /// A tiny cancellation flag (avoids a tokio-util dependency).
 mod tokio_util_free {
@@ -32,6 +35,7 @@ mod tokio_util_free {
 pub struct Persister {
     pool: PgPool,
     shared: Arc<Shared>,
+    to_tick: mpsc::Sender<Inbound>,
 }
 
 impl std::fmt::Debug for Persister {
@@ -45,6 +49,7 @@ pub struct PersisterTask {
     stop: CancelFlag,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for PersisterTask {
@@ -57,22 +62,49 @@ impl PersisterTask {
     /// Writes what is pending, then stops.
     pub async fn stop(self) {
         self.stop.cancel();
+        self.sweeper.abort();
         self.shared.slot.notify.notify_one();
         let _ = self.task.await;
+        let _ = self.sweeper.await;
     }
 }
 
 impl Persister {
-    pub(crate) fn new(pool: PgPool, shared: Arc<Shared>) -> Self {
-        Persister { pool, shared }
+    pub(crate) fn new(pool: PgPool, shared: Arc<Shared>, to_tick: mpsc::Sender<Inbound>) -> Self {
+        Persister {
+            pool,
+            shared,
+            to_tick,
+        }
     }
 
-    /// Spawns the task on the current runtime.
+    /// Spawns the persister and the sweeper on the current runtime.
     pub fn spawn(self) -> PersisterTask {
         let stop = CancelFlag::default();
         let shared = Arc::clone(&self.shared);
         let task = tokio::spawn(run(self.pool, Arc::clone(&self.shared), stop.clone()));
-        PersisterTask { stop, shared, task }
+        let sweeper = tokio::spawn(sweep(Arc::clone(&self.shared), self.to_tick, stop.clone()));
+        PersisterTask {
+            stop,
+            shared,
+            task,
+            sweeper,
+        }
+    }
+}
+
+/// Evicts ended sessions, and asks the tick to unload idle detached ones (the
+/// persister forgets them once their final save is committed).
+async fn sweep(shared: Arc<Shared>, to_tick: mpsc::Sender<Inbound>, stop: CancelFlag) {
+    let interval = shared.cfg.sweep_interval();
+    while !stop.is_cancelled() {
+        tokio::time::sleep(interval).await;
+        for session in shared.sweep() {
+            if to_tick.try_send(Inbound::Unload { session }).is_err() {
+                // The tick is busy (or stopping): keep the session, try again later.
+                shared.finish_unload(&session, false);
+            }
+        }
     }
 }
 
@@ -149,5 +181,18 @@ async fn commit(pool: &PgPool, shared: &Shared, pending: Pending, stop: &CancelF
     }
     for (reply, outcome) in pending.acks {
         let _ = reply.send(outcome);
+    }
+    // Their last save is committed: forget them (a later join reloads it).
+    for id in &pending.unloaded {
+        shared.finish_unload(id, true);
+    }
+    for id in &pending.unload_refused {
+        shared.finish_unload(id, false);
+    }
+    if !pending.unloaded.is_empty() {
+        tracing::debug!(
+            sessions = pending.unloaded.len(),
+            "idle sessions saved and unloaded"
+        );
     }
 }

@@ -8,17 +8,11 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
 use protocol::{CloseCode, ConnState};
-use quic::{ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
-use tokio::sync::{mpsc, oneshot};
+use quic::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{CommandOutcome, GameError, GameHandle, LiveSession, Subscription};
-
-/// Commands awaiting their durable answer on one connection (beyond: busy).
-const MAX_INFLIGHT: usize = 32;
-/// How long a forwarder waits for room in the connection's queue before the client
-/// counts as a slow consumer.
-const SEND_WAIT: Duration = Duration::from_secs(2);
 
 /// The [`ConnectionHandler`] of the game channel.
 pub struct GameConnectionHandler {
@@ -39,15 +33,18 @@ impl GameConnectionHandler {
     }
 }
 
-type Inflight = (u64, oneshot::Receiver<CommandOutcome>);
+/// A command awaiting its answer; the permit is its place in the connection's
+/// in-flight budget, given back once the answer is queued.
+type Inflight = (u64, oneshot::Receiver<CommandOutcome>, OwnedSemaphorePermit);
 
 /// Per-connection state; dropping it stops the forwarder.
-#[derive(Default)]
 struct Conn {
     user: Option<Uuid>,
     session: Option<Arc<LiveSession>>,
     commands: Option<mpsc::Sender<Inflight>>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
+    /// [`crate::GameConfig::max_inflight`] permits, shared across session switches.
+    inflight: Arc<Semaphore>,
 }
 
 impl Drop for Conn {
@@ -87,7 +84,17 @@ fn public_message(e: &GameError) -> String {
 
 impl ConnectionHandler for GameConnectionHandler {
     fn on_open(&self, conn: &mut ConnectionContext) {
-        conn.set_data(Conn::default());
+        conn.set_data(Conn {
+            user: None,
+            session: None,
+            commands: None,
+            forwarder: None,
+            inflight: Arc::new(Semaphore::new(self.game.config().max_inflight.max(1))),
+        });
+    }
+
+    fn clock(&self) -> Option<ClockReading> {
+        self.game.clock()
     }
 
     fn on_message<'a>(
@@ -117,7 +124,7 @@ impl ConnectionHandler for GameConnectionHandler {
                 ClientMessage::CreateSession { scene, world } => {
                     let user = user_of(ctx)?;
                     match self.game.create_session(user, scene, world).await {
-                        Ok(live) => attach(ctx, live, 0),
+                        Ok(live) => attach(ctx, live, 0, self.game.config()),
                         Err(e) => error(ctx.outbox(), error_code(&e), public_message(&e)),
                     }
                 }
@@ -127,7 +134,12 @@ impl ConnectionHandler for GameConnectionHandler {
                 } => {
                     let user = user_of(ctx)?;
                     match self.game.join(user, session_id).await {
-                        Ok(live) => attach(ctx, live, last_seq.map(|s| s + 1).unwrap_or(0)),
+                        Ok(live) => attach(
+                            ctx,
+                            live,
+                            last_seq.map(|s| s + 1).unwrap_or(0),
+                            self.game.config(),
+                        ),
                         Err(e) => error(ctx.outbox(), error_code(&e), public_message(&e)),
                     }
                 }
@@ -149,9 +161,14 @@ impl ConnectionHandler for GameConnectionHandler {
                             message,
                         })
                     };
+                    // The in-flight budget first: a refused command never reaches the tick.
+                    let Ok(permit) = Arc::clone(&c.inflight).try_acquire_owned() else {
+                        return rejected("busy", "too many commands in flight".into());
+                    };
                     match self.game.command(&session, command) {
-                        Ok(rx) => match tx.try_send((request_id, rx)) {
+                        Ok(rx) => match tx.try_send((request_id, rx, permit)) {
                             Ok(()) => Ok(()),
+                            // Never expected: the channel holds as many as there are permits.
                             Err(_) => rejected("busy", "too many commands in flight".into()),
                         },
                         Err(e) => rejected(e.code(), e.to_string()),
@@ -171,7 +188,13 @@ fn user_of(ctx: &mut ConnectionContext) -> Result<Uuid, CloseCode> {
 }
 
 /// Puts the connection in `live`, replaying committed events from `from`.
-fn attach(ctx: &mut ConnectionContext, live: Arc<LiveSession>, from: u64) -> Result<(), CloseCode> {
+fn attach(
+    ctx: &mut ConnectionContext,
+    live: Arc<LiveSession>,
+    from: u64,
+    cfg: &crate::GameConfig,
+) -> Result<(), CloseCode> {
+    let (send_wait, max_inflight) = (cfg.send_wait, cfg.max_inflight);
     let outbox = ctx.outbox().clone();
     let sub = live.subscribe(from);
     outbox.send(&ServerMessage::SessionJoined {
@@ -180,12 +203,12 @@ fn attach(ctx: &mut ConnectionContext, live: Arc<LiveSession>, from: u64) -> Res
         next_seq: live.next_seq(),
         ended: live.ended(),
     })?;
-    let (tx, rx) = mpsc::channel(MAX_INFLIGHT);
-    let task = tokio::spawn(forward(outbox, sub, rx));
     let Some(c) = ctx.data_mut::<Conn>() else {
-        task.abort();
         return Err(CloseCode::InternalError);
     };
+    // As many as there are permits, so `try_send` after a permit never fails.
+    let (tx, rx) = mpsc::channel(max_inflight.max(1));
+    let task = tokio::spawn(forward(outbox, sub, rx, send_wait));
     if let Some(old) = c.forwarder.replace(task) {
         old.abort();
     }
@@ -195,27 +218,30 @@ fn attach(ctx: &mut ConnectionContext, live: Arc<LiveSession>, from: u64) -> Res
     Ok(())
 }
 
-async fn send(outbox: &Outbox, msg: &ServerMessage) -> Result<(), CloseCode> {
-    outbox.send_wait(msg, SEND_WAIT).await
-}
-
 /// Streams committed events, and each command's answer after the events it caused.
-async fn forward(outbox: Outbox, mut sub: Subscription, mut commands: mpsc::Receiver<Inflight>) {
+/// A send that finds no room in the connection's queue for `send_wait` closes the
+/// connection as a slow consumer: the queue, not memory, absorbs a slow reader.
+async fn forward(
+    outbox: Outbox,
+    mut sub: Subscription,
+    mut commands: mpsc::Receiver<Inflight>,
+    send_wait: Duration,
+) {
     let mut inflight = FuturesUnordered::new();
     let mut commands_open = true;
     loop {
-        if flush(&outbox, &mut sub).await.is_err() {
+        if flush(&outbox, &mut sub, send_wait).await.is_err() {
             return;
         }
         tokio::select! {
             () = sub.changed() => {}
             cmd = commands.recv(), if commands_open => match cmd {
-                Some((id, rx)) => inflight.push(async move { (id, rx.await) }),
+                Some((id, rx, permit)) => inflight.push(async move { (id, rx.await, permit) }),
                 None => commands_open = false,
             },
-            Some((request_id, outcome)) = inflight.next(), if !inflight.is_empty() => {
+            Some((request_id, outcome, permit)) = inflight.next(), if !inflight.is_empty() => {
                 // Everything the command caused is published before its answer.
-                if flush(&outbox, &mut sub).await.is_err() {
+                if flush(&outbox, &mut sub, send_wait).await.is_err() {
                     return;
                 }
                 let msg = match outcome {
@@ -227,27 +253,33 @@ async fn forward(outbox: Outbox, mut sub: Subscription, mut commands: mpsc::Rece
                         message: "the command was not committed (server stopping)".into(),
                     },
                 };
-                if send(&outbox, &msg).await.is_err() {
+                if outbox.send_wait(&msg, send_wait).await.is_err() {
                     return;
                 }
+                drop(permit);
             }
         }
     }
 }
 
-async fn flush(outbox: &Outbox, sub: &mut Subscription) -> Result<(), CloseCode> {
+async fn flush(
+    outbox: &Outbox,
+    sub: &mut Subscription,
+    send_wait: Duration,
+) -> Result<(), CloseCode> {
     match sub.available() {
         Ok(evs) => {
             for e in evs {
-                send(
-                    outbox,
-                    &ServerMessage::Event {
-                        seq: e.seq,
-                        at_ms: e.at_ms,
-                        event: e.event.clone(),
-                    },
-                )
-                .await?;
+                outbox
+                    .send_wait(
+                        &ServerMessage::Event {
+                            seq: e.seq,
+                            at_ms: e.at_ms,
+                            event: e.event.clone(),
+                        },
+                        send_wait,
+                    )
+                    .await?;
             }
             Ok(())
         }

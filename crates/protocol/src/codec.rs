@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{CloseCode, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use crate::{CloseCode, FRAME_HEADER_LEN, MAX_DATAGRAM_LEN, MAX_FRAME_LEN};
 
 /// Encoding or decoding failure.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,14 @@ pub enum CodecError {
         /// Offending length.
         len: u64,
         /// The maximum, [`MAX_FRAME_LEN`].
+        max: usize,
+    },
+    /// A datagram (received or encoded) is longer than [`crate::MAX_DATAGRAM_LEN`].
+    #[error("datagram of {len} bytes exceeds the maximum of {max} bytes")]
+    DatagramTooLarge {
+        /// Offending length.
+        len: usize,
+        /// The maximum, [`crate::MAX_DATAGRAM_LEN`].
         max: usize,
     },
     /// The payload is not a valid message.
@@ -44,9 +52,10 @@ impl CodecError {
         match self {
             CodecError::FrameTooLarge { .. } => CloseCode::FrameTooLarge,
             CodecError::Encode(_) => CloseCode::InternalError,
-            CodecError::Malformed(_) | CodecError::TrailingBytes(_) | CodecError::Poisoned => {
-                CloseCode::ProtocolError
-            }
+            CodecError::Malformed(_)
+            | CodecError::TrailingBytes(_)
+            | CodecError::Poisoned
+            | CodecError::DatagramTooLarge { .. } => CloseCode::ProtocolError,
         }
     }
 }
@@ -101,6 +110,31 @@ pub fn decode_payload<M: DeserializeOwned>(payload: &[u8]) -> Result<M, CodecErr
     } else {
         Err(CodecError::TrailingBytes(rest.len()))
     }
+}
+
+/// Encodes `msg` as one datagram payload (no length prefix), at most
+/// [`MAX_DATAGRAM_LEN`] bytes.
+pub fn encode_datagram<M: Serialize + ?Sized>(msg: &M) -> Result<Vec<u8>, CodecError> {
+    let out = postcard::to_stdvec(msg).map_err(CodecError::Encode)?;
+    if out.len() > MAX_DATAGRAM_LEN {
+        return Err(CodecError::DatagramTooLarge {
+            len: out.len(),
+            max: MAX_DATAGRAM_LEN,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes one datagram payload: at most [`MAX_DATAGRAM_LEN`] bytes (checked
+/// before decoding), consumed exactly, like a frame's payload.
+pub fn decode_datagram<M: DeserializeOwned>(datagram: &[u8]) -> Result<M, CodecError> {
+    if datagram.len() > MAX_DATAGRAM_LEN {
+        return Err(CodecError::DatagramTooLarge {
+            len: datagram.len(),
+            max: MAX_DATAGRAM_LEN,
+        });
+    }
+    decode_payload(datagram)
 }
 
 /// Incremental frame decoder for messages of type `M`.
@@ -445,6 +479,54 @@ mod tests {
             Err(CodecError::FrameTooLarge { .. })
         ));
         assert_eq!(out, vec![9u8], "buffer restored");
+    }
+
+    #[test]
+    fn datagrams_round_trip_and_are_bounded() {
+        use crate::v1::{ClientDatagram, ServerDatagram};
+        let req = ClientDatagram::TimeSyncRequest {
+            client_send_us: u64::MAX,
+        };
+        let bytes = encode_datagram(&req).unwrap();
+        assert_eq!(decode_datagram::<ClientDatagram>(&bytes).unwrap(), req);
+        let reply = ServerDatagram::TimeSyncReply {
+            client_send_us: 7,
+            world_time_ms: i64::MIN,
+            tick: u64::MAX,
+        };
+        let bytes = encode_datagram(&reply).unwrap();
+        assert!(bytes.len() <= MAX_DATAGRAM_LEN);
+        assert_eq!(decode_datagram::<ServerDatagram>(&bytes).unwrap(), reply);
+
+        // Same rules as frames: exact consumption, unknown tags refused.
+        let mut trailing = encode_datagram(&req).unwrap();
+        trailing.push(0);
+        let err = decode_datagram::<ClientDatagram>(&trailing).unwrap_err();
+        assert!(matches!(err, CodecError::TrailingBytes(1)), "{err:?}");
+        assert_eq!(err.close_code(), CloseCode::ProtocolError);
+        for bad in [&[][..], &[1, 0][..], &[0xFF, 0xFF][..], &[0][..]] {
+            let err = decode_datagram::<ClientDatagram>(bad).unwrap_err();
+            assert_eq!(err.close_code(), CloseCode::ProtocolError, "{bad:?}");
+        }
+        // Oversized: refused before decoding.
+        let big = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        let err = decode_datagram::<ClientDatagram>(&big).unwrap_err();
+        assert!(
+            matches!(err, CodecError::DatagramTooLarge { len, .. } if len == MAX_DATAGRAM_LEN + 1)
+        );
+        assert_eq!(err.close_code(), CloseCode::ProtocolError);
+    }
+
+    proptest! {
+        #[test]
+        fn random_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1100)) {
+            use crate::v1::{ClientDatagram, ServerDatagram};
+            if let Ok(msg) = decode_datagram::<ClientDatagram>(&bytes) {
+                let again = encode_datagram(&msg).unwrap();
+                prop_assert_eq!(decode_datagram::<ClientDatagram>(&again).unwrap(), msg);
+            }
+            let _ = decode_datagram::<ServerDatagram>(&bytes);
+        }
     }
 
     #[test]

@@ -19,6 +19,13 @@
 //! * The first client message must be [`v1::ClientMessage::Hello`], answered
 //!   by [`v1::ServerMessage::Welcome`] or by [`v1::ServerMessage::Error`]
 //!   followed by a connection close.
+//! * **Datagrams** (QUIC DATAGRAM frames) carry only traffic whose loss is
+//!   harmless, today time sync: [`v1::ClientDatagram`] and
+//!   [`v1::ServerDatagram`], one postcard message per datagram, no length
+//!   prefix, at most [`MAX_DATAGRAM_LEN`] bytes, consumed exactly
+//!   ([`decode_datagram`]). They are legal only after the version handshake;
+//!   an undecodable or oversized datagram closes the connection with
+//!   [`CloseCode::ProtocolError`], like a malformed frame.
 //! * Connections are closed with a QUIC application error code from
 //!   [`CloseCode`] and its [`CloseCode::reason`] text as the reason bytes.
 //!
@@ -30,8 +37,10 @@ pub mod state;
 pub mod v1;
 
 pub use close::CloseCode;
-pub use codec::{CodecError, FrameDecoder, decode_payload, encode_frame, frame};
-pub use state::ConnState;
+pub use codec::{
+    CodecError, FrameDecoder, decode_datagram, decode_payload, encode_datagram, encode_frame, frame,
+};
+pub use state::{ConnState, verify_datagram};
 
 /// ALPN protocol identifier negotiated during the TLS handshake.
 pub const ALPN: &[u8] = b"pixsim/1";
@@ -44,3 +53,7 @@ pub const MAX_FRAME_LEN: usize = 64 * 1024;
 
 /// Length of the frame length prefix.
 pub const FRAME_HEADER_LEN: usize = 4;
+
+/// Hard maximum length of one datagram payload. Small enough to fit one QUIC
+/// packet at the minimum path MTU (1,200 bytes) with its headers.
+pub const MAX_DATAGRAM_LEN: usize = 1024;

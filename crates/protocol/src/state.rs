@@ -12,11 +12,14 @@
 //! | Create/JoinSession | protocol error | unauthenticated | ok     | ok (switches session) |
 //! | Command          | protocol error | unauthenticated | protocol error | ok |
 //!
+//! Datagrams ([`ClientDatagram`]) are legal in every state after the
+//! handshake ([`verify_datagram`]).
+//!
 //! Transitions that depend on the server's answer (authentication, joining)
 //! are not made by [`ConnState::apply`]: it leaves the state as is and the
 //! server moves the connection on once the answer is known.
 
-use crate::v1::ClientMessage;
+use crate::v1::{ClientDatagram, ClientMessage};
 use crate::{CloseCode, PROTOCOL_VERSION};
 
 /// Where a connection is in its lifecycle.
@@ -82,6 +85,15 @@ pub fn verify(state: ConnState, msg: &ClientMessage) -> Result<(), CloseCode> {
         (ClientMessage::CreateSession { .. } | ClientMessage::JoinSession { .. }, _) => Ok(()),
         (ClientMessage::Command { .. }, InSession) => Ok(()),
         (ClientMessage::Command { .. }, Authenticated) => Err(CloseCode::ProtocolError),
+    }
+}
+
+/// Whether the datagram `msg` is legal in `state`: any state once the version
+/// handshake is done; before it, a protocol error.
+pub fn verify_datagram(state: ConnState, msg: &ClientDatagram) -> Result<(), CloseCode> {
+    match (msg, state) {
+        (_, ConnState::Handshake) => Err(CloseCode::ProtocolError),
+        (ClientDatagram::TimeSyncRequest { .. }, _) => Ok(()),
     }
 }
 
@@ -154,6 +166,22 @@ mod tests {
         assert_eq!(verify(InSession, &cmd), Ok(()));
         assert_eq!(verify(InSession, &join), Ok(()));
         assert_eq!(verify(InSession, &auth), Err(CloseCode::ProtocolError));
+    }
+
+    #[test]
+    fn datagrams_only_after_the_handshake() {
+        let ts = ClientDatagram::TimeSyncRequest { client_send_us: 1 };
+        assert_eq!(
+            verify_datagram(ConnState::Handshake, &ts),
+            Err(CloseCode::ProtocolError)
+        );
+        for st in [
+            ConnState::AwaitingAuth,
+            ConnState::Authenticated,
+            ConnState::InSession,
+        ] {
+            assert_eq!(verify_datagram(st, &ts), Ok(()));
+        }
     }
 
     #[test]

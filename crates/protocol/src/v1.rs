@@ -171,6 +171,57 @@ pub enum ServerMessage {
     // New variants go here, appended only.
 }
 
+/// Client → server **datagrams** (unreliable, unordered; see
+/// [`crate::MAX_DATAGRAM_LEN`]). Only for traffic whose loss is harmless. Legal
+/// once the version handshake is done ([`crate::state::verify_datagram`]).
+/// Same compatibility rules as the messages: variants are appended only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientDatagram {
+    /// Tag 0. Time-sync probe, answered by [`ServerDatagram::TimeSyncReply`].
+    TimeSyncRequest {
+        /// The client's send stamp (its own monotonic clock, microseconds;
+        /// opaque to the server, echoed back).
+        client_send_us: u64,
+    },
+    // New variants go here, appended only.
+}
+
+impl ClientDatagram {
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientDatagram::TimeSyncRequest { .. } => "time_sync_request",
+        }
+    }
+}
+
+/// Server → client **datagrams**. Same rules as [`ClientDatagram`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerDatagram {
+    /// Tag 0. Answer to [`ClientDatagram::TimeSyncRequest`].
+    TimeSyncReply {
+        /// The request's `client_send_us`, unchanged.
+        client_send_us: u64,
+        /// The simulation's world time when the reply was made, in ms: the
+        /// clock that reflex inputs (`GameCommand::MiniGameInput::client_time_ms`)
+        /// and prompt windows are expressed in. Between two ticks it is the
+        /// last tick's world time plus the (scaled) time since that tick began.
+        world_time_ms: i64,
+        /// The simulation tick the world time belongs to.
+        tick: u64,
+    },
+    // New variants go here, appended only.
+}
+
+impl ServerDatagram {
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerDatagram::TimeSyncReply { .. } => "time_sync_reply",
+        }
+    }
+}
+
 /// A player command inside a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GameCommand {
@@ -331,6 +382,17 @@ pub enum GameEvent {
         /// Human message.
         message: String,
     },
+    /// Tag 14. The asset generated for the current node's media spec is ready (sent to
+    /// sessions that entered the node before it was; later entrants get it in
+    /// `NodeEntered`).
+    MediaReady {
+        /// Scene.
+        scene: String,
+        /// Node.
+        node: String,
+        /// The media (an asset).
+        media: Media,
+    },
 }
 
 impl GameEvent {
@@ -351,6 +413,7 @@ impl GameEvent {
             GameEvent::SceneUnlocked { .. } => "scene_unlocked",
             GameEvent::SessionEnded { .. } => "session_ended",
             GameEvent::Error { .. } => "error",
+            GameEvent::MediaReady { .. } => "media_ready",
         }
     }
 }
@@ -569,6 +632,28 @@ mod tests {
         assert_eq!(
             ErrorCode::from(CloseCode::VersionMismatch),
             ErrorCode::VersionMismatch
+        );
+    }
+
+    /// Pins the wire layout of the time-sync datagrams.
+    #[test]
+    fn datagram_wire_layout() {
+        let req = ClientDatagram::TimeSyncRequest {
+            client_send_us: 300,
+        };
+        assert_eq!(
+            postcard::to_stdvec(&req).unwrap_or_default(),
+            vec![0, 0xAC, 0x02]
+        );
+        let reply = ServerDatagram::TimeSyncReply {
+            client_send_us: 1,
+            world_time_ms: -1,
+            tick: 2,
+        };
+        // i64 is zigzag encoded: -1 is 1.
+        assert_eq!(
+            postcard::to_stdvec(&reply).unwrap_or_default(),
+            vec![0, 1, 1, 2]
         );
     }
 

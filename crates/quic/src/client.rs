@@ -17,6 +17,13 @@ use crate::{QuicError, cert};
 pub const CLIENT_KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// Transport idle timeout of client connections.
 pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Flow-control window of the client's receiving side of the game stream: how far
+/// the server may write ahead of what the client application has read. The event
+/// stream of one session is small (a replay of a whole resend window is a few
+/// hundred KiB, a few round trips), and a modest window means a client that stops
+/// reading is noticed by the server (its send queue fills and it is closed as a
+/// slow consumer) after tens of KiB rather than megabytes.
+pub const CLIENT_STREAM_WINDOW: u32 = 64 * 1024;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -87,7 +94,9 @@ fn finish(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, QuicError> {
         .keep_alive_interval(Some(CLIENT_KEEP_ALIVE))
         .max_idle_timeout(Some(idle(CLIENT_IDLE_TIMEOUT)?))
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(0))
-        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
+        .stream_receive_window(quinn::VarInt::from_u32(CLIENT_STREAM_WINDOW))
+        .receive_window(quinn::VarInt::from_u32(2 * CLIENT_STREAM_WINDOW));
     config.transport_config(Arc::new(transport));
     Ok(config)
 }

@@ -6,6 +6,8 @@
 //! client-opened bidirectional stream per connection carrying
 //! length-prefixed postcard frames; closes carry a [`CloseCode`] as the QUIC
 //! application error code and [`CloseCode::reason`] as the reason bytes.
+//! Time-sync datagrams are answered by the endpoint with the clock the
+//! [`ConnectionHandler`] reports ([`ConnectionHandler::clock`]).
 
 mod cert;
 mod client;
@@ -21,12 +23,13 @@ pub use cert::{
     load_or_generate, parse_fingerprint, self_signed_dir,
 };
 pub use client::{
-    CLIENT_IDLE_TIMEOUT, CLIENT_KEEP_ALIVE, client_config_pinned, client_config_with_roots,
+    CLIENT_IDLE_TIMEOUT, CLIENT_KEEP_ALIVE, CLIENT_STREAM_WINDOW, client_config_pinned,
+    client_config_with_roots,
 };
 pub use protocol::CloseCode;
 pub use server::{
-    BasicHandler, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox, QuicServer,
-    QuicStats,
+    BasicHandler, ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox,
+    QuicServer, QuicStats,
 };
 
 /// Endpoint configuration.
@@ -58,11 +61,16 @@ pub struct QuicConfig {
     /// Bound on the graceful shutdown (draining connections, then
     /// `wait_idle`).
     pub shutdown_timeout: Duration,
+    /// Server messages queued per connection while its stream is blocked (the
+    /// peer reads too slowly). A full queue makes the client a slow consumer:
+    /// [`Outbox::send`] closes at once, [`Outbox::send_wait`] after its wait.
+    pub outbox_capacity: usize,
 }
 
 impl QuicConfig {
     /// A configuration with defaults: self-signed certificate, idle 30 s,
-    /// handshake 10 s, 1024 connections, shutdown 5 s.
+    /// handshake 10 s, 1024 connections, shutdown 5 s, 256 queued messages per
+    /// connection.
     pub fn new(
         bind: SocketAddr,
         state_dir: impl Into<PathBuf>,
@@ -79,6 +87,7 @@ impl QuicConfig {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(5),
+            outbox_capacity: 256,
         }
     }
 }

@@ -8,21 +8,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
-use protocol::{CloseCode, ConnState, FrameDecoder, PROTOCOL_VERSION, encode_frame};
+use protocol::v1::{ClientDatagram, ClientMessage, ErrorCode, ServerDatagram, ServerMessage};
+use protocol::{
+    CloseCode, ConnState, FrameDecoder, PROTOCOL_VERSION, decode_datagram, encode_datagram,
+    encode_frame, verify_datagram,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::{QuicConfig, QuicError, cert, client::idle, close_connection};
 
-/// Frames buffered for one connection before it counts as a slow consumer.
-const OUTBOX_CAPACITY: usize = 256;
 /// How long a closing connection waits for its last frames (e.g. the
 /// `Error` explaining the close) to be acknowledged.
 const FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
 /// Read buffer size per connection.
 const READ_BUF: usize = 16 * 1024;
+/// Received datagrams quinn keeps per connection until they are read (the oldest
+/// are dropped beyond it).
+const DATAGRAM_RECEIVE_BUFFER: usize = 64 * 1024;
 
 /// Hook for everything beyond the version handshake and pings, which the
 /// endpoint answers itself. Authentication and the bridge to the
@@ -52,6 +56,22 @@ pub trait ConnectionHandler: Send + Sync + 'static {
     /// The connection is gone. `code` is the close code when known (sent
     /// by us or by the peer).
     fn on_close(&self, _conn: &ConnectionContext, _code: Option<CloseCode>) {}
+
+    /// The simulation clock, read when a time-sync datagram is answered (it
+    /// must be cheap and never block). `None` (the default) leaves time-sync
+    /// requests unanswered: the client's per-sample timeout copes with that.
+    fn clock(&self) -> Option<ClockReading> {
+        None
+    }
+}
+
+/// The simulation's clock as [`ConnectionHandler::clock`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockReading {
+    /// World time now, in ms (the clock mini-game inputs are judged against).
+    pub world_time_ms: i64,
+    /// The tick that world time belongs to.
+    pub tick: u64,
 }
 
 /// What [`ConnectionHandler::on_message`] returns.
@@ -247,6 +267,9 @@ impl QuicServer {
         if cfg.max_connections == 0 {
             return Err(QuicError::Config("max_connections must be > 0".into()));
         }
+        if cfg.outbox_capacity == 0 {
+            return Err(QuicError::Config("outbox_capacity must be > 0".into()));
+        }
         let material = cert::load_or_generate(
             cfg.cert_path.as_deref(),
             cfg.key_path.as_deref(),
@@ -266,7 +289,8 @@ impl QuicServer {
         transport
             .max_idle_timeout(Some(idle(cfg.idle_timeout + Duration::from_secs(5))?))
             .max_concurrent_bidi_streams(quinn::VarInt::from_u32(1))
-            .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+            .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
+            .datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
         server_config.transport_config(Arc::new(transport));
 
         let endpoint =
@@ -508,7 +532,7 @@ async fn serve(
         }
     };
 
-    let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+    let (tx, rx) = mpsc::channel(cfg.outbox_capacity);
     let writer = tokio::spawn(write_loop(send, rx));
     let mut ctx = ConnectionContext {
         id,
@@ -522,7 +546,7 @@ async fn serve(
         data: None,
     };
 
-    let end = read_loop(&mut ctx, recv, &shared, handshake_deadline, stop).await;
+    let end = read_loop(&mut ctx, recv, &conn, &shared, handshake_deadline, stop).await;
 
     let code = match end {
         End::Close(code, detail) => {
@@ -580,6 +604,7 @@ async fn write_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Outgoing
 async fn read_loop(
     ctx: &mut ConnectionContext,
     mut recv: quinn::RecvStream,
+    conn: &quinn::Connection,
     shared: &Shared,
     handshake_deadline: Instant,
     stop: watch::Receiver<bool>,
@@ -598,6 +623,15 @@ async fn read_loop(
         let n = tokio::select! {
             biased;
             () = &mut stop_fut => return End::Close(CloseCode::ServerShutdown, String::new()),
+            d = conn.read_datagram() => match d {
+                Ok(bytes) => {
+                    if let Err((code, detail)) = datagram(ctx, conn, &bytes, shared) {
+                        return End::Close(code, detail);
+                    }
+                    continue;
+                }
+                Err(e) => return End::Lost(e),
+            },
             r = timeout_at(deadline, recv.read(&mut buf)) => match r {
                 Err(_) => return End::Close(timeout_code, String::new()),
                 Ok(Ok(Some(n))) => n,
@@ -624,6 +658,52 @@ async fn read_loop(
             if let Err((code, detail)) = handle(ctx, msg, shared).await {
                 return End::Close(code, detail);
             }
+        }
+    }
+}
+
+/// Handles one received datagram: decodes it (a malformed or oversized one is a
+/// protocol error, like a bad frame), checks it is legal in the connection's state,
+/// and answers time-sync requests with the handler's clock. Replies are datagrams
+/// too and may be lost; a full send buffer drops them.
+fn datagram(
+    ctx: &ConnectionContext,
+    conn: &quinn::Connection,
+    bytes: &[u8],
+    shared: &Shared,
+) -> Result<(), (CloseCode, String)> {
+    let msg = decode_datagram::<ClientDatagram>(bytes)
+        .map_err(|e| (e.close_code(), format!("datagram: {e}")))?;
+    verify_datagram(ctx.state, &msg).map_err(|code| {
+        (
+            code,
+            format!(
+                "{} datagram not allowed in state {:?}",
+                msg.name(),
+                ctx.state
+            ),
+        )
+    })?;
+    match msg {
+        ClientDatagram::TimeSyncRequest { client_send_us } => {
+            let Some(clock) = shared.handler.clock() else {
+                tracing::debug!("time-sync request ignored: no simulation clock");
+                return Ok(());
+            };
+            let reply = ServerDatagram::TimeSyncReply {
+                client_send_us,
+                world_time_ms: clock.world_time_ms,
+                tick: clock.tick,
+            };
+            match encode_datagram(&reply) {
+                Ok(out) => {
+                    if let Err(e) = conn.send_datagram(out.into()) {
+                        tracing::debug!(error = %e, "time-sync reply not sent");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode a time-sync reply"),
+            }
+            Ok(())
         }
     }
 }

@@ -226,6 +226,24 @@ pub struct Inbox {
     pub world: Vec<WorldControl>,
     /// New content to swap in (already validated by the `content` crate).
     pub reload: Option<Arc<Content>>,
+    /// Generated media that became ready (from the generation pipeline).
+    pub media: Vec<crate::protocol::MediaReady>,
+}
+
+/// Assets generated for media specs: (operation, prompt, params) -> asset. Nodes with an
+/// equal spec present the asset instead of the spec.
+#[derive(Resource, Default, Debug)]
+pub struct MediaLibrary(pub std::collections::HashMap<(String, String, String), String>);
+
+impl MediaLibrary {
+    /// The asset for a spec, if generated.
+    pub fn get(&self, operation: &str, prompt: &str, params: &str) -> Option<&String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0
+            .get(&(operation.to_owned(), prompt.to_owned(), params.to_owned()))
+    }
 }
 
 /// Outbound events, drained by the server after a tick.

@@ -14,7 +14,8 @@ use domain::narrative::{
 };
 
 use crate::components::{
-    MiniGameRun, Offered, Phase, RoundPhase, SessionQueryItem, SimConfig, Staging, Timers,
+    MediaLibrary, MiniGameRun, Offered, Phase, RoundPhase, SessionQueryItem, SimConfig, Staging,
+    Timers,
 };
 use crate::protocol::{Choice, EndReason, ErrorReason, Event, Media, Outcome, SessionId};
 
@@ -29,6 +30,7 @@ pub(crate) struct Cx<'a> {
     pub entity: Entity,
     pub staging: &'a mut Staging,
     pub timers: &'a mut Timers,
+    pub media: &'a MediaLibrary,
 }
 
 impl Cx<'_> {
@@ -223,7 +225,17 @@ fn present(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<&'static str> {
         } => {
             let m = match (asset, generate) {
                 (Some(a), _) => Some(Box::new(Media::Asset { asset: a.clone() })),
-                (None, Some(g)) => Some(Box::new(Media::from_spec(g))),
+                (None, Some(g)) => Some(Box::new(
+                    match cx
+                        .media
+                        .get(&g.operation, &g.prompt, &crate::protocol::spec_params(g))
+                    {
+                        Some(asset) => Media::Asset {
+                            asset: asset.clone(),
+                        },
+                        None => Media::from_spec(g),
+                    },
+                )),
                 _ => None,
             };
             (m, Vec::new(), None)

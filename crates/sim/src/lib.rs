@@ -65,6 +65,16 @@
 //! by ids ([`domain::narrative::save::map_save`]); notes about dropped state come back in
 //! [`Event::Resumed`], an unmappable save yields [`ErrorReason::SaveRejected`].
 //!
+//! # Generated media
+//!
+//! A media node with a generation spec is presented as [`Media::Generate`] until the server
+//! reports the asset through [`Inbox::media`] ([`MediaReady`], matched by operation, prompt and
+//! canonical parameters). From the next tick on, sessions standing in such a node get
+//! [`Event::MediaReady`] (in the `Input` set, so before that tick's narrative events) and
+//! every later entry presents [`Media::Asset`]. The [`MediaLibrary`] is world state, not
+//! session state: saves do not carry it. Media becoming ready scans the live sessions once;
+//! it happens once per spec.
+//!
 //! # Content reload
 //!
 //! Validate with the `content` crate first (`content::Watcher::poll` / `content::load_dir`),
@@ -81,13 +91,14 @@ use std::sync::Arc;
 use bevy_app::{App, FixedUpdate};
 
 pub use components::{
-    ActiveMiniGame, CallStack, Cooldowns, Inbox, MiniGameRun, Offered, Outbox, PendingChoices,
-    Phase, Position, Progression, RoundPhase, Session, SessionIndex, SessionQuery, SessionRng,
-    SimConfig, SimContent, SimWorld, Staging, Timers, Variables, VisitCounts, WorldClock,
+    ActiveMiniGame, CallStack, Cooldowns, Inbox, MediaLibrary, MiniGameRun, Offered, Outbox,
+    PendingChoices, Phase, Position, Progression, RoundPhase, Session, SessionIndex, SessionQuery,
+    SessionRng, SimConfig, SimContent, SimWorld, Staging, Timers, Variables, VisitCounts,
+    WorldClock,
 };
 pub use protocol::{
-    Choice, Command, EndReason, ErrorReason, Event, Media, Outcome, SessionId, SimCommand,
-    SimEvent, WorldControl,
+    Choice, Command, EndReason, ErrorReason, Event, Media, MediaReady, Outcome, SessionId,
+    SimCommand, SimEvent, WorldControl,
 };
 pub use systems::{
     EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin, SimPlugin,

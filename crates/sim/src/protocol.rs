@@ -146,9 +146,30 @@ impl Media {
         Media::Generate {
             operation: g.operation.clone(),
             prompt: g.prompt.clone(),
-            params: serde_json::to_string(&g.params).unwrap_or_default(),
+            params: spec_params(g),
         }
     }
+}
+
+/// A generation spec's parameters as canonical JSON text (keys sorted), as carried by
+/// [`Media::Generate`] and matched by [`MediaReady`].
+pub fn spec_params(g: &GenerationSpec) -> String {
+    serde_json::to_string(&g.params).unwrap_or_default()
+}
+
+/// World input: the asset generated for a spec is ready. Every node whose spec is equal
+/// (operation, prompt and canonical parameters, as in [`Media::Generate`]) shows it from now
+/// on, and sessions standing in such a node get [`Event::MediaReady`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MediaReady {
+    /// Operation of the spec.
+    pub operation: String,
+    /// Prompt of the spec.
+    pub prompt: String,
+    /// Parameters of the spec (canonical JSON text).
+    pub params: String,
+    /// The asset reference to show.
+    pub asset: String,
 }
 
 /// An offered choice.
@@ -312,6 +333,16 @@ pub enum Event {
         /// Choice prompt.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prompt: Option<String>,
+    },
+    /// The asset generated for the current node's media spec is ready (pushed to sessions
+    /// that entered the node before it was).
+    MediaReady {
+        /// Scene.
+        scene: String,
+        /// Node.
+        node: String,
+        /// The media (an asset).
+        media: Box<Media>,
     },
     /// Choices offered at the current node.
     ChoicesOffered {

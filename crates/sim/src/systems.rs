@@ -49,6 +49,7 @@ impl Plugin for SimPlugin {
             .init_resource::<Timers>()
             .init_resource::<Work>()
             .init_resource::<Staging>()
+            .init_resource::<MediaLibrary>()
             .configure_sets(
                 FixedUpdate,
                 (
@@ -82,7 +83,7 @@ impl Plugin for InputPlugin {
     fn build(&self, app: &mut App) {
         app.add_systems(
             FixedUpdate,
-            (advance_clock, reload_content, route_commands)
+            (advance_clock, reload_content, deliver_media, route_commands)
                 .chain()
                 .in_set(SimSystems::Input),
         );
@@ -153,6 +154,67 @@ fn advance_clock(
     }
 }
 
+/// Records generated media and pushes it to the sessions standing in a node with that spec.
+///
+/// Media becomes ready rarely (once per spec), so this scans the sessions when it does; on
+/// every other tick it returns at once.
+fn deliver_media(
+    mut inbox: ResMut<Inbox>,
+    mut library: ResMut<MediaLibrary>,
+    content: Res<SimContent>,
+    index: Res<SessionIndex>,
+    sessions: Query<(&Position, &Phase)>,
+    mut staging: ResMut<Staging>,
+) {
+    if inbox.media.is_empty() {
+        return;
+    }
+    let ready = std::mem::take(&mut inbox.media);
+    let mut ids: Vec<_> = index.0.iter().map(|(id, e)| (*id, *e)).collect();
+    ids.sort();
+    for m in ready {
+        let key = (m.operation.clone(), m.prompt.clone(), m.params.clone());
+        if library.0.get(&key) == Some(&m.asset) {
+            continue;
+        }
+        library.0.insert(key, m.asset.clone());
+        for (id, entity) in &ids {
+            let Ok((pos, phase)) = sessions.get(*entity) else {
+                continue;
+            };
+            if *phase == Phase::Ended {
+                continue;
+            }
+            let Some(node) = content.0.node(&pos.scene, &pos.node) else {
+                continue;
+            };
+            let domain::narrative::scene::NodeKind::Media {
+                asset: None,
+                generate: Some(g),
+                ..
+            } = &node.kind
+            else {
+                continue;
+            };
+            if g.operation == m.operation
+                && g.prompt == m.prompt
+                && crate::protocol::spec_params(g) == m.params
+            {
+                staging.events.push((
+                    *id,
+                    Event::MediaReady {
+                        scene: pos.scene.clone(),
+                        node: pos.node.clone(),
+                        media: Box::new(crate::protocol::Media::Asset {
+                            asset: m.asset.clone(),
+                        }),
+                    },
+                ));
+            }
+        }
+    }
+}
+
 /// Swaps content; live sessions whose position no longer maps are aborted with a reason.
 #[allow(clippy::too_many_arguments)]
 fn reload_content(
@@ -164,6 +226,7 @@ fn reload_content(
     mut timers: ResMut<Timers>,
     cfg: Res<SimConfig>,
     clock: Single<&WorldClock, With<SimWorld>>,
+    media: Res<MediaLibrary>,
 ) {
     let Some(new) = inbox.reload.take() else {
         return;
@@ -183,6 +246,7 @@ fn reload_content(
             entity,
             staging: &mut staging,
             timers: &mut timers,
+            media: &media,
         };
         let Ok(save) = engine::save(&mut s, &cx) else {
             continue;
@@ -359,6 +423,7 @@ fn route_commands(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn step_sessions(
     mut work: ResMut<Work>,
     mut q: Query<SessionQuery>,
@@ -367,6 +432,7 @@ fn step_sessions(
     content: Res<SimContent>,
     cfg: Res<SimConfig>,
     clock: Single<&WorldClock, With<SimWorld>>,
+    media: Res<MediaLibrary>,
 ) {
     let content = content.0.clone();
     for (entity, _, job) in work.0.drain(..) {
@@ -382,6 +448,7 @@ fn step_sessions(
             entity,
             staging: &mut staging,
             timers: &mut timers,
+            media: &media,
         };
         let s = &mut s;
         if *s.phase == Phase::Ended {

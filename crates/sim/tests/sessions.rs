@@ -250,3 +250,132 @@ fn idle_sessions_produce_no_work() {
     assert_eq!(app.world().resource::<sim::Timers>().len(), 0);
     assert_eq!(sim::session_count(&app), 500);
 }
+
+/// The media spec of the demo's first node, as the sim announces it.
+fn arrive_spec(events: &[SimEvent]) -> (String, String, String) {
+    events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::NodeEntered { node, media, .. } if node == "arrive" => match media.as_deref() {
+                Some(sim::Media::Generate {
+                    operation,
+                    prompt,
+                    params,
+                }) => Some((operation.clone(), prompt.clone(), params.clone())),
+                other => panic!("arrive shows {other:?}"),
+            },
+            _ => None,
+        })
+        .expect("entered arrive")
+}
+
+#[test]
+fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
+    let mut app = sim::build_app(demo(), SimConfig::default());
+    let ev = sim::tick(
+        &mut app,
+        [cmd(
+            1,
+            Command::Start {
+                scene: None,
+                seed: 1,
+            },
+        )],
+    );
+    let (operation, prompt, params) = arrive_spec(&ev);
+    // A second session moves on before the asset is ready: it must not get it.
+    let ev = sim::tick(
+        &mut app,
+        [cmd(
+            2,
+            Command::Start {
+                scene: None,
+                seed: 2,
+            },
+        )],
+    );
+    assert_eq!(arrive_spec(&ev).0, operation);
+    wait(&mut app, 30);
+    let ev = sim::tick(&mut app, [choose(2, "arrive_next")]);
+    assert!(error_of(&ev).is_none(), "{ev:?}");
+
+    // An asset for another spec changes nothing.
+    let ready = |prompt: &str, asset: &str| sim::MediaReady {
+        operation: operation.clone(),
+        prompt: prompt.to_owned(),
+        params: params.clone(),
+        asset: asset.to_owned(),
+    };
+    app.world_mut()
+        .resource_mut::<sim::Inbox>()
+        .media
+        .push(ready("another prompt", "asset-x"));
+    assert!(sim::tick(&mut app, []).is_empty());
+
+    let before = save_of(&mut app, 1);
+    app.world_mut()
+        .resource_mut::<sim::Inbox>()
+        .media
+        .push(ready(&prompt, "asset-1"));
+    let ev = sim::tick(&mut app, []);
+    assert_eq!(ev.len(), 1, "only session 1 stands in the node: {ev:?}");
+    assert_eq!(ev[0].session, SessionId::from_u128(1));
+    assert_eq!(
+        ev[0].event,
+        Event::MediaReady {
+            scene: "gallery".into(),
+            node: "arrive".into(),
+            media: Box::new(sim::Media::Asset {
+                asset: "asset-1".into()
+            }),
+        }
+    );
+    // Media is presentation: the session's state is unchanged (but for time).
+    let mut after = save_of(&mut app, 1);
+    after.elapsed_in_node_ms = before.elapsed_in_node_ms;
+    assert_eq!(before, after);
+
+    // The same asset again is not pushed twice.
+    app.world_mut()
+        .resource_mut::<sim::Inbox>()
+        .media
+        .push(ready(&prompt, "asset-1"));
+    assert!(sim::tick(&mut app, []).is_empty());
+
+    // A session entering later sees the asset at once, as does a resumed one.
+    let ev = sim::tick(
+        &mut app,
+        [cmd(
+            3,
+            Command::Start {
+                scene: None,
+                seed: 3,
+            },
+        )],
+    );
+    let shown = ev.iter().find_map(|e| match &e.event {
+        Event::NodeEntered { media, .. } => media.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        shown.as_deref(),
+        Some(&sim::Media::Asset {
+            asset: "asset-1".into()
+        })
+    );
+    let ev = sim::tick(
+        &mut app,
+        [cmd(
+            4,
+            Command::Resume {
+                save: Box::new(before),
+            },
+        )],
+    );
+    assert!(
+        ev.iter().any(|e| matches!(&e.event,
+            Event::NodeEntered { media: Some(m), .. }
+                if **m == sim::Media::Asset { asset: "asset-1".into() })),
+        "{ev:?}"
+    );
+}
