@@ -360,6 +360,26 @@ fn scenes_validate_passes_on_the_demo_and_names_the_problem_in_a_broken_copy() {
         stdout.contains("gallery.toml") && stdout.contains("nowhere"),
         "{stdout}"
     );
+
+    // A generation spec the pipeline would refuse is a content error too, with its node.
+    let bad_spec = tests::copy_demo_scenes();
+    tests::edit(
+        &bad_spec.0.join("gallery.toml"),
+        "params = { duration = 3, aspect_ratio = \"16:9\" }",
+        "params = { duration = 3, aspect_ratio = \"5:2\", provider = \"local\" }",
+    );
+    let out = command(Path::new("/tmp"))
+        .args(["scenes", "validate"])
+        .arg(&bad_spec.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("gallery.toml: node 'arrive': generation spec: ")
+            && stdout.contains("aspect_ratio"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub mod config;
 pub mod game;
 pub mod logsink;
+pub mod media;
 pub mod narrative;
 pub mod telemetry;
 
@@ -261,7 +262,7 @@ impl Server {
             .with_context(|| format!("creating the state dir {}", cfg.state_dir.display()))?;
         let period = tick::period_from_rate(cfg.tick.rate_hz)?;
         // Refuse invalid content before starting anything.
-        let content = narrative::load(&cfg.content.scenes_dir)?;
+        let content = narrative::load(&cfg.content.scenes_dir, &content_checks(&cfg)?)?;
         let db = open_database(&cfg).await?;
         match Self::start_with(cfg, db.pool.clone(), &db.url, period, content).await {
             Ok(mut server) => {
@@ -305,7 +306,7 @@ impl Server {
             handle: game_handle,
             plugin: game_plugin,
             persister: game_persister,
-        } = game::start(pool.clone(), content.clone());
+        } = game::start(pool.clone(), content.clone(), &cfg.game)?;
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
         let (inspector, inspector_plugin) = inspector::channel(64);
         let sessions_gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -327,8 +328,10 @@ impl Server {
             narrative::spawn_watcher(
                 cfg.content.scenes_dir.clone(),
                 Duration::from_millis(cfg.content.reload_interval_ms),
+                content_checks(&cfg),
                 reload_tx,
                 content_info.clone(),
+                game_handle.content_cell().clone(),
                 shutdown.clone(),
             )
         });
@@ -342,6 +345,7 @@ impl Server {
         qcfg.key_path = cfg.quic.key.clone();
         qcfg.idle_timeout = Duration::from_secs(cfg.quic.idle_timeout_secs.max(1));
         qcfg.max_connections = cfg.quic.max_connections;
+        qcfg.outbox_capacity = cfg.quic.outbox_capacity;
         let quic_handler = game::quic_handler(&game_handle, &auth);
         let quic_server = quic::QuicServer::bind(qcfg)
             .with_context(|| format!("starting QUIC on udp://{}", cfg.quic.addr))?
@@ -355,13 +359,24 @@ impl Server {
         let http_addr = listener.local_addr()?;
 
         let generation = generation_service(&cfg, pool.clone())?;
-        let workers: Vec<JoinHandle<()>> = (0..cfg.generation.workers)
+        connect_generation_nodes(&cfg, &generation, shutdown.clone().cancelled_owned())?;
+        let mut workers: Vec<JoinHandle<()>> = (0..cfg.generation.workers)
             .map(|i| {
                 let worker = generation.worker_named(format!("server-{i}"));
                 let stop = shutdown.clone().cancelled_owned();
                 tokio::spawn(worker.run(stop))
             })
             .collect();
+        // Scene media: generation specs of nodes players enter become jobs, and their
+        // assets are pushed into the simulation.
+        if let Some(wanted) = game_handle.take_media_requests() {
+            workers.push(tokio::spawn(media::run(
+                game_handle.clone(),
+                generation.clone(),
+                wanted,
+                shutdown.clone(),
+            )));
+        }
         let state = api::AppState {
             db: pool.clone(),
             auth,
@@ -382,7 +397,11 @@ impl Server {
             gauges: api::Gauges {
                 sessions: sessions_gauge,
                 quic: Some(quic_server.stats()),
-                extra: vec![log_metrics(), generation_metrics(pool.clone())],
+                extra: vec![
+                    log_metrics(),
+                    generation_metrics(pool.clone()),
+                    game::metrics(&game_handle),
+                ],
             },
         };
 
@@ -528,6 +547,19 @@ pub fn generation_service(
     cfg: &Config,
     pool: PgPool,
 ) -> anyhow::Result<generation::GenerationService> {
+    Ok(generation::GenerationService::new(
+        pool,
+        pipeline_config(cfg),
+    )?)
+}
+
+/// Scene content checks that need the pipeline: every media node's generation spec must
+/// be one the configured providers accept (see [`media::content_checks`]).
+pub fn content_checks(cfg: &Config) -> anyhow::Result<content::Checks> {
+    media::content_checks(&pipeline_config(cfg))
+}
+
+fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {
     let media = cfg
         .generation
         .media_dir
@@ -542,7 +574,25 @@ pub fn generation_service(
     }
     p.download.allow_private = cfg.generation.allow_private_downloads;
     p.user_active_limit = cfg.generation.user_active_limit;
-    Ok(generation::GenerationService::new(pool, p)?)
+    p.max_upload_bytes = cfg.generation.max_upload_bytes;
+    p
+}
+
+/// With `redis.url` set, joins the other nodes of this database over Redis: job
+/// wake-ups, generation events and cancels reach every node (see
+/// `GenerationService::connect_redis`). The link runs in the background, reconnecting
+/// as needed, until `shutdown` resolves. Without Redis the node works alone.
+pub fn connect_generation_nodes(
+    cfg: &Config,
+    service: &generation::GenerationService,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if let Some(url) = &cfg.redis.url {
+        service
+            .connect_redis(url, shutdown)
+            .with_context(|| format!("invalid REDIS_URL {url}"))?;
+    }
+    Ok(())
 }
 
 /// SIGINT and SIGTERM handlers. Install them before startup, so a signal that comes

@@ -106,9 +106,10 @@ fn main() -> std::process::ExitCode {
                 display_name,
             }) => create_user(cfg, &email, &password, admin, display_name.as_deref()).await,
             Command::Worker { count } => run_workers(cfg, count).await,
-            Command::Scenes(ScenesCommand::Validate { path }) => {
-                validate_scenes(path.as_deref().unwrap_or(&cfg.content.scenes_dir))
-            }
+            Command::Scenes(ScenesCommand::Validate { path }) => validate_scenes(
+                path.as_deref().unwrap_or(&cfg.content.scenes_dir),
+                &pixsim_server::content_checks(&cfg)?,
+            ),
         }
     });
     match result {
@@ -155,11 +156,11 @@ fn print_banner(server: &Server) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn validate_scenes(path: &std::path::Path) -> anyhow::Result<()> {
-    let report = content::validate_path(path);
+fn validate_scenes(path: &std::path::Path, checks: &content::Checks) -> anyhow::Result<()> {
+    let report = content::validate_path_with(path, checks);
     if report.is_ok() {
         if path.is_dir() {
-            let c = content::load_dir(path).map_err(|r| anyhow::anyhow!("{r}"))?;
+            let c = content::load_dir_with(path, checks).map_err(|r| anyhow::anyhow!("{r}"))?;
             let nodes: usize = c.scenes.values().map(|s| s.nodes.len()).sum();
             println!(
                 "{}: ok ({} scenes, {nodes} nodes)",
@@ -182,6 +183,8 @@ async fn run_workers(cfg: Config, count: Option<usize>) -> anyhow::Result<()> {
     let service = pixsim_server::generation_service(&cfg, db.pool.clone())?;
     let n = count.unwrap_or(cfg.generation.workers).max(1);
     let stop = tokio_util::sync::CancellationToken::new();
+    // With Redis, wake-ups, events and cancels reach this worker-only node too.
+    pixsim_server::connect_generation_nodes(&cfg, &service, stop.clone().cancelled_owned())?;
     let handles: Vec<_> = (0..n)
         .map(|i| {
             let worker = service.worker_named(format!("{}-{i}", std::process::id()));

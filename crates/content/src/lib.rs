@@ -173,14 +173,67 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// Checks one generation spec of a media node against the pipeline's rules (provider,
+/// operation, parameters); returns the problems as messages. The content crate knows no
+/// providers: the server plugs the generation pipeline's check in through [`Checks`].
+pub type MediaCheck =
+    std::sync::Arc<dyn Fn(&domain::narrative::scene::GenerationSpec) -> Vec<String> + Send + Sync>;
+
+/// Checks beyond the content's own rules.
+#[derive(Clone, Default)]
+pub struct Checks {
+    /// Generation specs of media nodes.
+    pub media: Option<MediaCheck>,
+}
+
+impl fmt::Debug for Checks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checks")
+            .field("media", &self.media.is_some())
+            .finish()
+    }
+}
+
+fn run_checks(checks: &Checks, scenes: &[SceneFile]) -> Vec<Problem> {
+    let Some(media) = &checks.media else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for sf in scenes {
+        for node in &sf.scene.nodes {
+            if let domain::narrative::scene::NodeKind::Media {
+                generate: Some(spec),
+                ..
+            } = &node.kind
+            {
+                for reason in media(spec) {
+                    out.push(Problem {
+                        file: sf.file.clone(),
+                        scene: Some(sf.scene.id.clone()),
+                        node: Some(node.id.clone()),
+                        reason: format!("generation spec: {reason}"),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Loads and validates a content directory.
 pub fn load_dir(dir: impl AsRef<Path>) -> Result<Content, ContentErrors> {
+    load_dir_with(dir, &Checks::default())
+}
+
+/// [`load_dir`] with extra checks.
+pub fn load_dir_with(dir: impl AsRef<Path>, checks: &Checks) -> Result<Content, ContentErrors> {
     let dir = dir.as_ref();
     let (world, scenes, mut problems) = read_dir(dir);
     let Some((world_file, world)) = world else {
         return Err(Report { problems });
     };
     problems.extend(validate(&world_file, &world, &scenes));
+    problems.extend(run_checks(checks, &scenes));
     if !problems.is_empty() {
         return Err(Report { problems });
     }
@@ -189,11 +242,16 @@ pub fn load_dir(dir: impl AsRef<Path>) -> Result<Content, ContentErrors> {
 
 /// Validates a content directory, or one scene file (in the context of its directory).
 pub fn validate_path(path: impl AsRef<Path>) -> Report {
+    validate_path_with(path, &Checks::default())
+}
+
+/// [`validate_path`] with extra checks.
+pub fn validate_path_with(path: impl AsRef<Path>, checks: &Checks) -> Report {
     let path = path.as_ref();
     if path.is_file() {
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         let file = path.display().to_string();
-        let report = match load_dir(dir) {
+        let report = match load_dir_with(dir, checks) {
             Ok(_) => Report::default(),
             Err(r) => r,
         };
@@ -204,7 +262,7 @@ pub fn validate_path(path: impl AsRef<Path>) -> Report {
             .collect();
         Report { problems }
     } else {
-        match load_dir(path) {
+        match load_dir_with(path, checks) {
             Ok(_) => Report::default(),
             Err(r) => r,
         }
@@ -243,6 +301,7 @@ pub fn fingerprint(dir: impl AsRef<Path>) -> u64 {
 pub struct Watcher {
     dir: PathBuf,
     last: u64,
+    checks: Checks,
 }
 
 impl Watcher {
@@ -250,7 +309,17 @@ impl Watcher {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let last = fingerprint(&dir);
-        Self { dir, last }
+        Self {
+            dir,
+            last,
+            checks: Checks::default(),
+        }
+    }
+
+    /// Applies extra checks to every reload.
+    pub fn with_checks(mut self, checks: Checks) -> Self {
+        self.checks = checks;
+        self
     }
 
     /// Returns `None` when nothing changed; otherwise the result of reloading. On `Err`,
@@ -262,7 +331,7 @@ impl Watcher {
             return None;
         }
         self.last = now;
-        let result = load_dir(&self.dir);
+        let result = load_dir_with(&self.dir, &self.checks);
         match &result {
             Ok(c) => {
                 tracing::info!(dir = %self.dir.display(), version = %c.version, "content reloaded")

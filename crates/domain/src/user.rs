@@ -25,6 +25,10 @@ use uuid::Uuid;
 #[schema(value_type = String, format = Uuid)]
 pub struct UserId(pub Uuid);
 
+/// The content owner: a fixed, disabled account (created by a migration) that owns the
+/// assets generated for scene media. Assets it owns are readable by every signed-in user.
+pub const CONTENT_OWNER: UserId = UserId(Uuid::from_u128(0xc0de));
+
 /// Identifies one login (an auth session); a token names exactly one.
 #[derive(
     Debug,

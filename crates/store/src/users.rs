@@ -122,8 +122,12 @@ pub async fn update(pool: &PgPool, id: UserId, patch: UserPatch<'_>) -> Result<U
     row.ok_or(StoreError::NotFound("user"))?.try_into()
 }
 
+/// Number of accounts (people), not counting the content owner.
 pub async fn count(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE id <> $1")
+            .bind(domain::user::CONTENT_OWNER.0)
+            .fetch_one(pool)
+            .await?,
+    )
 }

@@ -1,0 +1,143 @@
+//! Scene media end to end: the demo's first node carries a generation spec; the real
+//! pipeline (local provider, in-process workers) renders it, the simulation pushes the asset
+//! to the player standing in the node, later players see it at once, and the file is
+//! served to any signed-in player.
+
+use std::time::Duration;
+
+use game_client::ClientError;
+use protocol::v1::{ClientMessage, GameEvent, Media};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tests::TestServer;
+
+use crate::game::{Player, connect, node};
+
+async fn new_player(ts: &TestServer, token: &str) -> Player {
+    let mut c = connect(ts.server.quic_addr, &ts.server.quic_fingerprint).await;
+    c.authenticate(token).await.unwrap();
+    let joined = c.create_session(None).await.unwrap();
+    Player::new(c, &joined)
+}
+
+fn arrive_media(p: &Player) -> Media {
+    p.events
+        .iter()
+        .find_map(|(_, e)| match e {
+            GameEvent::NodeEntered {
+                node,
+                media: Some(m),
+                ..
+            } if node == "arrive" => Some(m.clone()),
+            _ => None,
+        })
+        .expect("arrive presented with media")
+}
+
+/// Waits (generously: the local provider renders a real clip) for the pushed asset.
+async fn pushed_asset(p: &mut Player) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(asset) = p.events.iter().find_map(|(_, e)| match e {
+            GameEvent::MediaReady {
+                scene,
+                node,
+                media: Media::Asset { asset },
+            } if scene == "gallery" && node == "arrive" => Some(asset.clone()),
+            _ => None,
+        }) {
+            return asset;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no media_ready: {:?}",
+            p.events
+        );
+        // `pump` records events; an idle stream times out between whole frames, and a
+        // heartbeat then keeps the connection from its idle timeout.
+        match p.pump().await {
+            Ok(_) => {}
+            Err(ClientError::Timeout(_)) => p
+                .client
+                .send(&ClientMessage::Heartbeat { client_time_ms: 0 })
+                .await
+                .unwrap(),
+            Err(e) => panic!("connection failed: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_scene_node_gets_its_asset_pushed_to_players() {
+    let ts = TestServer::start().await;
+    let alice = ts.user("alice@example.com").await;
+    let bob = ts.user("bob@example.com").await;
+    let admin = ts.admin("admin@example.com").await;
+
+    // Alice enters the media node before anything was generated: she sees the spec.
+    let mut a = new_player(&ts, &alice).await;
+    a.wait_for("arrive", node("arrive")).await;
+    match arrive_media(&a) {
+        Media::Generate {
+            operation, prompt, ..
+        } => {
+            assert_eq!(operation, "text_to_video");
+            assert!(prompt.contains("art gallery"), "{prompt}");
+        }
+        other => panic!("expected a generation spec first: {other:?}"),
+    }
+    // ... and the asset is pushed to her while she stands there.
+    let asset = pushed_asset(&mut a).await;
+
+    // The job carries the scene and node, is owned by the content owner, and completed.
+    let (status, jobs) = ts.get("/api/v1/generations?limit=50", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{jobs}");
+    let items = jobs["items"].as_array().expect("items");
+    let mine: Vec<&Value> = items
+        .iter()
+        .filter(|j| j["metadata"]["node"] == "arrive")
+        .collect();
+    assert_eq!(mine.len(), 1, "one job for the spec: {jobs}");
+    assert_eq!(mine[0]["metadata"]["scene"], "gallery");
+    assert_eq!(mine[0]["status"], "completed");
+    assert_eq!(mine[0]["asset_id"], Value::String(asset.clone()));
+
+    // Bob, a different player, reads the asset and its file (content assets are shared).
+    let (status, meta) = ts.get(&format!("/api/v1/assets/{asset}"), Some(&bob)).await;
+    assert_eq!(status, StatusCode::OK, "{meta}");
+    let media_type = meta["media_type"].as_str().unwrap_or_default().to_owned();
+    let file = reqwest::Client::new()
+        .get(ts.url(&format!("/api/v1/assets/{asset}/file")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    let bytes = file.bytes().await.unwrap();
+    let magic_ok = bytes.starts_with(b"GIF8")
+        || (bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP");
+    assert!(
+        magic_ok,
+        "{media_type}: {:?}",
+        &bytes[..bytes.len().min(16)]
+    );
+
+    // Bob enters the node after the asset exists: he gets it in node_entered, no push, and
+    // no second job is paid for.
+    let mut b = new_player(&ts, &bob).await;
+    b.wait_for("arrive", node("arrive")).await;
+    assert_eq!(
+        arrive_media(&b),
+        Media::Asset {
+            asset: asset.clone()
+        }
+    );
+    let (_, jobs) = ts.get("/api/v1/generations?limit=50", Some(&admin)).await;
+    let count = jobs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|j| j["metadata"]["node"] == "arrive")
+        .count();
+    assert_eq!(count, 1, "{jobs}");
+}
