@@ -4,6 +4,7 @@
 mod admin_page;
 mod assets;
 mod auth;
+mod bots;
 mod content;
 mod errors;
 mod game;
@@ -13,6 +14,8 @@ mod health;
 mod inspector;
 mod lifecycle;
 mod logs;
+mod media;
 mod metrics;
 mod openapi;
+mod play;
 mod quic;

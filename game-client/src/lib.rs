@@ -1,4 +1,8 @@
-//! PixSim game client library: QUIC connection, version handshake, pings.
+//! PixSim game client library: QUIC connection, version handshake, pings, authentication,
+//! sessions (create, join with `last_seq`), commands and the event stream. [`rest`] has the
+//! few REST calls a client needs, [`play`] the terminal scene player of
+//! `pixsim-client play`, [`bots`] the load bots of `pixsim-client bots`, and [`timesync`]
+//! the estimate of the server's world clock.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), game_client::ClientError> {
@@ -12,6 +16,11 @@
 //! ```
 
 pub mod bots;
+pub mod play;
+pub mod rest;
+pub mod timesync;
+
+pub use timesync::TimeSync;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -42,6 +51,9 @@ pub struct ConnectOptions {
     pub protocol_version: u16,
     /// Bound on connecting + handshaking and on each request.
     pub timeout: Duration,
+    /// Connect through this endpoint (one UDP socket shared by many connections,
+    /// e.g. load bots) instead of a new one per connection.
+    pub endpoint: Option<quinn::Endpoint>,
 }
 
 impl Default for ConnectOptions {
@@ -50,6 +62,7 @@ impl Default for ConnectOptions {
             client_name: format!("pixsim-client {}", env!("CARGO_PKG_VERSION")),
             protocol_version: PROTOCOL_VERSION,
             timeout: Duration::from_secs(10),
+            endpoint: None,
         }
     }
 }
@@ -107,9 +120,6 @@ pub enum ClientError {
     /// No answer in time.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    /// REST login failed (bots).
-    #[error("login: {0}")]
-    Config2(String),
 }
 
 impl From<quinn::ConnectionError> for ClientError {
@@ -165,7 +175,6 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-/// A connected, handshaken client.
 /// The answer to a create or join.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Joined {
@@ -176,8 +185,11 @@ pub struct Joined {
     pub ended: bool,
 }
 
+/// A connected, handshaken client.
 pub struct Client {
     endpoint: quinn::Endpoint,
+    /// The endpoint is this connection's own (not shared): closing waits for it.
+    own_endpoint: bool,
     conn: quinn::Connection,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
@@ -225,7 +237,10 @@ impl Client {
         } else {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         };
-        let endpoint = quinn::Endpoint::client(local)?;
+        let (endpoint, own_endpoint) = match opts.endpoint {
+            Some(e) => (e, false),
+            None => (quinn::Endpoint::client(local)?, true),
+        };
         let timeout = opts.timeout;
         let connecting = endpoint.connect_with(config, addr, server_name)?;
         let conn = match tokio::time::timeout(timeout, connecting).await {
@@ -240,6 +255,7 @@ impl Client {
         let (send, recv) = conn.open_bi().await?;
         let mut client = Client {
             endpoint,
+            own_endpoint,
             conn,
             send,
             recv,
@@ -375,7 +391,6 @@ impl Client {
         }
     }
 
-    /// Waits until the connection closes and returns why.
     /// Authenticates with a JWT from the REST login; returns the user id.
     pub async fn authenticate(&mut self, token: &str) -> Result<uuid::Uuid, ClientError> {
         self.send(&ClientMessage::Authenticate {
@@ -484,6 +499,7 @@ impl Client {
         Ok(())
     }
 
+    /// Waits until the connection closes and returns why.
     pub async fn closed(&self) -> ClientError {
         self.conn.closed().await.into()
     }
@@ -493,6 +509,8 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.send.finish();
         quic::close_connection(&self.conn, CloseCode::Normal);
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        if self.own_endpoint {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        }
     }
 }

@@ -26,6 +26,8 @@ enum Command {
     Ping(PingArgs),
     /// Bots playing random valid choices; prints throughput and latency percentiles.
     Bots(BotsArgs),
+    /// Play a scene in the terminal: log in, pick a scene, read, choose.
+    Play(PlayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -33,14 +35,90 @@ struct BotsArgs {
     #[command(flatten)]
     conn: ConnArgs,
     /// REST base URL (for the bots' logins).
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "PIXSIM_HTTP", default_value = "http://127.0.0.1:8080")]
     http: String,
-    /// Number of bots (one QUIC connection each).
+    /// Number of bots (one QUIC connection and one session each).
     #[arg(long, default_value_t = 10)]
     count: usize,
-    /// Run time in seconds.
+    /// Play time in seconds (after every bot has connected).
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Accounts shared by the bots (registered when missing).
+    #[arg(long, default_value_t = 8)]
+    accounts: usize,
+    /// Bot account emails are PREFIX-N@bots.pixsim.test.
+    #[arg(long, default_value = "bot")]
+    account_prefix: String,
+    /// Password of the bot accounts.
+    #[arg(long, env = "PIXSIM_BOT_PASSWORD", default_value = "bot-password-123")]
+    password: String,
+    /// Think time before each choice, in ms: MIN-MAX (uniform) or one value.
+    #[arg(long, default_value = "500-1500", value_parser = parse_range_ms)]
+    think_ms: (Duration, Duration),
+    /// Connections being set up at once.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// Client UDP endpoints shared by the bots (0: one per bot).
+    #[arg(long, default_value_t = 16)]
+    endpoints: usize,
+    /// Start scene (default: the world's start scene).
+    #[arg(long)]
+    scene: Option<String>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PlayArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// REST base URL.
+    #[arg(long, env = "PIXSIM_HTTP", default_value = "http://127.0.0.1:8080")]
+    http: String,
+    /// Account email.
+    #[arg(long, env = "PIXSIM_EMAIL")]
+    email: Option<String>,
+    /// Account password.
+    #[arg(long, env = "PIXSIM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Create the account first (an existing one is fine).
+    #[arg(long)]
+    register: bool,
+    /// Start this scene (by id) instead of picking from the list.
+    #[arg(long, conflicts_with = "session")]
+    scene: Option<String>,
+    /// Resume this session instead of starting one.
+    #[arg(long)]
+    session: Option<uuid::Uuid>,
+    /// Heartbeat period in ms; three without an answer count as a dropped connection.
+    #[arg(long, default_value_t = 2000)]
+    heartbeat_ms: u64,
+    /// Keep trying to reconnect for this many seconds.
+    #[arg(long, default_value_t = 300)]
+    reconnect_secs: u64,
+}
+
+fn parse_range_ms(s: &str) -> Result<(Duration, Duration), String> {
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{v:?} is not a number of milliseconds"))
+    };
+    match s.split_once('-') {
+        Some((lo, hi)) => {
+            let (lo, hi) = (parse(lo)?, parse(hi)?);
+            if hi < lo {
+                return Err(format!("{s}: the maximum is below the minimum"));
+            }
+            Ok((lo, hi))
+        }
+        None => {
+            let v = parse(s)?;
+            Ok((v, v))
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -97,8 +175,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Ping(args) => ping(args).await,
             Command::Bots(args) => bots(args).await,
+            Command::Play(args) => play(args).await,
         }
     });
+    // Stdin is read on a blocking thread that cannot be interrupted: do not wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -184,20 +265,73 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn bots(args: BotsArgs) -> Result<()> {
-    let (addr, _host) = resolve(&args.conn.server).await?;
-    let trust = trust(&args.conn)?;
-    let report = game_client::bots::run(game_client::bots::BotConfig {
-        http: args.http.trim_end_matches('/').to_owned(),
-        quic: addr,
-        trust,
-        count: args.count,
-        duration: Duration::from_secs(args.duration),
-        tag: format!("{:x}", std::process::id()),
-    })
-    .await;
-    println!("{report}");
-    if report.errors > 0 {
-        bail!("{} bot errors", report.errors);
+    if args.count == 0 {
+        bail!("--count must be at least 1");
     }
+    let (addr, host) = resolve(&args.conn.server).await?;
+    let trust = trust(&args.conn)?;
+    let mut cfg = game_client::bots::BotConfig::new(&args.http, addr, trust);
+    cfg.server_name = args.conn.server_name.clone().unwrap_or(host);
+    cfg.count = args.count;
+    cfg.accounts = args.accounts.max(1);
+    cfg.account_prefix = args.account_prefix;
+    cfg.password = args.password;
+    cfg.think = args.think_ms;
+    cfg.connect_concurrency = args.connect_concurrency.max(1);
+    cfg.endpoints = args.endpoints;
+    cfg.scene = args.scene;
+    let tokens = game_client::bots::login(&cfg).await?;
+    if !args.json {
+        eprintln!(
+            "{} accounts logged in; connecting {} bots…",
+            tokens.len(),
+            cfg.count
+        );
+    }
+    let fleet = game_client::bots::Fleet::launch(&cfg, &tokens).await?;
+    if !args.json {
+        eprintln!(
+            "{} bots connected ({} failed); playing for {} s…",
+            fleet.connected(),
+            fleet.failed(),
+            args.duration
+        );
+    }
+    let report = fleet.play(Duration::from_secs(args.duration)).await;
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        println!("{report}");
+    }
+    if report.error_count() > 0 {
+        bail!("{} bot errors", report.error_count());
+    }
+    Ok(())
+}
+
+async fn play(args: PlayArgs) -> Result<()> {
+    let Some(email) = args.email else {
+        bail!("pass --email or set PIXSIM_EMAIL");
+    };
+    let Some(password) = args.password else {
+        bail!("pass --password or set PIXSIM_PASSWORD");
+    };
+    let (addr, host) = resolve(&args.conn.server).await?;
+    let trust = trust(&args.conn)?;
+    let cfg = game_client::play::PlayConfig {
+        http: args.http,
+        quic: addr,
+        server_name: args.conn.server_name.clone().unwrap_or(host),
+        trust,
+        email,
+        password,
+        register: args.register,
+        scene: args.scene,
+        session: args.session,
+        heartbeat: Duration::from_millis(args.heartbeat_ms.max(100)),
+        reconnect_for: Duration::from_secs(args.reconnect_secs),
+    };
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    game_client::play::run(cfg, input, tokio::io::stdout()).await?;
     Ok(())
 }

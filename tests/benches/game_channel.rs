@@ -1,0 +1,506 @@
+//! Game channel benchmark: the real `pixsim-server` binary (a child process, on its
+//! embedded PostgreSQL, with durable acknowledgement) and load bots in this process,
+//! each with its own QUIC connection and game session, playing random valid choices.
+//!
+//! Prints connections held, commands per second, command→event and command→ack
+//! latency percentiles, the server's memory per connected session (VmRSS with the bots
+//! connected minus the idle baseline, over the bots) and errors, against the targets:
+//! 2,000 clients, p99 command→event ≤ one tick period (50 ms at 20 Hz) + 5 ms, zero
+//! errors.
+//!
+//! `cargo bench -p tests --bench game_channel`. Environment:
+//! - `BENCH_BOTS` (2000), `BENCH_SECS` (30): bots and play time;
+//! - `BENCH_THINK_MS` (`500-1500`): think time before each choice, uniform;
+//! - `BENCH_ACCOUNTS` (16): the bots' shared accounts;
+//! - `BENCH_TICK_HZ`: the server's tick rate (default: its own, 20 Hz);
+//! - `BENCH_PG_SET`: `name=value,...` PostgreSQL settings applied (ALTER SYSTEM,
+//!   reload) before the run, for experiments such as `synchronous_commit=off`;
+//!   the figures then say so, since acknowledgements are no longer durable;
+//! - `BENCH_KEEP_STATE=1`: keep the server's state dir (its PostgreSQL log is
+//!   `postgres.log` there; with `BENCH_PG_SET=log_min_duration_statement=0` it times
+//!   every statement);
+//! - `PIXSIM_SERVER_BIN`: the server binary to run (default: built with
+//!   `cargo build --release -p pixsim-server` into this bench's target dir).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use game_client::Trust;
+use game_client::bots::{BotConfig, Fleet};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn parse_range_ms(s: &str) -> (Duration, Duration) {
+    let ms = |v: &str| Duration::from_millis(v.trim().parse().unwrap());
+    match s.split_once('-') {
+        Some((lo, hi)) => (ms(lo), ms(hi)),
+        None => (ms(s), ms(s)),
+    }
+}
+
+/// The server binary: `PIXSIM_SERVER_BIN`, else a release build in this bench's
+/// target directory (cargo is quick when it is up to date).
+fn server_binary() -> PathBuf {
+    if let Ok(bin) = std::env::var("PIXSIM_SERVER_BIN") {
+        return PathBuf::from(bin);
+    }
+    // target/<profile>/deps/game_channel-… → target/<profile>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let target_dir = profile_dir.parent().unwrap();
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .or_else(|| option_env!("CARGO").map(str::to_owned))
+        .unwrap_or_else(|| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    eprintln!(
+        "building pixsim-server (release) into {}",
+        target_dir.display()
+    );
+    let status = Command::new(cargo)
+        .current_dir(&workspace)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "pixsim-server",
+            "--bin",
+            "pixsim-server",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building pixsim-server failed");
+    let bin = target_dir.join("release").join("pixsim-server");
+    assert!(bin.exists(), "{} missing after the build", bin.display());
+    bin
+}
+
+struct Running {
+    child: Child,
+    http: String,
+    quic: std::net::SocketAddr,
+    /// The server's (embedded) PostgreSQL.
+    database: String,
+}
+
+fn serve(bin: &Path, state: &Path) -> Running {
+    let mut child = Command::new(bin)
+        .arg("--state-dir")
+        .arg(state)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_QUIC__MAX_CONNECTIONS", "20000")
+        .env("PIXSIM_AUTH__IP_BURST", "100000")
+        .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
+        .env("PIXSIM_CONTENT__RELOAD_INTERVAL_MS", "0")
+        .env("PIXSIM_GENERATION__WORKERS", "0")
+        .envs(
+            std::env::var("BENCH_TICK_HZ")
+                .ok()
+                .map(|hz| ("PIXSIM_TICK__RATE_HZ", hz)),
+        )
+        .env("RUST_LOG", env_or("BENCH_SERVER_LOG", "warn"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let (mut http, mut quic, mut database) = (None, None, None);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the server did not become ready");
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("REST") {
+            http = Some(rest.trim().trim_end_matches('/').to_owned());
+        }
+        if let Some(addr) = t
+            .strip_prefix("QUIC")
+            .and_then(|r| r.trim().strip_prefix("udp://"))
+        {
+            quic = addr.split_whitespace().next().and_then(|a| a.parse().ok());
+        }
+        if let Some(url) = t.strip_prefix("Database") {
+            database = Some(url.trim().to_owned());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    Running {
+        child,
+        http: http.unwrap(),
+        quic: quic.unwrap(),
+        database: database.unwrap(),
+    }
+}
+
+/// Applies `BENCH_PG_SET` and turns WAL I/O timing on (for [`wal_stats`]).
+async fn tune_postgres(url: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut applied = Vec::new();
+    let mut settings = vec![("track_wal_io_timing".to_owned(), "on".to_owned())];
+    for kv in env_or("BENCH_PG_SET", "")
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+    {
+        let (k, v) = kv.split_once('=').expect("BENCH_PG_SET is name=value,...");
+        settings.push((k.trim().to_owned(), v.trim().to_owned()));
+        applied.push(format!("{}={}", k.trim(), v.trim()));
+    }
+    for (k, v) in settings {
+        sqlx::query(&format!("ALTER SYSTEM SET {k} = '{v}'"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query("SELECT pg_reload_conf()")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    applied
+}
+
+/// (commits, WAL fsyncs, WAL fsync time in ms) so far, from the statistics views.
+async fn wal_stats(url: &str) -> (i64, i64, f64) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let commits: i64 = sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap_or(0);
+    // PostgreSQL 18 reports WAL I/O in pg_stat_io.
+    let (fsyncs, time): (Option<i64>, Option<f64>) = sqlx::query_as(
+        "SELECT sum(fsyncs)::int8, sum(fsync_time)::float8 FROM pg_stat_io WHERE object = 'wal'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap_or((None, None));
+    (commits, fsyncs.unwrap_or(0), time.unwrap_or(0.0))
+}
+
+/// Times a small durable transaction (BEGIN, one-row UPDATE, COMMIT: the shape of the
+/// server's group commit, minus its payload) on the server's PostgreSQL every 20 ms
+/// until `until`, on a thread of its own (so the bots' load does not skew it);
+/// returns the samples in µs, sorted.
+fn commit_probe(url: String, until: Instant) -> std::thread::JoinHandle<Vec<i64>> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(probe_loop(url, until))
+    })
+}
+
+async fn probe_loop(url: String, until: Instant) -> Vec<i64> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_probe (id int PRIMARY KEY, n bigint)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO bench_probe VALUES (1, 0) ON CONFLICT DO NOTHING")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut samples = Vec::new();
+    while Instant::now() < until {
+        let t = Instant::now();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("UPDATE bench_probe SET n = n + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        samples.push(t.elapsed().as_micros() as i64);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    samples.sort_unstable();
+    samples
+}
+
+fn pct_ms(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1000.0
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// CPU time (user + system) of a process, in seconds.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11..13).map_or(0.0, |v| {
+        v.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
+    });
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks / hz
+}
+
+/// Busy and total jiffies of the whole machine.
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().sum();
+    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// Pids of the embedded PostgreSQL processes of the server (its children).
+fn children_of(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or_default();
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(name.clone());
+            out.extend(children_of(name.parse().unwrap_or(0)));
+        }
+    }
+    out
+}
+
+fn main() {
+    let bots = env_num("BENCH_BOTS", 2000) as usize;
+    let secs = env_num("BENCH_SECS", 30);
+    let think = parse_range_ms(&env_or("BENCH_THINK_MS", "500-1500"));
+    let accounts = env_num("BENCH_ACCOUNTS", 16) as usize;
+    let bin = server_binary();
+    let state = std::env::temp_dir().join(format!(
+        "pixsim-bench-game-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&state).unwrap();
+    let mut server = serve(&bin, &state);
+    let pid = server.child.id();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cfg = BotConfig::new(
+        &server.http,
+        server.quic,
+        Trust::CertFile(state.join("quic").join("cert.pem")),
+    );
+    cfg.count = bots;
+    cfg.accounts = accounts;
+    cfg.think = think;
+    cfg.account_prefix = "bench".into();
+
+    let database = server.database.clone();
+    let (report, baseline, connected_rss, end_rss, cpu, health, probe) = rt.block_on(async {
+        let applied = tune_postgres(&database).await;
+        if !applied.is_empty() {
+            eprintln!("EXPERIMENT: PostgreSQL settings {applied:?}");
+        }
+        let tokens = game_client::bots::login(&cfg).await.unwrap();
+        // Settle, then the idle baseline: logged in, nothing connected.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let baseline = rss_kib(pid);
+        eprintln!("baseline VmRSS {baseline} KiB; connecting {bots} bots…");
+        let fleet = Fleet::launch(&cfg, &tokens).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let connected_rss = rss_kib(pid);
+        eprintln!(
+            "{} connected in {:.1} s ({} failed); VmRSS {connected_rss} KiB; playing {secs} s…",
+            fleet.connected(),
+            fleet.connect_time().as_secs_f64(),
+            fleet.failed(),
+        );
+        let kids = children_of(pid);
+        let pid_s = pid.to_string();
+        let (server_cpu0, pg_cpu0) = (
+            cpu_secs(&pid_s),
+            kids.iter().map(|k| cpu_secs(k)).sum::<f64>(),
+        );
+        let bench_cpu0 = cpu_secs("self");
+        let machine0 = machine_jiffies();
+        let probe = commit_probe(database.clone(), Instant::now() + Duration::from_secs(secs));
+        let wal0 = wal_stats(&database).await;
+        let report = fleet.play(Duration::from_secs(secs)).await;
+        let wal1 = wal_stats(&database).await;
+        let probe = probe.join().unwrap();
+        let wal = (wal1.0 - wal0.0, wal1.1 - wal0.1, wal1.2 - wal0.2);
+        let machine1 = machine_jiffies();
+        let wall = report.elapsed.as_secs_f64();
+        let kids = children_of(pid);
+        let cpu = (
+            (cpu_secs(&pid_s) - server_cpu0) / wall,
+            (kids.iter().map(|k| cpu_secs(k)).sum::<f64>() - pg_cpu0) / wall,
+            (cpu_secs("self") - bench_cpu0) / wall,
+            (machine1.0 - machine0.0) as f64 / (machine1.1 - machine0.1).max(1) as f64,
+        );
+        let end_rss = rss_kib(pid);
+        let health: serde_json::Value = reqwest::get(format!("{}/health", cfg.http))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default();
+        (
+            report,
+            baseline,
+            connected_rss,
+            end_rss,
+            cpu,
+            health,
+            (probe, wal),
+        )
+    });
+    let (probe, wal) = probe;
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let per_session =
+        connected_rss.saturating_sub(baseline) as f64 / report.connected.max(1) as f64;
+    let p99 = report.command_to_event.percentile_ms(0.99);
+    // The target: one tick period + 5 ms (55 ms at the default 20 Hz).
+    let rate: f64 = env_or("BENCH_TICK_HZ", "20").parse().unwrap_or(20.0);
+    let target = 1000.0 / rate + 5.0;
+    let ok = |b: bool| if b { "ok" } else { "MISSED" };
+    println!();
+    println!("== game channel: {bots} bots, {secs} s, think {think:?} ==");
+    println!(
+        "machine: {cores} cores, shared (load average {}); server and bots on the same machine",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("{report}");
+    println!(
+        "connections held      {} of {bots} (target 2,000) [{}]",
+        report.held,
+        if bots < 2000 {
+            "fewer bots than the target"
+        } else {
+            ok(report.held == bots)
+        }
+    );
+    println!("commands per second   {:.0}", report.per_second());
+    println!(
+        "command→event         p50 {:.1} ms · p99 {:.1} ms (target p99 ≤ tick period + 5 ms = {target:.0} ms at {rate} Hz) [{}]",
+        report.command_to_event.percentile_ms(0.5),
+        p99,
+        ok(p99 <= target)
+    );
+    println!(
+        "server memory         baseline {baseline} KiB · {} connected {connected_rss} KiB → {:.1} KiB per session · after play {end_rss} KiB",
+        report.connected, per_session
+    );
+    println!(
+        "errors                {} [{}] · rejected {}",
+        report.error_count(),
+        ok(report.error_count() == 0),
+        report.rejected_count()
+    );
+    println!(
+        "cpu during play       server {:.0}% · its PostgreSQL {:.0}% · bots {:.0}% (of one core) · whole machine {:.0}% busy",
+        cpu.0 * 100.0,
+        cpu.1 * 100.0,
+        cpu.2 * 100.0,
+        cpu.3 * 100.0
+    );
+    println!(
+        "durable commit probe  p50 {:.1} ms · p99 {:.1} ms · max {:.1} ms ({} small transactions on the server's PostgreSQL during play)",
+        pct_ms(&probe, 0.5),
+        pct_ms(&probe, 0.99),
+        pct_ms(&probe, 1.0),
+        probe.len()
+    );
+    let secs_f = report.elapsed.as_secs_f64().max(0.001);
+    println!(
+        "server PostgreSQL     {:.0} commits/s · {:.0} WAL fsyncs/s · {} per fsync",
+        wal.0 as f64 / secs_f,
+        wal.1 as f64 / secs_f,
+        if wal.1 > 0 {
+            format!("{:.2} ms", wal.2 / wal.1 as f64)
+        } else {
+            "-".to_owned()
+        }
+    );
+    let pg_set = env_or("BENCH_PG_SET", "");
+    if !pg_set.is_empty() {
+        println!("EXPERIMENT: PostgreSQL settings {pg_set} (acknowledgements may not be durable)");
+    }
+    let tick = &health["tick"];
+    println!(
+        "server tick           {} Hz actual · p99 {} µs · overruns {}",
+        tick["actual_rate_hz"], tick["p99_us"], tick["overruns"]
+    );
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    if std::env::var_os("BENCH_KEEP_STATE").is_some() {
+        println!("state dir kept: {}", state.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}
