@@ -23,6 +23,7 @@ async fn quic_client(r: &Running, state: &Path, token: &str) -> Client {
 async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     let state = TempDir::new("game-crash");
     let r = serve(&state.0);
+    let _reaper = KillOnDrop(r.child.id() as i32);
     let http = reqwest::Client::new();
     let creds = json!({"email": "crash@example.com", "password": "password123"});
     let res = http
@@ -77,6 +78,7 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     // The embedded PostgreSQL dies with the server (parent-death signal); give it a moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let r = serve(&state.0);
+    let _reaper = KillOnDrop(r.child.id() as i32);
     let token = login(format!("{}/api/v1/auth/login", r.http)).await;
     let mut c = quic_client(&r, &state.0, &token).await;
     let rejoined = c.join_session(joined.session_id, None).await.unwrap();
@@ -85,13 +87,21 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
         "{rejoined:?} vs {acked_through}"
     );
     let mut replay = Vec::new();
+    let mut stored_world_ms = 0;
     while replay.len() < rejoined.next_seq as usize {
-        if let protocol::v1::ServerMessage::Event { seq, event, .. } =
+        if let protocol::v1::ServerMessage::Event { seq, event, at_ms } =
             c.recv_within(Duration::from_secs(10)).await.unwrap()
         {
+            stored_world_ms = stored_world_ms.max(at_ms);
             replay.push((seq, event));
         }
     }
+    // World time resumes from the stored events after the restart: it never goes back.
+    let resumed_world_ms = c.time_sync(3).await.unwrap().server_now_ms();
+    assert!(
+        resumed_world_ms >= stored_world_ms,
+        "world time went back across the restart: {resumed_world_ms} < {stored_world_ms}"
+    );
     // Every acknowledged event is there, identical, in place.
     assert_eq!(&replay[..acked_events.len()], &acked_events[..]);
     // The session resumes where it was: at the plan (or in the sneak mini-game when
@@ -123,4 +133,18 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
+}
+
+/// Kills a server child if the test fails before it stops the child itself, so a failed
+/// run never leaves a server behind (holding the test's output pipe open). A no-op for a
+/// child already gone.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // SAFETY: signalling our own child (it has not been reaped while panicking).
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
 }

@@ -311,9 +311,13 @@ impl Server {
         let (inspector, inspector_plugin) = inspector::channel(64);
         let sessions_gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sessions = sessions_gauge.clone();
+        // World time resumes where the stored events left it (never backwards).
+        let start_ms = store::game::latest_world_time(&pool)
+            .await
+            .context("reading the latest world time")?;
         let tick = tick::TickLoop::spawn(cfg.tick.rate_hz, move || {
             let mut app = bevy_app::App::new();
-            narrative::configure(&mut app, content, period, reload_rx, sessions);
+            narrative::configure(&mut app, content, period, start_ms, reload_rx, sessions);
             app.add_plugins(inspector_plugin);
             app.add_plugins(game_plugin);
             app

@@ -54,11 +54,13 @@ pub fn configure(
     app: &mut App,
     content: Arc<Content>,
     tick: Duration,
+    start_ms: i64,
     reloads: mpsc::Receiver<Arc<Content>>,
     sessions: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let config = sim::SimConfig {
         tick_ms: i64::try_from(tick.as_millis()).unwrap_or(50).max(1),
+        start_ms,
         ..Default::default()
     };
     app.add_plugins(sim::SimPlugin::new(content, config))
@@ -252,7 +254,7 @@ mod tests {
         let mut app = App::new();
         app.add_plugins(tick::TickPlugin { period });
         let gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        configure(&mut app, content, period, rx, gauge.clone());
+        configure(&mut app, content, period, 0, rx, gauge.clone());
         let id = sim::SessionId::from_u128(7);
         app.world_mut()
             .resource_mut::<sim::Inbox>()

@@ -203,6 +203,9 @@ pub struct SimConfig {
     pub max_input_latency_ms: i64,
     /// Guard against content loops: automatic steps per command.
     pub max_auto_steps: u32,
+    /// World time (ms) the clock starts from. A server sets it to the latest world time
+    /// it has stored, so world time never goes backwards across restarts.
+    pub start_ms: i64,
 }
 
 impl Default for SimConfig {
@@ -213,6 +216,7 @@ impl Default for SimConfig {
             input_grace_ms: 100,
             max_input_latency_ms: 250,
             max_auto_steps: 1000,
+            start_ms: 0,
         }
     }
 }

@@ -73,7 +73,13 @@ impl Plugin for SimPlugin {
         app.edit_schedule(FixedUpdate, |schedule| {
             schedule.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
         });
-        app.world_mut().spawn((SimWorld, WorldClock::default()));
+        app.world_mut().spawn((
+            SimWorld,
+            WorldClock {
+                now_ms: self.config.start_ms,
+                ..WorldClock::default()
+            },
+        ));
     }
 }
 

@@ -142,6 +142,15 @@ impl Batch {
     }
 }
 
+/// The latest world time (ms) of any stored event: the simulation clock resumes from it
+/// after a restart, so world time never goes backwards.
+pub async fn latest_world_time(pool: &PgPool) -> Result<i64, StoreError> {
+    let t: Option<i64> = sqlx::query_scalar("SELECT max(at_ms) FROM game_events")
+        .fetch_one(pool)
+        .await?;
+    Ok(t.unwrap_or(0))
+}
+
 /// Writes a batch in one transaction (group commit). Session writes must be unique
 /// per id within a batch (the last write of a session wins when merging ticks).
 pub async fn write_batch(pool: &PgPool, batch: &Batch) -> Result<(), StoreError> {
