@@ -60,20 +60,23 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let mut events = pipeline.subscribe();
-    let mut specs: HashMap<Key, State> = HashMap::new();
-    let mut jobs: HashMap<Uuid, Key> = HashMap::new();
+    let mut media = Tracker {
+        game,
+        specs: HashMap::new(),
+        jobs: HashMap::new(),
+    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             w = wanted.recv() => {
                 let Some(w) = w else { return };
-                request(&game, &pipeline, &mut specs, &mut jobs, w).await;
+                media.request(&pipeline, w).await;
             }
             ev = events.recv() => match ev {
-                Ok(ev) => on_event(&game, &mut specs, &mut jobs, ev),
+                Ok(ev) => media.on_event(ev),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "scene media: pipeline events lagged; re-checking jobs");
-                    recheck(&game, &pipeline, &mut specs, &mut jobs).await;
+                    media.recheck(&pipeline).await;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
@@ -81,118 +84,99 @@ pub async fn run(
     }
 }
 
-async fn request(
-    game: &GameHandle,
-    pipeline: &GenerationService,
-    specs: &mut HashMap<Key, State>,
-    jobs: &mut HashMap<Uuid, Key>,
-    w: MediaWanted,
-) {
-    let key = (w.operation.clone(), w.prompt.clone(), w.params.clone());
-    match specs.get(&key) {
-        Some(State::Pending) => return,
-        // The simulation asked again although it was told (e.g. it restarted): tell it again.
-        Some(State::Ready(asset)) => {
-            deliver(game, &key, *asset);
-            return;
-        }
-        Some(State::Failed(at)) if at.elapsed() < RETRY_AFTER => return,
-        _ => {}
-    }
-    let params = match serde_json::from_str(&w.params) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(scene = %w.scene, node = %w.node, error = %e, "scene media: bad spec parameters");
-            specs.insert(key, State::Failed(Instant::now()));
-            return;
-        }
-    };
-    let spec = GenerationSpec {
-        operation: w.operation.clone(),
-        prompt: w.prompt.clone(),
-        params,
-    };
-    let metadata = serde_json::json!({ "scene": w.scene, "node": w.node });
-    match pipeline
-        .create_from_spec(Actor::admin(CONTENT_OWNER), &spec, metadata)
-        .await
-    {
-        Ok(job) => {
-            tracing::info!(scene = %w.scene, node = %w.node, job = %job.id, status = ?job.status, "scene media requested");
-            match (job.status, job.asset_id) {
-                (JobStatus::Completed, Some(asset)) => {
-                    specs.insert(key.clone(), State::Ready(asset));
-                    deliver(game, &key, asset);
-                }
-                (JobStatus::Failed | JobStatus::Cancelled, _) => {
-                    specs.insert(key, State::Failed(Instant::now()));
-                }
-                _ => {
-                    specs.insert(key.clone(), State::Pending);
-                    jobs.insert(job.id, key);
-                }
-            }
-        }
-        Err(e) => {
-            tracing::error!(scene = %w.scene, node = %w.node, error = %e, "scene media: the pipeline refused the spec");
-            specs.insert(key, State::Failed(Instant::now()));
-        }
-    }
+/// Where each spec stands, and which spec each running job is for.
+struct Tracker {
+    game: GameHandle,
+    specs: HashMap<Key, State>,
+    jobs: HashMap<Uuid, Key>,
 }
 
-fn on_event(
-    game: &GameHandle,
-    specs: &mut HashMap<Key, State>,
-    jobs: &mut HashMap<Uuid, Key>,
-    ev: GenerationEvent,
-) {
-    match ev {
-        GenerationEvent::JobCompleted { generation, asset } => {
-            if let Some(key) = jobs.remove(&generation.id) {
-                specs.insert(key.clone(), State::Ready(asset.id));
-                deliver(game, &key, asset.id);
+impl Tracker {
+    async fn request(&mut self, pipeline: &GenerationService, w: MediaWanted) {
+        let key = (w.operation.clone(), w.prompt.clone(), w.params.clone());
+        match self.specs.get(&key) {
+            Some(State::Pending) => return,
+            // The simulation asked again although it was told (e.g. it restarted): tell
+            // it again.
+            Some(State::Ready(asset)) => {
+                deliver(&self.game, &key, *asset);
+                return;
             }
+            Some(State::Failed(at)) if at.elapsed() < RETRY_AFTER => return,
+            _ => {}
         }
-        GenerationEvent::JobFailed { generation } => {
-            if let Some(key) = jobs.remove(&generation.id) {
-                tracing::warn!(job = %generation.id, code = ?generation.error_code, "scene media: generation failed");
-                specs.insert(key, State::Failed(Instant::now()));
+        let params = match serde_json::from_str(&w.params) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(scene = %w.scene, node = %w.node, error = %e, "scene media: bad spec parameters");
+                self.specs.insert(key, State::Failed(Instant::now()));
+                return;
             }
-        }
-        GenerationEvent::JobUpdated { generation } if generation.status == JobStatus::Cancelled => {
-            if let Some(key) = jobs.remove(&generation.id) {
-                specs.insert(key, State::Failed(Instant::now()));
-            }
-        }
-        _ => {}
-    }
-}
-
-/// After missed events: looks up every pending job.
-async fn recheck(
-    game: &GameHandle,
-    pipeline: &GenerationService,
-    specs: &mut HashMap<Key, State>,
-    jobs: &mut HashMap<Uuid, Key>,
-) {
-    let pending: Vec<Uuid> = jobs.keys().copied().collect();
-    for id in pending {
-        let Ok(job) = pipeline.get(Actor::admin(CONTENT_OWNER), id).await else {
-            continue;
         };
-        match (job.status, job.asset_id) {
+        let spec = GenerationSpec {
+            operation: w.operation.clone(),
+            prompt: w.prompt.clone(),
+            params,
+        };
+        let metadata = serde_json::json!({ "scene": w.scene, "node": w.node });
+        match pipeline
+            .create_from_spec(Actor::admin(CONTENT_OWNER), &spec, metadata)
+            .await
+        {
+            Ok(job) => {
+                tracing::info!(scene = %w.scene, node = %w.node, job = %job.id, status = ?job.status, "scene media requested");
+                self.settle(key, job.id, job.status, job.asset_id);
+            }
+            Err(e) => {
+                tracing::error!(scene = %w.scene, node = %w.node, error = %e, "scene media: the pipeline refused the spec");
+                self.specs.insert(key, State::Failed(Instant::now()));
+            }
+        }
+    }
+
+    /// Records where the job for `key` stands; a completed one's asset goes to the
+    /// simulation, a running one is followed.
+    fn settle(&mut self, key: Key, job: Uuid, status: JobStatus, asset: Option<Uuid>) {
+        match (status, asset) {
             (JobStatus::Completed, Some(asset)) => {
-                if let Some(key) = jobs.remove(&id) {
-                    specs.insert(key.clone(), State::Ready(asset));
-                    deliver(game, &key, asset);
-                }
+                deliver(&self.game, &key, asset);
+                self.specs.insert(key, State::Ready(asset));
             }
             (JobStatus::Failed | JobStatus::Cancelled, _) => {
-                if let Some(key) = jobs.remove(&id) {
-                    specs.insert(key, State::Failed(Instant::now()));
-                }
+                tracing::warn!(%job, ?status, "scene media: generation did not complete");
+                self.specs.insert(key, State::Failed(Instant::now()));
             }
-            _ => {}
+            _ => {
+                self.specs.insert(key.clone(), State::Pending);
+                self.jobs.insert(job, key);
+            }
+        }
+    }
+
+    /// Completion and failure of followed jobs (a cancel is a `job:failed` too).
+    fn on_event(&mut self, ev: GenerationEvent) {
+        let (id, status, asset) = match ev {
+            GenerationEvent::JobCompleted { generation, asset } => {
+                (generation.id, JobStatus::Completed, Some(asset.id))
+            }
+            GenerationEvent::JobFailed { generation } => (generation.id, JobStatus::Failed, None),
+            _ => return,
+        };
+        if let Some(key) = self.jobs.remove(&id) {
+            self.settle(key, id, status, asset);
+        }
+    }
+
+    /// After missed events: looks up every followed job.
+    async fn recheck(&mut self, pipeline: &GenerationService) {
+        let followed: Vec<Uuid> = self.jobs.keys().copied().collect();
+        for id in followed {
+            let Ok(job) = pipeline.get(Actor::admin(CONTENT_OWNER), id).await else {
+                continue;
+            };
+            if let Some(key) = self.jobs.remove(&id) {
+                self.settle(key, id, job.status, job.asset_id);
+            }
         }
     }
 }

@@ -47,12 +47,21 @@ pub enum GenerationError {
 fn summary(issues: &[ParamIssue]) -> String {
     issues
         .iter()
-        .map(|i| format!("{}: {}", i.field, i.message))
+        .map(ParamIssue::to_string)
         .collect::<Vec<_>>()
         .join("; ")
 }
 
 impl GenerationError {
+    /// `invalid_parameters` with one issue.
+    pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
+        GenerationError::InvalidParameters(vec![ParamIssue {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }])
+    }
+
     /// Stable machine code for API answers.
     pub fn code(&self) -> &'static str {
         match self {

@@ -233,6 +233,13 @@ pub struct ParamIssue {
     pub message: String,
 }
 
+impl std::fmt::Display for ParamIssue {
+    /// `field: message`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
 /// The answer of validate (and what create checks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidationReport {

@@ -25,7 +25,8 @@ use crate::media::{MediaStore, probe, sniff};
 use crate::model::{
     AccountStatus, Actor, Asset, AssetFilter, AssetLineage, AssetOrigin, CreateGeneration,
     Generation, GenerationFilter, GenerationParams, InputRef, JobStatus, NewProviderAccount,
-    Operation, Page, ProviderAccount, ProviderAccountPatch, Submission, ValidationReport,
+    Operation, Page, ParamIssue, ProviderAccount, ProviderAccountPatch, Submission,
+    ValidationReport,
 };
 use crate::params::{InputInfo, Issues, check_inputs, params_hash};
 use crate::provider::local::LocalProvider;
@@ -338,11 +339,7 @@ impl GenerationService {
         crate::cluster::start(self.shared.clone(), url, shutdown).map_err(|e| match e {
             StartError::AlreadyConnected => GenerationError::Conflict(e.to_string()),
             StartError::Url(_) => {
-                GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
-                    field: "redis_url".into(),
-                    code: "invalid_value".into(),
-                    message: e.to_string(),
-                }])
+                GenerationError::invalid("redis_url", "invalid_value", e.to_string())
             }
         })
     }
@@ -890,13 +887,11 @@ impl GenerationService {
             .max_concurrent_jobs
             .is_some_and(|m| !(0..=1000).contains(&m))
         {
-            return Err(GenerationError::InvalidParameters(vec![
-                crate::model::ParamIssue {
-                    field: "max_concurrent_jobs".into(),
-                    code: "out_of_range".into(),
-                    message: "0 to 1000".into(),
-                },
-            ]));
+            return Err(GenerationError::invalid(
+                "max_concurrent_jobs",
+                "out_of_range",
+                "0 to 1000",
+            ));
         }
         let row = accounts::update(
             &self.shared.pool,
@@ -1164,12 +1159,8 @@ impl GenerationService {
     }
 }
 
-fn spec_issue(field: &str, message: String) -> GenerationError {
-    GenerationError::InvalidParameters(vec![crate::model::ParamIssue {
-        field: field.into(),
-        code: "invalid_value".into(),
-        message,
-    }])
+fn spec_issue(field: &str, e: impl std::fmt::Display) -> GenerationError {
+    GenerationError::invalid(field, "invalid_value", e.to_string())
 }
 
 /// The create request a scene node's generation spec stands for: `params` are the
@@ -1190,7 +1181,7 @@ pub fn spec_request(
         .remove("idempotency_key")
         .and_then(|v| v.as_str().map(str::to_owned));
     let inputs: Vec<InputRef> = match params.remove("inputs") {
-        Some(v) => serde_json::from_value(v).map_err(|e| spec_issue("inputs", e.to_string()))?,
+        Some(v) => serde_json::from_value(v).map_err(|e| spec_issue("inputs", e))?,
         None => Vec::new(),
     };
     params.insert(
@@ -1199,11 +1190,11 @@ pub fn spec_request(
     );
     let params: GenerationParams =
         serde_json::from_value(serde_json::Value::Object(params.into_iter().collect()))
-            .map_err(|e| spec_issue("params", e.to_string()))?;
+            .map_err(|e| spec_issue("params", e))?;
     let operation = spec
         .operation
         .parse::<Operation>()
-        .map_err(|e| spec_issue("operation", e.to_string()))?;
+        .map_err(|e| spec_issue("operation", e))?;
     Ok(CreateGeneration {
         provider,
         operation: Some(operation),
@@ -1227,10 +1218,7 @@ pub fn check_spec(
     let req = match spec_request(spec) {
         Ok(r) => r,
         Err(GenerationError::InvalidParameters(issues)) => {
-            return issues
-                .into_iter()
-                .map(|i| format!("{}: {}", i.field, i.message))
-                .collect();
+            return issues.iter().map(ParamIssue::to_string).collect();
         }
         Err(e) => return vec![e.to_string()],
     };
@@ -1246,11 +1234,7 @@ pub fn check_spec(
     };
     let mut issues = Issues::default();
     provider.validate(op, &req.params, &req.inputs, &mut issues);
-    issues
-        .0
-        .into_iter()
-        .map(|i| format!("{}: {}", i.field, i.message))
-        .collect()
+    issues.0.iter().map(ParamIssue::to_string).collect()
 }
 
 #[cfg(test)]

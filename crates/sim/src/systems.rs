@@ -176,35 +176,45 @@ fn deliver_media(
         return;
     }
     let ready = std::mem::take(&mut inbox.media);
-    let mut ids: Vec<_> = index.0.iter().map(|(id, e)| (*id, *e)).collect();
-    ids.sort();
+    // Live sessions in id order (deterministic output), listed only if some node shows a
+    // ready spec.
+    let mut ids: Option<Vec<(SessionId, Entity)>> = None;
     for m in ready {
         let key = (m.operation.clone(), m.prompt.clone(), m.params.clone());
         if library.0.get(&key) == Some(&m.asset) {
             continue;
         }
         library.0.insert(key, m.asset.clone());
-        for (id, entity) in &ids {
+        // The nodes showing this spec (content is small; sessions may be many).
+        let targets: Vec<(&str, &str)> = content
+            .0
+            .scenes
+            .values()
+            .flat_map(|scene| scene.nodes.iter().map(move |n| (scene, n)))
+            .filter(|(_, n)| {
+                matches!(&n.kind, domain::narrative::scene::NodeKind::Media {
+                    asset: None,
+                    generate: Some(g),
+                    ..
+                } if g.operation == m.operation
+                    && g.prompt == m.prompt
+                    && crate::protocol::spec_params(g) == m.params)
+            })
+            .map(|(scene, n)| (scene.id.as_str(), n.id.as_str()))
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let ids = ids.get_or_insert_with(|| {
+            let mut v: Vec<_> = index.0.iter().map(|(id, e)| (*id, *e)).collect();
+            v.sort();
+            v
+        });
+        for (id, entity) in ids.iter() {
             let Ok((pos, phase)) = sessions.get(*entity) else {
                 continue;
             };
-            if *phase == Phase::Ended {
-                continue;
-            }
-            let Some(node) = content.0.node(&pos.scene, &pos.node) else {
-                continue;
-            };
-            let domain::narrative::scene::NodeKind::Media {
-                asset: None,
-                generate: Some(g),
-                ..
-            } = &node.kind
-            else {
-                continue;
-            };
-            if g.operation == m.operation
-                && g.prompt == m.prompt
-                && crate::protocol::spec_params(g) == m.params
+            if *phase != Phase::Ended && targets.contains(&(pos.scene.as_str(), pos.node.as_str()))
             {
                 staging.events.push((
                     *id,
