@@ -31,6 +31,43 @@ use std::time::{Duration, Instant};
 use game_client::Trust;
 use game_client::bots::{BotConfig, Fleet};
 
+/// The `n` ECS systems with the highest mean time per run, from the server's
+/// Prometheus text (`pixsim_system_duration_seconds_{sum,count}`).
+fn slowest_systems(metrics: &str, n: usize) -> Vec<(String, f64)> {
+    use std::collections::HashMap;
+    let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+    for line in metrics.lines() {
+        let (kind, rest) = if let Some(r) =
+            line.strip_prefix("pixsim_system_duration_seconds_sum{system=\"")
+        {
+            (0, r)
+        } else if let Some(r) = line.strip_prefix("pixsim_system_duration_seconds_count{system=\"")
+        {
+            (1, r)
+        } else {
+            continue;
+        };
+        let Some((name, value)) = rest.split_once("\"} ") else {
+            continue;
+        };
+        let v: f64 = value.trim().parse().unwrap_or(0.0);
+        let e = sums.entry(name).or_default();
+        if kind == 0 { e.0 = v } else { e.1 = v }
+    }
+    let mut out: Vec<(String, f64)> = sums
+        .into_iter()
+        .filter(|(_, (_, c))| *c > 0.0)
+        .map(|(k, (s, c))| (k.to_owned(), s / c * 1e6))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out.truncate(n);
+    out
+}
+
+/// The bots allocate like `pixsim-client bots` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -115,6 +152,9 @@ fn serve(bin: &Path, state: &Path) -> Running {
                 .map(|hz| ("PIXSIM_TICK__RATE_HZ", hz)),
         )
         .env("RUST_LOG", env_or("BENCH_SERVER_LOG", "warn"))
+        // mimalloc returns freed pages at once, so VmRSS follows live memory (the
+        // per-session figure is a difference of two readings).
+        .env("MIMALLOC_PURGE_DELAY", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -398,13 +438,17 @@ fn main() {
             .json()
             .await
             .unwrap_or_default();
+        let metrics = match reqwest::get(format!("{}/metrics", cfg.http)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         (
             report,
             baseline,
             connected_rss,
             end_rss,
             cpu,
-            health,
+            (health, metrics),
             (probe, wal),
         )
     });
@@ -484,11 +528,19 @@ fn main() {
     if !pg_set.is_empty() {
         println!("EXPERIMENT: PostgreSQL settings {pg_set} (acknowledgements may not be durable)");
     }
+    let (health, metrics) = health;
     let tick = &health["tick"];
     println!(
         "server tick           {} Hz actual · p99 {} µs · overruns {}",
         tick["actual_rate_hz"], tick["p99_us"], tick["overruns"]
     );
+    let systems = slowest_systems(&metrics, 6);
+    if !systems.is_empty() {
+        println!("slowest tick systems  (mean per run since start)");
+        for (name, mean_us) in systems {
+            println!("  {mean_us:>8.1} µs  {name}");
+        }
+    }
 
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };

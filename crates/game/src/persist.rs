@@ -82,7 +82,8 @@ impl Persister {
     pub fn spawn(self) -> PersisterTask {
         let stop = CancelFlag::default();
         let shared = Arc::clone(&self.shared);
-        let task = tokio::spawn(run(self.pool, Arc::clone(&self.shared), stop.clone()));
+        let writer = store::game::Writer::new(&self.pool);
+        let task = tokio::spawn(run(writer, Arc::clone(&self.shared), stop.clone()));
         let sweeper = tokio::spawn(sweep(Arc::clone(&self.shared), self.to_tick, stop.clone()));
         PersisterTask {
             stop,
@@ -108,7 +109,7 @@ async fn sweep(shared: Arc<Shared>, to_tick: mpsc::Sender<Inbound>, stop: Cancel
     }
 }
 
-async fn run(pool: PgPool, shared: Arc<Shared>, stop: CancelFlag) {
+async fn run(mut writer: store::game::Writer, shared: Arc<Shared>, stop: CancelFlag) {
     loop {
         let (pending, ticks) = {
             let mut p = shared.slot.lock();
@@ -128,12 +129,17 @@ async fn run(pool: PgPool, shared: Arc<Shared>, stop: CancelFlag) {
             let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
             continue;
         }
-        commit(&pool, &shared, pending, &stop).await;
+        commit(&mut writer, &shared, pending, &stop).await;
         shared.slot.done.fetch_max(ticks, Ordering::AcqRel);
     }
 }
 
-async fn commit(pool: &PgPool, shared: &Shared, pending: Pending, stop: &CancelFlag) {
+async fn commit(
+    writer: &mut store::game::Writer,
+    shared: &Shared,
+    pending: Pending,
+    stop: &CancelFlag,
+) {
     let batch = store::game::Batch {
         sessions: pending.sessions.into_values().collect(),
         events: pending.events,
@@ -142,7 +148,7 @@ async fn commit(pool: &PgPool, shared: &Shared, pending: Pending, stop: &CancelF
     let mut delay = Duration::from_millis(20);
     let mut attempts = 0u32;
     loop {
-        match store::game::write_batch(pool, &batch).await {
+        match writer.write_batch(&batch).await {
             Ok(()) => break,
             Err(e) => {
                 attempts += 1;

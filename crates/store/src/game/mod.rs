@@ -1,7 +1,8 @@
 //! Game sessions and their event log (`game_sessions`, `game_events`).
 //!
-//! The tick's write-behind goes through [`write_batch`]: one transaction per batch
+//! The tick's write-behind goes through [`Writer::write_batch`]: one statement per batch
 //! (group commit), so every state change and event of a tick is durable together.
+//! Events are stored as chunks, one row per session and batch (`game_event_chunks`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -39,7 +40,7 @@ pub struct EventRow {
     pub event: Vec<u8>,
 }
 
-const COLUMNS: &str = "id, user_id, world, scene, seed, status, save::text AS save, next_seq, \
+const COLUMNS: &str = "id, user_id, world, scene, seed, status, save, next_seq, \
                        created_at, updated_at";
 
 /// Inserts a new session (before the simulation starts it).
@@ -90,22 +91,81 @@ pub async fn list_for_user(
     .await?)
 }
 
-/// The retained events of a session with `seq >= from`, oldest first.
+/// The retained events of a session with `seq >= from`, oldest first, at most `limit`.
 pub async fn events_from(
     pool: &PgPool,
     session: Uuid,
     from: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    Ok(sqlx::query_as::<_, EventRow>(
-        "SELECT seq, at_ms, event FROM game_events WHERE session_id = $1 AND seq >= $2 \
-         ORDER BY seq LIMIT $3",
+    let chunks: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT first_seq, last_seq, events FROM game_event_chunks \
+         WHERE session_id = $1 AND last_seq >= $2 ORDER BY first_seq",
     )
     .bind(session)
     .bind(from)
-    .bind(limit)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut out = Vec::new();
+    for (first, last, bytes) in chunks {
+        for ev in decode_chunk(first, last, &bytes)? {
+            if out.len() >= limit {
+                return Ok(out);
+            }
+            if ev.seq >= from && out.last().is_none_or(|p: &EventRow| p.seq < ev.seq) {
+                out.push(ev);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Encodes consecutive events (see the `game_event_chunks` migration for the format).
+fn encode_chunk(events: &[&EventWrite]) -> Vec<u8> {
+    let len: usize = events.iter().map(|e| 12 + e.event.len()).sum();
+    let mut out = Vec::with_capacity(len);
+    for e in events {
+        out.extend_from_slice(&e.at_ms.to_be_bytes());
+        // An event is far below 4 GiB (frames are capped much lower).
+        out.extend_from_slice(&(e.event.len() as u32).to_be_bytes());
+        out.extend_from_slice(&e.event);
+    }
+    out
+}
+
+fn decode_chunk(
+    first_seq: i64,
+    last_seq: i64,
+    mut bytes: &[u8],
+) -> Result<Vec<EventRow>, StoreError> {
+    let corrupt =
+        |what: &str| StoreError::Corrupt(format!("event chunk at seq {first_seq}: {what}"));
+    let mut out = Vec::new();
+    let mut seq = first_seq;
+    while !bytes.is_empty() {
+        let (head, rest) = bytes
+            .split_first_chunk::<12>()
+            .ok_or_else(|| corrupt("truncated header"))?;
+        let (at, len) = head.split_at(8);
+        let at_ms = i64::from_be_bytes(at.try_into().map_err(|_| corrupt("header"))?);
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| corrupt("header"))?) as usize;
+        if rest.len() < len {
+            return Err(corrupt("truncated event"));
+        }
+        let (event, rest) = rest.split_at(len);
+        out.push(EventRow {
+            seq,
+            at_ms,
+            event: event.to_vec(),
+        });
+        seq += 1;
+        bytes = rest;
+    }
+    if seq != last_seq + 1 {
+        return Err(corrupt("event count does not match its sequence range"));
+    }
+    Ok(out)
 }
 
 /// The state of one session after a tick.
@@ -145,69 +205,175 @@ impl Batch {
 /// The latest world time (ms) of any stored event: the simulation clock resumes from it
 /// after a restart, so world time never goes backwards.
 pub async fn latest_world_time(pool: &PgPool) -> Result<i64, StoreError> {
-    let t: Option<i64> = sqlx::query_scalar("SELECT max(at_ms) FROM game_events")
+    let t: Option<i64> = sqlx::query_scalar("SELECT max(last_at_ms) FROM game_event_chunks")
         .fetch_one(pool)
         .await?;
     Ok(t.unwrap_or(0))
 }
 
-/// Writes a batch in one transaction (group commit). Session writes must be unique
-/// per id within a batch (the last write of a session wins when merging ticks).
-pub async fn write_batch(pool: &PgPool, batch: &Batch) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let mut tx = pool.begin().await?;
-    if !batch.sessions.is_empty() {
-        let ids: Vec<Uuid> = batch.sessions.iter().map(|s| s.id).collect();
-        let saves: Vec<Option<String>> = batch.sessions.iter().map(|s| s.save.clone()).collect();
-        let ended: Vec<bool> = batch.sessions.iter().map(|s| s.ended).collect();
-        let next: Vec<i64> = batch.sessions.iter().map(|s| s.next_seq).collect();
-        sqlx::query(
-            "UPDATE game_sessions AS s SET \
-               save = COALESCE(v.save::jsonb, s.save), \
-               status = CASE WHEN v.ended THEN 'ended' ELSE s.status END, \
-               next_seq = GREATEST(s.next_seq, v.next_seq), \
-               updated_at = now() \
-             FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::int8[]) AS v(id, save, ended, next_seq) \
-             WHERE s.id = v.id",
+/// The whole batch as one statement, so one round trip; it commits on its own (a
+/// statement outside a transaction block is one), so the batch is atomic and durable
+/// together: the group commit of a tick. Events go in as one chunk per session run.
+/// `$conflict` is empty on a first attempt; a retry (whose earlier attempt may have
+/// committed without us hearing of it) skips chunks already stored.
+macro_rules! write_batch_sql {
+    ($conflict:literal) => {
+        concat!(
+            "WITH s AS (
+  UPDATE game_sessions AS s SET
+    save = COALESCE(v.save, s.save),
+    status = CASE WHEN v.ended THEN 'ended' ELSE s.status END,
+    next_seq = GREATEST(s.next_seq, v.next_seq),
+    updated_at = now()
+  FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::int8[]) AS v(id, save, ended, next_seq)
+  WHERE s.id = v.id
+  RETURNING 1
+), e AS (
+  INSERT INTO game_event_chunks (session_id, first_seq, last_seq, last_at_ms, events)
+  SELECT * FROM UNNEST($5::uuid[], $6::int8[], $7::int8[], $8::int8[], $9::bytea[])
+  ",
+            $conflict,
+            "
+  RETURNING 1
+), t AS (
+  DELETE FROM game_event_chunks AS c
+  USING UNNEST($10::uuid[], $11::int8[]) AS t(session_id, keep_from)
+  WHERE c.session_id = t.session_id AND c.last_seq < t.keep_from
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM e) + (SELECT count(*) FROM t)"
         )
-        .bind(&ids)
-        .bind(&saves)
-        .bind(&ended)
-        .bind(&next)
-        .execute(&mut *tx)
-        .await?;
+    };
+}
+
+/// A first attempt: a plain insert (a conflict check per row costs time on every tick).
+const WRITE_BATCH: &str = write_batch_sql!("");
+/// After a failed attempt: idempotent.
+const WRITE_BATCH_RETRY: &str = write_batch_sql!("ON CONFLICT (session_id, first_seq) DO NOTHING");
+
+/// One chunk row: a session's run of consecutive events in a batch.
+struct Chunk<'a> {
+    session: Uuid,
+    events: Vec<&'a EventWrite>,
+}
+
+/// Groups a batch's events into runs of consecutive sequence numbers per session,
+/// keeping each session's order.
+fn chunks(events: &[EventWrite]) -> Vec<Chunk<'_>> {
+    let mut out: Vec<Chunk<'_>> = Vec::new();
+    let mut open: std::collections::HashMap<Uuid, usize> = std::collections::HashMap::new();
+    for e in events {
+        if let Some(&i) = open.get(&e.session)
+            && let Some(chunk) = out.get_mut(i)
+            && chunk.events.last().is_some_and(|p| p.seq + 1 == e.seq)
+        {
+            chunk.events.push(e);
+            continue;
+        }
+        open.insert(e.session, out.len());
+        out.push(Chunk {
+            session: e.session,
+            events: vec![e],
+        });
     }
-    if !batch.events.is_empty() {
-        let sessions: Vec<Uuid> = batch.events.iter().map(|e| e.session).collect();
-        let seqs: Vec<i64> = batch.events.iter().map(|e| e.seq).collect();
-        let ats: Vec<i64> = batch.events.iter().map(|e| e.at_ms).collect();
-        let bodies: Vec<Vec<u8>> = batch.events.iter().map(|e| e.event.clone()).collect();
-        sqlx::query(
-            "INSERT INTO game_events (session_id, seq, at_ms, event) \
-             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::bytea[]) \
-             ON CONFLICT (session_id, seq) DO NOTHING",
-        )
-        .bind(&sessions)
-        .bind(&seqs)
-        .bind(&ats)
-        .bind(&bodies)
-        .execute(&mut *tx)
-        .await?;
+    out
+}
+
+/// The persister's own connection, outside the pool: no acquire and no health-check
+/// round trip, and each batch is one statement.
+pub struct Writer {
+    options: sqlx::postgres::PgConnectOptions,
+    conn: Option<sqlx::PgConnection>,
+    /// The last attempt failed: the next one may repeat a committed batch.
+    retrying: bool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("connected", &self.conn.is_some())
+            .finish_non_exhaustive()
     }
-    if !batch.trim.is_empty() {
-        let sessions: Vec<Uuid> = batch.trim.iter().map(|t| t.0).collect();
+}
+
+impl Writer {
+    /// A writer connecting with the pool's options. It connects on first use, so a
+    /// database that is down now only delays the first batch.
+    pub fn new(pool: &PgPool) -> Self {
+        Writer {
+            options: (*pool.connect_options()).clone(),
+            conn: None,
+            retrying: false,
+        }
+    }
+
+    async fn conn(&mut self) -> Result<&mut sqlx::PgConnection, StoreError> {
+        use sqlx::ConnectOptions;
+        let conn = match self.conn.take() {
+            Some(c) => c,
+            None => self.options.connect().await?,
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Writes a batch atomically and durably (group commit). Session writes must be
+    /// unique per id within a batch (the last write of a session wins when the caller
+    /// merges ticks). After an error the connection is dropped and the next call opens
+    /// a new one; retrying the same batch is safe (chunks already stored are skipped,
+    /// session writes are idempotent).
+    pub async fn write_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let sessions = &batch.sessions;
+        let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
+        let saves: Vec<Option<&str>> = sessions.iter().map(|s| s.save.as_deref()).collect();
+        let ended: Vec<bool> = sessions.iter().map(|s| s.ended).collect();
+        let next: Vec<i64> = sessions.iter().map(|s| s.next_seq).collect();
+        let chunks = chunks(&batch.events);
+        let c_sessions: Vec<Uuid> = chunks.iter().map(|c| c.session).collect();
+        let firsts: Vec<i64> = chunks
+            .iter()
+            .map(|c| c.events.first().map_or(0, |e| e.seq))
+            .collect();
+        let lasts: Vec<i64> = chunks
+            .iter()
+            .map(|c| c.events.last().map_or(0, |e| e.seq))
+            .collect();
+        let last_ats: Vec<i64> = chunks
+            .iter()
+            .map(|c| c.events.last().map_or(0, |e| e.at_ms))
+            .collect();
+        let bodies: Vec<Vec<u8>> = chunks.iter().map(|c| encode_chunk(&c.events)).collect();
+        let trim_sessions: Vec<Uuid> = batch.trim.iter().map(|t| t.0).collect();
         let keep: Vec<i64> = batch.trim.iter().map(|t| t.1).collect();
-        sqlx::query(
-            "DELETE FROM game_events AS e USING UNNEST($1::uuid[], $2::int8[]) AS t(session_id, keep_from) \
-             WHERE e.session_id = t.session_id AND e.seq < t.keep_from",
-        )
-        .bind(&sessions)
-        .bind(&keep)
-        .execute(&mut *tx)
-        .await?;
+        let sql = if self.retrying {
+            WRITE_BATCH_RETRY
+        } else {
+            WRITE_BATCH
+        };
+        // Until this attempt succeeds, the next one is a retry.
+        self.retrying = true;
+        let conn = self.conn().await?;
+        let result = sqlx::query(sql)
+            .bind(&ids)
+            .bind(&saves)
+            .bind(&ended)
+            .bind(&next)
+            .bind(&c_sessions)
+            .bind(&firsts)
+            .bind(&lasts)
+            .bind(&last_ats)
+            .bind(&bodies)
+            .bind(&trim_sessions)
+            .bind(&keep)
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = result {
+            self.conn = None;
+            return Err(e.into());
+        }
+        self.retrying = false;
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(())
 }

@@ -1,0 +1,287 @@
+//! The game write-behind: batches, event chunks, retries, trimming and deletes.
+#![allow(clippy::unwrap_used)]
+
+use domain::user::Role;
+use store::game::{self, Batch, EventWrite, SessionWrite, Writer};
+use store::users::{self, NewUser};
+use store::{StoreError, testing::fresh_database};
+use uuid::Uuid;
+
+async fn session(pool: &sqlx::PgPool) -> (Uuid, Uuid) {
+    let user = users::create(
+        pool,
+        NewUser {
+            email: &format!("{}@example.com", Uuid::new_v4().simple()),
+            password_hash: "hash",
+            display_name: None,
+            role: Role::User,
+        },
+    )
+    .await
+    .unwrap();
+    let id = Uuid::new_v4();
+    game::create(pool, id, user.id.0, "default", Some("gallery"), 7)
+        .await
+        .unwrap();
+    (user.id.0, id)
+}
+
+fn event(session: Uuid, seq: i64) -> EventWrite {
+    EventWrite {
+        session,
+        seq,
+        at_ms: 1000 + seq * 50,
+        event: format!("event {seq}").into_bytes(),
+    }
+}
+
+fn write(session: Uuid, seqs: std::ops::Range<i64>, save: &str) -> SessionWrite {
+    SessionWrite {
+        id: session,
+        save: Some(save.to_owned()),
+        ended: false,
+        next_seq: seqs.end,
+    }
+}
+
+fn seqs(rows: &[game::EventRow]) -> Vec<i64> {
+    rows.iter().map(|r| r.seq).collect()
+}
+
+#[tokio::test]
+async fn batches_store_saves_and_events_readable_from_any_seq() {
+    let db = fresh_database().await.unwrap();
+    let (_, a) = session(&db.pool).await;
+    let (_, b) = session(&db.pool).await;
+    let mut writer = Writer::new(&db.pool);
+    // Two sessions' events interleaved, as a tick emits them.
+    let batch = Batch {
+        sessions: vec![write(a, 0..3, r#"{"n":1}"#), write(b, 0..2, r#"{"n":2}"#)],
+        events: vec![
+            event(a, 0),
+            event(b, 0),
+            event(a, 1),
+            event(b, 1),
+            event(a, 2),
+        ],
+        trim: vec![],
+    };
+    writer.write_batch(&batch).await.unwrap();
+    let batch = Batch {
+        sessions: vec![write(a, 3..5, r#"{"n":3}"#)],
+        events: vec![event(a, 3), event(a, 4)],
+        trim: vec![],
+    };
+    writer.write_batch(&batch).await.unwrap();
+
+    let rows = game::events_from(&db.pool, a, 0, 100).await.unwrap();
+    assert_eq!(seqs(&rows), vec![0, 1, 2, 3, 4]);
+    assert_eq!(rows[3].event, b"event 3");
+    assert_eq!(rows[3].at_ms, 1150);
+    // From inside a chunk, and a limit across chunks.
+    assert_eq!(
+        seqs(&game::events_from(&db.pool, a, 2, 2).await.unwrap()),
+        vec![2, 3]
+    );
+    assert_eq!(
+        seqs(&game::events_from(&db.pool, a, 5, 10).await.unwrap()),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        seqs(&game::events_from(&db.pool, b, 1, 10).await.unwrap()),
+        vec![1]
+    );
+
+    let row = game::get(&db.pool, a).await.unwrap().unwrap();
+    assert_eq!(row.save.as_deref(), Some(r#"{"n":3}"#));
+    assert_eq!(row.next_seq, 5);
+    assert!(!row.ended());
+    // One chunk per session and batch, not one row per event.
+    let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM game_event_chunks")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(chunks, 3);
+    assert_eq!(game::latest_world_time(&db.pool).await.unwrap(), 1200);
+}
+
+#[tokio::test]
+async fn a_repeated_batch_fails_once_then_its_retry_is_idempotent() {
+    let db = fresh_database().await.unwrap();
+    let (_, a) = session(&db.pool).await;
+    let mut writer = Writer::new(&db.pool);
+    let batch = Batch {
+        sessions: vec![write(a, 0..2, "{}")],
+        events: vec![event(a, 0), event(a, 1)],
+        trim: vec![],
+    };
+    writer.write_batch(&batch).await.unwrap();
+    // As if the commit had succeeded but its reply was lost: the same batch again.
+    let err = writer.write_batch(&batch).await.unwrap_err();
+    assert!(matches!(err, StoreError::Db(_)), "{err}");
+    writer.write_batch(&batch).await.unwrap();
+    let rows = game::events_from(&db.pool, a, 0, 100).await.unwrap();
+    assert_eq!(seqs(&rows), vec![0, 1]);
+    // And the writer is back to plain inserts (a new conflict fails again).
+    let next = Batch {
+        sessions: vec![write(a, 2..3, "{}")],
+        events: vec![event(a, 2)],
+        trim: vec![],
+    };
+    writer.write_batch(&next).await.unwrap();
+    assert!(writer.write_batch(&next).await.is_err());
+}
+
+#[tokio::test]
+async fn trimming_drops_whole_chunks_below_the_window() {
+    let db = fresh_database().await.unwrap();
+    let (_, a) = session(&db.pool).await;
+    let mut writer = Writer::new(&db.pool);
+    for range in [0..3, 3..6, 6..9] {
+        let batch = Batch {
+            sessions: vec![write(a, range.clone(), "{}")],
+            events: range.clone().map(|s| event(a, s)).collect(),
+            trim: vec![],
+        };
+        writer.write_batch(&batch).await.unwrap();
+    }
+    // Keep from 4: chunk 0..3 goes, chunk 3..6 stays whole (it holds 4 and 5).
+    let batch = Batch {
+        sessions: vec![write(a, 9..10, "{}")],
+        events: vec![event(a, 9)],
+        trim: vec![(a, 4)],
+    };
+    writer.write_batch(&batch).await.unwrap();
+    let all = game::events_from(&db.pool, a, 0, 100).await.unwrap();
+    assert_eq!(seqs(&all), vec![3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        seqs(&game::events_from(&db.pool, a, 4, 100).await.unwrap()),
+        vec![4, 5, 6, 7, 8, 9]
+    );
+}
+
+#[tokio::test]
+async fn ending_and_deleting_a_user_removes_sessions_and_their_events() {
+    let db = fresh_database().await.unwrap();
+    let (user, a) = session(&db.pool).await;
+    let (_, other) = session(&db.pool).await;
+    let mut writer = Writer::new(&db.pool);
+    let batch = Batch {
+        sessions: vec![
+            SessionWrite {
+                id: a,
+                save: None,
+                ended: true,
+                next_seq: 1,
+            },
+            write(other, 0..1, "{}"),
+        ],
+        events: vec![event(a, 0), event(other, 0)],
+        trim: vec![],
+    };
+    writer.write_batch(&batch).await.unwrap();
+    assert!(game::get(&db.pool, a).await.unwrap().unwrap().ended());
+
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(game::get(&db.pool, a).await.unwrap().is_none());
+    let left: Vec<Uuid> = sqlx::query_scalar("SELECT DISTINCT session_id FROM game_event_chunks")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![other]);
+}
+
+#[tokio::test]
+async fn chunks_in_the_migration_format_decode_and_bad_ones_are_reported() {
+    let db = fresh_database().await.unwrap();
+    let (_, a) = session(&db.pool).await;
+    // The encoding the migration used for events stored one per row before.
+    sqlx::query(
+        "INSERT INTO game_event_chunks (session_id, first_seq, last_seq, last_at_ms, events) \
+         VALUES ($1, 0, 0, 777, int8send(777::int8) || int4send(3) || '\\x616263'::bytea)",
+    )
+    .bind(a)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let rows = game::events_from(&db.pool, a, 0, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].seq, rows[0].at_ms, rows[0].event.as_slice()),
+        (0, 777, &b"abc"[..])
+    );
+
+    // A chunk claiming more events than it holds.
+    sqlx::query(
+        "INSERT INTO game_event_chunks (session_id, first_seq, last_seq, last_at_ms, events) \
+         VALUES ($1, 1, 2, 800, int8send(800::int8) || int4send(1) || '\\x61'::bytea)",
+    )
+    .bind(a)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let err = game::events_from(&db.pool, a, 0, 10).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+/// The chunk migration converts events stored one per row: applied by hand on a
+/// database migrated up to just before it.
+#[tokio::test]
+async fn the_chunk_migration_keeps_events_stored_the_old_way() {
+    use sqlx::{Connection, Executor};
+    const CHUNKS: i64 = 20261127000001;
+    let server = store::testing::server_url().await.unwrap();
+    let name = format!("pixsim_test_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .unwrap();
+    let url = match server.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => unreachable!("a server URL names a database"),
+    };
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    for m in store::MIGRATOR.iter().filter(|m| m.version < CHUNKS) {
+        conn.execute(&*m.sql).await.unwrap();
+    }
+    let user = Uuid::new_v4();
+    let session = Uuid::new_v4();
+    conn.execute(
+        format!(
+            "INSERT INTO users (id, email, password_hash, role) VALUES ('{user}', 'old@example.com', 'x', 'user');
+             INSERT INTO game_sessions (id, user_id, seed, save, next_seq) VALUES ('{session}', '{user}', 1, '{{\"a\": 1}}', 2);
+             INSERT INTO game_events (session_id, seq, at_ms, event) VALUES
+               ('{session}', 0, 500, '\\x0102'), ('{session}', 1, 550, '\\x');"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let m = store::MIGRATOR
+        .iter()
+        .find(|m| m.version == CHUNKS)
+        .unwrap();
+    conn.execute(&*m.sql).await.unwrap();
+    conn.close().await.unwrap();
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let rows = game::events_from(&pool, session, 0, 10).await.unwrap();
+    let got: Vec<(i64, i64, Vec<u8>)> = rows
+        .into_iter()
+        .map(|r| (r.seq, r.at_ms, r.event))
+        .collect();
+    assert_eq!(got, vec![(0, 500, vec![1, 2]), (1, 550, vec![])]);
+    let row = game::get(&pool, session).await.unwrap().unwrap();
+    assert_eq!(row.save.as_deref(), Some(r#"{"a": 1}"#));
+    assert_eq!(game::latest_world_time(&pool).await.unwrap(), 550);
+    pool.close().await;
+    admin
+        .execute(format!("DROP DATABASE \"{name}\" WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
