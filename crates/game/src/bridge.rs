@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bevy_app::{App, Plugin, PostUpdate, PreUpdate};
 use bevy_ecs::prelude::*;
-use domain::narrative::{Frame, SAVE_VERSION, SavedWait, SessionSave};
+use domain::narrative::{Frame, SAVE_VERSION, SavedWait};
 use sim::{
     ActiveMiniGame, CallStack, Cooldowns, Event, PendingChoices, Phase, Position, Progression,
     SessionId, SessionIndex, SessionRng, SimCommand, SimConfig, SimContent, SimWorld, Variables,
@@ -244,36 +244,59 @@ type SaveQuery<'w, 's> = Query<
     ),
 >;
 
-/// The same save the simulation's `Command::Save` would produce, taken right after
-/// the tick (`None` while the session is starting or has ended).
-fn build_save(
-    q: &SaveQuery<'_, '_>,
-    entity: Entity,
-    now: i64,
-    content_version: &str,
-) -> Option<SessionSave> {
-    let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) =
-        q.get(entity).ok()?;
-    let wait = match phase {
-        Phase::Choosing => SavedWait::Choices {
+/// One session's components, as the save reads them.
+type SaveParts<'a> = (
+    &'a Position,
+    &'a CallStack,
+    &'a Variables,
+    &'a VisitCounts,
+    &'a PendingChoices,
+    &'a Progression,
+    &'a SessionRng,
+    &'a Cooldowns,
+    &'a ActiveMiniGame,
+    &'a Phase,
+);
+
+/// What the session waits for, as saved (`None` while starting or ended).
+fn saved_wait(
+    choices: &PendingChoices,
+    minigame: &ActiveMiniGame,
+    phase: &Phase,
+) -> Option<SavedWait> {
+    match phase {
+        Phase::Choosing => Some(SavedWait::Choices {
             offered: choices.0.iter().map(|o| o.edge.clone()).collect(),
-        },
+        }),
         Phase::MiniGame => {
             let run = minigame.0.as_ref()?;
-            SavedWait::MiniGame {
+            Some(SavedWait::MiniGame {
                 round: run.round,
                 hits: run.hits,
-            }
+            })
         }
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+/// The same save the simulation's `Command::Save` would produce, taken right after
+/// the tick (`None` while the session is starting or has ended). Tests compare the
+/// JSON of [`save_json`] with it.
+#[cfg(test)]
+fn build_save(
+    parts: SaveParts<'_>,
+    now: i64,
+    content_version: &str,
+) -> Option<domain::narrative::SessionSave> {
+    let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) = parts;
+    let wait = saved_wait(choices, minigame, phase)?;
     let mut frames = stack.0.clone();
     frames.push(Frame {
         scene: pos.scene.clone(),
         node: pos.node.clone(),
         args: pos.args.clone(),
     });
-    Some(SessionSave {
+    Some(domain::narrative::SessionSave {
         version: SAVE_VERSION,
         content_version: content_version.to_owned(),
         rng: rng.0,
@@ -290,6 +313,91 @@ fn build_save(
             .filter(|(_, r)| *r > 0)
             .collect(),
     })
+}
+
+/// A [`SessionSave`] serialised straight from the components, without copying them
+/// (the tick writes one for every session it touched). Same fields, same order, same
+/// attributes as `SessionSave`.
+#[derive(serde::Serialize)]
+struct SaveView<'a> {
+    version: u32,
+    content_version: &'a str,
+    rng: &'a domain::narrative::Rng,
+    stack: StackView<'a>,
+    elapsed_in_node_ms: i64,
+    wait: SavedWait,
+    vars: &'a domain::narrative::Vars,
+    visits: &'a domain::narrative::Visits,
+    progress: &'a domain::narrative::Progress,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    cooldowns: std::collections::BTreeMap<&'a str, i64>,
+}
+
+/// The callers' frames, then the current position as the top frame.
+struct StackView<'a> {
+    callers: &'a [Frame],
+    top: &'a Position,
+}
+
+/// A [`Frame`] borrowed from the position.
+#[derive(serde::Serialize)]
+struct FrameView<'a> {
+    scene: &'a str,
+    node: &'a str,
+    #[serde(skip_serializing_if = "no_args")]
+    args: &'a std::collections::BTreeMap<String, domain::narrative::Value>,
+}
+
+fn no_args(args: &&std::collections::BTreeMap<String, domain::narrative::Value>) -> bool {
+    args.is_empty()
+}
+
+impl serde::Serialize for StackView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.callers.len() + 1))?;
+        for f in self.callers {
+            seq.serialize_element(f)?;
+        }
+        seq.serialize_element(&FrameView {
+            scene: &self.top.scene,
+            node: &self.top.node,
+            args: &self.top.args,
+        })?;
+        seq.end()
+    }
+}
+
+/// The session's save as JSON (`None` while starting or ended).
+fn save_json(parts: SaveParts<'_>, now: i64, content_version: &str) -> Option<String> {
+    let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) = parts;
+    let view = SaveView {
+        version: SAVE_VERSION,
+        content_version,
+        rng: &rng.0,
+        stack: StackView {
+            callers: &stack.0,
+            top: pos,
+        },
+        elapsed_in_node_ms: now - pos.entered_at_ms,
+        wait: saved_wait(choices, minigame, phase)?,
+        vars: &vars.0,
+        visits: &visits.0,
+        progress: &progress.0,
+        cooldowns: cooldowns
+            .0
+            .iter()
+            .map(|(k, u)| (k.as_str(), (u - now).max(0)))
+            .filter(|(_, r)| *r > 0)
+            .collect(),
+    };
+    match serde_json::to_string(&view) {
+        Ok(json) => Some(json),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a save");
+            None
+        }
+    }
 }
 
 // A system's parameters: the resources it reads and writes.
@@ -420,8 +528,8 @@ fn bridge_out(
             let save = (!ts.ended && ts.inflight.is_none())
                 .then_some(entity)
                 .flatten()
-                .and_then(|e| build_save(&saves, e, now, &version))
-                .and_then(|s| serde_json::to_string(&s).ok());
+                .and_then(|e| saves.get(e).ok())
+                .and_then(|parts| save_json(parts, now, &version));
             if let (Some(save), Some(entity)) = (save, entity) {
                 pending.sessions.insert(
                     id.0,
@@ -448,14 +556,8 @@ fn bridge_out(
             None
         } else {
             entity
-                .and_then(|e| build_save(&saves, e, now, &version))
-                .and_then(|s| match serde_json::to_string(&s) {
-                    Ok(j) => Some(j),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot encode a save");
-                        None
-                    }
-                })
+                .and_then(|e| saves.get(e).ok())
+                .and_then(|parts| save_json(parts, now, &version))
         };
         pending.sessions.insert(
             id.0,
@@ -527,4 +629,94 @@ fn bridge_out(
         slot.pushed.fetch_add(1, Ordering::AcqRel);
     }
     slot.notify.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use domain::narrative::SessionSave;
+    use sim::{MiniGameRun, Offered, RoundPhase};
+
+    /// A save mid-story with every part filled: call frames with arguments, variables,
+    /// visits, progression (stats, items, quests), and cooldowns both running and over.
+    const SAVE: &str = r#"{"version":1,"content_version":"4cbf8d66f77b511f","rng":11400714819323198496,"stack":[{"scene":"gallery","node":"to_vault"},{"scene":"vault","node":"door","args":{"alarm":0,"who":"mara"}}],"elapsed_in_node_ms":150,"wait":{"type":"choices","offered":["try_crack","back_off"]},"vars":{"approach":"charm","clues":["patrol"],"met_mara":true},"visits":{"scenes":{"gallery":1,"vault":1},"nodes":{"gallery":{"arrive":1,"plan":2},"vault":{"door":1}}},"progress":{"stats":{"courage.player.value":4,"relationship.mara.trust":5},"items":{"coin":2,"keycard":1},"quests":{"heist":{"status":"active","objectives":{"get_keycard":1}}},"xp":20,"level":1},"cooldowns":{"gallery/go_study":9750}}"#;
+
+    fn spawn(world: &mut World, save: &SessionSave, now: i64, phase: Phase) -> Entity {
+        let (top, callers) = save.stack.split_last().unwrap();
+        let minigame = (phase == Phase::MiniGame).then(|| MiniGameRun {
+            game: "reflex".into(),
+            round: 2,
+            rounds: 3,
+            hits: 1,
+            need: 2,
+            window_ms: 500,
+            phase: RoundPhase::Waiting,
+            timer: 7,
+        });
+        world
+            .spawn((
+                Position {
+                    scene: top.scene.clone(),
+                    node: top.node.clone(),
+                    entered_at_ms: now - save.elapsed_in_node_ms,
+                    args: top.args.clone(),
+                },
+                CallStack(callers.to_vec()),
+                Variables(save.vars.clone()),
+                VisitCounts(save.visits.clone()),
+                PendingChoices(vec![
+                    Offered {
+                        edge: "try_crack".into(),
+                        reveal_at_ms: now,
+                    },
+                    Offered {
+                        edge: "back_off".into(),
+                        reveal_at_ms: now + 500,
+                    },
+                ]),
+                Progression(save.progress.clone()),
+                SessionRng(save.rng),
+                Cooldowns(
+                    [
+                        ("gallery/go_study".to_owned(), now + 9750),
+                        ("vault/old".to_owned(), now - 1),
+                    ]
+                    .into_iter()
+                    .collect(),
+                ),
+                ActiveMiniGame(minigame),
+                phase,
+            ))
+            .id()
+    }
+
+    #[test]
+    fn the_save_view_serialises_exactly_as_the_save() {
+        let save: SessionSave = serde_json::from_str(SAVE).unwrap();
+        let now = 123_456;
+        let mut world = World::new();
+        let choosing = spawn(&mut world, &save, now, Phase::Choosing);
+        let minigame = spawn(&mut world, &save, now, Phase::MiniGame);
+        let starting = spawn(&mut world, &save, now, Phase::Starting);
+        let mut q = world.query::<SaveParts<'_>>();
+        for e in [choosing, minigame] {
+            let parts = q.get(&world, e).unwrap();
+            let expected = build_save(parts, now, &save.content_version).unwrap();
+            let json = save_json(parts, now, &save.content_version).unwrap();
+            assert_eq!(json, serde_json::to_string(&expected).unwrap());
+            let back: SessionSave = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, expected);
+        }
+        // The view of the choosing session is the save it came from (the expired
+        // cooldown is dropped).
+        let parts = q.get(&world, choosing).unwrap();
+        let back: SessionSave =
+            serde_json::from_str(&save_json(parts, now, &save.content_version).unwrap()).unwrap();
+        assert_eq!(back, save);
+        // No save while starting.
+        let parts = q.get(&world, starting).unwrap();
+        assert!(save_json(parts, now, &save.content_version).is_none());
+    }
 }
