@@ -1,4 +1,4 @@
-//! Game sessions and their event log (`game_sessions`, `game_events`).
+//! Game sessions and their event log (`game_sessions`, `game_event_chunks`).
 //!
 //! The tick's write-behind goes through [`Writer::write_batch`]: one statement per batch
 //! (group commit), so every state change and event of a tick is durable together.
