@@ -95,6 +95,9 @@ impl PgOptions {
             ("fsync", "off"),
             ("synchronous_commit", "off"),
             ("full_page_writes", "off"),
+            // Creating a database from a template writes it to the WAL; keep the WAL small.
+            ("max_wal_size", "128MB"),
+            ("min_wal_size", "32MB"),
         ] {
             self.extra_settings.push((k.to_owned(), v.to_owned()));
         }

@@ -34,13 +34,47 @@ pub enum TestDbError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// A database of its own for one test. Dropped databases are cleaned when the
-/// cluster next starts.
+/// A database of its own for one test, dropped (`WITH (FORCE)`) when this handle is
+/// dropped, so a whole test run never holds more than its running tests' databases.
+/// Databases left by a killed run are dropped when the cluster next starts.
 #[derive(Debug)]
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
     pub pool: PgPool,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(server) = SERVER.get().cloned() else {
+            return;
+        };
+        let name = self.name.clone();
+        // A thread with a runtime of its own: drop may run inside any runtime (or none),
+        // and must not wait on the one it blocks.
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&server).await?;
+                conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                    .await?;
+                conn.close().await
+            })
+            .map_err(|e: sqlx::Error| e.to_string())
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("test database {} not dropped: {e}", self.name),
+            Err(_) => eprintln!(
+                "test database {} not dropped: the dropping thread panicked",
+                self.name
+            ),
+        }
+    }
 }
 
 /// Where the shared test cluster keeps its data: under the system temp dir (so a
