@@ -176,3 +176,49 @@ async fn metrics_count_jobs_by_status_and_provider_calls() {
     assert_eq!(number(&calls.value), 1.0);
     t.stop().await;
 }
+
+fn histogram_count(s: &Scrape, name: &str) -> f64 {
+    let h = s
+        .samples
+        .iter()
+        .find(|x| x.metric == name)
+        .unwrap_or_else(|| panic!("{name} missing"));
+    match &h.value {
+        Value::Histogram(buckets) => {
+            assert!(
+                buckets.windows(2).all(|w| w[0].count <= w[1].count),
+                "{name} cumulative: {buckets:?}"
+            );
+            buckets
+                .iter()
+                .find(|b| b.less_than.is_infinite())
+                .map_or(0.0, |b| b.count)
+        }
+        other => panic!("{name} is not a histogram: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metrics_time_the_game_state_commits() {
+    let t = TestServer::start().await;
+    let before = scrape(&t).await;
+    let commits_before = histogram_count(&before, "pixsim_game_commit_seconds");
+    let token = t.user("g@example.com").await;
+    let (status, s) = t
+        .post("/api/v1/game/sessions", Some(&token), serde_json::json!({}))
+        .await;
+    assert_eq!(status, 201, "{s}");
+    // The creation was acknowledged, so at least one batch was committed and published.
+    let s = scrape(&t).await;
+    assert!(histogram_count(&s, "pixsim_game_commit_seconds") > commits_before);
+    assert!(histogram_count(&s, "pixsim_game_handoff_to_ack_seconds") >= 1.0);
+    assert_eq!(
+        number(
+            &find(&s, "pixsim_game_commit_retries_total", &[])
+                .unwrap()
+                .value
+        ),
+        0.0
+    );
+    t.stop().await;
+}

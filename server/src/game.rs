@@ -69,12 +69,12 @@ pub fn quic_handler(
     ))
 }
 
-/// `pixsim_game_sessions_loaded` and `pixsim_game_sessions_evicted_total` for
-/// `/metrics`.
+/// `pixsim_game_sessions_loaded`, `pixsim_game_sessions_evicted_total` and the
+/// durability figures ([`::game::GameHandle::durability_metrics`]) for `/metrics`.
 pub fn metrics(handle: &::game::GameHandle) -> api::MetricsSource {
     let handle = handle.clone();
     Arc::new(move || {
-        let text = format!(
+        let mut text = format!(
             "# HELP pixsim_game_sessions_loaded Game sessions held in memory (live, or ended within their grace period).\n\
              # TYPE pixsim_game_sessions_loaded gauge\n\
              pixsim_game_sessions_loaded {}\n\
@@ -84,6 +84,7 @@ pub fn metrics(handle: &::game::GameHandle) -> api::MetricsSource {
             handle.loaded_sessions(),
             handle.evictions()
         );
+        text.push_str(&handle.durability_metrics());
         Box::pin(std::future::ready(text))
     })
 }

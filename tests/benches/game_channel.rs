@@ -31,6 +31,81 @@ use std::time::{Duration, Instant};
 use game_client::Trust;
 use game_client::bots::{BotConfig, Fleet};
 
+/// A Prometheus histogram read from the server's text: cumulative `(bound, count)`,
+/// sum and count.
+#[derive(Default, Clone)]
+struct Hist {
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+fn histogram(metrics: &str, name: &str) -> Hist {
+    let mut h = Hist::default();
+    let bucket = format!("{name}_bucket{{le=\"");
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix(&bucket) {
+            if let Some((le, v)) = rest.split_once("\"} ") {
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().unwrap_or(f64::NAN)
+                };
+                h.buckets.push((le, v.trim().parse().unwrap_or(0.0)));
+            }
+        } else if let Some(v) = line.strip_prefix(&format!("{name}_sum ")) {
+            h.sum = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = line.strip_prefix(&format!("{name}_count ")) {
+            h.count = v.trim().parse().unwrap_or(0.0);
+        }
+    }
+    h
+}
+
+impl Hist {
+    /// What was observed after `before`.
+    fn since(&self, before: &Hist) -> Hist {
+        Hist {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|(b, c)| {
+                    let old = before
+                        .buckets
+                        .iter()
+                        .find(|(ob, _)| ob == b)
+                        .map_or(0.0, |x| x.1);
+                    (*b, c - old)
+                })
+                .collect(),
+            sum: self.sum - before.sum,
+            count: self.count - before.count,
+        }
+    }
+
+    /// Upper bound (ms) of the bucket holding quantile `q`.
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let rank = (q * self.count).ceil().max(1.0);
+        self.buckets
+            .iter()
+            .find(|(_, c)| *c >= rank)
+            .map_or(f64::NAN, |(b, _)| b * 1e3)
+    }
+
+    fn line(&self) -> String {
+        if self.count == 0.0 {
+            return "none".into();
+        }
+        format!(
+            "mean {:.2} ms · p50 ≤ {} ms · p99 ≤ {} ms ({} batches)",
+            self.sum / self.count * 1e3,
+            self.quantile_ms(0.5),
+            self.quantile_ms(0.99),
+            self.count
+        )
+    }
+}
+
 /// The `n` ECS systems with the highest mean time per run, from the server's
 /// Prometheus text (`pixsim_system_duration_seconds_{sum,count}`).
 fn slowest_systems(metrics: &str, n: usize) -> Vec<(String, f64)> {
@@ -418,6 +493,10 @@ fn main() {
         let machine0 = machine_jiffies();
         let probe = commit_probe(database.clone(), Instant::now() + Duration::from_secs(secs));
         let wal0 = wal_stats(&database).await;
+        let metrics0 = match reqwest::get(format!("{}/metrics", cfg.http)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         let report = fleet.play(Duration::from_secs(secs)).await;
         let wal1 = wal_stats(&database).await;
         let probe = probe.join().unwrap();
@@ -448,7 +527,7 @@ fn main() {
             connected_rss,
             end_rss,
             cpu,
-            (health, metrics),
+            (health, metrics, metrics0),
             (probe, wal),
         )
     });
@@ -528,7 +607,14 @@ fn main() {
     if !pg_set.is_empty() {
         println!("EXPERIMENT: PostgreSQL settings {pg_set} (acknowledgements may not be durable)");
     }
-    let (health, metrics) = health;
+    let (health, metrics, metrics0) = health;
+    for (name, label) in [
+        ("pixsim_game_commit_seconds", "game state commit   "),
+        ("pixsim_game_handoff_to_ack_seconds", "tick handoff→ack    "),
+    ] {
+        let h = histogram(&metrics, name).since(&histogram(&metrics0, name));
+        println!("{label}  {} (server, during play)", h.line());
+    }
     let tick = &health["tick"];
     println!(
         "server tick           {} Hz actual · p99 {} µs · overruns {}",

@@ -87,26 +87,11 @@ async fn metrics(State(s): State<AppState>, Extension(http): Extension<HttpMetri
     let mut out = String::with_capacity(4096);
     let stats = &s.tick.stats;
 
-    let h = stats.histogram();
-    head(
+    stats.histogram().write_prometheus(
         &mut out,
         "pixsim_tick_duration_seconds",
-        "histogram",
         "Duration of each simulation tick.",
     );
-    for (bound, count) in &h.buckets {
-        let _ = writeln!(
-            out,
-            "pixsim_tick_duration_seconds_bucket{{le=\"{}\"}} {count}",
-            num(*bound)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "pixsim_tick_duration_seconds_sum {}",
-        num(h.sum_seconds)
-    );
-    let _ = writeln!(out, "pixsim_tick_duration_seconds_count {}", h.count);
     head(
         &mut out,
         "pixsim_tick_overruns_total",

@@ -580,7 +580,7 @@ fn bridge_out(
                     through_seq: ts.next_seq.checked_sub(1),
                 },
             };
-            pending.acks.push((reply, outcome));
+            pending.acks.push((id.0, reply, outcome));
         }
         ts.rejection = None;
         if ts.ended {
@@ -588,6 +588,7 @@ fn bridge_out(
             for (_, reply) in ts.queue.drain(..) {
                 if let Some(r) = reply {
                     pending.acks.push((
+                        id.0,
                         r,
                         CommandOutcome::Rejected {
                             code: "session_ended".into(),
@@ -626,6 +627,7 @@ fn bridge_out(
         p.acks.append(&mut pending.acks);
         p.unloaded.append(&mut pending.unloaded);
         p.unload_refused.append(&mut pending.unload_refused);
+        p.handed_at.get_or_insert_with(std::time::Instant::now);
         slot.pushed.fetch_add(1, Ordering::AcqRel);
     }
     slot.notify.notify_one();

@@ -478,11 +478,14 @@ pub(crate) struct Pending {
     pub trim: Vec<(Uuid, i64)>,
     pub deliveries: Vec<(Uuid, Arc<Delivered>)>,
     pub ended: Vec<Uuid>,
-    pub acks: Vec<(oneshot::Sender<CommandOutcome>, CommandOutcome)>,
+    /// Answers to commands, by session.
+    pub acks: Vec<(Uuid, oneshot::Sender<CommandOutcome>, CommandOutcome)>,
     /// Sessions the tick unloaded (their last save is in `sessions`).
     pub unloaded: Vec<Uuid>,
     /// Sessions the tick refused to unload (they were busy).
     pub unload_refused: Vec<Uuid>,
+    /// When the oldest tick in here was handed over.
+    pub handed_at: Option<std::time::Instant>,
 }
 
 impl Pending {
@@ -540,6 +543,36 @@ pub(crate) struct Shared {
     pub(crate) media_wanted: mpsc::Sender<MediaWanted>,
     /// Their receiver, until the server takes it.
     media_requests: Mutex<Option<mpsc::Receiver<MediaWanted>>>,
+    pub(crate) metrics: DurabilityMetrics,
+}
+
+/// How long durability takes, for `/metrics`.
+#[derive(Debug)]
+pub(crate) struct DurabilityMetrics {
+    /// One batch's write (one statement, committed).
+    pub(crate) commit: tick::Histogram,
+    /// From the tick handing a batch over to its events published and its commands
+    /// acknowledged (waiting for the writer, writing, publishing).
+    pub(crate) handoff_to_ack: tick::Histogram,
+    /// Batch writes that failed and were retried.
+    pub(crate) retries: AtomicU64,
+}
+
+/// Bounds, in seconds, of the durability histograms: fine below a tick period, where the
+/// acknowledgement latency target lies.
+const DURABILITY_BOUNDS: [f64; 18] = [
+    0.000_25, 0.000_5, 0.001, 0.001_5, 0.002, 0.002_5, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01,
+    0.015, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+impl Default for DurabilityMetrics {
+    fn default() -> Self {
+        DurabilityMetrics {
+            commit: tick::Histogram::new(&DURABILITY_BOUNDS),
+            handoff_to_ack: tick::Histogram::new(&DURABILITY_BOUNDS),
+            retries: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Shared {
@@ -656,6 +689,7 @@ impl GameHandle {
             evictions: AtomicU64::new(0),
             media_wanted,
             media_requests: Mutex::new(Some(media_requests)),
+            metrics: DurabilityMetrics::default(),
         });
         let handle = GameHandle {
             shared: Arc::clone(&shared),
@@ -704,6 +738,33 @@ impl GameHandle {
     /// Sessions dropped from memory since start (ended or idle).
     pub fn evictions(&self) -> u64 {
         self.shared.evictions.load(Ordering::Relaxed)
+    }
+
+    /// The durability figures in the Prometheus text format:
+    /// `pixsim_game_commit_seconds`, `pixsim_game_handoff_to_ack_seconds` (histograms)
+    /// and `pixsim_game_commit_retries_total`.
+    pub fn durability_metrics(&self) -> String {
+        let m = &self.shared.metrics;
+        let mut out = String::new();
+        m.commit.snapshot().write_prometheus(
+            &mut out,
+            "pixsim_game_commit_seconds",
+            "Write of one batch of game state (one tick or more), committed.",
+        );
+        m.handoff_to_ack.snapshot().write_prometheus(
+            &mut out,
+            "pixsim_game_handoff_to_ack_seconds",
+            "From a tick handing its state over to its events published and commands acknowledged.",
+        );
+        out.push_str(
+            "# HELP pixsim_game_commit_retries_total Game state batch writes that failed and were retried.\n\
+             # TYPE pixsim_game_commit_retries_total counter\n",
+        );
+        out.push_str(&format!(
+            "pixsim_game_commit_retries_total {}\n",
+            m.retries.load(Ordering::Relaxed)
+        ));
+        out
     }
 
     /// Refuses new sessions and commands from now on (shutdown, first step).

@@ -9,7 +9,10 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util_free::CancelFlag;
 
-use tokio::sync::mpsc;
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::{Inbound, Pending, Shared};
 
@@ -148,10 +151,15 @@ async fn commit(
     let mut delay = Duration::from_millis(20);
     let mut attempts = 0u32;
     loop {
+        let started = std::time::Instant::now();
         match writer.write_batch(&batch).await {
-            Ok(()) => break,
+            Ok(()) => {
+                shared.metrics.commit.observe(started.elapsed());
+                break;
+            }
             Err(e) => {
                 attempts += 1;
+                shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, attempts, events = batch.events.len(), "game state commit failed; retrying");
                 if stop.is_cancelled() && attempts >= 5 {
                     tracing::error!("giving up on the final game state commit");
@@ -162,31 +170,58 @@ async fn commit(
             }
         }
     }
-    // Committed: publish events (in order), then release the acknowledgements.
-    let mut by_session: Vec<(uuid::Uuid, Vec<Arc<crate::Delivered>>)> = Vec::new();
-    let mut index = std::collections::HashMap::new();
-    for (id, d) in pending.deliveries {
-        let i = *index.entry(id).or_insert_with(|| {
-            by_session.push((id, Vec::new()));
+    // Committed: per session, publish its events (in order), then release its
+    // acknowledgements, so a forwarder woken by the events usually finds the answer
+    // ready too and sends both in one write.
+    type Ack = (
+        oneshot::Sender<crate::CommandOutcome>,
+        crate::CommandOutcome,
+    );
+    let mut by_session: Vec<(Uuid, Vec<Arc<crate::Delivered>>, Vec<Ack>)> = Vec::new();
+    let mut index: HashMap<Uuid, usize> = HashMap::new();
+    let mut entry = |id: Uuid| {
+        *index.entry(id).or_insert_with(|| {
+            by_session.push((id, Vec::new(), Vec::new()));
             by_session.len() - 1
-        });
-        if let Some(entry) = by_session.get_mut(i) {
-            entry.1.push(d);
-        }
-    }
-    let ended: std::collections::HashSet<uuid::Uuid> = pending.ended.into_iter().collect();
-    for (id, evs) in by_session {
-        if let Some(s) = shared.session(&id) {
-            s.publish(evs, ended.contains(&id));
-        }
-    }
+        })
+    };
+    let slots: Vec<(usize, Arc<crate::Delivered>)> = pending
+        .deliveries
+        .into_iter()
+        .map(|(id, d)| (entry(id), d))
+        .collect();
+    let acks: Vec<(usize, Ack)> = pending
+        .acks
+        .into_iter()
+        .map(|(id, reply, outcome)| (entry(id), (reply, outcome)))
+        .collect();
+    let ended: HashSet<Uuid> = pending.ended.into_iter().collect();
     for id in &ended {
-        if let Some(s) = shared.session(id) {
-            s.publish(Vec::new(), true);
+        entry(*id);
+    }
+    for (i, d) in slots {
+        if let Some(e) = by_session.get_mut(i) {
+            e.1.push(d);
         }
     }
-    for (reply, outcome) in pending.acks {
-        let _ = reply.send(outcome);
+    for (i, ack) in acks {
+        if let Some(e) = by_session.get_mut(i) {
+            e.2.push(ack);
+        }
+    }
+    for (id, evs, acks) in by_session {
+        let is_ended = ended.contains(&id);
+        if (!evs.is_empty() || is_ended)
+            && let Some(s) = shared.session(&id)
+        {
+            s.publish(evs, is_ended);
+        }
+        for (reply, outcome) in acks {
+            let _ = reply.send(outcome);
+        }
+    }
+    if let Some(at) = pending.handed_at {
+        shared.metrics.handoff_to_ack.observe(at.elapsed());
     }
     // Their last save is committed: forget them (a later join reloads it).
     for id in &pending.unloaded {

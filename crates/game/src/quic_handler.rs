@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
 use protocol::{CloseCode, ConnState};
 use quic::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
@@ -219,6 +219,7 @@ fn attach(
 }
 
 /// Streams committed events, and each command's answer after the events it caused.
+/// Whatever is ready when it wakes (events, then answers) goes out as one write.
 /// A send that finds no room in the connection's queue for `send_wait` closes the
 /// connection as a slow consumer: the queue, not memory, absorbs a slow reader.
 async fn forward(
@@ -229,57 +230,80 @@ async fn forward(
 ) {
     let mut inflight = FuturesUnordered::new();
     let mut commands_open = true;
+    let mut answered = Vec::new();
     loop {
-        if flush(&outbox, &mut sub, send_wait).await.is_err() {
+        // Answers first, then events: every answer collected here was released after
+        // its events were published, so the events read below include them all.
+        while let Some(Some(done)) = inflight.next().now_or_never() {
+            answered.push(done);
+        }
+        let mut frames = Vec::new();
+        if encode_events(&outbox, &mut sub, &mut frames).is_err() {
             return;
         }
+        let mut permits = Vec::with_capacity(answered.len());
+        for (request_id, outcome, permit) in answered.drain(..) {
+            let msg = match outcome {
+                Ok(CommandOutcome::Accepted { through_seq }) => ServerMessage::Ack {
+                    request_id,
+                    through_seq,
+                },
+                Ok(CommandOutcome::Rejected { code, message }) => ServerMessage::Rejected {
+                    request_id,
+                    code,
+                    message,
+                },
+                Err(_) => ServerMessage::Rejected {
+                    request_id,
+                    code: "not_committed".into(),
+                    message: "the command was not committed (server stopping)".into(),
+                },
+            };
+            if let Err(e) = protocol::encode_frame(&msg, &mut frames) {
+                tracing::error!(error = %e, "cannot encode a command answer");
+                outbox.close(CloseCode::InternalError);
+                return;
+            }
+            permits.push(permit);
+        }
+        if outbox.send_frames_wait(frames, send_wait).await.is_err() {
+            return;
+        }
+        // The answers are queued: their commands no longer count as in flight.
+        drop(permits);
         tokio::select! {
             () = sub.changed() => {}
             cmd = commands.recv(), if commands_open => match cmd {
                 Some((id, rx, permit)) => inflight.push(async move { (id, rx.await, permit) }),
                 None => commands_open = false,
             },
-            Some((request_id, outcome, permit)) = inflight.next(), if !inflight.is_empty() => {
-                // Everything the command caused is published before its answer.
-                if flush(&outbox, &mut sub, send_wait).await.is_err() {
-                    return;
-                }
-                let msg = match outcome {
-                    Ok(CommandOutcome::Accepted { through_seq }) => ServerMessage::Ack { request_id, through_seq },
-                    Ok(CommandOutcome::Rejected { code, message }) => ServerMessage::Rejected { request_id, code, message },
-                    Err(_) => ServerMessage::Rejected {
-                        request_id,
-                        code: "not_committed".into(),
-                        message: "the command was not committed (server stopping)".into(),
-                    },
-                };
-                if outbox.send_wait(&msg, send_wait).await.is_err() {
-                    return;
-                }
-                drop(permit);
-            }
+            Some(done) = inflight.next(), if !inflight.is_empty() => answered.push(done),
         }
     }
 }
 
-async fn flush(
+/// Appends the committed events not yet sent, framed, to `frames`.
+fn encode_events(
     outbox: &Outbox,
     sub: &mut Subscription,
-    send_wait: Duration,
+    frames: &mut Vec<u8>,
 ) -> Result<(), CloseCode> {
     match sub.available() {
         Ok(evs) => {
             for e in evs {
-                outbox
-                    .send_wait(
-                        &ServerMessage::Event {
-                            seq: e.seq,
-                            at_ms: e.at_ms,
-                            event: e.event.clone(),
-                        },
-                        send_wait,
-                    )
-                    .await?;
+                let framed = protocol::encode_frame(
+                    &protocol::v1::EventRef {
+                        seq: e.seq,
+                        at_ms: e.at_ms,
+                        event: &e.event,
+                    },
+                    frames,
+                );
+                if let Err(err) = framed {
+                    tracing::error!(error = %err, seq = e.seq, "cannot encode a game event");
+                    outbox.close(CloseCode::InternalError);
+                    return Err(CloseCode::InternalError);
+                }
             }
             Ok(())
         }

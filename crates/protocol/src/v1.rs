@@ -539,6 +539,32 @@ impl ServerMessage {
     }
 }
 
+/// [`ServerMessage::Event`] by reference: serialises exactly as the owned message, so a
+/// server can frame an event it shares with others without cloning it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    /// Per-session sequence number.
+    pub seq: u64,
+    /// World time of the event (ms).
+    pub at_ms: i64,
+    /// The event.
+    pub event: &'a GameEvent,
+}
+
+/// Variant index of [`ServerMessage::Event`] (its tag on the wire).
+const EVENT_TAG: u32 = 5;
+
+impl Serialize for EventRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let mut v = s.serialize_struct_variant("ServerMessage", EVENT_TAG, "Event", 3)?;
+        v.serialize_field("seq", &self.seq)?;
+        v.serialize_field("at_ms", &self.at_ms)?;
+        v.serialize_field("event", self.event)?;
+        v.end()
+    }
+}
+
 /// Error codes carried by [`ServerMessage::Error`], encoded as a `u16`.
 ///
 /// Codes `0..=0xFF` mirror [`CloseCode`] numerically (the error that
@@ -655,6 +681,41 @@ mod tests {
             postcard::to_stdvec(&reply).unwrap_or_default(),
             vec![0, 1, 1, 2]
         );
+    }
+
+    /// An event framed by reference is byte-identical to the owned message.
+    #[test]
+    fn event_ref_encodes_as_the_event_message() {
+        let events = [
+            GameEvent::NodeEntered {
+                scene: "s".into(),
+                node: "n".into(),
+                kind: "scene".into(),
+                media: None,
+                lines: vec![Line {
+                    id: "l1".into(),
+                    speaker: "mara".into(),
+                    text: "hello".into(),
+                }],
+                prompt: Some("?".into()),
+            },
+            GameEvent::LevelUp { level: 3, xp: 250 },
+            GameEvent::SessionEnded {
+                reason: "success".into(),
+            },
+        ];
+        for (i, event) in events.iter().enumerate() {
+            let (seq, at_ms) = (u64::MAX - i as u64, -(i as i64) * 1000);
+            let owned = crate::codec::frame(&ServerMessage::Event {
+                seq,
+                at_ms,
+                event: event.clone(),
+            })
+            .unwrap_or_default();
+            let borrowed = crate::codec::frame(&EventRef { seq, at_ms, event }).unwrap_or_default();
+            assert!(!owned.is_empty());
+            assert_eq!(borrowed, owned);
+        }
     }
 
     /// Pins the tags of the frozen handshake messages.

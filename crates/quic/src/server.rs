@@ -137,6 +137,23 @@ impl Outbox {
         }
     }
 
+    /// Queues `frames`, one or more complete frames already encoded (with
+    /// [`protocol::encode_frame`]), waiting up to `wait` for room like
+    /// [`Outbox::send_wait`]. They go out in one write, so usually in one packet.
+    pub async fn send_frames_wait(&self, frames: Vec<u8>, wait: Duration) -> Result<(), CloseCode> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        match self.tx.send_timeout(Outgoing::Frame(frames), wait).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                close_connection(&self.conn, CloseCode::SlowConsumer);
+                Err(CloseCode::SlowConsumer)
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(CloseCode::Normal),
+        }
+    }
+
     /// Closes the connection now with `code` (queued frames may be lost).
     pub fn close(&self, code: CloseCode) {
         close_connection(&self.conn, code);
@@ -582,16 +599,31 @@ async fn serve(
     }
 }
 
+/// Writes queued frames in order; whatever is queued when it wakes goes out in one write
+/// (up to [`COALESCE_BYTES`]), so a burst of messages shares packets.
 async fn write_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Outgoing>) {
-    while let Some(item) = rx.recv().await {
-        match item {
-            Outgoing::Frame(frame) => {
-                if let Err(e) = send.write_all(&frame).await {
-                    tracing::debug!(error = %e, "write failed");
-                    return;
-                }
-            }
+    let mut finish = false;
+    while !finish {
+        let Some(first) = rx.recv().await else {
+            break;
+        };
+        let mut buf = match first {
+            Outgoing::Frame(frame) => frame,
             Outgoing::Finish => break,
+        };
+        while buf.len() < COALESCE_BYTES {
+            match rx.try_recv() {
+                Ok(Outgoing::Frame(frame)) => buf.extend_from_slice(&frame),
+                Ok(Outgoing::Finish) => {
+                    finish = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = send.write_all(&buf).await {
+            tracing::debug!(error = %e, "write failed");
+            return;
         }
     }
     if send.finish().is_ok() {
@@ -600,6 +632,9 @@ async fn write_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Outgoing
         let _ = timeout(FLUSH_TIMEOUT, send.stopped()).await;
     }
 }
+
+/// At most this many bytes of queued frames are joined into one write.
+const COALESCE_BYTES: usize = 64 * 1024;
 
 async fn read_loop(
     ctx: &mut ConnectionContext,

@@ -23,16 +23,13 @@ use std::time::{Duration, Instant};
 use bevy_app::{App, FixedMain, Plugin, RunFixedMainLoop, RunFixedMainLoopSystems};
 use bevy_ecs::prelude::*;
 
+mod histogram;
 mod timings;
+pub use histogram::{Histogram, HistogramSnapshot, LATENCY_BOUNDS};
 pub use timings::{SystemTiming, SystemTimingLayer, system_timings};
 
 /// Number of recent ticks kept for percentiles and history (one minute at 20 Hz).
 pub const WINDOW: usize = 1200;
-
-/// Upper bounds, in seconds, of the tick duration histogram (Prometheus `le`).
-pub const HISTOGRAM_BOUNDS: [f64; 13] = [
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-];
 
 /// Errors of the tick loop.
 #[derive(Debug, thiserror::Error)]
@@ -111,19 +108,8 @@ struct StatsInner {
     durations: Box<[AtomicU64]>,
     /// Nanoseconds since `started` at which each recent tick began.
     starts: Box<[AtomicU64]>,
-    /// Ticks per histogram bucket (not cumulative); the last is +Inf.
-    buckets: [AtomicU64; HISTOGRAM_BOUNDS.len() + 1],
-    /// Sum of all tick durations, in nanoseconds.
-    total_ns: AtomicU64,
-}
-
-/// Cumulative histogram of all tick durations since start.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TickHistogram {
-    /// `(upper bound in seconds, ticks at or below it)`, ending with `+Inf`.
-    pub buckets: Vec<(f64, u64)>,
-    pub count: u64,
-    pub sum_seconds: f64,
+    /// Every tick's duration.
+    histogram: Histogram,
 }
 
 /// A consistent-enough view of the tick figures at one moment.
@@ -169,8 +155,7 @@ impl TickStats {
                 last_start_ns: AtomicU64::new(0),
                 durations: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
                 starts: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
-                buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-                total_ns: AtomicU64::new(0),
+                histogram: Histogram::latency(),
             }),
         }
     }
@@ -184,15 +169,7 @@ impl TickStats {
         if overrun {
             self.inner.overruns.fetch_add(1, Ordering::Relaxed);
         }
-        let secs = duration.as_secs_f64();
-        let bucket = HISTOGRAM_BOUNDS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(HISTOGRAM_BOUNDS.len());
-        self.inner.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .total_ns
-            .fetch_add(nanos(duration), Ordering::Relaxed);
+        self.inner.histogram.observe(duration);
         // Publish last: readers use `number` to know which slots are valid.
         self.inner.number.store(number, Ordering::Release);
     }
@@ -235,19 +212,8 @@ impl TickStats {
     }
 
     /// Every tick's duration since start, as a cumulative histogram.
-    pub fn histogram(&self) -> TickHistogram {
-        let mut cumulative = 0;
-        let mut buckets = Vec::with_capacity(HISTOGRAM_BOUNDS.len() + 1);
-        for (i, b) in self.inner.buckets.iter().enumerate() {
-            cumulative += b.load(Ordering::Relaxed);
-            let bound = HISTOGRAM_BOUNDS.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((bound, cumulative));
-        }
-        TickHistogram {
-            buckets,
-            count: cumulative,
-            sum_seconds: self.inner.total_ns.load(Ordering::Relaxed) as f64 / 1e9,
-        }
+    pub fn histogram(&self) -> HistogramSnapshot {
+        self.inner.histogram.snapshot()
     }
 
     /// Ticks that ended after the next tick's deadline.
