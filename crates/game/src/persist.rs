@@ -86,7 +86,23 @@ impl Persister {
         let stop = CancelFlag::default();
         let shared = Arc::clone(&self.shared);
         let writer = store::game::Writer::new(&self.pool);
-        let task = tokio::spawn(run(writer, Arc::clone(&self.shared), stop.clone()));
+        // The durable path gets a thread (and runtime) of its own: with the QUIC tasks
+        // busy on the shared workers, a commit's reply would otherwise wait for a worker
+        // before the tick's acknowledgements go out.
+        let run = run(writer, Arc::clone(&self.shared), stop.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("pixsim-persister")
+                .build()
+            {
+                Ok(rt) => rt.block_on(run),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no runtime of its own for the persister; sharing the server's");
+                    tokio::runtime::Handle::current().block_on(run)
+                }
+            }
+        });
         let sweeper = tokio::spawn(sweep(Arc::clone(&self.shared), self.to_tick, stop.clone()));
         PersisterTask {
             stop,

@@ -136,24 +136,34 @@ async fn a_repeated_batch_fails_once_then_its_retry_is_idempotent() {
 async fn trimming_drops_whole_chunks_below_the_window() {
     let db = fresh_database().await.unwrap();
     let (_, a) = session(&db.pool).await;
+    let (_, b) = session(&db.pool).await;
     let mut writer = Writer::new(&db.pool);
     for range in [0..3, 3..6, 6..9] {
         let batch = Batch {
-            sessions: vec![write(a, range.clone(), "{}")],
-            events: range.clone().map(|s| event(a, s)).collect(),
+            sessions: vec![write(a, range.clone(), "{}"), write(b, range.clone(), "{}")],
+            events: range
+                .clone()
+                .flat_map(|s| [event(a, s), event(b, s)])
+                .collect(),
             trim: vec![],
         };
         writer.write_batch(&batch).await.unwrap();
     }
-    // Keep from 4: chunk 0..3 goes, chunk 3..6 stays whole (it holds 4 and 5).
+    // Keep from 4: chunk 0..3 goes, chunk 3..6 stays whole (it holds 4 and 5). Two ticks
+    // merged into one batch may trim a session twice: the later (higher) bound wins.
+    // The other session is untouched.
     let batch = Batch {
         sessions: vec![write(a, 9..10, "{}")],
         events: vec![event(a, 9)],
-        trim: vec![(a, 4)],
+        trim: vec![(a, 2), (a, 4)],
     };
     writer.write_batch(&batch).await.unwrap();
     let all = game::events_from(&db.pool, a, 0, 100).await.unwrap();
     assert_eq!(seqs(&all), vec![3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        seqs(&game::events_from(&db.pool, b, 0, 100).await.unwrap()),
+        (0..9).collect::<Vec<_>>()
+    );
     assert_eq!(
         seqs(&game::events_from(&db.pool, a, 4, 100).await.unwrap()),
         vec![4, 5, 6, 7, 8, 9]

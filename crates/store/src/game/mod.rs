@@ -215,7 +215,9 @@ pub async fn latest_world_time(pool: &PgPool) -> Result<i64, StoreError> {
 /// statement outside a transaction block is one), so the batch is atomic and durable
 /// together: the group commit of a tick. Events go in as one chunk per session run.
 /// `$conflict` is empty on a first attempt; a retry (whose earlier attempt may have
-/// committed without us hearing of it) skips chunks already stored.
+/// committed without us hearing of it) skips chunks already stored. The trim finds its
+/// chunks through the primary key (`session_id = ANY`): joined to the unnested list
+/// instead, the generic plan hashed it against a scan of the whole chunk table.
 macro_rules! write_batch_sql {
     ($conflict:literal) => {
         concat!(
@@ -237,8 +239,10 @@ macro_rules! write_batch_sql {
   RETURNING 1
 ), t AS (
   DELETE FROM game_event_chunks AS c
-  USING UNNEST($10::uuid[], $11::int8[]) AS t(session_id, keep_from)
-  WHERE c.session_id = t.session_id AND c.last_seq < t.keep_from
+  WHERE c.session_id = ANY($10::uuid[])
+    AND c.last_seq < (SELECT max(t.keep_from)
+                      FROM UNNEST($10::uuid[], $11::int8[]) AS t(session_id, keep_from)
+                      WHERE t.session_id = c.session_id)
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM e) + (SELECT count(*) FROM t)"
