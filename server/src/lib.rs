@@ -311,6 +311,17 @@ impl Server {
         let (inspector, inspector_plugin) = inspector::channel(64);
         let sessions_gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sessions = sessions_gauge.clone();
+        // Batches logged but not applied before a crash go into the tables before
+        // anything reads them.
+        let replayed = store::game::replay(&pool)
+            .await
+            .context("applying the game batches logged before the last stop")?;
+        if replayed > 0 {
+            tracing::info!(
+                batches = replayed,
+                "applied game batches logged before the last stop"
+            );
+        }
         // World time resumes where the stored events left it (never backwards).
         let start_ms = store::game::latest_world_time(&pool)
             .await

@@ -39,7 +39,7 @@ mod persist;
 pub mod quic_handler;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -274,6 +274,9 @@ pub struct LiveSession {
     last_active: AtomicU64,
     /// Being unloaded by the sweeper: joins wait, commands are refused as busy.
     evicting: AtomicBool,
+    /// The last logged batch that wrote this session: until it is applied, the stored
+    /// rows are behind and the session stays in memory.
+    pub(crate) last_batch: AtomicI64,
 }
 
 impl std::fmt::Debug for LiveSession {
@@ -313,6 +316,7 @@ impl LiveSession {
             subscribers: AtomicUsize::new(0),
             last_active: AtomicU64::new(mono_ms()),
             evicting: AtomicBool::new(false),
+            last_batch: AtomicI64::new(0),
         }
     }
 
@@ -544,17 +548,21 @@ pub(crate) struct Shared {
     /// Their receiver, until the server takes it.
     media_requests: Mutex<Option<mpsc::Receiver<MediaWanted>>>,
     pub(crate) metrics: DurabilityMetrics,
+    /// Every logged batch up to this id is applied to the tables.
+    pub(crate) applied_through: AtomicI64,
 }
 
 /// How long durability takes, for `/metrics`.
 #[derive(Debug)]
 pub(crate) struct DurabilityMetrics {
-    /// One batch's write (one statement, committed).
+    /// One batch made durable in the batch log (the acknowledgement path).
     pub(crate) commit: tick::Histogram,
+    /// One logged batch written into the session and event tables.
+    pub(crate) apply: tick::Histogram,
     /// From the tick handing a batch over to its events published and its commands
     /// acknowledged (waiting for the writer, writing, publishing).
     pub(crate) handoff_to_ack: tick::Histogram,
-    /// Batch writes that failed and were retried.
+    /// Batch writes (log or apply) that failed and were retried.
     pub(crate) retries: AtomicU64,
 }
 
@@ -569,6 +577,7 @@ impl Default for DurabilityMetrics {
     fn default() -> Self {
         DurabilityMetrics {
             commit: tick::Histogram::new(&DURABILITY_BOUNDS),
+            apply: tick::Histogram::new(&DURABILITY_BOUNDS),
             handoff_to_ack: tick::Histogram::new(&DURABILITY_BOUNDS),
             retries: AtomicU64::new(0),
         }
@@ -611,6 +620,7 @@ impl Shared {
         let idle_ms = self.cfg.evict_idle_after.as_millis() as u64;
         let mut unload = Vec::new();
         let mut dropped = 0u64;
+        let applied_through = self.applied_through.load(Ordering::Acquire);
         self.sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -620,8 +630,10 @@ impl Shared {
                 }
                 if s.ended() {
                     // `ended` is set only after the end was committed: every event of
-                    // the session is durable. Subscribers keep their own `Arc`.
-                    let keep = s.idle_ms() < ended_ms;
+                    // the session is durable. It leaves memory once its rows are applied
+                    // too (a later join reads them). Subscribers keep their own `Arc`.
+                    let applied = s.last_batch.load(Ordering::Acquire) <= applied_through;
+                    let keep = s.idle_ms() < ended_ms || !applied;
                     if !keep {
                         dropped += 1;
                     }
@@ -690,6 +702,7 @@ impl GameHandle {
             media_wanted,
             media_requests: Mutex::new(Some(media_requests)),
             metrics: DurabilityMetrics::default(),
+            applied_through: AtomicI64::new(0),
         });
         let handle = GameHandle {
             shared: Arc::clone(&shared),
@@ -741,7 +754,8 @@ impl GameHandle {
     }
 
     /// The durability figures in the Prometheus text format:
-    /// `pixsim_game_commit_seconds`, `pixsim_game_handoff_to_ack_seconds` (histograms)
+    /// `pixsim_game_commit_seconds`, `pixsim_game_apply_seconds`,
+    /// `pixsim_game_handoff_to_ack_seconds` (histograms)
     /// and `pixsim_game_commit_retries_total`.
     pub fn durability_metrics(&self) -> String {
         let m = &self.shared.metrics;
@@ -749,7 +763,12 @@ impl GameHandle {
         m.commit.snapshot().write_prometheus(
             &mut out,
             "pixsim_game_commit_seconds",
-            "Write of one batch of game state (one tick or more), committed.",
+            "Durable write of one batch of game state (one tick or more) to the batch log.",
+        );
+        m.apply.snapshot().write_prometheus(
+            &mut out,
+            "pixsim_game_apply_seconds",
+            "Write of one logged batch into the session and event tables.",
         );
         m.handoff_to_ack.snapshot().write_prometheus(
             &mut out,
@@ -757,7 +776,7 @@ impl GameHandle {
             "From a tick handing its state over to its events published and commands acknowledged.",
         );
         out.push_str(
-            "# HELP pixsim_game_commit_retries_total Game state batch writes that failed and were retried.\n\
+            "# HELP pixsim_game_commit_retries_total Game state batch writes (log or apply) that failed and were retried.\n\
              # TYPE pixsim_game_commit_retries_total counter\n",
         );
         out.push_str(&format!(

@@ -1,6 +1,8 @@
-//! The persister: takes everything the tick handed over (one or more ticks), writes
-//! it in one transaction, then publishes the events and releases the acknowledgements.
-//! Next to it runs the sweeper, which evicts ended and idle sessions from memory.
+//! The persister: takes everything the tick handed over (one or more ticks), makes it
+//! durable as one row of the batch log, then publishes the events and releases the
+//! acknowledgements. The applier then writes each logged batch into the session and
+//! event tables, off the acknowledgement path. Next to them runs the sweeper, which
+//! evicts ended and idle sessions from memory once their state is applied.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -51,7 +53,8 @@ impl std::fmt::Debug for Persister {
 pub struct PersisterTask {
     stop: CancelFlag,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
+    task: Done,
+    applier: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
 }
 
@@ -62,12 +65,21 @@ impl std::fmt::Debug for PersisterTask {
 }
 
 impl PersisterTask {
-    /// Writes what is pending, then stops.
+    /// Logs what is pending, applies what it can, then stops (a batch left unapplied
+    /// is replayed at the next start).
     pub async fn stop(self) {
         self.stop.cancel();
         self.sweeper.abort();
         self.shared.slot.notify.notify_one();
-        let _ = self.task.await;
+        match self.task {
+            Done::Thread(rx) => {
+                let _ = rx.await;
+            }
+            Done::Task(t) => {
+                let _ = t.await;
+            }
+        }
+        let _ = self.applier.await;
         let _ = self.sweeper.await;
     }
 }
@@ -81,36 +93,80 @@ impl Persister {
         }
     }
 
-    /// Spawns the persister and the sweeper on the current runtime.
+    /// Spawns the persister (on a thread of its own), the applier and the sweeper.
     pub fn spawn(self) -> PersisterTask {
         let stop = CancelFlag::default();
         let shared = Arc::clone(&self.shared);
-        let writer = store::game::Writer::new(&self.pool);
-        // The durable path gets a thread (and runtime) of its own: with the QUIC tasks
-        // busy on the shared workers, a commit's reply would otherwise wait for a worker
-        // before the tick's acknowledgements go out.
-        let run = run(writer, Arc::clone(&self.shared), stop.clone());
-        let task = tokio::task::spawn_blocking(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .thread_name("pixsim-persister")
-                .build()
-            {
-                Ok(rt) => rt.block_on(run),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no runtime of its own for the persister; sharing the server's");
-                    tokio::runtime::Handle::current().block_on(run)
+        let (to_apply, logged) = mpsc::channel(APPLY_QUEUE);
+        let applier = tokio::spawn(apply(
+            store::game::Writer::applier(&self.pool),
+            logged,
+            Arc::clone(&self.shared),
+            stop.clone(),
+        ));
+        // The acknowledgement path gets a thread (and runtime) of its own: with the QUIC
+        // tasks busy on the shared workers, a commit's reply would otherwise wait for a
+        // worker before the tick's acknowledgements go out.
+        let run = run(
+            store::game::Writer::new(&self.pool),
+            Arc::clone(&self.shared),
+            to_apply,
+            stop.clone(),
+        );
+        let task = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => {
+                let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+                let spawned = std::thread::Builder::new()
+                    .name("pixsim-persister".into())
+                    .spawn(move || {
+                        rt.block_on(run);
+                        let _ = done_tx.send(());
+                    });
+                match spawned {
+                    Ok(_) => Done::Thread(done_rx),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the persister thread; game state is not saved");
+                        Done::Thread(done_rx)
+                    }
                 }
             }
-        });
+            Err(e) => {
+                tracing::warn!(error = %e, "no runtime of its own for the persister; sharing the server's");
+                Done::Task(tokio::spawn(run))
+            }
+        };
         let sweeper = tokio::spawn(sweep(Arc::clone(&self.shared), self.to_tick, stop.clone()));
         PersisterTask {
             stop,
             shared,
             task,
+            applier,
             sweeper,
         }
     }
+}
+
+/// How the persister's end is awaited.
+enum Done {
+    /// On its own thread: signalled when it returns.
+    Thread(tokio::sync::oneshot::Receiver<()>),
+    /// On the server's runtime (when a runtime of its own could not be built).
+    Task(tokio::task::JoinHandle<()>),
+}
+
+/// Logged batches waiting to be applied; when full, the persister waits (the batches
+/// are durable already, so this only bounds memory).
+const APPLY_QUEUE: usize = 256;
+
+/// A logged batch on its way to the tables.
+struct Logged {
+    id: i64,
+    batch: store::game::Batch,
+    /// Sessions the tick unloaded in this batch: forgotten once it is applied.
+    unloaded: Vec<Uuid>,
 }
 
 /// Evicts ended sessions, and asks the tick to unload idle detached ones (the
@@ -128,7 +184,12 @@ async fn sweep(shared: Arc<Shared>, to_tick: mpsc::Sender<Inbound>, stop: Cancel
     }
 }
 
-async fn run(mut writer: store::game::Writer, shared: Arc<Shared>, stop: CancelFlag) {
+async fn run(
+    mut writer: store::game::Writer,
+    shared: Arc<Shared>,
+    to_apply: mpsc::Sender<Logged>,
+    stop: CancelFlag,
+) {
     loop {
         let (pending, ticks) = {
             let mut p = shared.slot.lock();
@@ -137,7 +198,9 @@ async fn run(mut writer: store::game::Writer, shared: Arc<Shared>, stop: CancelF
         };
         if pending.is_empty() {
             shared.slot.done.fetch_max(ticks, Ordering::AcqRel);
-            if stop.is_cancelled() {
+            // Stopped, or the server's runtime is gone (the applier with it): on a thread
+            // of its own, nothing else would end this loop.
+            if stop.is_cancelled() || to_apply.is_closed() {
                 return;
             }
             let notified = shared.slot.notify.notified();
@@ -148,17 +211,27 @@ async fn run(mut writer: store::game::Writer, shared: Arc<Shared>, stop: CancelF
             let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
             continue;
         }
-        commit(&mut writer, &shared, pending, &stop).await;
+        let stopping = || stop.is_cancelled() || to_apply.is_closed();
+        if let Some(logged) = commit(&mut writer, &shared, pending, stopping).await
+            && to_apply.send(logged).await.is_err()
+        {
+            tracing::warn!(
+                "the game state applier stopped; logged batches wait for the next start"
+            );
+        }
         shared.slot.done.fetch_max(ticks, Ordering::AcqRel);
     }
 }
 
+/// Logs the batch durably, publishes its events and answers its commands; returns it
+/// for the applier (`None` if it could not be logged while stopping: then nothing of it
+/// was acknowledged).
 async fn commit(
     writer: &mut store::game::Writer,
     shared: &Shared,
     pending: Pending,
-    stop: &CancelFlag,
-) {
+    stopping: impl Fn() -> bool,
+) -> Option<Logged> {
     let batch = store::game::Batch {
         sessions: pending.sessions.into_values().collect(),
         events: pending.events,
@@ -166,24 +239,30 @@ async fn commit(
     };
     let mut delay = Duration::from_millis(20);
     let mut attempts = 0u32;
-    loop {
+    let id = loop {
         let started = std::time::Instant::now();
-        match writer.write_batch(&batch).await {
-            Ok(()) => {
+        match writer.log(&batch).await {
+            Ok(id) => {
                 shared.metrics.commit.observe(started.elapsed());
-                break;
+                break id;
             }
             Err(e) => {
                 attempts += 1;
                 shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, attempts, events = batch.events.len(), "game state commit failed; retrying");
-                if stop.is_cancelled() && attempts >= 5 {
+                if stopping() && attempts >= 5 {
                     tracing::error!("giving up on the final game state commit");
-                    return; // Nothing is acknowledged: acks are dropped unsent.
+                    return None; // Nothing is acknowledged: acks are dropped unsent.
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
+        }
+    };
+    // Until batch `id` is applied, these sessions' rows are behind: keep them in memory.
+    for w in &batch.sessions {
+        if let Some(s) = shared.session(&w.id) {
+            s.last_batch.fetch_max(id, Ordering::AcqRel);
         }
     }
     // Committed: per session, publish its events (in order), then release its
@@ -239,17 +318,64 @@ async fn commit(
     if let Some(at) = pending.handed_at {
         shared.metrics.handoff_to_ack.observe(at.elapsed());
     }
-    // Their last save is committed: forget them (a later join reloads it).
-    for id in &pending.unloaded {
-        shared.finish_unload(id, true);
-    }
     for id in &pending.unload_refused {
         shared.finish_unload(id, false);
     }
-    if !pending.unloaded.is_empty() {
-        tracing::debug!(
-            sessions = pending.unloaded.len(),
-            "idle sessions saved and unloaded"
-        );
+    Some(Logged {
+        id,
+        batch,
+        unloaded: pending.unloaded,
+    })
+}
+
+/// Applies logged batches in order, each in one statement that also deletes its log row
+/// (committed without waiting for the WAL flush: the log row is the durable copy). A
+/// failure is retried; when stopping, a batch still failing is left for the replay at
+/// the next start.
+async fn apply(
+    mut writer: store::game::Writer,
+    mut logged: mpsc::Receiver<Logged>,
+    shared: Arc<Shared>,
+    stop: CancelFlag,
+) {
+    while let Some(Logged {
+        id,
+        batch,
+        unloaded,
+    }) = logged.recv().await
+    {
+        let mut delay = Duration::from_millis(20);
+        let mut attempts = 0u32;
+        loop {
+            let started = std::time::Instant::now();
+            match writer.apply(id, &batch).await {
+                Ok(()) => {
+                    shared.metrics.apply.observe(started.elapsed());
+                    break;
+                }
+                Err(e) => {
+                    attempts += 1;
+                    shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, attempts, batch = id, "applying a logged game batch failed; retrying");
+                    if stop.is_cancelled() && attempts >= 5 {
+                        tracing::error!("leaving the logged game batches for the next start");
+                        return;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        shared.applied_through.fetch_max(id, Ordering::AcqRel);
+        // Their last save is in the tables: forget them (a later join reloads it).
+        for session in &unloaded {
+            shared.finish_unload(session, true);
+        }
+        if !unloaded.is_empty() {
+            tracing::debug!(
+                sessions = unloaded.len(),
+                "idle sessions saved and unloaded"
+            );
+        }
     }
 }

@@ -3,14 +3,20 @@
 //! server runs it), shaped like the `game_channel` bench's ticks under 2,000 bots:
 //! about 100 sessions touched per tick, each with a ~700-byte save and 3–4 events.
 //!
-//! Prints the batch latency (p50/p90/p99/max) and rows per second.
+//! `BENCH_MODE=log` (the default, as the server runs it): each batch is made durable as
+//! one batch-log row ([`store::game::Writer::log`], the acknowledgement path) and
+//! applied to the tables by a second connection in the background
+//! ([`store::game::Writer::apply`]); `BENCH_MODE=direct`: each batch is written straight
+//! into the tables ([`store::game::Writer::write_batch`], durable), the server's path
+//! before the batch log.
+//!
+//! Prints the acknowledgement-path latency (p50/p90/p99/max), the apply latency, and rows
+//! per second.
 //!
 //! `cargo bench -p store --bench game_batch`. Environment: `BENCH_TICKS` (1000),
 //! `BENCH_SESSIONS` (2000 sessions in the table), `BENCH_TOUCHED` (100 per tick),
 //! `BENCH_EVENTS` (3.5 events per touched session, as tenths: 35), `BENCH_PACED=1`
-//! (one batch every 50 ms instead of back to back), `BENCH_WRITERS` (1): split each
-//! batch by session over this many connections written in parallel (an experiment the
-//! server does not use: two gained about 0.2 ms at p50, with a worse tail).
+//! (one batch every 50 ms instead of back to back), `BENCH_MODE`.
 //!
 //! Sessions past a 256-event window are trimmed every 64 events. With few sessions
 //! (`BENCH_SESSIONS=500 BENCH_TICKS=3000`) most batches trim: that is how the trim's
@@ -40,21 +46,6 @@ fn save(rng: &mut impl Rng, tick: u64) -> String {
         rng.random_range(0..5000),
         rng.random_range(0..10_000)
     )
-}
-
-fn split(batch: &Batch, k: usize) -> Vec<Batch> {
-    let part = |id: &Uuid| (id.as_u128() % k as u128) as usize;
-    let mut parts = vec![Batch::default(); k];
-    for s in &batch.sessions {
-        parts[part(&s.id)].sessions.push(s.clone());
-    }
-    for e in &batch.events {
-        parts[part(&e.session)].events.push(e.clone());
-    }
-    for t in &batch.trim {
-        parts[part(&t.0)].trim.push(*t);
-    }
-    parts
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -125,9 +116,21 @@ async fn run() {
             .unwrap();
         sessions.push((id, 0i64));
     }
-    let k = env_num("BENCH_WRITERS", 1).max(1) as usize;
-    let mut writers: Vec<store::game::Writer> =
-        (0..k).map(|_| store::game::Writer::new(&pool)).collect();
+    let direct = std::env::var("BENCH_MODE").is_ok_and(|v| v == "direct");
+    let mut writer = store::game::Writer::new(&pool);
+    let (to_apply, mut logged) = tokio::sync::mpsc::channel::<(i64, Batch)>(256);
+    let applier = {
+        let mut applier = store::game::Writer::applier(&pool);
+        tokio::spawn(async move {
+            let mut took = Vec::new();
+            while let Some((id, batch)) = logged.recv().await {
+                let started = Instant::now();
+                applier.apply(id, &batch).await.unwrap();
+                took.push(started.elapsed());
+            }
+            took
+        })
+    };
 
     let mut lat = Vec::with_capacity(ticks as usize);
     let (mut rows_s, mut rows_e) = (0usize, 0usize);
@@ -166,28 +169,27 @@ async fn run() {
         rows_s += batch.sessions.len();
         rows_e += batch.events.len();
         let t = Instant::now();
-        if k == 1 {
-            writers[0].write_batch(&batch).await.unwrap();
+        if direct {
+            writer.write_batch(&batch).await.unwrap();
+            lat.push(t.elapsed());
         } else {
-            let parts = split(&batch, k);
-            let writes = writers
-                .iter_mut()
-                .zip(parts.iter())
-                .map(|(w, b)| w.write_batch(b));
-            for r in futures::future::join_all(writes).await {
-                r.unwrap();
-            }
+            let id = writer.log(&batch).await.unwrap();
+            lat.push(t.elapsed());
+            to_apply.send((id, batch)).await.unwrap();
         }
-        lat.push(t.elapsed());
         if paced {
             next += Duration::from_millis(50);
             tokio::time::sleep_until(next).await;
         }
     }
+    drop(to_apply);
+    let mut applied = applier.await.unwrap();
     let wall = started.elapsed();
     lat.sort_unstable();
+    applied.sort_unstable();
     println!(
-        "== game batch: {ticks} batches, {:.0} sessions + {:.0} events each, {} (fsync={fsync}, synchronous_commit={sync}) ==",
+        "== game batch ({}): {ticks} batches, {:.0} sessions + {:.0} events each, {} (fsync={fsync}, synchronous_commit={sync}) ==",
+        if direct { "direct" } else { "log, then apply" },
         rows_s as f64 / ticks as f64,
         rows_e as f64 / ticks as f64,
         if paced {
@@ -197,19 +199,28 @@ async fn run() {
         }
     );
     println!(
-        "batch latency p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+        "durable (ack path) p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
         pct(&lat, 0.5),
         pct(&lat, 0.9),
         pct(&lat, 0.99),
         pct(&lat, 1.0)
     );
+    if !applied.is_empty() {
+        println!(
+            "apply (background) p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+            pct(&applied, 0.5),
+            pct(&applied, 0.9),
+            pct(&applied, 0.99),
+            pct(&applied, 1.0)
+        );
+    }
     println!(
         "throughput {:.0} batches/s · {:.0} session rows/s · {:.0} event rows/s",
         ticks as f64 / wall.as_secs_f64(),
         rows_s as f64 / wall.as_secs_f64(),
         rows_e as f64 / wall.as_secs_f64()
     );
-    drop(writers);
+    drop(writer);
     pool.close().await;
     drop(pg);
     let _ = std::fs::remove_dir_all(&dir);

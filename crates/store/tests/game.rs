@@ -1,4 +1,5 @@
-//! The game write-behind: batches, event chunks, retries, trimming and deletes.
+//! The game write-behind: batches, the batch log and its replay, event chunks, trimming
+//! and deletes.
 #![allow(clippy::unwrap_used)]
 
 use domain::user::Role;
@@ -105,31 +106,90 @@ async fn batches_store_saves_and_events_readable_from_any_seq() {
     assert_eq!(game::latest_world_time(&db.pool).await.unwrap(), 1200);
 }
 
+async fn logged(pool: &sqlx::PgPool) -> i64 {
+    game::logged_batches(pool).await.unwrap()
+}
+
 #[tokio::test]
-async fn a_repeated_batch_fails_once_then_its_retry_is_idempotent() {
+async fn a_logged_batch_is_applied_once_however_often_it_was_logged() {
     let db = fresh_database().await.unwrap();
     let (_, a) = session(&db.pool).await;
-    let mut writer = Writer::new(&db.pool);
+    let mut log = Writer::new(&db.pool);
+    let mut applier = Writer::applier(&db.pool);
     let batch = Batch {
-        sessions: vec![write(a, 0..2, "{}")],
+        sessions: vec![write(a, 0..2, r#"{"n":1}"#)],
         events: vec![event(a, 0), event(a, 1)],
         trim: vec![],
     };
-    writer.write_batch(&batch).await.unwrap();
-    // As if the commit had succeeded but its reply was lost: the same batch again.
-    let err = writer.write_batch(&batch).await.unwrap_err();
-    assert!(matches!(err, StoreError::Db(_)), "{err}");
-    writer.write_batch(&batch).await.unwrap();
-    let rows = game::events_from(&db.pool, a, 0, 100).await.unwrap();
-    assert_eq!(seqs(&rows), vec![0, 1]);
-    // And the writer is back to plain inserts (a new conflict fails again).
+    let id = log.log(&batch).await.unwrap();
+    // Durable in the log, not yet in the tables.
+    assert_eq!(logged(&db.pool).await, 1);
+    assert_eq!(game::get(&db.pool, a).await.unwrap().unwrap().save, None);
+    applier.apply(id, &batch).await.unwrap();
+    assert_eq!(logged(&db.pool).await, 0);
+    let row = game::get(&db.pool, a).await.unwrap().unwrap();
+    assert_eq!(row.save.as_deref(), Some(r#"{"n":1}"#));
+    assert_eq!(row.next_seq, 2);
+
+    // As if an insert had committed but its reply was lost: the batch logged twice,
+    // then the next one. Replaying stores each event once and the latest save.
+    log.log(&batch).await.unwrap();
+    log.log(&batch).await.unwrap();
     let next = Batch {
-        sessions: vec![write(a, 2..3, "{}")],
+        sessions: vec![write(a, 2..3, r#"{"n":2}"#)],
         events: vec![event(a, 2)],
         trim: vec![],
     };
-    writer.write_batch(&next).await.unwrap();
-    assert!(writer.write_batch(&next).await.is_err());
+    log.log(&next).await.unwrap();
+    assert_eq!(game::replay(&db.pool).await.unwrap(), 3);
+    assert_eq!(game::replay(&db.pool).await.unwrap(), 0);
+    let rows = game::events_from(&db.pool, a, 0, 100).await.unwrap();
+    assert_eq!(seqs(&rows), vec![0, 1, 2]);
+    let row = game::get(&db.pool, a).await.unwrap().unwrap();
+    assert_eq!(row.save.as_deref(), Some(r#"{"n":2}"#));
+    assert_eq!(row.next_seq, 3);
+    // Applying straight (no log row) is idempotent too.
+    applier.write_batch(&next).await.unwrap();
+    assert_eq!(
+        seqs(&game::events_from(&db.pool, a, 0, 100).await.unwrap()),
+        vec![0, 1, 2]
+    );
+}
+
+#[tokio::test]
+async fn a_batch_for_a_deleted_session_leaves_nothing_and_a_corrupt_log_row_is_named() {
+    let db = fresh_database().await.unwrap();
+    let (user, a) = session(&db.pool).await;
+    let mut log = Writer::new(&db.pool);
+    let batch = Batch {
+        sessions: vec![write(a, 0..1, "{}")],
+        events: vec![event(a, 0)],
+        trim: vec![],
+    };
+    log.log(&batch).await.unwrap();
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(game::replay(&db.pool).await.unwrap(), 1);
+    let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM game_event_chunks")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(chunks, 0);
+
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO game_batch_log (body) VALUES ('\\x0100000005') RETURNING id",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let err = game::replay(&db.pool).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains(&format!("row {id}")), "{err}");
+    // Nothing was lost: the row is still there for a fixed build to replay.
+    assert_eq!(logged(&db.pool).await, 1);
 }
 
 #[tokio::test]

@@ -1,8 +1,12 @@
 //! Game sessions and their event log (`game_sessions`, `game_event_chunks`).
 //!
-//! The tick's write-behind goes through [`Writer::write_batch`]: one statement per batch
-//! (group commit), so every state change and event of a tick is durable together.
-//! Events are stored as chunks, one row per session and batch (`game_event_chunks`).
+//! The tick's write-behind: [`Writer::log`] makes a batch durable as one row of
+//! `game_batch_log` (group commit: every state change and event of a tick together), and
+//! [`Writer::apply`] then writes it into the session and event tables, deleting the row,
+//! in one statement. [`replay`] applies rows left by a crash. Events are stored as chunks,
+//! one row per session and batch (`game_event_chunks`).
+
+mod log;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -211,17 +215,17 @@ pub async fn latest_world_time(pool: &PgPool) -> Result<i64, StoreError> {
     Ok(t.unwrap_or(0))
 }
 
-/// The whole batch as one statement, so one round trip; it commits on its own (a
-/// statement outside a transaction block is one), so the batch is atomic and durable
-/// together: the group commit of a tick. Events go in as one chunk per session run.
-/// `$conflict` is empty on a first attempt; a retry (whose earlier attempt may have
-/// committed without us hearing of it) skips chunks already stored. The trim finds its
-/// chunks through the primary key (`session_id = ANY`): joined to the unnested list
-/// instead, the generic plan hashed it against a scan of the whole chunk table.
-macro_rules! write_batch_sql {
-    ($conflict:literal) => {
-        concat!(
-            "WITH s AS (
+/// A batch applied as one statement (one round trip, atomic): session updates, event
+/// chunks, trims, and the deletion of its log row (`$12`, NULL when there is none).
+/// Idempotent, since a logged batch may be stored twice (a retried insert whose first
+/// attempt committed unheard): chunks already there are skipped, and the session update
+/// keeps the furthest `next_seq`. Chunks of sessions deleted meanwhile are dropped. The
+/// trim finds its chunks through the primary key (`session_id = ANY`): joined to the
+/// unnested list instead, the generic plan hashed it against a scan of the whole table.
+const WRITE_BATCH: &str = "WITH l AS (
+  DELETE FROM game_batch_log WHERE id = $12
+  RETURNING 1
+), s AS (
   UPDATE game_sessions AS s SET
     save = COALESCE(v.save, s.save),
     status = CASE WHEN v.ended THEN 'ended' ELSE s.status END,
@@ -232,10 +236,10 @@ macro_rules! write_batch_sql {
   RETURNING 1
 ), e AS (
   INSERT INTO game_event_chunks (session_id, first_seq, last_seq, last_at_ms, events)
-  SELECT * FROM UNNEST($5::uuid[], $6::int8[], $7::int8[], $8::int8[], $9::bytea[])
-  ",
-            $conflict,
-            "
+  SELECT u.* FROM UNNEST($5::uuid[], $6::int8[], $7::int8[], $8::int8[], $9::bytea[])
+    AS u(session_id, first_seq, last_seq, last_at_ms, events)
+  WHERE EXISTS (SELECT 1 FROM game_sessions g WHERE g.id = u.session_id)
+  ON CONFLICT (session_id, first_seq) DO NOTHING
   RETURNING 1
 ), t AS (
   DELETE FROM game_event_chunks AS c
@@ -245,15 +249,40 @@ macro_rules! write_batch_sql {
                       WHERE t.session_id = c.session_id)
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM e) + (SELECT count(*) FROM t)"
+SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM s) + (SELECT count(*) FROM e)
+  + (SELECT count(*) FROM t)";
+
+/// Applies every batch still in the log, oldest first (at startup, before anything
+/// reads sessions or events). Returns how many were applied.
+pub async fn replay(pool: &PgPool) -> Result<u64, StoreError> {
+    let mut writer = Writer::new(pool);
+    let mut applied = 0u64;
+    let mut after = i64::MIN;
+    loop {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, body FROM game_batch_log WHERE id > $1 ORDER BY id LIMIT 64",
         )
-    };
+        .bind(after)
+        .fetch_all(pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(applied);
+        }
+        for (id, body) in rows {
+            let batch = log::decode(id, &body)?;
+            writer.apply(id, &batch).await?;
+            applied += 1;
+            after = id;
+        }
+    }
 }
 
-/// A first attempt: a plain insert (a conflict check per row costs time on every tick).
-const WRITE_BATCH: &str = write_batch_sql!("");
-/// After a failed attempt: idempotent.
-const WRITE_BATCH_RETRY: &str = write_batch_sql!("ON CONFLICT (session_id, first_seq) DO NOTHING");
+/// Batches logged and not applied yet (a backlog gauge).
+pub async fn logged_batches(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM game_batch_log")
+        .fetch_one(pool)
+        .await?)
+}
 
 /// One chunk row: a session's run of consecutive events in a batch.
 struct Chunk<'a> {
@@ -283,52 +312,96 @@ fn chunks(events: &[EventWrite]) -> Vec<Chunk<'_>> {
     out
 }
 
-/// The persister's own connection, outside the pool: no acquire and no health-check
-/// round trip, and each batch is one statement.
+/// A connection of its own, outside the pool: no acquire and no health-check round
+/// trip. The persister has two: one logs batches (durable commits), one applies them
+/// ([`Writer::applier`]).
 pub struct Writer {
     options: sqlx::postgres::PgConnectOptions,
     conn: Option<sqlx::PgConnection>,
-    /// The last attempt failed: the next one may repeat a committed batch.
-    retrying: bool,
+    /// Commits without waiting for the WAL flush (`synchronous_commit = off`).
+    async_commit: bool,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
             .field("connected", &self.conn.is_some())
+            .field("async_commit", &self.async_commit)
             .finish_non_exhaustive()
     }
 }
 
 impl Writer {
-    /// A writer connecting with the pool's options. It connects on first use, so a
-    /// database that is down now only delays the first batch.
+    /// A writer connecting with the pool's options; every commit is durable before it
+    /// returns. It connects on first use, so a database that is down now only delays
+    /// the first batch.
     pub fn new(pool: &PgPool) -> Self {
         Writer {
             options: (*pool.connect_options()).clone(),
             conn: None,
-            retrying: false,
+            async_commit: false,
+        }
+    }
+
+    /// A writer for [`Writer::apply`] whose commits do not wait for the WAL flush: the
+    /// logged batch is the durable copy, and a lost apply leaves its log row to be
+    /// replayed.
+    pub fn applier(pool: &PgPool) -> Self {
+        Writer {
+            async_commit: true,
+            ..Writer::new(pool)
         }
     }
 
     async fn conn(&mut self) -> Result<&mut sqlx::PgConnection, StoreError> {
-        use sqlx::ConnectOptions;
+        use sqlx::{ConnectOptions, Executor};
         let conn = match self.conn.take() {
             Some(c) => c,
-            None => self.options.connect().await?,
+            None => {
+                let mut c = self.options.connect().await?;
+                if self.async_commit {
+                    c.execute("SET synchronous_commit = off").await?;
+                }
+                c
+            }
         };
         Ok(self.conn.insert(conn))
     }
 
-    /// Writes a batch atomically and durably (group commit). Session writes must be
-    /// unique per id within a batch (the last write of a session wins when the caller
-    /// merges ticks). After an error the connection is dropped and the next call opens
-    /// a new one; retrying the same batch is safe (chunks already stored are skipped,
-    /// session writes are idempotent).
+    /// Makes `batch` durable as one row of the batch log (one insert, one WAL flush) and
+    /// returns the row's id, for [`Writer::apply`]. After an error the connection is
+    /// dropped; logging the same batch again is safe (applying is idempotent).
+    pub async fn log(&mut self, batch: &Batch) -> Result<i64, StoreError> {
+        let body = log::encode(batch)?;
+        let conn = self.conn().await?;
+        let id = sqlx::query_scalar("INSERT INTO game_batch_log (body) VALUES ($1) RETURNING id")
+            .bind(&body)
+            .fetch_one(&mut *conn)
+            .await;
+        id.map_err(|e| {
+            self.conn = None;
+            e.into()
+        })
+    }
+
+    /// Writes logged batch `id` into the session and event tables and deletes its log
+    /// row, atomically. Idempotent; apply batches in log order.
+    pub async fn apply(&mut self, id: i64, batch: &Batch) -> Result<(), StoreError> {
+        self.write(Some(id), batch).await
+    }
+
+    /// Writes a batch straight into the session and event tables, atomically and durably
+    /// (without a log row). Session writes must be unique per id within a batch. After an
+    /// error the connection is dropped and the next call opens a new one; writing the
+    /// same batch again is safe.
     pub async fn write_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
+        self.write(None, batch).await
+    }
+
+    async fn write(&mut self, log_id: Option<i64>, batch: &Batch) -> Result<(), StoreError> {
         let sessions = &batch.sessions;
         let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
         let saves: Vec<Option<&str>> = sessions.iter().map(|s| s.save.as_deref()).collect();
@@ -351,15 +424,8 @@ impl Writer {
         let bodies: Vec<Vec<u8>> = chunks.iter().map(|c| encode_chunk(&c.events)).collect();
         let trim_sessions: Vec<Uuid> = batch.trim.iter().map(|t| t.0).collect();
         let keep: Vec<i64> = batch.trim.iter().map(|t| t.1).collect();
-        let sql = if self.retrying {
-            WRITE_BATCH_RETRY
-        } else {
-            WRITE_BATCH
-        };
-        // Until this attempt succeeds, the next one is a retry.
-        self.retrying = true;
         let conn = self.conn().await?;
-        let result = sqlx::query(sql)
+        let result = sqlx::query(WRITE_BATCH)
             .bind(&ids)
             .bind(&saves)
             .bind(&ended)
@@ -371,13 +437,13 @@ impl Writer {
             .bind(&bodies)
             .bind(&trim_sessions)
             .bind(&keep)
+            .bind(log_id)
             .execute(&mut *conn)
             .await;
         if let Err(e) = result {
             self.conn = None;
             return Err(e.into());
         }
-        self.retrying = false;
         Ok(())
     }
 }

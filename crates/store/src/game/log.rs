@@ -1,0 +1,262 @@
+//! The batch log (`game_batch_log`): a tick's batch made durable as one row, applied to
+//! the session and event tables afterwards. The body format is documented in the
+//! migration `20261128000001_game_batch_log.sql`.
+
+use uuid::Uuid;
+
+use super::{Batch, EventWrite, SessionWrite};
+use crate::StoreError;
+
+const VERSION: u8 = 1;
+const ENDED: u8 = 1;
+const HAS_SAVE: u8 = 2;
+
+fn put_len(out: &mut Vec<u8>, n: usize) -> Result<(), StoreError> {
+    let n = u32::try_from(n).map_err(|_| StoreError::Corrupt("batch part too long".into()))?;
+    out.extend_from_slice(&n.to_be_bytes());
+    Ok(())
+}
+
+/// Encodes a batch as a log body.
+pub(crate) fn encode(batch: &Batch) -> Result<Vec<u8>, StoreError> {
+    let size = 13
+        + batch
+            .sessions
+            .iter()
+            .map(|s| 29 + s.save.as_ref().map_or(0, |j| 4 + j.len()))
+            .sum::<usize>()
+        + batch
+            .events
+            .iter()
+            .map(|e| 36 + e.event.len())
+            .sum::<usize>()
+        + batch.trim.len() * 24;
+    let mut out = Vec::with_capacity(size);
+    out.push(VERSION);
+    put_len(&mut out, batch.sessions.len())?;
+    for s in &batch.sessions {
+        out.extend_from_slice(s.id.as_bytes());
+        let flags = if s.ended { ENDED } else { 0 } | if s.save.is_some() { HAS_SAVE } else { 0 };
+        out.push(flags);
+        out.extend_from_slice(&s.next_seq.to_be_bytes());
+        if let Some(save) = &s.save {
+            put_len(&mut out, save.len())?;
+            out.extend_from_slice(save.as_bytes());
+        }
+    }
+    put_len(&mut out, batch.events.len())?;
+    for e in &batch.events {
+        out.extend_from_slice(e.session.as_bytes());
+        out.extend_from_slice(&e.seq.to_be_bytes());
+        out.extend_from_slice(&e.at_ms.to_be_bytes());
+        put_len(&mut out, e.event.len())?;
+        out.extend_from_slice(&e.event);
+    }
+    put_len(&mut out, batch.trim.len())?;
+    for (session, keep_from) in &batch.trim {
+        out.extend_from_slice(session.as_bytes());
+        out.extend_from_slice(&keep_from.to_be_bytes());
+    }
+    Ok(out)
+}
+
+/// Reads a log body, refusing anything malformed (never panics, never allocates more
+/// than the body's own size).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    id: i64,
+}
+
+impl<'a> Reader<'a> {
+    fn corrupt(&self, what: &str) -> StoreError {
+        StoreError::Corrupt(format!("game batch log row {}: {what}", self.id))
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], StoreError> {
+        if self.bytes.len() < n {
+            return Err(self.corrupt(&format!("truncated {what}")));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], StoreError> {
+        let b = self.take(N, what)?;
+        b.try_into().map_err(|_| self.corrupt(what))
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, StoreError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn i64(&mut self, what: &str) -> Result<i64, StoreError> {
+        Ok(i64::from_be_bytes(self.array(what)?))
+    }
+
+    fn len(&mut self, what: &str) -> Result<usize, StoreError> {
+        Ok(u32::from_be_bytes(self.array(what)?) as usize)
+    }
+
+    fn uuid(&mut self, what: &str) -> Result<Uuid, StoreError> {
+        Ok(Uuid::from_bytes(self.array(what)?))
+    }
+
+    /// A count of items each at least `min` bytes long, checked against what is left.
+    fn count(&mut self, min: usize, what: &str) -> Result<usize, StoreError> {
+        let n = self.len(what)?;
+        if n.saturating_mul(min) > self.bytes.len() {
+            return Err(self.corrupt(&format!("{what}: count {n} exceeds the body")));
+        }
+        Ok(n)
+    }
+}
+
+/// Decodes a log body (row `id`, for error messages).
+pub(crate) fn decode(id: i64, bytes: &[u8]) -> Result<Batch, StoreError> {
+    let mut r = Reader { bytes, id };
+    let version = r.u8("version")?;
+    if version != VERSION {
+        return Err(r.corrupt(&format!("unknown format version {version}")));
+    }
+    let n = r.count(25, "sessions")?;
+    let mut sessions = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = r.uuid("session id")?;
+        let flags = r.u8("session flags")?;
+        let next_seq = r.i64("next_seq")?;
+        let save = if flags & HAS_SAVE != 0 {
+            let len = r.len("save length")?;
+            let json = r.take(len, "save")?;
+            Some(
+                std::str::from_utf8(json)
+                    .map_err(|_| r.corrupt("save is not UTF-8"))?
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        sessions.push(SessionWrite {
+            id,
+            save,
+            ended: flags & ENDED != 0,
+            next_seq,
+        });
+    }
+    let n = r.count(36, "events")?;
+    let mut events = Vec::with_capacity(n);
+    for _ in 0..n {
+        let session = r.uuid("event session")?;
+        let seq = r.i64("event seq")?;
+        let at_ms = r.i64("event time")?;
+        let len = r.len("event length")?;
+        let event = r.take(len, "event")?.to_vec();
+        events.push(EventWrite {
+            session,
+            seq,
+            at_ms,
+            event,
+        });
+    }
+    let n = r.count(24, "trims")?;
+    let mut trim = Vec::with_capacity(n);
+    for _ in 0..n {
+        trim.push((r.uuid("trim session")?, r.i64("trim bound")?));
+    }
+    if !r.bytes.is_empty() {
+        return Err(r.corrupt(&format!("{} trailing bytes", r.bytes.len())));
+    }
+    Ok(Batch {
+        sessions,
+        events,
+        trim,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn batch() -> Batch {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(u128::MAX));
+        Batch {
+            sessions: vec![
+                SessionWrite {
+                    id: a,
+                    save: Some("{\"version\":1,\"é\":\"ü\"}".into()),
+                    ended: false,
+                    next_seq: 7,
+                },
+                SessionWrite {
+                    id: b,
+                    save: None,
+                    ended: true,
+                    next_seq: i64::MAX,
+                },
+            ],
+            events: vec![
+                EventWrite {
+                    session: a,
+                    seq: 5,
+                    at_ms: -3,
+                    event: vec![1, 2, 3],
+                },
+                EventWrite {
+                    session: a,
+                    seq: 6,
+                    at_ms: 40,
+                    event: vec![],
+                },
+            ],
+            trim: vec![(b, 12)],
+        }
+    }
+
+    fn same(x: &Batch, y: &Batch) -> bool {
+        format!("{x:?}") == format!("{y:?}")
+    }
+
+    #[test]
+    fn bodies_round_trip() {
+        let b = batch();
+        let body = encode(&b).unwrap();
+        assert!(same(&decode(1, &body).unwrap(), &b));
+        let empty = Batch::default();
+        assert!(same(&decode(2, &encode(&empty).unwrap()).unwrap(), &empty));
+    }
+
+    #[test]
+    fn every_truncation_and_bad_header_is_an_error() {
+        let body = encode(&batch()).unwrap();
+        for cut in 0..body.len() {
+            let err = decode(9, &body[..cut]).unwrap_err();
+            assert!(err.to_string().contains("game batch log row 9"), "{err}");
+        }
+        let mut long = body.clone();
+        long.push(0);
+        assert!(
+            decode(9, &long)
+                .unwrap_err()
+                .to_string()
+                .contains("trailing")
+        );
+        let mut version = body.clone();
+        version[0] = 2;
+        assert!(
+            decode(9, &version)
+                .unwrap_err()
+                .to_string()
+                .contains("version 2")
+        );
+        // A huge count is refused before anything is allocated for it.
+        let mut count = body;
+        count[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(
+            decode(9, &count)
+                .unwrap_err()
+                .to_string()
+                .contains("exceeds")
+        );
+    }
+}
