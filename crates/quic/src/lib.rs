@@ -63,7 +63,7 @@ pub struct QuicConfig {
     pub shutdown_timeout: Duration,
     /// Server messages queued per connection while its stream is blocked (the
     /// peer reads too slowly). A full queue makes the client a slow consumer:
-    /// [`Outbox::send`] closes at once, [`Outbox::send_wait`] after its wait.
+    /// [`Outbox::send`] closes at once, [`Outbox::send_frames_wait`] after its wait.
     pub outbox_capacity: usize,
 }
 

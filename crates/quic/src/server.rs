@@ -118,28 +118,11 @@ impl Outbox {
         }
     }
 
-    /// Queues `msg`, waiting up to `wait` for room in the connection's queue
-    /// (for bulk senders such as a resend). A client that does not make room in
-    /// time is closed with [`CloseCode::SlowConsumer`].
-    pub async fn send_wait(&self, msg: &ServerMessage, wait: Duration) -> Result<(), CloseCode> {
-        let mut frame = Vec::new();
-        encode_frame(msg, &mut frame).map_err(|e| {
-            tracing::error!(error = %e, msg = msg.name(), "cannot encode server message");
-            CloseCode::InternalError
-        })?;
-        match self.tx.send_timeout(Outgoing::Frame(frame), wait).await {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                close_connection(&self.conn, CloseCode::SlowConsumer);
-                Err(CloseCode::SlowConsumer)
-            }
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(CloseCode::Normal),
-        }
-    }
-
     /// Queues `frames`, one or more complete frames already encoded (with
-    /// [`protocol::encode_frame`]), waiting up to `wait` for room like
-    /// [`Outbox::send_wait`]. They go out in one write, so usually in one packet.
+    /// [`protocol::encode_frame`]), waiting up to `wait` for room in the connection's
+    /// queue (for bulk senders such as a resend). A client that does not make room in
+    /// time is closed with [`CloseCode::SlowConsumer`]. The frames go out in one write,
+    /// so usually in one packet.
     pub async fn send_frames_wait(&self, frames: Vec<u8>, wait: Duration) -> Result<(), CloseCode> {
         if frames.is_empty() {
             return Ok(());

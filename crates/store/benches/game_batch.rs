@@ -55,6 +55,17 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
 }
 
+/// `p50 … · p90 … · p99 … · max …` of sorted latencies, in ms.
+fn percentiles(sorted: &[Duration]) -> String {
+    format!(
+        "p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+        pct(sorted, 0.5),
+        pct(sorted, 0.9),
+        pct(sorted, 0.99),
+        pct(sorted, 1.0)
+    )
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -198,21 +209,9 @@ async fn run() {
             "back to back"
         }
     );
-    println!(
-        "durable (ack path) p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
-        pct(&lat, 0.5),
-        pct(&lat, 0.9),
-        pct(&lat, 0.99),
-        pct(&lat, 1.0)
-    );
+    println!("durable (ack path) {}", percentiles(&lat));
     if !applied.is_empty() {
-        println!(
-            "apply (background) p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
-            pct(&applied, 0.5),
-            pct(&applied, 0.9),
-            pct(&applied, 0.99),
-            pct(&applied, 1.0)
-        );
+        println!("apply (background) {}", percentiles(&applied));
     }
     println!(
         "throughput {:.0} batches/s · {:.0} session rows/s · {:.0} event rows/s",

@@ -277,7 +277,7 @@ pub async fn replay(pool: &PgPool) -> Result<u64, StoreError> {
     }
 }
 
-/// Batches logged and not applied yet (a backlog gauge).
+/// Batches logged and not applied yet.
 pub async fn logged_batches(pool: &PgPool) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM game_batch_log")
         .fetch_one(pool)
