@@ -319,7 +319,12 @@ mod tests {
         // without allocating it.
         let mut huge = body.clone();
         huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(decode(9, &huge).unwrap_err().to_string().contains("exceeds"));
+        assert!(
+            decode(9, &huge)
+                .unwrap_err()
+                .to_string()
+                .contains("exceeds")
+        );
         let mut short = body.clone();
         let len = u32::from_be_bytes(short[1..5].try_into().unwrap());
         short[1..5].copy_from_slice(&(len - 1).to_be_bytes());
@@ -334,7 +339,12 @@ mod tests {
         let mut nested = vec![VERSION_LZ4];
         nested.extend_from_slice(&(inner.len() as u32).to_be_bytes());
         nested.extend_from_slice(&lz4_flex::block::compress(&inner));
-        assert!(decode(9, &nested).unwrap_err().to_string().contains("not a plain body"));
+        assert!(
+            decode(9, &nested)
+                .unwrap_err()
+                .to_string()
+                .contains("not a plain body")
+        );
     }
 
     #[test]
