@@ -24,8 +24,12 @@ fn secs(name: &str, value: f64) -> anyhow::Result<Duration> {
         .with_context(|| format!("game.{name} must be a positive number of seconds, not {value}"))
 }
 
-/// The game tunables of the `[game]` section, checked.
-pub fn game_config(c: &config::GameConfig) -> anyhow::Result<::game::GameConfig> {
+/// The game tunables of the `[game]` section, checked; the applier waits a third of
+/// the tick period (`tick_period`) after each commit.
+pub fn game_config(
+    c: &config::GameConfig,
+    tick_period: Duration,
+) -> anyhow::Result<::game::GameConfig> {
     let positive = |name: &str, v: usize| {
         if v == 0 {
             anyhow::bail!("game.{name} must be at least 1");
@@ -39,6 +43,7 @@ pub fn game_config(c: &config::GameConfig) -> anyhow::Result<::game::GameConfig>
         send_wait: secs("send_wait_secs", c.send_wait_secs)?,
         evict_ended_after: secs("evict_ended_after_secs", c.evict_ended_after_secs)?,
         evict_idle_after: secs("evict_idle_after_secs", c.evict_idle_after_secs)?,
+        apply_delay: tick_period / 3,
         ..::game::GameConfig::default()
     })
 }
@@ -49,8 +54,13 @@ pub fn start(
     pool: PgPool,
     content: Arc<domain::narrative::Content>,
     cfg: &config::GameConfig,
+    tick_period: Duration,
 ) -> anyhow::Result<GameParts> {
-    let g = ::game::GameHandle::new(pool, ::game::ContentCell::new(content), game_config(cfg)?);
+    let g = ::game::GameHandle::new(
+        pool,
+        ::game::ContentCell::new(content),
+        game_config(cfg, tick_period)?,
+    );
     Ok(GameParts {
         handle: g.handle,
         plugin: g.plugin,

@@ -306,7 +306,7 @@ impl Server {
             handle: game_handle,
             plugin: game_plugin,
             persister: game_persister,
-        } = game::start(pool.clone(), content.clone(), &cfg.game)?;
+        } = game::start(pool.clone(), content.clone(), &cfg.game, period)?;
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
         let (inspector, inspector_plugin) = inspector::channel(64);
         let sessions_gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -620,7 +620,7 @@ fn main() {
         "server tick           {} Hz actual · p99 {} µs · overruns {}",
         tick["actual_rate_hz"], tick["p99_us"], tick["overruns"]
     );
-    let systems = slowest_systems(&metrics, 6);
+    let systems = slowest_systems(&metrics, 14);
     if !systems.is_empty() {
         println!("slowest tick systems  (mean per run since start)");
         for (name, mean_us) in systems {

@@ -391,7 +391,12 @@ fn save_json(parts: SaveParts<'_>, now: i64, content_version: &str) -> Option<St
             .filter(|(_, r)| *r > 0)
             .collect(),
     };
-    match serde_json::to_string(&view) {
+    // Sized for a typical save (about 500 bytes), so it is written without regrowing.
+    let mut json = Vec::with_capacity(1024);
+    let encoded = serde_json::to_writer(&mut json, &view)
+        .map_err(|e| e.to_string())
+        .and_then(|()| String::from_utf8(json).map_err(|e| e.to_string()));
+    match encoded {
         Ok(json) => Some(json),
         Err(e) => {
             tracing::error!(error = %e, "cannot encode a save");
@@ -432,7 +437,7 @@ fn bridge_out(
             *slot = Some(sample);
         }
     }
-    let mut events = Vec::new();
+    let mut events = Vec::with_capacity(outbox.events.len());
     for ev in outbox.drain() {
         let Some(ts) = bridge.sessions.get_mut(&ev.session) else {
             continue;
@@ -488,6 +493,10 @@ fn bridge_out(
     }
     let window = bridge.shared.cfg.resend_window as u64;
     let mut pending = crate::Pending {
+        sessions: HashMap::with_capacity(touched.len()),
+        events: Vec::with_capacity(events.len()),
+        deliveries: Vec::with_capacity(events.len()),
+        acks: Vec::with_capacity(touched.len()),
         unloaded: std::mem::take(&mut bridge.unload_done),
         unload_refused: std::mem::take(&mut bridge.unload_refused),
         ..Default::default()

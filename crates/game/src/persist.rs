@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util_free::CancelFlag;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -161,12 +161,32 @@ enum Done {
 /// are durable already, so this only bounds memory).
 const APPLY_QUEUE: usize = 256;
 
+/// A command's answer, and where it goes.
+type Ack = (
+    oneshot::Sender<crate::CommandOutcome>,
+    crate::CommandOutcome,
+);
+
+/// What a committed batch releases for one session.
+struct Outgoing {
+    /// The session, if still in memory.
+    live: Option<Arc<crate::LiveSession>>,
+    /// Its events, in order.
+    events: Vec<Arc<crate::Delivered>>,
+    /// Its commands' answers.
+    acks: Vec<Ack>,
+    /// The batch ended it.
+    ended: bool,
+}
+
 /// A logged batch on its way to the tables.
 struct Logged {
     id: i64,
     batch: store::game::Batch,
     /// Sessions the tick unloaded in this batch: forgotten once it is applied.
     unloaded: Vec<Uuid>,
+    /// When its log row was committed.
+    logged_at: std::time::Instant,
 }
 
 /// Evicts ended sessions, and asks the tick to unload idle detached ones (the
@@ -259,59 +279,68 @@ async fn commit(
             }
         }
     };
+    let logged_at = std::time::Instant::now();
+    // Committed. The batch's live sessions are looked up at once (one lock), then per
+    // session its events are published (in order) and its acknowledgements released, so
+    // a forwarder woken by the events usually finds the answer ready too and sends both
+    // in one write.
+    let mut out: Vec<Outgoing> = Vec::with_capacity(batch.sessions.len());
+    {
+        let live = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(batch.sessions.len());
+        let mut slot = |id: Uuid| -> usize {
+            *index.entry(id).or_insert_with(|| {
+                out.push(Outgoing {
+                    live: live.get(&id).cloned(),
+                    events: Vec::new(),
+                    acks: Vec::new(),
+                    ended: false,
+                });
+                out.len() - 1
+            })
+        };
+        let events: Vec<(usize, Arc<crate::Delivered>)> = pending
+            .deliveries
+            .into_iter()
+            .map(|(id, d)| (slot(id), d))
+            .collect();
+        let acks: Vec<(usize, Ack)> = pending
+            .acks
+            .into_iter()
+            .map(|(id, reply, outcome)| (slot(id), (reply, outcome)))
+            .collect();
+        let ended: Vec<usize> = pending.ended.into_iter().map(&mut slot).collect();
+        for w in &batch.sessions {
+            slot(w.id);
+        }
+        drop(live);
+        for (i, d) in events {
+            if let Some(o) = out.get_mut(i) {
+                o.events.push(d);
+            }
+        }
+        for (i, ack) in acks {
+            if let Some(o) = out.get_mut(i) {
+                o.acks.push(ack);
+            }
+        }
+        for i in ended {
+            if let Some(o) = out.get_mut(i) {
+                o.ended = true;
+            }
+        }
+    }
     // Until batch `id` is applied, these sessions' rows are behind: keep them in memory.
-    for w in &batch.sessions {
-        if let Some(s) = shared.session(&w.id) {
-            s.last_batch.fetch_max(id, Ordering::AcqRel);
-        }
+    for s in out.iter().filter_map(|o| o.live.as_ref()) {
+        s.last_batch.fetch_max(id, Ordering::AcqRel);
     }
-    // Committed: per session, publish its events (in order), then release its
-    // acknowledgements, so a forwarder woken by the events usually finds the answer
-    // ready too and sends both in one write.
-    type Ack = (
-        oneshot::Sender<crate::CommandOutcome>,
-        crate::CommandOutcome,
-    );
-    let mut by_session: Vec<(Uuid, Vec<Arc<crate::Delivered>>, Vec<Ack>)> = Vec::new();
-    let mut index: HashMap<Uuid, usize> = HashMap::new();
-    let mut entry = |id: Uuid| {
-        *index.entry(id).or_insert_with(|| {
-            by_session.push((id, Vec::new(), Vec::new()));
-            by_session.len() - 1
-        })
-    };
-    let slots: Vec<(usize, Arc<crate::Delivered>)> = pending
-        .deliveries
-        .into_iter()
-        .map(|(id, d)| (entry(id), d))
-        .collect();
-    let acks: Vec<(usize, Ack)> = pending
-        .acks
-        .into_iter()
-        .map(|(id, reply, outcome)| (entry(id), (reply, outcome)))
-        .collect();
-    let ended: HashSet<Uuid> = pending.ended.into_iter().collect();
-    for id in &ended {
-        entry(*id);
-    }
-    for (i, d) in slots {
-        if let Some(e) = by_session.get_mut(i) {
-            e.1.push(d);
-        }
-    }
-    for (i, ack) in acks {
-        if let Some(e) = by_session.get_mut(i) {
-            e.2.push(ack);
-        }
-    }
-    for (id, evs, acks) in by_session {
-        let is_ended = ended.contains(&id);
-        if (!evs.is_empty() || is_ended)
-            && let Some(s) = shared.session(&id)
+    for o in out {
+        if (!o.events.is_empty() || o.ended)
+            && let Some(s) = &o.live
         {
-            s.publish(evs, is_ended);
+            s.publish(o.events, o.ended);
         }
-        for (reply, outcome) in acks {
+        for (reply, outcome) in o.acks {
             let _ = reply.send(outcome);
         }
     }
@@ -325,11 +354,14 @@ async fn commit(
         id,
         batch,
         unloaded: pending.unloaded,
+        logged_at,
     })
 }
 
 /// Applies logged batches in order, each in one statement that also deletes its log row
-/// (committed without waiting for the WAL flush: the log row is the durable copy). A
+/// (committed without waiting for the WAL flush: the log row is the durable copy), no
+/// sooner than [`crate::GameConfig::apply_delay`] after the batch was logged, so that
+/// the database's work on it does not compete with the delivery of its events. A
 /// failure is retried; when stopping, a batch still failing is left for the replay at
 /// the next start.
 async fn apply(
@@ -342,8 +374,13 @@ async fn apply(
         id,
         batch,
         unloaded,
+        logged_at,
     }) = logged.recv().await
     {
+        // Out of the way of the delivery that follows the commit (unless stopping).
+        if !stop.is_cancelled() {
+            tokio::time::sleep_until((logged_at + shared.cfg.apply_delay).into()).await;
+        }
         let mut delay = Duration::from_millis(20);
         let mut attempts = 0u32;
         loop {
