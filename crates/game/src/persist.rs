@@ -257,8 +257,7 @@ async fn commit(
         events: pending.events,
         trim: pending.trim,
     };
-    let mut delay = Duration::from_millis(20);
-    let mut attempts = 0u32;
+    let mut retry = Retry::new(shared, "logging a game state batch", None);
     let id = loop {
         let started = std::time::Instant::now();
         match writer.log(&batch).await {
@@ -266,16 +265,11 @@ async fn commit(
                 shared.metrics.commit.observe(started.elapsed());
                 break id;
             }
+            // Nothing is acknowledged: the answers are dropped unsent.
             Err(e) => {
-                attempts += 1;
-                shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, attempts, events = batch.events.len(), "game state commit failed; retrying");
-                if stopping() && attempts >= 5 {
-                    tracing::error!("giving up on the final game state commit");
-                    return None; // Nothing is acknowledged: acks are dropped unsent.
+                if retry.give_up(e, stopping()).await {
+                    return None;
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
             }
         }
     };
@@ -284,57 +278,30 @@ async fn commit(
     // session its events are published (in order) and its acknowledgements released, so
     // a forwarder woken by the events usually finds the answer ready too and sends both
     // in one write.
-    let mut out: Vec<Outgoing> = Vec::with_capacity(batch.sessions.len());
+    let mut out: HashMap<Uuid, Outgoing> = HashMap::with_capacity(batch.sessions.len());
+    let mut order: Vec<Uuid> = Vec::with_capacity(batch.sessions.len());
     {
         let live = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(batch.sessions.len());
-        let mut slot = |id: Uuid| -> usize {
-            *index.entry(id).or_insert_with(|| {
-                out.push(Outgoing {
-                    live: live.get(&id).cloned(),
-                    events: Vec::new(),
-                    acks: Vec::new(),
-                    ended: false,
-                });
-                out.len() - 1
-            })
-        };
-        let events: Vec<(usize, Arc<crate::Delivered>)> = pending
-            .deliveries
-            .into_iter()
-            .map(|(id, d)| (slot(id), d))
-            .collect();
-        let acks: Vec<(usize, Ack)> = pending
-            .acks
-            .into_iter()
-            .map(|(id, reply, outcome)| (slot(id), (reply, outcome)))
-            .collect();
-        let ended: Vec<usize> = pending.ended.into_iter().map(&mut slot).collect();
+        for (id, d) in pending.deliveries {
+            outgoing(&mut out, &mut order, &live, id).events.push(d);
+        }
+        for (id, reply, outcome) in pending.acks {
+            outgoing(&mut out, &mut order, &live, id)
+                .acks
+                .push((reply, outcome));
+        }
+        for id in pending.ended {
+            outgoing(&mut out, &mut order, &live, id).ended = true;
+        }
         for w in &batch.sessions {
-            slot(w.id);
-        }
-        drop(live);
-        for (i, d) in events {
-            if let Some(o) = out.get_mut(i) {
-                o.events.push(d);
-            }
-        }
-        for (i, ack) in acks {
-            if let Some(o) = out.get_mut(i) {
-                o.acks.push(ack);
-            }
-        }
-        for i in ended {
-            if let Some(o) = out.get_mut(i) {
-                o.ended = true;
-            }
+            outgoing(&mut out, &mut order, &live, w.id);
         }
     }
     // Until batch `id` is applied, these sessions' rows are behind: keep them in memory.
-    for s in out.iter().filter_map(|o| o.live.as_ref()) {
+    for s in out.values().filter_map(|o| o.live.as_ref()) {
         s.last_batch.fetch_max(id, Ordering::AcqRel);
     }
-    for o in out {
+    for o in order.iter().filter_map(|id| out.remove(id)) {
         if (!o.events.is_empty() || o.ended)
             && let Some(s) = &o.live
         {
@@ -356,6 +323,64 @@ async fn commit(
         unloaded: pending.unloaded,
         logged_at,
     })
+}
+
+/// `id`'s entry in `out` (first seen: appended to `order`, with its live session from
+/// `live`).
+fn outgoing<'a>(
+    out: &'a mut HashMap<Uuid, Outgoing>,
+    order: &mut Vec<Uuid>,
+    live: &HashMap<Uuid, Arc<crate::LiveSession>>,
+    id: Uuid,
+) -> &'a mut Outgoing {
+    out.entry(id).or_insert_with(|| {
+        order.push(id);
+        Outgoing {
+            live: live.get(&id).cloned(),
+            events: Vec::new(),
+            acks: Vec::new(),
+            ended: false,
+        }
+    })
+}
+
+/// The failure path of a batch write retried until it succeeds: each failure is counted
+/// and logged, then waited out (20 ms, doubling up to 2 s); once the server is stopping,
+/// the fifth failure gives up.
+struct Retry<'a> {
+    shared: &'a Shared,
+    what: &'static str,
+    /// The log row of the batch, once it has one.
+    batch: Option<i64>,
+    delay: Duration,
+    attempts: u32,
+}
+
+impl<'a> Retry<'a> {
+    fn new(shared: &'a Shared, what: &'static str, batch: Option<i64>) -> Self {
+        Retry {
+            shared,
+            what,
+            batch,
+            delay: Duration::from_millis(20),
+            attempts: 0,
+        }
+    }
+
+    /// After a failed attempt: `true` to give up, else after the back-off.
+    async fn give_up(&mut self, error: store::StoreError, stopping: bool) -> bool {
+        self.attempts += 1;
+        self.shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
+        let (what, attempts) = (self.what, self.attempts);
+        tracing::error!(error = %error, attempts, batch = ?self.batch, "{what} failed; retrying");
+        if stopping && attempts >= 5 {
+            tracing::error!("{what}: giving up while stopping");
+            return true;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(2));
+        false
+    }
 }
 
 /// Applies logged batches in order, each in one statement that also deletes its log row
@@ -381,8 +406,7 @@ async fn apply(
         if !stop.is_cancelled() {
             tokio::time::sleep_until((logged_at + shared.cfg.apply_delay).into()).await;
         }
-        let mut delay = Duration::from_millis(20);
-        let mut attempts = 0u32;
+        let mut retry = Retry::new(&shared, "applying a logged game batch", Some(id));
         loop {
             let started = std::time::Instant::now();
             match writer.apply(id, &batch).await {
@@ -390,16 +414,11 @@ async fn apply(
                     shared.metrics.apply.observe(started.elapsed());
                     break;
                 }
+                // Left in the log: the next start replays it and those after it.
                 Err(e) => {
-                    attempts += 1;
-                    shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, attempts, batch = id, "applying a logged game batch failed; retrying");
-                    if stop.is_cancelled() && attempts >= 5 {
-                        tracing::error!("leaving the logged game batches for the next start");
+                    if retry.give_up(e, stop.is_cancelled()).await {
                         return;
                     }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
                 }
             }
         }
