@@ -269,6 +269,19 @@ mod tests {
         format!("{x:?}") == format!("{y:?}")
     }
 
+    /// Why row 9 with `body` is refused.
+    fn error(body: &[u8]) -> String {
+        decode(9, body).unwrap_err().to_string()
+    }
+
+    /// Every truncation of `body` is refused, naming the row.
+    fn every_truncation_is_an_error(body: &[u8]) {
+        for cut in 0..body.len() {
+            let err = error(&body[..cut]);
+            assert!(err.contains("game batch log row 9"), "{err}");
+        }
+    }
+
     /// A batch like a busy tick's: many saves sharing their keys.
     fn big_batch() -> Batch {
         let sessions = (0..100u128)
@@ -314,20 +327,12 @@ mod tests {
     #[test]
     fn corrupt_compressed_bodies_are_errors() {
         let body = encode(&big_batch()).unwrap();
-        for cut in 0..body.len() {
-            let err = decode(9, &body[..cut]).unwrap_err();
-            assert!(err.to_string().contains("game batch log row 9"), "{err}");
-        }
+        every_truncation_is_an_error(&body);
         // A claimed plain length beyond what the body could expand to is refused
         // without allocating it.
         let mut huge = body.clone();
         huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(
-            decode(9, &huge)
-                .unwrap_err()
-                .to_string()
-                .contains("exceeds")
-        );
+        assert!(error(&huge).contains("exceeds"));
         let mut short = body.clone();
         let len = u32::from_be_bytes(short[1..5].try_into().unwrap());
         short[1..5].copy_from_slice(&(len - 1).to_be_bytes());
@@ -342,45 +347,22 @@ mod tests {
         let mut nested = vec![VERSION_LZ4];
         nested.extend_from_slice(&(inner.len() as u32).to_be_bytes());
         nested.extend_from_slice(&lz4_flex::block::compress(&inner));
-        assert!(
-            decode(9, &nested)
-                .unwrap_err()
-                .to_string()
-                .contains("not a plain body")
-        );
+        assert!(error(&nested).contains("not a plain body"));
     }
 
     #[test]
     fn every_truncation_and_bad_header_is_an_error() {
         let body = encode_plain(&batch()).unwrap();
-        for cut in 0..body.len() {
-            let err = decode(9, &body[..cut]).unwrap_err();
-            assert!(err.to_string().contains("game batch log row 9"), "{err}");
-        }
+        every_truncation_is_an_error(&body);
         let mut long = body.clone();
         long.push(0);
-        assert!(
-            decode(9, &long)
-                .unwrap_err()
-                .to_string()
-                .contains("trailing")
-        );
+        assert!(error(&long).contains("trailing"));
         let mut version = body.clone();
         version[0] = 3;
-        assert!(
-            decode(9, &version)
-                .unwrap_err()
-                .to_string()
-                .contains("version 3")
-        );
+        assert!(error(&version).contains("version 3"));
         // A huge count is refused before anything is allocated for it.
         let mut count = body;
         count[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(
-            decode(9, &count)
-                .unwrap_err()
-                .to_string()
-                .contains("exceeds")
-        );
+        assert!(error(&count).contains("exceeds"));
     }
 }
