@@ -23,6 +23,8 @@
 //! - `BENCH_PG_SET`: `name=value,...` PostgreSQL settings applied (ALTER SYSTEM,
 //!   reload) before the run, for experiments such as `synchronous_commit=off`;
 //!   the figures then say so, since acknowledgements are no longer durable;
+//! - `BENCH_SERVER_ENV`: `NAME=value,...` extra environment for the server, for
+//!   experiments such as `MIMALLOC_ALLOW_THP=0`;
 //! - `BENCH_KEEP_STATE=1`: keep the server's state dir (its PostgreSQL log is
 //!   `postgres.log` there; with `BENCH_PG_SET=log_min_duration_statement=0` it times
 //!   every statement);
@@ -240,6 +242,7 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
         .env("RUST_LOG", env_or("BENCH_SERVER_LOG", "warn"))
         .env_remove("MIMALLOC_PURGE_DELAY")
         .envs(purging.then_some(("MIMALLOC_PURGE_DELAY", "0")))
+        .envs(server_env())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -281,6 +284,21 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
         quic: quic.unwrap(),
         database: database.unwrap(),
     }
+}
+
+/// `BENCH_SERVER_ENV` (`NAME=value,...`): extra environment for the server, for
+/// experiments (the figures then say so).
+fn server_env() -> Vec<(String, String)> {
+    env_or("BENCH_SERVER_ENV", "")
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .expect("BENCH_SERVER_ENV is NAME=value,...");
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect()
 }
 
 /// Stops the server (SIGTERM: it stops its PostgreSQL too), killing it after 30 s.
@@ -643,6 +661,10 @@ fn main() {
             "-".to_owned()
         }
     );
+    let server_set = env_or("BENCH_SERVER_ENV", "");
+    if !server_set.is_empty() {
+        println!("EXPERIMENT: server environment {server_set}");
+    }
     let pg_set = env_or("BENCH_PG_SET", "");
     if !pg_set.is_empty() {
         println!("EXPERIMENT: PostgreSQL settings {pg_set} (acknowledgements may not be durable)");

@@ -485,7 +485,7 @@ fn bridge_out(
             ts.touched = true;
             bridge.touched.push(ev.session);
         }
-        events.push((ev.session, seq, ev.at_ms, events::to_wire(&ev.event)));
+        events.push((ev.session, seq, ev.at_ms, events::into_wire(ev.event)));
     }
     let touched = std::mem::take(&mut bridge.touched);
     if touched.is_empty() && bridge.unload_done.is_empty() && bridge.unload_refused.is_empty() {

@@ -3,21 +3,18 @@
 use protocol::v1::{Change, Choice, GameCommand, GameEvent, Line, Media};
 use sim::{EndReason, Event};
 
-/// The wire form of a simulation event.
-pub fn to_wire(event: &Event) -> GameEvent {
+/// The wire form of a simulation event (moved, not copied: the tick hands every event
+/// over once).
+pub fn into_wire(event: Event) -> GameEvent {
     match event {
         Event::SessionStarted {
             scene,
             content_version,
         } => GameEvent::SessionStarted {
-            scene: scene.clone(),
-            content_version: content_version.clone(),
+            scene,
+            content_version,
         },
-        Event::Resumed { scene, node, notes } => GameEvent::Resumed {
-            scene: scene.clone(),
-            node: node.clone(),
-            notes: notes.clone(),
-        },
+        Event::Resumed { scene, node, notes } => GameEvent::Resumed { scene, node, notes },
         Event::NodeEntered {
             scene,
             node,
@@ -26,33 +23,33 @@ pub fn to_wire(event: &Event) -> GameEvent {
             lines,
             prompt,
         } => GameEvent::NodeEntered {
-            scene: scene.clone(),
-            node: node.clone(),
+            scene,
+            node,
             kind: kind.to_string(),
-            media: media.as_deref().map(media_to_wire),
+            media: media.map(|m| media_into_wire(*m)),
             lines: lines
-                .iter()
+                .into_iter()
                 .map(|l| Line {
-                    id: l.id.clone(),
-                    speaker: l.speaker.clone(),
-                    text: l.text.clone(),
+                    id: l.id,
+                    speaker: l.speaker,
+                    text: l.text,
                 })
                 .collect(),
-            prompt: prompt.clone(),
+            prompt,
         },
         Event::ChoicesOffered { node, choices } => GameEvent::ChoicesOffered {
-            node: node.clone(),
+            node,
             choices: choices
-                .iter()
+                .into_iter()
                 .map(|c| Choice {
-                    edge: c.edge.clone(),
-                    label: c.label.clone(),
+                    edge: c.edge,
+                    label: c.label,
                     available_at_ms: c.available_at_ms,
                 })
                 .collect(),
         },
         Event::StateDelta { changes } => GameEvent::StateDelta {
-            changes: changes.iter().map(change).collect(),
+            changes: changes.into_iter().map(change).collect(),
         },
         Event::MiniGamePrompt {
             game,
@@ -62,31 +59,29 @@ pub fn to_wire(event: &Event) -> GameEvent {
             opens_at_ms,
             closes_at_ms,
         } => GameEvent::MiniGamePrompt {
-            game: game.clone(),
-            round: *round,
-            rounds: *rounds,
-            nonce: *nonce,
-            opens_at_ms: *opens_at_ms,
-            closes_at_ms: *closes_at_ms,
+            game,
+            round,
+            rounds,
+            nonce,
+            opens_at_ms,
+            closes_at_ms,
         },
-        Event::MiniGameRound { round, hit, reason } => GameEvent::MiniGameRound {
-            round: *round,
-            hit: *hit,
-            reason: reason.clone(),
-        },
+        Event::MiniGameRound { round, hit, reason } => {
+            GameEvent::MiniGameRound { round, hit, reason }
+        }
         Event::MiniGameResult {
             game,
             outcome,
             score,
             detail,
         } => GameEvent::MiniGameResult {
-            game: game.clone(),
-            success: *outcome == sim::Outcome::Success,
-            score: *score,
-            detail: detail.clone(),
+            game,
+            success: outcome == sim::Outcome::Success,
+            score,
+            detail,
         },
         Event::QuestUpdated { quest, status } => GameEvent::QuestUpdated {
-            quest: quest.clone(),
+            quest,
             status: status.as_str().to_owned(),
         },
         Event::ObjectiveUpdated {
@@ -96,57 +91,50 @@ pub fn to_wire(event: &Event) -> GameEvent {
             target,
             completed,
         } => GameEvent::ObjectiveUpdated {
-            quest: quest.clone(),
-            objective: objective.clone(),
-            progress: *progress,
-            target: *target,
-            completed: *completed,
+            quest,
+            objective,
+            progress,
+            target,
+            completed,
         },
-        Event::LevelUp { level, xp } => GameEvent::LevelUp {
-            level: *level,
-            xp: *xp,
-        },
-        Event::SceneUnlocked { scene } => GameEvent::SceneUnlocked {
-            scene: scene.clone(),
-        },
+        Event::LevelUp { level, xp } => GameEvent::LevelUp { level, xp },
+        Event::SceneUnlocked { scene } => GameEvent::SceneUnlocked { scene },
         Event::Saved { .. } => GameEvent::Error {
             command: "save".into(),
             code: "internal".into(),
             message: "unexpected save event".into(),
         },
         Event::SessionEnded { reason } => GameEvent::SessionEnded {
-            reason: end_reason(*reason).to_owned(),
+            reason: end_reason(reason).to_owned(),
         },
         Event::Error {
             command,
             reason,
             message,
         } => GameEvent::Error {
-            command: command.clone(),
-            code: reason_code(reason).to_owned(),
-            message: message.clone(),
+            command,
+            code: reason_code(&reason).to_owned(),
+            message,
         },
         Event::MediaReady { scene, node, media } => GameEvent::MediaReady {
-            scene: scene.clone(),
-            node: node.clone(),
-            media: media_to_wire(media),
+            scene,
+            node,
+            media: media_into_wire(*media),
         },
     }
 }
 
-fn media_to_wire(m: &sim::Media) -> Media {
+fn media_into_wire(m: sim::Media) -> Media {
     match m {
-        sim::Media::Asset { asset } => Media::Asset {
-            asset: asset.clone(),
-        },
+        sim::Media::Asset { asset } => Media::Asset { asset },
         sim::Media::Generate {
             operation,
             prompt,
             params,
         } => Media::Generate {
-            operation: operation.clone(),
-            prompt: prompt.clone(),
-            params: params.clone(),
+            operation,
+            prompt,
+            params,
         },
     }
 }
@@ -182,11 +170,11 @@ pub fn reason_code(r: &sim::ErrorReason) -> &'static str {
     }
 }
 
-fn change(c: &domain::narrative::Change) -> Change {
+fn change(c: domain::narrative::Change) -> Change {
     use domain::narrative::Change as C;
     match c {
         C::Var { name, value } => Change::Var {
-            name: name.clone(),
+            name,
             value: value.to_string(),
         },
         C::Stat {
@@ -195,17 +183,14 @@ fn change(c: &domain::narrative::Change) -> Change {
             axis,
             value,
         } => Change::Stat {
-            stat: stat.clone(),
-            entity: entity.clone(),
-            axis: axis.clone(),
-            value: *value,
+            stat,
+            entity,
+            axis,
+            value,
         },
-        C::Item { item, count } => Change::Item {
-            item: item.clone(),
-            count: *count,
-        },
+        C::Item { item, count } => Change::Item { item, count },
         C::Quest { quest, status } => Change::Quest {
-            quest: quest.clone(),
+            quest,
             status: status.as_str().to_owned(),
         },
         C::Objective {
@@ -214,16 +199,14 @@ fn change(c: &domain::narrative::Change) -> Change {
             progress,
             target,
         } => Change::Objective {
-            quest: quest.clone(),
-            objective: objective.clone(),
-            progress: *progress,
-            target: *target,
+            quest,
+            objective,
+            progress,
+            target,
         },
-        C::Xp { xp } => Change::Xp { xp: *xp },
-        C::Level { level } => Change::Level { level: *level },
-        C::Unlocked { scene } => Change::Unlocked {
-            scene: scene.clone(),
-        },
+        C::Xp { xp } => Change::Xp { xp },
+        C::Level { level } => Change::Level { level },
+        C::Unlocked { scene } => Change::Unlocked { scene },
     }
 }
 

@@ -257,10 +257,20 @@ async fn commit(
         events: pending.events,
         trim: pending.trim,
     };
+    let mut release = Some((pending.deliveries, pending.acks, pending.ended));
+    let mut grouped = None;
     let mut retry = Retry::new(shared, "logging a game state batch", None);
     let id = loop {
         let started = std::time::Instant::now();
-        match writer.log(&batch).await {
+        // The batch is grouped per session while the database works on the log row (the
+        // log future is polled first: it sends the row, then waits): nothing in the
+        // grouping depends on the commit, so it is off the acknowledgement path.
+        let (logged, ()) = tokio::join!(writer.log(&batch), async {
+            if let Some((deliveries, acks, ended)) = release.take() {
+                grouped = Some(group(shared, deliveries, acks, ended, &batch.sessions));
+            }
+        });
+        match logged {
             Ok(id) => {
                 shared.metrics.commit.observe(started.elapsed());
                 break id;
@@ -274,29 +284,10 @@ async fn commit(
         }
     };
     let logged_at = std::time::Instant::now();
-    // Committed. The batch's live sessions are looked up at once (one lock), then per
-    // session its events are published (in order) and its acknowledgements released, so
-    // a forwarder woken by the events usually finds the answer ready too and sends both
-    // in one write.
-    let mut out: HashMap<Uuid, Outgoing> = HashMap::with_capacity(batch.sessions.len());
-    let mut order: Vec<Uuid> = Vec::with_capacity(batch.sessions.len());
-    {
-        let live = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, d) in pending.deliveries {
-            outgoing(&mut out, &mut order, &live, id).events.push(d);
-        }
-        for (id, reply, outcome) in pending.acks {
-            outgoing(&mut out, &mut order, &live, id)
-                .acks
-                .push((reply, outcome));
-        }
-        for id in pending.ended {
-            outgoing(&mut out, &mut order, &live, id).ended = true;
-        }
-        for w in &batch.sessions {
-            outgoing(&mut out, &mut order, &live, w.id);
-        }
-    }
+    // Committed: per session, its events are published (in order) and its
+    // acknowledgements released, so a forwarder woken by the events usually finds the
+    // answer ready too and sends both in one write.
+    let (mut out, order) = grouped.unwrap_or_default();
     // Until batch `id` is applied, these sessions' rows are behind: keep them in memory.
     for s in out.values().filter_map(|o| o.live.as_ref()) {
         s.last_batch.fetch_max(id, Ordering::AcqRel);
@@ -323,6 +314,41 @@ async fn commit(
         unloaded: pending.unloaded,
         logged_at,
     })
+}
+
+/// What a batch releases once committed, per session (with its live session, looked up
+/// under one lock), and the sessions in first-seen order.
+type Grouped = (HashMap<Uuid, Outgoing>, Vec<Uuid>);
+
+fn group(
+    shared: &Shared,
+    deliveries: Vec<(Uuid, Arc<crate::Delivered>)>,
+    acks: Vec<(
+        Uuid,
+        oneshot::Sender<crate::CommandOutcome>,
+        crate::CommandOutcome,
+    )>,
+    ended: Vec<Uuid>,
+    sessions: &[store::game::SessionWrite],
+) -> Grouped {
+    let mut out: HashMap<Uuid, Outgoing> = HashMap::with_capacity(sessions.len());
+    let mut order: Vec<Uuid> = Vec::with_capacity(sessions.len());
+    let live = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    for (id, d) in deliveries {
+        outgoing(&mut out, &mut order, &live, id).events.push(d);
+    }
+    for (id, reply, outcome) in acks {
+        outgoing(&mut out, &mut order, &live, id)
+            .acks
+            .push((reply, outcome));
+    }
+    for id in ended {
+        outgoing(&mut out, &mut order, &live, id).ended = true;
+    }
+    for w in sessions {
+        outgoing(&mut out, &mut order, &live, w.id);
+    }
+    (out, order)
 }
 
 /// `id`'s entry in `out` (first seen: appended to `order`, with its live session from

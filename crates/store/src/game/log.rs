@@ -26,24 +26,46 @@ fn put_len(out: &mut Vec<u8>, n: usize) -> Result<(), StoreError> {
 /// Encodes a batch as a compressed log body: the saves' JSON shrinks about fourfold,
 /// and a smaller row is fewer TOAST chunks and less WAL to write and flush on the
 /// acknowledgement path (compressing costs a small fraction of what that saves).
+#[cfg(test)]
 pub(crate) fn encode(batch: &Batch) -> Result<Vec<u8>, StoreError> {
-    let plain = encode_plain(batch)?;
-    let bound = lz4_flex::block::get_maximum_output_size(plain.len());
-    let mut out = vec![0u8; 5 + bound];
-    out[0] = VERSION_LZ4;
+    let (mut plain, mut body) = (Vec::new(), Vec::new());
+    encode_into(batch, &mut plain, &mut body)?;
+    Ok(body)
+}
+
+/// [`encode`] into `body`, with `plain` as scratch space: both are cleared first and
+/// keep their capacity, so a writer that keeps them allocates nothing per batch.
+pub(crate) fn encode_into(
+    batch: &Batch,
+    plain: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    encode_plain_into(batch, plain)?;
     let len = u32::try_from(plain.len())
         .ok()
         .filter(|&n| n as usize <= MAX_PLAIN)
         .ok_or_else(|| StoreError::Corrupt("game batch too large to log".into()))?;
-    out[1..5].copy_from_slice(&len.to_be_bytes());
-    let n = lz4_flex::block::compress_into(&plain, &mut out[5..])
+    let bound = lz4_flex::block::get_maximum_output_size(plain.len());
+    body.clear();
+    body.resize(5 + bound, 0);
+    body[0] = VERSION_LZ4;
+    body[1..5].copy_from_slice(&len.to_be_bytes());
+    let n = lz4_flex::block::compress_into(plain, &mut body[5..])
         .map_err(|e| StoreError::Corrupt(format!("compressing a game batch: {e}")))?;
-    out.truncate(5 + n);
-    Ok(out)
+    body.truncate(5 + n);
+    Ok(())
 }
 
 /// Encodes a batch as a plain (version 1) log body.
+#[cfg(test)]
 fn encode_plain(batch: &Batch) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    encode_plain_into(batch, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a batch as a plain (version 1) log body into `out` (cleared first).
+fn encode_plain_into(batch: &Batch, out: &mut Vec<u8>) -> Result<(), StoreError> {
     let size = 13
         + batch
             .sessions
@@ -56,33 +78,34 @@ fn encode_plain(batch: &Batch) -> Result<Vec<u8>, StoreError> {
             .map(|e| 36 + e.event.len())
             .sum::<usize>()
         + batch.trim.len() * 24;
-    let mut out = Vec::with_capacity(size);
+    out.clear();
+    out.reserve(size);
     out.push(VERSION);
-    put_len(&mut out, batch.sessions.len())?;
+    put_len(out, batch.sessions.len())?;
     for s in &batch.sessions {
         out.extend_from_slice(s.id.as_bytes());
         let flags = if s.ended { ENDED } else { 0 } | if s.save.is_some() { HAS_SAVE } else { 0 };
         out.push(flags);
         out.extend_from_slice(&s.next_seq.to_be_bytes());
         if let Some(save) = &s.save {
-            put_len(&mut out, save.len())?;
+            put_len(out, save.len())?;
             out.extend_from_slice(save.as_bytes());
         }
     }
-    put_len(&mut out, batch.events.len())?;
+    put_len(out, batch.events.len())?;
     for e in &batch.events {
         out.extend_from_slice(e.session.as_bytes());
         out.extend_from_slice(&e.seq.to_be_bytes());
         out.extend_from_slice(&e.at_ms.to_be_bytes());
-        put_len(&mut out, e.event.len())?;
+        put_len(out, e.event.len())?;
         out.extend_from_slice(&e.event);
     }
-    put_len(&mut out, batch.trim.len())?;
+    put_len(out, batch.trim.len())?;
     for (session, keep_from) in &batch.trim {
         out.extend_from_slice(session.as_bytes());
         out.extend_from_slice(&keep_from.to_be_bytes());
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads a log body, refusing anything malformed (never panics, never allocates more

@@ -320,6 +320,10 @@ pub struct Writer {
     conn: Option<sqlx::PgConnection>,
     /// Commits without waiting for the WAL flush (`synchronous_commit = off`).
     async_commit: bool,
+    /// Log bodies are encoded here (kept between batches: no allocation, and no fresh
+    /// pages to fault in, per batch).
+    plain: Vec<u8>,
+    body: Vec<u8>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -340,6 +344,8 @@ impl Writer {
             options: (*pool.connect_options()).clone(),
             conn: None,
             async_commit: false,
+            plain: Vec::new(),
+            body: Vec::new(),
         }
     }
 
@@ -372,10 +378,17 @@ impl Writer {
     /// returns the row's id, for [`Writer::apply`]. After an error the connection is
     /// dropped; logging the same batch again is safe (applying is idempotent).
     pub async fn log(&mut self, batch: &Batch) -> Result<i64, StoreError> {
-        let body = log::encode(batch)?;
+        let mut body = std::mem::take(&mut self.body);
+        let id = self.log_body(batch, &mut body).await;
+        self.body = body;
+        id
+    }
+
+    async fn log_body(&mut self, batch: &Batch, body: &mut Vec<u8>) -> Result<i64, StoreError> {
+        log::encode_into(batch, &mut self.plain, body)?;
         let conn = self.conn().await?;
         let id = sqlx::query_scalar("INSERT INTO game_batch_log (body) VALUES ($1) RETURNING id")
-            .bind(&body)
+            .bind(&body[..])
             .fetch_one(&mut *conn)
             .await;
         id.map_err(|e| {
