@@ -101,12 +101,12 @@ impl Hist {
             .map_or(f64::NAN, |(b, _)| b * 1e3)
     }
 
-    fn line(&self) -> String {
+    fn line(&self, unit: &str) -> String {
         if self.count == 0.0 {
             return "none".into();
         }
         format!(
-            "mean {:.2} ms · p50 ≤ {} ms · p99 ≤ {} ms ({} batches)",
+            "mean {:.2} ms · p50 ≤ {} ms · p99 ≤ {} ms ({} {unit})",
             self.sum / self.count * 1e3,
             self.quantile_ms(0.5),
             self.quantile_ms(0.99),
@@ -670,16 +670,29 @@ fn main() {
         println!("EXPERIMENT: PostgreSQL settings {pg_set} (acknowledgements may not be durable)");
     }
     let (health, metrics, metrics0) = health;
-    for (name, label) in [
-        ("pixsim_game_commit_seconds", "game state commit   "),
-        ("pixsim_game_handoff_to_ack_seconds", "tick handoff→ack    "),
+    for (name, label, unit) in [
+        (
+            "pixsim_tick_duration_seconds",
+            "tick duration       ",
+            "ticks",
+        ),
+        (
+            "pixsim_game_commit_seconds",
+            "game state commit   ",
+            "batches",
+        ),
+        (
+            "pixsim_game_handoff_to_ack_seconds",
+            "tick handoff→ack    ",
+            "batches",
+        ),
     ] {
         let h = histogram(&metrics, name).since(&histogram(&metrics0, name));
-        println!("{label}  {} (server, during play)", h.line());
+        println!("{label}  {} (server, during play)", h.line(unit));
     }
     let tick = &health["tick"];
     println!(
-        "server tick           {} Hz actual · p99 {} µs · overruns {}",
+        "server tick           {} Hz actual · p99 {} µs over the last 1,200 ticks (connecting included) · overruns {}",
         tick["actual_rate_hz"], tick["p99_us"], tick["overruns"]
     );
     let systems = slowest_systems(&metrics, 14);
