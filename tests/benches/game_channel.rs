@@ -12,8 +12,8 @@
 //! returns freed pages at once (`MIMALLOC_PURGE_DELAY=0`) so that VmRSS follows live
 //! memory (with the bots connected, minus the idle baseline, over the bots); then play,
 //! on the server as it ships. Purging at once faults freed pages back in, zeroed, on
-//! every tick: measured, it raised the server's CPU during play from about 22% to 26% of
-//! a core and p99 command→event by about 1 ms, so play never runs so.
+//! every tick, which is not how the server runs, so play never runs so (in interleaved
+//! runs its effect on p99 command→event was within the machine's noise).
 //!
 //! `cargo bench -p tests --bench game_channel`. Environment:
 //! - `BENCH_BOTS` (2000), `BENCH_SECS` (30): bots and play time;
