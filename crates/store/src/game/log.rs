@@ -23,9 +23,7 @@ fn put_len(out: &mut Vec<u8>, n: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Encodes a batch as a compressed log body: the saves' JSON shrinks about fourfold,
-/// and a smaller row is fewer TOAST chunks and less WAL to write and flush on the
-/// acknowledgement path (compressing costs a small fraction of what that saves).
+/// [`encode_into`] into new buffers.
 #[cfg(test)]
 pub(crate) fn encode(batch: &Batch) -> Result<Vec<u8>, StoreError> {
     let (mut plain, mut body) = (Vec::new(), Vec::new());
@@ -33,8 +31,11 @@ pub(crate) fn encode(batch: &Batch) -> Result<Vec<u8>, StoreError> {
     Ok(body)
 }
 
-/// [`encode`] into `body`, with `plain` as scratch space: both are cleared first and
-/// keep their capacity, so a writer that keeps them allocates nothing per batch.
+/// Encodes a batch as a compressed log body into `body`, with `plain` as scratch space:
+/// both are cleared first and keep their capacity, so a writer that keeps them
+/// allocates nothing per batch. Compressed, the saves' JSON shrinks about fourfold, and
+/// a smaller row is fewer TOAST chunks and less WAL to write and flush on the
+/// acknowledgement path (compressing costs a small fraction of what that saves).
 pub(crate) fn encode_into(
     batch: &Batch,
     plain: &mut Vec<u8>,
@@ -56,7 +57,7 @@ pub(crate) fn encode_into(
     Ok(())
 }
 
-/// Encodes a batch as a plain (version 1) log body.
+/// [`encode_plain_into`] into a new buffer.
 #[cfg(test)]
 fn encode_plain(batch: &Batch) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
