@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bevy_app::{App, Plugin, PostUpdate, PreUpdate};
 use bevy_ecs::prelude::*;
-use domain::narrative::{Frame, SAVE_VERSION, SavedWait};
+use domain::narrative::{SAVE_VERSION, SavedWait};
 use sim::{
     ActiveMiniGame, CallStack, Cooldowns, Event, PendingChoices, Phase, Position, Progression,
     SessionId, SessionIndex, SessionRng, SimCommand, SimConfig, SimContent, SimWorld, Variables,
@@ -280,8 +280,8 @@ fn saved_wait(
 }
 
 /// The same save the simulation's `Command::Save` would produce, taken right after
-/// the tick (`None` while the session is starting or has ended). Tests compare the
-/// JSON of [`save_json`] with it.
+/// the tick (`None` while the session is starting or has ended). Tests compare what
+/// [`save_binary`] decodes to with it.
 #[cfg(test)]
 fn build_save(
     parts: SaveParts<'_>,
@@ -291,7 +291,7 @@ fn build_save(
     let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) = parts;
     let wait = saved_wait(choices, minigame, phase)?;
     let mut frames = stack.0.clone();
-    frames.push(Frame {
+    frames.push(domain::narrative::Frame {
         scene: pos.scene.clone(),
         node: pos.node.clone(),
         args: pos.args.clone(),
@@ -315,94 +315,39 @@ fn build_save(
     })
 }
 
-/// A [`SessionSave`] serialised straight from the components, without copying them
-/// (the tick writes one for every session it touched). Same fields, same order, same
-/// attributes as `SessionSave`.
-#[derive(serde::Serialize)]
-struct SaveView<'a> {
-    version: u32,
-    content_version: &'a str,
-    rng: &'a domain::narrative::Rng,
-    stack: StackView<'a>,
-    elapsed_in_node_ms: i64,
-    wait: SavedWait,
-    vars: &'a domain::narrative::Vars,
-    visits: &'a domain::narrative::Visits,
-    progress: &'a domain::narrative::Progress,
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    cooldowns: std::collections::BTreeMap<&'a str, i64>,
-}
-
-/// The callers' frames, then the current position as the top frame.
-struct StackView<'a> {
-    callers: &'a [Frame],
-    top: &'a Position,
-}
-
-/// A [`Frame`] borrowed from the position.
-#[derive(serde::Serialize)]
-struct FrameView<'a> {
-    scene: &'a str,
-    node: &'a str,
-    #[serde(skip_serializing_if = "no_args")]
-    args: &'a std::collections::BTreeMap<String, domain::narrative::Value>,
-}
-
-fn no_args(args: &&std::collections::BTreeMap<String, domain::narrative::Value>) -> bool {
-    args.is_empty()
-}
-
-impl serde::Serialize for StackView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.callers.len() + 1))?;
-        for f in self.callers {
-            seq.serialize_element(f)?;
-        }
-        seq.serialize_element(&FrameView {
-            scene: &self.top.scene,
-            node: &self.top.node,
-            args: &self.top.args,
-        })?;
-        seq.end()
-    }
-}
-
-/// The session's save as JSON (`None` while starting or ended).
-fn save_json(parts: SaveParts<'_>, now: i64, content_version: &str) -> Option<String> {
+/// The session's save in the binary form (`domain::narrative::save_bin`), encoded
+/// straight from the components without copying them (`None` while starting or
+/// ended). The tick writes one for every session it touched, on the acknowledgement
+/// path: this costs a fraction of the JSON it replaces, and the tables still get JSON
+/// (the applier converts).
+fn save_binary(parts: SaveParts<'_>, now: i64, content_version: &str) -> Option<Vec<u8>> {
     let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) = parts;
-    let view = SaveView {
-        version: SAVE_VERSION,
-        content_version,
-        rng: &rng.0,
-        stack: StackView {
+    let wait = saved_wait(choices, minigame, phase)?;
+    let cooldowns = cooldowns
+        .0
+        .iter()
+        .map(|(k, u)| (k.as_str(), (u - now).max(0)))
+        .filter(|(_, r)| *r > 0)
+        .collect();
+    // Sized for a typical save (about 250 bytes), so it is written without regrowing.
+    let mut out = Vec::with_capacity(512);
+    domain::narrative::save_bin::encode(
+        &domain::narrative::save_bin::SaveRef {
+            version: SAVE_VERSION,
+            content_version,
+            rng: rng.0,
             callers: &stack.0,
-            top: pos,
+            top: (&pos.scene, &pos.node, &pos.args),
+            elapsed_in_node_ms: now - pos.entered_at_ms,
+            wait: &wait,
+            vars: &vars.0,
+            visits: &visits.0,
+            progress: &progress.0,
+            cooldowns: &cooldowns,
         },
-        elapsed_in_node_ms: now - pos.entered_at_ms,
-        wait: saved_wait(choices, minigame, phase)?,
-        vars: &vars.0,
-        visits: &visits.0,
-        progress: &progress.0,
-        cooldowns: cooldowns
-            .0
-            .iter()
-            .map(|(k, u)| (k.as_str(), (u - now).max(0)))
-            .filter(|(_, r)| *r > 0)
-            .collect(),
-    };
-    // Sized for a typical save (about 500 bytes), so it is written without regrowing.
-    let mut json = Vec::with_capacity(1024);
-    let encoded = serde_json::to_writer(&mut json, &view)
-        .map_err(|e| e.to_string())
-        .and_then(|()| String::from_utf8(json).map_err(|e| e.to_string()));
-    match encoded {
-        Ok(json) => Some(json),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot encode a save");
-            None
-        }
-    }
+        &mut out,
+    );
+    Some(out)
 }
 
 // A system's parameters: the resources it reads and writes.
@@ -538,13 +483,13 @@ fn bridge_out(
                 .then_some(entity)
                 .flatten()
                 .and_then(|e| saves.get(e).ok())
-                .and_then(|parts| save_json(parts, now, &version));
+                .and_then(|parts| save_binary(parts, now, &version));
             if let (Some(save), Some(entity)) = (save, entity) {
                 pending.sessions.insert(
                     id.0,
                     store::game::SessionWrite {
                         id: id.0,
-                        save: Some(save),
+                        save: Some(store::game::Save::Binary(save)),
                         ended: false,
                         next_seq: ts.next_seq as i64,
                     },
@@ -566,13 +511,13 @@ fn bridge_out(
         } else {
             entity
                 .and_then(|e| saves.get(e).ok())
-                .and_then(|parts| save_json(parts, now, &version))
+                .and_then(|parts| save_binary(parts, now, &version))
         };
         pending.sessions.insert(
             id.0,
             store::game::SessionWrite {
                 id: id.0,
-                save,
+                save: save.map(store::game::Save::Binary),
                 ended: ts.ended,
                 next_seq: ts.next_seq as i64,
             },
@@ -704,7 +649,7 @@ mod tests {
     }
 
     #[test]
-    fn the_save_view_serialises_exactly_as_the_save() {
+    fn the_binary_save_decodes_to_exactly_the_save() {
         let save: SessionSave = serde_json::from_str(SAVE).unwrap();
         let now = 123_456;
         let mut world = World::new();
@@ -715,19 +660,21 @@ mod tests {
         for e in [choosing, minigame] {
             let parts = q.get(&world, e).unwrap();
             let expected = build_save(parts, now, &save.content_version).unwrap();
-            let json = save_json(parts, now, &save.content_version).unwrap();
-            assert_eq!(json, serde_json::to_string(&expected).unwrap());
-            let back: SessionSave = serde_json::from_str(&json).unwrap();
-            assert_eq!(back, expected);
+            let bin = save_binary(parts, now, &save.content_version).unwrap();
+            assert_eq!(SessionSave::decode_binary(&bin).unwrap(), expected);
         }
-        // The view of the choosing session is the save it came from (the expired
-        // cooldown is dropped).
+        // The choosing session's save is the one it came from (the expired cooldown is
+        // dropped), and its JSON for the tables is that save's JSON.
         let parts = q.get(&world, choosing).unwrap();
-        let back: SessionSave =
-            serde_json::from_str(&save_json(parts, now, &save.content_version).unwrap()).unwrap();
-        assert_eq!(back, save);
+        let bin = save_binary(parts, now, &save.content_version).unwrap();
+        assert_eq!(SessionSave::decode_binary(&bin).unwrap(), save);
+        let json = store::game::Save::Binary(bin)
+            .to_json()
+            .unwrap()
+            .into_owned();
+        assert_eq!(json, SAVE);
         // No save while starting.
         let parts = q.get(&world, starting).unwrap();
-        assert!(save_json(parts, now, &save.content_version).is_none());
+        assert!(save_binary(parts, now, &save.content_version).is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! Game write-behind benchmark: one tick's batch ([`store::game::Writer::write_batch`]) against
 //! an embedded PostgreSQL with durable settings (fsync and synchronous commit on, as the
 //! server runs it), shaped like the `game_channel` bench's ticks under 2,000 bots:
-//! about 100 sessions touched per tick, each with a ~700-byte save and 3–4 events.
+//! about 100 sessions touched per tick, each with a save (the binary form the tick
+//! writes, of a demo save of about 700 bytes as JSON) and 3–4 events.
 //!
 //! `BENCH_MODE=log` (the default, as the server runs it): each batch is made durable as
 //! one batch-log row ([`store::game::Writer::log`], the acknowledgement path) and
@@ -27,7 +28,7 @@
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use store::game::{Batch, EventWrite, SessionWrite};
+use store::game::{Batch, EventWrite, Save, SessionWrite};
 use uuid::Uuid;
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -37,8 +38,19 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn save(rng: &mut impl Rng, tick: u64) -> String {
-    // The shape of a demo save mid-story (see sim transcripts), about 700 bytes.
+/// A save as the tick writes it: the binary form of a demo save mid-story.
+fn save(rng: &mut impl Rng, tick: u64) -> Save {
+    let json = save_json(rng, tick);
+    let save: domain::narrative::SessionSave =
+        serde_json::from_str(&json).expect("the bench's save is valid");
+    let mut bin = Vec::new();
+    save.encode_binary(&mut bin)
+        .expect("the bench's save has a position");
+    Save::Binary(bin)
+}
+
+fn save_json(rng: &mut impl Rng, tick: u64) -> String {
+    // The shape of a demo save mid-story (see sim transcripts), about 700 bytes of JSON.
     format!(
         r#"{{"version":1,"content_version":"4cbf8d66f77b511f","rng":{},"stack":[{{"scene":"gallery","node":"to_vault"}},{{"scene":"vault","node":"door","args":{{"alarm":{}}}}}],"elapsed_in_node_ms":{},"wait":{{"type":"choices","offered":["try_crack","back_off"]}},"vars":{{"approach":"charm","clues":["patrol"],"met_mara":true}},"visits":{{"scenes":{{"gallery":1,"vault":1}},"nodes":{{"gallery":{{"arrive":1,"charm_check":1,"got_card":1,"mara_talk":1,"plan":2,"study":1,"to_vault":1}},"vault":{{"door":1}}}}}},"progress":{{"stats":{{"courage.player.value":4,"relationship.guard.affinity":10,"relationship.mara.trust":5}},"items":{{"coin":2,"keycard":1}},"quests":{{"heist":{{"status":"active","objectives":{{"get_keycard":1}}}}}},"xp":20,"level":1}},"cooldowns":{{"gallery/go_study":{}}}}}"#,
         rng.random::<u64>(),

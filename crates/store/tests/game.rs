@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use domain::user::Role;
-use store::game::{self, Batch, EventWrite, SessionWrite, Writer};
+use store::game::{self, Batch, EventWrite, Save, SessionWrite, Writer};
 use store::users::{self, NewUser};
 use store::{StoreError, testing::fresh_database};
 use uuid::Uuid;
@@ -39,7 +39,7 @@ fn event(session: Uuid, seq: i64) -> EventWrite {
 fn write(session: Uuid, seqs: std::ops::Range<i64>, save: &str) -> SessionWrite {
     SessionWrite {
         id: session,
-        save: Some(save.to_owned()),
+        save: Some(Save::Json(save.to_owned())),
         ended: false,
         next_seq: seqs.end,
     }
@@ -153,6 +153,76 @@ async fn a_logged_batch_is_applied_once_however_often_it_was_logged() {
     assert_eq!(
         seqs(&game::events_from(&db.pool, a, 0, 100).await.unwrap()),
         vec![0, 1, 2]
+    );
+}
+
+/// A save as the tick writes it: binary, with its JSON for comparison.
+fn binary_save(node: &str) -> (Save, String) {
+    let json = format!(
+        r#"{{"version":1,"content_version":"c1","rng":42,"stack":[{{"scene":"intro","node":"{node}"}}],"elapsed_in_node_ms":5,"wait":{{"type":"choices","offered":["go"]}},"vars":{{"mood":"calm"}},"visits":{{"scenes":{{"intro":1}}}},"progress":{{"xp":3,"level":1}}}}"#
+    );
+    let save: domain::narrative::SessionSave = serde_json::from_str(&json).unwrap();
+    let mut bin = Vec::new();
+    save.encode_binary(&mut bin).unwrap();
+    (Save::Binary(bin), json)
+}
+
+#[tokio::test]
+async fn binary_saves_are_logged_as_they_are_and_stored_as_json() {
+    let db = fresh_database().await.unwrap();
+    let (_, a) = session(&db.pool).await;
+    let mut log = Writer::new(&db.pool);
+    let mut applier = Writer::applier(&db.pool);
+    let (save, json) = binary_save("start");
+    let batch = Batch {
+        sessions: vec![SessionWrite {
+            id: a,
+            save: Some(save),
+            ended: false,
+            next_seq: 1,
+        }],
+        events: vec![event(a, 0)],
+        trim: vec![],
+    };
+    let id = log.log(&batch).await.unwrap();
+    applier.apply(id, &batch).await.unwrap();
+    let row = game::get(&db.pool, a).await.unwrap().unwrap();
+    assert_eq!(row.save.as_deref(), Some(json.as_str()));
+    // Replayed from the log at startup: decoded from the row, stored as JSON.
+    let (save, json) = binary_save("next");
+    let next = Batch {
+        sessions: vec![SessionWrite {
+            id: a,
+            save: Some(save),
+            ended: false,
+            next_seq: 2,
+        }],
+        events: vec![event(a, 1)],
+        trim: vec![],
+    };
+    log.log(&next).await.unwrap();
+    assert_eq!(game::replay(&db.pool).await.unwrap(), 1);
+    let row = game::get(&db.pool, a).await.unwrap().unwrap();
+    assert_eq!(row.save.as_deref(), Some(json.as_str()));
+    // A binary save that does not decode is refused whole, and the tables keep the
+    // last good state.
+    let bad = Batch {
+        sessions: vec![SessionWrite {
+            id: a,
+            save: Some(Save::Binary(vec![1, 2, 3])),
+            ended: false,
+            next_seq: 3,
+        }],
+        events: vec![event(a, 2)],
+        trim: vec![],
+    };
+    let err = applier.write_batch(&bad).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("binary save"), "{err}");
+    let row = game::get(&db.pool, a).await.unwrap().unwrap();
+    assert_eq!(
+        (row.save.as_deref(), row.next_seq),
+        (Some(json.as_str()), 2)
     );
 }
 

@@ -8,6 +8,7 @@
 //! - [`state`]: per-session state (sparse, defaults come from the world config),
 //! - [`content`]: an indexed content set,
 //! - [`save`]: the versioned save format and its mapping onto changed content,
+//! - [`save_bin`]: the saves' compact binary form (for the game state log),
 //! - [`rng`]: the deterministic per-session PRNG.
 
 pub mod content;
@@ -15,6 +16,7 @@ pub mod effect;
 pub mod expr;
 pub mod rng;
 pub mod save;
+pub mod save_bin;
 pub mod scene;
 pub mod state;
 pub mod world;

@@ -2,10 +2,12 @@
 //! the session and event tables afterwards. The plain body (version 1) is documented in
 //! the migration `20261128000001_game_batch_log.sql`; bodies are written compressed
 //! (version 2, migration `20261129000001_game_batch_log_lz4.sql`), and both are read.
+//! Saves are in the binary form the tick writes (session flag 4, migration
+//! `20261130000001_game_batch_log_binary_saves.sql`) or, in older rows, JSON (flag 2).
 
 use uuid::Uuid;
 
-use super::{Batch, EventWrite, SessionWrite};
+use super::{Batch, EventWrite, Save, SessionWrite};
 use crate::StoreError;
 
 /// A plain body.
@@ -15,7 +17,10 @@ const VERSION_LZ4: u8 = 2;
 /// The largest plain body a compressed one may claim (a bound for corrupt rows).
 const MAX_PLAIN: usize = 256 << 20;
 const ENDED: u8 = 1;
+/// A JSON save follows.
 const HAS_SAVE: u8 = 2;
+/// A binary save (`domain::narrative::save_bin`) follows.
+const HAS_BINARY_SAVE: u8 = 4;
 
 fn put_len(out: &mut Vec<u8>, n: usize) -> Result<(), StoreError> {
     let n = u32::try_from(n).map_err(|_| StoreError::Corrupt("batch part too long".into()))?;
@@ -85,12 +90,16 @@ fn encode_plain_into(batch: &Batch, out: &mut Vec<u8>) -> Result<(), StoreError>
     put_len(out, batch.sessions.len())?;
     for s in &batch.sessions {
         out.extend_from_slice(s.id.as_bytes());
-        let flags = if s.ended { ENDED } else { 0 } | if s.save.is_some() { HAS_SAVE } else { 0 };
-        out.push(flags);
+        let (has, bytes) = match &s.save {
+            None => (0, &[][..]),
+            Some(Save::Json(json)) => (HAS_SAVE, json.as_bytes()),
+            Some(Save::Binary(bin)) => (HAS_BINARY_SAVE, &bin[..]),
+        };
+        out.push(if s.ended { ENDED } else { 0 } | has);
         out.extend_from_slice(&s.next_seq.to_be_bytes());
-        if let Some(save) = &s.save {
-            put_len(out, save.len())?;
-            out.extend_from_slice(save.as_bytes());
+        if has != 0 {
+            put_len(out, bytes.len())?;
+            out.extend_from_slice(bytes);
         }
     }
     put_len(out, batch.events.len())?;
@@ -201,14 +210,23 @@ fn decode_plain(id: i64, bytes: &[u8]) -> Result<Batch, StoreError> {
         let id = r.uuid("session id")?;
         let flags = r.u8("session flags")?;
         let next_seq = r.i64("next_seq")?;
-        let save = if flags & HAS_SAVE != 0 {
+        if flags & !(ENDED | HAS_SAVE | HAS_BINARY_SAVE) != 0
+            || flags & (HAS_SAVE | HAS_BINARY_SAVE) == HAS_SAVE | HAS_BINARY_SAVE
+        {
+            return Err(r.corrupt(&format!("session flags {flags:#04x}")));
+        }
+        let save = if flags & (HAS_SAVE | HAS_BINARY_SAVE) != 0 {
             let len = r.len("save length")?;
-            let json = r.take(len, "save")?;
-            Some(
-                std::str::from_utf8(json)
-                    .map_err(|_| r.corrupt("save is not UTF-8"))?
-                    .to_owned(),
-            )
+            let bytes = r.take(len, "save")?;
+            Some(if flags & HAS_SAVE != 0 {
+                Save::Json(
+                    std::str::from_utf8(bytes)
+                        .map_err(|_| r.corrupt("save is not UTF-8"))?
+                        .to_owned(),
+                )
+            } else {
+                Save::Binary(bytes.to_vec())
+            })
         } else {
             None
         };
@@ -260,7 +278,7 @@ mod tests {
             sessions: vec![
                 SessionWrite {
                     id: a,
-                    save: Some("{\"version\":1,\"é\":\"ü\"}".into()),
+                    save: Some(Save::Json("{\"version\":1,\"é\":\"ü\"}".into())),
                     ended: false,
                     next_seq: 7,
                 },
@@ -311,9 +329,13 @@ mod tests {
         let sessions = (0..100u128)
             .map(|i| SessionWrite {
                 id: Uuid::from_u128(i),
-                save: Some(format!(
-                    "{{\"version\":1,\"stack\":[{{\"scene\":\"intro\",\"node\":\"n{i}\"}}],\"progress\":{{\"xp\":{i}}}}}"
-                )),
+                save: Some(if i % 2 == 0 {
+                    Save::Json(format!(
+                        "{{\"version\":1,\"stack\":[{{\"scene\":\"intro\",\"node\":\"n{i}\"}}],\"progress\":{{\"xp\":{i}}}}}"
+                    ))
+                } else {
+                    Save::Binary(format!("binary intro n{i} xp {i}").into_bytes())
+                }),
                 ended: false,
                 next_seq: i as i64,
             })
@@ -328,7 +350,7 @@ mod tests {
     fn bodies_round_trip_compressed_and_plain() {
         // As compressible as a body gets: LZ4's largest expansion must still decode.
         let mut repetitive = batch();
-        repetitive.sessions[0].save = Some("a".repeat(1 << 20));
+        repetitive.sessions[0].save = Some(Save::Json("a".repeat(1 << 20)));
         for b in [batch(), big_batch(), Batch::default(), repetitive] {
             let body = encode(&b).unwrap();
             assert_eq!(body[0], VERSION_LZ4);
@@ -384,6 +406,12 @@ mod tests {
         let mut version = body.clone();
         version[0] = 3;
         assert!(error(&version).contains("version 3"));
+        // Session flags: an unknown bit, or both kinds of save at once.
+        for flags in [8, 0x82, HAS_SAVE | HAS_BINARY_SAVE] {
+            let mut bad = body.clone();
+            bad[1 + 4 + 16] = flags;
+            assert!(error(&bad).contains("session flags"), "{flags:#x}");
+        }
         // A huge count is refused before anything is allocated for it.
         let mut count = body;
         count[1..5].copy_from_slice(&u32::MAX.to_be_bytes());

@@ -172,12 +172,52 @@ fn decode_chunk(
     Ok(out)
 }
 
+/// A session's save on its way to the tables, which store it as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Save {
+    /// JSON text, stored as it is.
+    Json(String),
+    /// The binary form of a `domain::narrative::SessionSave`
+    /// (`domain::narrative::save_bin`): what the tick writes, cheaper to encode on the
+    /// acknowledgement path. The batch log keeps it; the tables get its JSON.
+    Binary(Vec<u8>),
+}
+
+impl Save {
+    /// The save's JSON text, as the tables store it.
+    pub fn to_json(&self) -> Result<std::borrow::Cow<'_, str>, StoreError> {
+        match self {
+            Save::Json(json) => Ok(std::borrow::Cow::Borrowed(json)),
+            Save::Binary(bytes) => {
+                let save = domain::narrative::SessionSave::decode_binary(bytes)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                serde_json::to_string(&save)
+                    .map(std::borrow::Cow::Owned)
+                    .map_err(|e| StoreError::Corrupt(format!("cannot encode a save: {e}")))
+            }
+        }
+    }
+
+    /// Encoded length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Save::Json(json) => json.len(),
+            Save::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The state of one session after a tick.
 #[derive(Debug, Clone)]
 pub struct SessionWrite {
     pub id: Uuid,
-    /// New save (JSON); `None` keeps the stored one.
-    pub save: Option<String>,
+    /// New save; `None` keeps the stored one.
+    pub save: Option<Save>,
     pub ended: bool,
     pub next_seq: i64,
 }
@@ -417,7 +457,11 @@ impl Writer {
     async fn write(&mut self, log_id: Option<i64>, batch: &Batch) -> Result<(), StoreError> {
         let sessions = &batch.sessions;
         let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
-        let saves: Vec<Option<&str>> = sessions.iter().map(|s| s.save.as_deref()).collect();
+        let saves = sessions
+            .iter()
+            .map(|s| s.save.as_ref().map(Save::to_json).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        let saves: Vec<Option<&str>> = saves.iter().map(|s| s.as_deref()).collect();
         let ended: Vec<bool> = sessions.iter().map(|s| s.ended).collect();
         let next: Vec<i64> = sessions.iter().map(|s| s.next_seq).collect();
         let chunks = chunks(&batch.events);
