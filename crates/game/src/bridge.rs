@@ -329,7 +329,8 @@ fn save_binary(parts: SaveParts<'_>, now: i64, content_version: &str) -> Option<
         .map(|(k, u)| (k.as_str(), (u - now).max(0)))
         .filter(|(_, r)| *r > 0)
         .collect();
-    // Sized for a typical save (about 250 bytes), so it is written without regrowing.
+    // Sized for a typical save (a demo save mid-story is 376 bytes, 758 as JSON), so it
+    // is written without regrowing.
     let mut out = Vec::with_capacity(512);
     domain::narrative::save_bin::encode(
         &domain::narrative::save_bin::SaveRef {
