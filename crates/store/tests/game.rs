@@ -37,11 +37,16 @@ fn event(session: Uuid, seq: i64) -> EventWrite {
 }
 
 fn write(session: Uuid, seqs: std::ops::Range<i64>, save: &str) -> SessionWrite {
+    write_save(session, seqs.end, Save::Json(save.to_owned()))
+}
+
+/// A session still running, with `save` and the next seq after this batch.
+fn write_save(session: Uuid, next_seq: i64, save: Save) -> SessionWrite {
     SessionWrite {
         id: session,
-        save: Some(Save::Json(save.to_owned())),
+        save: Some(save),
         ended: false,
-        next_seq: seqs.end,
+        next_seq,
     }
 }
 
@@ -175,12 +180,7 @@ async fn binary_saves_are_logged_as_they_are_and_stored_as_json() {
     let mut applier = Writer::applier(&db.pool);
     let (save, json) = binary_save("start");
     let batch = Batch {
-        sessions: vec![SessionWrite {
-            id: a,
-            save: Some(save),
-            ended: false,
-            next_seq: 1,
-        }],
+        sessions: vec![write_save(a, 1, save)],
         events: vec![event(a, 0)],
         trim: vec![],
     };
@@ -191,12 +191,7 @@ async fn binary_saves_are_logged_as_they_are_and_stored_as_json() {
     // Replayed from the log at startup: decoded from the row, stored as JSON.
     let (save, json) = binary_save("next");
     let next = Batch {
-        sessions: vec![SessionWrite {
-            id: a,
-            save: Some(save),
-            ended: false,
-            next_seq: 2,
-        }],
+        sessions: vec![write_save(a, 2, save)],
         events: vec![event(a, 1)],
         trim: vec![],
     };
@@ -207,12 +202,7 @@ async fn binary_saves_are_logged_as_they_are_and_stored_as_json() {
     // A binary save that does not decode is refused whole, and the tables keep the
     // last good state.
     let bad = Batch {
-        sessions: vec![SessionWrite {
-            id: a,
-            save: Some(Save::Binary(vec![1, 2, 3])),
-            ended: false,
-            next_seq: 3,
-        }],
+        sessions: vec![write_save(a, 3, Save::Binary(vec![1, 2, 3]))],
         events: vec![event(a, 2)],
         trim: vec![],
     };

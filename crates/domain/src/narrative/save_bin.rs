@@ -343,8 +343,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a save written by [`encode`].
-pub fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
+/// Decodes a save written by [`encode`] ([`SessionSave::decode_binary`]).
+fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
     let mut r = Reader { bytes };
     let format = r.byte("format")?;
     if format != FORMAT {

@@ -38,9 +38,10 @@ pub(crate) fn encode(batch: &Batch) -> Result<Vec<u8>, StoreError> {
 
 /// Encodes a batch as a compressed log body into `body`, with `plain` as scratch space:
 /// both are cleared first and keep their capacity, so a writer that keeps them
-/// allocates nothing per batch. Compressed, the saves' JSON shrinks about fourfold, and
-/// a smaller row is fewer TOAST chunks and less WAL to write and flush on the
-/// acknowledgement path (compressing costs a small fraction of what that saves).
+/// allocates nothing per batch. Compressed, a body is smaller (its saves and events
+/// repeat the same scene, node and variable names), and a smaller row is fewer
+/// TOAST chunks and less WAL to write and flush on the acknowledgement path
+/// (compressing costs a small fraction of what that saves).
 pub(crate) fn encode_into(
     batch: &Batch,
     plain: &mut Vec<u8>,
