@@ -29,7 +29,7 @@
 //!   `postgres.log` there; with `BENCH_PG_SET=log_min_duration_statement=0` it times
 //!   every statement);
 //! - `PIXSIM_SERVER_BIN`: the server binary to run (default: built with
-//!   `cargo build --release -p pixsim-server` into this bench's target dir).
+//!   `cargo build --profile bench -p pixsim-server` into this bench's target dir).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -171,8 +171,9 @@ fn parse_range_ms(s: &str) -> (Duration, Duration) {
     }
 }
 
-/// The server binary: `PIXSIM_SERVER_BIN`, else a release build in this bench's
-/// target directory (cargo is quick when it is up to date).
+/// The server binary: `PIXSIM_SERVER_BIN`, else a build with the bench profile (the
+/// release settings) in this bench's target directory (cargo is quick when it is up to
+/// date).
 fn server_binary() -> PathBuf {
     if let Ok(bin) = std::env::var("PIXSIM_SERVER_BIN") {
         return PathBuf::from(bin);
@@ -187,14 +188,41 @@ fn server_binary() -> PathBuf {
         .unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     eprintln!(
-        "building pixsim-server (release) into {}",
+        "building pixsim-server (bench profile) into {}",
         target_dir.display()
     );
-    let status = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    // Cargo runs this bench with the variables of the `tests` package set
+    // (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, …). Build scripts that watch them (ring
+    // does) would see them change, rerun, and rebuild ring, rustls, quinn and all that
+    // depends on them, here and again at the next `cargo bench`: so none is passed on.
+    // The user's own settings (`CARGO_HOME`, `CARGO_PROFILE_*`, …) are kept.
+    const SET_BY_CARGO: [&str; 8] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let watched = name
+            .to_str()
+            .is_some_and(|n| SET_BY_CARGO.iter().any(|p| n.starts_with(p)));
+        if watched {
+            build.env_remove(&name);
+        }
+    }
+    let status = build
         .current_dir(&workspace)
+        // The bench profile (the release settings): the profile of the `cargo bench`
+        // that runs this, whose artifacts it then shares.
         .args([
             "build",
-            "--release",
+            "--profile",
+            "bench",
             "-p",
             "pixsim-server",
             "--bin",
