@@ -383,7 +383,15 @@ fn bridge_out(
             *slot = Some(sample);
         }
     }
-    let mut events = Vec::with_capacity(outbox.events.len());
+    // Events go straight into the hand-over: encoded for the log, shared for delivery.
+    let window = bridge.shared.cfg.resend_window as u64;
+    let mut pending = crate::Pending {
+        events: Vec::with_capacity(outbox.events.len()),
+        deliveries: Vec::with_capacity(outbox.events.len()),
+        unloaded: std::mem::take(&mut bridge.unload_done),
+        unload_refused: std::mem::take(&mut bridge.unload_refused),
+        ..Default::default()
+    };
     for ev in outbox.drain() {
         let Some(ts) = bridge.sessions.get_mut(&ev.session) else {
             continue;
@@ -425,46 +433,40 @@ fn bridge_out(
                 params: params.clone(),
             });
         }
+        let bytes = match postcard::to_stdvec(&events::into_wire(ev.event)) {
+            Ok(b) => bytes::Bytes::from(b),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a game event");
+                continue;
+            }
+        };
         let seq = ts.next_seq;
         ts.next_seq += 1;
         if !ts.touched {
             ts.touched = true;
             bridge.touched.push(ev.session);
         }
-        events.push((ev.session, seq, ev.at_ms, events::into_wire(ev.event)));
+        pending.events.push(store::game::EventWrite {
+            session: ev.session.0,
+            seq: seq as i64,
+            at_ms: ev.at_ms,
+            event: bytes.clone(),
+        });
+        pending.deliveries.push((
+            ev.session.0,
+            Arc::new(Delivered {
+                seq,
+                at_ms: ev.at_ms,
+                encoded: bytes,
+            }),
+        ));
     }
     let touched = std::mem::take(&mut bridge.touched);
-    if touched.is_empty() && bridge.unload_done.is_empty() && bridge.unload_refused.is_empty() {
+    if touched.is_empty() && pending.unloaded.is_empty() && pending.unload_refused.is_empty() {
         return;
     }
-    let window = bridge.shared.cfg.resend_window as u64;
-    let mut pending = crate::Pending {
-        sessions: HashMap::with_capacity(touched.len()),
-        events: Vec::with_capacity(events.len()),
-        deliveries: Vec::with_capacity(events.len()),
-        acks: Vec::with_capacity(touched.len()),
-        unloaded: std::mem::take(&mut bridge.unload_done),
-        unload_refused: std::mem::take(&mut bridge.unload_refused),
-        ..Default::default()
-    };
-    for (session, seq, at_ms, event) in events {
-        let bytes = match postcard::to_stdvec(&event) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode a game event");
-                continue;
-            }
-        };
-        pending.events.push(store::game::EventWrite {
-            session: session.0,
-            seq: seq as i64,
-            at_ms,
-            event: bytes,
-        });
-        pending
-            .deliveries
-            .push((session.0, Arc::new(Delivered { seq, at_ms, event })));
-    }
+    pending.sessions.reserve(touched.len());
+    pending.acks.reserve(touched.len());
     let version = content.0.version.clone();
     let mut gone = Vec::new();
     for id in touched {
@@ -561,6 +563,16 @@ fn bridge_out(
     let slot = &bridge.shared.slot;
     {
         let mut p = slot.lock();
+        // The persister took the last hand-over (the usual case; every hand-over sets
+        // `handed_at`): this one moves in whole, with no second copy of its vectors.
+        if p.handed_at.is_none() {
+            pending.handed_at = Some(std::time::Instant::now());
+            *p = pending;
+            slot.pushed.fetch_add(1, Ordering::AcqRel);
+            drop(p);
+            slot.notify.notify_one();
+            return;
+        }
         for (id, w) in pending.sessions {
             match p.sessions.get_mut(&id) {
                 Some(old) => {

@@ -200,12 +200,26 @@ pub enum CommandOutcome {
     Rejected { code: String, message: String },
 }
 
-/// One committed event.
+/// One committed event. It is kept encoded: the bytes the batch log holds are the bytes
+/// a QUIC frame carries ([`protocol::v1::EncodedEventRef`]), so no forwarder encodes it
+/// again, and a retained event costs its encoded size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivered {
     pub seq: u64,
     pub at_ms: i64,
-    pub event: GameEvent,
+    encoded: bytes::Bytes,
+}
+
+impl Delivered {
+    /// The event, postcard-encoded.
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The event, decoded.
+    pub fn event(&self) -> Result<GameEvent, postcard::Error> {
+        postcard::from_bytes(&self.encoded)
+    }
 }
 
 /// Inbound messages to the tick.
@@ -929,12 +943,13 @@ impl GameHandle {
         let rows = store::game::events_from(&self.pool, id, from, window as i64).await?;
         let mut events = VecDeque::with_capacity(rows.len());
         for r in rows {
-            let event: GameEvent = postcard::from_bytes(&r.event)
+            // Checked once here: what is retained decodes.
+            postcard::from_bytes::<GameEvent>(&r.event)
                 .map_err(|e| GameError::Corrupt(format!("event {}: {e}", r.seq)))?;
             events.push_back(Arc::new(Delivered {
                 seq: u64::try_from(r.seq).unwrap_or(0),
                 at_ms: r.at_ms,
-                event,
+                encoded: r.event,
             }));
         }
         let ended = row.ended();

@@ -291,14 +291,12 @@ fn encode_events(
     match sub.available() {
         Ok(evs) => {
             for e in evs {
-                let framed = protocol::encode_frame(
-                    &protocol::v1::EventRef {
-                        seq: e.seq,
-                        at_ms: e.at_ms,
-                        event: &e.event,
-                    },
-                    frames,
-                );
+                let framed = protocol::v1::EncodedEventRef {
+                    seq: e.seq,
+                    at_ms: e.at_ms,
+                    event: e.encoded(),
+                }
+                .encode_frame(frames);
                 if let Err(err) = framed {
                     tracing::error!(error = %err, seq = e.seq, "cannot encode a game event");
                     outbox.close(CloseCode::InternalError);

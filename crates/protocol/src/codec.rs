@@ -63,9 +63,20 @@ impl CodecError {
 /// Appends one frame (length prefix + postcard payload) holding `msg` to
 /// `out`. On error `out` is left as it was.
 pub fn encode_frame<M: Serialize + ?Sized>(msg: &M, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_frame_with_tail(msg, &[], out)
+}
+
+/// [`encode_frame`] with `tail` appended to the payload after `msg`: for a message whose
+/// last field is already encoded (postcard concatenates fields).
+pub(crate) fn encode_frame_with_tail<M: Serialize + ?Sized>(
+    msg: &M,
+    tail: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
     let encoded = postcard::to_io(msg, &mut *out).map(|_| ());
+    out.extend_from_slice(tail);
     let len = out.len() - start - FRAME_HEADER_LEN;
     let result = match encoded {
         Err(e) => Err(CodecError::Encode(e)),

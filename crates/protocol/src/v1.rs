@@ -565,6 +565,45 @@ impl Serialize for EventRef<'_> {
     }
 }
 
+/// [`ServerMessage::Event`] around an event that is already encoded (postcard, as
+/// [`GameEvent`] serialises, e.g. the bytes a server logged): framed byte for byte as
+/// [`EventRef`] frames it, without encoding the event again. The bytes are not checked
+/// here; the receiver decodes them as a [`GameEvent`].
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedEventRef<'a> {
+    /// Per-session sequence number.
+    pub seq: u64,
+    /// World time of the event (ms).
+    pub at_ms: i64,
+    /// The event, postcard-encoded.
+    pub event: &'a [u8],
+}
+
+impl EncodedEventRef<'_> {
+    /// Appends the framed message to `out` (on error `out` is left as it was).
+    pub fn encode_frame(&self, out: &mut Vec<u8>) -> Result<(), crate::codec::CodecError> {
+        /// The fields before the event.
+        struct Head {
+            seq: u64,
+            at_ms: i64,
+        }
+        impl Serialize for Head {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStructVariant;
+                let mut v = s.serialize_struct_variant("ServerMessage", EVENT_TAG, "Event", 3)?;
+                v.serialize_field("seq", &self.seq)?;
+                v.serialize_field("at_ms", &self.at_ms)?;
+                v.end()
+            }
+        }
+        let head = Head {
+            seq: self.seq,
+            at_ms: self.at_ms,
+        };
+        crate::codec::encode_frame_with_tail(&head, self.event, out)
+    }
+}
+
 /// Error codes carried by [`ServerMessage::Error`], encoded as a `u16`.
 ///
 /// Codes `0..=0xFF` mirror [`CloseCode`] numerically (the error that
@@ -715,7 +754,36 @@ mod tests {
             let borrowed = crate::codec::frame(&EventRef { seq, at_ms, event }).unwrap_or_default();
             assert!(!owned.is_empty());
             assert_eq!(borrowed, owned);
+            let encoded = postcard::to_stdvec(event).unwrap_or_default();
+            let mut pre = vec![7];
+            EncodedEventRef {
+                seq,
+                at_ms,
+                event: &encoded,
+            }
+            .encode_frame(&mut pre)
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(pre[0], 7, "appends");
+            assert_eq!(pre[1..], owned[..]);
         }
+    }
+
+    /// An encoded event too large for a frame is refused, and nothing is appended.
+    #[test]
+    fn encoded_event_over_the_frame_limit_is_refused() {
+        let event = vec![0u8; crate::MAX_FRAME_LEN];
+        let mut out = vec![1, 2, 3];
+        let r = EncodedEventRef {
+            seq: 1,
+            at_ms: 0,
+            event: &event,
+        }
+        .encode_frame(&mut out);
+        assert!(matches!(
+            r,
+            Err(crate::codec::CodecError::FrameTooLarge { .. })
+        ));
+        assert_eq!(out, vec![1, 2, 3]);
     }
 
     /// Pins the tags of the frozen handshake messages.

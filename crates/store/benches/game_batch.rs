@@ -175,7 +175,7 @@ async fn run() {
                     session: *id,
                     seq: *seq,
                     at_ms: tick as i64 * 50,
-                    event: (0..len).map(|_| rng.random()).collect(),
+                    event: (0..len).map(|_| rng.random()).collect::<Vec<u8>>().into(),
                 });
                 *seq += 1;
                 if *seq > window && *seq % 64 == 0 {

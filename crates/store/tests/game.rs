@@ -32,7 +32,7 @@ fn event(session: Uuid, seq: i64) -> EventWrite {
         session,
         seq,
         at_ms: 1000 + seq * 50,
-        event: format!("event {seq}").into_bytes(),
+        event: format!("event {seq}").into_bytes().into(),
     }
 }
 
@@ -82,7 +82,7 @@ async fn batches_store_saves_and_events_readable_from_any_seq() {
 
     let rows = game::events_from(&db.pool, a, 0, 100).await.unwrap();
     assert_eq!(seqs(&rows), vec![0, 1, 2, 3, 4]);
-    assert_eq!(rows[3].event, b"event 3");
+    assert_eq!(rows[3].event, &b"event 3"[..]);
     assert_eq!(rows[3].at_ms, 1150);
     // From inside a chunk, and a limit across chunks.
     assert_eq!(
@@ -341,7 +341,7 @@ async fn chunks_in_the_migration_format_decode_and_bad_ones_are_reported() {
     let rows = game::events_from(&db.pool, a, 0, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        (rows[0].seq, rows[0].at_ms, rows[0].event.as_slice()),
+        (rows[0].seq, rows[0].at_ms, &rows[0].event[..]),
         (0, 777, &b"abc"[..])
     );
 
@@ -403,7 +403,7 @@ async fn the_chunk_migration_keeps_events_stored_the_old_way() {
     let rows = game::events_from(&pool, session, 0, 10).await.unwrap();
     let got: Vec<(i64, i64, Vec<u8>)> = rows
         .into_iter()
-        .map(|r| (r.seq, r.at_ms, r.event))
+        .map(|r| (r.seq, r.at_ms, r.event.to_vec()))
         .collect();
     assert_eq!(got, vec![(0, 500, vec![1, 2]), (1, 550, vec![])]);
     let row = game::get(&pool, session).await.unwrap().unwrap();

@@ -156,10 +156,17 @@ pub struct SessionBody {
 }
 
 fn body(e: &game::Delivered) -> GameEventBody {
+    let event = match e.event() {
+        Ok(event) => serde_json::to_value(&event).unwrap_or(serde_json::Value::Null),
+        Err(err) => {
+            tracing::error!(error = %err, seq = e.seq, "a committed game event does not decode");
+            serde_json::Value::Null
+        }
+    };
     GameEventBody {
         seq: e.seq,
         at_ms: e.at_ms,
-        event: serde_json::to_value(&e.event).unwrap_or(serde_json::Value::Null),
+        event,
     }
 }
 

@@ -245,7 +245,7 @@ fn decode_plain(id: i64, bytes: &[u8]) -> Result<Batch, StoreError> {
         let seq = r.i64("event seq")?;
         let at_ms = r.i64("event time")?;
         let len = r.len("event length")?;
-        let event = r.take(len, "event")?.to_vec();
+        let event = bytes::Bytes::copy_from_slice(r.take(len, "event")?);
         events.push(EventWrite {
             session,
             seq,
@@ -295,13 +295,13 @@ mod tests {
                     session: a,
                     seq: 5,
                     at_ms: -3,
-                    event: vec![1, 2, 3],
+                    event: vec![1, 2, 3].into(),
                 },
                 EventWrite {
                     session: a,
                     seq: 6,
                     at_ms: 40,
-                    event: vec![],
+                    event: Vec::new().into(),
                 },
             ],
             trim: vec![(b, 12)],

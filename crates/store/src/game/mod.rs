@@ -41,7 +41,8 @@ impl SessionRow {
 pub struct EventRow {
     pub seq: i64,
     pub at_ms: i64,
-    pub event: Vec<u8>,
+    /// The event, encoded.
+    pub event: bytes::Bytes,
 }
 
 const COLUMNS: &str = "id, user_id, world, scene, seed, status, save, next_seq, \
@@ -161,7 +162,7 @@ fn decode_chunk(
         out.push(EventRow {
             seq,
             at_ms,
-            event: event.to_vec(),
+            event: bytes::Bytes::copy_from_slice(event),
         });
         seq += 1;
         bytes = rest;
@@ -228,7 +229,8 @@ pub struct EventWrite {
     pub session: Uuid,
     pub seq: i64,
     pub at_ms: i64,
-    pub event: Vec<u8>,
+    /// The event, encoded (shared: a server delivers the same bytes).
+    pub event: bytes::Bytes,
 }
 
 /// Everything one or more ticks changed.
