@@ -53,6 +53,7 @@ impl GamePlugin {
                 tick_started: None,
                 unload_done: Vec::new(),
                 unload_refused: Vec::new(),
+                scratch: Vec::with_capacity(1024),
             })),
         }
     }
@@ -113,6 +114,9 @@ struct Bridge {
     unload_done: Vec<uuid::Uuid>,
     /// Unloads refused (the session had work queued).
     unload_refused: Vec<uuid::Uuid>,
+    /// Each event is encoded here, then copied out at its exact size (one allocation
+    /// instead of a buffer regrown from empty per event).
+    scratch: Vec<u8>,
 }
 
 fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
@@ -433,8 +437,9 @@ fn bridge_out(
                 params: params.clone(),
             });
         }
-        let bytes = match postcard::to_stdvec(&events::into_wire(ev.event)) {
-            Ok(b) => bytes::Bytes::from(b),
+        bridge.scratch.clear();
+        let bytes = match postcard::to_io(&events::into_wire(ev.event), &mut bridge.scratch) {
+            Ok(_) => bytes::Bytes::copy_from_slice(&bridge.scratch),
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a game event");
                 continue;
