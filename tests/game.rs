@@ -1154,3 +1154,50 @@ async fn a_command_flood_gets_busy_answers_and_loses_nothing() {
     p.wait_for("plan", node("plan")).await;
     ts.stop().await;
 }
+
+/// While the batch log is locked, no command is answered; the ticks meanwhile hand
+/// their batches over into one (the persister is stuck on the first), and once the lock
+/// goes, every answer arrives after its events, dense and in order, and play goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_wait_for_a_stalled_batch_log_and_lose_nothing() {
+    let ts = TestServer::start().await;
+    let mut players = Vec::new();
+    for i in 0..3 {
+        let token = ts.user(&format!("stall{i}@example.com")).await;
+        let mut p = player(&ts, &token).await;
+        p.wait_for("arrive", node("arrive")).await;
+        p.choose("arrive_next").await;
+        players.push(p);
+    }
+    let mut lock = ts.db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE game_batch_log IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    // Three commands in three different ticks: the first batch blocks the persister,
+    // the second waits in the hand-over slot, the third joins it there.
+    let mut tasks = Vec::new();
+    for (i, mut p) in players.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150 * i as u64)).await;
+            p.choose("accept").await;
+            p
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for t in &tasks {
+        assert!(
+            !t.is_finished(),
+            "a command was answered before it was durable"
+        );
+    }
+    lock.rollback().await.unwrap();
+    for t in tasks {
+        let mut p = tokio::time::timeout(T, t).await.unwrap().unwrap();
+        assert_eq!(p.acked.last().map(|(n, _)| n.as_str()), Some("accept"));
+        p.wait_for("plan", node("plan")).await;
+        p.choose("go_sneak").await;
+    }
+    ts.stop().await;
+}
