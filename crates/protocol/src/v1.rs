@@ -539,36 +539,14 @@ impl ServerMessage {
     }
 }
 
-/// [`ServerMessage::Event`] by reference: serialises exactly as the owned message, so a
-/// server can frame an event it shares with others without cloning it.
-#[derive(Debug, Clone, Copy)]
-pub struct EventRef<'a> {
-    /// Per-session sequence number.
-    pub seq: u64,
-    /// World time of the event (ms).
-    pub at_ms: i64,
-    /// The event.
-    pub event: &'a GameEvent,
-}
-
 /// Variant index of [`ServerMessage::Event`] (its tag on the wire).
 const EVENT_TAG: u32 = 5;
 
-impl Serialize for EventRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStructVariant;
-        let mut v = s.serialize_struct_variant("ServerMessage", EVENT_TAG, "Event", 3)?;
-        v.serialize_field("seq", &self.seq)?;
-        v.serialize_field("at_ms", &self.at_ms)?;
-        v.serialize_field("event", self.event)?;
-        v.end()
-    }
-}
-
 /// [`ServerMessage::Event`] around an event that is already encoded (postcard, as
 /// [`GameEvent`] serialises, e.g. the bytes a server logged): framed byte for byte as
-/// [`EventRef`] frames it, without encoding the event again. The bytes are not checked
-/// here; the receiver decodes them as a [`GameEvent`].
+/// the owned message with the decoded event, without encoding the event again (nor
+/// cloning it per subscriber). The bytes are not checked here; the receiver decodes them
+/// as a [`GameEvent`].
 #[derive(Debug, Clone, Copy)]
 pub struct EncodedEventRef<'a> {
     /// Per-session sequence number.
@@ -722,9 +700,9 @@ mod tests {
         );
     }
 
-    /// An event framed by reference is byte-identical to the owned message.
+    /// An event framed from its encoded bytes is byte-identical to the owned message.
     #[test]
-    fn event_ref_encodes_as_the_event_message() {
+    fn encoded_event_ref_frames_as_the_event_message() {
         let events = [
             GameEvent::NodeEntered {
                 scene: "s".into(),
@@ -751,9 +729,7 @@ mod tests {
                 event: event.clone(),
             })
             .unwrap_or_default();
-            let borrowed = crate::codec::frame(&EventRef { seq, at_ms, event }).unwrap_or_default();
             assert!(!owned.is_empty());
-            assert_eq!(borrowed, owned);
             let encoded = postcard::to_stdvec(event).unwrap_or_default();
             let mut pre = vec![7];
             EncodedEventRef {
