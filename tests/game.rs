@@ -1201,3 +1201,87 @@ async fn commands_wait_for_a_stalled_batch_log_and_lose_nothing() {
     }
     ts.stop().await;
 }
+
+/// Game state batches logged so far (`pixsim_game_commit_seconds_count`).
+async fn batches_logged(ts: &TestServer) -> u64 {
+    let res = ts.http.get(ts.url("/metrics")).send().await.unwrap();
+    let text = res.text().await.unwrap();
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pixsim_game_commit_seconds_count "))
+        .unwrap_or_else(|| panic!("no batch count:\n{text}"));
+    count.trim().parse::<f64>().unwrap() as u64
+}
+
+async fn tick(ts: &TestServer, admin: &str, method: &str) {
+    let (status, v) = ts
+        .post(
+            "/api/v1/admin/rpc",
+            Some(admin),
+            json!({"jsonrpc": "2.0", "id": 1, "method": method}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v.get("error").is_none(), "{method}: {v}");
+}
+
+/// Sends `accept` from a task; the task ends once it is acknowledged.
+fn accept_later(mut p: Player) -> tokio::task::JoinHandle<Player> {
+    tokio::spawn(async move {
+        p.choose("accept").await;
+        p
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_longest_waiting_commands_are_committed_first_in_a_batch_of_their_own() {
+    // 5 Hz: a period of 200 ms; a command that waited 160 ms for its tick is urgent.
+    let ts = TestServer::start_with(|c| c.tick.rate_hz = 5.0).await;
+    let admin = ts.admin("root@example.com").await;
+    let mut players = Vec::new();
+    for i in 0..3 {
+        let token = ts.user(&format!("urgent{i}@example.com")).await;
+        let mut p = player(&ts, &token).await;
+        p.wait_for("arrive", node("arrive")).await;
+        p.choose("arrive_next").await;
+        players.push(p);
+    }
+    let mut players = players.into_iter();
+    let (a, b, c) = (
+        players.next().unwrap(),
+        players.next().unwrap(),
+        players.next().unwrap(),
+    );
+    tick(&ts, &admin, "tick.pause").await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    // A tick with one fresh command: one batch.
+    let before = batches_logged(&ts).await;
+    let a = accept_later(a);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    tick(&ts, &admin, "tick.step").await;
+    let mut a = tokio::time::timeout(T, a).await.unwrap().unwrap();
+    assert_eq!(batches_logged(&ts).await, before + 1);
+
+    // A tick with a command that waited 600 ms and a fresh one: the first is made
+    // durable (and answered) in a batch of its own, the second in the next.
+    let before = batches_logged(&ts).await;
+    let b = accept_later(b);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let c = accept_later(c);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    tick(&ts, &admin, "tick.step").await;
+    let mut b = tokio::time::timeout(T, b).await.unwrap().unwrap();
+    let mut c = tokio::time::timeout(T, c).await.unwrap().unwrap();
+    assert_eq!(batches_logged(&ts).await, before + 2);
+
+    // Every answer followed its events, dense and in order (`Player` checks), and
+    // play goes on.
+    tick(&ts, &admin, "tick.resume").await;
+    for p in [&mut a, &mut b, &mut c] {
+        assert_eq!(p.acked.last().map(|(n, _)| n.as_str()), Some("accept"));
+        p.wait_for("plan", node("plan")).await;
+        p.choose("go_sneak").await;
+    }
+    ts.stop().await;
+}

@@ -54,6 +54,8 @@ impl GamePlugin {
                 unload_done: Vec::new(),
                 unload_refused: Vec::new(),
                 scratch: Vec::with_capacity(1024),
+                later: Vec::new(),
+                rest: Vec::new(),
             })),
         }
     }
@@ -73,9 +75,18 @@ impl Plugin for GamePlugin {
 
 struct TickSession {
     next_seq: u64,
-    queue: VecDeque<(sim::Command, Option<oneshot::Sender<CommandOutcome>>)>,
-    /// The command processed this tick: name and reply.
-    inflight: Option<(&'static str, Option<oneshot::Sender<CommandOutcome>>)>,
+    /// Commands waiting for a tick: command, reply, when it was received.
+    queue: VecDeque<(
+        sim::Command,
+        Option<oneshot::Sender<CommandOutcome>>,
+        Instant,
+    )>,
+    /// The command processed this tick: name, reply, when it was received.
+    inflight: Option<(
+        &'static str,
+        Option<oneshot::Sender<CommandOutcome>>,
+        Instant,
+    )>,
     in_ready: bool,
     touched: bool,
     ended: bool,
@@ -117,6 +128,10 @@ struct Bridge {
     /// Each event is encoded here, then copied out at its exact size (one allocation
     /// instead of a buffer regrown from empty per event).
     scratch: Vec<u8>,
+    /// `bridge_out`'s lists, kept with their capacity from tick to tick: the events
+    /// and the sessions left for the second hand-over.
+    later: Vec<sim::SimEvent>,
+    rest: Vec<SessionId>,
 }
 
 fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
@@ -128,10 +143,11 @@ fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
 
 fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
     let bridge = &mut *bridge;
-    bridge.tick_started = Some(Instant::now());
+    let started = Instant::now();
+    bridge.tick_started = Some(started);
     let per_session = bridge.shared.cfg.per_session_queue.max(1);
     while let Ok(msg) = bridge.rx.try_recv() {
-        let (id, command, reply) = match msg {
+        let (id, command, reply, received) = match msg {
             Inbound::MediaReady(ready) => {
                 inbox.media.push(ready);
                 continue;
@@ -161,7 +177,7 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
             } => {
                 let id = SessionId(session);
                 bridge.sessions.insert(id, TickSession::new(next_seq));
-                (id, sim::Command::Start { scene, seed }, None)
+                (id, sim::Command::Start { scene, seed }, None, started)
             }
             Inbound::Resume {
                 session,
@@ -170,13 +186,14 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
             } => {
                 let id = SessionId(session);
                 bridge.sessions.insert(id, TickSession::new(next_seq));
-                (id, sim::Command::Resume { save }, None)
+                (id, sim::Command::Resume { save }, None, started)
             }
             Inbound::Command {
                 session,
                 command,
                 reply,
-            } => (SessionId(session), command, Some(reply)),
+                received,
+            } => (SessionId(session), command, Some(reply), received),
         };
         let Some(ts) = bridge.sessions.get_mut(&id) else {
             if let Some(r) = reply {
@@ -202,7 +219,7 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
             }
             continue;
         }
-        ts.queue.push_back((command, reply));
+        ts.queue.push_back((command, reply, received));
         if !ts.in_ready {
             ts.in_ready = true;
             bridge.ready.push(id);
@@ -215,8 +232,8 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
         let Some(ts) = sessions.get_mut(id) else {
             return false;
         };
-        if let Some((command, reply)) = ts.queue.pop_front() {
-            ts.inflight = Some((command.name(), reply));
+        if let Some((command, reply, received)) = ts.queue.pop_front() {
+            ts.inflight = Some((command.name(), reply, received));
             if !ts.touched {
                 ts.touched = true;
                 touched.push(*id);
@@ -387,220 +404,294 @@ fn bridge_out(
             *slot = Some(sample);
         }
     }
-    // Events go straight into the hand-over: encoded for the log, shared for delivery.
-    let window = bridge.shared.cfg.resend_window as u64;
+    if bridge.touched.is_empty()
+        && outbox.events.is_empty()
+        && bridge.unload_done.is_empty()
+        && bridge.unload_refused.is_empty()
+    {
+        return;
+    }
+    // Commands that waited longest for this tick are the closest to the latency bound:
+    // their sessions go first, in a smaller hand-over of their own, which the persister
+    // starts committing while the tick still builds the rest.
+    let urgent_before = bridge
+        .shared
+        .cfg
+        .urgent_wait
+        .and_then(|w| bridge.tick_started?.checked_sub(w));
+    let mut later = std::mem::take(&mut bridge.later);
+    let mut first = crate::Pending::default();
+    if let Some(before) = urgent_before {
+        for ev in outbox.drain() {
+            match bridge.sessions.get(&ev.session) {
+                Some(ts) if ts.received_before(before) => out_event(bridge, ev, &mut first),
+                Some(_) => later.push(ev),
+                None => {}
+            }
+        }
+        let mut touched = std::mem::take(&mut bridge.touched);
+        let mut rest = std::mem::take(&mut bridge.rest);
+        let mut out = Out {
+            index: &mut index,
+            commands: &mut commands,
+            saves: &saves,
+            now,
+            version: &content.0.version,
+            gone: Vec::new(),
+        };
+        for id in touched.drain(..) {
+            match bridge.sessions.get(&id) {
+                Some(ts) if ts.received_before(before) => {
+                    out_session(bridge, &mut out, id, &mut first);
+                }
+                _ => rest.push(id),
+            }
+        }
+        // The two lists swap roles: the rest is the tick's touched list from here on.
+        bridge.touched = rest;
+        bridge.rest = touched;
+        for id in std::mem::take(&mut out.gone) {
+            bridge.sessions.remove(&id);
+        }
+        if !first.is_empty() {
+            hand_over(&bridge.shared, first, false);
+        }
+    } else {
+        later.extend(outbox.drain());
+    }
     let mut pending = crate::Pending {
-        events: Vec::with_capacity(outbox.events.len()),
-        deliveries: Vec::with_capacity(outbox.events.len()),
+        events: Vec::with_capacity(later.len()),
+        deliveries: Vec::with_capacity(later.len()),
         unloaded: std::mem::take(&mut bridge.unload_done),
         unload_refused: std::mem::take(&mut bridge.unload_refused),
         ..Default::default()
     };
-    for ev in outbox.drain() {
-        let Some(ts) = bridge.sessions.get_mut(&ev.session) else {
-            continue;
-        };
-        if let Event::Error {
-            command,
-            reason,
-            message,
-        } = &ev.event
-            && let Some((name, _)) = &ts.inflight
-            && command == name
-        {
-            ts.rejection = Some((events::reason_code(reason).to_owned(), message.clone()));
-        }
-        if matches!(ev.event, Event::SessionEnded { .. }) {
-            ts.ended = true;
-        }
-        if matches!(ev.event, Event::Saved { .. }) {
-            continue;
-        }
-        if let Event::NodeEntered {
-            scene,
-            node,
-            media: Some(m),
-            ..
-        } = &ev.event
-            && let sim::Media::Generate {
-                operation,
-                prompt,
-                params,
-            } = &**m
-        {
-            // Never waits; a full queue drops the request and the next entry asks again.
-            let _ = bridge.shared.media_wanted.try_send(crate::MediaWanted {
-                scene: scene.clone(),
-                node: node.clone(),
-                operation: operation.clone(),
-                prompt: prompt.clone(),
-                params: params.clone(),
-            });
-        }
-        bridge.scratch.clear();
-        let bytes = match postcard::to_io(&events::into_wire(ev.event), &mut bridge.scratch) {
-            Ok(_) => bytes::Bytes::copy_from_slice(&bridge.scratch),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode a game event");
-                continue;
-            }
-        };
-        let seq = ts.next_seq;
-        ts.next_seq += 1;
-        if !ts.touched {
-            ts.touched = true;
-            bridge.touched.push(ev.session);
-        }
-        pending.events.push(store::game::EventWrite {
-            session: ev.session.0,
-            seq: seq as i64,
-            at_ms: ev.at_ms,
-            event: bytes.clone(),
-        });
-        pending.deliveries.push((
-            ev.session.0,
-            Arc::new(Delivered {
-                seq,
-                at_ms: ev.at_ms,
-                encoded: bytes,
-            }),
-        ));
+    for ev in later.drain(..) {
+        out_event(bridge, ev, &mut pending);
     }
+    bridge.later = later;
     let touched = std::mem::take(&mut bridge.touched);
-    if touched.is_empty() && pending.unloaded.is_empty() && pending.unload_refused.is_empty() {
-        return;
-    }
+    let mut out = Out {
+        index: &mut index,
+        commands: &mut commands,
+        saves: &saves,
+        now,
+        version: &content.0.version,
+        gone: Vec::new(),
+    };
     pending.sessions.reserve(touched.len());
     pending.acks.reserve(touched.len());
-    let version = content.0.version.clone();
-    let mut gone = Vec::new();
-    for id in touched {
-        let Some(ts) = bridge.sessions.get_mut(&id) else {
-            continue;
-        };
-        ts.touched = false;
-        let entity = index.0.get(&id).copied();
-        // Not in the index after its command ran: ended, or a start/resume refused.
-        if entity.is_none() {
-            ts.ended = true;
-        }
-        if ts.unload {
-            // Idle and detached: save it now (world time included) and unload it. The
-            // handle forgets it once this save is committed.
-            let save = (!ts.ended && ts.inflight.is_none())
-                .then_some(entity)
-                .flatten()
-                .and_then(|e| saves.get(e).ok())
-                .and_then(|parts| save_binary(parts, now, &version));
-            if let (Some(save), Some(entity)) = (save, entity) {
-                pending.sessions.insert(
-                    id.0,
-                    store::game::SessionWrite {
-                        id: id.0,
-                        save: Some(store::game::Save::Binary(save)),
-                        ended: false,
-                        next_seq: ts.next_seq as i64,
-                    },
-                );
-                index.0.remove(&id);
-                if let Ok(mut e) = commands.get_entity(entity) {
-                    e.despawn();
-                }
-                pending.unloaded.push(id.0);
-                gone.push(id);
-                continue;
-            }
-            // Busy, ended, or no save can be made in this phase: keep it loaded.
-            ts.unload = false;
-            pending.unload_refused.push(id.0);
-        }
-        let save = if ts.ended {
-            None
-        } else {
-            entity
-                .and_then(|e| saves.get(e).ok())
-                .and_then(|parts| save_binary(parts, now, &version))
-        };
-        pending.sessions.insert(
-            id.0,
-            store::game::SessionWrite {
-                id: id.0,
-                save: save.map(store::game::Save::Binary),
-                ended: ts.ended,
-                next_seq: ts.next_seq as i64,
-            },
-        );
-        if ts.next_seq > window && ts.next_seq % 64 == 0 {
-            pending.trim.push((id.0, (ts.next_seq - window) as i64));
-        }
-        if let Some((_, reply)) = ts.inflight.take()
-            && let Some(reply) = reply
-        {
-            let outcome = match ts.rejection.take() {
-                Some((code, message)) => CommandOutcome::Rejected { code, message },
-                None => CommandOutcome::Accepted {
-                    through_seq: ts.next_seq.checked_sub(1),
-                },
-            };
-            pending.acks.push((id.0, reply, outcome));
-        }
-        ts.rejection = None;
-        if ts.ended {
-            pending.ended.push(id.0);
-            for (_, reply) in ts.queue.drain(..) {
-                if let Some(r) = reply {
-                    pending.acks.push((
-                        id.0,
-                        r,
-                        CommandOutcome::Rejected {
-                            code: "session_ended".into(),
-                            message: "the session has ended".into(),
-                        },
-                    ));
-                }
-            }
-            gone.push(id);
-        }
+    for id in &touched {
+        out_session(bridge, &mut out, *id, &mut pending);
     }
-    for id in gone {
+    // Keep the list's capacity for the next tick.
+    bridge.touched = touched;
+    bridge.touched.clear();
+    for id in out.gone {
         bridge.sessions.remove(&id);
     }
-    let slot = &bridge.shared.slot;
+    hand_over(&bridge.shared, pending, true);
+}
+
+impl TickSession {
+    /// Whether this tick's command was received before `before`.
+    fn received_before(&self, before: Instant) -> bool {
+        matches!(&self.inflight, Some((_, _, at)) if *at <= before)
+    }
+}
+
+/// What [`out_session`] needs from the tick's world.
+struct Out<'a, 'cw, 'cs, 'qw, 'qs> {
+    index: &'a mut SessionIndex,
+    commands: &'a mut Commands<'cw, 'cs>,
+    saves: &'a SaveQuery<'qw, 'qs>,
+    now: i64,
+    version: &'a str,
+    /// Sessions done with (ended or unloaded): forgotten once the pass is over.
+    gone: Vec<SessionId>,
+}
+
+/// Adds one event to `pending`: encoded once, the same bytes for the log and for
+/// delivery.
+fn out_event(bridge: &mut Bridge, ev: sim::SimEvent, pending: &mut crate::Pending) {
+    let Some(ts) = bridge.sessions.get_mut(&ev.session) else {
+        return;
+    };
+    if let Event::Error {
+        command,
+        reason,
+        message,
+    } = &ev.event
+        && let Some((name, _, _)) = &ts.inflight
+        && command == name
     {
-        let mut p = slot.lock();
-        // The persister took the last hand-over (the usual case; every hand-over sets
-        // `handed_at`): this one moves in whole, with no second copy of its vectors.
-        if p.handed_at.is_none() {
-            pending.handed_at = Some(std::time::Instant::now());
-            *p = pending;
-            slot.pushed.fetch_add(1, Ordering::AcqRel);
-            drop(p);
-            slot.notify.notify_one();
+        ts.rejection = Some((events::reason_code(reason).to_owned(), message.clone()));
+    }
+    if matches!(ev.event, Event::SessionEnded { .. }) {
+        ts.ended = true;
+    }
+    if matches!(ev.event, Event::Saved { .. }) {
+        return;
+    }
+    if let Event::NodeEntered {
+        scene,
+        node,
+        media: Some(m),
+        ..
+    } = &ev.event
+        && let sim::Media::Generate {
+            operation,
+            prompt,
+            params,
+        } = &**m
+    {
+        // Never waits; a full queue drops the request and the next entry asks again.
+        let _ = bridge.shared.media_wanted.try_send(crate::MediaWanted {
+            scene: scene.clone(),
+            node: node.clone(),
+            operation: operation.clone(),
+            prompt: prompt.clone(),
+            params: params.clone(),
+        });
+    }
+    bridge.scratch.clear();
+    let bytes = match postcard::to_io(&events::into_wire(ev.event), &mut bridge.scratch) {
+        Ok(_) => bytes::Bytes::copy_from_slice(&bridge.scratch),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a game event");
             return;
         }
-        for (id, w) in pending.sessions {
-            match p.sessions.get_mut(&id) {
-                Some(old) => {
-                    if w.save.is_some() {
-                        old.save = w.save;
-                    }
-                    old.ended |= w.ended;
-                    old.next_seq = old.next_seq.max(w.next_seq);
-                }
-                None => {
-                    p.sessions.insert(id, w);
-                }
+    };
+    let seq = ts.next_seq;
+    ts.next_seq += 1;
+    if !ts.touched {
+        ts.touched = true;
+        bridge.touched.push(ev.session);
+    }
+    pending.events.push(store::game::EventWrite {
+        session: ev.session.0,
+        seq: seq as i64,
+        at_ms: ev.at_ms,
+        event: bytes.clone(),
+    });
+    pending.deliveries.push((
+        ev.session.0,
+        Arc::new(Delivered {
+            seq,
+            at_ms: ev.at_ms,
+            encoded: bytes,
+        }),
+    ));
+}
+
+/// Adds a touched session's save, sequence and answers to `pending` (or saves and
+/// unloads it, when asked to and idle).
+fn out_session(
+    bridge: &mut Bridge,
+    out: &mut Out<'_, '_, '_, '_, '_>,
+    id: SessionId,
+    pending: &mut crate::Pending,
+) {
+    let window = bridge.shared.cfg.resend_window as u64;
+    let Some(ts) = bridge.sessions.get_mut(&id) else {
+        return;
+    };
+    ts.touched = false;
+    let entity = out.index.0.get(&id).copied();
+    // Not in the index after its command ran: ended, or a start/resume refused.
+    if entity.is_none() {
+        ts.ended = true;
+    }
+    if ts.unload {
+        // Idle and detached: save it now (world time included) and unload it. The
+        // handle forgets it once this save is committed.
+        let save = (!ts.ended && ts.inflight.is_none())
+            .then_some(entity)
+            .flatten()
+            .and_then(|e| out.saves.get(e).ok())
+            .and_then(|parts| save_binary(parts, out.now, out.version));
+        if let (Some(save), Some(entity)) = (save, entity) {
+            pending.sessions.insert(
+                id.0,
+                store::game::SessionWrite {
+                    id: id.0,
+                    save: Some(store::game::Save::Binary(save)),
+                    ended: false,
+                    next_seq: ts.next_seq as i64,
+                },
+            );
+            out.index.0.remove(&id);
+            if let Ok(mut e) = out.commands.get_entity(entity) {
+                e.despawn();
+            }
+            pending.unloaded.push(id.0);
+            out.gone.push(id);
+            return;
+        }
+        // Busy, ended, or no save can be made in this phase: keep it loaded.
+        ts.unload = false;
+        pending.unload_refused.push(id.0);
+    }
+    let save = if ts.ended {
+        None
+    } else {
+        entity
+            .and_then(|e| out.saves.get(e).ok())
+            .and_then(|parts| save_binary(parts, out.now, out.version))
+    };
+    pending.sessions.insert(
+        id.0,
+        store::game::SessionWrite {
+            id: id.0,
+            save: save.map(store::game::Save::Binary),
+            ended: ts.ended,
+            next_seq: ts.next_seq as i64,
+        },
+    );
+    if ts.next_seq > window && ts.next_seq % 64 == 0 {
+        pending.trim.push((id.0, (ts.next_seq - window) as i64));
+    }
+    if let Some((_, reply, _)) = ts.inflight.take()
+        && let Some(reply) = reply
+    {
+        let outcome = match ts.rejection.take() {
+            Some((code, message)) => CommandOutcome::Rejected { code, message },
+            None => CommandOutcome::Accepted {
+                through_seq: ts.next_seq.checked_sub(1),
+            },
+        };
+        pending.acks.push((id.0, reply, outcome));
+    }
+    ts.rejection = None;
+    if ts.ended {
+        pending.ended.push(id.0);
+        for (_, reply, _) in ts.queue.drain(..) {
+            if let Some(r) = reply {
+                pending.acks.push((
+                    id.0,
+                    r,
+                    CommandOutcome::Rejected {
+                        code: "session_ended".into(),
+                        message: "the session has ended".into(),
+                    },
+                ));
             }
         }
-        p.events.append(&mut pending.events);
-        p.trim.append(&mut pending.trim);
-        p.deliveries.append(&mut pending.deliveries);
-        p.ended.append(&mut pending.ended);
-        p.acks.append(&mut pending.acks);
-        p.unloaded.append(&mut pending.unloaded);
-        p.unload_refused.append(&mut pending.unload_refused);
-        p.handed_at.get_or_insert_with(std::time::Instant::now);
-        slot.pushed.fetch_add(1, Ordering::AcqRel);
+        out.gone.push(id);
+    }
+}
+
+/// Puts `pending` in the persister's slot and wakes it. `ends_tick`: this is the
+/// tick's last hand-over (the tick counts as handed over); otherwise it is the tick's
+/// urgent part.
+fn hand_over(shared: &crate::Shared, mut pending: crate::Pending, ends_tick: bool) {
+    let slot = &shared.slot;
+    {
+        let mut w = slot.lock();
+        if ends_tick {
+            pending.ends = Some(slot.pushed.fetch_add(1, Ordering::AcqRel) + 1);
+        }
+        w.hand_over(pending, !ends_tick);
     }
     slot.notify.notify_one();
 }

@@ -14,8 +14,11 @@
 //! * **Outbound**: in `PostUpdate` the bridge drains `sim::Outbox`, numbers events per
 //!   session (its own dense sequence, stable across restarts), builds a save of every
 //!   session that changed and appends everything to the pending batch (a mutex-guarded
-//!   slot; the tick never awaits). The persister task takes the whole slot (one or more
-//!   ticks: group commit) and writes it in **one transaction**. Only after `COMMIT`
+//!   slot; the tick never awaits). Sessions whose command waited longest
+//!   ([`GameConfig::urgent_wait`]) are handed over first, as a batch of their own,
+//!   while the tick builds the rest. The persister takes what waits (that urgent part
+//!   alone, else one or more ticks: group commit) and writes it in **one
+//!   transaction**, in hand-over order. Only after `COMMIT`
 //!   are the events published to the sessions' in-memory logs (bounded resend window)
 //!   and the commands' acknowledgements released.
 //! * **Reload**: a session not in memory is loaded on join from its last committed
@@ -80,6 +83,12 @@ pub struct GameConfig {
     /// delivery of the events that follows the commit. A backlog is applied without
     /// waiting. Set it to about a third of the tick period.
     pub apply_delay: Duration,
+    /// Sessions whose command waited at least this long for its tick are handed to the
+    /// persister first, in a smaller batch of their own, committed while the tick
+    /// builds the rest: the commands that waited longest, the closest to the latency
+    /// bound, are answered sooner; the others, with time to spare, a commit later.
+    /// `None`: one batch per tick. Set it to about four fifths of the tick period.
+    pub urgent_wait: Option<Duration>,
 }
 
 impl Default for GameConfig {
@@ -94,6 +103,7 @@ impl Default for GameConfig {
             evict_ended_after: Duration::from_secs(60),
             evict_idle_after: Duration::from_secs(600),
             apply_delay: Duration::from_millis(15),
+            urgent_wait: Some(Duration::from_millis(40)),
         }
     }
 }
@@ -239,6 +249,8 @@ pub(crate) enum Inbound {
         session: Uuid,
         command: sim::Command,
         reply: oneshot::Sender<CommandOutcome>,
+        /// When the command was received (the tick answers the longest-waiting first).
+        received: Instant,
     },
     /// Save the session and unload it from the tick (it is idle and detached).
     Unload { session: Uuid },
@@ -508,9 +520,39 @@ pub(crate) struct Pending {
     pub unload_refused: Vec<Uuid>,
     /// When the oldest tick in here was handed over.
     pub handed_at: Option<std::time::Instant>,
+    /// Ticks handed over in all once the last tick in here was complete; `None` for
+    /// the urgent part of a tick, which completes none.
+    pub ends: Option<u64>,
 }
 
 impl Pending {
+    /// Appends `later` (handed over after everything in here).
+    fn merge(&mut self, mut later: Pending) {
+        for (id, w) in later.sessions {
+            match self.sessions.get_mut(&id) {
+                Some(old) => {
+                    if w.save.is_some() {
+                        old.save = w.save;
+                    }
+                    old.ended |= w.ended;
+                    old.next_seq = old.next_seq.max(w.next_seq);
+                }
+                None => {
+                    self.sessions.insert(id, w);
+                }
+            }
+        }
+        self.events.append(&mut later.events);
+        self.trim.append(&mut later.trim);
+        self.deliveries.append(&mut later.deliveries);
+        self.ended.append(&mut later.ended);
+        self.acks.append(&mut later.acks);
+        self.unloaded.append(&mut later.unloaded);
+        self.unload_refused.append(&mut later.unload_refused);
+        self.handed_at = self.handed_at.or(later.handed_at);
+        self.ends = self.ends.max(later.ends);
+    }
+
     fn is_empty(&self) -> bool {
         self.sessions.is_empty()
             && self.events.is_empty()
@@ -521,9 +563,61 @@ impl Pending {
     }
 }
 
+/// What waits for the persister, in hand-over order: the urgent part of a tick, kept
+/// apart while the persister has nothing older to write, then everything handed over
+/// after it, merged (group commit).
+#[derive(Default)]
+pub(crate) struct Waiting {
+    urgent: Option<Pending>,
+    rest: Pending,
+}
+
+impl Waiting {
+    /// Takes the oldest hand-over: the urgent one alone, else all the rest.
+    pub(crate) fn take(&mut self) -> Option<Pending> {
+        self.urgent.take().or_else(|| {
+            self.rest
+                .handed_at
+                .is_some()
+                .then(|| std::mem::take(&mut self.rest))
+        })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.urgent.is_none() && self.rest.handed_at.is_none()
+    }
+
+    /// Queues a hand-over of the tick. `urgent`: the tick's first part (its sessions'
+    /// commands waited longest); it stays a batch of its own unless something older
+    /// than it is waiting, after which it must be written.
+    pub(crate) fn hand_over(&mut self, mut pending: Pending, urgent: bool) {
+        let now = std::time::Instant::now();
+        let into = if urgent && self.rest.handed_at.is_none() {
+            match &mut self.urgent {
+                Some(u) => u,
+                None => {
+                    pending.handed_at = Some(now);
+                    self.urgent = Some(pending);
+                    return;
+                }
+            }
+        } else {
+            &mut self.rest
+        };
+        // Empty (the usual case; every hand-over sets `handed_at`): this one moves in
+        // whole, with no second copy of its vectors.
+        if into.handed_at.is_none() {
+            pending.handed_at = Some(now);
+            *into = pending;
+        } else {
+            into.merge(pending);
+        }
+    }
+}
+
 /// Hand-over point between the tick (producer) and the persister (consumer).
 pub(crate) struct Slot {
-    pending: Mutex<Pending>,
+    pending: Mutex<Waiting>,
     notify: tokio::sync::Notify,
     /// Ticks handed over / committed and published.
     pushed: AtomicU64,
@@ -533,14 +627,14 @@ pub(crate) struct Slot {
 impl Slot {
     fn new() -> Self {
         Slot {
-            pending: Mutex::new(Pending::default()),
+            pending: Mutex::new(Waiting::default()),
             notify: tokio::sync::Notify::new(),
             pushed: AtomicU64::new(0),
             done: AtomicU64::new(0),
         }
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -1039,6 +1133,7 @@ impl GameHandle {
             session: session.id,
             command: events::to_sim(command),
             reply: tx,
+            received: Instant::now(),
         })?;
         Ok(rx)
     }
@@ -1050,5 +1145,89 @@ impl GameHandle {
         limit: i64,
     ) -> Result<Vec<store::game::SessionRow>, GameError> {
         Ok(store::game::list_for_user(&self.pool, user, limit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A hand-over holding one event of `session` with `seq`.
+    fn part(session: u128, seq: i64) -> Pending {
+        Pending {
+            events: vec![store::game::EventWrite {
+                session: Uuid::from_u128(session),
+                seq,
+                at_ms: 0,
+                event: bytes::Bytes::new(),
+            }],
+            ..Pending::default()
+        }
+    }
+
+    fn seqs(p: &Pending) -> Vec<(u128, i64)> {
+        p.events
+            .iter()
+            .map(|e| (e.session.as_u128(), e.seq))
+            .collect()
+    }
+
+    fn ends(mut p: Pending, ticks: u64) -> Pending {
+        p.ends = Some(ticks);
+        p
+    }
+
+    #[test]
+    fn an_urgent_part_handed_to_an_idle_persister_is_a_batch_of_its_own() {
+        let mut w = Waiting::default();
+        assert!(w.is_empty() && w.take().is_none());
+        w.hand_over(part(1, 7), true);
+        w.hand_over(ends(part(2, 3), 1), false);
+        let first = w.take().unwrap();
+        assert_eq!(seqs(&first), [(1, 7)]);
+        assert_eq!(first.ends, None, "the urgent part completes no tick");
+        assert!(first.handed_at.is_some());
+        let second = w.take().unwrap();
+        assert_eq!(seqs(&second), [(2, 3)]);
+        assert_eq!(second.ends, Some(1));
+        assert!(w.is_empty() && w.take().is_none());
+    }
+
+    #[test]
+    fn behind_the_persister_hand_overs_merge_in_order() {
+        let mut w = Waiting::default();
+        // Tick 1: urgent part apart, the rest waiting.
+        w.hand_over(part(1, 0), true);
+        w.hand_over(ends(part(2, 0), 1), false);
+        // Tick 2 comes before the persister took anything: its urgent part goes after
+        // tick 1's rest (session 2 again: its events stay in order), then its own rest.
+        w.hand_over(part(2, 1), true);
+        w.hand_over(ends(part(3, 0), 2), false);
+        assert_eq!(seqs(&w.take().unwrap()), [(1, 0)]);
+        let merged = w.take().unwrap();
+        assert_eq!(seqs(&merged), [(2, 0), (2, 1), (3, 0)]);
+        assert_eq!(merged.ends, Some(2));
+        assert!(w.take().is_none());
+    }
+
+    #[test]
+    fn an_urgent_part_never_overtakes_an_older_rest() {
+        let mut w = Waiting::default();
+        // The persister took tick 1's urgent part; its rest waits.
+        w.hand_over(part(1, 0), true);
+        w.hand_over(ends(part(1, 1), 1), false);
+        assert_eq!(seqs(&w.take().unwrap()), [(1, 0)]);
+        // Tick 2's urgent part comes while tick 1's rest still waits: after it.
+        w.hand_over(part(1, 2), true);
+        let next = w.take().unwrap();
+        assert_eq!(seqs(&next), [(1, 1), (1, 2)]);
+        assert_eq!(next.ends, Some(1));
+        // Once all is taken, an urgent part is apart again.
+        w.hand_over(part(4, 0), true);
+        w.hand_over(ends(Pending::default(), 2), false);
+        assert_eq!(seqs(&w.take().unwrap()), [(4, 0)]);
+        assert_eq!(w.take().unwrap().ends, Some(2));
     }
 }

@@ -211,12 +211,14 @@ async fn run(
     stop: CancelFlag,
 ) {
     loop {
-        let (pending, ticks) = {
-            let mut p = shared.slot.lock();
+        let (next, ticks) = {
+            let mut w = shared.slot.lock();
+            // Read under the lock: when nothing waits, every tick counted here was
+            // taken, and (this loop being the only taker) committed.
             let ticks = shared.slot.pushed.load(Ordering::Acquire);
-            (std::mem::take(&mut *p), ticks)
+            (w.take(), ticks)
         };
-        if pending.is_empty() {
+        let Some(pending) = next else {
             shared.slot.done.fetch_max(ticks, Ordering::AcqRel);
             // Stopped, or the server's runtime is gone (the applier with it): on a thread
             // of its own, nothing else would end this loop.
@@ -230,16 +232,21 @@ async fn run(
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
             continue;
+        };
+        let ends = pending.ends;
+        if !pending.is_empty() {
+            let stopping = || stop.is_cancelled() || to_apply.is_closed();
+            if let Some(logged) = commit(&mut writer, &shared, pending, stopping).await
+                && to_apply.send(logged).await.is_err()
+            {
+                tracing::warn!(
+                    "the game state applier stopped; logged batches wait for the next start"
+                );
+            }
         }
-        let stopping = || stop.is_cancelled() || to_apply.is_closed();
-        if let Some(logged) = commit(&mut writer, &shared, pending, stopping).await
-            && to_apply.send(logged).await.is_err()
-        {
-            tracing::warn!(
-                "the game state applier stopped; logged batches wait for the next start"
-            );
+        if let Some(t) = ends {
+            shared.slot.done.fetch_max(t, Ordering::AcqRel);
         }
-        shared.slot.done.fetch_max(ticks, Ordering::AcqRel);
     }
 }
 
