@@ -1202,15 +1202,22 @@ async fn commands_wait_for_a_stalled_batch_log_and_lose_nothing() {
     ts.stop().await;
 }
 
-/// Game state batches logged so far (`pixsim_game_commit_seconds_count`).
-async fn batches_logged(ts: &TestServer) -> u64 {
+/// Game state batches logged so far, and those of them that were a tick's urgent part
+/// (`pixsim_game_commit_seconds_count`, `pixsim_game_urgent_batches_total`).
+async fn batches_logged(ts: &TestServer) -> (u64, u64) {
     let res = ts.http.get(ts.url("/metrics")).send().await.unwrap();
     let text = res.text().await.unwrap();
-    let count = text
-        .lines()
-        .find_map(|l| l.strip_prefix("pixsim_game_commit_seconds_count "))
-        .unwrap_or_else(|| panic!("no batch count:\n{text}"));
-    count.trim().parse::<f64>().unwrap() as u64
+    let value = |name: &str| {
+        let v = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name}:\n{text}"));
+        v.trim().parse::<f64>().unwrap() as u64
+    };
+    (
+        value("pixsim_game_commit_seconds_count"),
+        value("pixsim_game_urgent_batches_total"),
+    )
 }
 
 async fn tick(ts: &TestServer, admin: &str, method: &str) {
@@ -1235,8 +1242,8 @@ fn accept_later(mut p: Player) -> tokio::task::JoinHandle<Player> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_longest_waiting_commands_are_committed_first_in_a_batch_of_their_own() {
-    // 5 Hz: a period of 200 ms; a command that waited 160 ms for its tick is urgent.
-    let ts = TestServer::start_with(|c| c.tick.rate_hz = 5.0).await;
+    // 2 Hz: a period of 500 ms; a command that waited 400 ms for its tick is urgent.
+    let ts = TestServer::start_with(|c| c.tick.rate_hz = 2.0).await;
     let admin = ts.admin("root@example.com").await;
     let mut players = Vec::new();
     for i in 0..3 {
@@ -1253,27 +1260,27 @@ async fn the_longest_waiting_commands_are_committed_first_in_a_batch_of_their_ow
         players.next().unwrap(),
     );
     tick(&ts, &admin, "tick.pause").await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
 
     // A tick with one fresh command: one batch.
     let before = batches_logged(&ts).await;
     let a = accept_later(a);
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     tick(&ts, &admin, "tick.step").await;
     let mut a = tokio::time::timeout(T, a).await.unwrap().unwrap();
-    assert_eq!(batches_logged(&ts).await, before + 1);
+    assert_eq!(batches_logged(&ts).await, (before.0 + 1, before.1));
 
-    // A tick with a command that waited 600 ms and a fresh one: the first is made
-    // durable (and answered) in a batch of its own, the second in the next.
+    // A tick with a command that waited over a second and a fresh one: the first is
+    // made durable (and answered) in a batch of its own, the second in the next.
     let before = batches_logged(&ts).await;
     let b = accept_later(b);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let c = accept_later(c);
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     tick(&ts, &admin, "tick.step").await;
     let mut b = tokio::time::timeout(T, b).await.unwrap().unwrap();
     let mut c = tokio::time::timeout(T, c).await.unwrap().unwrap();
-    assert_eq!(batches_logged(&ts).await, before + 2);
+    assert_eq!(batches_logged(&ts).await, (before.0 + 2, before.1 + 1));
 
     // Every answer followed its events, dense and in order (`Player` checks), and
     // play goes on.

@@ -676,6 +676,8 @@ pub(crate) struct DurabilityMetrics {
     pub(crate) handoff_to_ack: tick::Histogram,
     /// Batch writes (log or apply) that failed and were retried.
     pub(crate) retries: AtomicU64,
+    /// Batches that held a tick's urgent part alone (see [`GameConfig::urgent_wait`]).
+    pub(crate) urgent: AtomicU64,
 }
 
 /// Bounds, in seconds, of the durability histograms: fine below a tick period, where the
@@ -692,6 +694,7 @@ impl Default for DurabilityMetrics {
             apply: tick::Histogram::new(&DURABILITY_BOUNDS),
             handoff_to_ack: tick::Histogram::new(&DURABILITY_BOUNDS),
             retries: AtomicU64::new(0),
+            urgent: AtomicU64::new(0),
         }
     }
 }
@@ -868,7 +871,7 @@ impl GameHandle {
     /// The durability figures in the Prometheus text format:
     /// `pixsim_game_commit_seconds`, `pixsim_game_apply_seconds`,
     /// `pixsim_game_handoff_to_ack_seconds` (histograms)
-    /// and `pixsim_game_commit_retries_total`.
+    /// `pixsim_game_commit_retries_total` and `pixsim_game_urgent_batches_total`.
     pub fn durability_metrics(&self) -> String {
         let m = &self.shared.metrics;
         let mut out = String::new();
@@ -894,6 +897,14 @@ impl GameHandle {
         out.push_str(&format!(
             "pixsim_game_commit_retries_total {}\n",
             m.retries.load(Ordering::Relaxed)
+        ));
+        out.push_str(
+            "# HELP pixsim_game_urgent_batches_total Batches logged ahead of the rest of their tick, holding the sessions whose command waited longest.\n\
+             # TYPE pixsim_game_urgent_batches_total counter\n",
+        );
+        out.push_str(&format!(
+            "pixsim_game_urgent_batches_total {}\n",
+            m.urgent.load(Ordering::Relaxed)
         ));
         out
     }

@@ -236,7 +236,11 @@ async fn run(
         let ends = pending.ends;
         if !pending.is_empty() {
             let stopping = || stop.is_cancelled() || to_apply.is_closed();
-            if let Some(logged) = commit(&mut writer, &shared, pending, stopping).await
+            let logged = commit(&mut writer, &shared, pending, stopping).await;
+            if logged.is_some() && ends.is_none() {
+                shared.metrics.urgent.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(logged) = logged
                 && to_apply.send(logged).await.is_err()
             {
                 tracing::warn!(
