@@ -1,5 +1,5 @@
 //! Game sessions on the server: the bridge plugin on the tick thread, the persister
-//! task (write-behind, one transaction per tick batch), the session sweeper and the
+//! task (write-behind, one transaction per batch), the session sweeper and the
 //! QUIC handler.
 
 use std::sync::Arc;

@@ -454,7 +454,7 @@ fn bridge_out(
             bridge.sessions.remove(&id);
         }
         if !first.is_empty() {
-            hand_over(&bridge.shared, first, false);
+            hand_over(&bridge.shared, first, true);
         }
     } else {
         later.extend(outbox.drain());
@@ -490,7 +490,7 @@ fn bridge_out(
     for id in out.gone {
         bridge.sessions.remove(&id);
     }
-    hand_over(&bridge.shared, pending, true);
+    hand_over(&bridge.shared, pending, false);
 }
 
 impl TickSession {
@@ -681,17 +681,17 @@ fn out_session(
     }
 }
 
-/// Puts `pending` in the persister's slot and wakes it. `ends_tick`: this is the
-/// tick's last hand-over (the tick counts as handed over); otherwise it is the tick's
-/// urgent part.
-fn hand_over(shared: &crate::Shared, mut pending: crate::Pending, ends_tick: bool) {
+/// Puts `pending` in the persister's slot and wakes it. `urgent`: the tick's first
+/// part (see [`crate::GameConfig::urgent_wait`]); otherwise its last, and the tick
+/// counts as handed over.
+fn hand_over(shared: &crate::Shared, mut pending: crate::Pending, urgent: bool) {
     let slot = &shared.slot;
     {
         let mut w = slot.lock();
-        if ends_tick {
-            pending.ends = Some(slot.pushed.fetch_add(1, Ordering::AcqRel) + 1);
+        if !urgent {
+            pending.completes = Some(slot.pushed.fetch_add(1, Ordering::AcqRel) + 1);
         }
-        w.hand_over(pending, !ends_tick);
+        w.hand_over(pending, urgent);
     }
     slot.notify.notify_one();
 }

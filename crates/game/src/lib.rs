@@ -518,11 +518,12 @@ pub(crate) struct Pending {
     pub unloaded: Vec<Uuid>,
     /// Sessions the tick refused to unload (they were busy).
     pub unload_refused: Vec<Uuid>,
-    /// When the oldest tick in here was handed over.
+    /// When the oldest hand-over in here was made.
     pub handed_at: Option<std::time::Instant>,
-    /// Ticks handed over in all once the last tick in here was complete; `None` for
-    /// the urgent part of a tick, which completes none.
-    pub ends: Option<u64>,
+    /// The ticks handed over in all (`Slot::pushed`) once the last tick in here was
+    /// complete: committed, this is how far `Slot::done` may go. `None` for a tick's
+    /// urgent part, which completes no tick.
+    pub completes: Option<u64>,
 }
 
 impl Pending {
@@ -550,7 +551,7 @@ impl Pending {
         self.unloaded.append(&mut later.unloaded);
         self.unload_refused.append(&mut later.unload_refused);
         self.handed_at = self.handed_at.or(later.handed_at);
-        self.ends = self.ends.max(later.ends);
+        self.completes = self.completes.max(later.completes);
     }
 
     fn is_empty(&self) -> bool {
@@ -1185,8 +1186,8 @@ mod tests {
             .collect()
     }
 
-    fn ends(mut p: Pending, ticks: u64) -> Pending {
-        p.ends = Some(ticks);
+    fn completing(mut p: Pending, ticks: u64) -> Pending {
+        p.completes = Some(ticks);
         p
     }
 
@@ -1195,14 +1196,14 @@ mod tests {
         let mut w = Waiting::default();
         assert!(w.is_empty() && w.take().is_none());
         w.hand_over(part(1, 7), true);
-        w.hand_over(ends(part(2, 3), 1), false);
+        w.hand_over(completing(part(2, 3), 1), false);
         let first = w.take().unwrap();
         assert_eq!(seqs(&first), [(1, 7)]);
-        assert_eq!(first.ends, None, "the urgent part completes no tick");
+        assert_eq!(first.completes, None, "the urgent part completes no tick");
         assert!(first.handed_at.is_some());
         let second = w.take().unwrap();
         assert_eq!(seqs(&second), [(2, 3)]);
-        assert_eq!(second.ends, Some(1));
+        assert_eq!(second.completes, Some(1));
         assert!(w.is_empty() && w.take().is_none());
     }
 
@@ -1211,15 +1212,15 @@ mod tests {
         let mut w = Waiting::default();
         // Tick 1: urgent part apart, the rest waiting.
         w.hand_over(part(1, 0), true);
-        w.hand_over(ends(part(2, 0), 1), false);
+        w.hand_over(completing(part(2, 0), 1), false);
         // Tick 2 comes before the persister took anything: its urgent part goes after
         // tick 1's rest (session 2 again: its events stay in order), then its own rest.
         w.hand_over(part(2, 1), true);
-        w.hand_over(ends(part(3, 0), 2), false);
+        w.hand_over(completing(part(3, 0), 2), false);
         assert_eq!(seqs(&w.take().unwrap()), [(1, 0)]);
         let merged = w.take().unwrap();
         assert_eq!(seqs(&merged), [(2, 0), (2, 1), (3, 0)]);
-        assert_eq!(merged.ends, Some(2));
+        assert_eq!(merged.completes, Some(2));
         assert!(w.take().is_none());
     }
 
@@ -1228,17 +1229,17 @@ mod tests {
         let mut w = Waiting::default();
         // The persister took tick 1's urgent part; its rest waits.
         w.hand_over(part(1, 0), true);
-        w.hand_over(ends(part(1, 1), 1), false);
+        w.hand_over(completing(part(1, 1), 1), false);
         assert_eq!(seqs(&w.take().unwrap()), [(1, 0)]);
         // Tick 2's urgent part comes while tick 1's rest still waits: after it.
         w.hand_over(part(1, 2), true);
         let next = w.take().unwrap();
         assert_eq!(seqs(&next), [(1, 1), (1, 2)]);
-        assert_eq!(next.ends, Some(1));
+        assert_eq!(next.completes, Some(1));
         // Once all is taken, an urgent part is apart again.
         w.hand_over(part(4, 0), true);
-        w.hand_over(ends(Pending::default(), 2), false);
+        w.hand_over(completing(Pending::default(), 2), false);
         assert_eq!(seqs(&w.take().unwrap()), [(4, 0)]);
-        assert_eq!(w.take().unwrap().ends, Some(2));
+        assert_eq!(w.take().unwrap().completes, Some(2));
     }
 }

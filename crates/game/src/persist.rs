@@ -1,6 +1,6 @@
-//! The persister: takes everything the tick handed over (one or more ticks), makes it
-//! durable as one row of the batch log, then publishes the events and releases the
-//! acknowledgements. The applier then writes each logged batch into the session and
+//! The persister: takes what the tick handed over (a tick's urgent part alone, else
+//! everything waiting: one or more ticks), makes it durable as one row of the batch
+//! log, then publishes the events and releases the acknowledgements. The applier then writes each logged batch into the session and
 //! event tables, off the acknowledgement path. Next to them runs the sweeper, which
 //! evicts ended and idle sessions from memory once their state is applied.
 
@@ -233,11 +233,11 @@ async fn run(
             let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
             continue;
         };
-        let ends = pending.ends;
+        let completes = pending.completes;
         if !pending.is_empty() {
             let stopping = || stop.is_cancelled() || to_apply.is_closed();
             let logged = commit(&mut writer, &shared, pending, stopping).await;
-            if logged.is_some() && ends.is_none() {
+            if logged.is_some() && completes.is_none() {
                 shared.metrics.urgent.fetch_add(1, Ordering::Relaxed);
             }
             if let Some(logged) = logged
@@ -248,7 +248,7 @@ async fn run(
                 );
             }
         }
-        if let Some(t) = ends {
+        if let Some(t) = completes {
             shared.slot.done.fetch_max(t, Ordering::AcqRel);
         }
     }

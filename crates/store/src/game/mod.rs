@@ -1,7 +1,8 @@
 //! Game sessions and their event log (`game_sessions`, `game_event_chunks`).
 //!
 //! The tick's write-behind: [`Writer::log`] makes a batch durable as one row of
-//! `game_batch_log` (group commit: every state change and event of a tick together), and
+//! `game_batch_log` (group commit: every state change and event of the sessions in it, for
+//! one tick or more, together), and
 //! [`Writer::apply`] then writes it into the session and event tables, deleting the row,
 //! in one statement. [`replay`] applies rows left by a crash. Events are stored as chunks,
 //! one row per session and batch (`game_event_chunks`).
