@@ -1155,20 +1155,27 @@ async fn a_command_flood_gets_busy_answers_and_loses_nothing() {
     ts.stop().await;
 }
 
+/// `n` players (accounts `{tag}{i}@example.com`), each past the arrival, where
+/// `accept` is offered.
+async fn players_offered_accept(ts: &TestServer, tag: &str, n: usize) -> Vec<Player> {
+    let mut players = Vec::new();
+    for i in 0..n {
+        let token = ts.user(&format!("{tag}{i}@example.com")).await;
+        let mut p = player(ts, &token).await;
+        p.wait_for("arrive", node("arrive")).await;
+        p.choose("arrive_next").await;
+        players.push(p);
+    }
+    players
+}
+
 /// While the batch log is locked, no command is answered; the ticks meanwhile hand
 /// their batches over into one (the persister is stuck on the first), and once the lock
 /// goes, every answer arrives after its events, dense and in order, and play goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_wait_for_a_stalled_batch_log_and_lose_nothing() {
     let ts = TestServer::start().await;
-    let mut players = Vec::new();
-    for i in 0..3 {
-        let token = ts.user(&format!("stall{i}@example.com")).await;
-        let mut p = player(&ts, &token).await;
-        p.wait_for("arrive", node("arrive")).await;
-        p.choose("arrive_next").await;
-        players.push(p);
-    }
+    let players = players_offered_accept(&ts, "stall", 3).await;
     let mut lock = ts.db.pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE game_batch_log IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *lock)
@@ -1245,15 +1252,7 @@ async fn the_longest_waiting_commands_are_committed_first_in_a_batch_of_their_ow
     // 2 Hz: a period of 500 ms; a command that waited 400 ms for its tick is urgent.
     let ts = TestServer::start_with(|c| c.tick.rate_hz = 2.0).await;
     let admin = ts.admin("root@example.com").await;
-    let mut players = Vec::new();
-    for i in 0..3 {
-        let token = ts.user(&format!("urgent{i}@example.com")).await;
-        let mut p = player(&ts, &token).await;
-        p.wait_for("arrive", node("arrive")).await;
-        p.choose("arrive_next").await;
-        players.push(p);
-    }
-    let mut players = players.into_iter();
+    let mut players = players_offered_accept(&ts, "urgent", 3).await.into_iter();
     let (a, b, c) = (
         players.next().unwrap(),
         players.next().unwrap(),

@@ -420,8 +420,16 @@ fn bridge_out(
         .urgent_wait
         .and_then(|w| bridge.tick_started?.checked_sub(w));
     let mut later = std::mem::take(&mut bridge.later);
-    let mut first = crate::Pending::default();
+    let mut out = Out {
+        index: &mut index,
+        commands: &mut commands,
+        saves: &saves,
+        now,
+        version: &content.0.version,
+        gone: Vec::new(),
+    };
     if let Some(before) = urgent_before {
+        let mut first = crate::Pending::default();
         for ev in outbox.drain() {
             match bridge.sessions.get(&ev.session) {
                 Some(ts) if ts.received_before(before) => out_event(bridge, ev, &mut first),
@@ -431,14 +439,6 @@ fn bridge_out(
         }
         let mut touched = std::mem::take(&mut bridge.touched);
         let mut rest = std::mem::take(&mut bridge.rest);
-        let mut out = Out {
-            index: &mut index,
-            commands: &mut commands,
-            saves: &saves,
-            now,
-            version: &content.0.version,
-            gone: Vec::new(),
-        };
         for id in touched.drain(..) {
             match bridge.sessions.get(&id) {
                 Some(ts) if ts.received_before(before) => {
@@ -450,9 +450,6 @@ fn bridge_out(
         // The two lists swap roles: the rest is the tick's touched list from here on.
         bridge.touched = rest;
         bridge.rest = touched;
-        for id in std::mem::take(&mut out.gone) {
-            bridge.sessions.remove(&id);
-        }
         if !first.is_empty() {
             hand_over(&bridge.shared, first, true);
         }
@@ -471,14 +468,6 @@ fn bridge_out(
     }
     bridge.later = later;
     let touched = std::mem::take(&mut bridge.touched);
-    let mut out = Out {
-        index: &mut index,
-        commands: &mut commands,
-        saves: &saves,
-        now,
-        version: &content.0.version,
-        gone: Vec::new(),
-    };
     pending.sessions.reserve(touched.len());
     pending.acks.reserve(touched.len());
     for id in &touched {
@@ -507,7 +496,7 @@ struct Out<'a, 'cw, 'cs, 'qw, 'qs> {
     saves: &'a SaveQuery<'qw, 'qs>,
     now: i64,
     version: &'a str,
-    /// Sessions done with (ended or unloaded): forgotten once the pass is over.
+    /// Sessions done with (ended or unloaded): forgotten once both parts are built.
     gone: Vec<SessionId>,
 }
 

@@ -1,8 +1,9 @@
 //! The persister: takes what the tick handed over (a tick's urgent part alone, else
 //! everything waiting: one or more ticks), makes it durable as one row of the batch
-//! log, then publishes the events and releases the acknowledgements. The applier then writes each logged batch into the session and
-//! event tables, off the acknowledgement path. Next to them runs the sweeper, which
-//! evicts ended and idle sessions from memory once their state is applied.
+//! log, then publishes the events and releases the acknowledgements. The applier then
+//! writes each logged batch into the session and event tables, off the
+//! acknowledgement path. Next to them runs the sweeper, which evicts ended and idle
+//! sessions from memory once their state is applied.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
