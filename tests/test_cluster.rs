@@ -22,7 +22,11 @@ fn main() -> ExitCode {
         },
         Some("status") => {
             match embedded::postgres::status(&dir) {
-                Some(port) => println!("running on 127.0.0.1:{port} ({})", dir.display()),
+                Some(port) => println!(
+                    "running on 127.0.0.1:{port} ({}; user postgres, password in {})",
+                    dir.display(),
+                    embedded::postgres::password_file(&dir).display()
+                ),
                 None => println!("not running ({})", dir.display()),
             }
             ExitCode::SUCCESS

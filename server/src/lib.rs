@@ -76,12 +76,20 @@ impl Database {
     }
 }
 
+/// Stops the embedded cluster if this process started it. One it adopted (started by
+/// another process on the same state dir, e.g. a running server when this is
+/// `pixsim-server migrate`) is left running: `EmbeddedPostgres::stop` never stops it.
 async fn stop_embedded(pg: Option<embedded::postgres::EmbeddedPostgres>) -> anyhow::Result<()> {
     if let Some(pg) = pg {
+        let adopted = pg.adopted();
         tokio::task::spawn_blocking(move || pg.stop())
             .await
             .context("stopping the embedded PostgreSQL")??;
-        tracing::info!("embedded PostgreSQL stopped");
+        if adopted {
+            tracing::info!("embedded PostgreSQL left running (another process started it)");
+        } else {
+            tracing::info!("embedded PostgreSQL stopped");
+        }
     }
     Ok(())
 }
@@ -154,6 +162,13 @@ pub async fn open_database(cfg: &Config) -> anyhow::Result<Database> {
                 .await
                 .context("starting the embedded PostgreSQL")??;
             tracing::info!(port = pg.port(), data_dir = %pg.data_dir().display(), "embedded PostgreSQL ready");
+            if pg.adopted() {
+                tracing::info!(
+                    pid = pg.pid(),
+                    "the embedded PostgreSQL was already running (another process on this \
+                     state dir started it): using it, and leaving it running on exit"
+                );
+            }
             let admin = pg.url("postgres");
             if let Err(e) = create_database_if_missing(&admin, EMBEDDED_DATABASE).await {
                 stop_embedded(Some(pg)).await.ok();

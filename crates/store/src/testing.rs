@@ -2,8 +2,13 @@
 //!
 //! All test processes of one checkout share one embedded PostgreSQL cluster, started
 //! detached on first use (its data dir is [`test_cluster_dir`]); `make test` stops it
-//! at the end (`pixsim-server db stop --data-dir …`). `PIXSIM_TEST_DATABASE_URL` names
-//! another server to use instead (a URL whose user may create databases).
+//! at the end (`cargo run -p tests --bin test-cluster -- stop`). Like every embedded
+//! cluster it requires the password kept next to its data dir (`pg.password`, mode
+//! 0600); the URLs handed out here carry it. A cluster made before that (trust
+//! authentication) is upgraded in place by the first test process that starts, under
+//! the cluster's file lock, so concurrent test processes do not race.
+//! `PIXSIM_TEST_DATABASE_URL` names another server to use instead (a URL whose user may
+//! create databases).
 //!
 //! Each test gets its own database cloned from a template that has every migration
 //! applied; the template's name carries a hash of the migrations, so changing a
@@ -37,11 +42,31 @@ pub enum TestDbError {
 /// A database of its own for one test, dropped (`WITH (FORCE)`) when this handle is
 /// dropped, so a whole test run never holds more than its running tests' databases.
 /// Databases left by a killed run are dropped when the cluster next starts.
-#[derive(Debug)]
 pub struct TestDatabase {
     pub name: String,
+    /// Carries the cluster's password (see `embedded::postgres::password_file`).
     pub url: String,
     pub pool: PgPool,
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("name", &self.name)
+            .field("url", &redacted(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with its password replaced by `***`.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
 }
 
 impl Drop for TestDatabase {
@@ -213,4 +238,18 @@ pub async fn fresh_database() -> Result<TestDatabase, TestDbError> {
     })
     .await?;
     Ok(TestDatabase { name, url, pool })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        assert_eq!(
+            redacted("postgres://postgres:s3cret@127.0.0.1:5/db"),
+            "postgres://postgres:***@127.0.0.1:5/db"
+        );
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+    }
 }
