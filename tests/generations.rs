@@ -562,6 +562,14 @@ async fn accounts_are_managed_without_revealing_keys() {
             "validation_failed",
         ),
         (
+            // Accounts cannot point provider calls anywhere (SSRF): the base URL is
+            // server configuration only.
+            json!({"provider": "pixverse", "label": "x", "api_key": "k",
+                   "base_url": "http://169.254.169.254/latest"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
             json!({"provider": "nope", "label": "x", "api_key": "k"}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
@@ -578,7 +586,7 @@ async fn accounts_are_managed_without_revealing_keys() {
     }
     for patch in [
         json!({"api_key": ""}),
-        json!({"base_url": "ftp://x"}),
+        json!({"base_url": "https://example.com"}),
         json!({"status": "sleepy"}),
         json!({"max_concurrent_jobs": -1}),
         json!({"secret": "x"}),
@@ -757,18 +765,22 @@ async fn pixverse_balance_fake(
 
 #[tokio::test]
 async fn accounts_refresh_their_balance_from_the_provider() {
-    let t = TestServer::start().await;
+    let (base, traces) = pixverse_balance_fake("pv-key", 70, 30).await;
+    // The provider's base URL is server configuration; the fake is on loopback.
+    let t = TestServer::start_with(|c| {
+        c.generation.pixverse_base_url = Some(base.clone());
+        c.generation.allow_private_outbound = true;
+    })
+    .await;
     let admin = t.admin("bal-admin@example.com").await;
     let me = t.user("bal-me@example.com").await;
     let other = t.user("bal-other@example.com").await;
-    let (base, traces) = pixverse_balance_fake("pv-key", 70, 30).await;
 
     let (s, mine) = t
         .post(
             ACCOUNTS,
             Some(&me),
-            json!({"provider": "pixverse", "label": "mine", "api_key": "pv-key",
-                   "base_url": base, "credits": 5}),
+            json!({"provider": "pixverse", "label": "mine", "api_key": "pv-key", "credits": 5}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{mine}");
@@ -816,7 +828,7 @@ async fn accounts_refresh_their_balance_from_the_provider() {
         .post(
             ACCOUNTS,
             Some(&me),
-            json!({"provider": "pixverse", "label": "wrong", "api_key": "nope", "base_url": base}),
+            json!({"provider": "pixverse", "label": "wrong", "api_key": "nope"}),
         )
         .await;
     let (s, v) = t
@@ -835,27 +847,35 @@ async fn accounts_refresh_their_balance_from_the_provider() {
         .await;
     assert_eq!(wrong["status"], "error");
 
-    // Unreachable: 503.
+    // Unreachable: 503 (a server configured with a closed port), and no error text of
+    // the transport in the answer.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let (_, away) = t
+    let t2 = TestServer::start_with(|c| {
+        c.generation.pixverse_base_url = Some(format!("http://127.0.0.1:{closed}"));
+        c.generation.allow_private_outbound = true;
+    })
+    .await;
+    let me2 = t2.user("bal-away@example.com").await;
+    let (_, away) = t2
         .post(
             ACCOUNTS,
-            Some(&me),
-            json!({"provider": "pixverse", "label": "away", "api_key": "pv-key",
-                   "base_url": format!("http://127.0.0.1:{closed}")}),
+            Some(&me2),
+            json!({"provider": "pixverse", "label": "away", "api_key": "pv-key"}),
         )
         .await;
-    let (s, v) = t
-        .call(Method::POST, &refresh(&away["id"]), Some(&me), None)
+    let (s, v) = t2
+        .call(Method::POST, &refresh(&away["id"]), Some(&me2), None)
         .await;
     assert_eq!(
         (s, error_code(&v)),
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         "{v}"
     );
+    assert!(!v.to_string().contains("127.0.0.1"), "{v}");
+    t2.stop().await;
 
     // OpenAI has no balance endpoint.
     let (_, oa) = t

@@ -51,10 +51,20 @@ pub struct GenerationConfig {
     pub workers: usize,
     /// Where generated and uploaded media are kept (default: state_dir/media).
     pub media_dir: Option<PathBuf>,
+    /// Provider base URLs: server configuration only (accounts cannot set one).
     pub pixverse_base_url: Option<String>,
     pub openai_base_url: Option<String>,
-    /// Allow downloads from private and loopback addresses (tests, local fakes).
-    pub allow_private_downloads: bool,
+    /// Let every outbound request (provider calls, downloads) reach private and
+    /// loopback addresses (tests, local fakes). Off: the SSRF guard refuses them.
+    #[serde(alias = "allow_private_downloads")]
+    pub allow_private_outbound: bool,
+    /// Host names outbound requests may reach whatever they resolve to (an on-prem
+    /// provider or CDN); a redirect from them to another private address is refused.
+    pub outbound_allow_hosts: Vec<String>,
+    /// The key that seals provider API keys at rest: 64 hex digits or base64 of 32
+    /// bytes. Default: generated once into `state_dir/secret-key` (mode 0600). Every
+    /// process sharing the database (servers, `pixsim-server worker`) needs the same.
+    pub secret_key: Option<String>,
     /// Most unfinished jobs one user may have.
     pub user_active_limit: Option<i64>,
     /// Largest file `POST /api/v1/assets/upload` accepts, in bytes.
@@ -68,7 +78,9 @@ impl Default for GenerationConfig {
             media_dir: None,
             pixverse_base_url: None,
             openai_base_url: None,
-            allow_private_downloads: false,
+            allow_private_outbound: false,
+            outbound_allow_hosts: Vec::new(),
+            secret_key: None,
             user_active_limit: Some(10),
             max_upload_bytes: 100 * 1024 * 1024,
         }

@@ -389,6 +389,13 @@ impl Server {
         let http_addr = listener.local_addr()?;
 
         let generation = generation_service(&cfg, pool.clone())?;
+        let sealed = generation
+            .seal_stored_keys()
+            .await
+            .context("sealing provider API keys stored in plaintext")?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed provider API keys stored in plaintext");
+        }
         connect_generation_nodes(&cfg, &generation, shutdown.clone().cancelled_owned())?;
         let mut workers: Vec<JoinHandle<()>> = (0..cfg.generation.workers)
             .map(|i| {
@@ -577,10 +584,19 @@ pub fn generation_service(
     cfg: &Config,
     pool: PgPool,
 ) -> anyhow::Result<generation::GenerationService> {
-    Ok(generation::GenerationService::new(
-        pool,
-        pipeline_config(cfg),
-    )?)
+    let mut p = pipeline_config(cfg);
+    p.secret_key = secret_key(cfg)?;
+    Ok(generation::GenerationService::new(pool, p)?)
+}
+
+/// The key sealing provider API keys: configured, or generated once and kept in the
+/// state dir (0600).
+fn secret_key(cfg: &Config) -> anyhow::Result<generation::secrets::SecretKey> {
+    use generation::secrets::SecretKey;
+    if let Some(s) = &cfg.generation.secret_key {
+        return SecretKey::parse(s).context("generation.secret_key");
+    }
+    Ok(SecretKey::load_or_create(&cfg.state_dir.join("secret-key"))?)
 }
 
 /// Scene content checks that need the pipeline: every media node's generation spec must
@@ -602,7 +618,8 @@ fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {
     if let Some(u) = &cfg.generation.openai_base_url {
         p.openai.base_url = u.clone();
     }
-    p.download.allow_private = cfg.generation.allow_private_downloads;
+    p.guard.allow_private = cfg.generation.allow_private_outbound;
+    p.guard.allow_hosts = cfg.generation.outbound_allow_hosts.clone();
     p.user_active_limit = cfg.generation.user_active_limit;
     p.max_upload_bytes = cfg.generation.max_upload_bytes;
     p

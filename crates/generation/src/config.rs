@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::download::DownloadConfig;
+use crate::guard::GuardConfig;
 use crate::provider::openai::OpenAiConfig;
 use crate::provider::pixverse::PixverseConfig;
+use crate::secrets::SecretKey;
 
 /// Settings of the service and its workers.
 #[derive(Debug, Clone)]
@@ -61,12 +63,20 @@ pub struct PipelineConfig {
     /// [`crate::GenerationService::connect_redis`]).
     pub redis_channel: String,
     pub download: DownloadConfig,
+    /// Destinations every outbound request may reach besides public addresses
+    /// (provider calls, downloads): see [`crate::guard`].
+    pub guard: GuardConfig,
+    /// Seals provider API keys at rest ([`crate::secrets`]). Every process sharing a
+    /// database needs the same key; the server keeps it in its state dir or config.
+    pub secret_key: SecretKey,
+    /// Provider base URLs are server configuration (admin only), never an account's.
     pub pixverse: PixverseConfig,
     pub openai: OpenAiConfig,
 }
 
 impl PipelineConfig {
-    /// Defaults with the given media dir.
+    /// Defaults with the given media dir and a random secret key (set
+    /// `secret_key` to share a database with other processes).
     pub fn new(media_dir: impl Into<PathBuf>) -> Self {
         PipelineConfig {
             media_dir: media_dir.into(),
@@ -93,6 +103,8 @@ impl PipelineConfig {
             write_batch: 64,
             write_slots: 2,
             download: DownloadConfig::default(),
+            guard: GuardConfig::default(),
+            secret_key: SecretKey::random(),
             pixverse: PixverseConfig::default(),
             openai: OpenAiConfig::default(),
         }

@@ -10,15 +10,23 @@ use store::generation::submissions::SubmissionRow;
 use crate::model::{
     Asset, Generation, InputRef, LineageEdge, ProviderAccount, Submission, UnknownValue,
 };
-use crate::provider::Credentials;
+use crate::provider::{Credentials, ProviderError};
+use crate::secrets::SecretKey;
 
-impl From<&AccountRow> for Credentials {
-    fn from(a: &AccountRow) -> Self {
-        Credentials {
+impl Credentials {
+    /// The account's credentials, its key opened with `key`. A key that does not open
+    /// (another server's secret key) is an authentication failure of that account.
+    pub(crate) fn open(a: &AccountRow, key: &SecretKey) -> Result<Self, ProviderError> {
+        let api_key = key
+            .open(a.id, &a.api_key)
+            .map_err(|e| ProviderError::Auth {
+                code: Some("key_unreadable".into()),
+                message: e.to_string(),
+            })?;
+        Ok(Credentials {
             account_id: a.id,
-            api_key: a.api_key.clone(),
-            base_url: a.base_url.clone(),
-        }
+            api_key,
+        })
     }
 }
 
@@ -114,18 +122,13 @@ impl From<EdgeRow> for LineageEdge {
 impl TryFrom<AccountRow> for ProviderAccount {
     type Error = StoreError;
     fn try_from(r: AccountRow) -> Result<Self, StoreError> {
-        let tail: String = {
-            let chars: Vec<char> = r.api_key.chars().collect();
-            chars[chars.len().saturating_sub(4)..].iter().collect()
-        };
         let today = chrono::Utc::now().date_naive();
         Ok(ProviderAccount {
             id: r.id,
             provider: r.provider,
             label: r.label,
             owner_id: r.owner_id,
-            api_key_hint: format!("…{tail}"),
-            base_url: r.base_url,
+            api_key_hint: format!("…{}", r.api_key_hint),
             status: r.status.parse().map_err(corrupt)?,
             priority: r.priority,
             credits: r.credits,

@@ -30,11 +30,13 @@ pub mod config;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod media;
 pub mod model;
 pub mod params;
 pub mod provider;
 pub mod render;
+pub mod secrets;
 pub mod service;
 pub mod worker;
 

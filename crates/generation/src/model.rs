@@ -356,7 +356,6 @@ pub struct ProviderAccount {
     /// `None`: shared with every user.
     pub owner_id: Option<Uuid>,
     pub api_key_hint: String,
-    pub base_url: Option<String>,
     pub status: AccountStatus,
     pub priority: i32,
     pub credits: Option<i64>,
@@ -385,8 +384,6 @@ pub struct NewProviderAccount {
     #[serde(default)]
     pub shared: bool,
     #[serde(default)]
-    pub base_url: Option<String>,
-    #[serde(default)]
     pub priority: i32,
     #[serde(default)]
     pub credits: Option<i64>,
@@ -403,7 +400,6 @@ pub struct NewProviderAccount {
 pub struct ProviderAccountPatch {
     pub label: Option<String>,
     pub api_key: Option<String>,
-    pub base_url: Option<String>,
     pub status: Option<AccountStatus>,
     pub priority: Option<i32>,
     pub credits: Option<i64>,

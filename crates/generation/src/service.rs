@@ -21,6 +21,7 @@ use crate::config::PipelineConfig;
 use crate::download::Downloader;
 use crate::error::GenerationError;
 use crate::events::GenerationEvent;
+use crate::guard::Guard;
 use crate::media::{MediaStore, probe, sniff};
 use crate::model::{
     AccountStatus, Actor, Asset, AssetFilter, AssetLineage, AssetOrigin, CreateGeneration,
@@ -33,6 +34,7 @@ use crate::provider::local::LocalProvider;
 use crate::provider::openai::OpenAiProvider;
 use crate::provider::pixverse::PixverseProvider;
 use crate::provider::{Credentials, ProviderError, ProviderRegistry};
+use crate::secrets;
 use crate::worker::Worker;
 
 /// State shared by the service and its workers.
@@ -246,12 +248,13 @@ impl GenerationService {
     pub fn default_providers(cfg: &PipelineConfig) -> Result<ProviderRegistry, GenerationError> {
         let mut r = ProviderRegistry::new();
         r.register(Arc::new(LocalProvider));
+        let guard = Guard::new(cfg.guard.clone());
         r.register(Arc::new(
-            PixverseProvider::new(cfg.pixverse.clone())
+            PixverseProvider::new(cfg.pixverse.clone(), &guard)
                 .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?,
         ));
         r.register(Arc::new(
-            OpenAiProvider::new(cfg.openai.clone())
+            OpenAiProvider::new(cfg.openai.clone(), &guard)
                 .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?,
         ));
         Ok(r)
@@ -269,7 +272,7 @@ impl GenerationService {
         cfg: PipelineConfig,
         providers: ProviderRegistry,
     ) -> Result<Self, GenerationError> {
-        let downloader = Downloader::new(cfg.download.clone())
+        let downloader = Downloader::new(cfg.download.clone(), &Guard::new(cfg.guard.clone()))
             .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?;
         let (events, _) = broadcast::channel(4096);
         Ok(GenerationService {
@@ -799,17 +802,16 @@ impl GenerationService {
         if new.daily_limit.is_some_and(|m| m < 0) {
             issues.push("daily_limit", "out_of_range", "at least 0");
         }
-        if let Some(u) = &new.base_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            issues.push("base_url", "invalid_value", "an http(s) URL");
-        }
         if !issues.is_empty() {
             return Err(GenerationError::InvalidParameters(issues.0));
         }
+        let id = Uuid::now_v7();
         let row = accounts::create(
             &self.shared.pool,
             &NewAccount {
+                id,
+                api_key_hint: secrets::hint(&new.api_key),
+                api_key: self.shared.cfg.secret_key.seal(id, &new.api_key),
                 provider: new.provider,
                 label: new.label,
                 owner_id: if new.shared {
@@ -817,8 +819,6 @@ impl GenerationService {
                 } else {
                     Some(actor.user_id.0)
                 },
-                api_key: new.api_key,
-                base_url: new.base_url,
                 status: AccountStatus::Active.as_str().into(),
                 priority: new.priority,
                 credits: new.credits,
@@ -898,8 +898,9 @@ impl GenerationService {
             id,
             &AccountPatch {
                 label: patch.label,
-                api_key: patch.api_key,
-                base_url: patch.base_url.map(Some),
+                api_key: patch
+                    .api_key
+                    .map(|k| (self.shared.cfg.secret_key.seal(id, &k), secrets::hint(&k))),
                 status: patch.status.map(|s| s.as_str().to_owned()),
                 priority: patch.priority,
                 credits: patch.credits.map(Some),
@@ -943,7 +944,8 @@ impl GenerationService {
             .providers
             .get(&row.provider)
             .ok_or_else(|| GenerationError::UnknownProvider(row.provider.clone()))?;
-        let creds = Credentials::from(&row);
+        let creds = Credentials::open(&row, &self.shared.cfg.secret_key)
+            .map_err(|e| GenerationError::ProviderRefused(e.public_message()))?;
         match provider.balance(&creds).await {
             Ok(Some(balance)) => {
                 let row = accounts::set_balance(&self.shared.pool, id, balance).await?;
@@ -956,7 +958,8 @@ impl GenerationService {
                 row.provider
             ))),
             Err(e @ ProviderError::Auth { .. }) => {
-                let msg = e.to_string();
+                tracing::warn!(account_id = %id, "balance refresh refused: {e}");
+                let msg = e.public_message();
                 accounts::set_status(
                     &self.shared.pool,
                     id,
@@ -967,8 +970,24 @@ impl GenerationService {
                 .await?;
                 Err(GenerationError::ProviderRefused(msg))
             }
-            Err(e) => Err(GenerationError::ProviderUnavailable(e.to_string())),
+            Err(e) => {
+                tracing::warn!(account_id = %id, "balance refresh failed: {e}");
+                Err(GenerationError::ProviderUnavailable(e.public_message()))
+            }
         }
+    }
+
+    /// Seals the provider API keys still stored in plaintext (rows written before keys
+    /// were sealed). Run at startup; returns how many it sealed.
+    pub async fn seal_stored_keys(&self) -> Result<usize, GenerationError> {
+        let key = &self.shared.cfg.secret_key;
+        let mut sealed = 0;
+        for (id, plain) in accounts::unsealed_keys(&self.shared.pool).await? {
+            if accounts::seal_key(&self.shared.pool, id, &plain, &key.seal(id, &plain)).await? {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     // ----- assets -----

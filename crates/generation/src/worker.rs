@@ -34,7 +34,7 @@ use crate::model::{
 use crate::params::default_role;
 use crate::provider::{
     Credentials, InputMedia, MediaResult, PollResult, Provider, ProviderError, RemoteInput,
-    RemoteStatus, SubmitRequest,
+    RemoteStatus, SubmitRequest, public_code,
 };
 use crate::service::Shared;
 
@@ -379,13 +379,18 @@ impl Worker {
                 Some(a) => accounts::get(pool, a).await.ok(),
                 None => None,
             };
-            let creds = account.as_ref().map(Credentials::from);
+            let creds = account
+                .as_ref()
+                .and_then(|a| Credentials::open(a, &self.shared.cfg.secret_key).ok());
             note = match provider.cancel(creds.as_ref(), remote_id).await {
                 Ok(true) => "cancelled; the provider was asked to stop".into(),
                 Ok(false) => "cancelled; the provider has no call to stop it".into(),
                 Err(e) => {
-                    tracing::warn!(job = %row.id, remote_id, "provider cancel failed: {e}");
-                    format!("cancelled; the provider's cancel failed: {e}")
+                    tracing::warn!(job_id = %row.id, remote_id, "provider cancel failed: {e}");
+                    format!(
+                        "cancelled; the provider's cancel failed: {}",
+                        e.public_message()
+                    )
                 }
             };
         }
@@ -579,7 +584,14 @@ impl Worker {
                     .await);
             }
         }
-        let creds = account.as_ref().map(Credentials::from);
+        let creds = match account
+            .as_ref()
+            .map(|a| Credentials::open(a, &self.shared.cfg.secret_key))
+            .transpose()
+        {
+            Ok(c) => c,
+            Err(e) => return Ok(self.on_provider_error(row, account.as_ref(), e).await),
+        };
 
         if let Some(s) = prior {
             let same_account = s.account_id == account.as_ref().map(|a| a.id);
@@ -845,7 +857,15 @@ impl Worker {
                             "the provider reported a failure",
                         )
                     };
-                    let msg = poll.error_message.unwrap_or_else(|| default_msg.into());
+                    // The provider's own text goes to the admin log only; users see a
+                    // fixed sentence and the provider's code when it is a short token.
+                    if let Some(detail) = &poll.error_message {
+                        tracing::warn!(job_id = %row.id, class, "provider reported: {detail}");
+                    }
+                    let msg = match poll.error_code.as_deref().and_then(public_code) {
+                        Some(c) => format!("{default_msg} (code {c})"),
+                        None => default_msg.to_owned(),
+                    };
                     let refunded = submissions::finish(
                         pool,
                         sub_id,
@@ -876,7 +896,8 @@ impl Worker {
     /// or it failed).
     async fn provider_balance(&self, row: &JobRow, account: &AccountRow) -> Option<i64> {
         let provider = self.shared.providers.get(&row.provider)?;
-        match provider.balance(&Credentials::from(account)).await {
+        let creds = Credentials::open(account, &self.shared.cfg.secret_key).ok()?;
+        match provider.balance(&creds).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::info!(account = %account.id, "balance refresh failed: {e}");
@@ -891,7 +912,7 @@ impl Worker {
         sub_id: Uuid,
         e: &ProviderError,
     ) -> Result<(), GenerationError> {
-        let msg = e.to_string();
+        let msg = e.public_message();
         let status = if matches!(e, ProviderError::Moderation { .. }) {
             "filtered"
         } else {
@@ -922,8 +943,16 @@ impl Worker {
     ) -> Outcome {
         let pool = &self.shared.pool;
         let cfg = &self.shared.cfg;
-        let msg = e.to_string();
-        tracing::info!(job = %row.id, attempt = row.attempt, class = e.class(), "provider error: {msg}");
+        // The whole error (the provider's text included) goes to the admin log; the
+        // job, its submission and the account keep only the public message.
+        let msg = e.public_message();
+        tracing::warn!(
+            job_id = %row.id,
+            account_id = account.map(|a| tracing::field::display(a.id)),
+            attempt = row.attempt,
+            class = e.class(),
+            "provider error: {e}"
+        );
         match &e {
             ProviderError::Transient { retry_after, .. } => {
                 let d = retry_after.map(|r| r.max(jitter(cfg.backoff_base)));
@@ -998,6 +1027,7 @@ impl Worker {
                 self.requeue(row, true, "download_failed", &msg, None).await
             }
             ProviderError::Download(_) => self.fail(row, "download_rejected", &msg).await,
+            ProviderError::Blocked(_) => self.fail(row, "destination_blocked", &msg).await,
         }
     }
 

@@ -46,8 +46,8 @@ fn events_of(rx: &mut tokio::sync::broadcast::Receiver<GenerationEvent>, id: Uui
 async fn cancel_stops_openai_polling_and_deletes_the_video() {
     let fake = generation::fakes::openai::start("sk").await.unwrap();
     fake.control.set_polls_until_done(1_000_000);
-    let e = env_with(slow_heartbeat_config(), None).await;
-    let mut acc = account("openai", "sk", Some(format!("{}/v1", fake.base_url())));
+    let e = env_with(openai_at(slow_heartbeat_config(), &fake.base_url()), None).await;
+    let mut acc = account("openai", "sk");
     acc.max_concurrent_jobs = Some(1);
     let acc = e.svc.create_account(e.admin, acc).await.unwrap();
     let mut events = e.svc.subscribe();
@@ -146,10 +146,10 @@ async fn cancel_wins_over_a_provider_that_finishes() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
     fake.control
         .push(Endpoint::Content, Action::Slow(Duration::from_secs(3)));
-    let e = env_with(slow_heartbeat_config(), None).await;
+    let e = env_with(pixverse_at(slow_heartbeat_config(), &fake.base_url()), None).await;
     let acc = e
         .svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     let mut events = e.svc.subscribe();
@@ -225,9 +225,9 @@ async fn cancel_wins_over_a_provider_that_finishes() {
 #[tokio::test]
 async fn cancelled_pending_job_is_never_submitted() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
-    let e = env().await;
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
     e.svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     let g = e

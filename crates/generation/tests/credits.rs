@@ -30,8 +30,8 @@ fn outcome(out: Executed) -> Outcome {
 async fn pixverse_charges_refunds_and_refreshes() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
     fake.control.set_balance(100, 50, 45);
-    let e = env().await;
-    let mut new = account("pixverse", "pk", Some(fake.base_url()));
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
+    let mut new = account("pixverse", "pk");
     new.credits = Some(1000);
     let a = e.svc.create_account(e.admin, new).await.unwrap();
     let w = e.svc.worker();
@@ -113,11 +113,11 @@ async fn pixverse_charges_refunds_and_refreshes() {
 async fn out_of_credits_reads_the_balance_and_a_refresh_revives() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
     fake.control.set_balance(0, 30, 45);
-    let e = env().await;
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
     // Untracked locally (credits unknown), so it is chosen.
     let a = e
         .svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     assert_eq!(a.credits, None);
@@ -157,8 +157,8 @@ async fn out_of_credits_reads_the_balance_and_a_refresh_revives() {
 #[tokio::test]
 async fn exhausted_at_zero() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
-    let e = env().await;
-    let mut new = account("pixverse", "pk", Some(fake.base_url()));
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
+    let mut new = account("pixverse", "pk");
     new.credits = Some(45);
     let a = e.svc.create_account(e.admin, new).await.unwrap();
     e.svc.create(e.user, t2v("pixverse", "last")).await.unwrap();
@@ -185,10 +185,10 @@ async fn exhausted_at_zero() {
 #[tokio::test]
 async fn refresh_errors() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
-    let e = env().await;
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
     let openai = e
         .svc
-        .create_account(e.admin, account("openai", "sk", None))
+        .create_account(e.admin, account("openai", "sk"))
         .await
         .unwrap();
     let err = e.svc.refresh_account(e.admin, openai.id).await.unwrap_err();
@@ -197,7 +197,7 @@ async fn refresh_errors() {
 
     let shared = e
         .svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     // Users may not refresh shared accounts.
@@ -224,7 +224,7 @@ async fn refresh_errors() {
     );
 
     // A user's own account: theirs to refresh, nobody else's.
-    let mut own = account("pixverse", "pk", Some(fake.base_url()));
+    let mut own = account("pixverse", "pk");
     own.shared = false;
     let own = e.svc.create_account(e.user, own).await.unwrap();
     let other = generation::model::Actor::user(user(&e.db, domain::user::Role::User).await);

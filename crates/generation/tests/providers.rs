@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use generation::download::{DownloadConfig, DownloadError, Downloader};
 use generation::fakes::{Action, Endpoint};
+use generation::guard::{Guard, GuardConfig};
 use generation::media::sniff;
 use generation::model::{GenerationParams, InputRole, JobStatus, MediaType, Operation};
 use generation::provider::local::LocalProvider;
@@ -22,12 +23,19 @@ use uuid::Uuid;
 
 type Check = fn(&ProviderError) -> bool;
 
-fn creds(key: &str, base: String) -> Credentials {
+fn creds(key: &str) -> Credentials {
     Credentials {
         account_id: Uuid::now_v7(),
         api_key: key.into(),
-        base_url: Some(base),
     }
+}
+
+/// The guard as the tests' fakes need it: loopback allowed.
+fn open_guard() -> Guard {
+    Guard::new(GuardConfig {
+        allow_private: true,
+        ..Default::default()
+    })
 }
 
 fn req(op: Operation, params: GenerationParams, inputs: Vec<InputMedia>) -> SubmitRequest {
@@ -66,30 +74,29 @@ fn image_input() -> InputMedia {
     }
 }
 
-fn pixverse(timeout: Duration) -> PixverseProvider {
-    PixverseProvider::new(PixverseConfig {
-        base_url: "http://unused.invalid".into(),
-        request_timeout: timeout,
-        poll_interval: Duration::from_millis(10),
-        ..Default::default()
-    })
+fn pixverse(base: String, timeout: Duration) -> PixverseProvider {
+    PixverseProvider::new(
+        PixverseConfig {
+            base_url: base,
+            request_timeout: timeout,
+            poll_interval: Duration::from_millis(10),
+            ..Default::default()
+        },
+        &open_guard(),
+    )
     .unwrap()
 }
 
 fn downloader() -> Downloader {
-    Downloader::new(DownloadConfig {
-        allow_private: true,
-        ..Default::default()
-    })
-    .unwrap()
+    Downloader::new(DownloadConfig::default(), &open_guard()).unwrap()
 }
 
 #[tokio::test]
 async fn pixverse_happy_path_and_headers() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
     fake.control.set_polls_until_done(2);
-    let p = pixverse(Duration::from_secs(2));
-    let c = creds("pk", fake.base_url());
+    let p = pixverse(fake.base_url(), Duration::from_secs(2));
+    let c = creds("pk");
     let mut img = image_input();
     let remote = p.upload_input(Some(&c), &img).await.unwrap();
     assert!(remote.remote_id.parse::<i64>().is_ok());
@@ -115,7 +122,7 @@ async fn pixverse_happy_path_and_headers() {
         fake.control.violations()
     );
     // Wrong key → auth class.
-    let bad = creds("nope", fake.base_url());
+    let bad = creds("nope");
     assert!(matches!(
         p.poll(Some(&bad), &s.remote_id).await,
         Err(ProviderError::Auth { .. })
@@ -125,8 +132,8 @@ async fn pixverse_happy_path_and_headers() {
 #[tokio::test]
 async fn pixverse_failure_scripts() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
-    let p = pixverse(Duration::from_millis(300));
-    let c = creds("pk", fake.base_url());
+    let p = pixverse(fake.base_url(), Duration::from_millis(300));
+    let c = creds("pk");
     let r = req(Operation::TextToVideo, pix_params(), vec![]);
     let cases: Vec<(Action, Check)> = vec![
         (
@@ -201,15 +208,18 @@ async fn pixverse_failure_scripts() {
 #[tokio::test]
 async fn openai_contract_and_failures() {
     let fake = generation::fakes::openai::start("sk").await.unwrap();
-    let p = OpenAiProvider::new(OpenAiConfig {
-        base_url: "http://unused.invalid/v1".into(),
-        request_timeout: Duration::from_millis(300),
-        poll_interval: Duration::from_millis(10),
-        max_download_bytes: 1 << 20,
-        ..Default::default()
-    })
+    let p = OpenAiProvider::new(
+        OpenAiConfig {
+            base_url: format!("{}/v1", fake.base_url()),
+            request_timeout: Duration::from_millis(300),
+            poll_interval: Duration::from_millis(10),
+            max_download_bytes: 1 << 20,
+            ..Default::default()
+        },
+        &open_guard(),
+    )
     .unwrap();
-    let c = creds("sk", format!("{}/v1", fake.base_url()));
+    let c = creds("sk");
     let params = GenerationParams {
         prompt: Some("a wave".into()),
         model: Some("sora-2".into()),
@@ -401,7 +411,11 @@ async fn guard_server() -> (generation::fakes::FakeServer, u16) {
 #[tokio::test]
 async fn download_guard() {
     let (_server, port) = guard_server().await;
-    let strict = Downloader::new(DownloadConfig::default()).unwrap();
+    let strict = Downloader::new(
+        DownloadConfig::default(),
+        &Guard::new(GuardConfig::default()),
+    )
+    .unwrap();
     let err = strict
         .fetch(&format!("http://127.0.0.1:{port}/media"))
         .await
@@ -412,11 +426,16 @@ async fn download_guard() {
         Err(DownloadError::Scheme(_))
     ));
     // One named host allowed (an on-prem CDN); a redirect from it to loopback is refused.
-    let named = Downloader::new(DownloadConfig {
-        allow_hosts: vec!["localhost".into()],
-        max_bytes: 100_000,
-        ..Default::default()
-    })
+    let named = Downloader::new(
+        DownloadConfig {
+            max_bytes: 100_000,
+            ..Default::default()
+        },
+        &Guard::new(GuardConfig {
+            allow_hosts: vec!["localhost".into()],
+            ..Default::default()
+        }),
+    )
     .unwrap();
     let ok = named
         .fetch(&format!("http://localhost:{port}/media"))
@@ -441,11 +460,7 @@ async fn download_guard() {
         .unwrap_err();
     assert!(matches!(err, DownloadError::BadContent), "{err:?}");
     // Allowed when configured.
-    let open = Downloader::new(DownloadConfig {
-        allow_private: true,
-        ..Default::default()
-    })
-    .unwrap();
+    let open = Downloader::new(DownloadConfig::default(), &open_guard()).unwrap();
     let ok = open
         .fetch(&format!("http://127.0.0.1:{port}/redirect?to=/media"))
         .await
@@ -457,13 +472,13 @@ async fn download_guard() {
 #[tokio::test]
 async fn pixverse_worker_failure_classes() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
-    let e = env().await;
-    let mut a1 = account("pixverse", "pk", Some(fake.base_url()));
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
+    let mut a1 = account("pixverse", "pk");
     a1.priority = 10;
     let a1 = e.svc.create_account(e.admin, a1).await.unwrap();
     let a2 = e
         .svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     let w = e.svc.worker();
@@ -611,9 +626,9 @@ async fn pixverse_worker_failure_classes() {
 #[tokio::test]
 async fn pixverse_image_to_video_lineage_and_upload_cache() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
-    let e = env().await;
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
     e.svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     let png = generation::fakes::sample_png(1);
@@ -695,12 +710,9 @@ async fn pixverse_image_to_video_lineage_and_upload_cache() {
 #[tokio::test]
 async fn openai_worker_end_to_end() {
     let fake = generation::fakes::openai::start("sk").await.unwrap();
-    let e = env().await;
+    let e = env_with(openai_at(fast_config(), &fake.base_url()), None).await;
     e.svc
-        .create_account(
-            e.admin,
-            account("openai", "sk", Some(format!("{}/v1", fake.base_url()))),
-        )
+        .create_account(e.admin, account("openai", "sk"))
         .await
         .unwrap();
     let g = e.svc.create(e.user, t2v("openai", "waves")).await.unwrap();
@@ -752,9 +764,9 @@ async fn job_timeout_requeues_and_adopts() {
     fake.control.set_polls_until_done(1_000_000);
     let mut cfg = fast_config();
     cfg.job_timeout = Duration::from_millis(300);
-    let e = env_with(cfg, None).await;
+    let e = env_with(pixverse_at(cfg, &fake.base_url()), None).await;
     e.svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     let g = e

@@ -83,7 +83,7 @@ async fn validation_matches_create() {
         ..Default::default()
     };
     e.svc
-        .create_account(e.admin, account("pixverse", "k", None))
+        .create_account(e.admin, account("pixverse", "k"))
         .await
         .unwrap();
     let report = e.svc.validate(e.user, &bad).await.unwrap();
@@ -254,9 +254,9 @@ async fn killed_worker_job_completes_exactly_once() {
     cfg.lease = Duration::from_millis(600);
     cfg.heartbeat = Duration::from_millis(150);
     cfg.pixverse.poll_interval = Duration::from_millis(100);
-    let e = env_with(cfg, None).await;
+    let e = env_with(pixverse_at(cfg, &fake.base_url()), None).await;
     e.svc
-        .create_account(e.admin, account("pixverse", "pk", Some(fake.base_url())))
+        .create_account(e.admin, account("pixverse", "pk"))
         .await
         .unwrap();
     let g = e
@@ -389,7 +389,7 @@ async fn concurrent_workers_never_oversubscribe_accounts() {
     let e = env_with(cfg, Some(reg)).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let mut a = account("metered", &format!("key{i}"), None);
+        let mut a = account("metered", &format!("key{i}"));
         a.priority = i;
         ids.push(e.svc.create_account(e.admin, a).await.unwrap().id);
     }
@@ -459,13 +459,13 @@ async fn account_selection_order_and_waiting() {
     let p = InstantProvider::new("metered", true, Duration::ZERO);
     let reg = registry_with(&cfg, vec![p.clone()]);
     let e = env_with(cfg, Some(reg)).await;
-    let mut lo = account("metered", "a", None);
+    let mut lo = account("metered", "a");
     lo.priority = 1;
     lo.credits = Some(100);
-    let mut hi_rich = account("metered", "b", None);
+    let mut hi_rich = account("metered", "b");
     hi_rich.priority = 5;
     hi_rich.credits = Some(1000);
-    let mut hi_poor = account("metered", "c", None);
+    let mut hi_poor = account("metered", "c");
     hi_poor.priority = 5;
     hi_poor.credits = Some(10);
     e.svc.create_account(e.admin, lo).await.unwrap();

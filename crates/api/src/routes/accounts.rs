@@ -128,11 +128,6 @@ fn check_patch(patch: &ProviderAccountPatch) -> Result<(), ApiError> {
     {
         issue("api_key", "required", "an API key cannot be empty");
     }
-    if let Some(u) = &patch.base_url
-        && !(u.starts_with("http://") || u.starts_with("https://"))
-    {
-        issue("base_url", "invalid_value", "an http(s) URL");
-    }
     if patch.daily_limit.is_some_and(|d| d < 0) {
         issue("daily_limit", "out_of_range", "at least 0");
     }

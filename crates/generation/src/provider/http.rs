@@ -33,7 +33,10 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// Maps a reqwest transport error.
 pub fn transport(e: reqwest::Error) -> ProviderError {
-    if e.is_timeout() {
+    if crate::guard::refused_by_guard(&e) {
+        let host = e.url().and_then(|u| u.host_str()).unwrap_or("?").to_owned();
+        ProviderError::Blocked(host)
+    } else if e.is_timeout() {
         ProviderError::Timeout(e.to_string())
     } else {
         ProviderError::Transient {

@@ -30,8 +30,6 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Credentials {
     pub account_id: Uuid,
     pub api_key: String,
-    /// Overrides the provider's configured base URL.
-    pub base_url: Option<String>,
 }
 
 /// A remote handle of an uploaded input.
@@ -174,6 +172,27 @@ pub enum ProviderError {
     /// The provider does not support this (e.g. an upload).
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The outbound guard refused the destination (a base URL or a result URL on a
+    /// private address): terminal.
+    #[error("destination not allowed: {0}")]
+    Blocked(String),
+}
+
+impl From<crate::guard::GuardError> for ProviderError {
+    fn from(e: crate::guard::GuardError) -> Self {
+        ProviderError::Blocked(e.to_string())
+    }
+}
+
+/// A provider's error code, if it is a short token (letters, digits, `_`, `-`, `.`);
+/// anything else may be text from the provider and is not shown.
+pub fn public_code(code: &str) -> Option<&str> {
+    (!code.is_empty()
+        && code.len() <= 40
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+    .then_some(code)
 }
 
 fn code_suffix(code: &Option<String>) -> String {
@@ -196,6 +215,37 @@ impl ProviderError {
             ProviderError::Timeout(_) => "timeout",
             ProviderError::Download(_) => "download",
             ProviderError::Unsupported(_) => "unsupported",
+            ProviderError::Blocked(_) => "blocked",
+        }
+    }
+
+    /// What a user may see of this error: its class, the provider's code when it is a
+    /// short token, and a fixed sentence. Never the provider's own text (it may echo
+    /// internal addresses, request bodies or keys); `Display` has that, for the admin
+    /// log only.
+    pub fn public_message(&self) -> String {
+        let what = match self {
+            ProviderError::Transient { .. } => "the provider is unavailable",
+            ProviderError::ConcurrencyLimit { .. } => "the account runs as many jobs as it may",
+            ProviderError::RateLimited { .. } => "the provider is rate limiting the account",
+            ProviderError::Moderation { .. } => "the provider's moderation refused the content",
+            ProviderError::OutOfCredits { .. } => "the account has no credits left",
+            ProviderError::Auth { .. } => "the provider refused the account's credentials",
+            ProviderError::InvalidRequest { .. } => "the provider refused the request",
+            ProviderError::Timeout(_) => "the provider did not answer in time",
+            ProviderError::Download(DownloadError::TooLarge(_)) => "the result is too large",
+            ProviderError::Download(DownloadError::BadContent) => {
+                "the result is not a known media type"
+            }
+            ProviderError::Download(DownloadError::Blocked(_)) | ProviderError::Blocked(_) => {
+                "the destination is not allowed"
+            }
+            ProviderError::Download(_) => "the result could not be downloaded",
+            ProviderError::Unsupported(_) => "the provider does not support this request",
+        };
+        match self.code().and_then(public_code) {
+            Some(c) => format!("{what} (code {c})"),
+            None => what.to_owned(),
         }
     }
 

@@ -19,6 +19,7 @@ use super::{
     SubmitRequest, Submitted,
 };
 use crate::download::{DownloadError, Downloader};
+use crate::guard::{Guard, GuardedClient};
 use crate::media::sniff;
 use crate::model::{GenerationParams, InputRef, Operation};
 use crate::params::{Issues, validate_openai};
@@ -53,7 +54,7 @@ impl Default for OpenAiConfig {
 /// The OpenAI video adapter.
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
-    client: reqwest::Client,
+    client: GuardedClient,
     cfg: OpenAiConfig,
 }
 
@@ -118,17 +119,15 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderErr
 }
 
 impl OpenAiProvider {
-    pub fn new(cfg: OpenAiConfig) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    /// An adapter calling `cfg.base_url` (server configuration, never an account's)
+    /// through `guard`.
+    pub fn new(cfg: OpenAiConfig, guard: &Guard) -> Result<Self, reqwest::Error> {
+        let client = guard.client(reqwest::Client::builder().timeout(cfg.request_timeout))?;
         Ok(OpenAiProvider { client, cfg })
     }
 
-    fn url(&self, creds: &Credentials, path: &str) -> String {
-        let base = creds.base_url.as_deref().unwrap_or(&self.cfg.base_url);
-        format!("{}{path}", base.trim_end_matches('/'))
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.cfg.base_url.trim_end_matches('/'))
     }
 
     fn creds(creds: Option<&Credentials>) -> Result<&Credentials, ProviderError> {
@@ -148,7 +147,7 @@ impl OpenAiProvider {
     ) -> Result<(HeaderMap, Value), ProviderError> {
         let mut req = self
             .client
-            .request(method, self.url(creds, path))
+            .request(method, &self.url(path))?
             .bearer_auth(&creds.api_key);
         if let Some((ct, body)) = multipart {
             req = req.header("Content-Type", ct).body(body);
@@ -180,7 +179,10 @@ impl OpenAiProvider {
     ) -> Result<Vec<u8>, ProviderError> {
         let resp = self
             .client
-            .get(self.url(creds, &format!("/videos/{remote_id}/content")))
+            .request(
+                Method::GET,
+                &self.url(&format!("/videos/{remote_id}/content")),
+            )?
             .query(&[("variant", variant)])
             .bearer_auth(&creds.api_key)
             .send()

@@ -16,6 +16,7 @@ use super::{
     BoxFuture, Credentials, InputMedia, PollResult, Provider, ProviderError, RemoteInput,
     RemoteStatus, SubmitRequest, Submitted,
 };
+use crate::guard::{Guard, GuardedClient};
 use crate::model::{GenerationParams, InputRef, InputRole, MediaType, Operation};
 use crate::params::{Issues, validate_pixverse};
 
@@ -76,7 +77,7 @@ impl PixverseConfig {
 /// The Pixverse adapter.
 #[derive(Debug, Clone)]
 pub struct PixverseProvider {
-    client: reqwest::Client,
+    client: GuardedClient,
     cfg: PixverseConfig,
 }
 
@@ -196,17 +197,18 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Prov
 }
 
 impl PixverseProvider {
-    pub fn new(cfg: PixverseConfig) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    /// An adapter calling `cfg.base_url` (server configuration, never an account's)
+    /// through `guard`.
+    pub fn new(cfg: PixverseConfig, guard: &Guard) -> Result<Self, reqwest::Error> {
+        let client = guard.client(reqwest::Client::builder().timeout(cfg.request_timeout))?;
         Ok(PixverseProvider { client, cfg })
     }
 
-    fn url(&self, creds: &Credentials, path: &str) -> String {
-        let base = creds.base_url.as_deref().unwrap_or(&self.cfg.base_url);
-        format!("{}/openapi/v2{path}", base.trim_end_matches('/'))
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/openapi/v2{path}",
+            self.cfg.base_url.trim_end_matches('/')
+        )
     }
 
     /// One call; returns `Resp` on `ErrCode == 0`.
@@ -223,7 +225,7 @@ impl PixverseProvider {
         })?;
         let mut req = self
             .client
-            .request(method, self.url(creds, path))
+            .request(method, &self.url(path))?
             .header("API-KEY", &creds.api_key)
             .header("Ai-trace-id", uuid::Uuid::new_v4().to_string());
         req = match body {

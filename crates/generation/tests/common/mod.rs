@@ -27,7 +27,7 @@ pub fn fast_config() -> PipelineConfig {
     cfg.backoff_max = Duration::from_millis(200);
     cfg.account_wait = Duration::from_millis(20);
     cfg.rate_limit_cooldown = Duration::from_secs(60);
-    cfg.download.allow_private = true;
+    cfg.guard.allow_private = true;
     cfg.pixverse.poll_interval = Duration::from_millis(20);
     cfg.pixverse.request_timeout = Duration::from_secs(2);
     cfg.openai.poll_interval = Duration::from_millis(20);
@@ -72,6 +72,19 @@ async fn user_id_admin(db: &TestDatabase) -> UserId {
     user(db, Role::Admin).await
 }
 
+/// `cfg` with its Pixverse base URL at a fake (server configuration: accounts have no
+/// base URL of their own).
+pub fn pixverse_at(mut cfg: PipelineConfig, base: &str) -> PipelineConfig {
+    cfg.pixverse.base_url = base.to_owned();
+    cfg
+}
+
+/// `cfg` with its OpenAI base URL at a fake's `/v1`.
+pub fn openai_at(mut cfg: PipelineConfig, base: &str) -> PipelineConfig {
+    cfg.openai.base_url = format!("{base}/v1");
+    cfg
+}
+
 pub async fn env() -> Env {
     env_with(fast_config(), None).await
 }
@@ -100,13 +113,12 @@ pub fn t2v(provider: &str, prompt: &str) -> CreateGeneration {
     }
 }
 
-pub fn account(provider: &str, key: &str, base_url: Option<String>) -> NewProviderAccount {
+pub fn account(provider: &str, key: &str) -> NewProviderAccount {
     NewProviderAccount {
         provider: provider.into(),
         label: format!("{provider} test"),
         api_key: key.into(),
         shared: true,
-        base_url,
         priority: 0,
         credits: None,
         max_concurrent_jobs: Some(2),

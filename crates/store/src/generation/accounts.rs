@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-/// A provider account row (the API key included: callers must not expose it).
+/// A provider account row. `api_key` is the key as stored: sealed by the generation
+/// crate (`v1:…`), or plaintext in rows written before sealing existed. Callers must
+/// not expose it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
     pub id: Uuid,
@@ -14,7 +16,8 @@ pub struct AccountRow {
     pub label: String,
     pub owner_id: Option<Uuid>,
     pub api_key: String,
-    pub base_url: Option<String>,
+    /// The key's last four characters, kept apart so listing never opens a key.
+    pub api_key_hint: String,
     pub status: String,
     pub priority: i32,
     pub credits: Option<i64>,
@@ -32,7 +35,7 @@ pub struct AccountRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, provider, label, owner_id, api_key, base_url, status, priority, \
+const COLUMNS: &str = "id, provider, label, owner_id, api_key, api_key_hint, status, priority, \
      credits, max_concurrent_jobs, current_jobs, daily_limit, jobs_today, jobs_day, \
      cooldown_until, last_used_at, last_error, balance_checked_at, created_at, updated_at";
 
@@ -47,11 +50,13 @@ fn prefixed(prefix: &str) -> String {
 /// A new account.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
+    /// Chosen by the caller: the sealed key is bound to it.
+    pub id: Uuid,
     pub provider: String,
     pub label: String,
     pub owner_id: Option<Uuid>,
     pub api_key: String,
-    pub base_url: Option<String>,
+    pub api_key_hint: String,
     pub status: String,
     pub priority: i32,
     pub credits: Option<i64>,
@@ -61,16 +66,16 @@ pub struct NewAccount {
 
 pub async fn create(pool: &PgPool, new: &NewAccount) -> Result<AccountRow, StoreError> {
     let row = sqlx::query_as(&format!(
-        "INSERT INTO provider_accounts (id, provider, label, owner_id, api_key, base_url, status,
-             priority, credits, max_concurrent_jobs, daily_limit)
+        "INSERT INTO provider_accounts (id, provider, label, owner_id, api_key, api_key_hint,
+             status, priority, credits, max_concurrent_jobs, daily_limit)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     ))
-    .bind(Uuid::now_v7())
+    .bind(new.id)
     .bind(&new.provider)
     .bind(&new.label)
     .bind(new.owner_id)
     .bind(&new.api_key)
-    .bind(&new.base_url)
+    .bind(&new.api_key_hint)
     .bind(&new.status)
     .bind(new.priority)
     .bind(new.credits)
@@ -79,6 +84,33 @@ pub async fn create(pool: &PgPool, new: &NewAccount) -> Result<AccountRow, Store
     .fetch_one(pool)
     .await?;
     Ok(row)
+}
+
+/// Accounts whose key is stored in plaintext (written before keys were sealed): id and
+/// key, for sealing at startup.
+pub async fn unsealed_keys(pool: &PgPool) -> Result<Vec<(Uuid, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, api_key FROM provider_accounts WHERE api_key NOT LIKE 'v1:%'")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Replaces a plaintext key by its sealed form, unless it changed meanwhile.
+pub async fn seal_key(
+    pool: &PgPool,
+    id: Uuid,
+    plain: &str,
+    sealed: &str,
+) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE provider_accounts SET api_key = $3 WHERE id = $1 AND api_key = $2")
+            .bind(id)
+            .bind(plain)
+            .bind(sealed)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<AccountRow, StoreError> {
@@ -115,8 +147,8 @@ pub async fn list(
 #[derive(Debug, Clone, Default)]
 pub struct AccountPatch {
     pub label: Option<String>,
-    pub api_key: Option<String>,
-    pub base_url: Option<Option<String>>,
+    /// The sealed key and its hint, changed together.
+    pub api_key: Option<(String, String)>,
     pub status: Option<String>,
     pub priority: Option<i32>,
     pub credits: Option<Option<i64>>,
@@ -130,21 +162,20 @@ pub async fn update(pool: &PgPool, id: Uuid, p: &AccountPatch) -> Result<Account
         "UPDATE provider_accounts SET
             label               = COALESCE($2, label),
             api_key             = COALESCE($3, api_key),
-            base_url            = CASE WHEN $4 THEN $5 ELSE base_url END,
-            status              = COALESCE($6, status),
-            priority            = COALESCE($7, priority),
-            credits             = CASE WHEN $8 THEN $9 ELSE credits END,
-            max_concurrent_jobs = COALESCE($10, max_concurrent_jobs),
-            daily_limit         = CASE WHEN $11 THEN $12 ELSE daily_limit END,
-            cooldown_until      = CASE WHEN $13 THEN $14 ELSE cooldown_until END,
+            api_key_hint        = COALESCE($4, api_key_hint),
+            status              = COALESCE($5, status),
+            priority            = COALESCE($6, priority),
+            credits             = CASE WHEN $7 THEN $8 ELSE credits END,
+            max_concurrent_jobs = COALESCE($9, max_concurrent_jobs),
+            daily_limit         = CASE WHEN $10 THEN $11 ELSE daily_limit END,
+            cooldown_until      = CASE WHEN $12 THEN $13 ELSE cooldown_until END,
             updated_at          = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(&p.label)
-    .bind(&p.api_key)
-    .bind(p.base_url.is_some())
-    .bind(p.base_url.clone().flatten())
+    .bind(p.api_key.as_ref().map(|k| &k.0))
+    .bind(p.api_key.as_ref().map(|k| &k.1))
     .bind(&p.status)
     .bind(p.priority)
     .bind(p.credits.is_some())
