@@ -268,3 +268,12 @@ async fn api_keys_are_sealed_at_rest_and_old_plaintext_keys_are_sealed_at_startu
     let a = e.svc.get_account(e.admin, a.id).await.unwrap();
     assert_eq!(a.status, AccountStatus::Error);
 }
+
+#[test]
+fn credentials_never_show_their_key_in_debug_output() {
+    let c = Credentials {
+        account_id: Uuid::now_v7(),
+        api_key: "sk-very-secret-4321".into(),
+    };
+    assert!(!format!("{c:?}").contains("secret"), "{c:?}");
+}

@@ -25,11 +25,20 @@ pub mod pixverse;
 /// A boxed, sendable future (keeps [`Provider`] object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The account a call runs under.
-#[derive(Debug, Clone)]
+/// The account a call runs under. `Debug` never shows the key.
+#[derive(Clone)]
 pub struct Credentials {
     pub account_id: Uuid,
     pub api_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("account_id", &self.account_id)
+            .field("api_key", &"…")
+            .finish()
+    }
 }
 
 /// A remote handle of an uploaded input.
