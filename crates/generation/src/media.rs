@@ -1,5 +1,9 @@
 //! Media content: type detection by magic bytes, dimension/duration probing, and the
 //! content-addressed store under the media dir.
+//!
+//! The parsers read untrusted bytes (uploads, provider results) and never panic: every
+//! offset is computed with checked arithmetic and every read goes through `get`, so a
+//! malformed file yields `None` (fuzzed by `tests/media_fuzz.rs` and `fuzz/`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,16 @@ pub struct Sniffed {
     pub media_type: MediaType,
     pub mime: &'static str,
     pub ext: &'static str,
+}
+
+/// `b[from..from + n]`, if all there.
+fn bytes(b: &[u8], from: usize, n: usize) -> Option<&[u8]> {
+    b.get(from..from.checked_add(n)?)
+}
+
+/// Whether `b[from..]` starts with `what`.
+fn has(b: &[u8], from: usize, what: &[u8]) -> bool {
+    bytes(b, from, what.len()) == Some(what)
 }
 
 /// Detects the content type from magic bytes; `None` for anything not a known image,
@@ -42,8 +56,8 @@ pub fn sniff(b: &[u8]) -> Option<Sniffed> {
         };
         return s(t, "image/gif", "gif");
     }
-    if b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WEBP" {
-        let animated = b.len() >= 21 && &b[12..16] == b"VP8X" && b[20] & 0x02 != 0;
+    if has(b, 0, b"RIFF") && has(b, 8, b"WEBP") {
+        let animated = has(b, 12, b"VP8X") && b.get(20).is_some_and(|f| f & 0x02 != 0);
         let t = if animated {
             MediaType::Video
         } else {
@@ -51,14 +65,14 @@ pub fn sniff(b: &[u8]) -> Option<Sniffed> {
         };
         return s(t, "image/webp", "webp");
     }
-    if b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WAVE" {
+    if has(b, 0, b"RIFF") && has(b, 8, b"WAVE") {
         return s(MediaType::Audio, "audio/wav", "wav");
     }
-    if b.len() >= 12 && &b[4..8] == b"ftyp" {
-        if &b[8..12] == b"qt  " {
+    if has(b, 4, b"ftyp") && b.len() >= 12 {
+        if has(b, 8, b"qt  ") {
             return s(MediaType::Video, "video/quicktime", "mov");
         }
-        if &b[8..11] == b"M4A" {
+        if has(b, 8, b"M4A") {
             return s(MediaType::Audio, "audio/mp4", "m4a");
         }
         return s(MediaType::Video, "video/mp4", "mp4");
@@ -72,13 +86,22 @@ pub fn sniff(b: &[u8]) -> Option<Sniffed> {
     if b.starts_with(b"fLaC") {
         return s(MediaType::Audio, "audio/flac", "flac");
     }
-    if b.starts_with(b"ID3") || (b.len() >= 2 && b[0] == 0xFF && (b[1] & 0xE0) == 0xE0) {
+    if b.starts_with(b"ID3") || matches!(b, [0xFF, second, ..] if second & 0xE0 == 0xE0) {
         return s(MediaType::Audio, "audio/mpeg", "mp3");
     }
     None
 }
 
-/// Dimensions and duration, where the format tells them cheaply.
+/// The largest width or height a probe reports. Real media stays far below it (JPEG,
+/// GIF and MP4 cannot express more); anything larger is a broken or hostile header.
+pub const MAX_DIMENSION: u32 = 65_535;
+
+/// The longest duration a probe reports: 30 days, in ms.
+pub const MAX_DURATION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Dimensions and duration, where the format tells them cheaply. A probe only reports
+/// values in range: width and height in `1..=`[`MAX_DIMENSION`] (both or neither),
+/// duration in `0..=`[`MAX_DURATION_MS`]; anything else is left `None`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Probe {
     pub width: Option<u32>,
@@ -86,68 +109,96 @@ pub struct Probe {
     pub duration_ms: Option<u64>,
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]) as u32)
-}
-fn le16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]) as u32)
-}
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-fn be64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-fn le24(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes([
-        *b.get(at)?,
-        *b.get(at + 1)?,
-        *b.get(at + 2)?,
-        0,
-    ]))
+impl Probe {
+    /// Sets width and height if both are in `1..=`[`MAX_DIMENSION`]; else neither.
+    fn set_size(&mut self, w: u32, h: u32) {
+        let ok = |v: u32| (1..=MAX_DIMENSION).contains(&v);
+        if ok(w) && ok(h) {
+            self.width = Some(w);
+            self.height = Some(h);
+        }
+    }
+
+    /// Sets the duration if it is at most [`MAX_DURATION_MS`].
+    fn set_duration(&mut self, ms: u64) {
+        if ms <= MAX_DURATION_MS {
+            self.duration_ms = Some(ms);
+        }
+    }
+
+    /// The width as the `assets.width` column (`integer`) stores it.
+    pub fn width_i32(&self) -> Option<i32> {
+        self.width.and_then(|v| i32::try_from(v).ok())
+    }
+
+    /// The height as the `assets.height` column (`integer`) stores it.
+    pub fn height_i32(&self) -> Option<i32> {
+        self.height.and_then(|v| i32::try_from(v).ok())
+    }
+
+    /// The duration as the `assets.duration_ms` column (`bigint`) stores it.
+    pub fn duration_ms_i64(&self) -> Option<i64> {
+        self.duration_ms.and_then(|v| i64::try_from(v).ok())
+    }
 }
 
-/// Probes width, height and duration for PNG, GIF, JPEG, WebP and MP4/MOV.
+fn be16(b: &[u8], at: usize) -> Option<u32> {
+    Some(u16::from_be_bytes(bytes(b, at, 2)?.try_into().ok()?).into())
+}
+fn le16(b: &[u8], at: usize) -> Option<u32> {
+    Some(u16::from_le_bytes(bytes(b, at, 2)?.try_into().ok()?).into())
+}
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes(b, at, 4)?.try_into().ok()?))
+}
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes(b, at, 4)?.try_into().ok()?))
+}
+fn be64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes(b, at, 8)?.try_into().ok()?))
+}
+fn le24(b: &[u8], at: usize) -> Option<u32> {
+    let [x, y, z]: [u8; 3] = bytes(b, at, 3)?.try_into().ok()?;
+    Some(u32::from_le_bytes([x, y, z, 0]))
+}
+
+/// Probes width, height and duration for PNG, GIF, JPEG, WebP and MP4/MOV (only values
+/// in range; see [`Probe`]).
 pub fn probe(b: &[u8], kind: &Sniffed) -> Probe {
     let mut p = Probe::default();
     match kind.mime {
         "image/png" => {
-            p.width = be32(b, 16);
-            p.height = be32(b, 20);
+            if has(b, 12, b"IHDR")
+                && let (Some(w), Some(h)) = (be32(b, 16), be32(b, 20))
+            {
+                p.set_size(w, h);
+            }
         }
         "image/gif" => {
             if let Some(g) = gif_info(b) {
-                p.width = Some(g.width);
-                p.height = Some(g.height);
+                p.set_size(g.width, g.height);
                 if g.frames > 1 {
-                    p.duration_ms = Some(g.duration_ms);
+                    p.set_duration(g.duration_ms);
                 }
             }
         }
         "image/jpeg" => {
             if let Some((w, h)) = jpeg_size(b) {
-                p.width = Some(w);
-                p.height = Some(h);
+                p.set_size(w, h);
             }
         }
         "image/webp" => {
             if let Some((w, h)) = webp_size(b) {
-                p.width = Some(w);
-                p.height = Some(h);
+                p.set_size(w, h);
             }
         }
-        "video/mp4" | "video/quicktime" => {
-            let m = mp4_info(b);
-            p.width = m.width;
-            p.height = m.height;
-            p.duration_ms = m.duration_ms;
-        }
+        "video/mp4" | "video/quicktime" => mp4_info(b, &mut p),
         _ => {}
     }
     p
 }
 
-/// What a GIF walk finds.
+/// What a GIF walk finds (as the file says: `probe` range-checks it).
 #[derive(Debug, Clone, Copy)]
 pub struct GifInfo {
     pub width: u32,
@@ -156,43 +207,48 @@ pub struct GifInfo {
     pub duration_ms: u64,
 }
 
+/// The bytes of a GIF color table, from the packed flags that announce it.
+fn color_table_len(flags: u8) -> usize {
+    if flags & 0x80 != 0 {
+        3 << ((flags & 0x07) + 1)
+    } else {
+        0
+    }
+}
+
 /// Walks a GIF's blocks: logical size, frame count, total delay.
 pub fn gif_info(b: &[u8]) -> Option<GifInfo> {
     let width = le16(b, 6)?;
     let height = le16(b, 8)?;
     let flags = *b.get(10)?;
-    let mut i = 13;
-    if flags & 0x80 != 0 {
-        i += 3 * (1usize << ((flags & 0x07) + 1));
-    }
+    let mut i = 13usize.checked_add(color_table_len(flags))?;
+    // Data sub-blocks from `i`: returns the index after their terminator.
     let skip_sub_blocks = |mut i: usize| -> Option<usize> {
         loop {
-            let n = *b.get(i)? as usize;
-            i += 1;
+            let n = usize::from(*b.get(i)?);
+            i = i.checked_add(1)?;
             if n == 0 {
                 return Some(i);
             }
-            i += n;
+            i = i.checked_add(n)?;
         }
     };
     let (mut frames, mut delay_cs) = (0u32, 0u64);
     loop {
         match *b.get(i)? {
             0x21 => {
-                let label = *b.get(i + 1)?;
+                let label = *b.get(i.checked_add(1)?)?;
                 if label == 0xF9 {
-                    delay_cs += le16(b, i + 4)? as u64;
+                    delay_cs = delay_cs.saturating_add(le16(b, i.checked_add(4)?)?.into());
                 }
-                i = skip_sub_blocks(i + 2)?;
+                i = skip_sub_blocks(i.checked_add(2)?)?;
             }
             0x2C => {
-                frames += 1;
-                let f = *b.get(i + 9)?;
-                i += 10;
-                if f & 0x80 != 0 {
-                    i += 3 * (1usize << ((f & 0x07) + 1));
-                }
-                i = skip_sub_blocks(i + 1)?;
+                frames = frames.saturating_add(1);
+                let f = *b.get(i.checked_add(9)?)?;
+                i = i.checked_add(10)?.checked_add(color_table_len(f))?;
+                // The LZW minimum code size, then the image data.
+                i = skip_sub_blocks(i.checked_add(1)?)?;
             }
             0x3B => break,
             _ => return None,
@@ -202,96 +258,106 @@ pub fn gif_info(b: &[u8]) -> Option<GifInfo> {
         width,
         height,
         frames,
-        duration_ms: delay_cs * 10,
+        duration_ms: delay_cs.saturating_mul(10),
     })
 }
 
+/// A JPEG's size from its first frame header (SOFn).
 fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
-    let mut i = 2;
-    while i + 9 < b.len() {
-        if b[i] != 0xFF {
-            i += 1;
+    let mut i = 2usize;
+    while i.checked_add(9)? < b.len() {
+        if *b.get(i)? != 0xFF {
+            i = i.checked_add(1)?;
             continue;
         }
-        let marker = b[i + 1];
+        let marker = *b.get(i.checked_add(1)?)?;
         if marker == 0xD8 || marker == 0x01 || (0xD0..=0xD7).contains(&marker) || marker == 0xFF {
-            i += if marker == 0xFF { 1 } else { 2 };
+            i = i.checked_add(if marker == 0xFF { 1 } else { 2 })?;
             continue;
         }
-        let len = be16(b, i + 2)? as usize;
+        let len = usize::try_from(be16(b, i.checked_add(2)?)?).ok()?;
         if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-            return Some((be16(b, i + 7)?, be16(b, i + 5)?));
+            return Some((be16(b, i.checked_add(7)?)?, be16(b, i.checked_add(5)?)?));
         }
-        i += 2 + len;
+        i = i.checked_add(2)?.checked_add(len)?;
     }
     None
 }
 
+/// A WebP's canvas (VP8X) or frame (VP8, VP8L) size.
 fn webp_size(b: &[u8]) -> Option<(u32, u32)> {
     match b.get(12..16)? {
-        b"VP8X" => Some((le24(b, 24)? + 1, le24(b, 27)? + 1)),
+        b"VP8X" => Some((le24(b, 24)?.checked_add(1)?, le24(b, 27)?.checked_add(1)?)),
         b"VP8 " => Some((le16(b, 26)? & 0x3FFF, le16(b, 28)? & 0x3FFF)),
         b"VP8L" => {
-            let bits = u32::from_le_bytes(b.get(21..25)?.try_into().ok()?);
-            Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+            let bits = le32(b, 21)?;
+            Some((
+                (bits & 0x3FFF).checked_add(1)?,
+                ((bits >> 14) & 0x3FFF).checked_add(1)?,
+            ))
         }
         _ => None,
     }
 }
 
+/// Splits the first ISO-BMFF box off `b`: its kind, its body, and the bytes after it.
+/// `None` when no whole box is there (short header, size smaller than its header, or
+/// reaching past the end).
+fn next_box(b: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let size32 = be32(b, 0)?;
+    let kind = bytes(b, 4, 4)?;
+    let (header, size) = match size32 {
+        // A 64-bit size follows the kind.
+        1 => (16, usize::try_from(be64(b, 8)?).ok()?),
+        // To the end of the enclosing data.
+        0 => (8, b.len()),
+        s => (8, usize::try_from(s).ok()?),
+    };
+    if size < header {
+        return None;
+    }
+    let whole = b.get(..size)?;
+    Some((kind, whole.get(header..)?, b.get(size..)?))
+}
+
+/// `duration` in `timescale` units per second, as ms (exact, in 128 bits); `None` when
+/// the timescale is 0 or the result does not fit.
+fn scaled_ms(duration: u64, timescale: u32) -> Option<u64> {
+    if timescale == 0 {
+        return None;
+    }
+    u64::try_from(u128::from(duration) * 1000 / u128::from(timescale)).ok()
+}
+
 /// MP4/MOV: duration from `moov/mvhd`, size from the first `trak/tkhd` with one.
-fn mp4_info(b: &[u8]) -> Probe {
-    let mut p = Probe::default();
-    fn walk(b: &[u8], p: &mut Probe, depth: u32) {
-        let mut i = 0usize;
-        while i + 8 <= b.len() {
-            let Some(size32) = be32(b, i) else { return };
-            let kind = &b[i + 4..i + 8];
-            let (header, size) = match size32 {
-                1 => match be64(b, i + 8) {
-                    Some(s) => (16usize, s as usize),
-                    None => return,
-                },
-                0 => (8, b.len() - i),
-                s => (8, s as usize),
-            };
-            if size < header || i + size > b.len() {
-                return;
-            }
-            let body = &b[i + header..i + size];
+fn mp4_info(b: &[u8], p: &mut Probe) {
+    fn walk(mut rest: &[u8], p: &mut Probe, depth: u32) {
+        while let Some((kind, body, next)) = next_box(rest) {
             match kind {
                 b"moov" | b"trak" if depth < 4 => walk(body, p, depth + 1),
                 b"mvhd" => {
-                    let v = body.first().copied().unwrap_or(0);
-                    let (ts, dur) = if v == 1 {
+                    let (ts, dur) = if body.first() == Some(&1) {
                         (be32(body, 20), be64(body, 24))
                     } else {
                         (be32(body, 12), be32(body, 16).map(u64::from))
                     };
-                    if let (Some(ts), Some(d)) = (ts, dur)
-                        && ts > 0
-                    {
-                        p.duration_ms = Some(d * 1000 / ts as u64);
+                    if let Some(ms) = ts.zip(dur).and_then(|(ts, d)| scaled_ms(d, ts)) {
+                        p.set_duration(ms);
                     }
                 }
                 b"tkhd" if p.width.is_none() => {
-                    let v = body.first().copied().unwrap_or(0);
-                    let at = if v == 1 { 88 } else { 76 };
-                    if let (Some(w), Some(h)) = (be32(body, at), be32(body, at + 4))
-                        && w > 0
-                        && h > 0
-                    {
-                        p.width = Some(w >> 16);
-                        p.height = Some(h >> 16);
+                    let at = if body.first() == Some(&1) { 88 } else { 76 };
+                    // 16.16 fixed point.
+                    if let (Some(w), Some(h)) = (be32(body, at), be32(body, at + 4)) {
+                        p.set_size(w >> 16, h >> 16);
                     }
                 }
                 _ => {}
             }
-            i += size;
+            rest = next;
         }
     }
-    walk(b, &mut p, 0);
-    p
+    walk(b, p, 0);
 }
 
 /// sha256 hex of content.
