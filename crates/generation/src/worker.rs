@@ -130,6 +130,15 @@ impl Drop for IdleGuard<'_> {
     }
 }
 
+/// A panic's message, for the log.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 fn jitter(d: Duration) -> Duration {
     let f: f64 = rand::rng().random_range(0.5..=1.0);
     d.mul_f64(f)
@@ -322,10 +331,15 @@ impl Worker {
         let stop = self.shared.register_running(row.id, row.attempt);
         self.emit_job(row.clone(), false);
         let timeout = self.shared.cfg.job_timeout;
+        // A panic in the attempt (a bug) fails the job at once, instead of leaving it
+        // leased until its lease expires.
+        let attempt =
+            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(self.process(&row)));
         let outcome = tokio::select! {
-            r = tokio::time::timeout(timeout, self.process(&row)) => match r {
-                Ok(Ok(o)) => o,
-                Ok(Err(e)) => {
+            r = tokio::time::timeout(timeout, attempt) => match r {
+                Ok(Ok(Ok(o))) => o,
+                Ok(Err(panic)) => self.panicked(&row, &panic_text(&*panic)).await,
+                Ok(Ok(Err(e))) => {
                     tracing::warn!(job = %row.id, "attempt failed internally: {e}");
                     self.requeue(&row, true, "internal", &e.to_string(), None).await
                 }
@@ -354,6 +368,38 @@ impl Worker {
             s.remove(&key);
         }
         tracing::debug!(job = %row.id, attempt = row.attempt, ?outcome, "attempt ended");
+        outcome
+    }
+
+    /// After a panic in an attempt: fails the job for good (which releases its account
+    /// slot) and closes its open submission. The panic's text goes to the log only.
+    async fn panicked(&self, row: &JobRow, what: &str) -> Outcome {
+        tracing::error!(job_id = %row.id, attempt = row.attempt, "the attempt panicked: {what}");
+        let msg = "the attempt stopped on an internal error";
+        let outcome = self.fail(row, "internal_panic", msg).await;
+        if matches!(outcome, Outcome::Failed { .. }) {
+            let pool = &self.shared.pool;
+            let closed = match submissions::open_for_attempt(pool, row.id, row.attempt).await {
+                Ok(Some(sub)) => submissions::finish(
+                    pool,
+                    sub.id,
+                    Ending {
+                        status: "failed",
+                        error_class: Some("internal"),
+                        error_code: Some("internal_panic"),
+                        error_message: Some(msg),
+                        refund: false,
+                    },
+                )
+                .await
+                .map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = closed {
+                tracing::warn!(job_id = %row.id, "cannot close the panicked submission: {e}");
+            }
+        }
         outcome
     }
 
@@ -1073,9 +1119,9 @@ impl Worker {
             mime: kind.mime.into(),
             content_hash: stored.hash,
             size_bytes: stored.size as i64,
-            width: p.width.map(|v| v as i32),
-            height: p.height.map(|v| v as i32),
-            duration_ms: p.duration_ms.map(|v| v as i64),
+            width: p.width_i32(),
+            height: p.height_i32(),
+            duration_ms: p.duration_ms_i64(),
             path: stored.rel_path,
             thumbnail_path,
             origin: AssetOrigin::Generated.as_str().into(),
