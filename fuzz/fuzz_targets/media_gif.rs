@@ -1,0 +1,14 @@
+//! GIF: `probe` as a GIF, and the block walk `gif_info`.
+//! Never a panic; every probe fits the asset columns. The stable, bounded run of the
+//! same parsers is `crates/generation/tests/media_fuzz.rs`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "media_check.rs"]
+mod media_check;
+
+fuzz_target!(|data: &[u8]| {
+    media_check::sniff_and_probe(data, Some("image/gif"));
+    let _ = generation::media::gif_info(data);
+});
