@@ -138,7 +138,7 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
 /// Kills a server child if the test fails before it stops the child itself, so a failed
 /// run never leaves a server behind (holding the test's output pipe open). A no-op for a
 /// child already gone.
-struct KillOnDrop(i32);
+pub(crate) struct KillOnDrop(pub(crate) i32);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -19,3 +19,4 @@ mod metrics;
 mod openapi;
 mod play;
 mod quic;
+mod upload_memory;

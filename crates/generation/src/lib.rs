@@ -31,6 +31,7 @@ pub mod download;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod incoming;
 pub mod media;
 pub mod model;
 pub mod params;

@@ -397,10 +397,12 @@ impl MediaStore {
         let path = self.root.join(&rel_path);
         if tokio::fs::metadata(&path).await.is_err() {
             if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
+                crate::incoming::create_dirs(dir).await?;
             }
             let tmp = path.with_extension(format!("{ext}.tmp{}", uuid::Uuid::new_v4().simple()));
-            tokio::fs::write(&tmp, bytes).await?;
+            let mut f = crate::incoming::create_file(&tmp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, bytes).await?;
+            drop(f);
             tokio::fs::rename(&tmp, &path).await?;
         }
         Ok(StoredFile {

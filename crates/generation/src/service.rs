@@ -22,7 +22,8 @@ use crate::download::Downloader;
 use crate::error::GenerationError;
 use crate::events::GenerationEvent;
 use crate::guard::Guard;
-use crate::media::{MediaStore, probe, sniff};
+use crate::incoming::Incoming;
+use crate::media::MediaStore;
 use crate::model::{
     AccountStatus, Actor, Asset, AssetFilter, AssetLineage, AssetOrigin, CreateGeneration,
     Generation, GenerationFilter, GenerationParams, InputRef, JobStatus, NewProviderAccount,
@@ -1113,27 +1114,42 @@ impl GenerationService {
         })
     }
 
-    /// Stores an uploaded file as an asset of the actor: at most `max_upload_bytes`, a
-    /// known image/video/audio format by magic bytes, and (when given) matching the
-    /// declared content type's media kind.
+    /// Stores `bytes` as an asset of `actor` (see [`Self::upload_incoming`] for
+    /// uploads that stream in).
     pub async fn upload_asset(
         &self,
         actor: Actor,
         bytes: &[u8],
         declared_mime: Option<&str>,
     ) -> Result<Asset, GenerationError> {
+        let mut up = self.shared.media.incoming().await?;
+        up.write(bytes).await?;
+        self.upload_incoming(actor, up, declared_mime).await
+    }
+
+    /// Finishes an upload that was streamed into the media store (never held in
+    /// memory): checks its size and content, moves it into place and records the
+    /// asset. The caller enforces `max_upload_bytes` while it streams; this checks it
+    /// again.
+    pub async fn upload_incoming(
+        &self,
+        actor: Actor,
+        mut up: Incoming,
+        declared_mime: Option<&str>,
+    ) -> Result<Asset, GenerationError> {
         let max = self.shared.cfg.max_upload_bytes;
-        if bytes.len() as u64 > max {
+        if up.size() > max {
             return Err(GenerationError::InvalidMedia(format!(
                 "the file exceeds {max} bytes"
             )));
         }
-        if bytes.is_empty() {
+        if up.size() == 0 {
             return Err(GenerationError::InvalidMedia("the file is empty".into()));
         }
-        let kind = sniff(bytes).ok_or_else(|| {
+        let got = up.finish().await?.ok_or_else(|| {
             GenerationError::InvalidMedia("not a known image, video or audio format".into())
         })?;
+        let kind = got.kind;
         if let Some(d) = declared_mime {
             let top = d.split('/').next().unwrap_or("");
             let expected = kind.mime.split('/').next().unwrap_or("");
@@ -1144,8 +1160,8 @@ impl GenerationService {
                 )));
             }
         }
-        let p = probe(bytes, &kind);
-        let stored = self.shared.media.put(bytes, kind.ext).await?;
+        let p = got.probe;
+        let stored = up.commit(kind.ext).await?;
         let row = assets::insert(
             &self.shared.pool,
             &NewAsset {
@@ -1154,10 +1170,10 @@ impl GenerationService {
                 media_type: kind.media_type.as_str().into(),
                 mime: kind.mime.into(),
                 content_hash: stored.hash,
-                size_bytes: stored.size as i64,
-                width: p.width.map(|w| w as i32),
-                height: p.height.map(|h| h as i32),
-                duration_ms: p.duration_ms.map(|d| d as i64),
+                size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
+                width: p.width.and_then(|w| i32::try_from(w).ok()),
+                height: p.height.and_then(|h| i32::try_from(h).ok()),
+                duration_ms: p.duration_ms.and_then(|d| i64::try_from(d).ok()),
                 path: stored.rel_path,
                 thumbnail_path: None,
                 origin: AssetOrigin::Uploaded.as_str().into(),

@@ -250,7 +250,9 @@ async fn upload(State(s): State<AppState>, Auth(p): Auth, req: Request) -> ApiRe
         ))
     })?;
 
-    let mut file: Option<(Vec<u8>, Option<String>)> = None;
+    // The file streams to disk as it arrives (hashed on the way): an upload never
+    // sits in memory, whatever its size. A failed upload's file is removed on drop.
+    let mut file: Option<(generation::incoming::Incoming, Option<String>)> = None;
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             // Other fields are read past (bounded by the body limit).
@@ -261,23 +263,30 @@ async fn upload(State(s): State<AppState>, Auth(p): Auth, req: Request) -> ApiRe
             return Err(ApiError::validation("only one `file` field is allowed"));
         }
         let declared = field.content_type().map(str::to_owned);
-        let mut bytes = Vec::new();
+        let mut up = s
+            .generation
+            .media()
+            .incoming()
+            .await
+            .map_err(|e| ApiError::internal(format!("starting an upload: {e}")))?;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            if (bytes.len() + chunk.len()) as u64 > max {
+            if up.size() + chunk.len() as u64 > max {
                 return Err(ApiError::PayloadTooLarge);
             }
-            bytes.extend_from_slice(&chunk);
+            up.write(&chunk)
+                .await
+                .map_err(|e| ApiError::internal(format!("writing an upload: {e}")))?;
         }
-        file = Some((bytes, declared));
+        file = Some((up, declared));
     }
-    let Some((bytes, declared)) = file else {
+    let Some((up, declared)) = file else {
         return Err(ApiError::validation(
             "a multipart field named `file` is required",
         ));
     };
     let asset = s
         .generation
-        .upload_asset(actor(&p), &bytes, declared.as_deref())
+        .upload_incoming(actor(&p), up, declared.as_deref())
         .await?;
     let location = format!("/api/v1/assets/{}", asset.id);
     let mut res = (StatusCode::CREATED, ApiJson(asset)).into_response();
