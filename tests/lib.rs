@@ -52,6 +52,8 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     cfg.http.shutdown_timeout_secs = 5;
     cfg.content.scenes_dir = demo_scenes();
     cfg.content.reload_interval_ms = 0;
+    // Every request's line in the admin log (the server samples successes by default).
+    cfg.log.request_sample = 1;
     cfg
 }
 

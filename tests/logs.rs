@@ -89,3 +89,104 @@ async fn request_logs_are_stored_and_queryable() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     t.stop().await;
 }
+
+/// One field name per id: every line of a job's life, from the REST create to the
+/// worker's end of the attempt, is found by `job_id`.
+#[tokio::test]
+async fn a_jobs_whole_life_is_found_by_job_id() {
+    let t = TestServer::start().await;
+    let admin = t.admin("ops@example.com").await;
+    let user = t.user("maker@example.com").await;
+    let body = serde_json::json!({
+        "provider": "local",
+        "operation": "text_to_video",
+        "params": {"prompt": "a lighthouse", "duration": 1},
+    });
+    let (s, job) = t.post("/api/v1/generations", Some(&user), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+
+    let wanted = ["job created", "attempt started", "attempt ended"];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lines = loop {
+        let lines = wait_for_lines(&t, &admin, &format!("job_id={id}&limit=200")).await;
+        let has = |m: &str| lines.iter().any(|l| l["message"] == m);
+        if wanted.iter().all(|m| has(m)) || Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    for m in wanted {
+        assert!(
+            messages.contains(&m),
+            "no {m:?} line for the job: {messages:?}"
+        );
+    }
+    assert!(lines.iter().all(|l| l["job_id"] == id.as_str()));
+    let started = lines
+        .iter()
+        .find(|l| l["message"] == "attempt started")
+        .unwrap();
+    assert_eq!(started["provider"], "local", "{started}");
+    let ended = lines
+        .iter()
+        .find(|l| l["message"] == "attempt ended")
+        .unwrap();
+    assert!(
+        ended["fields"]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("Completed")),
+        "{ended}"
+    );
+    t.stop().await;
+}
+
+/// The admin log is capped: the writer purges beyond `log.max_rows`.
+#[tokio::test]
+async fn the_admin_log_is_purged_to_its_cap() {
+    let t = TestServer::start_with(|c| {
+        c.log.max_rows = 5;
+        c.log.purge_interval_secs = 0.1;
+    })
+    .await;
+    for _ in 0..60 {
+        let res = t.http.get(t.url("/health")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM log_entry")
+            .fetch_one(&t.db.pool)
+            .await
+            .unwrap()
+    };
+    let purged = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(max((fields->>'deleted')::bigint), 0)::bigint FROM log_entry
+             WHERE message = 'admin log purged'",
+        )
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap()
+    };
+    // Other tests in this process log too (every server's sink sees every line), so
+    // the table never stays at exactly 5; it must come back near it, and the purges
+    // must have said that they deleted lines (their own lines may be purged later).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut smallest = i64::MAX;
+    let mut deleted = 0;
+    while Instant::now() < deadline {
+        smallest = smallest.min(count().await);
+        deleted = deleted.max(purged().await);
+        if smallest <= 25 && deleted > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(deleted > 0, "60 request lines and a cap of 5, yet no purge");
+    assert!(
+        smallest <= 25,
+        "the log was not purged to its cap: {smallest} lines"
+    );
+    t.stop().await;
+}

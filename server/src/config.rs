@@ -268,6 +268,17 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// An `EnvFilter` directive; `RUST_LOG` wins when set.
     pub filter: String,
+    /// Lines in `log_entry` (the admin log) older than this are deleted.
+    pub retention_days: u32,
+    /// At most this many lines are kept in `log_entry`; the oldest go first.
+    pub max_rows: u64,
+    /// How often the retention purge runs.
+    pub purge_interval_secs: f64,
+    /// One successful request's `response` line in this many is stored in the admin
+    /// log (1: all, 0: none); error answers (4xx, 5xx) always are. Every response is
+    /// counted in a summary line written every `request_summary_secs`.
+    pub request_sample: u32,
+    pub request_summary_secs: f64,
 }
 
 impl Default for LogConfig {
@@ -275,6 +286,11 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Text,
             filter: "info,sqlx=warn,quinn=warn,tower_http=warn".into(),
+            retention_days: 14,
+            max_rows: 1_000_000,
+            purge_interval_secs: 600.0,
+            request_sample: 100,
+            request_summary_secs: 60.0,
         }
     }
 }

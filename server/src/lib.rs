@@ -349,9 +349,11 @@ impl Server {
             app
         })?;
         let shutdown = CancellationToken::new();
+        logsink::set_request_sample(cfg.log.request_sample);
         let log_writer = logsink::spawn_writer(
             pool.clone(),
             logsink::Sink::register(10_000),
+            logsink::WriterConfig::from_config(&cfg.log),
             shutdown.clone(),
         );
         let watcher = (cfg.content.reload_interval_ms > 0).then(|| {
@@ -596,7 +598,9 @@ fn secret_key(cfg: &Config) -> anyhow::Result<generation::secrets::SecretKey> {
     if let Some(s) = &cfg.generation.secret_key {
         return SecretKey::parse(s).context("generation.secret_key");
     }
-    Ok(SecretKey::load_or_create(&cfg.state_dir.join("secret-key"))?)
+    Ok(SecretKey::load_or_create(
+        &cfg.state_dir.join("secret-key"),
+    )?)
 }
 
 /// Scene content checks that need the pipeline: every media node's generation spec must

@@ -6,6 +6,13 @@
 //! offers it to every registered sink with `try_send`. A full sink drops the line and
 //! counts it ([`dropped`]). Each running server registers one sink and drains it with
 //! [`spawn_writer`], which inserts a batch per round trip.
+//!
+//! The admin log stays bounded: the writer purges lines past `log.retention_days` or
+//! beyond `log.max_rows`, and request lines are sampled. An error answer's `response`
+//! line is always kept; of the successful ones, one in `log.request_sample`. Every
+//! response is counted into a summary line (`http responses`) written every
+//! `log.request_summary_secs`, so a load test leaves one line a minute, not one a
+//! request.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -41,6 +48,90 @@ static SINKS: LazyLock<Mutex<Sinks>> = LazyLock::new(Default::default);
 static SINK_COUNT: AtomicUsize = AtomicUsize::new(0);
 static NEXT_SINK: AtomicU64 = AtomicU64::new(1);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// One successful request line in this many is kept (0: none).
+static REQUEST_SAMPLE: AtomicU64 = AtomicU64::new(100);
+static REQUEST_SEEN: AtomicU64 = AtomicU64::new(0);
+static SUMMARY: Mutex<Summary> = Mutex::new(Summary::new());
+
+/// Responses counted since the last summary line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Summary {
+    /// By status class: 1xx … 5xx.
+    by_class: [u64; 5],
+    slowest_ms: f64,
+}
+
+impl Summary {
+    const fn new() -> Self {
+        Summary {
+            by_class: [0; 5],
+            slowest_ms: 0.0,
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.by_class.iter().sum()
+    }
+}
+
+/// Sets how many successful request lines make one kept line (1: every line; 0: none).
+/// Process-wide, like the layer.
+pub fn set_request_sample(every: u32) {
+    REQUEST_SAMPLE.store(u64::from(every), Ordering::Relaxed);
+}
+
+/// Counts a `response` event into the summary and says whether its line is kept.
+fn keep_response(status: u64, latency_ms: f64) -> bool {
+    {
+        let mut s = SUMMARY.lock().unwrap_or_else(|p| p.into_inner());
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        s.by_class[class] += 1;
+        if latency_ms > s.slowest_ms {
+            s.slowest_ms = latency_ms;
+        }
+    }
+    if status >= 400 {
+        return true;
+    }
+    match REQUEST_SAMPLE.load(Ordering::Relaxed) {
+        0 => false,
+        every => REQUEST_SEEN.fetch_add(1, Ordering::Relaxed) % every == 0,
+    }
+}
+
+/// Takes the counts since the last call: the summary line, if anything was counted.
+fn take_summary(window: Duration) -> Option<LogEntry> {
+    let s = std::mem::replace(
+        &mut *SUMMARY.lock().unwrap_or_else(|p| p.into_inner()),
+        Summary::new(),
+    );
+    if s.total() == 0 {
+        return None;
+    }
+    let mut fields = Map::new();
+    fields.insert("responses".into(), Value::from(s.total()));
+    for (i, n) in s.by_class.iter().enumerate() {
+        if *n > 0 {
+            fields.insert(format!("{}xx", i + 1), Value::from(*n));
+        }
+    }
+    fields.insert("slowest_ms".into(), Value::from(s.slowest_ms));
+    fields.insert("window_secs".into(), Value::from(window.as_secs_f64()));
+    Some(LogEntry {
+        id: 0,
+        ts: Utc::now(),
+        level: "INFO".into(),
+        target: "api".into(),
+        message: "http responses".into(),
+        fields: Value::Object(fields),
+        request_id: None,
+        user_id: None,
+        session_id: None,
+        job_id: None,
+        provider: None,
+        account_id: None,
+    })
+}
 
 /// Lines dropped because a sink was full, since the process started.
 pub fn dropped() -> u64 {
@@ -205,6 +296,19 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for DbLogLayer {
             })
         };
         let meta = event.metadata();
+        if meta.target() == "api"
+            && c.message.as_deref() == Some("response")
+            && let Some(status) = c.fields.get("status").and_then(Value::as_u64)
+        {
+            let latency = c
+                .fields
+                .get("latency_ms")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            if !keep_response(status, latency) {
+                return;
+            }
+        }
         offer(LogEntry {
             id: 0,
             ts: Utc::now(),
@@ -222,18 +326,68 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for DbLogLayer {
     }
 }
 
-/// Drains `sink` into the database in batches until `shutdown`, then flushes.
+/// What the writer keeps and how often it tidies up.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    pub retention: Duration,
+    pub max_rows: u64,
+    pub purge_every: Duration,
+    pub summary_every: Duration,
+}
+
+impl WriterConfig {
+    pub fn from_config(c: &crate::config::LogConfig) -> Self {
+        let secs = |s: f64| Duration::from_secs_f64(if s.is_finite() { s.max(0.05) } else { 60.0 });
+        WriterConfig {
+            retention: Duration::from_secs(u64::from(c.retention_days) * 86_400),
+            max_rows: c.max_rows,
+            purge_every: secs(c.purge_interval_secs),
+            summary_every: secs(c.request_summary_secs),
+        }
+    }
+}
+
+async fn purge(pool: &PgPool, cfg: &WriterConfig) {
+    let older_than = Utc::now()
+        - chrono::Duration::from_std(cfg.retention).unwrap_or(chrono::Duration::days(14));
+    let cap = i64::try_from(cfg.max_rows).unwrap_or(i64::MAX);
+    match store::logs::purge(pool, older_than, cap, 10_000).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "admin log purged"),
+        Err(e) => eprintln!("log writer: purge failed: {e}"),
+    }
+}
+
+/// Drains `sink` into the database in batches until `shutdown`, then flushes; writes
+/// the request summary and purges old lines on the way.
 pub fn spawn_writer(
     pool: PgPool,
     mut sink: Sink,
+    cfg: WriterConfig,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(512);
+        let mut summary = tokio::time::interval(cfg.summary_every);
+        summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        summary.tick().await;
+        let mut purges = tokio::time::interval(cfg.purge_every);
+        purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => None,
                 line = sink.rx.recv() => line,
+                _ = summary.tick() => {
+                    if let Some(line) = take_summary(cfg.summary_every) {
+                        batch.push(line);
+                        write(&pool, &mut batch).await;
+                    }
+                    continue;
+                }
+                _ = purges.tick() => {
+                    purge(&pool, &cfg).await;
+                    continue;
+                }
             };
             let Some(first) = first else { break };
             batch.push(first);
@@ -250,6 +404,7 @@ pub fn spawn_writer(
         while let Ok(line) = sink.rx.try_recv() {
             batch.push(line);
         }
+        batch.extend(take_summary(cfg.summary_every));
         write(&pool, &mut batch).await;
     })
 }
@@ -296,6 +451,33 @@ mod tests {
             assert!(!tracing::event_enabled!(target: "sqlx::query", Level::WARN));
             assert!(tracing::event_enabled!(target: "pixsim", Level::WARN));
         });
+    }
+
+    #[test]
+    fn request_lines_are_sampled_errors_kept_and_everything_summarized() {
+        // One test touches the process-wide sample and summary, so nothing races it.
+        let _ = take_summary(Duration::from_secs(1));
+        set_request_sample(10);
+        let kept = (0..100).filter(|_| keep_response(200, 1.0)).count();
+        assert_eq!(kept, 10, "one success in ten");
+        assert!((0..20).all(|_| keep_response(404, 2.0)), "4xx always kept");
+        assert!(keep_response(503, 250.0), "5xx always kept");
+        set_request_sample(0);
+        assert!(!keep_response(204, 1.0));
+        set_request_sample(1);
+        assert!(keep_response(204, 1.0));
+        let line = take_summary(Duration::from_secs(60)).expect("a summary");
+        assert_eq!(line.message, "http responses");
+        assert_eq!(line.fields["responses"], 123);
+        assert_eq!(line.fields["2xx"], 102);
+        assert_eq!(line.fields["4xx"], 20);
+        assert_eq!(line.fields["5xx"], 1);
+        assert_eq!(line.fields["slowest_ms"], 250.0);
+        assert!(
+            take_summary(Duration::from_secs(60)).is_none(),
+            "counts reset"
+        );
+        set_request_sample(100);
     }
 
     #[test]

@@ -598,6 +598,14 @@ impl GenerationService {
         match inserted {
             InsertOutcome::Created(row) => {
                 let g: Generation = row.try_into()?;
+                tracing::info!(
+                    job_id = %g.id,
+                    user_id = %g.user_id.0,
+                    provider = %g.provider,
+                    operation = g.operation.as_str(),
+                    status = g.status.as_str(),
+                    "job created"
+                );
                 self.shared.emit(GenerationEvent::JobCreated {
                     generation: g.clone(),
                 });

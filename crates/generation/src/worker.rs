@@ -187,7 +187,7 @@ impl Worker {
         let rows = jobs::reclaim_expired(&self.shared.pool).await?;
         let n = rows.len();
         for row in rows {
-            tracing::info!(job = %row.id, attempt = row.attempt, "lease expired; job requeued");
+            tracing::info!(job_id = %row.id, attempt = row.attempt, "lease expired; job requeued");
             let failed = row.status == "failed";
             self.emit_job(row, failed);
         }
@@ -303,7 +303,7 @@ impl Worker {
             match jobs::finish(&self.shared.pool, id, attempt, &self.id, &how).await {
                 Ok(Some(row)) => self.emit_job(row, false),
                 Ok(None) => {}
-                Err(e) => tracing::warn!(job = %id, "could not release the lease: {e}"),
+                Err(e) => tracing::warn!(job_id = %id, "could not release the lease: {e}"),
             }
         }
     }
@@ -315,15 +315,30 @@ impl Worker {
             match jobs::heartbeat(&self.shared.pool, id, attempt, &self.id, cfg.lease).await {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => tracing::warn!(job = %id, "heartbeat failed: {e}"),
+                Err(e) => tracing::warn!(job_id = %id, "heartbeat failed: {e}"),
             }
         }
     }
 
     /// Runs one claimed attempt to its end (while heartbeating its lease). A cancel of
-    /// the job stops it at once (see [`crate::GenerationService::cancel`]).
+    /// the job stops it at once (see [`crate::GenerationService::cancel`]). Every line
+    /// of the attempt carries `job_id`, `attempt` and `provider` (and `account_id` once
+    /// an account is reserved) from its span, so the admin log finds a job's whole life
+    /// by `job_id`.
     pub async fn execute(&self, job: ClaimedJob) -> Outcome {
+        let span = tracing::info_span!(
+            "job",
+            job_id = %job.row.id,
+            attempt = job.row.attempt,
+            provider = %job.row.provider,
+            account_id = tracing::field::Empty,
+        );
+        tracing::Instrument::instrument(self.execute_in_span(job), span).await
+    }
+
+    async fn execute_in_span(&self, job: ClaimedJob) -> Outcome {
         let row = job.row;
+        tracing::info!(worker = %self.id, "attempt started");
         let key = (row.id, row.attempt);
         if let Ok(mut s) = self.in_flight.lock() {
             s.insert(key);
@@ -340,7 +355,7 @@ impl Worker {
                 Ok(Ok(Ok(o))) => o,
                 Ok(Err(panic)) => self.panicked(&row, &panic_text(&*panic)).await,
                 Ok(Ok(Err(e))) => {
-                    tracing::warn!(job = %row.id, "attempt failed internally: {e}");
+                    tracing::warn!(job_id = %row.id, "attempt failed internally: {e}");
                     self.requeue(&row, true, "internal", &e.to_string(), None).await
                 }
                 Err(_) => {
@@ -367,7 +382,7 @@ impl Worker {
         if let Ok(mut s) = self.in_flight.lock() {
             s.remove(&key);
         }
-        tracing::debug!(job = %row.id, attempt = row.attempt, ?outcome, "attempt ended");
+        tracing::info!(?outcome, "attempt ended");
         outcome
     }
 
@@ -412,7 +427,7 @@ impl Worker {
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(job = %row.id, "cannot look up the cancelled submission: {e}");
+                tracing::warn!(job_id = %row.id, "cannot look up the cancelled submission: {e}");
                 return;
             }
         };
@@ -447,7 +462,7 @@ impl Worker {
         )
         .await
         {
-            tracing::warn!(job = %row.id, "cannot close the cancelled submission: {e}");
+            tracing::warn!(job_id = %row.id, "cannot close the cancelled submission: {e}");
         }
     }
 
@@ -466,7 +481,7 @@ impl Worker {
             Ok(None) => Outcome::LeaseLost,
             Err(e) => {
                 // The lease will expire and the job be reclaimed.
-                tracing::warn!(job = %row.id, "could not finish the attempt: {e}");
+                tracing::warn!(job_id = %row.id, "could not finish the attempt: {e}");
                 Outcome::LeaseLost
             }
         }
@@ -630,6 +645,9 @@ impl Worker {
                     .await);
             }
         }
+        if let Some(a) = &account {
+            tracing::Span::current().record("account_id", tracing::field::display(a.id));
+        }
         let creds = match account
             .as_ref()
             .map(|a| Credentials::open(a, &self.shared.cfg.secret_key))
@@ -642,7 +660,7 @@ impl Worker {
         if let Some(s) = prior {
             let same_account = s.account_id == account.as_ref().map(|a| a.id);
             if let (true, Some(remote_id)) = (same_account, s.remote_id.as_deref()) {
-                tracing::info!(job = %row.id, attempt = row.attempt, remote_id, "adopting an earlier submission");
+                tracing::info!(job_id = %row.id, attempt = row.attempt, remote_id, "adopting an earlier submission");
                 let at = Attempt {
                     provider: &*provider,
                     creds: creds.as_ref(),
@@ -757,6 +775,7 @@ impl Worker {
                 provider.estimated_credits(op, &params)
             };
             submissions::accepted(pool, sub_id, &submitted.remote_id, cost).await?;
+            tracing::info!(remote_id = %submitted.remote_id, credits = cost, "the provider accepted the job");
         }
         let at = Attempt {
             provider: &*provider,
@@ -925,7 +944,7 @@ impl Worker {
                     )
                     .await?;
                     if refunded > 0 {
-                        tracing::info!(job = %row.id, refunded, "the provider refunded the submission");
+                        tracing::info!(job_id = %row.id, refunded, "the provider refunded the submission");
                     }
                     return Ok(Followed::Done(if filtered {
                         self.fail(row, "content_filtered", &msg).await
@@ -946,7 +965,7 @@ impl Worker {
         match provider.balance(&creds).await {
             Ok(b) => b,
             Err(e) => {
-                tracing::info!(account = %account.id, "balance refresh failed: {e}");
+                tracing::info!(account_id = %account.id, "balance refresh failed: {e}");
                 None
             }
         }

@@ -136,3 +136,38 @@ fn escape_like(s: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_")
 }
+
+/// Deletes log lines older than `older_than`, and the oldest beyond the newest
+/// `keep_at_most`, in slices of `slice` rows (so one purge never holds a long lock or
+/// a huge transaction). Returns how many it deleted.
+pub async fn purge(
+    pool: &PgPool,
+    older_than: DateTime<Utc>,
+    keep_at_most: i64,
+    slice: i64,
+) -> Result<u64, StoreError> {
+    // The id below which every line is beyond the cap (ids grow with time).
+    let cutoff: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM log_entry ORDER BY id DESC OFFSET $1 LIMIT 1")
+            .bind(keep_at_most.max(0))
+            .fetch_optional(pool)
+            .await?;
+    let cutoff = cutoff.unwrap_or(0);
+    let mut deleted = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM log_entry WHERE id IN (
+                 SELECT id FROM log_entry WHERE ts < $1 OR id <= $2 LIMIT $3)",
+        )
+        .bind(older_than)
+        .bind(cutoff)
+        .bind(slice.max(1))
+        .execute(pool)
+        .await?
+        .rows_affected();
+        deleted += done;
+        if done < slice.max(1) as u64 {
+            return Ok(deleted);
+        }
+    }
+}
