@@ -38,13 +38,20 @@ pub enum RenderError {
     Size(u32, u32),
 }
 
-/// Decodes a PNG (one frame) or GIF (its frames, composited, at most 64) to RGBA.
-/// `None` for other formats or broken files.
+/// Most pixels [`decode_frames`] keeps in all its frames together (64 MiB as RGBA).
+pub const MAX_DECODED_PIXELS: u64 = 16 * 1024 * 1024;
+
+/// Decodes a PNG (one frame) or GIF (its frames, composited, at most 64 and at most
+/// [`MAX_DECODED_PIXELS`] in all) to RGBA. `None` for other formats or broken files.
 pub fn decode_frames(bytes: &[u8]) -> Option<Vec<Rgba>> {
     if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
         let mut dec = png::Decoder::new(bytes);
         dec.set_transformations(png::Transformations::normalize_to_color8());
         let mut reader = dec.read_info().ok()?;
+        let (iw, ih) = (reader.info().width, reader.info().height);
+        if iw > 8192 || ih > 8192 || u64::from(iw) * u64::from(ih) > MAX_DECODED_PIXELS {
+            return None;
+        }
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).ok()?;
         if info.width > 8192 || info.height > 8192 {
@@ -76,6 +83,9 @@ pub fn decode_frames(bytes: &[u8]) -> Option<Vec<Rgba>> {
         if w == 0 || h == 0 || w > 4096 || h > 4096 {
             return None;
         }
+        // Every kept frame is a full canvas: keep as many as the pixel budget allows,
+        // so a small crafted GIF cannot make the worker hold gigabytes.
+        let max_frames = (MAX_DECODED_PIXELS / (u64::from(w) * u64::from(h))).clamp(1, 64) as usize;
         let mut canvas = Rgba::new(w, h);
         let mut frames = Vec::new();
         while let Ok(Some(f)) = dec.read_next_frame() {
@@ -94,7 +104,7 @@ pub fn decode_frames(bytes: &[u8]) -> Option<Vec<Rgba>> {
                 }
             }
             frames.push(canvas.clone());
-            if frames.len() >= 64 {
+            if frames.len() >= max_frames {
                 break;
             }
         }
@@ -438,5 +448,38 @@ pub fn output_size(quality: &str, aspect: &str) -> (u32, u32) {
         ((short * a / b) & !1, short)
     } else {
         (short, (short * b / a) & !1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GIF of a few hundred bytes: a 4096x4096 canvas and 64 one-pixel frames.
+    fn bomb() -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let palette = [0u8, 0, 0, 255, 255, 255];
+            let mut enc = gif::Encoder::new(&mut out, 4096, 4096, &palette).expect("encoder");
+            for i in 0..64u8 {
+                let mut f = gif::Frame::default();
+                f.width = 1;
+                f.height = 1;
+                f.buffer = std::borrow::Cow::Owned(vec![i % 2]);
+                enc.write_frame(&f).expect("frame");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_small_gif_cannot_make_the_decoder_hold_gigabytes() {
+        let b = bomb();
+        assert!(b.len() < 4096, "{} bytes", b.len());
+        let frames = decode_frames(&b).expect("decodes");
+        let pixels: u64 = frames.iter().map(|f| u64::from(f.w) * u64::from(f.h)).sum();
+        // Before the budget: 64 canvases of 16 Mpx, 4 GiB.
+        assert!(pixels <= MAX_DECODED_PIXELS, "{pixels} pixels kept");
+        assert!(!frames.is_empty());
     }
 }
