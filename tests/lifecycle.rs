@@ -21,7 +21,7 @@ pub(crate) fn server_binary() -> PathBuf {
     bin
 }
 
-fn command(state: &Path) -> Command {
+pub(crate) fn command(state: &Path) -> Command {
     let mut c = Command::new(server_binary());
     c.arg("--state-dir")
         .arg(state)
@@ -35,7 +35,7 @@ fn command(state: &Path) -> Command {
 }
 
 /// Pids of processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<u32> {
+pub(crate) fn processes_mentioning(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return pids;
@@ -58,7 +58,7 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
     pids
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -123,13 +123,13 @@ pub(crate) fn serve(state: &Path) -> Running {
     }
 }
 
-fn signal(child: &Child, sig: i32) {
+pub(crate) fn signal(child: &Child, sig: i32) {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 }
 
-async fn admin_token(http: &str) -> String {
+pub(crate) async fn admin_token(http: &str) -> String {
     let client = reqwest::Client::new();
     let res = client
         .post(format!("{http}/api/v1/auth/login"))

@@ -6,6 +6,7 @@ mod assets;
 mod auth;
 mod bots;
 mod content;
+mod embedded_db;
 mod errors;
 mod game;
 mod game_crash;
