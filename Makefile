@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run build test bench lint fmt test-cluster-stop
+.PHONY: run build test bench api-fuzz lint fmt test-cluster-stop
 
 ## run: the server with the demo content on embedded defaults (REST :8080, QUIC :4433)
 run:
@@ -23,6 +23,13 @@ test:
 ## bench: the benchmarks of every issue (figures printed at the end of each)
 bench:
 	$(CARGO) bench --workspace; status=$$?; \
+	$(CARGO) run -q -p tests --bin test-cluster -- stop; \
+	exit $$status
+
+## api-fuzz: a long schemathesis pass over every REST operation (API_FUZZ_SECS, default
+## 1800); `make test` runs a short one, and openapi-spec-validator, on the served document
+api-fuzz:
+	$(CARGO) test -p tests --test e2e openapi::schemathesis_long -- --ignored --nocapture; status=$$?; \
 	$(CARGO) run -q -p tests --bin test-cluster -- stop; \
 	exit $$status
 

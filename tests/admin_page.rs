@@ -459,3 +459,49 @@ async fn admin_page_in_headless_chromium() {
     drop(browser);
     t.stop().await;
 }
+
+/// Every HTML page carries the security headers; every response says nosniff.
+#[tokio::test]
+async fn html_pages_carry_security_headers() {
+    let t = TestServer::start().await;
+    for path in ["/admin", "/api/docs"] {
+        let res = t.http.get(t.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self' 'sha256-"), "{path}: {csp}");
+        assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+    }
+    for path in ["/health", "/nope", "/api/openapi.json"] {
+        let res = t.http.get(t.url(path)).send().await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(!h.contains_key("content-security-policy"), "{path}");
+    }
+    t.stop().await;
+}
+
+/// The docs page renders the document under its Content Security Policy (its inline
+/// script is allowed by hash).
+#[tokio::test]
+async fn docs_page_renders_in_headless_chromium() {
+    let t = TestServer::start().await;
+    let browser = Browser::launch().await;
+    let mut page = browser.page().await;
+    page.call("Page.navigate", json!({"url": t.url("/api/docs")}))
+        .await;
+    page.wait_for(
+        "the operations to render",
+        "document.querySelectorAll('details').length > 20",
+    )
+    .await;
+    let version = page.text("#ver").await;
+    assert!(version.contains(pixsim_server::VERSION), "{version}");
+    assert!(page.exceptions.is_empty(), "{:?}", page.exceptions);
+    t.stop().await;
+}

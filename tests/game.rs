@@ -884,8 +884,7 @@ async fn ended_and_idle_sessions_are_evicted_and_reload_from_the_database() {
     assert!(game.evictions() >= 2);
     let world = world_clock(&ts, &admin).await;
     assert_eq!(world["sessions"], 0, "nothing left in the tick: {world}");
-    let (_, metrics) = ts.get("/metrics", None).await;
-    let text = metrics.as_str().unwrap_or_default().to_owned();
+    let text = ts.metrics().await;
     assert!(text.contains("pixsim_game_sessions_loaded 0"), "{text}");
 
     // Joining reloads from PostgreSQL and resumes where it was, without lost or
@@ -1212,8 +1211,7 @@ async fn commands_wait_for_a_stalled_batch_log_and_lose_nothing() {
 /// Game state batches logged so far, and those of them that were a tick's urgent part
 /// (`pixsim_game_commit_seconds_count`, `pixsim_game_urgent_batches_total`).
 async fn batches_logged(ts: &TestServer) -> (u64, u64) {
-    let res = ts.http.get(ts.url("/metrics")).send().await.unwrap();
-    let text = res.text().await.unwrap();
+    let text = ts.metrics().await;
     let value = |name: &str| {
         let v = text
             .lines()

@@ -39,6 +39,9 @@ impl Drop for TempDir {
     }
 }
 
+/// The `/metrics` scrape token of the servers of the tests.
+pub const METRICS_TOKEN: &str = "test-scrape-token";
+
 /// A configuration for tests: port 0, a fresh state dir, the given database.
 pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     let mut cfg = Config {
@@ -50,6 +53,7 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     cfg.database.url = Some(db_url.to_owned());
     cfg.database.max_connections = 5;
     cfg.http.shutdown_timeout_secs = 5;
+    cfg.http.metrics_token = Some(METRICS_TOKEN.to_owned());
     cfg.content.scenes_dir = demo_scenes();
     cfg.content.reload_interval_ms = 0;
     // Every request's line in the admin log (the server samples successes by default).
@@ -152,6 +156,19 @@ impl TestServer {
         (status, value)
     }
 
+    /// `/metrics` as text, scraped with the scrape token.
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .http
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.call(Method::GET, path, token, None).await
     }
@@ -216,4 +233,55 @@ pub fn error_code(body: &Value) -> &str {
     err["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no code in {body}"))
+}
+
+/// A Python virtual environment holding the API's checking tools (`openapi-spec-validator`
+/// and `schemathesis`, pinned), made once with pip in the cache the embedded crate
+/// keeps its wheels in (`$PIXSIM_CACHE_DIR`, …), and reused. Returns its `python`.
+pub fn python_tools() -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    const REQUIREMENTS: [&str; 2] = ["openapi-spec-validator==0.9.0", "schemathesis==4.32.5"];
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let name = format!(
+        "pytools-{}",
+        REQUIREMENTS.join("-").replace(['=', '.'], "_")
+    );
+    let dir = embedded::default_cache_dir().join(name);
+    let python = dir.join("bin").join("python");
+    if dir.join("ready").exists() {
+        return python;
+    }
+    // Made aside and renamed into place, so another process never sees half a venv
+    // (`python -m …` works from a moved venv).
+    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.parent().unwrap()).unwrap();
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed (python3 with venv and pip is needed, and PyPI):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&tmp));
+    run(std::process::Command::new(tmp.join("bin").join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(REQUIREMENTS));
+    std::fs::write(tmp.join("ready"), REQUIREMENTS.join("\n")).unwrap();
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another process made it meanwhile.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    assert!(dir.join("ready").exists(), "no venv at {}", dir.display());
+    python
 }

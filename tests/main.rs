@@ -12,6 +12,7 @@ mod game;
 mod game_crash;
 mod generations;
 mod health;
+mod input;
 mod inspector;
 mod lifecycle;
 mod logs;

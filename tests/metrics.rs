@@ -6,7 +6,13 @@ use prometheus_parse::{Scrape, Value};
 use tests::TestServer;
 
 async fn scrape(t: &TestServer) -> Scrape {
-    let res = t.http.get(t.url("/metrics")).send().await.unwrap();
+    let res = t
+        .http
+        .get(t.url("/metrics"))
+        .bearer_auth(tests::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert!(
         res.headers()["content-type"]
@@ -219,6 +225,104 @@ async fn metrics_time_the_game_state_commits() {
                 .value
         ),
         0.0
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_need_the_scrape_token_or_an_admin() {
+    let t = TestServer::start().await;
+    let user = t.user("u@example.com").await;
+    let admin = t.admin("a@example.com").await;
+    let status = |token: Option<String>| {
+        let mut req = t.http.get(t.url("/metrics"));
+        if let Some(tok) = token {
+            req = req.bearer_auth(tok);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (
+                res.status().as_u16(),
+                res.headers().get("www-authenticate").cloned(),
+            )
+        }
+    };
+    let (s, www) = status(None).await;
+    assert_eq!(s, 401);
+    assert_eq!(www.unwrap(), "Bearer");
+    assert_eq!(status(Some("not-the-token".into())).await.0, 401);
+    assert_eq!(
+        status(Some(format!("{}x", tests::METRICS_TOKEN))).await.0,
+        401
+    );
+    assert_eq!(status(Some(user)).await.0, 403);
+    assert_eq!(status(Some(admin)).await.0, 200);
+    assert_eq!(status(Some(tests::METRICS_TOKEN.into())).await.0, 200);
+    t.stop().await;
+
+    // Without a configured token only admins may scrape.
+    let t = TestServer::start_with(|c| c.http.metrics_token = None).await;
+    let admin = t.admin("a@example.com").await;
+    let res = t
+        .http
+        .get(t.url("/metrics"))
+        .bearer_auth(tests::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = t
+        .http
+        .get(t.url("/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn metric_labels_are_bounded() {
+    let t = TestServer::start().await;
+    let id = uuid::Uuid::new_v4();
+    for (method, path) in [
+        ("FROBNICATE", "/health".to_owned()),
+        ("MADEUP", format!("/no/such/{id}")),
+        ("GET", format!("/api/v1/generations/{id}")),
+        ("GET", format!("/nope/{id}")),
+    ] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        t.http.request(m, t.url(&path)).send().await.unwrap();
+    }
+    // Read as text: prometheus-parse skips lines whose label values hold `}`.
+    let text = t.metrics().await;
+    let label = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let len = line[start..].find('"')?;
+        Some(line[start..start + len].to_owned())
+    };
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("pixsim_http_requests_total{"))
+        .collect();
+    let methods: std::collections::BTreeSet<_> =
+        lines.iter().filter_map(|l| label(l, "method")).collect();
+    assert!(methods.contains("other"), "{methods:?}");
+    assert!(
+        methods
+            .iter()
+            .all(|m| ["GET", "other"].contains(&m.as_str())),
+        "{methods:?}"
+    );
+    let routes: std::collections::BTreeSet<_> =
+        lines.iter().filter_map(|l| label(l, "route")).collect();
+    assert!(routes.contains("/api/v1/generations/{id}"), "{routes:?}");
+    assert!(routes.contains("/health"), "{routes:?}");
+    assert!(routes.contains("unmatched"), "{routes:?}");
+    assert!(
+        routes.iter().all(|r| !r.contains(&id.to_string())),
+        "raw paths leak into labels: {routes:?}"
     );
     t.stop().await;
 }

@@ -93,6 +93,9 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     /// How long in-flight requests may run after a shutdown signal.
     pub shutdown_timeout_secs: u64,
+    /// Bearer token that may scrape `/metrics` (admins' tokens may too). Unset: only
+    /// admins.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -100,6 +103,7 @@ impl Default for HttpConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_timeout_secs: 10,
+            metrics_token: None,
         }
     }
 }

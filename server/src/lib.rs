@@ -447,6 +447,12 @@ impl Server {
         let app = api::router(state.clone());
         let http = tokio::spawn(
             axum::serve(
+            metrics_token: cfg
+                .http
+                .metrics_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(api::ScrapeToken::new),
                 listener,
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )

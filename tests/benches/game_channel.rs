@@ -256,6 +256,7 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_HTTP__METRICS_TOKEN", tests::METRICS_TOKEN)
         .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__MAX_CONNECTIONS", "20000")
         .env("PIXSIM_AUTH__IP_BURST", "100000")
@@ -583,7 +584,12 @@ fn main() {
         let machine0 = machine_jiffies();
         let probe = commit_probe(database.clone(), Instant::now() + Duration::from_secs(secs));
         let wal0 = wal_stats(&database).await;
-        let metrics0 = match reqwest::get(format!("{}/metrics", cfg.http)).await {
+        let metrics0 = match reqwest::Client::new()
+            .get(format!("{}/metrics", cfg.http))
+            .bearer_auth(tests::METRICS_TOKEN)
+            .send()
+            .await
+        {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
@@ -607,7 +613,12 @@ fn main() {
             .json()
             .await
             .unwrap_or_default();
-        let metrics = match reqwest::get(format!("{}/metrics", cfg.http)).await {
+        let metrics = match reqwest::Client::new()
+            .get(format!("{}/metrics", cfg.http))
+            .bearer_auth(tests::METRICS_TOKEN)
+            .send()
+            .await
+        {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };

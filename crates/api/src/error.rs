@@ -150,6 +150,11 @@ impl From<JsonRejection> for ApiError {
         match r {
             JsonRejection::JsonDataError(e) => ApiError::Validation {
                 message: format!("invalid request body: {}", e.body_text()),
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §11.6.1: a 401 names the scheme that would do.
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
                 details: None,
             },
             JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
@@ -244,26 +249,7 @@ impl From<generation::GenerationError> for ApiError {
     }
 }
 
-/// `Json` whose rejections use the envelope.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
-
-impl<T: Serialize> IntoResponse for ApiJson<T> {
-    fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
-    }
-}
-
-/// `Path` whose rejections use the envelope.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct ApiPath<T>(pub T);
-
-/// `Query` whose rejections use the envelope.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct ApiQuery<T>(pub T);
+pub use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;

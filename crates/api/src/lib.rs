@@ -23,13 +23,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod metrics;
 pub mod routes;
+pub mod spec;
 pub mod state;
 
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 pub use state::{
-    AppState, ContentInfo, ContentStatus, Gauges, MetricsSource, RedisProbe, ServerInfo, TickHandle,
+    AppState, ContentInfo, ContentStatus, Gauges, MetricsSource, RedisProbe, ScrapeToken,
+    ServerInfo, TickHandle,
 };
 
 /// Largest accepted request body (JSON), in bytes.
@@ -85,6 +88,7 @@ static OPENAPI: LazyLock<OpenApi> = LazyLock::new(|| {
     let mut doc = api_routes().into_openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
+    spec::complete(&mut doc);
 });
 
 /// The OpenAPI document of every route.
@@ -95,22 +99,27 @@ pub fn openapi() -> &'static OpenApi {
 /// The OpenAPI 3.1 document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "docs",
     responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
-async fn openapi_json() -> Response {
-    axum::Json(openapi()).into_response()
+async fn openapi_json(axum::extract::State(s): axum::extract::State<AppState>) -> Response {
+    // `info.version` is the server's version (the binary's crate), not this crate's.
+    let mut doc = openapi().clone();
+    if !s.info.version.is_empty() {
+        doc.info.version.clone_from(&s.info.version);
+    }
+    axum::Json(doc).into_response()
 }
 
 /// A self-contained page that renders the OpenAPI document (works offline).
 #[utoipa::path(get, path = "/api/docs", tag = "docs",
     responses((status = 200, description = "HTML page", content_type = "text/html")))]
 async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+    Html(headers::DOCS_PAGE)
 }
 
 /// The operators' page: live tick figures, entities, sessions, queue (logs in as an admin).
 #[utoipa::path(get, path = "/admin", tag = "admin",
     responses((status = 200, description = "HTML page", content_type = "text/html")))]
 async fn admin_page() -> Html<&'static str> {
-    Html(include_str!("admin/index.html"))
+    Html(headers::ADMIN_PAGE)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -159,9 +168,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(spec::refuse_unknown_query))
         .layer(axum::Extension(http_metrics))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(trace)
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)

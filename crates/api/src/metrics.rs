@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::{AppState, ScrapeToken};
 
 /// (method, route template, status).
 type RequestKey = (String, String, u16);
@@ -32,18 +33,38 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware counting every request by its route template (not the raw path, so
-/// ids do not explode the label set).
+/// The route label of requests no route matched (the raw path would be unbounded).
+pub const UNMATCHED: &str = "unmatched";
+
+/// The method label: one of the methods of RFC 9110 (and PATCH), else `other`, so a
+/// client cannot grow the label set with made-up methods.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Middleware counting every request by method and route template (not the raw path,
+/// so ids do not explode the label set).
 pub async fn track(Extension(m): Extension<HttpMetrics>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
     let res = next.run(req).await;
     m.record(
-        &method,
+        method,
         &route,
         res.status().as_u16(),
         started.elapsed().as_secs_f64(),
@@ -80,10 +101,45 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// Prometheus metrics of the server.
+/// Equal bytes, in a time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The scrape token (`http.metrics_token`) or an admin's token.
+async fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = crate::extract::bearer_token(headers)?;
+    if let Some(expected) = s.metrics_token.as_ref().map(ScrapeToken::as_str)
+        && same(token.as_bytes(), expected.as_bytes())
+    {
+        return Ok(());
+    }
+    let principal = s.auth.authenticate(token).await?;
+    if !principal.is_admin() {
+        return Err(ApiError::Forbidden(
+            "metrics are for admins and the scrape token only".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Prometheus metrics of the server. Needs `Authorization: Bearer` with the scrape
+/// token of the configuration (`http.metrics_token`) or an admin's token.
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
-async fn metrics(State(s): State<AppState>, Extension(http): Extension<HttpMetrics>) -> Response {
+    security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
+        (status = 401, description = "no token, or neither the scrape token nor a live session's", body = ErrorBody),
+        (status = 403, description = "a user's token that is not an admin's", body = ErrorBody),
+        (status = 429, description = "too many requests", body = ErrorBody),
+        (status = 503, description = "the database is unavailable", body = ErrorBody)))]
+async fn metrics(
+    State(s): State<AppState>,
+    Extension(http): Extension<HttpMetrics>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&s, &headers).await {
+        return e.into_response();
+    }
     let mut out = String::with_capacity(4096);
     let stats = &s.tick.stats;
 
@@ -257,5 +313,20 @@ mod tests {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(num(f64::INFINITY), "+Inf");
         assert_eq!(num(0.5), "0.5");
+    }
+
+    #[test]
+    fn method_labels_are_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let made_up = Method::from_bytes(b"FROBNICATE").expect("a token");
+        assert_eq!(method_label(&made_up), "other");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
     }
 }

@@ -24,6 +24,29 @@ pub struct AppState {
     pub generation: generation::GenerationService,
     /// Live figures published by other parts, for `/metrics`.
     pub gauges: Gauges,
+    /// The bearer token that may scrape `/metrics` (`http.metrics_token`); admins'
+    /// tokens may too.
+    pub metrics_token: Option<ScrapeToken>,
+}
+
+/// A secret bearer token; its `Debug` does not show it.
+#[derive(Clone)]
+pub struct ScrapeToken(Arc<str>);
+
+impl ScrapeToken {
+    pub fn new(token: &str) -> Self {
+        Self(token.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ScrapeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScrapeToken(..)")
+    }
 }
 
 impl std::fmt::Debug for Gauges {

@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Filters of `GET /api/v1/admin/logs`.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// This level and more severe: error, warn, info, debug, trace.
     pub level: Option<String>,
@@ -36,6 +37,7 @@ pub struct LogQuery {
     /// Lines with an id below this, for paging back.
     pub before_id: Option<i64>,
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

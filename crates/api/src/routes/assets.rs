@@ -70,8 +70,10 @@ pub struct AssetQuery {
     pub content_hash: Option<String>,
     /// Items to skip (default 0).
     #[serde(default)]
+    #[param(minimum = 0)]
     pub offset: u32,
     /// Default 50, at most 200.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -130,11 +132,12 @@ async fn get_asset(
     params(("id" = Uuid, Path, description = "asset id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the whole file", content_type = "application/octet-stream"),
-        (status = 206, description = "the requested range, with Content-Range", content_type = "application/octet-stream"),
+        (status = 200, description = "the whole file, with the asset's content type", content((String = "image/png"), (String = "image/jpeg"), (String = "image/gif"), (String = "image/webp"), (String = "video/mp4"), (String = "video/quicktime"), (String = "video/webm"), (String = "audio/wav"), (String = "audio/mp4"), (String = "audio/ogg"), (String = "audio/flac"), (String = "audio/mpeg"), (String = "application/octet-stream"))),
+        (status = 206, description = "the requested range, with Content-Range", content((String = "image/png"), (String = "image/jpeg"), (String = "image/gif"), (String = "image/webp"), (String = "video/mp4"), (String = "video/quicktime"), (String = "video/webm"), (String = "audio/wav"), (String = "audio/mp4"), (String = "audio/ogg"), (String = "audio/flac"), (String = "audio/mpeg"), (String = "application/octet-stream"))),
         (status = 304, description = "not modified"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 412, description = "modified since `If-Unmodified-Since`", body = ErrorBody),
         (status = 416, description = "unsatisfiable range; Content-Range says the size", body = ErrorBody)))]
 async fn file(
     State(s): State<AppState>,
@@ -155,7 +158,9 @@ async fn file(
         (status = 206, description = "the requested range", content_type = "image/png"),
         (status = 401, body = ErrorBody),
         (status = 404, description = "no such asset, or it has no thumbnail", body = ErrorBody),
-        (status = 416, body = ErrorBody)))]
+        (status = 304, description = "not modified"),
+        (status = 412, description = "modified since `If-Unmodified-Since`", body = ErrorBody),
+        (status = 416, description = "unsatisfiable range; Content-Range says the size", body = ErrorBody)))]
 async fn thumbnail(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -323,7 +328,16 @@ async fn serve(f: AssetFile, headers: &HeaderMap) -> ApiResult<Response> {
         return Ok(res);
     }
     let mut req = Request::new(Body::empty());
+    // A Range this server cannot take (another unit, several ranges, not a range at
+    // all) is ignored, and the whole file sent, as RFC 9110 §14.2 says.
+    let range_ok = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(one_byte_range);
     for name in CONDITIONAL {
+        if !range_ok && (name == header::RANGE || name == header::IF_RANGE) {
+            continue;
+        }
         if let Some(v) = headers.get(&name) {
             req.headers_mut().insert(name, v.clone());
         }
@@ -382,6 +396,30 @@ async fn serve(f: AssetFile, headers: &HeaderMap) -> ApiResult<Response> {
     }
 }
 
+/// Whether a Range header is one range of bytes: `bytes=first-last`, `bytes=first-`
+/// or `bytes=-suffix`, with `first <= last`.
+fn one_byte_range(v: &str) -> bool {
+    let Some((unit, spec)) = v.trim().split_once('=') else {
+        return false;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return false;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return false;
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u64>().is_ok();
+    match (first.trim(), last.trim()) {
+        (f, "") => digits(f),
+        ("", l) => digits(l),
+        (f, l) => {
+            digits(f)
+                && digits(l)
+                && matches!((f.parse::<u64>(), l.parse::<u64>()), (Ok(a), Ok(b)) if a <= b)
+        }
+    }
+}
+
 /// An error envelope with a status [`ApiError`] has no variant for.
 fn envelope(status: StatusCode, code: &str, message: String) -> Response {
     let body = ErrorBody {
@@ -392,4 +430,34 @@ fn envelope(status: StatusCode, code: &str, message: String) -> Response {
         },
     };
     (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_byte_range;
+
+    #[test]
+    fn only_one_byte_range_is_taken() {
+        for ok in [
+            "bytes=0-3",
+            "bytes=5-",
+            "bytes=-4",
+            "Bytes = 1-1",
+            "bytes=1000-2000",
+        ] {
+            assert!(one_byte_range(ok), "{ok}");
+        }
+        for ignored in [
+            "items=0-3",
+            "bytes=0-1,4-5",
+            "bytes=3-1",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes",
+            "",
+            "bytes=99999999999999999999999-",
+        ] {
+            assert!(!one_byte_range(ignored), "{ignored}");
+        }
+    }
 }

@@ -210,8 +210,10 @@ async fn create_session(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FromSeq {
     /// Only events with `seq >= from_seq` (default 0).
+    #[param(minimum = 0)]
     pub from_seq: Option<u64>,
 }
 

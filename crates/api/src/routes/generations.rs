@@ -129,8 +129,10 @@ pub struct GenerationQuery {
     /// Created before (RFC 3339).
     pub created_before: Option<DateTime<Utc>>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<u32>,
     /// Page size: default 50, at most 200.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

@@ -31,6 +31,8 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub new: String,
 }
 
@@ -39,7 +41,7 @@ pub struct PasswordChange {
 pub struct PatchMe {
     /// A new display name; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub display_name: Option<Option<String>>,
     /// Changing the password needs the current one.
     pub password: Option<PasswordChange>,

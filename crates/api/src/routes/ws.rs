@@ -12,7 +12,7 @@ use auth::{AuthError, Principal};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::SinkExt;
 use generation::GenerationEvent;
@@ -78,6 +78,7 @@ fn token(headers: &HeaderMap, query: WsQuery) -> Result<String, ApiError> {
         (status = 101, description = "WebSocket upgrade; then one JSON text frame per event", body = GenerationEvent),
         (status = 401, description = "missing, invalid or ended token", body = ErrorBody),
         (status = 426, description = "not a WebSocket upgrade request", body = ErrorBody)))]
+        (status = 400, description = "a malformed WebSocket upgrade request", body = ErrorBody),
 async fn generations(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<WsQuery>,
@@ -92,13 +93,30 @@ async fn generations(
         Ok(u) => u,
         Err(e) => {
             let body = ErrorBody {
+            // No upgrade asked for at all: 426 Upgrade Required, naming the protocol
+            // (RFC 9110 §15.5.22). A broken upgrade request keeps its own status.
+            let asked = headers
+                .get(header::UPGRADE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+            let status = if asked {
+                e.status()
+            } else {
+                StatusCode::UPGRADE_REQUIRED
+            };
                 error: ErrorDetail {
                     code: "upgrade_required".into(),
                     message: format!("a WebSocket upgrade request is required: {}", e.body_text()),
                     details: None,
                 },
             };
-            return Ok((e.status(), axum::Json(body)).into_response());
+            let mut res = (status, axum::Json(body)).into_response();
+            if status == StatusCode::UPGRADE_REQUIRED {
+                let h = res.headers_mut();
+                h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            }
+            return Ok(res);
         }
     };
     Ok(upgrade
