@@ -58,6 +58,8 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     cfg.content.reload_interval_ms = 0;
     // Every request's line in the admin log (the server samples successes by default).
     cfg.log.request_sample = 1;
+    // Tests register many users from 127.0.0.1 (tests/limits.rs checks the limit).
+    cfg.auth.register_ip_burst = 10_000;
     cfg
 }
 

@@ -15,6 +15,7 @@ mod health;
 mod input;
 mod inspector;
 mod lifecycle;
+mod limits;
 mod logs;
 mod media;
 mod metrics;

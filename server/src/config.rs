@@ -241,6 +241,12 @@ pub struct AuthConfig {
     /// Failed logins allowed per account in a burst, then one per `account_refill_secs`.
     pub account_burst: u32,
     pub account_refill_secs: f64,
+    /// Registrations allowed per IP in a burst, then one per `register_ip_refill_secs`.
+    pub register_ip_burst: u32,
+    pub register_ip_refill_secs: f64,
+    /// How long a password hash or check waits for a hashing slot (one per core,
+    /// process-wide) before the request is answered 503 with `Retry-After`.
+    pub hash_queue_timeout_secs: f64,
 }
 
 impl Default for AuthConfig {
@@ -252,6 +258,9 @@ impl Default for AuthConfig {
             ip_refill_secs: 3.0,
             account_burst: 10,
             account_refill_secs: 60.0,
+            register_ip_burst: 10,
+            register_ip_refill_secs: 60.0,
+            hash_queue_timeout_secs: 5.0,
         }
     }
 }

@@ -267,6 +267,11 @@ pub fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::AuthServ
     a.ip_refill = Duration::from_secs_f64(cfg.auth.ip_refill_secs.max(0.001));
     a.account_burst = cfg.auth.account_burst;
     a.account_refill = Duration::from_secs_f64(cfg.auth.account_refill_secs.max(0.001));
+    a.register_burst = cfg.auth.register_ip_burst;
+    a.register_refill = Duration::try_from_secs_f64(cfg.auth.register_ip_refill_secs.max(0.001))
+        .context("auth.register_ip_refill_secs must be a number of seconds")?;
+    a.hash_queue_timeout = Duration::try_from_secs_f64(cfg.auth.hash_queue_timeout_secs.max(0.001))
+        .context("auth.hash_queue_timeout_secs must be a number of seconds")?;
     Ok(auth::AuthService::new(pool, &a)?)
 }
 

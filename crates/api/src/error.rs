@@ -56,6 +56,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded for now: 503 with `Retry-After`.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after: Duration,
+    },
     /// The cause is logged, never shown.
     #[error("internal error")]
     Internal(String),
@@ -92,7 +98,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +116,7 @@ impl ApiError {
             ApiError::Validation { .. } => "validation_failed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -126,7 +133,9 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            ApiError::RateLimited { retry_after, .. } | ApiError::Busy { retry_after, .. } => {
+                Some(retry_after.as_secs().max(1))
+            }
             _ => None,
         };
         let body = ErrorBody {
@@ -198,6 +207,10 @@ impl From<auth::AuthError> for ApiError {
             A::BadCredentials => ApiError::Unauthorized(e.to_string()),
             A::InvalidToken | A::SessionEnded => ApiError::Unauthorized(e.to_string()),
             A::RateLimited { retry_after } => ApiError::RateLimited {
+                message: e.to_string(),
+                retry_after,
+            },
+            A::Busy { retry_after } => ApiError::Busy {
                 message: e.to_string(),
                 retry_after,
             },
@@ -302,6 +315,18 @@ mod tests {
         assert_eq!(body["error"]["details"]["field"], "email");
         let (_, _, body) = render(ApiError::NotFound("x".into())).await;
         assert!(body["error"].get("details").is_none(), "omitted when empty");
+    }
+
+    #[tokio::test]
+    async fn busy_is_503_with_retry_after() {
+        let e: ApiError = auth::AuthError::Busy {
+            retry_after: Duration::from_secs(5),
+        }
+        .into();
+        let (s, retry, body) = render(e).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("5"));
+        assert_eq!(body["error"]["code"], "busy");
     }
 
     #[test]

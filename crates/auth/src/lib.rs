@@ -31,8 +31,11 @@ pub enum AuthError {
     InvalidToken,
     #[error("the session has ended; log in again")]
     SessionEnded,
-    #[error("too many login attempts; retry in {} s", .retry_after.as_secs().max(1))]
+    #[error("too many attempts; retry in {} s", .retry_after.as_secs().max(1))]
     RateLimited { retry_after: Duration },
+    /// Every password-hashing slot stayed taken for the queue timeout.
+    #[error("the server is busy; retry in {} s", .retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
     #[error("a user with this email already exists")]
     EmailTaken,
     #[error("not found")]
@@ -90,6 +93,13 @@ pub struct AuthConfig {
     /// Failed logins per account: burst and refill period for one attempt.
     pub account_burst: u32,
     pub account_refill: Duration,
+    /// Registrations per IP: burst and refill period for one attempt.
+    pub register_burst: u32,
+    pub register_refill: Duration,
+    /// How long a password hash or check may wait for one of the hashing slots (as
+    /// many as the machine has cores, process-wide) before it fails with
+    /// [`AuthError::Busy`].
+    pub hash_queue_timeout: Duration,
 }
 
 impl AuthConfig {
@@ -101,6 +111,9 @@ impl AuthConfig {
             ip_refill: Duration::from_secs(3),
             account_burst: 10,
             account_refill: Duration::from_secs(60),
+            register_burst: 10,
+            register_refill: Duration::from_secs(60),
+            hash_queue_timeout: DEFAULT_HASH_QUEUE_TIMEOUT,
         }
     }
 }
@@ -129,6 +142,8 @@ pub struct AuthService {
     ttl: Duration,
     by_ip: RateLimiter,
     by_account: RateLimiter,
+    register_by_ip: RateLimiter,
+    hash_wait: Duration,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -157,11 +172,29 @@ impl AuthService {
             ttl: cfg.token_ttl,
             by_ip: RateLimiter::new(cfg.ip_burst, cfg.ip_refill),
             by_account: RateLimiter::new(cfg.account_burst, cfg.account_refill),
+            register_by_ip: RateLimiter::new(cfg.register_burst, cfg.register_refill),
+            hash_wait: cfg.hash_queue_timeout,
         })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// [`Self::register`] for a caller from the network: one registration attempt of
+    /// the client's IP is spent first, whatever the outcome.
+    pub async fn register_from(
+        &self,
+        client: &ClientInfo,
+        email: &str,
+        password: &str,
+        display_name: Option<&str>,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        if let Some(ip) = &client.ip {
+            self.register_by_ip.take(ip)?;
+        }
+        self.register(email, password, display_name, role).await
     }
 
     /// Creates an account after checking email and password rules.
@@ -178,7 +211,7 @@ impl AuthService {
         if let Some(name) = display_name {
             rules::check_display_name(name).map_err(AuthError::Invalid)?;
         }
-        let hash = hash_password(password.to_owned()).await?;
+        let hash = hash_password_within(password.to_owned(), self.hash_wait).await?;
         let user = store::users::create(
             &self.pool,
             NewUser {
@@ -208,11 +241,16 @@ impl AuthService {
         let found = store::users::credentials(&self.pool, email.trim()).await?;
         let verified = match &found {
             Some((user, hash)) if !user.disabled => {
-                verify_password(password.to_owned(), hash.clone()).await?
+                verify_password_within(password.to_owned(), hash.clone(), self.hash_wait).await?
             }
             // Spend the same time on unknown emails, so timing does not reveal accounts.
             _ => {
-                let _ = verify_password(password.to_owned(), dummy_hash().to_owned()).await;
+                verify_password_within(
+                    password.to_owned(),
+                    dummy_hash().to_owned(),
+                    self.hash_wait,
+                )
+                .await?;
                 false
             }
         };
@@ -331,9 +369,48 @@ impl AuthService {
     }
 }
 
-/// Hashes with argon2id (default parameters) off the async threads.
-pub async fn hash_password(password: String) -> Result<String, AuthError> {
+/// How long a hash waits for a slot by default ([`AuthConfig::hash_queue_timeout`]).
+pub const DEFAULT_HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The process-wide hashing slots: one per core. Argon2id holds 19 MiB while it runs,
+/// so this bounds both the CPU and the memory that password hashing takes, however
+/// many requests ask at once.
+fn hash_slots() -> &'static Arc<tokio::sync::Semaphore> {
+    static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Arc::new(tokio::sync::Semaphore::new(cores))
+    })
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free, waiting at most
+/// `wait` for it ([`AuthError::Busy`] after that). The slot is held by the blocking
+/// task itself, so a caller that goes away does not free it before the work ends.
+async fn with_hash_slot<T: Send + 'static>(
+    wait: Duration,
+    work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthError> {
+    let permit = tokio::time::timeout(wait, hash_slots().clone().acquire_owned())
+        .await
+        .map_err(|_| AuthError::Busy {
+            retry_after: wait.clamp(Duration::from_secs(1), Duration::from_secs(30)),
+        })?
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| AuthError::Hash(e.to_string()))?
+}
+
+/// Hashes with argon2id (default parameters) off the async threads, in a hashing slot.
+pub async fn hash_password(password: String) -> Result<String, AuthError> {
+    hash_password_within(password, DEFAULT_HASH_QUEUE_TIMEOUT).await
+}
+
+async fn hash_password_within(password: String, wait: Duration) -> Result<String, AuthError> {
+    with_hash_slot(wait, move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -341,18 +418,24 @@ pub async fn hash_password(password: String) -> Result<String, AuthError> {
             .map_err(|e| AuthError::Hash(e.to_string()))
     })
     .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
 }
 
 async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
-    tokio::task::spawn_blocking(move || {
+    verify_password_within(password, hash, DEFAULT_HASH_QUEUE_TIMEOUT).await
+}
+
+async fn verify_password_within(
+    password: String,
+    hash: String,
+    wait: Duration,
+) -> Result<bool, AuthError> {
+    with_hash_slot(wait, move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hash(e.to_string()))?;
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
     })
     .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
 }
 
 /// A valid argon2id hash of a random password, to burn equal time on unknown emails.
@@ -454,6 +537,50 @@ mod tests {
         assert!(rl.take("k").is_err());
         std::thread::sleep(Duration::from_millis(30));
         rl.take("k").unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_waits_for_a_slot_and_gives_up_busy() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Hold every slot: a hash waits, then fails busy at its queue timeout.
+        let held = hash_slots()
+            .clone()
+            .acquire_many_owned(u32::try_from(cores).unwrap())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        match hash_password_within("pw".into(), Duration::from_millis(200)).await {
+            Err(AuthError::Busy { retry_after }) => assert!(retry_after >= Duration::from_secs(1)),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // A waiting hash runs as soon as a slot frees.
+        let waiting = tokio::spawn(hash_password_within("pw".into(), Duration::from_secs(30)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        drop(held);
+        assert!(waiting.await.unwrap().unwrap().starts_with("$argon2id$"));
+        // Never more hashes at once than slots.
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..4 * cores)
+            .map(|_| {
+                let (running, peak) = (running.clone(), peak.clone());
+                tokio::spawn(with_hash_slot(Duration::from_secs(30), move || {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = running.fetch_add(1, SeqCst) + 1;
+                    peak.fetch_max(now, SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    running.fetch_sub(1, SeqCst);
+                    Ok(())
+                }))
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((1..=cores).contains(&peak), "{peak} at once with {cores} slots");
     }
 
     #[tokio::test]

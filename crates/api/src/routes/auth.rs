@@ -41,14 +41,18 @@ pub struct RegisterRequest {
     responses(
         (status = 201, body = User),
         (status = 409, description = "email taken", body = ErrorBody),
-        (status = 422, description = "invalid email, password or name", body = ErrorBody)))]
+        (status = 422, description = "invalid email, password or name", body = ErrorBody),
+        (status = 429, description = "too many registrations from this IP; see Retry-After", body = ErrorBody),
+        (status = 503, description = "busy: every password-hashing slot is taken; see Retry-After", body = ErrorBody)))]
 async fn register(
     State(s): State<AppState>,
+    Client(client): Client,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<User>)> {
     let user = s
         .auth
-        .register(
+        .register_from(
+            &client,
             &req.email,
             &req.password,
             req.display_name.as_deref(),
