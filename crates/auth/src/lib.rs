@@ -237,27 +237,44 @@ impl AuthService {
         if let Some(ip) = &client.ip {
             self.by_ip.take(ip)?;
         }
-        self.by_account.check(&email_key)?;
-        let found = store::users::credentials(&self.pool, email.trim()).await?;
-        let verified = match &found {
-            Some((user, hash)) if !user.disabled => {
-                verify_password_within(password.to_owned(), hash.clone(), self.hash_wait).await?
+        // The account's attempt is spent before verifying, so N concurrent guesses cost
+        // N attempts; it is given back when the password was right or nothing was
+        // verified (busy, database error).
+        self.by_account.take(&email_key)?;
+        let checked = async {
+            let found = store::users::credentials(&self.pool, email.trim()).await?;
+            let verified = match &found {
+                Some((user, hash)) if !user.disabled => {
+                    verify_password_within(password.to_owned(), hash.clone(), self.hash_wait)
+                        .await?
+                }
+                // Spend the same time on unknown emails, so timing does not reveal accounts.
+                _ => {
+                    verify_password_within(
+                        password.to_owned(),
+                        dummy_hash().to_owned(),
+                        self.hash_wait,
+                    )
+                    .await?;
+                    false
+                }
+            };
+            Ok::<_, AuthError>(found.filter(|_| verified))
+        }
+        .await;
+        let user = match checked {
+            Ok(Some((user, _))) => {
+                self.by_account.refund(&email_key);
+                user
             }
-            // Spend the same time on unknown emails, so timing does not reveal accounts.
-            _ => {
-                verify_password_within(
-                    password.to_owned(),
-                    dummy_hash().to_owned(),
-                    self.hash_wait,
-                )
-                .await?;
-                false
+            Ok(None) => {
+                tracing::info!(email = %email_key, "login refused");
+                return Err(AuthError::BadCredentials);
             }
-        };
-        let Some((user, _)) = found.filter(|_| verified) else {
-            let _ = self.by_account.take(&email_key);
-            tracing::info!(email = %email_key, "login refused");
-            return Err(AuthError::BadCredentials);
+            Err(e) => {
+                self.by_account.refund(&email_key);
+                return Err(e);
+            }
         };
         let ttl = chrono::Duration::from_std(self.ttl)
             .map_err(|_| AuthError::Invalid("token ttl out of range"))?;
@@ -487,6 +504,16 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back one attempt spent by [`Self::take`] (never above the burst).
+    pub fn refund(&self, key: &str) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = buckets.get_mut(key) {
+            let level = self.level(now, *entry);
+            *entry = ((level + 1.0).min(self.burst), now);
+        }
+    }
+
     /// Spends one attempt, or fails with the time until one is available.
     pub fn take(&self, key: &str) -> Result<(), AuthError> {
         let now = Instant::now();
@@ -528,6 +555,23 @@ mod tests {
         }
         assert!(rl.check("k").is_err());
         rl.take("other").unwrap();
+    }
+
+    #[test]
+    fn refunds_give_back_what_was_taken_and_no_more() {
+        let rl = RateLimiter::new(2, Duration::from_secs(600));
+        rl.take("k").unwrap();
+        rl.take("k").unwrap();
+        assert!(rl.take("k").is_err());
+        rl.refund("k");
+        rl.take("k").unwrap();
+        assert!(rl.take("k").is_err());
+        rl.refund("k");
+        rl.refund("k");
+        rl.refund("k");
+        rl.take("k").unwrap();
+        rl.take("k").unwrap();
+        assert!(rl.take("k").is_err(), "capped at the burst");
     }
 
     #[test]

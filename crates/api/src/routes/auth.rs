@@ -87,7 +87,8 @@ pub struct LoginResponse {
     responses(
         (status = 200, body = LoginResponse),
         (status = 401, description = "wrong email or password", body = ErrorBody),
-        (status = 429, description = "too many attempts; see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "too many attempts; see Retry-After", body = ErrorBody),
+        (status = 503, description = "busy: every password-hashing slot is taken; see Retry-After", body = ErrorBody)))]
 async fn login(
     State(s): State<AppState>,
     Client(client): Client,
