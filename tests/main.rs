@@ -22,4 +22,5 @@ mod metrics;
 mod openapi;
 mod play;
 mod quic;
+mod revocation;
 mod upload_memory;

@@ -73,6 +73,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::game::router())
         .merge(routes::users::router())
         .merge(routes::admin::router())
+        .merge(routes::admin_users::router())
         .merge(routes::rpc::router())
         .merge(routes::generations::router())
         .merge(routes::accounts::router())

@@ -20,6 +20,9 @@ use store::StoreError;
 use store::users::{NewUser, UserPatch};
 use uuid::Uuid;
 
+pub mod revoke;
+pub use revoke::{RevocationWatch, Revocations, Revoked};
+
 /// Errors of authentication and account management.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -144,6 +147,7 @@ pub struct AuthService {
     by_account: RateLimiter,
     register_by_ip: RateLimiter,
     hash_wait: Duration,
+    revocations: Revocations,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -174,7 +178,20 @@ impl AuthService {
             by_account: RateLimiter::new(cfg.account_burst, cfg.account_refill),
             register_by_ip: RateLimiter::new(cfg.register_burst, cfg.register_refill),
             hash_wait: cfg.hash_queue_timeout,
+            revocations: Revocations::new(),
         })
+    }
+
+    /// The announcements of ended sessions (see [`revoke`]).
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// A watch that fires when `p`'s session ends: live connections (WebSockets, SSE,
+    /// QUIC) hold one and close when it fires.
+    pub fn watch(&self, p: &Principal) -> RevocationWatch {
+        self.revocations
+            .watch(self.pool.clone(), p.user.id, p.session)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -330,11 +347,36 @@ impl AuthService {
 
     pub async fn logout(&self, p: &Principal) -> Result<(), AuthError> {
         store::auth_sessions::revoke(&self.pool, p.user.id, p.session).await?;
+        self.revocations.announce(Revoked::Session(p.session));
         Ok(())
     }
 
     pub async fn logout_all(&self, user: UserId) -> Result<u64, AuthError> {
-        Ok(store::auth_sessions::revoke_all(&self.pool, user).await?)
+        let n = store::auth_sessions::revoke_all(&self.pool, user, None).await?;
+        self.revocations
+            .announce(Revoked::User { user, except: None });
+        Ok(n)
+    }
+
+    /// Disables or re-enables a user (admins). Disabling ends every session of the
+    /// user, live connections included.
+    pub async fn set_disabled(&self, user: UserId, disabled: bool) -> Result<User, AuthError> {
+        let u = store::users::update(
+            &self.pool,
+            user,
+            UserPatch {
+                disabled: Some(disabled),
+                ..Default::default()
+            },
+        )
+        .await?;
+        if disabled {
+            store::auth_sessions::revoke_all(&self.pool, user, None).await?;
+            self.revocations
+                .announce(Revoked::User { user, except: None });
+            tracing::info!(user_id = %user, "user disabled");
+        }
+        Ok(u)
     }
 
     pub async fn sessions(&self, user: UserId) -> Result<Vec<AuthSession>, AuthError> {
@@ -344,16 +386,20 @@ impl AuthService {
     /// Revokes one of the user's own sessions.
     pub async fn revoke(&self, user: UserId, session: AuthSessionId) -> Result<(), AuthError> {
         if store::auth_sessions::revoke(&self.pool, user, session).await? {
+            self.revocations.announce(Revoked::Session(session));
             Ok(())
         } else {
             Err(AuthError::NotFound)
         }
     }
 
-    /// Updates a user's own profile; a new password needs the current one.
+    /// Updates a user's own profile; a new password needs the current one (wrong ones
+    /// are rate-limited like logins) and ends every other session of the user, live
+    /// connections included; `current` (the session making the change) stays.
     pub async fn update_profile(
         &self,
         user: UserId,
+        current: Option<AuthSessionId>,
         display_name: Option<Option<&str>>,
         new_password: Option<(&str, &str)>,
     ) -> Result<User, AuthError> {
@@ -367,7 +413,10 @@ impl AuthService {
             let (_, hash) = store::users::credentials(&self.pool, &me.email)
                 .await?
                 .ok_or(AuthError::NotFound)?;
+            // Charged before verifying: N concurrent guesses cost N attempts.
+            self.by_account.take(&format!("password-change:{user}"))?;
             if !verify_password(current.to_owned(), hash).await? {
+                tracing::info!(user_id = %user, "password change refused: wrong current password");
                 return Err(AuthError::BadCredentials);
             }
             password_hash = Some(hash_password(new.to_owned()).await?);
@@ -382,6 +431,14 @@ impl AuthService {
             },
         )
         .await?;
+        if password_hash.is_some() {
+            let revoked = store::auth_sessions::revoke_all(&self.pool, user.id, current).await?;
+            self.revocations.announce(Revoked::User {
+                user: user.id,
+                except: current,
+            });
+            tracing::info!(user_id = %user.id, revoked, "password changed; other sessions ended");
+        }
         Ok(user)
     }
 }
@@ -624,7 +681,10 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
-        assert!((1..=cores).contains(&peak), "{peak} at once with {cores} slots");
+        assert!(
+            (1..=cores).contains(&peak),
+            "{peak} at once with {cores} slots"
+        );
     }
 
     #[tokio::test]

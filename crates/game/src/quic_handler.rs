@@ -111,6 +111,19 @@ impl ConnectionHandler for GameConnectionHandler {
                             if let Some(c) = ctx.data_mut::<Conn>() {
                                 c.user = Some(user);
                             }
+                            // The connection closes as soon as its session ends (logout,
+                            // revocation, a password change, the user disabled).
+                            let mut watch = self.auth.watch(&p);
+                            let outbox = ctx.outbox().clone();
+                            tokio::spawn(async move {
+                                tokio::select! {
+                                    () = watch.ended() => {
+                                        tracing::info!(user_id = %user, "session ended; closing its QUIC connection");
+                                        outbox.close(CloseCode::Unauthenticated);
+                                    }
+                                    () = outbox.closed() => {}
+                                }
+                            });
                             ctx.set_state(ConnState::Authenticated);
                             ctx.outbox()
                                 .send(&ServerMessage::Authenticated { user_id: user })

@@ -146,6 +146,11 @@ impl Outbox {
     pub fn is_closed(&self) -> bool {
         self.conn.close_reason().is_some()
     }
+
+    /// Resolves when the connection is closed, by either side.
+    pub async fn closed(&self) {
+        let _ = self.conn.closed().await;
+    }
 }
 
 /// One connection as seen by a [`ConnectionHandler`].

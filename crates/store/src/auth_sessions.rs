@@ -113,13 +113,20 @@ pub async fn revoke(
     Ok(done.rows_affected() == 1)
 }
 
-/// Revokes every live (unrevoked, unexpired) session of `user`; returns how many.
-pub async fn revoke_all(pool: &PgPool, user: UserId) -> Result<u64, StoreError> {
+/// Revokes every live (unrevoked, unexpired) session of `user` but `except`; returns
+/// how many.
+pub async fn revoke_all(
+    pool: &PgPool,
+    user: UserId,
+    except: Option<AuthSessionId>,
+) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "UPDATE auth_sessions SET revoked_at = now()
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+           AND ($2::uuid IS NULL OR id <> $2)",
     )
     .bind(user.0)
+    .bind(except.map(|s| s.0))
     .execute(pool)
     .await?;
     Ok(done.rows_affected())

@@ -165,7 +165,12 @@ async fn sessions_authenticate_until_revoked_or_expired() {
             .is_some()
     );
 
-    assert_eq!(auth_sessions::revoke_all(&db.pool, u.id).await.unwrap(), 1);
+    assert_eq!(
+        auth_sessions::revoke_all(&db.pool, u.id, None)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(
         auth_sessions::authenticate(&db.pool, other.id)
             .await

@@ -349,7 +349,14 @@ async fn events(
 ) -> ApiResult<Sse<impl futures_core::Stream<Item = Result<SseEvent, Infallible>>>> {
     let live = s.game.join(p.user.id.0, id).await?;
     let sub = live.subscribe(q.from_seq.unwrap_or(0));
-    let stream = futures_util_unfold(sub);
+    // The stream ends as soon as the caller's session does (logout, revocation, a
+    // password change, the user disabled).
+    let mut watch = s.auth.watch(&p);
+    let stream =
+        futures::StreamExt::take_until(
+            futures_util_unfold(sub),
+            async move { watch.ended().await },
+        );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

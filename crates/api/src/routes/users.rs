@@ -70,7 +70,7 @@ async fn patch_me(
         .map(|c| (c.current.as_str(), c.new.as_str()));
     let user = s
         .auth
-        .update_profile(p.user.id, name, password)
+        .update_profile(p.user.id, Some(p.session), name, password)
         .await
         .map_err(|e| match e {
             auth::AuthError::BadCredentials => {

@@ -3,8 +3,9 @@
 //! Every [`GenerationEvent`] the caller may see (their own jobs and assets; all for
 //! admins) is sent as one JSON text frame, `{"type": "job:created", …}`. A client too
 //! slow for the event rate gets `{"type": "lagged", "missed": N}` and the stream goes
-//! on. The token is checked again periodically: a socket whose session ended is closed
-//! with code 1008.
+//! on. A socket whose session ends (logout, revocation, a password change, the user
+//! disabled) is closed with code 1008 at once; the token is also checked again
+//! periodically.
 
 use std::time::Duration;
 
@@ -147,6 +148,10 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 
 async fn stream(mut socket: WebSocket, s: AppState, token: String, mut principal: Principal) {
     let mut events = s.generation.subscribe();
+    // Closed as soon as its session ends (logout, revoke, password change, disable).
+    let mut watch = s.auth.watch(&principal);
+    let ended = watch.ended();
+    tokio::pin!(ended);
     let start = tokio::time::Instant::now() + CHECK_EVERY;
     let mut check = tokio::time::interval_at(start, CHECK_EVERY);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -184,6 +189,10 @@ async fn stream(mut socket: WebSocket, s: AppState, token: String, mut principal
                 // Pings are answered by the library; other client frames are ignored.
                 Some(Ok(_)) => {}
             },
+            () = &mut ended => {
+                close(&mut socket, close_code::POLICY, "session ended").await;
+                return;
+            }
             _ = check.tick() => {
                 match s.auth.authenticate(&token).await {
                     Ok(p) => principal = p,
