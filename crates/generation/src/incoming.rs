@@ -181,18 +181,19 @@ pub fn probe_file<F: Read + Seek>(f: &mut F, head: &[u8], size: u64) -> Option<(
                 head.get(at..at + 2)
                     .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
             };
-            let mut p = Probe {
-                width: le16(6),
-                height: le16(8),
-                duration_ms: None,
-            };
+            let mut p = Probe::default();
+            if let (Some(w), Some(h)) = (le16(6), le16(8)) {
+                p.set_size(w, h);
+            }
             if let Some(g) = g {
                 kind.media_type = if g.frames > 1 {
                     MediaType::Video
                 } else {
                     MediaType::Image
                 };
-                p.duration_ms = (g.frames > 1).then_some(g.delay_cs.saturating_mul(10));
+                if g.frames > 1 {
+                    p.set_duration(g.delay_cs.saturating_mul(10));
+                }
             }
             p
         }

@@ -111,7 +111,7 @@ pub struct Probe {
 
 impl Probe {
     /// Sets width and height if both are in `1..=`[`MAX_DIMENSION`]; else neither.
-    fn set_size(&mut self, w: u32, h: u32) {
+    pub(crate) fn set_size(&mut self, w: u32, h: u32) {
         let ok = |v: u32| (1..=MAX_DIMENSION).contains(&v);
         if ok(w) && ok(h) {
             self.width = Some(w);
@@ -120,7 +120,7 @@ impl Probe {
     }
 
     /// Sets the duration if it is at most [`MAX_DURATION_MS`].
-    fn set_duration(&mut self, ms: u64) {
+    pub(crate) fn set_duration(&mut self, ms: u64) {
         if ms <= MAX_DURATION_MS {
             self.duration_ms = Some(ms);
         }

@@ -674,3 +674,22 @@ fn fuzz_render_decode() {
         let _ = decode_frames(d);
     });
 }
+
+/// The file probes of streamed uploads (`generation::incoming::probe_file`: MP4 boxes
+/// walked by seeking, GIF blocks walked as a stream) over the same mutated seeds.
+#[test]
+fn fuzz_probe_file() {
+    let mut seeds = mp4_seeds();
+    seeds.extend(gif_seeds());
+    seeds.extend(png_seeds());
+    fuzz("probe_file", seeds, |d| {
+        let head = &d[..d.len().min(generation::incoming::HEAD_LEN)];
+        for size in [d.len() as u64, d.len() as u64 / 2, u64::MAX] {
+            if let Some((_, p)) =
+                generation::incoming::probe_file(&mut std::io::Cursor::new(d), head, size)
+            {
+                check_probe(&p);
+            }
+        }
+    });
+}
