@@ -89,3 +89,59 @@ async fn concurrent_wrong_logins_each_cost_an_attempt() {
     }
     t.stop().await;
 }
+
+/// Whether the server closed its end of `s` (EOF or reset); reads and drops any bytes.
+fn closed_by_server(s: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.try_read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_capped_per_ip_and_timed_out() {
+    const OPENED: usize = 300;
+    const PER_IP: usize = 50;
+    let t = TestServer::start_with(|c| {
+        c.http.max_connections_per_ip = PER_IP;
+        c.http.header_read_timeout_secs = 1.0;
+    })
+    .await;
+    let addr = t.server.http_addr;
+    // Idle connections that never send a byte, all from 127.0.0.1.
+    let mut conns = Vec::with_capacity(OPENED);
+    for _ in 0..OPENED {
+        conns.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let held = conns.iter().filter(|s| !closed_by_server(s)).count();
+    println!(
+        "connections held under the slow-client test: {held} of {OPENED} (per-IP cap {PER_IP})"
+    );
+    assert!(held <= PER_IP, "{held} idle connections held from one IP");
+    // The header read timeout (1 s) closes the rest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut held_after = held;
+    while std::time::Instant::now() < deadline {
+        held_after = conns.iter().filter(|s| !closed_by_server(s)).count();
+        if held_after == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    println!("connections held after the header read timeout: {held_after}");
+    assert_eq!(
+        held_after, 0,
+        "idle connections outlived the header read timeout"
+    );
+    drop(conns);
+    // The slots are free again: the server answers.
+    let (s, _) = t.get("/health", None).await;
+    assert_eq!(s, StatusCode::OK);
+    t.stop().await;
+}

@@ -93,6 +93,16 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     /// How long in-flight requests may run after a shutdown signal.
     pub shutdown_timeout_secs: u64,
+    /// A request head must arrive complete within this long of the server waiting for
+    /// it (on a new connection, and after each response on a kept-alive one).
+    pub header_read_timeout_secs: f64,
+    /// A connection with no request in its handler and no byte moved this long is
+    /// closed.
+    pub idle_timeout_secs: f64,
+    /// Open connections in all; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// Open connections from one IP address; more are accepted and closed at once.
+    pub max_connections_per_ip: usize,
     /// Bearer token that may scrape `/metrics` (admins' tokens may too). Unset: only
     /// admins.
     pub metrics_token: Option<String>,
@@ -103,6 +113,10 @@ impl Default for HttpConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_timeout_secs: 10,
+            header_read_timeout_secs: 10.0,
+            idle_timeout_secs: 60.0,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
             metrics_token: None,
         }
     }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod config;
 pub mod game;
+pub mod http;
 pub mod logsink;
 pub mod media;
 pub mod narrative;
@@ -259,6 +260,22 @@ fn jwt_secret(cfg: &Config) -> anyhow::Result<Vec<u8>> {
     Ok(secret.into_bytes())
 }
 
+/// The bounds of the HTTP accept loop (`[http]`).
+fn http_limits(c: &config::HttpConfig) -> anyhow::Result<http::Limits> {
+    let secs = |name: &str, v: f64| {
+        Duration::try_from_secs_f64(v)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("http.{name} must be a positive number of seconds, not {v}"))
+    };
+    Ok(http::Limits {
+        header_read_timeout: secs("header_read_timeout_secs", c.header_read_timeout_secs)?,
+        idle_timeout: secs("idle_timeout_secs", c.idle_timeout_secs)?,
+        max_connections: c.max_connections.max(1),
+        max_connections_per_ip: c.max_connections_per_ip.max(1),
+    })
+}
+
 /// The auth service for a pool under this configuration.
 pub fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::AuthService> {
     let mut a = auth::AuthConfig::new(jwt_secret(cfg)?);
@@ -447,23 +464,21 @@ impl Server {
                     game::metrics(&game_handle),
                 ],
             },
-        };
-
-        let app = api::router(state.clone());
-        let http = tokio::spawn(
-            axum::serve(
             metrics_token: cfg
                 .http
                 .metrics_token
                 .as_deref()
                 .filter(|t| !t.is_empty())
                 .map(api::ScrapeToken::new),
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
-        );
+        };
+
+        let app = api::router(state.clone());
+        let http = tokio::spawn(http::serve(
+            listener,
+            app,
+            http_limits(&cfg.http)?,
+            shutdown.clone(),
+        ));
         let quic = tokio::spawn(quic_server.run(shutdown.clone().cancelled_owned()));
 
         Ok(Server {
