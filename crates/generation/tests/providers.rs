@@ -894,3 +894,26 @@ async fn local_transition_lineage_order() {
         issues.0
     );
 }
+
+/// A result that is no known media fails the job and closes its submission, so a
+/// retry submits again instead of adopting a result it cannot use.
+#[tokio::test]
+async fn a_result_that_is_not_media_closes_its_submission() {
+    let fake = generation::fakes::openai::start("sk").await.unwrap();
+    let e = env_with(openai_at(fast_config(), &fake.base_url()), None).await;
+    e.svc
+        .create_account(e.admin, account("openai", "sk"))
+        .await
+        .unwrap();
+    fake.control.push(Endpoint::Content, Action::Malformed);
+    let g = e.svc.create(e.user, t2v("openai", "waves")).await.unwrap();
+    let out = e.svc.worker().try_execute_once().await.unwrap();
+    assert!(
+        matches!(&out, Executed::Ran { outcome: Outcome::Failed { code }, .. } if code == "download_rejected"),
+        "{out:?}"
+    );
+    let subs = e.svc.submissions(e.user, g.id).await.unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].status.as_str(), "failed", "{subs:?}");
+    assert!(subs[0].finished_at.is_some());
+}
