@@ -95,7 +95,9 @@ fn keep_response(status: u64, latency_ms: f64) -> bool {
     }
     match REQUEST_SAMPLE.load(Ordering::Relaxed) {
         0 => false,
-        every => REQUEST_SEEN.fetch_add(1, Ordering::Relaxed) % every == 0,
+        every => REQUEST_SEEN
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(every),
     }
 }
 

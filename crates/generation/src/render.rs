@@ -462,10 +462,12 @@ mod tests {
             let palette = [0u8, 0, 0, 255, 255, 255];
             let mut enc = gif::Encoder::new(&mut out, 4096, 4096, &palette).expect("encoder");
             for i in 0..64u8 {
-                let mut f = gif::Frame::default();
-                f.width = 1;
-                f.height = 1;
-                f.buffer = std::borrow::Cow::Owned(vec![i % 2]);
+                let f = gif::Frame {
+                    width: 1,
+                    height: 1,
+                    buffer: std::borrow::Cow::Owned(vec![i % 2]),
+                    ..Default::default()
+                };
                 enc.write_frame(&f).expect("frame");
             }
         }
