@@ -145,3 +145,119 @@ async fn slow_clients_are_capped_per_ip_and_timed_out() {
     assert_eq!(s, StatusCode::OK);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn login_sessions_per_user_are_capped_oldest_ended_first() {
+    let t = TestServer::start_with(|c| c.auth.max_sessions_per_user = 3).await;
+    t.register("kim@example.com", "password123").await;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(t.login("kim@example.com", "password123").await);
+    }
+    // The two oldest ended; the three newest work.
+    for (i, token) in tokens.iter().enumerate() {
+        let (s, _) = t.get("/api/v1/users/me", Some(token)).await;
+        let want = if i < 2 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(s, want, "token {i}");
+    }
+    let (_, list) = t.get("/api/v1/auth/sessions", Some(&tokens[4])).await;
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn streams_per_user_are_capped() {
+    let t = TestServer::start_with(|c| c.http.max_streams_per_user = 2).await;
+    let token = t.user("lea@example.com").await;
+    let other = t.user("max@example.com").await;
+    let (s, game) = t
+        .post("/api/v1/game/sessions", Some(&token), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{game}");
+    let events = t.url(&format!(
+        "/api/v1/game/sessions/{}/events",
+        game["id"].as_str().unwrap()
+    ));
+    let sse = || t.http.get(&events).bearer_auth(&token).send();
+    // Two streams open (an SSE and a WebSocket), held without reading.
+    let first = sse().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let ws_url = format!(
+        "{}/api/v1/ws/generations?token={token}",
+        t.base.replace("http://", "ws://")
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    // A third of either kind is refused with 429.
+    let third = sse().await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers().contains_key("retry-after"));
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(error_code(&body), "rate_limited");
+    match tokio_tungstenite::connect_async(&ws_url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS)
+        }
+        other => panic!("expected 429, got {:?}", other.map(|x| x.1)),
+    }
+    // Another user is not affected.
+    let (s, _) = t
+        .post("/api/v1/game/sessions", Some(&other), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Closing one frees its slot.
+    drop(ws);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let again = sse().await.unwrap();
+        if again.status() == StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(first);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn live_game_sessions_per_user_are_capped() {
+    let t = TestServer::start_with(|c| c.game.max_live_sessions_per_user = 2).await;
+    let token = t.user("ned@example.com").await;
+    let other = t.user("ola@example.com").await;
+    // Many at once: exactly the cap is created.
+    let creates = (0..6).map(|_| {
+        t.http
+            .post(t.url("/api/v1/game/sessions"))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect();
+    let created = statuses
+        .iter()
+        .filter(|&&s| s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|&&s| s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((created, refused), (2, 4), "{statuses:?}");
+    let (s, body) = t
+        .post("/api/v1/game/sessions", Some(&token), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error_code(&body), "rate_limited");
+    let (s, _) = t
+        .post("/api/v1/game/sessions", Some(&other), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    t.stop().await;
+}

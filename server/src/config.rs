@@ -106,6 +106,8 @@ pub struct HttpConfig {
     /// Bearer token that may scrape `/metrics` (admins' tokens may too). Unset: only
     /// admins.
     pub metrics_token: Option<String>,
+    /// WebSocket and SSE streams open per user; more are answered 429.
+    pub max_streams_per_user: usize,
 }
 
 impl Default for HttpConfig {
@@ -118,6 +120,7 @@ impl Default for HttpConfig {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             metrics_token: None,
+            max_streams_per_user: 16,
         }
     }
 }
@@ -166,6 +169,9 @@ pub struct GameConfig {
     pub evict_ended_after_secs: f64,
     /// Sessions no client follows are saved and unloaded after this long idle.
     pub evict_idle_after_secs: f64,
+    /// Live (in memory, not ended) sessions per user; creating or reloading one more is
+    /// refused (REST 429, QUIC `invalid_request`).
+    pub max_live_sessions_per_user: usize,
 }
 
 impl Default for GameConfig {
@@ -177,6 +183,7 @@ impl Default for GameConfig {
             send_wait_secs: 2.0,
             evict_ended_after_secs: 60.0,
             evict_idle_after_secs: 600.0,
+            max_live_sessions_per_user: 16,
         }
     }
 }
@@ -255,6 +262,8 @@ pub struct AuthConfig {
     /// Failed logins allowed per account in a burst, then one per `account_refill_secs`.
     pub account_burst: u32,
     pub account_refill_secs: f64,
+    /// Live login sessions per user; a login beyond it ends the user's oldest ones.
+    pub max_sessions_per_user: usize,
     /// Registrations allowed per IP in a burst, then one per `register_ip_refill_secs`.
     pub register_ip_burst: u32,
     pub register_ip_refill_secs: f64,
@@ -272,6 +281,7 @@ impl Default for AuthConfig {
             ip_refill_secs: 3.0,
             account_burst: 10,
             account_refill_secs: 60.0,
+            max_sessions_per_user: 32,
             register_ip_burst: 10,
             register_ip_refill_secs: 60.0,
             hash_queue_timeout_secs: 5.0,

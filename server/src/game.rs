@@ -43,6 +43,10 @@ pub fn game_config(
         send_wait: secs("send_wait_secs", c.send_wait_secs)?,
         evict_ended_after: secs("evict_ended_after_secs", c.evict_ended_after_secs)?,
         evict_idle_after: secs("evict_idle_after_secs", c.evict_idle_after_secs)?,
+        max_live_sessions_per_user: positive(
+            "max_live_sessions_per_user",
+            c.max_live_sessions_per_user,
+        )?,
         apply_delay: tick_period / 3,
         // Commands that waited four fifths of a period go first, in a batch of their own.
         urgent_wait: Some(tick_period * 4 / 5),

@@ -284,6 +284,7 @@ pub fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::AuthServ
     a.ip_refill = Duration::from_secs_f64(cfg.auth.ip_refill_secs.max(0.001));
     a.account_burst = cfg.auth.account_burst;
     a.account_refill = Duration::from_secs_f64(cfg.auth.account_refill_secs.max(0.001));
+    a.max_sessions_per_user = cfg.auth.max_sessions_per_user.max(1);
     a.register_burst = cfg.auth.register_ip_burst;
     a.register_refill = Duration::try_from_secs_f64(cfg.auth.register_ip_refill_secs.max(0.001))
         .context("auth.register_ip_refill_secs must be a number of seconds")?;
@@ -470,6 +471,10 @@ impl Server {
                 .as_deref()
                 .filter(|t| !t.is_empty())
                 .map(api::ScrapeToken::new),
+            streams: api::limits::UserSlots::new(
+                "open event streams",
+                cfg.http.max_streams_per_user,
+            ),
         };
 
         let app = api::router(state.clone());

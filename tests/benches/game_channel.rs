@@ -260,6 +260,8 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
         .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__MAX_CONNECTIONS", "20000")
         .env("PIXSIM_AUTH__IP_BURST", "100000")
+        // The bots share a few accounts, each with many sessions.
+        .env("PIXSIM_GAME__MAX_LIVE_SESSIONS_PER_USER", "100000")
         .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
         .env("PIXSIM_CONTENT__RELOAD_INTERVAL_MS", "0")
         .env("PIXSIM_GENERATION__WORKERS", "0")

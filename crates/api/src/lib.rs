@@ -24,6 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub mod error;
 pub mod extract;
 pub mod headers;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod spec;

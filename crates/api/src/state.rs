@@ -27,6 +27,8 @@ pub struct AppState {
     /// The bearer token that may scrape `/metrics` (`http.metrics_token`); admins'
     /// tokens may too.
     pub metrics_token: Option<ScrapeToken>,
+    /// WebSocket and SSE streams open per user (`http.max_streams_per_user`).
+    pub streams: crate::limits::UserSlots,
 }
 
 /// A secret bearer token; its `Debug` does not show it.

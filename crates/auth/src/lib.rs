@@ -103,6 +103,8 @@ pub struct AuthConfig {
     /// many as the machine has cores, process-wide) before it fails with
     /// [`AuthError::Busy`].
     pub hash_queue_timeout: Duration,
+    /// Live login sessions per user; a login beyond it ends the oldest ones.
+    pub max_sessions_per_user: usize,
 }
 
 impl AuthConfig {
@@ -117,6 +119,7 @@ impl AuthConfig {
             register_burst: 10,
             register_refill: Duration::from_secs(60),
             hash_queue_timeout: DEFAULT_HASH_QUEUE_TIMEOUT,
+            max_sessions_per_user: 32,
         }
     }
 }
@@ -146,6 +149,7 @@ pub struct AuthService {
     by_ip: RateLimiter,
     by_account: RateLimiter,
     register_by_ip: RateLimiter,
+    max_sessions: usize,
     hash_wait: Duration,
     revocations: Revocations,
 }
@@ -177,6 +181,7 @@ impl AuthService {
             by_ip: RateLimiter::new(cfg.ip_burst, cfg.ip_refill),
             by_account: RateLimiter::new(cfg.account_burst, cfg.account_refill),
             register_by_ip: RateLimiter::new(cfg.register_burst, cfg.register_refill),
+            max_sessions: cfg.max_sessions_per_user.max(1),
             hash_wait: cfg.hash_queue_timeout,
             revocations: Revocations::new(),
         })
@@ -303,6 +308,7 @@ impl AuthService {
             client.ip.as_deref(),
         )
         .await?;
+        self.end_sessions_beyond_cap(user.id, session.id).await;
         let token = self.issue(&user, &session)?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "login");
         Ok(Login {
@@ -310,6 +316,36 @@ impl AuthService {
             session,
             user,
         })
+    }
+
+    /// Ends `user`'s oldest live sessions beyond [`AuthConfig::max_sessions_per_user`]
+    /// (never `keep`, the one just opened), live connections included. A failure only
+    /// leaves them to expire.
+    async fn end_sessions_beyond_cap(&self, user: UserId, keep: AuthSessionId) {
+        let active = match store::auth_sessions::list_active(&self.pool, user).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(user_id = %user, error = %e, "could not list sessions for the cap");
+                return;
+            }
+        };
+        // Newest first: everything past the cap is older than what stays.
+        for old in active
+            .iter()
+            .skip(self.max_sessions)
+            .filter(|s| s.id != keep)
+        {
+            match store::auth_sessions::revoke(&self.pool, user, old.id).await {
+                Ok(true) => {
+                    self.revocations.announce(Revoked::Session(old.id));
+                    tracing::info!(user_id = %user, session_id = %old.id, "oldest session ended: over the per-user cap");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(user_id = %user, error = %e, "could not end a session over the cap")
+                }
+            }
+        }
     }
 
     fn issue(&self, user: &User, session: &AuthSession) -> Result<String, AuthError> {

@@ -89,6 +89,9 @@ pub struct GameConfig {
     /// bound, are answered sooner; the others, with time to spare, a commit later.
     /// `None`: one batch per tick. Set it to about four fifths of the tick period.
     pub urgent_wait: Option<Duration>,
+    /// Sessions one user may have live (in memory and not ended) at once; creating or
+    /// reloading one more is refused with [`GameError::SessionLimit`].
+    pub max_live_sessions_per_user: usize,
 }
 
 impl Default for GameConfig {
@@ -104,6 +107,7 @@ impl Default for GameConfig {
             evict_idle_after: Duration::from_secs(600),
             apply_delay: Duration::from_millis(15),
             urgent_wait: Some(Duration::from_millis(40)),
+            max_live_sessions_per_user: 16,
         }
     }
 }
@@ -179,6 +183,9 @@ pub enum GameError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The user has [`GameConfig::max_live_sessions_per_user`] live sessions already.
+    #[error("too many live game sessions (at most {max}); end one or leave one idle first")]
+    SessionLimit { max: usize },
     /// A database failure.
     #[error("storage: {0}")]
     Store(#[from] store::StoreError),
@@ -196,6 +203,7 @@ impl GameError {
             GameError::Ended => "session_ended",
             GameError::Busy => "busy",
             GameError::ShuttingDown => "shutting_down",
+            GameError::SessionLimit { .. } => "session_limit",
             GameError::Store(_) | GameError::Corrupt(_) => "internal",
         }
     }
@@ -778,6 +786,26 @@ pub struct GameHandle {
     to_tick: mpsc::Sender<Inbound>,
     accepting: Arc<AtomicBool>,
     load_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Sessions being created or loaded per user, counted against their cap.
+    reserved: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+/// A session counted against its user's cap while it is being created or loaded.
+struct Reservation {
+    reserved: Arc<Mutex<HashMap<Uuid, usize>>>,
+    user: Uuid,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut r = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = r.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                r.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for GameHandle {
@@ -827,6 +855,7 @@ impl GameHandle {
             to_tick: tx.clone(),
             accepting: Arc::new(AtomicBool::new(true)),
             load_lock: Arc::new(tokio::sync::Mutex::new(())),
+            reserved: Arc::default(),
         };
         Game {
             handle,
@@ -938,6 +967,34 @@ impl GameHandle {
             .len()
     }
 
+    /// Counts one more live session for `user` until the reservation is dropped (once
+    /// the session is in memory, where it counts itself), or refuses it when the user
+    /// is at the cap. Live: in memory and not ended.
+    fn reserve_session(&self, user: Uuid) -> Result<Reservation, GameError> {
+        let max = self.shared.cfg.max_live_sessions_per_user.max(1);
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = reserved.get(&user).copied().unwrap_or(0);
+        // The map's lock is let go before a session's own lock is taken.
+        let mine: Vec<Arc<LiveSession>> = self
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|s| s.owner == user)
+            .cloned()
+            .collect();
+        let live = mine.iter().filter(|s| !s.ended()).count();
+        if live + pending >= max {
+            return Err(GameError::SessionLimit { max });
+        }
+        *reserved.entry(user).or_insert(0) += 1;
+        Ok(Reservation {
+            reserved: Arc::clone(&self.reserved),
+            user,
+        })
+    }
+
     fn check_accepting(&self) -> Result<(), GameError> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(GameError::ShuttingDown);
@@ -983,6 +1040,7 @@ impl GameHandle {
         {
             return Err(GameError::Invalid(format!("unknown world '{w}'")));
         }
+        let _reserved = self.reserve_session(user)?;
         if let Some(s) = scene.as_deref() {
             let content = self.content.get();
             if !content.scenes.contains_key(s) {
@@ -1062,6 +1120,11 @@ impl GameHandle {
         if !ended {
             self.check_accepting()?;
         }
+        let _reserved = if ended {
+            None
+        } else {
+            Some(self.reserve_session(user)?)
+        };
         let live = Arc::new(LiveSession::new(
             id,
             user,

@@ -68,6 +68,8 @@ fn error_code(e: &GameError) -> ErrorCode {
         GameError::Invalid(_) | GameError::Ended => ErrorCode::InvalidRequest,
         GameError::Busy => ErrorCode::Busy,
         GameError::ShuttingDown => ErrorCode::ServerShutdown,
+        // The game protocol's refusal: nothing was created; the message says why.
+        GameError::SessionLimit { .. } => ErrorCode::InvalidRequest,
         GameError::Store(_) | GameError::Corrupt(_) => ErrorCode::Internal,
     }
 }

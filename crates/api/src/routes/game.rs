@@ -37,6 +37,10 @@ impl From<GameError> for ApiError {
             GameError::Ended => ApiError::Conflict("the session has ended".into()),
             GameError::Busy => ApiError::Unavailable("the server is busy, retry later".into()),
             GameError::ShuttingDown => ApiError::Unavailable("the server is shutting down".into()),
+            e @ GameError::SessionLimit { .. } => ApiError::RateLimited {
+                message: e.to_string(),
+                retry_after: std::time::Duration::from_secs(60),
+            },
             other => ApiError::internal(other),
         }
     }
@@ -195,6 +199,7 @@ async fn settle(live: &std::sync::Arc<game::LiveSession>, from: u64) {
     request_body = CreateSessionRequest,
     responses((status = 201, body = SessionBody), (status = 401, body = ErrorBody),
         (status = 422, description = "unknown or locked scene", body = ErrorBody),
+        (status = 429, description = "too many live game sessions of this user; see Retry-After", body = ErrorBody),
         (status = 503, description = "busy or shutting down", body = ErrorBody)))]
 async fn create_session(
     State(s): State<AppState>,
@@ -223,7 +228,8 @@ pub struct FromSeq {
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "session id"), FromSeq),
     responses((status = 200, body = SessionBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 429, description = "too many live game sessions of this user; see Retry-After", body = ErrorBody)))]
 async fn get_session(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -281,6 +287,7 @@ pub struct ChooseResponse {
         (status = 404, body = ErrorBody),
         (status = 409, description = "session ended", body = ErrorBody),
         (status = 422, description = "invalid choice (nothing changed)", body = ErrorBody),
+        (status = 429, description = "too many live game sessions of this user; see Retry-After", body = ErrorBody),
         (status = 503, description = "busy", body = ErrorBody)))]
 async fn choose(
     State(s): State<AppState>,
@@ -340,23 +347,26 @@ async fn choose(
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "session id"), FromSeq),
     responses((status = 200, description = "text/event-stream of GameEventBody", content_type = "text/event-stream"),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "too many open streams of this user; see Retry-After", body = ErrorBody)))]
 async fn events(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<FromSeq>,
 ) -> ApiResult<Sse<impl futures_core::Stream<Item = Result<SseEvent, Infallible>>>> {
+    // At most `http.max_streams_per_user` streams per user (429 beyond); held while
+    // the stream lives.
+    let slot = s.streams.take(p.user.id)?;
     let live = s.game.join(p.user.id.0, id).await?;
     let sub = live.subscribe(q.from_seq.unwrap_or(0));
     // The stream ends as soon as the caller's session does (logout, revocation, a
     // password change, the user disabled).
     let mut watch = s.auth.watch(&p);
-    let stream =
-        futures::StreamExt::take_until(
-            futures_util_unfold(sub),
-            async move { watch.ended().await },
-        );
+    let stream = futures::StreamExt::take_until(futures_util_unfold(sub), async move {
+        let _slot = slot;
+        watch.ended().await
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

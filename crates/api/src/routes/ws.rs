@@ -78,7 +78,8 @@ fn token(headers: &HeaderMap, query: WsQuery) -> Result<String, ApiError> {
     responses(
         (status = 101, description = "WebSocket upgrade; then one JSON text frame per event", body = GenerationEvent),
         (status = 401, description = "missing, invalid or ended token", body = ErrorBody),
-        (status = 426, description = "not a WebSocket upgrade request", body = ErrorBody)))]
+        (status = 426, description = "not a WebSocket upgrade request", body = ErrorBody),
+        (status = 429, description = "too many open streams of this user; see Retry-After", body = ErrorBody)))]
         (status = 400, description = "a malformed WebSocket upgrade request", body = ErrorBody),
 async fn generations(
     State(s): State<AppState>,
@@ -120,9 +121,14 @@ async fn generations(
             return Ok(res);
         }
     };
+    // At most `http.max_streams_per_user` streams per user (429 beyond).
+    let slot = s.streams.take(principal.user.id)?;
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| stream(socket, s, token, principal)))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            stream(socket, s, token, principal).await
+        }))
 }
 
 fn visible(p: &Principal, ev: &GenerationEvent) -> bool {
