@@ -767,9 +767,31 @@ impl GenerationService {
         self.transition(actor, id, Transition::Resume).await
     }
 
-    /// failed or cancelled → pending, retries reset.
+    /// failed or cancelled → pending, retries reset. Like [`Self::create`], refused with
+    /// [`GenerationError::LimitExceeded`] when the user (not an admin) already has
+    /// `user_active_limit` unfinished jobs.
     pub async fn retry(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
-        self.transition(actor, id, Transition::Retry).await
+        let limit = if actor.is_admin {
+            None
+        } else {
+            self.shared.cfg.user_active_limit
+        };
+        let Some(limit) = limit else {
+            return self.transition(actor, id, Transition::Retry).await;
+        };
+        let job = self.visible_job(actor, id).await?;
+        let g: Generation =
+            match jobs::retry_within_limit(&self.shared.pool, id, job.user_id.0, limit).await? {
+                jobs::RetryOutcome::Retried(row) => row.try_into()?,
+                jobs::RetryOutcome::LimitExceeded { active } => {
+                    return Err(GenerationError::LimitExceeded { active, limit });
+                }
+            };
+        self.shared.emit(GenerationEvent::JobUpdated {
+            generation: g.clone(),
+        });
+        self.shared.signal_work();
+        Ok(g)
     }
 
     /// Deletes a job that is not processing (its asset stays).

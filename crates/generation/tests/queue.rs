@@ -562,3 +562,55 @@ async fn create_from_scene_spec() {
     assert_eq!(k1.id, k2.id);
     assert_eq!(k1.idempotency_key.as_deref(), Some("scene:s1:n1"));
 }
+
+#[tokio::test]
+async fn retry_obeys_the_per_user_active_limit() {
+    let mut cfg = fast_config();
+    cfg.user_active_limit = Some(2);
+    let e = env_with(cfg, None).await;
+    let a = e.svc.create(e.user, t2v("local", "r1")).await.unwrap();
+    let b = e.svc.create(e.user, t2v("local", "r2")).await.unwrap();
+    e.svc.cancel(e.user, b.id).await.unwrap();
+    let c = e.svc.create(e.user, t2v("local", "r3")).await.unwrap();
+    // a and c are unfinished: retrying b would make three.
+    let err = e.svc.retry(e.user, b.id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GenerationError::LimitExceeded {
+                active: 2,
+                limit: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "limit_exceeded");
+    assert_eq!(
+        e.svc.get(e.user, b.id).await.unwrap().status,
+        JobStatus::Cancelled
+    );
+    e.svc.cancel(e.user, c.id).await.unwrap();
+    // One slot free: of concurrent retries exactly one passes.
+    let d = e.svc.create(e.user, t2v("local", "r4")).await.unwrap();
+    e.svc.cancel(e.user, d.id).await.unwrap();
+    let (rb, rc, rd) = tokio::join!(
+        e.svc.retry(e.user, b.id),
+        e.svc.retry(e.user, c.id),
+        e.svc.retry(e.user, d.id)
+    );
+    let ok = [&rb, &rc, &rd].iter().filter(|r| r.is_ok()).count();
+    let limited = [&rb, &rc, &rd]
+        .iter()
+        .filter(|r| matches!(r, Err(GenerationError::LimitExceeded { .. })))
+        .count();
+    assert_eq!((ok, limited), (1, 2), "{rb:?} {rc:?} {rd:?}");
+    // An admin's retry is not limited.
+    let still_cancelled = [(b.id, &rb), (c.id, &rc), (d.id, &rd)]
+        .into_iter()
+        .find(|(_, r)| r.is_err())
+        .map(|(id, _)| id)
+        .unwrap();
+    let r = e.svc.retry(e.admin, still_cancelled).await.unwrap();
+    assert_eq!(r.status, JobStatus::Pending);
+    let _ = a;
+}

@@ -692,6 +692,64 @@ pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow
     }
 }
 
+/// What [`retry_within_limit`] did.
+#[derive(Debug)]
+pub enum RetryOutcome {
+    Retried(JobRow),
+    /// The user has `active` unfinished jobs: the limit or more.
+    LimitExceeded {
+        active: i64,
+    },
+}
+
+/// [`transition`]`(Retry)` when `user_id` has fewer than `active_limit` pending,
+/// processing and paused jobs, counted under the same per-user transaction lock as
+/// [`insert`], so concurrent retries and creates cannot pass the limit together.
+pub async fn retry_within_limit(
+    pool: &PgPool,
+    id: Uuid,
+    user_id: Uuid,
+    active_limit: i64,
+) -> Result<RetryOutcome, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7420112, hashtext($1::text))")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM generations
+         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if active >= active_limit {
+        tx.rollback().await?;
+        return Ok(RetryOutcome::LimitExceeded { active });
+    }
+    let row: Option<JobRow> = sqlx::query_as(&format!(
+        "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
+             error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
+             updated_at = now()
+         WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    match row {
+        Some(r) => Ok(RetryOutcome::Retried(r)),
+        None => {
+            get(pool, id).await?;
+            Err(StoreError::Conflict(
+                "a generation in a state that allows this",
+            ))
+        }
+    }
+}
+
 /// Deletes a job that is not processing.
 pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
     let done = sqlx::query("DELETE FROM generations WHERE id = $1 AND status <> 'processing'")
