@@ -74,7 +74,14 @@ pub(crate) struct Running {
 
 /// Starts the real binary on `state` and waits for its banner.
 pub(crate) fn serve(state: &Path) -> Running {
-    let mut child = command(state)
+    serve_with(state, |_| {})
+}
+
+/// [`serve`], with the command adjusted first (more environment, …).
+pub(crate) fn serve_with(state: &Path, tweak: impl FnOnce(&mut Command)) -> Running {
+    let mut cmd = command(state);
+    tweak(&mut cmd);
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

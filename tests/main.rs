@@ -22,5 +22,6 @@ mod metrics;
 mod openapi;
 mod play;
 mod quic;
+mod register_storm;
 mod revocation;
 mod upload_memory;
