@@ -782,7 +782,7 @@ impl GenerationService {
         let job = self.visible_job(actor, id).await?;
         let g: Generation =
             match jobs::retry_within_limit(&self.shared.pool, id, job.user_id.0, limit).await? {
-                jobs::RetryOutcome::Retried(row) => row.try_into()?,
+                jobs::RetryOutcome::Retried(row) => (*row).try_into()?,
                 jobs::RetryOutcome::LimitExceeded { active } => {
                     return Err(GenerationError::LimitExceeded { active, limit });
                 }

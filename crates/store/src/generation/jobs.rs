@@ -695,7 +695,7 @@ pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow
 /// What [`retry_within_limit`] did.
 #[derive(Debug)]
 pub enum RetryOutcome {
-    Retried(JobRow),
+    Retried(Box<JobRow>),
     /// The user has `active` unfinished jobs: the limit or more.
     LimitExceeded {
         active: i64,
@@ -740,7 +740,7 @@ pub async fn retry_within_limit(
     .await?;
     tx.commit().await?;
     match row {
-        Some(r) => Ok(RetryOutcome::Retried(r)),
+        Some(r) => Ok(RetryOutcome::Retried(Box::new(r))),
         None => {
             get(pool, id).await?;
             Err(StoreError::Conflict(
