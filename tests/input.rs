@@ -317,11 +317,10 @@ async fn no_route_answers_500_to_bad_input() {
             if !json_body.is_null() {
                 let strict = path != "/api/v1/admin/rpc";
                 requests.push((with_path(&id), Some(json!([null, null])), strict));
-                requests.push((
-                    with_path(&id),
-                    Some(sample(&doc, &json_body, Fill::Nul, 0)),
-                    strict,
-                ));
+                let nul = sample(&doc, &json_body, Fill::Nul, 0);
+                // Strict only where the sample has a string to carry U+0000.
+                let has_nul = nul.to_string().contains("\\u0000");
+                requests.push((with_path(&id), Some(nul), strict && has_nul));
                 requests.push((
                     with_path(&id),
                     Some(sample(&doc, &json_body, Fill::Ancient, 0)),

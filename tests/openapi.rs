@@ -219,11 +219,16 @@ async fn schemathesis(max_examples: u32, max_time_secs: u32) {
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
             ])
-            // These end the caller's own session.
-            .args(["--exclude-path-regex", "^/api/v1/auth/(logout|sessions/)"])
+            // The ones that would end the admin's own session, or disable or demote it.
+            .args([
+                "--exclude-path-regex",
+                "^/api/v1/(auth/(logout|sessions/)|admin/users/)",
+            ])
             .args(["--max-examples", &max_examples.to_string()])
             .args(["--max-time", &max_time_secs.to_string()])
-            .args(["--workers", "2", "--seed", "1", "--no-color"])
+            // One worker: hypothesis parsing sources from several threads at once made
+            // CPython 3.11 fail (`AST constructor recursion depth mismatch`).
+            .args(["--workers", "1", "--seed", "1", "--no-color"])
             .current_dir(&dir.0)
             .output()
             .unwrap()
@@ -247,7 +252,7 @@ async fn schemathesis(max_examples: u32, max_time_secs: u32) {
 
 #[tokio::test]
 async fn schemathesis_finds_nothing() {
-    schemathesis(10, 240).await;
+    schemathesis(5, 150).await;
 }
 
 /// The long pass of `make api-fuzz`.

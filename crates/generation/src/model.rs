@@ -200,6 +200,7 @@ pub struct CreateGeneration {
     pub inputs: Vec<InputRef>,
     /// 0..=10, default 5; higher runs first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 10)]
     pub priority: Option<i16>,
     /// Not before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -389,8 +390,10 @@ pub struct NewProviderAccount {
     pub credits: Option<i64>,
     /// Default 2.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub max_concurrent_jobs: Option<i32>,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub daily_limit: Option<i32>,
 }
 
@@ -403,7 +406,9 @@ pub struct ProviderAccountPatch {
     pub status: Option<AccountStatus>,
     pub priority: Option<i32>,
     pub credits: Option<i64>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub max_concurrent_jobs: Option<i32>,
+    #[schema(minimum = 0)]
     pub daily_limit: Option<i32>,
     /// Clears the cooldown when true.
     #[serde(default)]
