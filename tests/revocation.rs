@@ -254,3 +254,65 @@ async fn wrong_current_passwords_are_rate_limited() {
     assert!(limited, "30 wrong current passwords and never 429");
     t.stop().await;
 }
+
+/// Two nodes on one database and one Redis: a logout on one node closes the session's
+/// WebSocket on the other within a second (without Redis it would take the watch's
+/// 30 s re-check).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_on_one_node_closes_connections_on_another() {
+    let cache = embedded::default_cache_dir();
+    let mut redis = tokio::task::spawn_blocking(move || {
+        let work = std::env::temp_dir().join(format!(
+            "pixsim-e2e-redis-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        embedded::redis::EmbeddedRedis::start(&cache, &work, 0)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let url = redis.url();
+    // One cluster: one Redis, one database, one token key.
+    let secret = "two-nodes-share-this-token-key-of-32+chars".to_owned();
+    let a = TestServer::start_with(|c| {
+        c.redis.url = Some(url.clone());
+        c.auth.jwt_secret = Some(secret.clone());
+    })
+    .await;
+    let db_url = a.db.url.clone();
+    let b = TestServer::start_with(|c| {
+        c.redis.url = Some(url.clone());
+        c.database.url = Some(db_url.clone());
+        c.auth.jwt_secret = Some(secret.clone());
+    })
+    .await;
+    let token = a.user("two-nodes@example.com").await;
+    // Both subscribed before anything is revoked.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ws_url = format!(
+        "{}/api/v1/ws/generations?token={token}",
+        b.base.replacen("http://", "ws://", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let on_b = tokio::spawn(async move {
+        while let Some(m) = ws.next().await {
+            match m {
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        Instant::now()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let since = Instant::now();
+    call(&a, Method::POST, "/api/v1/auth/logout", &token, None).await;
+    let closed = wait_end(on_b, "logout on the other node").await;
+    let took = closed.saturating_duration_since(since);
+    assert!(
+        took <= WITHIN,
+        "the other node's WebSocket closed after {took:?}"
+    );
+    b.stop().await;
+    a.stop().await;
+    redis.kill_now();
+}

@@ -21,6 +21,7 @@ pub mod http;
 pub mod logsink;
 pub mod media;
 pub mod narrative;
+pub mod revocations;
 pub mod telemetry;
 
 pub use config::Config;
@@ -422,6 +423,11 @@ impl Server {
             tracing::info!(sealed, "sealed provider API keys stored in plaintext");
         }
         connect_generation_nodes(&cfg, &generation, shutdown.clone().cancelled_owned())?;
+        if let Some(url) = &cfg.redis.url {
+            // Ended sessions reach the live connections of every node.
+            revocations::connect(url, auth.revocations(), shutdown.clone().cancelled_owned())
+                .with_context(|| format!("invalid REDIS_URL {url}"))?;
+        }
         let mut workers: Vec<JoinHandle<()>> = (0..cfg.generation.workers)
             .map(|i| {
                 let worker = generation.worker_named(format!("server-{i}"));

@@ -8,15 +8,23 @@
 //! also re-reads its session row now and then ([`RevocationWatch::RECHECK`]), which
 //! covers revocations made by another process (another node, the CLI) and
 //! announcements it missed because it fell behind.
+//!
+//! With several nodes, the server relays announcements over Redis
+//! ([`Revocations::set_relay`] for what this node announces,
+//! [`Revocations::announce_from_peer`] for what others do), so a logout on one node
+//! closes the user's connections on every node at once.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use domain::user::{AuthSessionId, UserId};
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// What ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Revoked {
     /// One session.
     Session(AuthSessionId),
@@ -41,6 +49,7 @@ impl Revoked {
 #[derive(Debug, Clone)]
 pub struct Revocations {
     tx: broadcast::Sender<Revoked>,
+    relay: Arc<OnceLock<mpsc::Sender<Revoked>>>,
 }
 
 impl Default for Revocations {
@@ -53,12 +62,33 @@ impl Revocations {
     pub fn new() -> Self {
         // A burst larger than this makes slow watchers re-read their row: nothing is lost.
         let (tx, _) = broadcast::channel(1024);
-        Revocations { tx }
+        Revocations {
+            tx,
+            relay: Arc::default(),
+        }
     }
 
-    /// Announces `r` to every live watch.
+    /// Announces `r` to every live watch of this process, and to the relay (the
+    /// other nodes) when one is set.
     pub fn announce(&self, r: Revoked) {
         let _ = self.tx.send(r);
+        if let Some(relay) = self.relay.get()
+            && relay.try_send(r).is_err()
+        {
+            // The other nodes' watches re-read their rows within RECHECK.
+            tracing::warn!("revocation relay full or closed; other nodes catch up on re-check");
+        }
+    }
+
+    /// Announces what another node announced, to this process's watches only.
+    pub fn announce_from_peer(&self, r: Revoked) {
+        let _ = self.tx.send(r);
+    }
+
+    /// Sends every later [`Self::announce`] to `relay` too (once; false if a relay
+    /// was already set).
+    pub fn set_relay(&self, relay: mpsc::Sender<Revoked>) -> bool {
+        self.relay.set(relay).is_ok()
     }
 
     /// A watch of `session` of `user`, whose row is re-read from `pool`.
@@ -145,6 +175,21 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+
+    #[test]
+    fn revocations_cross_nodes_as_json() {
+        let s = AuthSessionId(Uuid::new_v4());
+        for r in [
+            Revoked::Session(s),
+            Revoked::User {
+                user: UserId(Uuid::new_v4()),
+                except: Some(s),
+            },
+        ] {
+            let json = serde_json::to_string(&r).expect("serialises");
+            assert_eq!(serde_json::from_str::<Revoked>(&json).expect("parses"), r);
+        }
+    }
 
     #[test]
     fn a_revocation_ends_exactly_the_sessions_it_names() {
