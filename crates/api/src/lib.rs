@@ -89,8 +89,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
 static OPENAPI: LazyLock<OpenApi> = LazyLock::new(|| {
     let mut doc = api_routes().into_openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc
     spec::complete(&mut doc);
+    doc
 });
 
 /// The OpenAPI document of every route.
@@ -169,12 +169,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(spec::refuse_unknown_query))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::Extension(http_metrics))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(trace)
         .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)

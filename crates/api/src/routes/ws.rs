@@ -78,9 +78,9 @@ fn token(headers: &HeaderMap, query: WsQuery) -> Result<String, ApiError> {
     responses(
         (status = 101, description = "WebSocket upgrade; then one JSON text frame per event", body = GenerationEvent),
         (status = 401, description = "missing, invalid or ended token", body = ErrorBody),
+        (status = 400, description = "a malformed WebSocket upgrade request", body = ErrorBody),
         (status = 426, description = "not a WebSocket upgrade request", body = ErrorBody),
         (status = 429, description = "too many open streams of this user; see Retry-After", body = ErrorBody)))]
-        (status = 400, description = "a malformed WebSocket upgrade request", body = ErrorBody),
 async fn generations(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<WsQuery>,
@@ -94,7 +94,6 @@ async fn generations(
     let upgrade = match upgrade {
         Ok(u) => u,
         Err(e) => {
-            let body = ErrorBody {
             // No upgrade asked for at all: 426 Upgrade Required, naming the protocol
             // (RFC 9110 §15.5.22). A broken upgrade request keeps its own status.
             let asked = headers
@@ -106,6 +105,7 @@ async fn generations(
             } else {
                 StatusCode::UPGRADE_REQUIRED
             };
+            let body = ErrorBody {
                 error: ErrorDetail {
                     code: "upgrade_required".into(),
                     message: format!("a WebSocket upgrade request is required: {}", e.body_text()),
