@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tests::{TempDir, TestServer};
+use tests::TestServer;
 
 #[tokio::test]
 async fn liveness_health_and_readiness() {
@@ -55,18 +55,7 @@ async fn liveness_health_and_readiness() {
 
 #[tokio::test]
 async fn redis_down_means_degraded_not_failed() {
-    let dir = TempDir::new("redis");
-    let cache = embedded::default_cache_dir();
-    let mut redis = tokio::task::spawn_blocking(move || {
-        let work = std::env::temp_dir().join(format!(
-            "pixsim-e2e-redis-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        embedded::redis::EmbeddedRedis::start(&cache, &work, 0)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let mut redis = tests::start_redis().await;
     let url = redis.url();
     let t = TestServer::start_with(|c| c.redis.url = Some(url)).await;
     let (_, health) = t.get("/health", None).await;
@@ -91,6 +80,5 @@ async fn redis_down_means_degraded_not_failed() {
     );
     let (s, _) = t.post("/api/v1/auth/logout", Some(&token), json!({})).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    drop(dir);
     t.stop().await;
 }

@@ -287,3 +287,56 @@ pub fn python_tools() -> PathBuf {
     assert!(dir.join("ready").exists(), "no venv at {}", dir.display());
     python
 }
+
+/// A fresh embedded Redis on a free port (stopped when dropped, or with `kill_now`).
+pub async fn start_redis() -> embedded::redis::EmbeddedRedis {
+    let cache = embedded::default_cache_dir();
+    tokio::task::spawn_blocking(move || {
+        let work = std::env::temp_dir().join(format!(
+            "pixsim-e2e-redis-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        embedded::redis::EmbeddedRedis::start(&cache, &work, 0)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// The peak resident memory of a child process from now on: `start` notes its RSS
+/// and resets its high-water mark (writing 5 to `/proc/PID/clear_refs`); `grown_kib`
+/// is the peak since then minus that RSS.
+#[derive(Debug)]
+pub struct PeakRss {
+    pid: u32,
+    base_kib: u64,
+}
+
+impl PeakRss {
+    pub fn start(pid: u32) -> Self {
+        let base_kib = status_kib(pid, "VmRSS:");
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+        PeakRss { pid, base_kib }
+    }
+
+    pub fn base_kib(&self) -> u64 {
+        self.base_kib
+    }
+
+    pub fn peak_kib(&self) -> u64 {
+        status_kib(self.pid, "VmHWM:")
+    }
+
+    pub fn grown_kib(&self) -> u64 {
+        self.peak_kib().saturating_sub(self.base_kib)
+    }
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`, …).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}

@@ -12,14 +12,6 @@ use crate::lifecycle::serve_with;
 
 const STORM: usize = 200;
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_storm_of_200_registrations_stays_under_100_mb() {
     let state = TempDir::new("register-storm");
@@ -43,11 +35,11 @@ async fn a_storm_of_200_registrations_stays_under_100_mb() {
     // writing 5 to clear_refs resets VmHWM.
     assert_eq!(register(STORM).await.unwrap().status(), 201);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let base = status_kib(pid, "VmRSS:");
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let rss = tests::PeakRss::start(pid);
+    let base = rss.base_kib();
 
     let answers = futures::future::join_all((0..STORM).map(register)).await;
-    let peak = status_kib(pid, "VmHWM:");
+    let peak = rss.peak_kib();
     let grew_mb = peak.saturating_sub(base) as f64 * 1024.0 / 1e6;
     let (mut created, mut busy, mut other) = (0, 0, Vec::new());
     for res in answers {

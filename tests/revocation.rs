@@ -260,17 +260,7 @@ async fn wrong_current_passwords_are_rate_limited() {
 /// 30 s re-check).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_logout_on_one_node_closes_connections_on_another() {
-    let cache = embedded::default_cache_dir();
-    let mut redis = tokio::task::spawn_blocking(move || {
-        let work = std::env::temp_dir().join(format!(
-            "pixsim-e2e-redis-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        embedded::redis::EmbeddedRedis::start(&cache, &work, 0)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let mut redis = tests::start_redis().await;
     let url = redis.url();
     // One cluster: one Redis, one database, one token key.
     let secret = "two-nodes-share-this-token-key-of-32+chars".to_owned();

@@ -59,14 +59,6 @@ fn streamed_body(fill: u8) -> (reqwest::Body, u64) {
     (reqwest::Body::wrap_stream(stream), total)
 }
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn six_concurrent_90_mib_uploads_stream_to_disk() {
     let state = TempDir::new("upload-memory");
@@ -118,11 +110,11 @@ async fn six_concurrent_90_mib_uploads_stream_to_disk() {
         res.text().await.unwrap_or_default()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let base = status_kib(pid, "VmRSS:");
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let rss = tests::PeakRss::start(pid);
+    let base = rss.base_kib();
 
     let answers = futures::future::join_all((1..=6u8).map(upload)).await;
-    let peak = status_kib(pid, "VmHWM:");
+    let peak = rss.peak_kib();
     let grew_mib = peak.saturating_sub(base) as f64 / 1024.0;
     println!(
         "six concurrent 90 MiB uploads: RSS {:.1} MiB before, peak {:.1} MiB (+{grew_mib:.1} MiB)",
