@@ -38,5 +38,7 @@ async fn patch_user(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UserAdminPatch>,
 ) -> ApiResult<ApiJson<User>> {
-    Ok(ApiJson(s.auth.set_disabled(UserId(id), req.disabled).await?))
+    Ok(ApiJson(
+        s.auth.set_disabled(UserId(id), req.disabled).await?,
+    ))
 }
