@@ -151,6 +151,17 @@ async fn call(
 async fn revocation_closes_live_connections_within_a_second() {
     let t = TestServer::start().await;
     let admin = t.admin("rev-admin@example.com").await;
+    // An admin cannot lock themselves out.
+    let (_, me) = t.get("/api/v1/users/me", Some(&admin)).await;
+    let (s, v) = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/admin/users/{}", me["id"].as_str().unwrap()),
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
 
     // Logout ends the session's connections.
     let token = t.user("rev-1@example.com").await;
