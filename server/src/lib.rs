@@ -194,21 +194,12 @@ pub async fn open_database(cfg: &Config) -> anyhow::Result<Database> {
 }
 
 async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    use sqlx::{Connection, Executor};
-    let mut conn = sqlx::PgConnection::connect(admin_url)
+    if store::create_database_if_missing(admin_url, name)
         .await
-        .context("connecting to the embedded PostgreSQL")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await?;
-    if !exists {
-        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await?;
+        .context("creating the database on the embedded PostgreSQL")?
+    {
         tracing::info!(database = name, "created database");
     }
-    conn.close().await.ok();
     Ok(())
 }
 

@@ -214,8 +214,7 @@ async fn run_workers(cfg: Config, count: Option<usize>) -> anyhow::Result<()> {
 
 async fn migrate(cfg: Config) -> anyhow::Result<()> {
     let db = open_database(&cfg).await?;
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&db.pool)
+    let applied = store::applied_migrations(&db.pool)
         .await
         .context("reading the migration table")?;
     println!("database is up to date ({applied} migrations applied)");

@@ -79,6 +79,32 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates database `name` on the server `admin_url` points at, unless it exists;
+/// returns whether it created it. `name` is quoted as an identifier.
+pub async fn create_database_if_missing(admin_url: &str, name: &str) -> Result<bool, StoreError> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let quoted = name.replace('"', "\"\"");
+        conn.execute(format!("CREATE DATABASE \"{quoted}\"").as_str())
+            .await?;
+    }
+    conn.close().await.ok();
+    Ok(!exists)
+}
+
+/// How many migrations the database has applied.
+pub async fn applied_migrations(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?)
+}
+
 /// `SELECT 1` within `timeout`; for health checks.
 pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), StoreError> {
     match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await {
