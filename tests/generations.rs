@@ -602,6 +602,27 @@ async fn accounts_are_managed_without_revealing_keys() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{patch}: {v}");
         assert_eq!(error_code(&v), "validation_failed");
     }
+    // One home for the rules (the service): every failed rule is listed with its field.
+    let (s, v) = t
+        .call(
+            Method::PATCH,
+            &shared_path,
+            Some(&admin),
+            Some(json!({"label": " ", "daily_limit": -1, "max_concurrent_jobs": 5000})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let fields: Vec<&str> = v["error"]["details"]["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["label", "max_concurrent_jobs", "daily_limit"],
+        "{v}"
+    );
     let (s, v) = t.get(&format!("{ACCOUNTS}?owner=me"), Some(&admin)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(error_code(&v), "invalid_query");

@@ -241,6 +241,13 @@ impl From<generation::GenerationError> for ApiError {
     fn from(e: generation::GenerationError) -> Self {
         let code = e.code();
         let message = e.to_string();
+        if let generation::GenerationError::InvalidParameters(issues) = &e {
+            // Every rule that failed, with its field.
+            return ApiError::Validation {
+                message,
+                details: Some(serde_json::json!({ "code": code, "issues": issues })),
+            };
+        }
         match e.http_status() {
             400 => ApiError::BadRequest { code, message },
             401 => ApiError::Unauthorized(message),

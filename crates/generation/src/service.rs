@@ -914,15 +914,29 @@ impl GenerationService {
         patch: ProviderAccountPatch,
     ) -> Result<ProviderAccount, GenerationError> {
         self.editable_account(actor, id).await?;
+        // The rules create applies, to the fields given.
+        let mut issues = Issues::default();
+        if patch.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
+            issues.push("label", "required", "a label cannot be empty");
+        }
+        if patch
+            .api_key
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            issues.push("api_key", "required", "an API key cannot be empty");
+        }
         if patch
             .max_concurrent_jobs
             .is_some_and(|m| !(0..=1000).contains(&m))
         {
-            return Err(GenerationError::invalid(
-                "max_concurrent_jobs",
-                "out_of_range",
-                "0 to 1000",
-            ));
+            issues.push("max_concurrent_jobs", "out_of_range", "0 to 1000");
+        }
+        if patch.daily_limit.is_some_and(|m| m < 0) {
+            issues.push("daily_limit", "out_of_range", "at least 0");
+        }
+        if !issues.is_empty() {
+            return Err(GenerationError::InvalidParameters(issues.0));
         }
         let row = accounts::update(
             &self.shared.pool,

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use crate::extract::Auth;
 use crate::routes::generations::actor;
 use crate::state::AppState;
@@ -106,38 +106,9 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<ProviderAccountPatch>,
 ) -> ApiResult<ApiJson<ProviderAccount>> {
-    check_patch(&patch)?;
     Ok(ApiJson(
         s.generation.update_account(actor(&p), id, patch).await?,
     ))
-}
-
-/// The rules create applies to the same fields (the service checks only the limits).
-fn check_patch(patch: &ProviderAccountPatch) -> Result<(), ApiError> {
-    let mut issues = Vec::new();
-    let mut issue = |field: &str, code: &str, message: &str| {
-        issues.push(serde_json::json!({"field": field, "code": code, "message": message}));
-    };
-    if patch.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
-        issue("label", "required", "a label cannot be empty");
-    }
-    if patch
-        .api_key
-        .as_deref()
-        .is_some_and(|k| k.trim().is_empty())
-    {
-        issue("api_key", "required", "an API key cannot be empty");
-    }
-    if patch.daily_limit.is_some_and(|d| d < 0) {
-        issue("daily_limit", "out_of_range", "at least 0");
-    }
-    if issues.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::Validation {
-        message: "invalid parameters".into(),
-        details: Some(serde_json::json!({"code": "invalid_parameters", "issues": issues})),
-    })
 }
 
 /// Reads the account's credit balance from its provider's balance endpoint (Pixverse:
