@@ -296,7 +296,8 @@ fn saved_wait(
                 hits: run.hits,
             })
         }
-        _ => None,
+        // No wildcard: a new phase must say here whether it is saved as a wait.
+        Phase::Starting | Phase::Ended => None,
     }
 }
 

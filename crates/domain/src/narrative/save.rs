@@ -138,17 +138,7 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
                 }
             }
         } else {
-            let ok = matches!(
-                (&save.wait, &node.kind),
-                (SavedWait::MiniGame { .. }, NodeKind::MiniGame(_))
-                    | (
-                        SavedWait::Choices { .. },
-                        NodeKind::Media { .. }
-                            | NodeKind::Dialogue { .. }
-                            | NodeKind::Choice { .. }
-                    )
-            );
-            if !ok {
+            if !resumes(&save.wait, &node.kind) {
                 return inc(format!(
                     "node '{}' in scene '{}' is now a {} node and cannot resume the saved wait",
                     frame.node,
@@ -249,4 +239,63 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
         keep
     });
     Ok(notes)
+}
+
+/// Whether a node of `kind` can resume `wait`. Exhaustive over both, with no
+/// wildcard: a new node kind or wait does not build until it decides here.
+fn resumes(wait: &SavedWait, kind: &NodeKind) -> bool {
+    let (offers_choices, is_minigame) = match kind {
+        NodeKind::Media { .. } | NodeKind::Dialogue { .. } | NodeKind::Choice { .. } => {
+            (true, false)
+        }
+        NodeKind::MiniGame(_) => (false, true),
+        NodeKind::Condition {}
+        | NodeKind::Action { .. }
+        | NodeKind::Call { .. }
+        | NodeKind::Return { .. }
+        | NodeKind::End { .. } => (false, false),
+    };
+    match wait {
+        SavedWait::Choices { .. } => offers_choices,
+        SavedWait::MiniGame { .. } => is_minigame,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_choice_nodes_resume_choices_and_only_minigames_resume_a_minigame() {
+        let choices = SavedWait::Choices {
+            offered: Vec::new(),
+        };
+        let choice_nodes = [
+            NodeKind::Media {
+                asset: None,
+                generate: None,
+                auto: false,
+            },
+            NodeKind::Dialogue {
+                lines: Vec::new(),
+                auto: false,
+            },
+            NodeKind::Choice { prompt: None },
+        ];
+        for k in &choice_nodes {
+            assert!(resumes(&choices, k), "{}", k.name());
+        }
+        for k in [
+            NodeKind::Condition {},
+            NodeKind::Action {
+                effects: Vec::new(),
+            },
+        ] {
+            assert!(!resumes(&choices, &k), "{}", k.name());
+        }
+        let minigame = SavedWait::MiniGame { round: 1, hits: 0 };
+        for k in &choice_nodes {
+            assert!(!resumes(&minigame, k), "{}", k.name());
+        }
+    }
 }
