@@ -5,7 +5,7 @@
 //! offset is computed with checked arithmetic and every read goes through `get`, so a
 //! malformed file yields `None` (fuzzed by `tests/media_fuzz.rs` and `fuzz/`).
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -218,37 +218,70 @@ fn color_table_len(flags: u8) -> usize {
 
 /// Walks a GIF's blocks: logical size, frame count, total delay.
 pub fn gif_info(b: &[u8]) -> Option<GifInfo> {
-    let width = le16(b, 6)?;
-    let height = le16(b, 8)?;
-    let flags = *b.get(10)?;
-    let mut i = 13usize.checked_add(color_table_len(flags))?;
-    // Data sub-blocks from `i`: returns the index after their terminator.
-    let skip_sub_blocks = |mut i: usize| -> Option<usize> {
-        loop {
-            let n = usize::from(*b.get(i)?);
-            i = i.checked_add(1)?;
-            if n == 0 {
-                return Some(i);
-            }
-            i = i.checked_add(n)?;
+    gif_walk(&mut &b[..])
+}
+
+/// [`gif_info`] over a reader, from the GIF's first byte: one pass, front to back,
+/// holding at most one sub-block, so a file streams through it
+/// ([`crate::incoming`]) exactly as a slice does.
+pub fn gif_walk(r: &mut impl Read) -> Option<GifInfo> {
+    fn byte(r: &mut impl Read) -> Option<u8> {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b).ok()?;
+        Some(b[0])
+    }
+    fn skip(r: &mut impl Read, mut n: usize) -> Option<()> {
+        let mut buf = [0u8; 256];
+        while n > 0 {
+            let k = n.min(buf.len());
+            r.read_exact(&mut buf[..k]).ok()?;
+            n -= k;
         }
-    };
+        Some(())
+    }
+    // Data sub-blocks, through their terminator.
+    fn skip_sub_blocks(r: &mut impl Read) -> Option<()> {
+        loop {
+            match byte(r)? {
+                0 => return Some(()),
+                n => skip(r, usize::from(n))?,
+            }
+        }
+    }
+    let mut hdr = [0u8; 13];
+    r.read_exact(&mut hdr).ok()?;
+    let width = u32::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+    let height = u32::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+    skip(r, color_table_len(hdr[10]))?;
     let (mut frames, mut delay_cs) = (0u32, 0u64);
     loop {
-        match *b.get(i)? {
+        match byte(r)? {
             0x21 => {
-                let label = *b.get(i.checked_add(1)?)?;
-                if label == 0xF9 {
-                    delay_cs = delay_cs.saturating_add(le16(b, i.checked_add(4)?)?.into());
+                if byte(r)? == 0xF9 {
+                    // Graphic control: its first sub-block holds flags, the delay
+                    // (le16) and the transparent index.
+                    let n = usize::from(byte(r)?);
+                    let mut gc = [0u8; 255];
+                    r.read_exact(&mut gc[..n]).ok()?;
+                    if n >= 3 {
+                        delay_cs =
+                            delay_cs.saturating_add(u16::from_le_bytes([gc[1], gc[2]]).into());
+                    }
+                    if n > 0 {
+                        skip_sub_blocks(r)?;
+                    }
+                } else {
+                    skip_sub_blocks(r)?;
                 }
-                i = skip_sub_blocks(i.checked_add(2)?)?;
             }
             0x2C => {
                 frames = frames.saturating_add(1);
-                let f = *b.get(i.checked_add(9)?)?;
-                i = i.checked_add(10)?.checked_add(color_table_len(f))?;
+                let mut desc = [0u8; 9];
+                r.read_exact(&mut desc).ok()?;
+                skip(r, color_table_len(desc[8]))?;
                 // The LZW minimum code size, then the image data.
-                i = skip_sub_blocks(i.checked_add(1)?)?;
+                byte(r)?;
+                skip_sub_blocks(r)?;
             }
             0x3B => break,
             _ => return None,
