@@ -232,6 +232,28 @@ fn page_limit(l: Option<u32>) -> u32 {
     l.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
 }
 
+/// The rules of an account's fields, for those given (create gives them all).
+fn account_rules(
+    issues: &mut Issues,
+    label: Option<&str>,
+    api_key: Option<&str>,
+    max_concurrent_jobs: Option<i32>,
+    daily_limit: Option<i32>,
+) {
+    if label.is_some_and(|l| l.trim().is_empty()) {
+        issues.push("label", "required", "a label is required");
+    }
+    if api_key.is_some_and(|k| k.trim().is_empty()) {
+        issues.push("api_key", "required", "an API key is required");
+    }
+    if max_concurrent_jobs.is_some_and(|m| !(0..=1000).contains(&m)) {
+        issues.push("max_concurrent_jobs", "out_of_range", "0 to 1000");
+    }
+    if daily_limit.is_some_and(|m| m < 0) {
+        issues.push("daily_limit", "out_of_range", "at least 0");
+    }
+}
+
 /// A request that passed validation.
 struct Checked {
     provider: String,
@@ -818,21 +840,13 @@ impl GenerationService {
         if self.shared.providers.get(&new.provider).is_none() {
             issues.push("provider", "unknown_provider", "unknown provider");
         }
-        if new.label.trim().is_empty() {
-            issues.push("label", "required", "a label is required");
-        }
-        if new.api_key.trim().is_empty() {
-            issues.push("api_key", "required", "an API key is required");
-        }
-        if new
-            .max_concurrent_jobs
-            .is_some_and(|m| !(0..=1000).contains(&m))
-        {
-            issues.push("max_concurrent_jobs", "out_of_range", "0 to 1000");
-        }
-        if new.daily_limit.is_some_and(|m| m < 0) {
-            issues.push("daily_limit", "out_of_range", "at least 0");
-        }
+        account_rules(
+            &mut issues,
+            Some(&new.label),
+            Some(&new.api_key),
+            new.max_concurrent_jobs,
+            new.daily_limit,
+        );
         if !issues.is_empty() {
             return Err(GenerationError::InvalidParameters(issues.0));
         }
@@ -916,25 +930,13 @@ impl GenerationService {
         self.editable_account(actor, id).await?;
         // The rules create applies, to the fields given.
         let mut issues = Issues::default();
-        if patch.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
-            issues.push("label", "required", "a label cannot be empty");
-        }
-        if patch
-            .api_key
-            .as_deref()
-            .is_some_and(|k| k.trim().is_empty())
-        {
-            issues.push("api_key", "required", "an API key cannot be empty");
-        }
-        if patch
-            .max_concurrent_jobs
-            .is_some_and(|m| !(0..=1000).contains(&m))
-        {
-            issues.push("max_concurrent_jobs", "out_of_range", "0 to 1000");
-        }
-        if patch.daily_limit.is_some_and(|m| m < 0) {
-            issues.push("daily_limit", "out_of_range", "at least 0");
-        }
+        account_rules(
+            &mut issues,
+            patch.label.as_deref(),
+            patch.api_key.as_deref(),
+            patch.max_concurrent_jobs,
+            patch.daily_limit,
+        );
         if !issues.is_empty() {
             return Err(GenerationError::InvalidParameters(issues.0));
         }
@@ -1215,9 +1217,9 @@ impl GenerationService {
                 mime: kind.mime.into(),
                 content_hash: stored.hash,
                 size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
-                width: p.width.and_then(|w| i32::try_from(w).ok()),
-                height: p.height.and_then(|h| i32::try_from(h).ok()),
-                duration_ms: p.duration_ms.and_then(|d| i64::try_from(d).ok()),
+                width: p.width_i32(),
+                height: p.height_i32(),
+                duration_ms: p.duration_ms_i64(),
                 path: stored.rel_path,
                 thumbnail_path: None,
                 origin: AssetOrigin::Uploaded.as_str().into(),
