@@ -98,7 +98,6 @@ impl Revocations {
             pool,
             user,
             session,
-            recheck: RevocationWatch::RECHECK,
         }
     }
 }
@@ -110,19 +109,12 @@ pub struct RevocationWatch {
     pool: PgPool,
     user: UserId,
     session: AuthSessionId,
-    recheck: Duration,
 }
 
 impl RevocationWatch {
     /// How often a watch re-reads its session row (for revocations announced
     /// elsewhere).
     pub const RECHECK: Duration = Duration::from_secs(30);
-
-    /// Sets the re-read period (tests).
-    pub fn with_recheck(mut self, every: Duration) -> Self {
-        self.recheck = every.max(Duration::from_millis(10));
-        self
-    }
 
     /// Whether the session row still says live (a database error counts as live: the
     /// next check decides).
@@ -139,7 +131,7 @@ impl RevocationWatch {
 
     /// Waits until the session is revoked, expired or its user disabled.
     pub async fn ended(&mut self) {
-        let mut tick = tokio::time::interval(self.recheck);
+        let mut tick = tokio::time::interval(Self::RECHECK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {

@@ -170,10 +170,6 @@ impl Guard {
         }
     }
 
-    pub fn config(&self) -> &GuardConfig {
-        &self.cfg
-    }
-
     fn host_allowed(&self, host: &str) -> bool {
         self.cfg.allow_private
             || self
@@ -289,10 +285,6 @@ impl GuardedClient {
     pub fn request_url(&self, method: Method, url: Url) -> Result<RequestBuilder, GuardError> {
         self.guard.check_url(&url)?;
         Ok(self.client.request(method, url))
-    }
-
-    pub fn guard(&self) -> &Guard {
-        &self.guard
     }
 }
 

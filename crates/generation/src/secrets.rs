@@ -53,10 +53,6 @@ impl SecretKey {
         SecretKey(ChaCha20Poly1305::generate_key(&mut OsRng).into())
     }
 
-    pub fn from_bytes(b: [u8; 32]) -> Self {
-        SecretKey(b)
-    }
-
     /// 64 hex digits or base64 of 32 bytes (surrounding whitespace ignored).
     pub fn parse(s: &str) -> Result<Self, SecretError> {
         let s = s.trim();
