@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use game_client::{Client, Trust};
 use protocol::v1::GameEvent;
-use serde_json::json;
 use tests::TempDir;
 
 use crate::game::{Player, node};
@@ -25,31 +24,7 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     let r = serve(&state.0);
     let _reaper = KillOnDrop(r.child.id() as i32);
     let http = reqwest::Client::new();
-    let creds = json!({"email": "crash@example.com", "password": "password123"});
-    let res = http
-        .post(format!("{}/api/v1/auth/register", r.http))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let login = |url: String| {
-        let http = http.clone();
-        let creds = creds.clone();
-        async move {
-            let body: serde_json::Value = http
-                .post(url)
-                .json(&creds)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body["access_token"].as_str().unwrap().to_owned()
-        }
-    };
-    let token = login(format!("{}/api/v1/auth/login", r.http)).await;
+    let token = r.register_and_login(&http, "crash@example.com").await;
 
     let mut c = quic_client(&r, &state.0, &token).await;
     let joined = c.create_session(None).await.unwrap();
@@ -79,7 +54,7 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let r = serve(&state.0);
     let _reaper = KillOnDrop(r.child.id() as i32);
-    let token = login(format!("{}/api/v1/auth/login", r.http)).await;
+    let token = r.login(&http, "crash@example.com").await;
     let mut c = quic_client(&r, &state.0, &token).await;
     let rejoined = c.join_session(joined.session_id, None).await.unwrap();
     assert!(

@@ -72,6 +72,34 @@ pub(crate) struct Running {
     pub(crate) quic: std::net::SocketAddr,
 }
 
+impl Running {
+    /// Registers `email` (password `password123`) and logs it in; its access token.
+    pub(crate) async fn register_and_login(&self, http: &reqwest::Client, email: &str) -> String {
+        let res = http
+            .post(format!("{}/api/v1/auth/register", self.http))
+            .json(&serde_json::json!({"email": email, "password": "password123"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        self.login(http, email).await
+    }
+
+    /// Logs `email` in (password `password123`); its access token.
+    pub(crate) async fn login(&self, http: &reqwest::Client, email: &str) -> String {
+        let body: serde_json::Value = http
+            .post(format!("{}/api/v1/auth/login", self.http))
+            .json(&serde_json::json!({"email": email, "password": "password123"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
 /// Starts the real binary on `state` and waits for its banner.
 pub(crate) fn serve(state: &Path) -> Running {
     serve_with(state, |_| {})

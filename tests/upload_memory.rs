@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tests::TempDir;
 
 use crate::lifecycle::serve;
@@ -69,24 +69,7 @@ async fn six_concurrent_90_mib_uploads_stream_to_disk() {
         .timeout(Duration::from_secs(300))
         .build()
         .unwrap();
-    let creds = json!({"email": "uploader@example.com", "password": "password123"});
-    let res = http
-        .post(format!("{}/api/v1/auth/register", r.http))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let login: Value = http
-        .post(format!("{}/api/v1/auth/login", r.http))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = r.register_and_login(&http, "uploader@example.com").await;
     let upload = |fill: u8| {
         let (body, len) = streamed_body(fill);
         http.post(format!("{}/api/v1/assets/upload", r.http))
