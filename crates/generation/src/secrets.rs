@@ -8,8 +8,6 @@
 //! [`crate::GenerationService::seal_stored_keys`] seals it at startup.
 
 use std::fmt;
-use std::io::Write;
-use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -29,12 +27,6 @@ pub enum SecretError {
     Malformed,
     #[error("the secret key must be 32 bytes, as 64 hex digits or base64")]
     BadKey,
-    #[error("secret key file {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// The key that seals provider API keys. `Debug` never shows it.
@@ -63,52 +55,6 @@ impl SecretKey {
         };
         let arr: [u8; 32] = bytes.try_into().map_err(|_| SecretError::BadKey)?;
         Ok(SecretKey(arr))
-    }
-
-    /// Reads the key kept in `path`, or creates it there (random, hex, mode 0600,
-    /// written to a temporary file first so that a reader never sees half a key).
-    pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
-        let io = |source| SecretError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => return Self::parse(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let key = Self::random();
-        let tmp = path.with_extension(format!("tmp{}", Uuid::new_v4().simple()));
-        {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp).map_err(io)?;
-            f.write_all(hex::encode(key.0).as_bytes()).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        // Another process may have created it meanwhile: the first one wins.
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&tmp);
-                Ok(key)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let _ = std::fs::remove_file(&tmp);
-                Self::parse(&std::fs::read_to_string(path).map_err(io)?)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(io(e))
-            }
-        }
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {
@@ -196,21 +142,10 @@ mod tests {
     }
 
     #[test]
-    fn the_key_file_is_created_once_with_mode_0600() {
-        let dir = std::env::temp_dir().join(format!("pixsim-secret-{}", Uuid::new_v4().simple()));
-        let path = dir.join("secret.key");
-        let k1 = SecretKey::load_or_create(&path).expect("created");
-        let k2 = SecretKey::load_or_create(&path).expect("read back");
-        assert_eq!(k1.0, k2.0);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        assert!(format!("{k1:?}").contains('…'));
+    fn keys_parse_from_hex_or_base64_of_32_bytes_only() {
+        assert!(format!("{:?}", SecretKey::random()).contains('…'));
         assert!(SecretKey::parse("00").is_err());
         assert!(SecretKey::parse(&"ab".repeat(32)).is_ok());
-        let _ = std::fs::remove_dir_all(dir);
+        assert!(SecretKey::parse(&"ab".repeat(31)).is_err());
     }
 }
