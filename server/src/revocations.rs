@@ -6,10 +6,9 @@
 //! ([`auth::RevocationWatch::RECHECK`]), since every watch re-reads its session row.
 
 use std::future::Future;
-use std::time::Duration;
 
 use auth::{Revocations, Revoked};
-use futures::StreamExt;
+use generation::cluster::{connect_with_retry, subscribe_forever};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -21,10 +20,6 @@ pub const CHANNEL: &str = "pixsim:revocations";
 struct Envelope {
     node: Uuid,
     revoked: Revoked,
-}
-
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(5))
 }
 
 /// Starts the relay (see the module docs) until `shutdown` resolves. Fails only on an
@@ -53,19 +48,7 @@ pub fn connect(
 }
 
 async fn publish(client: redis::Client, node: Uuid, mut rx: mpsc::Receiver<Revoked>) {
-    let mut failures = 0u32;
-    let mut conn = loop {
-        match redis::aio::ConnectionManager::new(client.clone()).await {
-            Ok(c) => break c,
-            Err(e) => {
-                if failures == 0 {
-                    tracing::warn!("revocation publisher cannot reach redis (retrying): {e}");
-                }
-                failures += 1;
-                tokio::time::sleep(backoff(failures)).await;
-            }
-        }
-    };
+    let mut conn = connect_with_retry(&client, "revocation publisher").await;
     while let Some(revoked) = rx.recv().await {
         let payload = match serde_json::to_string(&Envelope { node, revoked }) {
             Ok(p) => p,
@@ -74,49 +57,24 @@ async fn publish(client: redis::Client, node: Uuid, mut rx: mpsc::Receiver<Revok
                 continue;
             }
         };
-        let sent: redis::RedisResult<()> = redis::cmd("PUBLISH")
-            .arg(CHANNEL)
-            .arg(payload)
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = sent {
+        let mut pipe = redis::pipe();
+        pipe.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
             tracing::warn!("revocation not published (other nodes catch up on re-check): {e}");
         }
     }
 }
 
 async fn subscribe(client: redis::Client, node: Uuid, local: Revocations) {
-    let mut failures = 0u32;
-    loop {
-        let subscribed = async {
-            let mut ps = client.get_async_pubsub().await?;
-            ps.subscribe(CHANNEL).await?;
-            Ok::<_, redis::RedisError>(ps)
-        }
-        .await;
-        let mut ps = match subscribed {
-            Ok(ps) => ps,
-            Err(e) => {
-                if failures == 0 {
-                    tracing::warn!("revocation subscriber cannot reach redis (retrying): {e}");
-                }
-                failures += 1;
-                tokio::time::sleep(backoff(failures)).await;
-                continue;
-            }
-        };
-        failures = 0;
-        let mut messages = ps.on_message();
-        while let Some(msg) = messages.next().await {
-            let Ok(payload) = msg.get_payload::<String>() else {
-                continue;
-            };
-            match serde_json::from_str::<Envelope>(&payload) {
-                Ok(e) if e.node != node => local.announce_from_peer(e.revoked),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("malformed revocation message: {e}"),
-            }
-        }
-        // The connection dropped: subscribe again.
-    }
+    subscribe_forever(
+        &client,
+        CHANNEL,
+        |_| {},
+        |payload| match serde_json::from_slice::<Envelope>(payload) {
+            Ok(e) if e.node != node => local.announce_from_peer(e.revoked),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("malformed revocation message: {e}"),
+        },
+    )
+    .await
 }

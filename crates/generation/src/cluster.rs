@@ -147,19 +147,7 @@ async fn publish_loop(
     outbox: Arc<Outbox>,
     mut rx: mpsc::Receiver<Message>,
 ) {
-    let mut failures = 0u32;
-    let mut conn = loop {
-        match redis::aio::ConnectionManager::new(client.clone()).await {
-            Ok(c) => break c,
-            Err(e) => {
-                if failures == 0 {
-                    tracing::warn!("redis publisher cannot connect (retrying): {e}");
-                }
-                failures += 1;
-                tokio::time::sleep(backoff(failures)).await;
-            }
-        }
-    };
+    let mut conn = connect_with_retry(&client, "generation publisher").await;
     let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
@@ -198,43 +186,26 @@ async fn subscribe_loop(
     shared: Arc<Shared>,
     ready: watch::Sender<bool>,
 ) {
-    let mut failures = 0u32;
-    loop {
-        let subscribed = async {
-            let mut ps = client.get_async_pubsub().await?;
-            ps.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(ps)
-        }
-        .await;
-        let mut ps = match subscribed {
-            Ok(ps) => ps,
-            Err(e) => {
-                if failures == 0 {
-                    tracing::warn!("redis subscriber cannot connect (retrying): {e}");
-                }
-                failures += 1;
-                tokio::time::sleep(backoff(failures)).await;
-                continue;
+    subscribe_forever(
+        &client,
+        &channel,
+        |up| {
+            let _ = ready.send(up);
+            if up {
+                // A wake-up may have been missed while away.
+                shared.wake_local();
             }
-        };
-        if failures > 0 {
-            tracing::info!("redis subscriber connected");
-        }
-        failures = 0;
-        let _ = ready.send(true);
-        // A wake-up may have been missed while away.
-        shared.wake_local();
-        let mut stream = ps.on_message();
-        while let Some(msg) = stream.next().await {
-            let env: Envelope = match serde_json::from_slice(msg.get_payload_bytes()) {
+        },
+        |payload| {
+            let env: Envelope = match serde_json::from_slice(payload) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::debug!("ignoring a foreign message on {channel}: {e}");
-                    continue;
+                    return;
                 }
             };
             if env.node == shared.node_id {
-                continue;
+                return;
             }
             match env.msg {
                 Message::Wake => shared.wake_local(),
@@ -244,8 +215,70 @@ async fn subscribe_loop(
                 }
                 Message::Cancel { job_id } => shared.stop_running(job_id),
             }
+        },
+    )
+    .await
+}
+
+/// A Redis connection for publishing, retried with backoff until Redis answers (it
+/// reconnects by itself afterwards). `who` names the caller in the log.
+pub async fn connect_with_retry(
+    client: &redis::Client,
+    who: &str,
+) -> redis::aio::ConnectionManager {
+    let mut failures = 0u32;
+    loop {
+        match redis::aio::ConnectionManager::new(client.clone()).await {
+            Ok(c) => return c,
+            Err(e) => {
+                if failures == 0 {
+                    tracing::warn!("{who} cannot reach redis (retrying): {e}");
+                }
+                failures += 1;
+                tokio::time::sleep(backoff(failures)).await;
+            }
         }
-        let _ = ready.send(false);
-        tracing::warn!("redis subscription lost; reconnecting");
+    }
+}
+
+/// Subscribes to `channel` and hands every message's payload to `on_payload`, for
+/// ever: a lost subscription is made again, with backoff while Redis is away.
+/// `on_state` hears `true` each time the subscription is up, `false` when it is lost.
+pub async fn subscribe_forever(
+    client: &redis::Client,
+    channel: &str,
+    mut on_state: impl FnMut(bool),
+    mut on_payload: impl FnMut(&[u8]),
+) {
+    let mut failures = 0u32;
+    loop {
+        let subscribed = async {
+            let mut ps = client.get_async_pubsub().await?;
+            ps.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(ps)
+        }
+        .await;
+        let mut ps = match subscribed {
+            Ok(ps) => ps,
+            Err(e) => {
+                if failures == 0 {
+                    tracing::warn!("redis subscriber of {channel} cannot connect (retrying): {e}");
+                }
+                failures += 1;
+                tokio::time::sleep(backoff(failures)).await;
+                continue;
+            }
+        };
+        if failures > 0 {
+            tracing::info!("redis subscriber of {channel} connected");
+        }
+        failures = 0;
+        on_state(true);
+        let mut stream = ps.on_message();
+        while let Some(msg) = stream.next().await {
+            on_payload(msg.get_payload_bytes());
+        }
+        on_state(false);
+        tracing::warn!("redis subscription to {channel} lost; reconnecting");
     }
 }
