@@ -23,6 +23,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody, ErrorDetail};
+use crate::extract::bearer_token;
 use crate::state::AppState;
 
 /// How often the server pings the client and checks that the session is still live.
@@ -45,18 +46,8 @@ pub struct WsQuery {
 
 /// The token from `Authorization: Bearer …`, else from `?token=`.
 fn token(headers: &HeaderMap, query: WsQuery) -> Result<String, ApiError> {
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        let v = v
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
-        return match v.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-                Ok(t.trim().to_owned())
-            }
-            _ => Err(ApiError::Unauthorized(
-                "the Authorization header must be `Bearer <token>`".into(),
-            )),
-        };
+    if headers.contains_key(header::AUTHORIZATION) {
+        return bearer_token(headers).map(str::to_owned);
     }
     match query.token {
         Some(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
