@@ -1168,30 +1168,75 @@ async fn players_offered_accept(ts: &TestServer, tag: &str, n: usize) -> Vec<Pla
     players
 }
 
+/// The node `session` is at in the simulation (admin `session.list`), `None` while
+/// it is not loaded.
+async fn sim_node(ts: &TestServer, admin: &str, session: Uuid) -> Option<String> {
+    let list = rpc(ts, admin, "session.list", json!({})).await;
+    list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["session"] == session.to_string())
+        .and_then(|s| s["node"].as_str().map(str::to_owned))
+}
+
+/// Polls (bounded) until `session` is at `node` in the simulation.
+async fn until_sim_node(ts: &TestServer, admin: &str, session: Uuid, node: &str) {
+    let deadline = Instant::now() + T;
+    while sim_node(ts, admin, session).await.as_deref() != Some(node) {
+        assert!(Instant::now() < deadline, "{session} never reached {node}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether a statement waits for a lock on `game_batch_log` (the persister, stuck).
+async fn batch_log_write_blocked(ts: &TestServer) -> bool {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks \
+         WHERE relation = 'game_batch_log'::regclass AND NOT granted)",
+    )
+    .fetch_one(&ts.db.pool)
+    .await
+    .unwrap()
+}
+
 /// While the batch log is locked, no command is answered; the ticks meanwhile hand
 /// their batches over into one (the persister is stuck on the first), and once the lock
 /// goes, every answer arrives after its events, dense and in order, and play goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_wait_for_a_stalled_batch_log_and_lose_nothing() {
     let ts = TestServer::start().await;
+    let admin = ts.admin("root@example.com").await;
     let players = players_offered_accept(&ts, "stall", 3).await;
     let mut lock = ts.db.pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE game_batch_log IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *lock)
         .await
         .unwrap();
-    // Three commands in three different ticks: the first batch blocks the persister,
-    // the second waits in the hand-over slot, the third joins it there.
+    // Three commands in three different ticks (each sent once the simulation has
+    // applied the one before): the first batch blocks the persister, the second waits
+    // in the hand-over slot, the third joins it there.
     let mut tasks = Vec::new();
-    for (i, mut p) in players.into_iter().enumerate() {
-        tasks.push(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(150 * i as u64)).await;
-            p.choose("accept").await;
-            p
-        }));
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    for p in players {
+        let session = p.session;
+        tasks.push(accept_later(p));
+        until_sim_node(&ts, &admin, session, "plan").await;
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let deadline = Instant::now() + T;
+    while !batch_log_write_blocked(&ts).await {
+        assert!(
+            Instant::now() < deadline,
+            "the persister never hit the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A few more ticks, in which an answer sent too early would have arrived.
+    let ticks = &ts.server.state.tick.stats;
+    let until = ticks.number() + 5;
+    while ticks.number() < until {
+        assert!(Instant::now() < deadline, "the loop stopped ticking");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     for t in &tasks {
         assert!(
             !t.is_finished(),
@@ -1225,16 +1270,52 @@ async fn batches_logged(ts: &TestServer) -> (u64, u64) {
     )
 }
 
-async fn tick(ts: &TestServer, admin: &str, method: &str) {
+/// Calls an admin RPC method; returns its result.
+async fn rpc(
+    ts: &TestServer,
+    admin: &str,
+    method: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
     let (status, v) = ts
         .post(
             "/api/v1/admin/rpc",
             Some(admin),
-            json!({"jsonrpc": "2.0", "id": 1, "method": method}),
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
         )
         .await;
     assert_eq!(status, 200, "{v}");
     assert!(v.get("error").is_none(), "{method}: {v}");
+    v["result"].clone()
+}
+
+async fn tick(ts: &TestServer, admin: &str, method: &str) {
+    rpc(ts, admin, method, serde_json::Value::Null).await;
+}
+
+/// Pauses the loop and returns once it has taken the pause (no tick in flight).
+async fn pause_ticks(ts: &TestServer, admin: &str) {
+    let control = &ts.server.state.tick.control;
+    let idle = control.idle_rounds();
+    tick(ts, admin, "tick.pause").await;
+    let deadline = Instant::now() + T;
+    while control.idle_rounds() <= idle {
+        assert!(Instant::now() < deadline, "the loop never paused");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Polls (bounded) until the tick's inbound queue holds `n` messages: the commands
+/// sent meanwhile have reached the server.
+async fn until_queued(ts: &TestServer, n: usize) {
+    let deadline = Instant::now() + T;
+    while ts.server.state.game.inbound_queued() < n {
+        assert!(
+            Instant::now() < deadline,
+            "commands never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// Sends `accept` from a task; the task ends once it is acknowledged.
@@ -1256,24 +1337,27 @@ async fn the_longest_waiting_commands_are_committed_first_in_a_batch_of_their_ow
         players.next().unwrap(),
         players.next().unwrap(),
     );
-    tick(&ts, &admin, "tick.pause").await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    pause_ticks(&ts, &admin).await;
+    let queued = ts.server.state.game.inbound_queued();
 
     // A tick with one fresh command: one batch.
     let before = batches_logged(&ts).await;
     let a = accept_later(a);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_queued(&ts, queued + 1).await;
     tick(&ts, &admin, "tick.step").await;
     let mut a = tokio::time::timeout(T, a).await.unwrap().unwrap();
     assert_eq!(batches_logged(&ts).await, (before.0 + 1, before.1));
 
-    // A tick with a command that waited over a second and a fresh one: the first is
-    // made durable (and answered) in a batch of its own, the second in the next.
+    // A tick with a command that waited past the urgent bound and a fresh one: the
+    // first is made durable (and answered) in a batch of its own, the second in the
+    // next. The server ages commands by its real clock, so b's must really wait.
+    let urgent_wait = ts.server.state.game.config().urgent_wait.unwrap();
     let before = batches_logged(&ts).await;
     let b = accept_later(b);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    until_queued(&ts, queued + 1).await;
+    tokio::time::sleep(urgent_wait + Duration::from_millis(100)).await;
     let c = accept_later(c);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_queued(&ts, queued + 2).await;
     tick(&ts, &admin, "tick.step").await;
     let mut b = tokio::time::timeout(T, b).await.unwrap().unwrap();
     let mut c = tokio::time::timeout(T, c).await.unwrap().unwrap();

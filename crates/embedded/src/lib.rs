@@ -6,6 +6,8 @@
 //!   password (`scram-sha-256`) authentication only, adoption of an already running
 //!   cluster (never stopped by the adopter), stale `postmaster.pid` handling, and
 //!   owned/detached lifetimes.
+//!   The password handling is in `pgauth` (with `pg_hba.conf` parsing in `hba`);
+//!   `pgcmd` holds what both share (superuser, file names, how commands are run).
 //! * [`redis`] runs a throw-away `redis-server` without persistence.
 //!
 //! Everything here is blocking `std` code; async callers should use `spawn_blocking`.
@@ -15,7 +17,9 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod hba;
 mod pgauth;
+mod pgcmd;
 pub mod postgres;
 pub mod redis;
 mod sys;

@@ -253,6 +253,11 @@ fn download(spec: &Spec, dir: &Path) -> Result<PathBuf> {
             }
         }
     }
+    downloaded_wheel(dir, &requirement)
+}
+
+/// The `.whl` file pip downloaded into `dir` for `requirement`.
+fn downloaded_wheel(dir: &Path, requirement: &str) -> Result<PathBuf> {
     let entries = fs::read_dir(dir)
         .map_err(|e| EmbeddedError::io("cannot list download directory", dir, e))?;
     entries

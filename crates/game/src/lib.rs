@@ -958,6 +958,12 @@ impl GameHandle {
         true
     }
 
+    /// Messages (commands, joins, unloads) sent to the tick and not yet taken by it:
+    /// while the loop is paused, a command counts here from its arrival until a step.
+    pub fn inbound_queued(&self) -> usize {
+        self.to_tick.max_capacity() - self.to_tick.capacity()
+    }
+
     /// Sessions currently loaded in memory.
     pub fn loaded_sessions(&self) -> usize {
         self.shared

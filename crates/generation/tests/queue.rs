@@ -272,11 +272,16 @@ async fn killed_worker_job_completes_exactly_once() {
         async move { w1.execute(job).await }
     });
     // Wait until the provider accepted the submission, then kill the worker.
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
         let subs = e.svc.submissions(e.user, g.id).await.unwrap();
         if subs.first().is_some_and(|s| s.remote_id.is_some()) {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the provider never accepted the submission"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     run.abort();
@@ -293,8 +298,9 @@ async fn killed_worker_job_completes_exactly_once() {
     let w2 = e.svc.worker_named("w2");
     // Before the lease expires nothing can be claimed.
     assert_eq!(w2.try_execute_once().await.unwrap(), Executed::EmptyQueue);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(w2.reclaim_expired().await.unwrap(), 1);
+    // The dead attempt no longer heartbeats, so its lease runs out and the job is
+    // reclaimed, once.
+    assert_eq!(reclaim_when_expired(&w2).await, 1);
     let out = w2.try_execute_once().await.unwrap();
     assert!(
         matches!(
@@ -336,6 +342,24 @@ async fn killed_worker_job_completes_exactly_once() {
     );
 }
 
+/// Polls `reclaim_expired` (bounded) until it reclaims something, and returns how
+/// many: leases run on the database's clock, so the test waits for the expiry to be
+/// observable rather than sleeping past it.
+async fn reclaim_when_expired(w: &generation::Worker) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = w.reclaim_expired().await.unwrap();
+        if n > 0 {
+            return n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lease expired within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A stale attempt that lost its lease cannot complete the job (fencing).
 #[tokio::test]
 async fn stale_attempt_is_fenced() {
@@ -352,9 +376,8 @@ async fn stale_attempt_is_fenced() {
         let w1 = w1.clone();
         async move { w1.execute(job).await }
     });
-    tokio::time::sleep(Duration::from_millis(450)).await;
     let w2 = e.svc.worker_named("w2");
-    assert_eq!(w2.reclaim_expired().await.unwrap(), 1);
+    assert_eq!(reclaim_when_expired(&w2).await, 1);
     let second = w2.try_execute_once().await.unwrap();
     assert!(matches!(
         second,

@@ -265,6 +265,9 @@ struct ControlInner {
     paused: AtomicBool,
     steps: AtomicU64,
     stop: AtomicBool,
+    /// Rounds the loop has spent paused (each one ran `TickService` and no tick): lets a
+    /// caller see that the loop has taken a pause, without waiting on the clock.
+    idle_rounds: AtomicU64,
 }
 
 impl TickControl {
@@ -291,6 +294,16 @@ impl TickControl {
             .steps
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| s.checked_sub(1))
             .is_ok()
+    }
+    /// Rounds the loop has spent paused so far. Once this grows after [`pause`], no
+    /// tick is in flight and none starts until [`step`] or [`resume`]: how a caller
+    /// (a test) knows the pause has taken hold, without waiting on the clock.
+    ///
+    /// [`pause`]: TickControl::pause
+    /// [`step`]: TickControl::step
+    /// [`resume`]: TickControl::resume
+    pub fn idle_rounds(&self) -> u64 {
+        self.inner.idle_rounds.load(Ordering::SeqCst)
     }
     fn stop_requested(&self) -> bool {
         self.inner.stop.load(Ordering::SeqCst)
@@ -376,6 +389,7 @@ fn run_loop(app: &mut App, period: Duration, stats: &TickStats, control: &TickCo
     while !control.stop_requested() {
         if control.is_paused() && !control.take_step() {
             app.world_mut().run_schedule(TickService);
+            control.inner.idle_rounds.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(idle_poll);
             // Resume on a fresh schedule rather than bursting through missed ticks.
             base = Instant::now();
@@ -436,6 +450,25 @@ mod tests {
         assert_eq!(app.world().resource::<TickInfo>().number, 5);
     }
 
+    /// Polls `done` every millisecond until it holds; panics with `what` after 10 s.
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Pauses the loop and returns once it has spent `rounds` rounds paused, so no tick
+    /// is in flight any more.
+    fn pause_and_settle(control: &TickControl, rounds: u64) {
+        let idle = control.idle_rounds();
+        control.pause();
+        wait_for("the loop to take the pause", || {
+            control.idle_rounds() >= idle + rounds
+        });
+    }
+
     #[test]
     fn service_schedule_runs_after_ticks_and_while_paused() {
         #[derive(Resource, Default, Clone)]
@@ -453,23 +486,23 @@ mod tests {
             app
         })
         .unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        wait_for("five ticks", || tick.stats().number() >= 5);
         let ticks = counter.0.load(Ordering::SeqCst);
         let served = idle_count.0.load(Ordering::SeqCst);
         assert!(
             served >= ticks.saturating_sub(1) && served > 0,
             "after each tick: {served} vs {ticks}"
         );
-        tick.control().pause();
-        std::thread::sleep(Duration::from_millis(30));
+        pause_and_settle(tick.control(), 1);
         let before = idle_count.0.load(Ordering::SeqCst);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while idle_count.0.load(Ordering::SeqCst) < before + 3 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        assert!(
-            idle_count.0.load(Ordering::SeqCst) >= before + 3,
-            "and while paused"
+        let ticked = tick.stats().number();
+        wait_for("three paused rounds", || {
+            idle_count.0.load(Ordering::SeqCst) >= before + 3
+        });
+        assert_eq!(
+            tick.stats().number(),
+            ticked,
+            "and while paused, not ticking"
         );
         tick.stop().unwrap();
     }
@@ -498,26 +531,27 @@ mod tests {
     fn pause_then_step_advances_exactly_one_tick() {
         let counter = Counter::default();
         let tick = TickLoop::spawn(200.0, counting_app(counter.clone())).unwrap();
-        tick.control().pause();
-        // Let any tick in flight finish.
-        std::thread::sleep(Duration::from_millis(30));
+        let control = tick.control();
+        // Once the loop has been idle a round, any tick in flight has finished.
+        pause_and_settle(control, 1);
         let before = tick.stats().number();
-        std::thread::sleep(Duration::from_millis(50));
+        let idle = control.idle_rounds();
+        wait_for("ten paused rounds", || control.idle_rounds() >= idle + 10);
         assert_eq!(tick.stats().number(), before, "paused loop must not tick");
-        assert!(tick.control().step());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while tick.stats().number() == before && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        std::thread::sleep(Duration::from_millis(30));
+        assert!(control.step());
+        wait_for("the stepped tick", || tick.stats().number() > before);
+        // Two more idle rounds: the loop is back to waiting, and ran no second tick.
+        let idle = control.idle_rounds();
+        wait_for("the loop to idle again", || {
+            control.idle_rounds() >= idle + 2
+        });
         assert_eq!(tick.stats().number(), before + 1);
-        tick.control().resume();
-        assert!(!tick.control().step(), "step is refused while running");
+        control.resume();
+        assert!(!control.step(), "step is refused while running");
         let resumed_from = counter.0.load(Ordering::SeqCst);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while counter.0.load(Ordering::SeqCst) < resumed_from + 3 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        wait_for("ticks after resume", || {
+            counter.0.load(Ordering::SeqCst) >= resumed_from + 3
+        });
         tick.stop().unwrap();
         let counted = counter.0.load(Ordering::SeqCst);
         assert!(
@@ -530,10 +564,7 @@ mod tests {
     fn stats_track_ticks_and_history() {
         let counter = Counter::default();
         let tick = TickLoop::spawn(500.0, counting_app(counter.clone())).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tick.stats().number() < 20 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        wait_for("twenty ticks", || tick.stats().number() >= 20);
         let snap = tick.stats().snapshot(false);
         assert!(snap.number >= 20);
         assert_eq!(snap.target_rate_hz.round(), 500.0);
