@@ -154,11 +154,7 @@ impl Harness {
     }
 
     fn now(&self) -> i64 {
-        self.app
-            .world()
-            .iter_entities()
-            .find_map(|e| e.get::<sim::WorldClock>().map(|c| c.now_ms))
-            .unwrap()
+        sim::clock(self.app.world()).unwrap().now_ms
     }
 
     fn send(&mut self, session: u64, command: Command) {
