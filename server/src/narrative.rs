@@ -46,7 +46,7 @@ struct SessionGauge(Arc<std::sync::atomic::AtomicU64>);
 fn publish_session_count(gauge: Res<SessionGauge>, index: Res<sim::SessionIndex>) {
     gauge
         .0
-        .store(index.0.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        .store(index.len() as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Adds the simulation, the reload bridge and the session gauge to the tick's app.
@@ -74,32 +74,33 @@ pub fn configure(
     register_inspection(app);
 }
 
+/// The inspector, as the simulation registers its component types with it.
+struct Registrar<'a>(&'a mut App);
+
+impl sim::inspect::Inspect for Registrar<'_> {
+    fn component<T: Component + serde::Serialize>(&mut self) {
+        use inspector::InspectAppExt;
+        self.0.inspect_component::<T>();
+    }
+}
+
 /// Makes the simulation's state visible to the tick inspector.
 fn register_inspection(app: &mut App) {
     use inspector::InspectAppExt;
-    app.inspect_component::<sim::Session>()
-        .inspect_component::<sim::Position>()
-        .inspect_component::<sim::CallStack>()
-        .inspect_component::<sim::Variables>()
-        .inspect_component::<sim::VisitCounts>()
-        .inspect_component::<sim::PendingChoices>()
-        .inspect_component::<sim::Progression>()
-        .inspect_component::<sim::Cooldowns>()
-        .inspect_component::<sim::ActiveMiniGame>()
-        .inspect_component::<sim::Phase>()
-        .inspect_component::<sim::WorldClock>()
-        .inspect_component::<sim::SimWorld>()
-        .inspect_method("session.list", session_list)
+    sim::inspect::register(&mut Registrar(app));
+    app.inspect_method("session.list", session_list)
         .inspect_method("session.inspect", session_inspect)
         .inspect_method("world.inspect", world_inspect);
 }
 
-fn rpc_err(code: i32, msg: impl Into<String>) -> inspector::RpcError {
-    inspector::RpcError::new(code, msg)
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, inspector::RpcError> {
-    serde_json::to_value(v).map_err(|e| rpc_err(inspector::codes::INTERNAL_ERROR, e.to_string()))
+/// The inspector's error for the simulation's.
+fn rpc_err(e: sim::inspect::InspectError) -> inspector::RpcError {
+    use sim::inspect::InspectError;
+    let code = match e {
+        InspectError::NotLoaded(_) | InspectError::EntityGone => inspector::codes::ENTITY_NOT_FOUND,
+        InspectError::Json(_) => inspector::codes::INTERNAL_ERROR,
+    };
+    inspector::RpcError::new(code, e.to_string())
 }
 
 /// `session.list {limit?}`: loaded sessions with their scene, node and phase.
@@ -111,19 +112,7 @@ fn session_list(
         .get("limit")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(500) as usize;
-    let mut q = world.query::<(Entity, &sim::Session, &sim::Position, &sim::Phase)>();
-    let mut rows: Vec<serde_json::Value> = q
-        .iter(world)
-        .map(|(e, s, p, ph)| {
-            serde_json::json!({
-                "session": s.id, "entity": e.to_bits(), "scene": p.scene, "node": p.node, "phase": json(ph).ok(),
-            })
-        })
-        .collect();
-    rows.sort_by(|a, b| a["session"].as_str().cmp(&b["session"].as_str()));
-    let total = rows.len();
-    rows.truncate(limit);
-    Ok(serde_json::json!({ "total": total, "sessions": rows }))
+    Ok(sim::inspect::session_list(world, limit))
 }
 
 /// `session.inspect {session}`: one session's narrative state.
@@ -136,38 +125,7 @@ fn session_inspect(
         .cloned()
         .ok_or_else(|| inspector::RpcError::invalid_params("expected {\"session\": \"<uuid>\"}"))
         .and_then(|v| serde_json::from_value(v).map_err(inspector::RpcError::invalid_params))?;
-    let entity = world
-        .resource::<sim::SessionIndex>()
-        .0
-        .get(&id)
-        .copied()
-        .ok_or_else(|| {
-            rpc_err(
-                inspector::codes::ENTITY_NOT_FOUND,
-                format!("no loaded session {}", id.0),
-            )
-        })?;
-    let e = world.get_entity(entity).map_err(|_| {
-        rpc_err(
-            inspector::codes::ENTITY_NOT_FOUND,
-            "the session's entity is gone",
-        )
-    })?;
-    let get = |v: Option<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
-    Ok(serde_json::json!({
-        "session": id,
-        "entity": entity.to_bits(),
-        "position": get(e.get::<sim::Position>().and_then(|c| json(c).ok())),
-        "phase": get(e.get::<sim::Phase>().and_then(|c| json(c).ok())),
-        "call_stack": get(e.get::<sim::CallStack>().and_then(|c| json(c).ok())),
-        "variables": get(e.get::<sim::Variables>().and_then(|c| json(c).ok())),
-        "pending_choices": get(e.get::<sim::PendingChoices>().and_then(|c| json(c).ok())),
-        "visits": get(e.get::<sim::VisitCounts>().and_then(|c| json(c).ok())),
-        "progression": get(e.get::<sim::Progression>().and_then(|c| json(c).ok())),
-        "cooldowns": get(e.get::<sim::Cooldowns>().and_then(|c| json(c).ok())),
-        "mini_game": get(e.get::<sim::ActiveMiniGame>().and_then(|c| json(c).ok())),
-        "next_seq": e.get::<sim::Session>().map(|s| s.next_seq),
-    }))
+    sim::inspect::session(world, id).map_err(rpc_err)
 }
 
 /// `world.inspect`: the world clock, content and session count.
@@ -175,15 +133,7 @@ fn world_inspect(
     world: &mut World,
     _: serde_json::Value,
 ) -> Result<serde_json::Value, inspector::RpcError> {
-    let mut q = world.query_filtered::<&sim::WorldClock, With<sim::SimWorld>>();
-    let clock = q.iter(world).next().map(json).transpose()?;
-    let content = world.resource::<sim::SimContent>().0.clone();
-    Ok(serde_json::json!({
-        "clock": clock,
-        "content_version": content.version,
-        "scenes": content.scenes.keys().collect::<Vec<_>>(),
-        "sessions": world.resource::<sim::SessionIndex>().0.len(),
-    }))
+    sim::inspect::world(world).map_err(rpc_err)
 }
 
 /// Polls `dir` every `interval` and sends valid new content to the tick, then makes

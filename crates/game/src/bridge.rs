@@ -8,12 +8,7 @@ use std::time::Instant;
 
 use bevy_app::{App, Plugin, PostUpdate, PreUpdate};
 use bevy_ecs::prelude::*;
-use domain::narrative::{SAVE_VERSION, SavedWait};
-use sim::{
-    ActiveMiniGame, CallStack, Cooldowns, Event, PendingChoices, Phase, Position, Progression,
-    SessionId, SessionIndex, SessionRng, SimCommand, SimConfig, SimContent, SimWorld, Variables,
-    VisitCounts, WorldClock,
-};
+use sim::{Event, SessionId, SimCommand, SimConfig};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{ClockSample, CommandOutcome, Delivered, Inbound, Shared, events};
@@ -248,146 +243,16 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
     });
 }
 
-type SaveQuery<'w, 's> = Query<
-    'w,
-    's,
-    (
-        &'static Position,
-        &'static CallStack,
-        &'static Variables,
-        &'static VisitCounts,
-        &'static PendingChoices,
-        &'static Progression,
-        &'static SessionRng,
-        &'static Cooldowns,
-        &'static ActiveMiniGame,
-        &'static Phase,
-    ),
->;
-
-/// One session's components, as the save reads them.
-type SaveParts<'a> = (
-    &'a Position,
-    &'a CallStack,
-    &'a Variables,
-    &'a VisitCounts,
-    &'a PendingChoices,
-    &'a Progression,
-    &'a SessionRng,
-    &'a Cooldowns,
-    &'a ActiveMiniGame,
-    &'a Phase,
-);
-
-/// What the session waits for, as saved (`None` while starting or ended).
-fn saved_wait(
-    choices: &PendingChoices,
-    minigame: &ActiveMiniGame,
-    phase: &Phase,
-) -> Option<SavedWait> {
-    match phase {
-        Phase::Choosing => Some(SavedWait::Choices {
-            offered: choices.0.iter().map(|o| o.edge.clone()).collect(),
-        }),
-        Phase::MiniGame => {
-            let run = minigame.0.as_ref()?;
-            Some(SavedWait::MiniGame {
-                round: run.round,
-                hits: run.hits,
-            })
-        }
-        // No wildcard: a new phase must say here whether it is saved as a wait.
-        Phase::Starting | Phase::Ended => None,
-    }
-}
-
-/// The same save the simulation's `Command::Save` would produce, taken right after
-/// the tick (`None` while the session is starting or has ended). Tests compare what
-/// [`save_binary`] decodes to with it.
-#[cfg(test)]
-fn build_save(
-    parts: SaveParts<'_>,
-    now: i64,
-    content_version: &str,
-) -> Option<domain::narrative::SessionSave> {
-    let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) = parts;
-    let wait = saved_wait(choices, minigame, phase)?;
-    let mut frames = stack.0.clone();
-    frames.push(domain::narrative::Frame {
-        scene: pos.scene.clone(),
-        node: pos.node.clone(),
-        args: pos.args.clone(),
-    });
-    Some(domain::narrative::SessionSave {
-        version: SAVE_VERSION,
-        content_version: content_version.to_owned(),
-        rng: rng.0,
-        stack: frames,
-        elapsed_in_node_ms: now - pos.entered_at_ms,
-        wait,
-        vars: vars.0.clone(),
-        visits: visits.0.clone(),
-        progress: progress.0.clone(),
-        cooldowns: cooldowns
-            .0
-            .iter()
-            .map(|(k, u)| (k.clone(), (u - now).max(0)))
-            .filter(|(_, r)| *r > 0)
-            .collect(),
-    })
-}
-
-/// The session's save in the binary form (`domain::narrative::save_bin`), encoded
-/// straight from the components without copying them (`None` while starting or
-/// ended). The tick writes one for every session it touched, on the acknowledgement
-/// path: this costs a fraction of the JSON it replaces, and the tables still get JSON
-/// (the applier converts).
-fn save_binary(parts: SaveParts<'_>, now: i64, content_version: &str) -> Option<Vec<u8>> {
-    let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) = parts;
-    let wait = saved_wait(choices, minigame, phase)?;
-    let cooldowns = cooldowns
-        .0
-        .iter()
-        .map(|(k, u)| (k.as_str(), (u - now).max(0)))
-        .filter(|(_, r)| *r > 0)
-        .collect();
-    // Sized for a typical save (a demo save mid-story is 376 bytes, 758 as JSON), so it
-    // is written without regrowing.
-    let mut out = Vec::with_capacity(512);
-    domain::narrative::save_bin::encode(
-        &domain::narrative::save_bin::SaveRef {
-            version: SAVE_VERSION,
-            content_version,
-            rng: rng.0,
-            callers: &stack.0,
-            top: (&pos.scene, &pos.node, &pos.args),
-            elapsed_in_node_ms: now - pos.entered_at_ms,
-            wait: &wait,
-            vars: &vars.0,
-            visits: &visits.0,
-            progress: &progress.0,
-            cooldowns: &cooldowns,
-        },
-        &mut out,
-    );
-    Some(out)
-}
-
 // A system's parameters: the resources it reads and writes.
 #[allow(clippy::too_many_arguments)]
 fn bridge_out(
-    mut commands: Commands,
     mut bridge: ResMut<Bridge>,
     mut outbox: ResMut<sim::Outbox>,
-    mut index: ResMut<SessionIndex>,
-    content: Res<SimContent>,
+    mut sessions: sim::Sessions,
     sim_cfg: Res<SimConfig>,
-    clock: Query<&WorldClock, With<SimWorld>>,
-    saves: SaveQuery,
 ) {
     let bridge = &mut *bridge;
-    let world_clock = clock.iter().next();
-    let now = world_clock.map(|c| c.now_ms).unwrap_or(0);
+    let world_clock = sessions.clock();
     if let (Some(c), Some(started)) = (world_clock, bridge.tick_started) {
         let sample = ClockSample {
             now_ms: c.now_ms,
@@ -422,11 +287,7 @@ fn bridge_out(
         .and_then(|w| bridge.tick_started?.checked_sub(w));
     let mut later = std::mem::take(&mut bridge.later);
     let mut out = Out {
-        index: &mut index,
-        commands: &mut commands,
-        saves: &saves,
-        now,
-        version: &content.0.version,
+        sessions: &mut sessions,
         gone: Vec::new(),
     };
     if let Some(before) = urgent_before {
@@ -491,12 +352,9 @@ impl TickSession {
 }
 
 /// What [`out_session`] needs from the tick's world.
-struct Out<'a, 'cw, 'cs, 'qw, 'qs> {
-    index: &'a mut SessionIndex,
-    commands: &'a mut Commands<'cw, 'cs>,
-    saves: &'a SaveQuery<'qw, 'qs>,
-    now: i64,
-    version: &'a str,
+struct Out<'a, 'w, 's> {
+    /// The simulation's sessions: their saves, and unloading them.
+    sessions: &'a mut sim::Sessions<'w, 's>,
     /// Sessions done with (ended or unloaded): forgotten once both parts are built.
     gone: Vec<SessionId>,
 }
@@ -578,7 +436,7 @@ fn out_event(bridge: &mut Bridge, ev: sim::SimEvent, pending: &mut crate::Pendin
 /// unloads it, when asked to and idle).
 fn out_session(
     bridge: &mut Bridge,
-    out: &mut Out<'_, '_, '_, '_, '_>,
+    out: &mut Out<'_, '_, '_>,
     id: SessionId,
     pending: &mut crate::Pending,
 ) {
@@ -587,20 +445,17 @@ fn out_session(
         return;
     };
     ts.touched = false;
-    let entity = out.index.0.get(&id).copied();
-    // Not in the index after its command ran: ended, or a start/resume refused.
-    if entity.is_none() {
+    // Not live after its command ran: ended, or a start/resume refused.
+    if !out.sessions.is_live(id) {
         ts.ended = true;
     }
     if ts.unload {
         // Idle and detached: save it now (world time included) and unload it. The
         // handle forgets it once this save is committed.
         let save = (!ts.ended && ts.inflight.is_none())
-            .then_some(entity)
-            .flatten()
-            .and_then(|e| out.saves.get(e).ok())
-            .and_then(|parts| save_binary(parts, out.now, out.version));
-        if let (Some(save), Some(entity)) = (save, entity) {
+            .then(|| out.sessions.save_binary(id))
+            .flatten();
+        if let Some(save) = save {
             pending.sessions.insert(
                 id.0,
                 store::game::SessionWrite {
@@ -610,10 +465,7 @@ fn out_session(
                     next_seq: ts.next_seq as i64,
                 },
             );
-            out.index.0.remove(&id);
-            if let Ok(mut e) = out.commands.get_entity(entity) {
-                e.despawn();
-            }
+            out.sessions.unload(id);
             pending.unloaded.push(id.0);
             out.gone.push(id);
             return;
@@ -622,12 +474,12 @@ fn out_session(
         ts.unload = false;
         pending.unload_refused.push(id.0);
     }
+    // The simulation's own save (`sim::Sessions::save_binary`: nothing while starting
+    // or ended), in the binary form: the applier converts it to JSON for the tables.
     let save = if ts.ended {
         None
     } else {
-        entity
-            .and_then(|e| out.saves.get(e).ok())
-            .and_then(|parts| save_binary(parts, out.now, out.version))
+        out.sessions.save_binary(id)
     };
     pending.sessions.insert(
         id.0,
@@ -684,96 +536,4 @@ fn hand_over(shared: &crate::Shared, mut pending: crate::Pending, urgent: bool) 
         w.hand_over(pending, urgent);
     }
     slot.notify.notify_one();
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use domain::narrative::SessionSave;
-    use sim::{MiniGameRun, Offered, RoundPhase};
-
-    /// A save mid-story with every part filled: call frames with arguments, variables,
-    /// visits, progression (stats, items, quests), and cooldowns both running and over.
-    const SAVE: &str = r#"{"version":1,"content_version":"4cbf8d66f77b511f","rng":11400714819323198496,"stack":[{"scene":"gallery","node":"to_vault"},{"scene":"vault","node":"door","args":{"alarm":0,"who":"mara"}}],"elapsed_in_node_ms":150,"wait":{"type":"choices","offered":["try_crack","back_off"]},"vars":{"approach":"charm","clues":["patrol"],"met_mara":true},"visits":{"scenes":{"gallery":1,"vault":1},"nodes":{"gallery":{"arrive":1,"plan":2},"vault":{"door":1}}},"progress":{"stats":{"courage.player.value":4,"relationship.mara.trust":5},"items":{"coin":2,"keycard":1},"quests":{"heist":{"status":"active","objectives":{"get_keycard":1}}},"xp":20,"level":1},"cooldowns":{"gallery/go_study":9750}}"#;
-
-    fn spawn(world: &mut World, save: &SessionSave, now: i64, phase: Phase) -> Entity {
-        let (top, callers) = save.stack.split_last().unwrap();
-        let minigame = (phase == Phase::MiniGame).then(|| MiniGameRun {
-            game: "reflex".into(),
-            round: 2,
-            rounds: 3,
-            hits: 1,
-            need: 2,
-            window_ms: 500,
-            phase: RoundPhase::Waiting,
-            timer: 7,
-        });
-        world
-            .spawn((
-                Position {
-                    scene: top.scene.clone(),
-                    node: top.node.clone(),
-                    entered_at_ms: now - save.elapsed_in_node_ms,
-                    args: top.args.clone(),
-                },
-                CallStack(callers.to_vec()),
-                Variables(save.vars.clone()),
-                VisitCounts(save.visits.clone()),
-                PendingChoices(vec![
-                    Offered {
-                        edge: "try_crack".into(),
-                        reveal_at_ms: now,
-                    },
-                    Offered {
-                        edge: "back_off".into(),
-                        reveal_at_ms: now + 500,
-                    },
-                ]),
-                Progression(save.progress.clone()),
-                SessionRng(save.rng),
-                Cooldowns(
-                    [
-                        ("gallery/go_study".to_owned(), now + 9750),
-                        ("vault/old".to_owned(), now - 1),
-                    ]
-                    .into_iter()
-                    .collect(),
-                ),
-                ActiveMiniGame(minigame),
-                phase,
-            ))
-            .id()
-    }
-
-    #[test]
-    fn the_binary_save_decodes_to_exactly_the_save() {
-        let save: SessionSave = serde_json::from_str(SAVE).unwrap();
-        let now = 123_456;
-        let mut world = World::new();
-        let choosing = spawn(&mut world, &save, now, Phase::Choosing);
-        let minigame = spawn(&mut world, &save, now, Phase::MiniGame);
-        let starting = spawn(&mut world, &save, now, Phase::Starting);
-        let mut q = world.query::<SaveParts<'_>>();
-        for e in [choosing, minigame] {
-            let parts = q.get(&world, e).unwrap();
-            let expected = build_save(parts, now, &save.content_version).unwrap();
-            let bin = save_binary(parts, now, &save.content_version).unwrap();
-            assert_eq!(SessionSave::decode_binary(&bin).unwrap(), expected);
-        }
-        // The choosing session's save is the one it came from (the expired cooldown is
-        // dropped), and its JSON for the tables is that save's JSON.
-        let parts = q.get(&world, choosing).unwrap();
-        let bin = save_binary(parts, now, &save.content_version).unwrap();
-        assert_eq!(SessionSave::decode_binary(&bin).unwrap(), save);
-        let json = store::game::Save::Binary(bin)
-            .to_json()
-            .unwrap()
-            .into_owned();
-        assert_eq!(json, SAVE);
-        // No save while starting.
-        let parts = q.get(&world, starting).unwrap();
-        assert!(save_binary(parts, now, &save.content_version).is_none());
-    }
 }

@@ -1,21 +1,22 @@
-//! ECS components (one session = one entity) and resources.
+//! The ECS components: one session is one entity carrying the session components; the
+//! world entity carries the [`WorldClock`]. All crate-private: other crates read sessions
+//! through [`crate::Sessions`] (saves, liveness, unload) and [`crate::inspect`] (the tick
+//! inspector). The module path is part of the inspector's component names
+//! (`sim::components::Position`): keep the types here.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::query::QueryData;
 use serde::{Deserialize, Serialize};
 
-use domain::narrative::state::Change;
-use domain::narrative::{Content, Frame, Progress, Rng, Value, Vars, Visits};
+use domain::narrative::{Frame, Progress, Rng, Value, Vars, Visits};
 
-use crate::protocol::{Event, SessionId, SimCommand, SimEvent, WorldControl};
+use crate::protocol::SessionId;
 
 /// Session identity and its event sequence counter.
 #[derive(Component, Debug, Serialize)]
-pub struct Session {
+pub(crate) struct Session {
     /// Id.
     pub id: SessionId,
     /// Next event sequence number.
@@ -24,7 +25,7 @@ pub struct Session {
 
 /// Current position: the top call frame.
 #[derive(Component, Debug, Clone, Serialize)]
-pub struct Position {
+pub(crate) struct Position {
     /// Scene.
     pub scene: String,
     /// Node.
@@ -37,19 +38,19 @@ pub struct Position {
 
 /// Callers' frames (bottom first); each frame's node is its call node.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct CallStack(pub Vec<Frame>);
+pub(crate) struct CallStack(pub Vec<Frame>);
 
 /// Variables.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct Variables(pub Vars);
+pub(crate) struct Variables(pub Vars);
 
 /// Visit counts.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct VisitCounts(pub Visits);
+pub(crate) struct VisitCounts(pub Visits);
 
 /// An offered choice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Offered {
+pub(crate) struct Offered {
     /// Edge id.
     pub edge: String,
     /// Reveal time.
@@ -58,23 +59,23 @@ pub struct Offered {
 
 /// Choices offered at the current node.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct PendingChoices(pub Vec<Offered>);
+pub(crate) struct PendingChoices(pub Vec<Offered>);
 
 /// Stats, inventory, quests, XP, unlocks.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct Progression(pub Progress);
+pub(crate) struct Progression(pub Progress);
 
 /// The session PRNG.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct SessionRng(pub Rng);
+pub(crate) struct SessionRng(pub Rng);
 
 /// Edge cooldowns: `scene/edge` -> world time when usable again.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct Cooldowns(pub BTreeMap<String, i64>);
+pub(crate) struct Cooldowns(pub BTreeMap<String, i64>);
 
 /// Reflex round phase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RoundPhase {
+pub(crate) enum RoundPhase {
     /// Waiting for the (randomly delayed) round start.
     Waiting,
     /// Open for input.
@@ -90,7 +91,7 @@ pub enum RoundPhase {
 
 /// A running reflex mini-game.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MiniGameRun {
+pub(crate) struct MiniGameRun {
     /// Game id.
     pub game: String,
     /// Current round (1-based).
@@ -111,11 +112,11 @@ pub struct MiniGameRun {
 
 /// The running mini-game, if any.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct ActiveMiniGame(pub Option<MiniGameRun>);
+pub(crate) struct ActiveMiniGame(pub Option<MiniGameRun>);
 
 /// What the session waits for.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Just spawned.
     #[default]
     Starting,
@@ -130,7 +131,7 @@ pub enum Phase {
 /// All session components, mutable.
 #[derive(QueryData)]
 #[query_data(mutable)]
-pub struct SessionQuery {
+pub(crate) struct SessionQuery {
     /// Identity.
     pub session: &'static mut Session,
     /// Position.
@@ -155,9 +156,10 @@ pub struct SessionQuery {
     pub phase: &'static mut Phase,
 }
 
-/// World clock and time controls, on the world entity.
-#[derive(Component, Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WorldClock {
+/// World time and time controls, as the world entity carries them (read a copy with
+/// [`crate::Sessions::clock`] or [`crate::clock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Clock {
     /// World time (ms).
     pub now_ms: i64,
     /// Ticks run.
@@ -170,7 +172,7 @@ pub struct WorldClock {
     pub turn_based: bool,
 }
 
-impl Default for WorldClock {
+impl Default for Clock {
     fn default() -> Self {
         Self {
             now_ms: 0,
@@ -182,155 +184,24 @@ impl Default for WorldClock {
     }
 }
 
+/// The world clock component, on the world entity (serialised as its [`Clock`]).
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub(crate) struct WorldClock(pub Clock);
+
+impl std::ops::Deref for WorldClock {
+    type Target = Clock;
+    fn deref(&self) -> &Clock {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorldClock {
+    fn deref_mut(&mut self) -> &mut Clock {
+        &mut self.0
+    }
+}
+
 /// Marks the world entity.
 #[derive(Component, Debug, Default, Serialize)]
-pub struct SimWorld;
-
-/// The loaded content. Replace it through [`Inbox::reload`] so live sessions are checked.
-#[derive(Resource, Clone, Debug)]
-pub struct SimContent(pub Arc<Content>);
-
-/// Tunables.
-#[derive(Resource, Clone, Debug)]
-pub struct SimConfig {
-    /// World time added per fixed tick (before scaling).
-    pub tick_ms: i64,
-    /// Random delay before a reflex round opens (inclusive range, ms).
-    pub reflex_delay_ms: (i64, i64),
-    /// How long after a window closes the server still accepts an input (network slack).
-    pub input_grace_ms: i64,
-    /// Maximum accepted gap between an input's claimed time and its arrival.
-    pub max_input_latency_ms: i64,
-    /// Guard against content loops: automatic steps per command.
-    pub max_auto_steps: u32,
-    /// World time (ms) the clock starts from. A server sets it to the latest world time
-    /// it has stored, so world time never goes backwards across restarts.
-    pub start_ms: i64,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            tick_ms: 50,
-            reflex_delay_ms: (500, 1500),
-            input_grace_ms: 100,
-            max_input_latency_ms: 250,
-            max_auto_steps: 1000,
-            start_ms: 0,
-        }
-    }
-}
-
-/// Inbound queue, filled by the server before a tick.
-#[derive(Resource, Default, Debug)]
-pub struct Inbox {
-    /// Session commands, processed in order.
-    pub commands: Vec<SimCommand>,
-    /// World controls, applied before the clock advances.
-    pub world: Vec<WorldControl>,
-    /// New content to swap in (already validated by the `content` crate).
-    pub reload: Option<Arc<Content>>,
-    /// Generated media that became ready (from the generation pipeline).
-    pub media: Vec<crate::protocol::MediaReady>,
-}
-
-/// Assets generated for media specs: (operation, prompt, params) -> asset. Nodes with an
-/// equal spec present the asset instead of the spec.
-#[derive(Resource, Default, Debug)]
-pub struct MediaLibrary(pub std::collections::HashMap<(String, String, String), String>);
-
-impl MediaLibrary {
-    /// The asset for a spec, if generated.
-    pub fn get(&self, operation: &str, prompt: &str, params: &str) -> Option<&String> {
-        if self.0.is_empty() {
-            return None;
-        }
-        self.0
-            .get(&(operation.to_owned(), prompt.to_owned(), params.to_owned()))
-    }
-}
-
-/// Outbound events, drained by the server after a tick.
-#[derive(Resource, Default, Debug)]
-pub struct Outbox {
-    /// Events in emission order.
-    pub events: Vec<SimEvent>,
-}
-
-impl Outbox {
-    /// Takes all events, keeping the buffer's capacity for the next tick.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, SimEvent> {
-        self.events.drain(..)
-    }
-}
-
-/// Session id -> entity.
-#[derive(Resource, Default, Debug)]
-pub struct SessionIndex(pub domain::narrative::content::FxHashMap<SessionId, Entity>);
-
-/// Deadline queue (mini-game round openings and timeouts). Only due entries are touched.
-#[derive(Resource, Default, Debug)]
-pub struct Timers {
-    heap: BinaryHeap<Reverse<(i64, u64, Entity)>>,
-    next: u64,
-}
-
-impl Timers {
-    /// Schedules a timer and returns its token.
-    pub fn schedule(&mut self, due_ms: i64, entity: Entity) -> u64 {
-        self.next += 1;
-        self.heap.push(Reverse((due_ms, self.next, entity)));
-        self.next
-    }
-
-    /// Pops the next due timer.
-    pub fn pop_due(&mut self, now_ms: i64) -> Option<(u64, Entity)> {
-        match self.heap.peek() {
-            Some(Reverse((due, _, _))) if *due <= now_ms => {
-                self.heap.pop().map(|Reverse((_, t, e))| (t, e))
-            }
-            _ => None,
-        }
-    }
-
-    /// Pending timers.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// No pending timers.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-}
-
-/// A unit of work for one session in this tick.
-#[derive(Debug)]
-pub(crate) enum Job {
-    Command(crate::protocol::Command),
-    Begin,
-    Resumed {
-        notes: Vec<String>,
-        wait: domain::narrative::SavedWait,
-    },
-    Timer(u64),
-}
-
-/// Work routed by the input systems for the narrative systems.
-#[derive(Resource, Default, Debug)]
-pub(crate) struct Work(pub Vec<(Entity, SessionId, Job)>);
-
-/// Per-tick staging between the system sets.
-#[derive(Resource, Default, Debug)]
-pub struct Staging {
-    /// Narrative events in order.
-    pub events: Vec<(SessionId, Event)>,
-    /// State changes in order.
-    pub journal: Vec<(SessionId, Change)>,
-    /// Sessions to despawn after output.
-    pub ended: Vec<(SessionId, Entity)>,
-    /// Indexes into `events` of this tick's `state_delta` events (read by progression).
-    pub deltas: Vec<usize>,
-    /// Reused buffer for effect application.
-    pub(crate) scratch: Vec<domain::narrative::Change>,
-}
+pub(crate) struct SimWorld;

@@ -3,12 +3,16 @@
 //!
 //! # Design
 //!
-//! - A **session** is an entity with components [`Session`], [`Position`], [`CallStack`],
-//!   [`Variables`], [`VisitCounts`], [`PendingChoices`], [`Progression`], [`SessionRng`],
-//!   [`Cooldowns`], [`ActiveMiniGame`] and [`Phase`]. State is sparse (defaults come from the
-//!   world config): an idle demo session is about 2.3 KiB including its index entry.
-//! - The **world** is an entity with [`WorldClock`]: world time, time scale, pause/resume,
-//!   single step and turn-based mode (see [`WorldControl`]).
+//! - A **session** is an entity with components `Session`, `Position`, `CallStack`,
+//!   `Variables`, `VisitCounts`, `PendingChoices`, `Progression`, `SessionRng`, `Cooldowns`,
+//!   `ActiveMiniGame` and `Phase` (module `components`). State is sparse (defaults come from
+//!   the world config): an idle demo session is about 2.3 KiB including its index entry.
+//!   The components are private to this crate: other crates read sessions through
+//!   [`Sessions`] (saves, liveness, unload) and [`inspect`] (the tick inspector's view), and
+//!   change them only through commands.
+//! - The **world** is an entity with a `WorldClock` (read a copy, a [`Clock`], with
+//!   [`clock`] or [`Sessions::clock`]): world time, time scale, pause/resume, single step and
+//!   turn-based mode (see [`WorldControl`]).
 //! - Systems run in `FixedUpdate` in ordered sets ([`SimSystems`]):
 //!   `Input` (clock, content reload, routing commands by [`SessionIndex`], due timers from
 //!   [`Timers`]) → `Narrative` (node traversal, choices, mini-games, calls, saves; effects are
@@ -63,7 +67,22 @@
 //! [`domain::narrative::SessionSave`] (serde; store it as JSON). Resume with
 //! [`Command::Resume`] under any unused session id: the save is mapped onto the current content
 //! by ids ([`domain::narrative::save::map_save`]); notes about dropped state come back in
-//! [`Event::Resumed`], an unmappable save yields [`ErrorReason::SaveRejected`].
+//! [`Event::Resumed`], an unmappable save yields [`ErrorReason::SaveRejected`]. A system
+//! running after the tick takes the same save without a command through [`Sessions::save`],
+//! or in the binary form of `domain::narrative::save_bin` through [`Sessions::save_binary`]
+//! (one implementation, module `save`: the binary form decodes to exactly that save).
+//!
+//! # Code map
+//!
+//! - `systems/`: the plugins and their systems (input, routing, narrative step, output).
+//! - `advance`: entering nodes and advancing until the session waits; `nodes/`: what each
+//!   node kind does, one module per kind, mapped from `NodeKind` in `nodes::kind` (the one
+//!   match over node kinds); `edges`: conditions, cooldowns, picking and taking edges;
+//!   `choices`: offering and choosing; `minigame`: skill checks and reflex rounds (timers).
+//! - `save`: snapshot, binary save, checking and restoring saves; `sessions`: the API for
+//!   other crates ([`Sessions`], [`clock`], [`check_scene_start`]); `inspect`: the
+//!   inspector's view.
+//! - `components`, `resources`, `cx` (the per-step context), `protocol` (commands, events).
 //!
 //! # Generated media
 //!
@@ -81,25 +100,31 @@
 //! then set [`Inbox::reload`]. Live sessions keep running; a session whose position no longer
 //! exists is aborted with a reason; offered choices whose edges disappeared are re-offered.
 
+mod advance;
+mod choices;
 mod components;
-mod engine;
+mod cx;
+mod edges;
+pub mod inspect;
+mod minigame;
+mod nodes;
 pub mod protocol;
+mod resources;
+mod save;
+mod sessions;
 mod systems;
 
 use std::sync::Arc;
 
 use bevy_app::{App, FixedUpdate};
 
-pub use components::{
-    ActiveMiniGame, CallStack, Cooldowns, Inbox, MediaLibrary, MiniGameRun, Offered, Outbox,
-    PendingChoices, Phase, Position, Progression, RoundPhase, Session, SessionIndex, SessionQuery,
-    SessionRng, SimConfig, SimContent, SimWorld, Staging, Timers, Variables, VisitCounts,
-    WorldClock,
-};
+pub use components::Clock;
 pub use protocol::{
     Choice, Command, EndReason, ErrorReason, Event, Media, MediaReady, Outcome, SessionId,
     SimCommand, SimEvent, WorldControl,
 };
+pub use resources::{Inbox, Outbox, SessionIndex, SimConfig, Timers};
+pub use sessions::{Sessions, check_scene_start, clock};
 pub use systems::{
     EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin, SimPlugin,
     SimSystems,
@@ -129,5 +154,5 @@ pub fn tick(app: &mut App, commands: impl IntoIterator<Item = SimCommand>) -> Ve
 
 /// Number of live sessions.
 pub fn session_count(app: &App) -> usize {
-    app.world().resource::<SessionIndex>().0.len()
+    app.world().resource::<SessionIndex>().len()
 }

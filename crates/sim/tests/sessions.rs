@@ -269,31 +269,27 @@ fn arrive_spec(events: &[SimEvent]) -> (String, String, String) {
         .expect("entered arrive")
 }
 
+/// Starts session `n` (seed `n`) at the start scene; the start tick's events.
+fn start(app: &mut App, n: u128) -> Vec<SimEvent> {
+    let seed = n as u64;
+    sim::tick(app, [cmd(n, Command::Start { scene: None, seed })])
+}
+
+/// Reports generated media as ready, for the next tick.
+fn push_media(app: &mut App, ready: sim::MediaReady) {
+    app.world_mut()
+        .resource_mut::<sim::Inbox>()
+        .media
+        .push(ready);
+}
+
 #[test]
 fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
     let mut app = sim::build_app(demo(), SimConfig::default());
-    let ev = sim::tick(
-        &mut app,
-        [cmd(
-            1,
-            Command::Start {
-                scene: None,
-                seed: 1,
-            },
-        )],
-    );
+    let ev = start(&mut app, 1);
     let (operation, prompt, params) = arrive_spec(&ev);
     // A second session moves on before the asset is ready: it must not get it.
-    let ev = sim::tick(
-        &mut app,
-        [cmd(
-            2,
-            Command::Start {
-                scene: None,
-                seed: 2,
-            },
-        )],
-    );
+    let ev = start(&mut app, 2);
     assert_eq!(arrive_spec(&ev).0, operation);
     wait(&mut app, 30);
     let ev = sim::tick(&mut app, [choose(2, "arrive_next")]);
@@ -306,17 +302,11 @@ fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
         params: params.clone(),
         asset: asset.to_owned(),
     };
-    app.world_mut()
-        .resource_mut::<sim::Inbox>()
-        .media
-        .push(ready("another prompt", "asset-x"));
+    push_media(&mut app, ready("another prompt", "asset-x"));
     assert!(sim::tick(&mut app, []).is_empty());
 
     let before = save_of(&mut app, 1);
-    app.world_mut()
-        .resource_mut::<sim::Inbox>()
-        .media
-        .push(ready(&prompt, "asset-1"));
+    push_media(&mut app, ready(&prompt, "asset-1"));
     let ev = sim::tick(&mut app, []);
     assert_eq!(ev.len(), 1, "only session 1 stands in the node: {ev:?}");
     assert_eq!(ev[0].session, SessionId::from_u128(1));
@@ -336,23 +326,11 @@ fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
     assert_eq!(before, after);
 
     // The same asset again is not pushed twice.
-    app.world_mut()
-        .resource_mut::<sim::Inbox>()
-        .media
-        .push(ready(&prompt, "asset-1"));
+    push_media(&mut app, ready(&prompt, "asset-1"));
     assert!(sim::tick(&mut app, []).is_empty());
 
     // A session entering later sees the asset at once, as does a resumed one.
-    let ev = sim::tick(
-        &mut app,
-        [cmd(
-            3,
-            Command::Start {
-                scene: None,
-                seed: 3,
-            },
-        )],
-    );
+    let ev = start(&mut app, 3);
     let shown = ev.iter().find_map(|e| match &e.event {
         Event::NodeEntered { media, .. } => media.clone(),
         _ => None,

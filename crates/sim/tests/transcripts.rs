@@ -154,11 +154,7 @@ impl Harness {
     }
 
     fn now(&self) -> i64 {
-        self.app
-            .world()
-            .iter_entities()
-            .find_map(|e| e.get::<sim::WorldClock>().map(|c| c.now_ms))
-            .unwrap()
+        sim::clock(self.app.world()).unwrap().now_ms
     }
 
     fn send(&mut self, session: u64, command: Command) {
@@ -226,6 +222,38 @@ impl Harness {
         }
     }
 
+    /// Runs ticks until session `session` gets a new mini-game prompt.
+    fn await_prompt(&mut self, session: u64) {
+        self.last_prompt.remove(&session);
+        let mut guard = 0;
+        while !self.last_prompt.contains_key(&session) {
+            self.run_tick();
+            guard += 1;
+            assert!(guard < 1000, "no mini-game prompt for session {session}");
+        }
+    }
+
+    /// Waits for the next prompt, then presses `delay_ms` after it opened; the input
+    /// arrives `latency_ms` after the press.
+    fn react(&mut self, session: u64, delay_ms: i64, latency_ms: i64) {
+        self.await_prompt(session);
+        let (round, nonce, opens) = self.last_prompt[&session];
+        let press = opens + delay_ms;
+        // Arrives in the tick whose time is >= press + latency.
+        while self.now() + self.tick_ms < press + latency_ms {
+            self.run_tick();
+        }
+        self.send(
+            session,
+            Command::MiniGameInput {
+                round,
+                nonce,
+                client_time_ms: press,
+            },
+        );
+        self.run_tick();
+    }
+
     fn step(&mut self, step: Step) {
         match step {
             Step::Start {
@@ -250,30 +278,7 @@ impl Harness {
                 delay_ms,
                 latency_ms,
                 session,
-            } => {
-                self.last_prompt.remove(&session);
-                let mut guard = 0;
-                while !self.last_prompt.contains_key(&session) {
-                    self.run_tick();
-                    guard += 1;
-                    assert!(guard < 1000, "no mini-game prompt for session {session}");
-                }
-                let (round, nonce, opens) = self.last_prompt[&session];
-                let press = opens + delay_ms;
-                // Arrives in the tick whose time is >= press + latency.
-                while self.now() + self.tick_ms < press + latency_ms {
-                    self.run_tick();
-                }
-                self.send(
-                    session,
-                    Command::MiniGameInput {
-                        round,
-                        nonce,
-                        client_time_ms: press,
-                    },
-                );
-                self.run_tick();
-            }
+            } => self.react(session, delay_ms, latency_ms),
             Step::Input {
                 offset_ms,
                 nonce,
@@ -289,15 +294,7 @@ impl Harness {
                 self.send(session, cmd);
                 self.run_tick();
             }
-            Step::AwaitPrompt { session } => {
-                self.last_prompt.remove(&session);
-                let mut guard = 0;
-                while !self.last_prompt.contains_key(&session) {
-                    self.run_tick();
-                    guard += 1;
-                    assert!(guard < 1000, "no mini-game prompt for session {session}");
-                }
-            }
+            Step::AwaitPrompt { session } => self.await_prompt(session),
             Step::ReplayLastInput => {
                 let c = self.last_input.clone().expect("no input to replay");
                 self.pending.push(Line::In {
@@ -460,58 +457,82 @@ fn transcripts_match_and_replay() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// What the recorded transcripts show, by kind.
+#[derive(Default)]
+struct Seen {
+    kinds: std::collections::BTreeSet<String>,
+    changes: std::collections::BTreeSet<String>,
+    events: std::collections::BTreeSet<String>,
+    games: std::collections::BTreeSet<String>,
+    ends: std::collections::BTreeSet<String>,
+    errors: std::collections::BTreeSet<String>,
+}
+
+impl Seen {
+    fn event(&mut self, ev: &serde_json::Value) {
+        let ty = ev["type"].as_str().unwrap().to_string();
+        match ty.as_str() {
+            "node_entered" => {
+                self.kinds.insert(ev["kind"].as_str().unwrap().to_string());
+            }
+            "state_delta" => {
+                for c in ev["changes"].as_array().unwrap() {
+                    self.changes.insert(c["type"].as_str().unwrap().to_string());
+                }
+            }
+            "mini_game_result" => {
+                self.games.insert(format!(
+                    "{}:{}",
+                    ev["game"].as_str().unwrap(),
+                    ev["outcome"].as_str().unwrap()
+                ));
+            }
+            "session_ended" => {
+                self.ends.insert(ev["reason"].to_string());
+            }
+            "error" => {
+                self.errors
+                    .insert(ev["reason"]["code"].as_str().unwrap().to_string());
+            }
+            _ => {}
+        }
+        self.events.insert(ty);
+    }
+
+    fn recorded() -> Self {
+        let mut seen = Seen::default();
+        for path in scenarios() {
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(
+                crate_dir()
+                    .join("tests/transcripts")
+                    .join(format!("{name}.jsonl")),
+            )
+            .unwrap();
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                if let Some(ev) = v.get("out").map(|o| &o["event"]) {
+                    seen.event(ev);
+                }
+            }
+        }
+        seen
+    }
+}
+
 /// The recorded transcripts together exercise every node kind, every kind of state change,
 /// both mini-games, saves/resumes, content changes, every end reason and the error codes.
 #[test]
 fn transcripts_cover_the_feature_set() {
     use std::collections::BTreeSet;
-    let mut kinds = BTreeSet::new();
-    let mut changes = BTreeSet::new();
-    let mut events = BTreeSet::new();
-    let mut games = BTreeSet::new();
-    let mut ends = BTreeSet::new();
-    let mut errors = BTreeSet::new();
-    for path in scenarios() {
-        let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(
-            crate_dir()
-                .join("tests/transcripts")
-                .join(format!("{name}.jsonl")),
-        )
-        .unwrap();
-        for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let Some(ev) = v.get("out").map(|o| &o["event"]) else {
-                continue;
-            };
-            let ty = ev["type"].as_str().unwrap().to_string();
-            match ty.as_str() {
-                "node_entered" => {
-                    kinds.insert(ev["kind"].as_str().unwrap().to_string());
-                }
-                "state_delta" => {
-                    for c in ev["changes"].as_array().unwrap() {
-                        changes.insert(c["type"].as_str().unwrap().to_string());
-                    }
-                }
-                "mini_game_result" => {
-                    games.insert(format!(
-                        "{}:{}",
-                        ev["game"].as_str().unwrap(),
-                        ev["outcome"].as_str().unwrap()
-                    ));
-                }
-                "session_ended" => {
-                    ends.insert(ev["reason"].to_string());
-                }
-                "error" => {
-                    errors.insert(ev["reason"]["code"].as_str().unwrap().to_string());
-                }
-                _ => {}
-            }
-            events.insert(ty);
-        }
-    }
+    let Seen {
+        kinds,
+        changes,
+        events,
+        games,
+        ends,
+        errors,
+    } = Seen::recorded();
     let set = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         kinds,

@@ -1,0 +1,138 @@
+//! Choices: offering the current node's edges, taking one (`choose`), and offering again
+//! the choices a save recorded.
+
+use crate::advance;
+use crate::components::{Offered, Phase};
+use crate::cx::{Cx, Res, S, wrong_state};
+use crate::edges::{cooling_until, take, test_edge};
+use crate::protocol::{Choice, ErrorReason, Event};
+
+/// Offers the current node's edges without `on` whose conditions hold.
+pub(crate) fn offer(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<()> {
+    let content = cx.content;
+    let mut choices = Vec::new();
+    let edges = content
+        .out_edges(&s.pos.scene, &s.pos.node)
+        .filter(|e| e.on.is_none());
+    for e in edges {
+        if !test_edge(s, cx, e)? {
+            continue;
+        }
+        let reveal = s.pos.entered_at_ms + e.reveal_ms as i64;
+        let avail = cooling_until(s, cx, e).map_or(reveal, |u| u.max(reveal));
+        // Reuse the previous offer's buffers.
+        let list = &mut s.choices.0;
+        match list.get_mut(choices.len()) {
+            Some(slot) => {
+                slot.edge.clone_from(&e.id);
+                slot.reveal_at_ms = reveal;
+            }
+            None => list.push(Offered {
+                edge: e.id.clone(),
+                reveal_at_ms: reveal,
+            }),
+        }
+        choices.push(Choice {
+            edge: e.id.clone(),
+            label: e.label.clone(),
+            available_at_ms: avail,
+        });
+    }
+    s.choices.0.truncate(choices.len());
+    if choices.is_empty() {
+        return Err(format!(
+            "no choice available at node '{}' in scene '{}'",
+            s.pos.node, s.pos.scene
+        ));
+    }
+    *s.phase = Phase::Choosing;
+    cx.emit(Event::ChoicesOffered {
+        node: s.pos.node.clone(),
+        choices,
+    });
+    Ok(())
+}
+
+/// Offers again the choices a save recorded (those still in the content), or afresh
+/// when none is left.
+pub(crate) fn reoffer(s: S<'_, '_, '_>, cx: &mut Cx<'_>, offered: Vec<String>) -> Res<()> {
+    let content = cx.content;
+    let mut list = Vec::new();
+    let mut choices = Vec::new();
+    for id in offered {
+        if let Some(e) = content.edge(&s.pos.scene, &id) {
+            let reveal = s.pos.entered_at_ms + e.reveal_ms as i64;
+            let avail = cooling_until(s, cx, e).map_or(reveal, |u| u.max(reveal));
+            list.push(Offered {
+                edge: id.clone(),
+                reveal_at_ms: reveal,
+            });
+            choices.push(Choice {
+                edge: id,
+                label: e.label.clone(),
+                available_at_ms: avail,
+            });
+        }
+    }
+    if list.is_empty() {
+        // Every saved choice disappeared: offer afresh from the current content.
+        return offer(s, cx);
+    }
+    s.choices.0 = list;
+    *s.phase = Phase::Choosing;
+    cx.emit(Event::ChoicesOffered {
+        node: s.pos.node.clone(),
+        choices,
+    });
+    Ok(())
+}
+
+/// `choose`: validates fully before changing anything.
+pub(crate) fn choose(s: S<'_, '_, '_>, cx: &mut Cx<'_>, edge_id: &str) -> Res<()> {
+    if *s.phase != Phase::Choosing {
+        cx.reject("choose", wrong_state("choose", *s.phase));
+        return Ok(());
+    }
+    let not_offered = || ErrorReason::EdgeNotOffered {
+        edge: edge_id.to_string(),
+    };
+    let Some(reveal_at_ms) = s
+        .choices
+        .0
+        .iter()
+        .find(|o| o.edge == edge_id)
+        .map(|o| o.reveal_at_ms)
+    else {
+        cx.reject("choose", not_offered());
+        return Ok(());
+    };
+    let content = cx.content;
+    let Some(edge) = content.edge(&s.pos.scene, edge_id) else {
+        cx.reject("choose", not_offered());
+        return Ok(());
+    };
+    if cx.now < reveal_at_ms {
+        let at_ms = reveal_at_ms;
+        let edge = edge_id.to_string();
+        cx.reject("choose", ErrorReason::NotRevealed { edge, at_ms });
+        return Ok(());
+    }
+    if let Some(until_ms) = cooling_until(s, cx, edge) {
+        let edge = edge_id.to_string();
+        cx.reject("choose", ErrorReason::Cooldown { edge, until_ms });
+        return Ok(());
+    }
+    let rng_before = s.rng.0;
+    let refused = match test_edge(s, cx, edge) {
+        Ok(true) => None,
+        Ok(false) => Some(edge_id.to_string()),
+        Err(detail) => Some(format!("{edge_id} ({detail})")),
+    };
+    if let Some(edge) = refused {
+        s.rng.0 = rng_before;
+        cx.reject("choose", ErrorReason::ConditionFalse { edge });
+        return Ok(());
+    }
+    take(s, cx, edge)?;
+    advance::run(s, cx, false)
+}

@@ -1,0 +1,100 @@
+//! What every step of a session works with: the session's components ([`S`]), the
+//! per-call context ([`Cx`]: content, tunables, time, staging, timers), and the ways a
+//! step ends a session or refuses a command.
+
+use bevy_ecs::entity::Entity;
+
+use domain::narrative::state::Ctx;
+use domain::narrative::{Content, Expr, ExprText};
+
+use crate::components::{Phase, SessionQueryItem};
+use crate::protocol::{EndReason, ErrorReason, Event, SessionId};
+use crate::resources::{MediaLibrary, SimConfig, Staging, Timers};
+
+/// One session's components, mutable.
+pub(crate) type S<'a, 'w, 's> = &'a mut SessionQueryItem<'w, 's>;
+
+/// A step's result: `Err` carries a runtime failure's detail (the session is aborted).
+pub(crate) type Res<T> = Result<T, String>;
+
+/// Per-call context.
+pub(crate) struct Cx<'a> {
+    pub content: &'a Content,
+    pub cfg: &'a SimConfig,
+    pub now: i64,
+    pub id: SessionId,
+    pub entity: Entity,
+    pub staging: &'a mut Staging,
+    pub timers: &'a mut Timers,
+    pub media: &'a MediaLibrary,
+}
+
+impl Cx<'_> {
+    pub fn emit(&mut self, e: Event) {
+        self.staging.events.push((self.id, e));
+    }
+
+    pub fn reject(&mut self, command: &str, reason: ErrorReason) {
+        let message = reason.to_string();
+        self.emit(Event::Error {
+            command: command.to_string(),
+            reason,
+            message,
+        });
+    }
+}
+
+/// Runs `f` with an expression/effect context over the session's state.
+pub(crate) fn with_ctx<R>(
+    s: S<'_, '_, '_>,
+    content: &Content,
+    now: i64,
+    f: impl FnOnce(&mut Ctx<'_>) -> R,
+) -> R {
+    let mut ctx = Ctx {
+        world: &content.world,
+        args: &s.pos.args,
+        vars: &mut s.vars.0,
+        visits: &s.visits.0,
+        progress: &mut s.progress.0,
+        time_ms: now,
+        rng: &mut s.rng.0,
+    };
+    f(&mut ctx)
+}
+
+/// The parsed expression (validation parses every expression; a failure is a runtime error).
+pub(crate) fn parsed(t: &ExprText) -> Res<&Expr> {
+    t.parsed
+        .as_ref()
+        .map_err(|e| format!("invalid expression '{}': {e}", t.src))
+}
+
+/// Ends the session (despawned after this tick's output).
+pub(crate) fn end(s: S<'_, '_, '_>, cx: &mut Cx<'_>, reason: EndReason) {
+    *s.phase = Phase::Ended;
+    s.choices.0.clear();
+    s.minigame.0 = None;
+    cx.emit(Event::SessionEnded { reason });
+    cx.staging.ended.push((cx.id, cx.entity));
+}
+
+/// Aborts a session after a runtime failure (never a silent soft-lock).
+pub(crate) fn abort(s: S<'_, '_, '_>, cx: &mut Cx<'_>, command: &str, detail: String) {
+    cx.reject(command, ErrorReason::Runtime { detail });
+    end(s, cx, EndReason::Aborted);
+}
+
+/// The rejection of a command that does not fit the session's phase.
+pub(crate) fn wrong_state(command: &str, phase: Phase) -> ErrorReason {
+    let state = match phase {
+        Phase::Starting => "the session is starting",
+        Phase::Choosing => "waiting for a choice",
+        Phase::MiniGame => "a mini-game is running",
+        Phase::Ended => "the session has ended",
+    };
+    ErrorReason::WrongState {
+        command: command.to_string(),
+        state: state.to_string(),
+    }
+}

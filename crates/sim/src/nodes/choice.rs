@@ -1,0 +1,23 @@
+//! `choice`: shows its prompt and offers the edges whose conditions hold.
+
+use super::{Behaviour, Next, Shown};
+use crate::choices;
+use crate::cx::{Cx, Res, S};
+
+pub(super) struct Choice<'k> {
+    pub prompt: Option<&'k str>,
+}
+
+impl<'k> Behaviour<'k> for Choice<'k> {
+    fn shown(&self, _cx: &Cx<'_>) -> Shown {
+        Shown {
+            prompt: self.prompt.map(str::to_owned),
+            ..Shown::default()
+        }
+    }
+
+    fn enter(&self, s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
+        choices::offer(s, cx)?;
+        Ok(Next::Stop)
+    }
+}

@@ -1,0 +1,18 @@
+//! `end`: ends the session with the node's outcome.
+
+use domain::narrative::EndOutcome;
+
+use super::{Behaviour, Next};
+use crate::cx::{Cx, Res, S, end};
+use crate::protocol::EndReason;
+
+pub(super) struct End {
+    pub outcome: EndOutcome,
+}
+
+impl<'k> Behaviour<'k> for End {
+    fn enter(&self, s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
+        end(s, cx, EndReason::End(self.outcome));
+        Ok(Next::Stop)
+    }
+}

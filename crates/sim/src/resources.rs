@@ -1,0 +1,188 @@
+//! The ECS resources: the inbound and outbound queues the server fills and drains, the
+//! tunables, the loaded content, the session index, the timer heap and the per-tick
+//! staging between the system sets.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+
+use domain::narrative::Content;
+use domain::narrative::state::Change;
+
+use crate::protocol::{Event, SessionId, SimCommand, SimEvent, WorldControl};
+
+/// The loaded content. Replace it through [`Inbox::reload`] so live sessions are checked.
+#[derive(Resource, Clone, Debug)]
+pub(crate) struct SimContent(pub Arc<Content>);
+
+/// Tunables.
+#[derive(Resource, Clone, Debug)]
+pub struct SimConfig {
+    /// World time added per fixed tick (before scaling).
+    pub tick_ms: i64,
+    /// Random delay before a reflex round opens (inclusive range, ms).
+    pub reflex_delay_ms: (i64, i64),
+    /// How long after a window closes the server still accepts an input (network slack).
+    pub input_grace_ms: i64,
+    /// Maximum accepted gap between an input's claimed time and its arrival.
+    pub max_input_latency_ms: i64,
+    /// Guard against content loops: automatic steps per command.
+    pub max_auto_steps: u32,
+    /// World time (ms) the clock starts from. A server sets it to the latest world time
+    /// it has stored, so world time never goes backwards across restarts.
+    pub start_ms: i64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            tick_ms: 50,
+            reflex_delay_ms: (500, 1500),
+            input_grace_ms: 100,
+            max_input_latency_ms: 250,
+            max_auto_steps: 1000,
+            start_ms: 0,
+        }
+    }
+}
+
+/// Inbound queue, filled by the server before a tick.
+#[derive(Resource, Default, Debug)]
+pub struct Inbox {
+    /// Session commands, processed in order.
+    pub commands: Vec<SimCommand>,
+    /// World controls, applied before the clock advances.
+    pub world: Vec<WorldControl>,
+    /// New content to swap in (already validated by the `content` crate).
+    pub reload: Option<Arc<Content>>,
+    /// Generated media that became ready (from the generation pipeline).
+    pub media: Vec<crate::protocol::MediaReady>,
+}
+
+/// Assets generated for media specs: (operation, prompt, params) -> asset. Nodes with an
+/// equal spec present the asset instead of the spec.
+#[derive(Resource, Default, Debug)]
+pub(crate) struct MediaLibrary(pub std::collections::HashMap<(String, String, String), String>);
+
+impl MediaLibrary {
+    /// The asset for a spec, if generated.
+    pub(crate) fn get(&self, operation: &str, prompt: &str, params: &str) -> Option<&String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0
+            .get(&(operation.to_owned(), prompt.to_owned(), params.to_owned()))
+    }
+}
+
+/// Outbound events, drained by the server after a tick.
+#[derive(Resource, Default, Debug)]
+pub struct Outbox {
+    /// Events in emission order.
+    pub events: Vec<SimEvent>,
+}
+
+impl Outbox {
+    /// Takes all events, keeping the buffer's capacity for the next tick.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, SimEvent> {
+        self.events.drain(..)
+    }
+}
+
+/// Session id -> entity, for the live sessions. Read its size with [`SessionIndex::len`].
+#[derive(Resource, Default, Debug)]
+pub struct SessionIndex(pub(crate) domain::narrative::content::FxHashMap<SessionId, Entity>);
+
+impl SessionIndex {
+    /// Live sessions.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No live session.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a timer does when due. A closed set: every kind is handled by an exhaustive match
+/// (`minigame::on_timer`), so a new kind cannot be dropped silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// A reflex round's random delay is over: open its input window.
+    RoundOpens,
+    /// A reflex round's window (plus grace) is over without an input: a miss.
+    WindowCloses,
+}
+
+/// Deadline queue (mini-game round openings and timeouts). Only due entries are touched.
+#[derive(Resource, Default, Debug)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<(i64, u64, Entity, Timer)>>,
+    next: u64,
+}
+
+impl Timers {
+    /// Schedules a timer and returns its token.
+    pub(crate) fn schedule(&mut self, due_ms: i64, entity: Entity, timer: Timer) -> u64 {
+        self.next += 1;
+        self.heap.push(Reverse((due_ms, self.next, entity, timer)));
+        self.next
+    }
+
+    /// Pops the next due timer.
+    pub(crate) fn pop_due(&mut self, now_ms: i64) -> Option<(u64, Entity, Timer)> {
+        match self.heap.peek() {
+            Some(Reverse((due, _, _, _))) if *due <= now_ms => {
+                self.heap.pop().map(|Reverse((_, t, e, k))| (t, e, k))
+            }
+            _ => None,
+        }
+    }
+
+    /// Pending timers.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// No pending timers.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+/// A unit of work for one session in this tick.
+#[derive(Debug)]
+pub(crate) enum Job {
+    Command(crate::protocol::Command),
+    Begin,
+    Resumed {
+        notes: Vec<String>,
+        wait: domain::narrative::SavedWait,
+    },
+    Timer {
+        token: u64,
+        timer: Timer,
+    },
+}
+
+/// Work routed by the input systems for the narrative systems.
+#[derive(Resource, Default, Debug)]
+pub(crate) struct Work(pub Vec<(Entity, SessionId, Job)>);
+
+/// Per-tick staging between the system sets.
+#[derive(Resource, Default, Debug)]
+pub(crate) struct Staging {
+    /// Narrative events in order.
+    pub events: Vec<(SessionId, Event)>,
+    /// State changes in order.
+    pub journal: Vec<(SessionId, Change)>,
+    /// Sessions to despawn after output.
+    pub ended: Vec<(SessionId, Entity)>,
+    /// Indexes into `events` of this tick's `state_delta` events (read by progression).
+    pub deltas: Vec<usize>,
+    /// Reused buffer for effect application.
+    pub(crate) scratch: Vec<domain::narrative::Change>,
+}

@@ -1,0 +1,169 @@
+//! Input systems: the world clock and its controls, content reloads, generated media.
+//! (Command routing is in `routing`.)
+
+use bevy_ecs::prelude::*;
+
+use crate::components::{Phase, Position, SessionQuery, SimWorld, WorldClock};
+use crate::cx::{Cx, abort};
+use crate::protocol::{Event, Media, SessionId, WorldControl};
+use crate::resources::{Inbox, MediaLibrary, SessionIndex, SimConfig, SimContent, Staging, Timers};
+use crate::{choices, nodes, save};
+
+pub(super) fn advance_clock(
+    mut inbox: ResMut<Inbox>,
+    cfg: Res<SimConfig>,
+    mut clock: Single<&mut WorldClock, With<SimWorld>>,
+) {
+    let mut step = false;
+    for c in inbox.world.drain(..) {
+        match c {
+            WorldControl::Pause => clock.paused = true,
+            WorldControl::Resume => clock.paused = false,
+            WorldControl::Step => step = true,
+            WorldControl::SetScale { permille } => clock.scale_permille = permille,
+            WorldControl::SetTurnBased { on } => clock.turn_based = on,
+        }
+    }
+    let advance = if clock.paused {
+        step
+    } else if clock.turn_based {
+        step || !inbox.commands.is_empty()
+    } else {
+        true
+    };
+    clock.tick += 1;
+    if advance {
+        let dt = cfg.tick_ms.saturating_mul(i64::from(clock.scale_permille)) / 1000;
+        clock.now_ms = clock.now_ms.saturating_add(dt);
+    }
+}
+
+/// Records generated media and pushes it to the sessions standing in a node with that spec.
+///
+/// Media becomes ready rarely (once per spec), so this scans the sessions when it does; on
+/// every other tick it returns at once.
+pub(super) fn deliver_media(
+    mut inbox: ResMut<Inbox>,
+    mut library: ResMut<MediaLibrary>,
+    content: Res<SimContent>,
+    index: Res<SessionIndex>,
+    sessions: Query<(&Position, &Phase)>,
+    mut staging: ResMut<Staging>,
+) {
+    if inbox.media.is_empty() {
+        return;
+    }
+    let ready = std::mem::take(&mut inbox.media);
+    // Live sessions in id order (deterministic output), listed only if some node shows a
+    // ready spec.
+    let mut ids: Option<Vec<(SessionId, Entity)>> = None;
+    for m in ready {
+        let key = (m.operation.clone(), m.prompt.clone(), m.params.clone());
+        if library.0.get(&key) == Some(&m.asset) {
+            continue;
+        }
+        library.0.insert(key, m.asset.clone());
+        // The nodes showing this spec (content is small; sessions may be many).
+        let targets: Vec<(&str, &str)> = content
+            .0
+            .scenes
+            .values()
+            .flat_map(|scene| scene.nodes.iter().map(move |n| (scene, n)))
+            .filter(|(_, n)| {
+                nodes::kind(&n.kind, |b| b.generates()).is_some_and(|g| {
+                    g.operation == m.operation
+                        && g.prompt == m.prompt
+                        && crate::protocol::spec_params(g) == m.params
+                })
+            })
+            .map(|(scene, n)| (scene.id.as_str(), n.id.as_str()))
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let ids = ids.get_or_insert_with(|| {
+            let mut v: Vec<_> = index.0.iter().map(|(id, e)| (*id, *e)).collect();
+            v.sort();
+            v
+        });
+        for (id, entity) in ids.iter() {
+            let Ok((pos, phase)) = sessions.get(*entity) else {
+                continue;
+            };
+            if *phase != Phase::Ended && targets.contains(&(pos.scene.as_str(), pos.node.as_str()))
+            {
+                staging.events.push((
+                    *id,
+                    Event::MediaReady {
+                        scene: pos.scene.clone(),
+                        node: pos.node.clone(),
+                        media: Box::new(Media::Asset {
+                            asset: m.asset.clone(),
+                        }),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+/// Swaps content; live sessions whose position no longer maps are aborted with a reason.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn reload_content(
+    mut inbox: ResMut<Inbox>,
+    mut content: ResMut<SimContent>,
+    mut q: Query<SessionQuery>,
+    index: Res<SessionIndex>,
+    mut staging: ResMut<Staging>,
+    mut timers: ResMut<Timers>,
+    cfg: Res<SimConfig>,
+    clock: Single<&WorldClock, With<SimWorld>>,
+    media: Res<MediaLibrary>,
+) {
+    let Some(new) = inbox.reload.take() else {
+        return;
+    };
+    let old = std::mem::replace(&mut content.0, new);
+    let mut ids: Vec<_> = index.0.iter().map(|(id, e)| (*id, *e)).collect();
+    ids.sort();
+    for (id, entity) in ids {
+        let Ok(mut s) = q.get_mut(entity) else {
+            continue;
+        };
+        let mut cx = Cx {
+            content: &old,
+            cfg: &cfg,
+            now: clock.now_ms,
+            id,
+            entity,
+            staging: &mut staging,
+            timers: &mut timers,
+            media: &media,
+        };
+        let Ok(save) = save::snapshot(&save::SaveView::from(&s), cx.now, &old.version) else {
+            continue;
+        };
+        match save::check_save(&save, &content.0) {
+            // Keep live state; drop offered choices whose edges disappeared.
+            Ok((mapped, _notes)) => match &mapped.wait {
+                domain::narrative::SavedWait::Choices { offered } => {
+                    let before = s.choices.0.len();
+                    s.choices.0.retain(|o| offered.contains(&o.edge));
+                    if s.choices.0.len() != before {
+                        // Re-offer from the new content so the client sees the current choices.
+                        cx.content = &content.0;
+                        if let Err(e) = choices::offer(&mut s, &mut cx) {
+                            abort(&mut s, &mut cx, "reload", e);
+                        }
+                    }
+                }
+                // A running mini-game goes on as it is.
+                domain::narrative::SavedWait::MiniGame { .. } => {}
+            },
+            Err(reason) => {
+                let detail = format!("content reloaded: {reason}");
+                abort(&mut s, &mut cx, "reload", detail);
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The plugins and their systems, one per concern, ordered by [`SimSystems`]: input
+//! (clock, reload, media, routing), the narrative step, output (deltas, progression,
+//! sequencing).
+
+use std::sync::Arc;
+
+use bevy_app::{App, FixedUpdate, Plugin};
+use bevy_ecs::prelude::*;
+
+use domain::narrative::Content;
+
+use crate::components::{Clock, SimWorld, WorldClock};
+use crate::resources::{
+    Inbox, MediaLibrary, Outbox, SessionIndex, SimConfig, SimContent, Staging, Timers, Work,
+};
+
+mod input;
+mod narrative;
+mod output;
+mod routing;
+
+use input::{advance_clock, deliver_media, reload_content};
+use narrative::step_sessions;
+use output::{emit_progression, emit_state_deltas, flush_outbox};
+use routing::route_commands;
+
+/// Ordered system sets inside `FixedUpdate`.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimSystems {
+    /// Clock, content reload, command routing, due timers.
+    Input,
+    /// Node traversal, choices, mini-games, calls, saves.
+    Narrative,
+    /// State deltas from the effect journal.
+    Effects,
+    /// Quest, objective, level and unlock events.
+    Progression,
+    /// Sequencing into the [`Outbox`], despawning ended sessions.
+    Output,
+}
+
+/// Adds everything: resources, the world entity and all sub-plugins.
+pub struct SimPlugin {
+    content: Arc<Content>,
+    config: SimConfig,
+}
+
+impl SimPlugin {
+    /// With content and tunables.
+    pub fn new(content: Arc<Content>, config: SimConfig) -> Self {
+        Self { content, config }
+    }
+}
+
+impl Plugin for SimPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(SimContent(self.content.clone()))
+            .insert_resource(self.config.clone())
+            .init_resource::<Inbox>()
+            .init_resource::<Outbox>()
+            .init_resource::<SessionIndex>()
+            .init_resource::<Timers>()
+            .init_resource::<Work>()
+            .init_resource::<Staging>()
+            .init_resource::<MediaLibrary>()
+            .configure_sets(
+                FixedUpdate,
+                (
+                    SimSystems::Input,
+                    SimSystems::Narrative,
+                    SimSystems::Effects,
+                    SimSystems::Progression,
+                    SimSystems::Output,
+                )
+                    .chain(),
+            )
+            .add_plugins((
+                InputPlugin,
+                NarrativePlugin,
+                EffectsPlugin,
+                ProgressionPlugin,
+                OutputPlugin,
+            ));
+        // The sets are chained, so nothing runs in parallel anyway: a single-threaded
+        // executor keeps ticks cheap and the order fixed.
+        app.edit_schedule(FixedUpdate, |schedule| {
+            schedule.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
+        });
+        app.world_mut().spawn((
+            SimWorld,
+            WorldClock(Clock {
+                now_ms: self.config.start_ms,
+                ..Clock::default()
+            }),
+        ));
+    }
+}
+
+/// Clock, reload and command routing.
+pub struct InputPlugin;
+impl Plugin for InputPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(
+            FixedUpdate,
+            (advance_clock, reload_content, deliver_media, route_commands)
+                .chain()
+                .in_set(SimSystems::Input),
+        );
+    }
+}
+
+/// Narrative step.
+pub struct NarrativePlugin;
+impl Plugin for NarrativePlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(FixedUpdate, step_sessions.in_set(SimSystems::Narrative));
+    }
+}
+
+/// State deltas.
+pub struct EffectsPlugin;
+impl Plugin for EffectsPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(FixedUpdate, emit_state_deltas.in_set(SimSystems::Effects));
+    }
+}
+
+/// Progression events.
+pub struct ProgressionPlugin;
+impl Plugin for ProgressionPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(
+            FixedUpdate,
+            emit_progression.in_set(SimSystems::Progression),
+        );
+    }
+}
+
+/// Output.
+pub struct OutputPlugin;
+impl Plugin for OutputPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(FixedUpdate, flush_outbox.in_set(SimSystems::Output));
+    }
+}
