@@ -35,61 +35,8 @@ impl State {
         match msg {
             ServerMessage::Event { at_ms, event, .. } => {
                 clock.saw(at_ms);
-                if let Some(f) = self.inflight.as_mut()
-                    && !f.evented
-                {
-                    f.evented = true;
-                    stats.to_event.push(micros(received - f.sent));
-                    if let Some(sync) = &clock.sync {
-                        stats
-                            .until_tick
-                            .push((at_ms - sync.server_ms_at(f.sent)) * 1000);
-                        stats
-                            .tick_to_event
-                            .push((sync.server_ms_at(received) - at_ms) * 1000);
-                    }
-                }
-                match event {
-                    GameEvent::NodeEntered { .. } => {
-                        self.choices.clear();
-                        self.prompt = None;
-                    }
-                    GameEvent::ChoicesOffered { choices, .. } => {
-                        self.choices = choices
-                            .into_iter()
-                            .map(|ch| {
-                                let wait = ch.available_at_ms.saturating_sub(at_ms).max(0);
-                                let wait = u64::try_from(wait).unwrap_or(0);
-                                (ch.edge, received + Duration::from_millis(wait))
-                            })
-                            .collect();
-                    }
-                    GameEvent::MiniGamePrompt { round, nonce, .. } => {
-                        self.prompt = Some((round, nonce, received));
-                    }
-                    GameEvent::MiniGameRound { hit, .. } => {
-                        self.prompt = None;
-                        if hit {
-                            stats.reflex.1 += 1;
-                        }
-                    }
-                    GameEvent::SessionEnded { .. } => {
-                        self.ended = true;
-                        self.choices.clear();
-                        self.prompt = None;
-                        stats.finished += 1;
-                    }
-                    GameEvent::SessionStarted { .. }
-                    | GameEvent::Resumed { .. }
-                    | GameEvent::MediaReady { .. }
-                    | GameEvent::StateDelta { .. }
-                    | GameEvent::MiniGameResult { .. }
-                    | GameEvent::QuestUpdated { .. }
-                    | GameEvent::ObjectiveUpdated { .. }
-                    | GameEvent::LevelUp { .. }
-                    | GameEvent::SceneUnlocked { .. }
-                    | GameEvent::Error { .. } => {}
-                }
+                self.timed(at_ms, received, clock, stats);
+                self.on_event(event, at_ms, received, stats);
             }
             ServerMessage::Ack { request_id, .. } => self.answered(request_id, None, stats),
             ServerMessage::Rejected {
@@ -101,6 +48,70 @@ impl State {
             | ServerMessage::Authenticated { .. }
             | ServerMessage::SessionJoined { .. }
             | ServerMessage::Heartbeat { .. } => {}
+        }
+    }
+
+    /// The first event after a command: its command→event latency, and where the time
+    /// went on the server's clock when the bot is time-synced.
+    fn timed(&mut self, at_ms: i64, received: Instant, clock: &Clock, stats: &mut BotStats) {
+        if let Some(f) = self.inflight.as_mut()
+            && !f.evented
+        {
+            f.evented = true;
+            stats.to_event.push(micros(received - f.sent));
+            if let Some(sync) = &clock.sync {
+                stats
+                    .until_tick
+                    .push((at_ms - sync.server_ms_at(f.sent)) * 1000);
+                stats
+                    .tick_to_event
+                    .push((sync.server_ms_at(received) - at_ms) * 1000);
+            }
+        }
+    }
+
+    /// What an event changes in the bot's view of its session.
+    fn on_event(&mut self, event: GameEvent, at_ms: i64, received: Instant, stats: &mut BotStats) {
+        match event {
+            GameEvent::NodeEntered { .. } => {
+                self.choices.clear();
+                self.prompt = None;
+            }
+            GameEvent::ChoicesOffered { choices, .. } => {
+                self.choices = choices
+                    .into_iter()
+                    .map(|ch| {
+                        let wait = ch.available_at_ms.saturating_sub(at_ms).max(0);
+                        let wait = u64::try_from(wait).unwrap_or(0);
+                        (ch.edge, received + Duration::from_millis(wait))
+                    })
+                    .collect();
+            }
+            GameEvent::MiniGamePrompt { round, nonce, .. } => {
+                self.prompt = Some((round, nonce, received));
+            }
+            GameEvent::MiniGameRound { hit, .. } => {
+                self.prompt = None;
+                if hit {
+                    stats.reflex.1 += 1;
+                }
+            }
+            GameEvent::SessionEnded { .. } => {
+                self.ended = true;
+                self.choices.clear();
+                self.prompt = None;
+                stats.finished += 1;
+            }
+            GameEvent::SessionStarted { .. }
+            | GameEvent::Resumed { .. }
+            | GameEvent::MediaReady { .. }
+            | GameEvent::StateDelta { .. }
+            | GameEvent::MiniGameResult { .. }
+            | GameEvent::QuestUpdated { .. }
+            | GameEvent::ObjectiveUpdated { .. }
+            | GameEvent::LevelUp { .. }
+            | GameEvent::SceneUnlocked { .. }
+            | GameEvent::Error { .. } => {}
         }
     }
 
@@ -219,4 +230,80 @@ pub(super) struct Inflight {
     pub(super) sent: Instant,
     pub(super) evented: bool,
     pub(super) reflex: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use protocol::v1::Choice;
+
+    use super::*;
+    use crate::Trust;
+
+    fn event(at_ms: i64, event: GameEvent) -> ServerMessage {
+        ServerMessage::Event {
+            seq: 0,
+            at_ms,
+            event,
+        }
+    }
+
+    #[test]
+    fn a_bot_chooses_an_offered_edge_and_times_its_answer() {
+        let trust = Trust::Fingerprint(String::new());
+        let mut cfg = BotConfig::new("http://h", "127.0.0.1:1".parse().unwrap(), trust);
+        cfg.think = (Duration::ZERO, Duration::ZERO);
+        let (mut state, mut clock, mut stats) =
+            (State::default(), Clock::new(None), BotStats::default());
+        assert!(state.plan(&cfg).is_none());
+        let offer = GameEvent::ChoicesOffered {
+            node: "n".into(),
+            choices: vec![Choice {
+                edge: "go".into(),
+                label: None,
+                available_at_ms: 100,
+            }],
+        };
+        state.on_message(event(100, offer), &mut clock, &mut stats);
+        let Some((Plan::Choose(edge), _)) = state.plan(&cfg) else {
+            panic!("expected a choice");
+        };
+        assert_eq!(edge, "go");
+        state.inflight = Some(Inflight {
+            id: 7,
+            sent: Instant::now(),
+            evented: false,
+            reflex: false,
+        });
+        assert!(state.plan(&cfg).is_none(), "one command at a time");
+        let node = GameEvent::SessionEnded {
+            reason: "success".into(),
+        };
+        state.on_message(event(200, node), &mut clock, &mut stats);
+        state.on_message(
+            ServerMessage::Ack {
+                request_id: 7,
+                through_seq: None,
+            },
+            &mut clock,
+            &mut stats,
+        );
+        assert_eq!(
+            (stats.commands, stats.finished, stats.to_event.len()),
+            (1, 1, 1)
+        );
+        assert_eq!(stats.to_ack.len(), 1);
+        assert!(matches!(state.plan(&cfg), Some((Plan::NewSession, _))));
+        // Without a time sync the clock follows the events.
+        assert!(clock.now() >= 200);
+    }
+
+    #[test]
+    fn only_events_that_change_the_options_replan() {
+        assert!(replans(&GameEvent::SessionEnded {
+            reason: "left".into()
+        }));
+        assert!(!replans(&GameEvent::LevelUp { level: 2, xp: 10 }));
+    }
 }

@@ -254,3 +254,51 @@ impl Tally {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank_in_ms() {
+        let l = Latencies::from((1..=100).rev().map(|ms| ms * 1000).collect());
+        assert_eq!(l.count(), 100);
+        assert_eq!(l.percentile_ms(0.5), 50.0);
+        assert_eq!(l.percentile_ms(0.99), 99.0);
+        assert_eq!(l.percentile_ms(1.0), 100.0);
+        assert_eq!(Latencies::default().percentile_ms(0.5), 0.0);
+    }
+
+    #[test]
+    fn a_tally_sums_bots_and_pools_their_samples() {
+        let bot = |errors: u64, sample: i64| {
+            let mut s = BotStats {
+                held: errors == 0,
+                commands: 2,
+                to_event: vec![sample],
+                to_ack: vec![sample],
+                ..BotStats::default()
+            };
+            if errors > 0 {
+                s.errors.insert("connection lost".into(), errors);
+            }
+            s
+        };
+        let mut tally = Tally::new(BotReport {
+            bots: 2,
+            connected: 2,
+            ..BotReport::default()
+        });
+        tally.add(bot(0, 1000));
+        tally.add(bot(1, 3000));
+        let report = tally.finish(Duration::from_secs(2));
+        assert_eq!((report.held, report.commands), (1, 4));
+        assert_eq!(report.error_count(), 1);
+        assert_eq!(report.per_second(), 2.0);
+        assert_eq!(report.command_to_event.count(), 2);
+        assert_eq!(report.command_to_ack.percentile_ms(1.0), 3.0);
+        let json = report.json();
+        assert_eq!(json["errors_total"], 1);
+        assert!(report.to_string().contains("errors 1 (connection lost 1)"));
+    }
+}
