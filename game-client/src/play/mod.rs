@@ -3,7 +3,7 @@
 //! [`Player`] (`player.rs`) is a pure state machine: server messages and input lines
 //! go in, text to print and commands to send come out. It owns no clock: callers pass
 //! their estimate of the server's world time (`now`, in world ms), which decides when
-//! a choice is revealed and what time a reflex key press claims. Its text is made in
+//! a choice is revealed and what time a reflex key press claims. Its views are made in
 //! `render.rs`, the progression it tracks is [`Progress`] (`progress.rs`). [`run`]
 //! (`terminal.rs`) drives it: REST login, scene choice, the QUIC session, and one loop
 //! over server messages, input lines, reveal deadlines and heartbeats, reconnecting and

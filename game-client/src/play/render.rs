@@ -1,5 +1,7 @@
-//! The player's text: every line `pixsim-client play` prints is formatted here, from
-//! plain data (scenes, choices, media, progress), with no state of its own.
+//! The player's text: the views `pixsim-client play` prints (scene headings, menus,
+//! media links, the stats view, the scene list, mini-game and quest lines) are
+//! formatted here from plain data, with no state of their own. One-line notices
+//! (`(reconnected)`...) stay next to the state change that prints them.
 
 use protocol::v1::{Choice, Media};
 use uuid::Uuid;
