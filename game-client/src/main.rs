@@ -221,7 +221,7 @@ fn trust(conn: &ConnArgs) -> Result<Trust> {
     let default = Path::new(DEFAULT_CERT_DER);
     if default.is_file() {
         let der = std::fs::read(default).with_context(|| format!("reading {DEFAULT_CERT_DER}"))?;
-        return Ok(Trust::Fingerprint(quic::fingerprint(&der)));
+        return Ok(Trust::Fingerprint(game_client::fingerprint(&der)));
     }
     bail!(
         "no server certificate to trust: pass --fingerprint HEX (the server prints it at \

@@ -100,7 +100,7 @@ async fn raw(
     quinn::RecvStream,
 ) {
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let cfg = quic::client_config_pinned(&server.fingerprint).unwrap();
+    let cfg = game_client::transport::client_config_pinned(&server.fingerprint).unwrap();
     let conn = endpoint
         .connect_with(cfg, server.addr, "localhost")
         .unwrap()
@@ -114,7 +114,8 @@ async fn closed_code(conn: &quinn::Connection) -> (CloseCode, String) {
     let err = tokio::time::timeout(Duration::from_secs(10), conn.closed())
         .await
         .expect("connection closed in time");
-    quic::close_code_of(&err).unwrap_or_else(|| panic!("not an application close: {err:?}"))
+    game_client::transport::close_code_of(&err)
+        .unwrap_or_else(|| panic!("not an application close: {err:?}"))
 }
 
 async fn hello(send: &mut quinn::SendStream) {
@@ -168,7 +169,7 @@ async fn handshake_and_ping_round_trip() {
 async fn wrong_fingerprint_is_refused() {
     let dir = TempDir::new();
     let server = start(config(dir.path()));
-    let wrong = quic::fingerprint(b"not the server certificate");
+    let wrong = game_client::fingerprint(b"not the server certificate");
     let err = Client::connect(server.addr, "localhost", Trust::Fingerprint(wrong))
         .await
         .unwrap_err();
@@ -379,7 +380,7 @@ async fn self_signed_cert_is_generated_once_and_reused() {
         assert!(quic_dir.join(f).is_file(), "{f} written");
     }
     let der = std::fs::read(quic_dir.join(quic::CERT_DER)).unwrap();
-    assert_eq!(quic::fingerprint(&der), fp);
+    assert_eq!(game_client::fingerprint(&der), fp);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -440,7 +441,7 @@ async fn configured_cert_and_key_are_used() {
     let server = QuicServer::bind(cfg).unwrap();
     assert_eq!(
         server.fingerprint(),
-        quic::fingerprint(certified.cert.der().as_ref())
+        game_client::fingerprint(certified.cert.der().as_ref())
     );
     assert_eq!(server.cert_source(), &quic::CertSource::Configured);
     assert!(

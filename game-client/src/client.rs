@@ -1,0 +1,386 @@
+//! [`Client`]: one QUIC connection to a PixSim server and its game stream: the
+//! version handshake, pings, authentication, sessions (create, join with
+//! `last_seq`), commands and the event stream.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
+use protocol::{CloseCode, FrameDecoder, PROTOCOL_VERSION, encode_frame};
+
+use crate::error::ClientError;
+use crate::tls::Trust;
+use crate::transport::{client_config, close_code_of, close_connection};
+
+/// Connection options beyond the address and trust.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Sent in `Hello`.
+    pub client_name: String,
+    /// Protocol version sent in `Hello` (tests may lie).
+    pub protocol_version: u16,
+    /// Bound on connecting + handshaking and on each request.
+    pub timeout: Duration,
+    /// Connect through this endpoint (one UDP socket shared by many connections,
+    /// e.g. load bots) instead of a new one per connection.
+    pub endpoint: Option<quinn::Endpoint>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_name: format!("pixsim-client {}", env!("CARGO_PKG_VERSION")),
+            protocol_version: PROTOCOL_VERSION,
+            timeout: Duration::from_secs(10),
+            endpoint: None,
+        }
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The answer to a create or join.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    pub session_id: uuid::Uuid,
+    pub scene: Option<String>,
+    /// Seq of the next event the session will produce.
+    pub next_seq: u64,
+    pub ended: bool,
+}
+
+/// A connected, handshaken client.
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    /// The endpoint is this connection's own (not shared): closing waits for it.
+    own_endpoint: bool,
+    pub(crate) conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder<ServerMessage>,
+    inbox: VecDeque<ServerMessage>,
+    buf: Vec<u8>,
+    server_version: String,
+    protocol_version: u16,
+    server_time_ms: u64,
+    next_nonce: u64,
+    pub(crate) timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("remote", &self.conn.remote_address())
+            .field("server_version", &self.server_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to `addr`, verifies the server per `trust`, and performs the
+    /// version handshake. `server_name` is the TLS SNI / name checked by
+    /// [`Trust::CertFile`].
+    pub async fn connect(
+        addr: SocketAddr,
+        server_name: &str,
+        trust: Trust,
+    ) -> Result<Client, ClientError> {
+        Self::connect_with(addr, server_name, trust, ConnectOptions::default()).await
+    }
+
+    /// [`Client::connect`] with options.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        server_name: &str,
+        trust: Trust,
+        opts: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        let config = client_config(&trust)?;
+        let local: SocketAddr = if addr.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let (endpoint, own_endpoint) = match opts.endpoint {
+            Some(e) => (e, false),
+            None => (quinn::Endpoint::client(local)?, true),
+        };
+        let timeout = opts.timeout;
+        let connecting = endpoint.connect_with(config, addr, server_name)?;
+        let conn = match tokio::time::timeout(timeout, connecting).await {
+            Err(_) => return Err(ClientError::Timeout(timeout)),
+            Ok(Err(quinn::ConnectionError::TransportError(e)))
+                if e.reason.contains("invalid peer certificate") =>
+            {
+                return Err(ClientError::UntrustedCertificate(e.reason));
+            }
+            Ok(r) => r?,
+        };
+        let (send, recv) = conn.open_bi().await?;
+        let mut client = Client {
+            endpoint,
+            own_endpoint,
+            conn,
+            send,
+            recv,
+            decoder: FrameDecoder::new(),
+            inbox: VecDeque::new(),
+            buf: vec![0; 16 * 1024],
+            server_version: String::new(),
+            protocol_version: 0,
+            server_time_ms: 0,
+            next_nonce: 1,
+            timeout,
+        };
+        client
+            .send(&ClientMessage::Hello {
+                protocol_version: opts.protocol_version,
+                client: opts.client_name,
+            })
+            .await?;
+        match client.recv_timed().await? {
+            ServerMessage::Welcome {
+                protocol_version,
+                server_version,
+                server_time_ms,
+            } => {
+                client.protocol_version = protocol_version;
+                client.server_version = server_version;
+                client.server_time_ms = server_time_ms;
+                Ok(client)
+            }
+            ServerMessage::Error { code, message } => Err(client.rejected(code, message).await),
+            other => Err(ClientError::Unexpected(other.name())),
+        }
+    }
+
+    /// Server identification from `Welcome`.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// Protocol version from `Welcome`.
+    pub fn protocol_version(&self) -> u16 {
+        self.protocol_version
+    }
+
+    /// Server wall clock (ms since the epoch) at `Welcome`.
+    pub fn server_time_ms(&self) -> u64 {
+        self.server_time_ms
+    }
+
+    /// The server's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+
+    /// The underlying QUIC connection (for stats, tests).
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.conn
+    }
+
+    /// Sends a ping and waits for its pong; returns the round-trip time.
+    pub async fn ping(&mut self) -> Result<Duration, ClientError> {
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        let start = Instant::now();
+        self.send(&ClientMessage::Ping {
+            nonce,
+            client_time_us: now_us(),
+        })
+        .await?;
+        loop {
+            match self.recv_timed().await? {
+                ServerMessage::Pong { nonce: n, .. } if n == nonce => return Ok(start.elapsed()),
+                ServerMessage::Pong { .. } => continue,
+                ServerMessage::Error { code, message } => {
+                    return Err(self.rejected(code, message).await);
+                }
+                other => return Err(ClientError::Unexpected(other.name())),
+            }
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
+        let mut frame = Vec::new();
+        encode_frame(msg, &mut frame)?;
+        self.send.write_all(&frame).await?;
+        Ok(())
+    }
+
+    /// Receives the next server message.
+    pub async fn recv(&mut self) -> Result<ServerMessage, ClientError> {
+        loop {
+            if let Some(msg) = self.inbox.pop_front() {
+                return Ok(msg);
+            }
+            let Some(n) = self.recv.read(&mut self.buf).await? else {
+                // The server finished its side; a close usually follows.
+                return Err(
+                    match tokio::time::timeout(Duration::from_secs(1), self.conn.closed()).await {
+                        Ok(e) => e.into(),
+                        Err(_) => ClientError::StreamEnded,
+                    },
+                );
+            };
+            let mut input = self.buf.get(..n).unwrap_or_default();
+            while !input.is_empty() {
+                if let Some(msg) = self.decoder.decode(&mut input)? {
+                    self.inbox.push_back(msg);
+                }
+            }
+        }
+    }
+
+    async fn recv_timed(&mut self) -> Result<ServerMessage, ClientError> {
+        let t = self.timeout;
+        tokio::time::timeout(t, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout(t))?
+    }
+
+    /// Builds the error for a server `Error`, waiting briefly for the close
+    /// that follows it to learn its code.
+    async fn rejected(&self, code: ErrorCode, message: String) -> ClientError {
+        let close = tokio::time::timeout(Duration::from_secs(2), self.conn.closed())
+            .await
+            .ok()
+            .and_then(|e| close_code_of(&e))
+            .map(|(c, _)| c);
+        ClientError::Rejected {
+            code,
+            message,
+            close,
+        }
+    }
+
+    /// Authenticates with a JWT from the REST login; returns the user id.
+    pub async fn authenticate(&mut self, token: &str) -> Result<uuid::Uuid, ClientError> {
+        self.send(&ClientMessage::Authenticate {
+            token: token.to_owned(),
+        })
+        .await?;
+        loop {
+            match self.recv_timed().await? {
+                ServerMessage::Authenticated { user_id } => return Ok(user_id),
+                ServerMessage::Error { code, message } => {
+                    return Err(self.rejected(code, message).await);
+                }
+                ServerMessage::Pong { .. } | ServerMessage::Heartbeat { .. } => continue,
+                other => return Err(ClientError::Unexpected(other.name())),
+            }
+        }
+    }
+
+    /// Creates a session (the world's start scene when `scene` is `None`) and joins it.
+    pub async fn create_session(&mut self, scene: Option<&str>) -> Result<Joined, ClientError> {
+        self.send(&ClientMessage::CreateSession {
+            scene: scene.map(str::to_owned),
+            world: None,
+        })
+        .await?;
+        self.await_joined().await
+    }
+
+    /// Joins one of the caller's sessions; events after `last_seq` are resent.
+    pub async fn join_session(
+        &mut self,
+        session_id: uuid::Uuid,
+        last_seq: Option<u64>,
+    ) -> Result<Joined, ClientError> {
+        self.send(&ClientMessage::JoinSession {
+            session_id,
+            last_seq,
+        })
+        .await?;
+        self.await_joined().await
+    }
+
+    async fn await_joined(&mut self) -> Result<Joined, ClientError> {
+        loop {
+            match self.recv_timed().await? {
+                ServerMessage::SessionJoined {
+                    session_id,
+                    scene,
+                    next_seq,
+                    ended,
+                } => {
+                    return Ok(Joined {
+                        session_id,
+                        scene,
+                        next_seq,
+                        ended,
+                    });
+                }
+                ServerMessage::Error { code, message } => {
+                    // Codes that mirror a close code precede a close; the others
+                    // (not found, busy, invalid request) keep the connection.
+                    if u16::from(code) < 256 {
+                        return Err(self.rejected(code, message).await);
+                    }
+                    return Err(ClientError::Rejected {
+                        code,
+                        message,
+                        close: None,
+                    });
+                }
+                // Traffic of the session this connection was in before.
+                ServerMessage::Pong { .. }
+                | ServerMessage::Heartbeat { .. }
+                | ServerMessage::Event { .. }
+                | ServerMessage::Ack { .. }
+                | ServerMessage::Rejected { .. } => continue,
+                other => return Err(ClientError::Unexpected(other.name())),
+            }
+        }
+    }
+
+    /// Sends a command for the joined session with `request_id` (answered later by
+    /// `Ack` or `Rejected`, after the events it caused).
+    pub async fn command(
+        &mut self,
+        request_id: u64,
+        command: protocol::v1::GameCommand,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Command {
+            request_id,
+            command,
+        })
+        .await
+    }
+
+    /// The next server message within `timeout`.
+    pub async fn recv_within(&mut self, timeout: Duration) -> Result<ServerMessage, ClientError> {
+        tokio::time::timeout(timeout, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))?
+    }
+
+    /// Writes raw bytes on the stream (tests: malformed frames).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.send.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Waits until the connection closes and returns why.
+    pub async fn closed(&self) -> ClientError {
+        self.conn.closed().await.into()
+    }
+
+    /// Closes the connection normally and waits (briefly) for the close to
+    /// be delivered.
+    pub async fn close(mut self) {
+        let _ = self.send.finish();
+        close_connection(&self.conn, CloseCode::Normal);
+        if self.own_endpoint {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        }
+    }
+}

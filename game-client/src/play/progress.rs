@@ -1,0 +1,80 @@
+//! [`Progress`]: the player's progression (stats, items, variables, quests, XP,
+//! unlocked scenes) as seen through the session's events.
+
+use std::collections::BTreeMap;
+
+use protocol::v1::Change;
+
+/// Progression as seen through the session's events: shown by `s` / `stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// `stat.entity.axis` → value.
+    pub stats: BTreeMap<String, i64>,
+    /// Item → count.
+    pub items: BTreeMap<String, u32>,
+    /// Variable → value (as text).
+    pub vars: BTreeMap<String, String>,
+    /// Quest → status.
+    pub quests: BTreeMap<String, String>,
+    /// (quest, objective) → (progress, target, completed).
+    pub objectives: BTreeMap<(String, String), (u32, u32, bool)>,
+    /// XP total.
+    pub xp: i64,
+    /// Level, once one was reported.
+    pub level: Option<u32>,
+    /// Unlocked scenes.
+    pub unlocked: Vec<String>,
+}
+
+impl Progress {
+    pub(super) fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Var { name, value } => {
+                self.vars.insert(name.clone(), value.clone());
+            }
+            Change::Stat {
+                stat,
+                entity,
+                axis,
+                value,
+            } => {
+                self.stats.insert(format!("{stat}.{entity}.{axis}"), *value);
+            }
+            Change::Item { item, count } => {
+                if *count == 0 {
+                    self.items.remove(item);
+                } else {
+                    self.items.insert(item.clone(), *count);
+                }
+            }
+            Change::Quest { quest, status } => {
+                self.quests.insert(quest.clone(), status.clone());
+            }
+            Change::Objective {
+                quest,
+                objective,
+                progress,
+                target,
+            } => {
+                self.objectives.insert(
+                    (quest.clone(), objective.clone()),
+                    (*progress, *target, progress >= target),
+                );
+            }
+            Change::Xp { xp } => self.xp = *xp,
+            Change::Level { level } => self.level = Some(*level),
+            Change::Unlocked { scene } => self.unlock(scene),
+        }
+    }
+
+    pub(super) fn unlock(&mut self, scene: &str) {
+        if !self.unlocked.iter().any(|s| s == scene) {
+            self.unlocked.push(scene.to_owned());
+        }
+    }
+
+    /// The stats view.
+    pub fn render(&self) -> Vec<String> {
+        super::render::stats(self)
+    }
+}
