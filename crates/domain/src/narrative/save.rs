@@ -128,14 +128,11 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
         };
         if i < top {
             let callee = &save.stack[i + 1].scene;
-            match &node.kind {
-                NodeKind::Call { scene: s, .. } if s == callee => {}
-                _ => {
-                    return inc(format!(
-                        "node '{}' in scene '{}' no longer calls scene '{callee}'",
-                        frame.node, frame.scene
-                    ));
-                }
+            if node.kind.callee() != Some(callee.as_str()) {
+                return inc(format!(
+                    "node '{}' in scene '{}' no longer calls scene '{callee}'",
+                    frame.node, frame.scene
+                ));
             }
         } else {
             if !resumes(&save.wait, &node.kind) {

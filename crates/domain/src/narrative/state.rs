@@ -67,6 +67,7 @@ impl Visits {
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum QuestStatus {
     /// Not started.
@@ -514,7 +515,13 @@ impl Ctx<'_> {
                     .get(quest)
                     .map(|q| q.status)
                     .unwrap_or_default();
-                if matches!(status, QuestStatus::Inactive | QuestStatus::Hidden) {
+                // Progress activates a quest not started yet (exhaustive: a new status
+                // decides here).
+                let activates = match status {
+                    QuestStatus::Inactive | QuestStatus::Hidden => true,
+                    QuestStatus::Active | QuestStatus::Completed | QuestStatus::Failed => false,
+                };
+                if activates {
                     self.set_quest(quest, QuestStatus::Active, out);
                 }
                 let q = self.progress.quests.entry(quest.clone()).or_default();
