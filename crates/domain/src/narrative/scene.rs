@@ -68,6 +68,7 @@ pub enum NodeKind {
     /// Dialogue lines; offers its edges as choices unless `auto`.
     Dialogue {
         /// Lines in order.
+        #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         lines: Vec<Line>,
         /// Advance immediately along the default/only edge.
         #[serde(default)]
@@ -188,6 +189,7 @@ impl NodeKind {
 #[serde(deny_unknown_fields)]
 pub struct GenerationSpec {
     /// Operation, e.g. `text_to_video`, `image_to_video`.
+    #[cfg_attr(feature = "schema", schemars(extend("examples" = ["text_to_video", "image_to_video"])))]
     pub operation: String,
     /// Prompt text.
     pub prompt: String,
@@ -232,24 +234,30 @@ pub struct MiniGameSpec {
     pub game: String,
     /// reflex: number of rounds (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1), extend("default" = REFLEX_DEFAULT_ROUNDS)))]
     pub rounds: Option<u32>,
     /// reflex: reaction window in ms (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1), extend("default" = REFLEX_DEFAULT_WINDOW_MS)))]
     pub window_ms: Option<u64>,
     /// reflex: rounds to hit for success (default: all rounds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub need: Option<u32>,
     /// skill_check: stat id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat: Option<String>,
     /// skill_check: entity (default `player`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "player")))]
     pub entity: Option<String>,
     /// skill_check: axis (default `value`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "value")))]
     pub axis: Option<String>,
     /// skill_check: die faces (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1), extend("default" = 20)))]
     pub die: Option<u32>,
     /// skill_check: difficulty to meet or beat with `stat + roll`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
