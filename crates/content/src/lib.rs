@@ -201,11 +201,7 @@ fn run_checks(checks: &Checks, scenes: &[SceneFile]) -> Vec<Problem> {
     let mut out = Vec::new();
     for sf in scenes {
         for node in &sf.scene.nodes {
-            if let domain::narrative::scene::NodeKind::Media {
-                generate: Some(spec),
-                ..
-            } = &node.kind
-            {
+            if let Some(spec) = node.kind.generation() {
                 for reason in media(spec) {
                     out.push(Problem {
                         file: sf.file.clone(),

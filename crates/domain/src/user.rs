@@ -8,21 +8,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Identifies a user.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
+#[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
 pub struct UserId(pub Uuid);
 
 /// The content owner: a fixed, disabled account (created by a migration) that owns the
@@ -30,21 +19,10 @@ pub struct UserId(pub Uuid);
 pub const CONTENT_OWNER: UserId = UserId(Uuid::from_u128(0xc0de));
 
 /// Identifies one login (an auth session); a token names exactly one.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
+#[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
 pub struct AuthSessionId(pub Uuid);
 
 impl fmt::Display for UserId {
@@ -60,9 +38,8 @@ impl fmt::Display for AuthSessionId {
 }
 
 /// What a user may do.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -102,7 +79,8 @@ impl FromStr for Role {
 }
 
 /// A user as the rest of the system sees it (never the password hash).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: UserId,
     pub email: String,
@@ -114,7 +92,8 @@ pub struct User {
 }
 
 /// A login session as listed to its owner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthSession {
     pub id: AuthSessionId,
     pub user_id: UserId,

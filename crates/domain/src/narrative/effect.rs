@@ -7,6 +7,7 @@ use super::state::QuestStatus;
 
 /// A value in an effect: a TOML literal, or a string holding an expression.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ValueSrc {
     /// `true` / `false`.
@@ -19,11 +20,14 @@ pub enum ValueSrc {
 
 /// An effect, written as `{ op = "...", ... }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub enum Effect {
     /// `var = value`.
     Set {
         /// Variable.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         var: String,
         /// New value.
         value: ValueSrc,
@@ -31,6 +35,7 @@ pub enum Effect {
     /// `var += by` (int variables).
     Inc {
         /// Variable.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         var: String,
         /// Amount (default 1).
         #[serde(default = "one")]
@@ -39,6 +44,7 @@ pub enum Effect {
     /// `var -= by` (int variables).
     Dec {
         /// Variable.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         var: String,
         /// Amount (default 1).
         #[serde(default = "one")]
@@ -47,6 +53,7 @@ pub enum Effect {
     /// Appends to a list variable.
     Push {
         /// Variable.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         var: String,
         /// Element.
         value: ValueSrc,
@@ -54,6 +61,7 @@ pub enum Effect {
     /// Sets a bool variable (default `true`).
     Flag {
         /// Variable.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         var: String,
         /// Value.
         #[serde(default = "yes")]
@@ -62,12 +70,15 @@ pub enum Effect {
     /// Adds to a stat axis, clamped to its definition.
     Stat {
         /// Stat id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         stat: String,
         /// Entity (default `player`).
         #[serde(default = "player")]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         entity: String,
         /// Axis (default `value`).
         #[serde(default = "value_axis")]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         axis: String,
         /// Delta.
         delta: i64,
@@ -75,8 +86,10 @@ pub enum Effect {
     /// Adds to a relationship axis (the world's `relationship_stat`), clamped.
     Rel {
         /// NPC entity.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         npc: String,
         /// Axis (affinity, trust, chemistry, tension, ...).
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         axis: String,
         /// Delta.
         delta: i64,
@@ -84,6 +97,7 @@ pub enum Effect {
     /// Gives items (capped by the item's `max`).
     Give {
         /// Item id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         item: String,
         /// Count (default 1).
         #[serde(default = "one_u")]
@@ -92,6 +106,7 @@ pub enum Effect {
     /// Takes items (never below zero).
     Take {
         /// Item id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         item: String,
         /// Count (default 1).
         #[serde(default = "one_u")]
@@ -100,6 +115,7 @@ pub enum Effect {
     /// Sets a quest status.
     Quest {
         /// Quest id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         quest: String,
         /// New status.
         status: QuestStatus,
@@ -108,8 +124,10 @@ pub enum Effect {
     /// required objectives are done).
     Objective {
         /// Quest id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         quest: String,
         /// Objective id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         objective: String,
         /// Progress to add (default 1).
         #[serde(default = "one_u")]
@@ -123,6 +141,7 @@ pub enum Effect {
     /// Unlocks a scene.
     Unlock {
         /// Scene id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         scene: String,
     },
 }

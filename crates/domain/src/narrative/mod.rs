@@ -9,7 +9,8 @@
 //! - [`content`]: an indexed content set,
 //! - [`save`]: the versioned save format and its mapping onto changed content,
 //! - [`save_bin`]: the saves' compact binary form (for the game state log),
-//! - [`rng`]: the deterministic per-session PRNG.
+//! - [`rng`]: the deterministic per-session PRNG,
+//! - `schema` (feature `schema`): the JSON Schemas of the content format.
 
 pub mod content;
 pub mod effect;
@@ -18,6 +19,8 @@ pub mod rng;
 pub mod save;
 pub mod save_bin;
 pub mod scene;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod state;
 pub mod world;
 

@@ -104,7 +104,6 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
             expected: SAVE_VERSION,
         });
     }
-    let inc = |m: String| Err(SaveError::Incompatible(m));
     let mut notes = Vec::new();
     if save.content_version != content.version {
         notes.push(format!(
@@ -112,6 +111,22 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
             save.content_version, content.version
         ));
     }
+    let top = map_stack(save, content, &mut notes)?;
+    map_offered(save, content, top, &mut notes);
+    map_progress(save, content, &mut notes);
+    map_cooldowns(save, content, &mut notes);
+    Ok(notes)
+}
+
+/// The call stack: every frame's scene and node still exist, callers still call their
+/// callee, the current node can resume the wait, arguments fit the parameters. Returns the
+/// index of the top frame.
+fn map_stack(
+    save: &mut SessionSave,
+    content: &Content,
+    notes: &mut Vec<String>,
+) -> Result<usize, SaveError> {
+    let inc = |m: String| Err(SaveError::Incompatible(m));
     let Some(top) = save.stack.len().checked_sub(1) else {
         return inc("empty call stack".into());
     };
@@ -128,14 +143,11 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
         };
         if i < top {
             let callee = &save.stack[i + 1].scene;
-            match &node.kind {
-                NodeKind::Call { scene: s, .. } if s == callee => {}
-                _ => {
-                    return inc(format!(
-                        "node '{}' in scene '{}' no longer calls scene '{callee}'",
-                        frame.node, frame.scene
-                    ));
-                }
+            if node.kind.callee() != Some(callee.as_str()) {
+                return inc(format!(
+                    "node '{}' in scene '{}' no longer calls scene '{callee}'",
+                    frame.node, frame.scene
+                ));
             }
         } else {
             if !resumes(&save.wait, &node.kind) {
@@ -168,6 +180,11 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
             keep
         });
     }
+    Ok(top)
+}
+
+/// The offered choices that are still edges leaving the current node.
+fn map_offered(save: &mut SessionSave, content: &Content, top: usize, notes: &mut Vec<String>) {
     let (cur_scene, cur_node) = (save.stack[top].scene.clone(), save.stack[top].node.clone());
     if let SavedWait::Choices { offered } = &mut save.wait {
         offered.retain(|e| {
@@ -180,6 +197,10 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
             keep
         });
     }
+}
+
+/// Variables, items, quests and stats that still exist (stats clamped to their bounds).
+fn map_progress(save: &mut SessionSave, content: &Content, notes: &mut Vec<String>) {
     let w = &content.world;
     save.vars.0.retain(|k, v| {
         let keep = w.variables.get(k).is_some_and(|d| v.fits(&d.ty));
@@ -229,6 +250,10 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
         }
     }
     save.progress.level = w.xp.level(save.progress.xp);
+}
+
+/// Cooldowns of edges that still exist.
+fn map_cooldowns(save: &mut SessionSave, content: &Content, notes: &mut Vec<String>) {
     save.cooldowns.retain(|k, _| {
         let keep = k
             .split_once('/')
@@ -238,7 +263,6 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
         }
         keep
     });
-    Ok(notes)
 }
 
 /// Whether a node of `kind` can resume `wait`. Exhaustive over both, with no

@@ -369,21 +369,7 @@ fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
         });
     }
     let elapsed_in_node_ms = r.int("elapsed")?;
-    let wait = match r.byte("wait")? {
-        0 => {
-            let n = r.count("offered")?;
-            let mut offered = Vec::with_capacity(n);
-            for _ in 0..n {
-                offered.push(r.string("edge")?);
-            }
-            SavedWait::Choices { offered }
-        }
-        1 => SavedWait::MiniGame {
-            round: r.u32("round")?,
-            hits: r.u32("hits")?,
-        },
-        t => return Err(bad(format!("wait tag {t}"))),
-    };
+    let wait = saved_wait(&mut r)?;
     let vars = Vars(r.map("vars", |r| r.value(0))?);
     let visits = Visits {
         scenes: r.map("scene visits", |r| r.u32("visits"))?,
@@ -391,20 +377,7 @@ fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
     };
     let stats = r.map("stats", |r| r.int("stat"))?;
     let items = r.map("items", |r| r.u32("item count"))?;
-    let quests = r.map("quests", |r| {
-        let status = match r.byte("quest status")? {
-            0 => QuestStatus::Inactive,
-            1 => QuestStatus::Active,
-            2 => QuestStatus::Completed,
-            3 => QuestStatus::Failed,
-            4 => QuestStatus::Hidden,
-            t => return Err(bad(format!("quest status {t}"))),
-        };
-        Ok(QuestState {
-            status,
-            objectives: r.map("objectives", |r| r.u32("objective"))?,
-        })
-    })?;
+    let quests = r.map("quests", quest_state)?;
     let xp = r.int("xp")?;
     let level = r.u32("level")?;
     let unlocked: BTreeSet<String> = r.map("unlocked", |_| Ok(()))?.into_keys().collect();
@@ -430,6 +403,41 @@ fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
             unlocked,
         },
         cooldowns,
+    })
+}
+
+/// What the session waited for (tag 0: offered choices, 1: a mini-game round).
+fn saved_wait(r: &mut Reader<'_>) -> Result<SavedWait, SaveError> {
+    Ok(match r.byte("wait")? {
+        0 => {
+            let n = r.count("offered")?;
+            let mut offered = Vec::with_capacity(n);
+            for _ in 0..n {
+                offered.push(r.string("edge")?);
+            }
+            SavedWait::Choices { offered }
+        }
+        1 => SavedWait::MiniGame {
+            round: r.u32("round")?,
+            hits: r.u32("hits")?,
+        },
+        t => return Err(bad(format!("wait tag {t}"))),
+    })
+}
+
+/// One quest: its status tag, then its objectives' progress.
+fn quest_state(r: &mut Reader<'_>) -> Result<QuestState, SaveError> {
+    let status = match r.byte("quest status")? {
+        0 => QuestStatus::Inactive,
+        1 => QuestStatus::Active,
+        2 => QuestStatus::Completed,
+        3 => QuestStatus::Failed,
+        4 => QuestStatus::Hidden,
+        t => return Err(bad(format!("quest status {t}"))),
+    };
+    Ok(QuestState {
+        status,
+        objectives: r.map("objectives", |r| r.u32("objective"))?,
     })
 }
 

@@ -9,13 +9,16 @@ use super::expr::{ExprText, Type};
 
 /// A scene: a directed graph of nodes entered at `entry`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Scene {
     /// Stable scene id.
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub id: String,
     /// Human title.
     pub title: String,
     /// Entry node id.
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub entry: String,
     /// Parameters accepted when called (`arg.NAME` inside the scene).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -33,8 +36,11 @@ pub struct Scene {
 
 /// A node: a stable id plus a kind-specific payload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Node {
     /// Stable node id (unique within the scene).
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub id: String,
     /// The kind and its data.
     #[serde(flatten)]
@@ -43,6 +49,7 @@ pub struct Node {
 
 /// Node kinds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeKind {
     /// Shows a media asset (or one generated from a spec); offers its edges as choices
@@ -61,6 +68,7 @@ pub enum NodeKind {
     /// Dialogue lines; offers its edges as choices unless `auto`.
     Dialogue {
         /// Lines in order.
+        #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         lines: Vec<Line>,
         /// Advance immediately along the default/only edge.
         #[serde(default)]
@@ -88,6 +96,7 @@ pub enum NodeKind {
     /// (or the default/only edge) is taken.
     Call {
         /// Callee scene id.
+        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
         scene: String,
         /// Parameter bindings: callee param -> expression in the caller.
         #[serde(default)]
@@ -127,13 +136,60 @@ impl NodeKind {
             NodeKind::End { .. } => "end",
         }
     }
+
+    /// The scene a `call` node calls; `None` for every other kind.
+    pub fn callee(&self) -> Option<&str> {
+        match self {
+            NodeKind::Call { scene, .. } => Some(scene),
+            NodeKind::Media { .. }
+            | NodeKind::Dialogue { .. }
+            | NodeKind::Choice { .. }
+            | NodeKind::Condition {}
+            | NodeKind::Action { .. }
+            | NodeKind::MiniGame(_)
+            | NodeKind::Return { .. }
+            | NodeKind::End { .. } => None,
+        }
+    }
+
+    /// The route a `return` node returns with; `None` for other kinds and unrouted returns.
+    pub fn return_route(&self) -> Option<&str> {
+        match self {
+            NodeKind::Return { route, .. } => route.as_deref(),
+            NodeKind::Media { .. }
+            | NodeKind::Dialogue { .. }
+            | NodeKind::Choice { .. }
+            | NodeKind::Condition {}
+            | NodeKind::Action { .. }
+            | NodeKind::MiniGame(_)
+            | NodeKind::Call { .. }
+            | NodeKind::End { .. } => None,
+        }
+    }
+
+    /// The generation spec of a `media` node that has one.
+    pub fn generation(&self) -> Option<&GenerationSpec> {
+        match self {
+            NodeKind::Media { generate, .. } => generate.as_ref(),
+            NodeKind::Dialogue { .. }
+            | NodeKind::Choice { .. }
+            | NodeKind::Condition {}
+            | NodeKind::Action { .. }
+            | NodeKind::MiniGame(_)
+            | NodeKind::Call { .. }
+            | NodeKind::Return { .. }
+            | NodeKind::End { .. } => None,
+        }
+    }
 }
 
 /// A media generation request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GenerationSpec {
     /// Operation, e.g. `text_to_video`, `image_to_video`.
+    #[cfg_attr(feature = "schema", schemars(extend("examples" = ["text_to_video", "image_to_video"])))]
     pub operation: String,
     /// Prompt text.
     pub prompt: String,
@@ -144,6 +200,7 @@ pub struct GenerationSpec {
 
 /// One dialogue line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Line {
     /// Stable line id (for localisation and voice assets).
@@ -156,6 +213,7 @@ pub struct Line {
 
 /// How a session ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndOutcome {
     /// Success.
@@ -168,30 +226,38 @@ pub enum EndOutcome {
 
 /// Mini-game node data. `game` is a string so that validation can report unknown games.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MiniGameSpec {
     /// `reflex` or `skill_check`.
+    #[cfg_attr(feature = "schema", schemars(schema_with = "super::schema::mini_game"))]
     pub game: String,
     /// reflex: number of rounds (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1), extend("default" = REFLEX_DEFAULT_ROUNDS)))]
     pub rounds: Option<u32>,
     /// reflex: reaction window in ms (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1), extend("default" = REFLEX_DEFAULT_WINDOW_MS)))]
     pub window_ms: Option<u64>,
     /// reflex: rounds to hit for success (default: all rounds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub need: Option<u32>,
     /// skill_check: stat id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat: Option<String>,
     /// skill_check: entity (default `player`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "player")))]
     pub entity: Option<String>,
     /// skill_check: axis (default `value`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "value")))]
     pub axis: Option<String>,
     /// skill_check: die faces (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1), extend("default" = 20)))]
     pub die: Option<u32>,
     /// skill_check: difficulty to meet or beat with `stat + roll`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,13 +273,17 @@ pub const REFLEX_DEFAULT_WINDOW_MS: u64 = 1000;
 
 /// An edge between two nodes of the same scene.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Edge {
     /// Stable edge id (unique within the scene).
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub id: String,
     /// Source node id.
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub from: String,
     /// Target node id.
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub to: String,
     /// Choice label.
     #[serde(default, skip_serializing_if = "Option::is_none")]

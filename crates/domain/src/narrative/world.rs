@@ -9,9 +9,11 @@ use super::expr::{Type, Value};
 
 /// Progression and state definitions shared by all scenes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WorldConfig {
     /// Scene started when a session does not name one.
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub start_scene: String,
     /// Entities that carry stats (e.g. `player`, NPC ids).
     #[serde(default)]
@@ -24,6 +26,7 @@ pub struct WorldConfig {
     pub stats: BTreeMap<String, StatDef>,
     /// The stat used by `rel.NPC.AXIS` and `rel` effects.
     #[serde(default = "default_rel")]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub relationship_stat: String,
     /// XP curve.
     #[serde(default)]
@@ -45,6 +48,7 @@ fn default_rel() -> String {
 
 /// A declared variable.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VarDef {
     /// Type.
@@ -66,6 +70,7 @@ impl VarDef {
 
 /// A stat: named axes per entity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StatDef {
     /// Entities carrying this stat (empty: all world entities).
@@ -88,6 +93,7 @@ impl StatDef {
 
 /// One stat axis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AxisDef {
     /// Minimum (deltas are clamped).
@@ -126,6 +132,7 @@ impl AxisDef {
 
 /// A named tier.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// Tier name.
@@ -136,6 +143,7 @@ pub struct Tier {
 
 /// XP curve: level 1 at 0 XP, level `n + 2` when `xp >= thresholds[n]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct XpCurve {
     /// Increasing XP thresholds for levels 2, 3, ...
@@ -152,6 +160,7 @@ impl XpCurve {
 
 /// An item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ItemDef {
     /// Display name.
@@ -163,6 +172,7 @@ pub struct ItemDef {
 
 /// A quest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QuestDef {
     /// Title.
@@ -174,9 +184,11 @@ pub struct QuestDef {
 
 /// A quest objective.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ObjectiveDef {
     /// Objective id.
+    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
     pub id: String,
     /// Description.
     pub description: String,

@@ -2,6 +2,7 @@
 //!
 //! State is stored sparsely: only values that were changed are kept; everything else reads
 //! its default from the [`WorldConfig`]. An idle session that has done little costs little.
+//! [`refs`] resolves state references in expressions (values and types).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +14,10 @@ use super::expr::{self, Env, EvalError, Expr, Path, Type, TypeEnv, Value};
 use super::rng::Rng;
 use super::scene::Scene;
 use super::world::{AxisDef, WorldConfig};
+
+mod refs;
+
+pub use refs::SceneTypes;
 
 /// Variable values that differ from their declared defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +72,7 @@ impl Visits {
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum QuestStatus {
     /// Not started.
@@ -442,21 +448,7 @@ impl Ctx<'_> {
                 let new = new.ok_or_else(|| EvalError::Overflow(format!("var.{var}")))?;
                 self.set_var(var, Value::Int(new), out)
             }
-            Effect::Push { var, value } => {
-                let v = self.value_src(value)?;
-                match var_value(self.world, self.vars, var) {
-                    Some(Value::List(mut items)) => {
-                        items.push(v);
-                        self.set_var(var, Value::List(items), out)
-                    }
-                    Some(other) => Err(EffectError::Eval(EvalError::Type(format!(
-                        "variable '{var}' holds {other}, not a list"
-                    )))),
-                    None => Err(EffectError::Undefined(format!(
-                        "undefined variable '{var}'"
-                    ))),
-                }
-            }
+            Effect::Push { var, value } => self.push(var, value, out),
             Effect::Flag { var, value } => self.set_var(var, Value::Bool(*value), out),
             Effect::Stat {
                 stat,
@@ -468,21 +460,8 @@ impl Ctx<'_> {
                 let stat = self.world.relationship_stat.clone();
                 self.add_stat(&stat, npc, axis, *delta, out)
             }
-            Effect::Give { item, count } | Effect::Take { item, count } => {
-                let def =
-                    self.world.items.get(item).ok_or_else(|| {
-                        EffectError::Undefined(format!("undefined item '{item}'"))
-                    })?;
-                let cur = self.progress.items.get(item).copied().unwrap_or(0);
-                let new = if matches!(effect, Effect::Give { .. }) {
-                    let n = cur.saturating_add(*count);
-                    def.max.map_or(n, |m| n.min(m))
-                } else {
-                    cur.saturating_sub(*count)
-                };
-                self.set_items(item, new, out);
-                Ok(())
-            }
+            Effect::Give { item, count } => self.add_items(item, *count, true, out),
+            Effect::Take { item, count } => self.add_items(item, *count, false, out),
             Effect::Quest { quest, status } => {
                 if !self.world.quests.contains_key(quest) {
                     return Err(EffectError::Undefined(format!("undefined quest '{quest}'")));
@@ -494,51 +473,7 @@ impl Ctx<'_> {
                 quest,
                 objective,
                 progress,
-            } => {
-                let def =
-                    self.world.quests.get(quest).ok_or_else(|| {
-                        EffectError::Undefined(format!("undefined quest '{quest}'"))
-                    })?;
-                let odef = def
-                    .objectives
-                    .iter()
-                    .find(|o| o.id == *objective)
-                    .ok_or_else(|| {
-                        EffectError::Undefined(format!(
-                            "quest '{quest}' has no objective '{objective}'"
-                        ))
-                    })?;
-                let status = self
-                    .progress
-                    .quests
-                    .get(quest)
-                    .map(|q| q.status)
-                    .unwrap_or_default();
-                if matches!(status, QuestStatus::Inactive | QuestStatus::Hidden) {
-                    self.set_quest(quest, QuestStatus::Active, out);
-                }
-                let q = self.progress.quests.entry(quest.clone()).or_default();
-                let cur = q.objectives.get(objective).copied().unwrap_or(0);
-                let new = cur.saturating_add(*progress).min(odef.target);
-                if new != cur {
-                    q.objectives.insert(objective.clone(), new);
-                    out.push(Change::Objective {
-                        quest: quest.clone(),
-                        objective: objective.clone(),
-                        progress: new,
-                        target: odef.target,
-                    });
-                }
-                let done = def
-                    .objectives
-                    .iter()
-                    .filter(|o| !o.optional)
-                    .all(|o| q.objectives.get(&o.id).copied().unwrap_or(0) >= o.target);
-                if done && q.status == QuestStatus::Active {
-                    self.set_quest(quest, QuestStatus::Completed, out);
-                }
-                Ok(())
-            }
+            } => self.advance_objective(quest, objective, *progress, out),
             Effect::Xp { amount } => {
                 let new = self.progress.xp.saturating_add(*amount).max(0);
                 if new != self.progress.xp {
@@ -562,173 +497,109 @@ impl Ctx<'_> {
             }
         }
     }
-}
 
-impl Env for Ctx<'_> {
-    fn lookup(&self, path: &Path) -> Result<Value, EvalError> {
-        let w = self.world;
-        let p = &*self.progress;
-        let lk = EvalError::Lookup;
-        Ok(match path {
-            Path::Var(n) => {
-                var_value(w, self.vars, n).ok_or_else(|| lk(format!("undefined variable '{n}'")))?
+    /// `push`: appends to a list variable.
+    fn push(
+        &mut self,
+        var: &str,
+        value: &ValueSrc,
+        out: &mut Vec<Change>,
+    ) -> Result<(), EffectError> {
+        let v = self.value_src(value)?;
+        match var_value(self.world, self.vars, var) {
+            Some(Value::List(mut items)) => {
+                items.push(v);
+                self.set_var(var, Value::List(items), out)
             }
-            Path::Arg(n) => self
-                .args
-                .get(n)
-                .cloned()
-                .ok_or_else(|| lk(format!("undefined argument '{n}'")))?,
-            Path::Stat {
-                stat,
-                entity,
-                axis: a,
-            } => Value::Int(stat_value(w, p, stat, entity, a).map_err(lk)?),
-            Path::Tier {
-                stat,
-                entity,
-                axis: a,
-            } => {
-                let v = stat_value(w, p, stat, entity, a).map_err(lk)?;
-                let def = axis(w, stat, entity, a).map_err(lk)?;
-                Value::Str(def.tier(v).to_string())
-            }
-            Path::StatLevel {
-                stat,
-                entity,
-                axis: a,
-            } => {
-                let v = stat_value(w, p, stat, entity, a).map_err(lk)?;
-                let def = axis(w, stat, entity, a).map_err(lk)?;
-                Value::Int(i64::from(def.level(v)))
-            }
-            Path::Rel { npc, axis: a } => {
-                Value::Int(stat_value(w, p, &w.relationship_stat, npc, a).map_err(lk)?)
-            }
-            Path::Item(i) => Value::Int(i64::from(p.items.get(i).copied().unwrap_or(0))),
-            Path::Inventory => Value::List(
-                p.items
-                    .iter()
-                    .filter(|(_, c)| **c > 0)
-                    .map(|(k, _)| Value::Str(k.clone()))
-                    .collect(),
-            ),
-            Path::Quest(q) => Value::Str(
-                p.quests
-                    .get(q)
-                    .map(|s| s.status)
-                    .unwrap_or_default()
-                    .as_str()
-                    .to_string(),
-            ),
-            Path::Objective { quest, objective } => Value::Int(i64::from(
-                p.quests
-                    .get(quest)
-                    .and_then(|q| q.objectives.get(objective))
-                    .copied()
-                    .unwrap_or(0),
-            )),
-            Path::SceneVisits(s) => {
-                Value::Int(i64::from(self.visits.scenes.get(s).copied().unwrap_or(0)))
-            }
-            Path::NodeVisits { scene, node } => {
-                Value::Int(i64::from(self.visits.node(scene, node)))
-            }
-            Path::Unlocked(s) => {
-                Value::Bool(!w.locked_scenes.contains(s) || p.unlocked.contains(s))
-            }
-            Path::Time => Value::Int(self.time_ms),
-            Path::Xp => Value::Int(p.xp),
-            Path::Level => Value::Int(i64::from(p.level)),
-        })
-    }
-
-    fn random(&mut self, lo: i64, hi: i64) -> i64 {
-        self.rng.range(lo, hi)
-    }
-}
-
-/// Static typing environment for expressions in one scene.
-pub struct SceneTypes<'a> {
-    /// World definitions.
-    pub world: &'a WorldConfig,
-    /// All scenes (for visit and unlock references).
-    pub scenes: &'a BTreeMap<String, Scene>,
-    /// Parameters of the scene being checked.
-    pub params: &'a BTreeMap<String, Type>,
-}
-
-impl TypeEnv for SceneTypes<'_> {
-    fn path_type(&self, path: &Path) -> Result<Type, String> {
-        let w = self.world;
-        let scene = |s: &str| {
-            self.scenes
-                .get(s)
-                .map(|_| ())
-                .ok_or_else(|| format!("undefined scene '{s}'"))
-        };
-        match path {
-            Path::Var(n) => w
-                .variables
-                .get(n)
-                .map(|d| d.ty.clone())
-                .ok_or_else(|| format!("undefined variable '{n}'")),
-            Path::Arg(n) => self
-                .params
-                .get(n)
-                .cloned()
-                .ok_or_else(|| format!("undefined parameter '{n}'")),
-            Path::Stat {
-                stat,
-                entity,
-                axis: a,
-            } => axis(w, stat, entity, a).map(|_| Type::Int),
-            Path::Tier {
-                stat,
-                entity,
-                axis: a,
-            } => axis(w, stat, entity, a).map(|_| Type::Str),
-            Path::StatLevel {
-                stat,
-                entity,
-                axis: a,
-            } => axis(w, stat, entity, a).map(|_| Type::Int),
-            Path::Rel { npc, axis: a } => axis(w, &w.relationship_stat, npc, a).map(|_| Type::Int),
-            Path::Item(i) => w
-                .items
-                .get(i)
-                .map(|_| Type::Int)
-                .ok_or_else(|| format!("undefined item '{i}'")),
-            Path::Inventory => Ok(Type::List(Box::new(Type::Str))),
-            Path::Quest(q) => w
-                .quests
-                .get(q)
-                .map(|_| Type::Str)
-                .ok_or_else(|| format!("undefined quest '{q}'")),
-            Path::Objective { quest, objective } => {
-                let q = w
-                    .quests
-                    .get(quest)
-                    .ok_or_else(|| format!("undefined quest '{quest}'"))?;
-                q.objectives
-                    .iter()
-                    .find(|o| o.id == *objective)
-                    .map(|_| Type::Int)
-                    .ok_or_else(|| format!("quest '{quest}' has no objective '{objective}'"))
-            }
-            Path::SceneVisits(s) => scene(s).map(|_| Type::Int),
-            Path::NodeVisits { scene: s, node } => {
-                let sc = self
-                    .scenes
-                    .get(s)
-                    .ok_or_else(|| format!("undefined scene '{s}'"))?;
-                if sc.nodes.iter().any(|n| n.id == *node) {
-                    Ok(Type::Int)
-                } else {
-                    Err(format!("scene '{s}' has no node '{node}'"))
-                }
-            }
-            Path::Unlocked(s) => scene(s).map(|_| Type::Bool),
-            Path::Time | Path::Xp | Path::Level => Ok(Type::Int),
+            Some(other) => Err(EffectError::Eval(EvalError::Type(format!(
+                "variable '{var}' holds {other}, not a list"
+            )))),
+            None => Err(EffectError::Undefined(format!(
+                "undefined variable '{var}'"
+            ))),
         }
+    }
+
+    /// `give` (capped by the item's `max`) or `take` (never below zero).
+    fn add_items(
+        &mut self,
+        item: &str,
+        count: u32,
+        give: bool,
+        out: &mut Vec<Change>,
+    ) -> Result<(), EffectError> {
+        let def = self
+            .world
+            .items
+            .get(item)
+            .ok_or_else(|| EffectError::Undefined(format!("undefined item '{item}'")))?;
+        let cur = self.progress.items.get(item).copied().unwrap_or(0);
+        let new = if give {
+            let n = cur.saturating_add(count);
+            def.max.map_or(n, |m| n.min(m))
+        } else {
+            cur.saturating_sub(count)
+        };
+        self.set_items(item, new, out);
+        Ok(())
+    }
+
+    /// `objective`: advances it, activating the quest first and completing it when every
+    /// required objective is done.
+    fn advance_objective(
+        &mut self,
+        quest: &str,
+        objective: &str,
+        progress: u32,
+        out: &mut Vec<Change>,
+    ) -> Result<(), EffectError> {
+        let def = self
+            .world
+            .quests
+            .get(quest)
+            .ok_or_else(|| EffectError::Undefined(format!("undefined quest '{quest}'")))?;
+        let odef = def
+            .objectives
+            .iter()
+            .find(|o| o.id == *objective)
+            .ok_or_else(|| {
+                EffectError::Undefined(format!("quest '{quest}' has no objective '{objective}'"))
+            })?;
+        let status = self
+            .progress
+            .quests
+            .get(quest)
+            .map(|q| q.status)
+            .unwrap_or_default();
+        // Progress activates a quest not started yet (exhaustive: a new status
+        // decides here).
+        let activates = match status {
+            QuestStatus::Inactive | QuestStatus::Hidden => true,
+            QuestStatus::Active | QuestStatus::Completed | QuestStatus::Failed => false,
+        };
+        if activates {
+            self.set_quest(quest, QuestStatus::Active, out);
+        }
+        let q = self.progress.quests.entry(quest.to_string()).or_default();
+        let cur = q.objectives.get(objective).copied().unwrap_or(0);
+        let new = cur.saturating_add(progress).min(odef.target);
+        if new != cur {
+            q.objectives.insert(objective.to_string(), new);
+            out.push(Change::Objective {
+                quest: quest.to_string(),
+                objective: objective.to_string(),
+                progress: new,
+                target: odef.target,
+            });
+        }
+        let done = def
+            .objectives
+            .iter()
+            .filter(|o| !o.optional)
+            .all(|o| q.objectives.get(&o.id).copied().unwrap_or(0) >= o.target);
+        if done && q.status == QuestStatus::Active {
+            self.set_quest(quest, QuestStatus::Completed, out);
+        }
+        Ok(())
     }
 }

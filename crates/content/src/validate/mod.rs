@@ -1,0 +1,93 @@
+//! Semantic validation of a world config and its scenes.
+//!
+//! - [`world`]: the world config's own rules,
+//! - [`graph`]: a scene's graph (ids, edges, reachability, calls and returns),
+//! - [`flow`]: how a node advances (outgoing edges, `on`, defaults, auto-advance),
+//! - [`nodes`]: one module per node kind, dispatched by one exhaustive match,
+//! - [`exprs`] and [`effects`]: expressions, references and effects in their scene.
+
+mod effects;
+mod exprs;
+mod flow;
+mod graph;
+mod nodes;
+mod world;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use domain::narrative::{Scene, WorldConfig};
+
+use crate::{Problem, SceneFile};
+
+/// Whether `s` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// The validation state: the problems found so far and where the checks are.
+struct Ctx<'a> {
+    out: Vec<Problem>,
+    world: &'a WorldConfig,
+    scenes: BTreeMap<String, Scene>,
+    file: String,
+    scene: Option<String>,
+    /// Whether the scene being checked has a `return` node.
+    scene_returns: bool,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, node: Option<&str>, reason: impl Into<String>) {
+        self.out.push(Problem {
+            file: self.file.clone(),
+            scene: self.scene.clone(),
+            node: node.map(str::to_string),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Validates a world config and its scenes; returns every problem found.
+pub fn validate(world_file: &str, world: &WorldConfig, files: &[SceneFile]) -> Vec<Problem> {
+    let mut c = Ctx {
+        out: Vec::new(),
+        world,
+        scenes: BTreeMap::new(),
+        file: String::new(),
+        scene: None,
+        scene_returns: false,
+    };
+    let mut scene_file: BTreeMap<String, String> = BTreeMap::new();
+    for f in files {
+        let id = f.scene.id.clone();
+        if let Some(prev) = scene_file.get(&id) {
+            c.file = f.file.clone();
+            c.at(
+                None,
+                format!("duplicate scene id '{id}' (also defined in {prev})"),
+            );
+            continue;
+        }
+        scene_file.insert(id.clone(), f.file.clone());
+        c.scenes.insert(id, f.scene.clone());
+    }
+    c.file = world_file.to_string();
+    world::check(&mut c);
+
+    // Which scenes are called (for return checks).
+    let called: BTreeSet<String> = c
+        .scenes
+        .values()
+        .flat_map(|s| s.nodes.iter().filter_map(|n| n.kind.callee()))
+        .map(str::to_string)
+        .collect();
+
+    let scenes: Vec<Scene> = c.scenes.values().cloned().collect();
+    for s in &scenes {
+        c.file = scene_file.get(&s.id).cloned().unwrap_or_default();
+        c.scene = Some(s.id.clone());
+        graph::check_scene(&mut c, s, called.contains(&s.id));
+    }
+    c.out
+}

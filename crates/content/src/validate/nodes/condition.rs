@@ -1,0 +1,15 @@
+//! `condition`: branches by itself on its edges' conditions.
+
+use super::super::Ctx;
+use super::super::flow::{Flow, On};
+use super::NodeCx;
+
+pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>) {
+    c.flow(
+        n,
+        Flow::Edges {
+            auto: true,
+            on: On::Forbidden,
+        },
+    );
+}

@@ -1,0 +1,49 @@
+//! Per-kind node validation: one module per node kind, dispatched by [`check`], the one
+//! exhaustive match over [`NodeKind`] in validation. Each kind declares how it advances
+//! ([`super::flow::Flow`]) and checks its own fields.
+
+mod action;
+mod call;
+mod choice;
+mod condition;
+mod dialogue;
+mod end;
+mod media;
+mod minigame;
+mod return_;
+
+use domain::narrative::{Edge, Node, NodeKind, Scene};
+
+use super::Ctx;
+
+/// A node in its scene, with its outgoing edges.
+pub(super) struct NodeCx<'s> {
+    pub node: &'s Node,
+    pub edges: Vec<&'s Edge>,
+    pub scene: &'s Scene,
+}
+
+impl NodeCx<'_> {
+    fn id(&self) -> &str {
+        &self.node.id
+    }
+}
+
+/// Checks a node: its flow, then its kind's own rules.
+pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>) {
+    match &n.node.kind {
+        NodeKind::Media {
+            asset,
+            generate,
+            auto,
+        } => media::check(c, n, asset.as_deref(), generate.as_ref(), *auto),
+        NodeKind::Dialogue { lines, auto } => dialogue::check(c, n, lines, *auto),
+        NodeKind::Choice { prompt: _ } => choice::check(c, n),
+        NodeKind::Condition {} => condition::check(c, n),
+        NodeKind::Action { effects } => action::check(c, n, effects),
+        NodeKind::MiniGame(spec) => minigame::check(c, n, spec),
+        NodeKind::Call { scene, args, bind } => call::check(c, n, scene, args, bind),
+        NodeKind::Return { values, route: _ } => return_::check(c, n, values),
+        NodeKind::End { outcome: _ } => end::check(c, n),
+    }
+}
