@@ -21,6 +21,7 @@ pub mod http;
 pub mod logsink;
 pub mod media;
 pub mod narrative;
+pub mod quic_game;
 pub mod revocations;
 pub mod telemetry;
 

@@ -1,5 +1,11 @@
-//! The QUIC side: authentication, create/join, commands, and a forwarder task per
-//! connection that streams committed events and acknowledgements in order.
+//! The game channel over QUIC: the [`ConnectionHandler`] that authenticates a
+//! connection (with [`auth::AuthService`]), creates and joins sessions and submits
+//! commands on the [`GameHandle`], and a forwarder task per connection that streams
+//! committed events and acknowledgements in order.
+//!
+//! It lives here, in the composition root, because it is the one place where the
+//! transport (`quic`), the game and auth meet: `quic` stays a game-agnostic endpoint
+//! over the `protocol` crate, and `game` knows no transport and no auth.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +18,7 @@ use quic::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Ou
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::{CommandOutcome, GameError, GameHandle, LiveSession, Subscription};
+use ::game::{CommandOutcome, GameConfig, GameError, GameHandle, LiveSession, Subscription};
 
 /// The [`ConnectionHandler`] of the game channel.
 pub struct GameConnectionHandler {
@@ -43,7 +49,7 @@ struct Conn {
     session: Option<Arc<LiveSession>>,
     commands: Option<mpsc::Sender<Inflight>>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
-    /// [`crate::GameConfig::max_inflight`] permits, shared across session switches.
+    /// [`GameConfig::max_inflight`] permits, shared across session switches.
     inflight: Arc<Semaphore>,
 }
 
@@ -96,7 +102,10 @@ impl ConnectionHandler for GameConnectionHandler {
     }
 
     fn clock(&self) -> Option<ClockReading> {
-        self.game.clock()
+        self.game.clock().map(|t| ClockReading {
+            world_time_ms: t.world_time_ms,
+            tick: t.tick,
+        })
     }
 
     fn on_message<'a>(
@@ -190,7 +199,9 @@ impl ConnectionHandler for GameConnectionHandler {
                     }
                 }
                 // Hello, Ping and Heartbeat are answered by the endpoint.
-                _ => Err(CloseCode::ProtocolError),
+                ClientMessage::Hello { .. }
+                | ClientMessage::Ping { .. }
+                | ClientMessage::Heartbeat { .. } => Err(CloseCode::ProtocolError),
             }
         })
     }
@@ -207,7 +218,7 @@ fn attach(
     ctx: &mut ConnectionContext,
     live: Arc<LiveSession>,
     from: u64,
-    cfg: &crate::GameConfig,
+    cfg: &GameConfig,
 ) -> Result<(), CloseCode> {
     let (send_wait, max_inflight) = (cfg.send_wait, cfg.max_inflight);
     let outbox = ctx.outbox().clone();
