@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod adapters;
 pub mod config;
 pub mod game;
 pub mod http;
@@ -344,13 +345,13 @@ impl Server {
         let auth = auth_service(&cfg, pool.clone())?;
         let redis = match &cfg.redis.url {
             Some(u) => Some(
-                api::RedisProbe::new(u, Duration::from_secs(1))
+                adapters::redis_probe(u, Duration::from_secs(1))
                     .with_context(|| format!("invalid REDIS_URL {u}"))?,
             ),
             None => None,
         };
         if let Some(r) = &redis
-            && let Err(e) = r.ping().await
+            && let Err(e) = r.check().await
         {
             tracing::warn!(error = %e, "Redis is configured but unreachable: running degraded");
         }
@@ -483,7 +484,7 @@ impl Server {
             generation,
             gauges: api::Gauges {
                 sessions: sessions_gauge,
-                quic: Some(quic_server.stats()),
+                quic: Some(adapters::quic_figures(quic_server.stats())),
                 extra: vec![
                     log_metrics(),
                     generation_metrics(pool.clone()),
