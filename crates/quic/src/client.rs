@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 
-use crate::{QuicError, cert};
+use crate::{QuicError, cert, idle};
 
 /// Keep-alive interval of client connections (well below the server's idle
 /// timeout at the transport level).
@@ -99,11 +99,6 @@ fn finish(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, QuicError> {
         .receive_window(quinn::VarInt::from_u32(2 * CLIENT_STREAM_WINDOW));
     config.transport_config(Arc::new(transport));
     Ok(config)
-}
-
-pub(crate) fn idle(d: Duration) -> Result<quinn::IdleTimeout, QuicError> {
-    quinn::IdleTimeout::try_from(d)
-        .map_err(|_| QuicError::Config(format!("idle timeout {d:?} out of range")))
 }
 
 /// Client configuration that accepts only the server certificate whose

@@ -11,6 +11,8 @@
 
 mod cert;
 mod client;
+mod conn;
+mod handler;
 mod server;
 
 use std::io;
@@ -26,11 +28,11 @@ pub use client::{
     CLIENT_IDLE_TIMEOUT, CLIENT_KEEP_ALIVE, CLIENT_STREAM_WINDOW, client_config_pinned,
     client_config_with_roots,
 };
-pub use protocol::CloseCode;
-pub use server::{
+pub use handler::{
     BasicHandler, ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox,
-    QuicServer, QuicStats,
 };
+pub use protocol::CloseCode;
+pub use server::{QuicServer, QuicStats};
 
 /// Endpoint configuration.
 #[derive(Clone, Debug)]
@@ -139,6 +141,12 @@ impl QuicError {
     pub(crate) fn io(context: String, source: io::Error) -> Self {
         QuicError::Io { context, source }
     }
+}
+
+/// `d` as a QUIC transport idle timeout.
+pub(crate) fn idle(d: Duration) -> Result<quinn::IdleTimeout, QuicError> {
+    quinn::IdleTimeout::try_from(d)
+        .map_err(|_| QuicError::Config(format!("idle timeout {d:?} out of range")))
 }
 
 /// The QUIC application error code for `code`.
