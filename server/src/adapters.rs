@@ -1,9 +1,15 @@
 //! The server's implementations of what the API asks for without knowing the parts:
 //! the Redis health probe ([`api::HealthProbe`]) over a `redis::Client`, and the QUIC
-//! endpoint's figures ([`api::ChannelStats`]) over [`quic::QuicStats`].
+//! endpoint's figures ([`api::ChannelStats`]) over [`quic::QuicStats`], and the
+//! `/metrics` sources ([`api::MetricsSource`]) of the log sink and the generation
+//! pipeline.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::logsink;
 
 /// A PING of the Redis at `url` within `timeout`, without holding a connection open.
 pub fn redis_probe(url: &str, timeout: Duration) -> Result<api::HealthProbe, redis::RedisError> {
@@ -29,5 +35,46 @@ pub fn quic_figures(stats: quic::QuicStats) -> api::ChannelStats {
     Arc::new(move || api::ChannelFigures {
         connections: stats.connections(),
         accepted_total: stats.total_accepted(),
+    })
+}
+
+/// `pixsim_log_lines_dropped_total` for `/metrics`.
+pub fn log_metrics() -> api::MetricsSource {
+    Arc::new(|| {
+        Box::pin(async {
+            format!(
+                "# HELP pixsim_log_lines_dropped_total Log lines not stored because the writer was behind.\n\
+                 # TYPE pixsim_log_lines_dropped_total counter\n\
+                 pixsim_log_lines_dropped_total {}\n",
+                logsink::dropped()
+            )
+        })
+    })
+}
+
+/// Jobs by status and provider calls by outcome and error class, for `/metrics`.
+pub fn generation_metrics(pool: PgPool) -> api::MetricsSource {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            use std::fmt::Write as _;
+            let mut out = String::new();
+            if let Ok(rows) = store::generation::metrics::jobs_by_status(&pool).await {
+                out.push_str("# HELP pixsim_generation_jobs Generation jobs by status.\n# TYPE pixsim_generation_jobs gauge\n");
+                for (status, n) in rows {
+                    let _ = writeln!(out, "pixsim_generation_jobs{{status=\"{status}\"}} {n}");
+                }
+            }
+            if let Ok(rows) = store::generation::metrics::provider_calls(&pool).await {
+                out.push_str("# HELP pixsim_provider_calls_total Provider submissions by provider, outcome and error class.\n# TYPE pixsim_provider_calls_total counter\n");
+                for (provider, status, class, n) in rows {
+                    let _ = writeln!(
+                        out,
+                        "pixsim_provider_calls_total{{provider=\"{provider}\",status=\"{status}\",error_class=\"{class}\"}} {n}"
+                    );
+                }
+            }
+            out
+        })
     })
 }
