@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::PgPool;
+use store::PgPool;
 
 use crate::Config;
 

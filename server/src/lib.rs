@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use sqlx::PgPool;
+use store::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

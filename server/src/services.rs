@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::PgPool;
+use store::PgPool;
 
 use crate::{Config, config, http, media, secrets};
 

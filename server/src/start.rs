@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::PgPool;
+use store::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
