@@ -4,6 +4,13 @@
 //! [`Server::start`] brings everything up and returns once both ports listen;
 //! [`Server::shutdown`] stops in the reverse order. The binary (`main.rs`) and the
 //! end-to-end tests both go through these two calls.
+//!
+//! This is the composition root, where the crates meet: `start` (the steps of
+//! [`Server::start`]), `database`, `services` (auth, generation, content checks, HTTP
+//! bounds), `secrets`, `game` (the game parts and their tunables), `quic_game` (the
+//! game channel plugged into the `quic` endpoint, with auth), `adapters` (what the API
+//! asks for, built over redis, quic, the log sink and the store), and the server's own
+//! tasks (`http`, `logsink`, `media`, `narrative`, `revocations`, `telemetry`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
