@@ -1,12 +1,12 @@
 //! Game sessions on the server: the bridge plugin on the tick thread, the persister
 //! task (write-behind, one transaction per batch), the session sweeper and the
-//! QUIC handler.
+//! QUIC handler ([`crate::quic_game`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::PgPool;
+use store::PgPool;
 
 use crate::config;
 
@@ -79,7 +79,7 @@ pub fn quic_handler(
     handle: &::game::GameHandle,
     auth: &auth::AuthService,
 ) -> Arc<dyn quic::ConnectionHandler> {
-    Arc::new(::game::GameConnectionHandler::new(
+    Arc::new(crate::quic_game::GameConnectionHandler::new(
         handle.clone(),
         auth.clone(),
     ))

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{Map, Value};
-use sqlx::PgPool;
+use store::PgPool;
 use store::logs::LogEntry;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -32,8 +32,8 @@ pub mod state;
 
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 pub use state::{
-    AppState, ContentInfo, ContentStatus, Gauges, MetricsSource, RedisProbe, ScrapeToken,
-    ServerInfo, TickHandle,
+    AppState, BoxFuture, ChannelFigures, ChannelStats, ContentInfo, ContentStatus, Gauges,
+    HealthProbe, MetricsSource, ScrapeToken, ServerInfo, TickHandle,
 };
 
 /// Largest accepted request body (JSON), in bytes.

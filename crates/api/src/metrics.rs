@@ -213,13 +213,14 @@ async fn metrics(
         s.gauges.sessions.load(std::sync::atomic::Ordering::Relaxed)
     );
     if let Some(q) = &s.gauges.quic {
+        let q = q();
         head(
             &mut out,
             "pixsim_quic_connections",
             "gauge",
             "Open QUIC connections.",
         );
-        let _ = writeln!(out, "pixsim_quic_connections {}", q.connections());
+        let _ = writeln!(out, "pixsim_quic_connections {}", q.connections);
         head(
             &mut out,
             "pixsim_quic_connections_accepted_total",
@@ -229,7 +230,7 @@ async fn metrics(
         let _ = writeln!(
             out,
             "pixsim_quic_connections_accepted_total {}",
-            q.total_accepted()
+            q.accepted_total
         );
     }
 

@@ -1,10 +1,8 @@
 //! Shared state of the HTTP handlers.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use auth::AuthService;
 use sqlx::PgPool;
+use std::sync::Arc;
 use tick::{TickControl, TickStats};
 
 /// Everything a handler may reach. Cheap to clone.
@@ -13,7 +11,8 @@ pub struct AppState {
     pub db: PgPool,
     pub auth: AuthService,
     pub tick: TickHandle,
-    pub redis: Option<RedisProbe>,
+    /// The Redis health check, when Redis is configured.
+    pub redis: Option<HealthProbe>,
     pub info: Arc<ServerInfo>,
     pub content: ContentInfo,
     /// The tick inspector (answers on the tick thread).
@@ -65,15 +64,14 @@ impl std::fmt::Debug for Gauges {
 pub struct Gauges {
     /// Game sessions loaded in the simulation (written by the tick thread).
     pub sessions: Arc<std::sync::atomic::AtomicU64>,
-    pub quic: Option<quic::QuicStats>,
+    /// The QUIC endpoint's figures, when it runs.
+    pub quic: Option<ChannelStats>,
     /// More metric families, in Prometheus text, from other parts (e.g. the job queue).
     pub extra: Vec<MetricsSource>,
 }
 
 /// Produces metric families in Prometheus text format (may query the database).
-pub type MetricsSource = Arc<
-    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>> + Send + Sync,
->;
+pub type MetricsSource = Arc<dyn Fn() -> BoxFuture<String> + Send + Sync>;
 
 /// What narrative content is live, for health and operators.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -131,31 +129,44 @@ pub struct ServerInfo {
     pub quic_fingerprint: Option<String>,
 }
 
-/// Checks a configured Redis without holding a connection open.
-#[derive(Clone, Debug)]
-pub struct RedisProbe {
-    client: redis::Client,
-    timeout: Duration,
-}
+/// A health check of an optional dependency (Redis): `Ok` when it answers in time,
+/// else why not. The API only calls it; the server builds it over the real client.
+#[derive(Clone)]
+pub struct HealthProbe(Arc<dyn Fn() -> BoxFuture<Result<(), String>> + Send + Sync>);
 
-impl RedisProbe {
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, redis::RedisError> {
-        Ok(Self {
-            client: redis::Client::open(url)?,
-            timeout,
-        })
+/// A boxed, sendable future.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl HealthProbe {
+    /// A probe running `check` on each health or readiness request.
+    pub fn new<F, Fut>(check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self(Arc::new(move || Box::pin(check())))
     }
 
-    /// PING within the timeout; the error text when it fails.
-    pub async fn ping(&self) -> Result<(), String> {
-        let attempt = async {
-            let mut conn = self.client.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
-        }
+    /// Runs the check: `Ok` when up, else the error text.
+    pub async fn check(&self) -> Result<(), String> {
+        (self.0)().await
     }
 }
+
+impl std::fmt::Debug for HealthProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthProbe(..)")
+    }
+}
+
+/// Figures of the game channel's transport (QUIC) at one moment, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelFigures {
+    /// Connections open now.
+    pub connections: usize,
+    /// Connections accepted since start.
+    pub accepted_total: u64,
+}
+
+/// Reads the transport's [`ChannelFigures`] on each scrape (without blocking).
+pub type ChannelStats = Arc<dyn Fn() -> ChannelFigures + Send + Sync>;

@@ -1,6 +1,8 @@
-//! PixSim QUIC endpoint (quinn): TLS certificate handling, the accept loop
-//! and the per-connection protocol driver, plus client-side helpers
-//! (certificate pinning) shared with `game-client`.
+//! PixSim QUIC endpoint (quinn), the server's side only: TLS certificate handling
+//! (`cert`), the endpoint and its accept loop (`server`), the per-connection protocol
+//! driver (`conn`) and what a [`ConnectionHandler`] sees (`handler`). It knows the
+//! wire format and nothing of the game: the server plugs the game channel in as a
+//! handler. Clients (`game-client`) have their own QUIC client side.
 //!
 //! Wire format: see the `protocol` crate. ALPN [`protocol::ALPN`]; one
 //! client-opened bidirectional stream per connection carrying
@@ -10,7 +12,8 @@
 //! [`ConnectionHandler`] reports ([`ConnectionHandler::clock`]).
 
 mod cert;
-mod client;
+mod conn;
+mod handler;
 mod server;
 
 use std::io;
@@ -19,18 +22,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use cert::{
-    CERT_DER, CERT_PEM, CertMaterial, CertSource, DEFAULT_SANS, KEY_PEM, fingerprint, load_certs,
-    load_or_generate, parse_fingerprint, self_signed_dir,
+    CERT_DER, CERT_PEM, CertMaterial, CertSource, DEFAULT_SANS, KEY_PEM, load_or_generate,
+    self_signed_dir,
 };
-pub use client::{
-    CLIENT_IDLE_TIMEOUT, CLIENT_KEEP_ALIVE, CLIENT_STREAM_WINDOW, client_config_pinned,
-    client_config_with_roots,
+pub use handler::{
+    BasicHandler, ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox,
 };
 pub use protocol::CloseCode;
-pub use server::{
-    BasicHandler, ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox,
-    QuicServer, QuicStats,
-};
+pub use server::{QuicServer, QuicStats};
 
 /// Endpoint configuration.
 #[derive(Clone, Debug)]
@@ -92,7 +91,7 @@ impl QuicConfig {
     }
 }
 
-/// Endpoint and client configuration errors.
+/// Endpoint configuration errors.
 #[derive(Debug, thiserror::Error)]
 pub enum QuicError {
     /// File system error.
@@ -130,9 +129,6 @@ pub enum QuicError {
     /// Invalid configuration.
     #[error("invalid QUIC configuration: {0}")]
     Config(String),
-    /// Not a SHA-256 fingerprint.
-    #[error("invalid certificate fingerprint {0}")]
-    BadFingerprint(String),
 }
 
 impl QuicError {
@@ -141,20 +137,26 @@ impl QuicError {
     }
 }
 
+/// `d` as a QUIC transport idle timeout.
+pub(crate) fn idle(d: Duration) -> Result<quinn::IdleTimeout, QuicError> {
+    quinn::IdleTimeout::try_from(d)
+        .map_err(|_| QuicError::Config(format!("idle timeout {d:?} out of range")))
+}
+
 /// The QUIC application error code for `code`.
-pub fn close_varint(code: CloseCode) -> quinn::VarInt {
+pub(crate) fn close_varint(code: CloseCode) -> quinn::VarInt {
     quinn::VarInt::from_u32(code.as_u32())
 }
 
 /// Closes `conn` with `code` and its reason text.
-pub fn close_connection(conn: &quinn::Connection, code: CloseCode) {
+pub(crate) fn close_connection(conn: &quinn::Connection, code: CloseCode) {
     conn.close(close_varint(code), code.reason().as_bytes());
 }
 
 /// The PixSim close code and reason of a connection the peer closed at the
 /// application level; `None` for transport-level failures (timeouts,
 /// resets, local closes) and unknown codes.
-pub fn close_code_of(err: &quinn::ConnectionError) -> Option<(CloseCode, String)> {
+pub(crate) fn close_code_of(err: &quinn::ConnectionError) -> Option<(CloseCode, String)> {
     match err {
         quinn::ConnectionError::ApplicationClosed(close) => {
             CloseCode::from_u64(close.error_code.into_inner())

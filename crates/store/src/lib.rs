@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
+/// The connection pool callers hold: they name no `sqlx`.
+pub use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
 
 pub mod auth_sessions;
 pub mod game;

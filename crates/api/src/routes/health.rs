@@ -91,7 +91,7 @@ async fn check_redis(s: &AppState) -> Component {
         };
     };
     let t = std::time::Instant::now();
-    match redis.ping().await {
+    match redis.check().await {
         Ok(()) => Component {
             status: "up",
             error: None,

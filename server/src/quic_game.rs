@@ -1,18 +1,24 @@
-//! The QUIC side: authentication, create/join, commands, and a forwarder task per
-//! connection that streams committed events and acknowledgements in order.
+//! The game channel over QUIC: the [`ConnectionHandler`] that authenticates a
+//! connection (with [`auth::AuthService`]), creates and joins sessions and submits
+//! commands on the [`GameHandle`], and a forwarder task per connection that streams
+//! committed events and acknowledgements in order.
+//!
+//! It lives here, in the composition root, because it is the one place where the
+//! transport (`quic`), the game and auth meet: `quic` stays a game-agnostic endpoint
+//! over the `protocol` crate, and `game` knows no transport and no auth.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
+use protocol::v1::{ClientMessage, ErrorCode, GameCommand, ServerMessage};
 use protocol::{CloseCode, ConnState};
 use quic::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::{CommandOutcome, GameError, GameHandle, LiveSession, Subscription};
+use ::game::{CommandOutcome, GameConfig, GameError, GameHandle, LiveSession, Subscription};
 
 /// The [`ConnectionHandler`] of the game channel.
 pub struct GameConnectionHandler {
@@ -43,7 +49,7 @@ struct Conn {
     session: Option<Arc<LiveSession>>,
     commands: Option<mpsc::Sender<Inflight>>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
-    /// [`crate::GameConfig::max_inflight`] permits, shared across session switches.
+    /// [`GameConfig::max_inflight`] permits, shared across session switches.
     inflight: Arc<Semaphore>,
 }
 
@@ -96,7 +102,10 @@ impl ConnectionHandler for GameConnectionHandler {
     }
 
     fn clock(&self) -> Option<ClockReading> {
-        self.game.clock()
+        self.game.clock().map(|t| ClockReading {
+            world_time_ms: t.world_time_ms,
+            tick: t.tick,
+        })
     }
 
     fn on_message<'a>(
@@ -106,36 +115,7 @@ impl ConnectionHandler for GameConnectionHandler {
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
             match msg {
-                ClientMessage::Authenticate { token } => {
-                    match self.auth.authenticate(&token).await {
-                        Ok(p) => {
-                            let user = p.user.id.0;
-                            if let Some(c) = ctx.data_mut::<Conn>() {
-                                c.user = Some(user);
-                            }
-                            // The connection closes as soon as its session ends (logout,
-                            // revocation, a password change, the user disabled).
-                            let mut watch = self.auth.watch(&p);
-                            let outbox = ctx.outbox().clone();
-                            tokio::spawn(async move {
-                                tokio::select! {
-                                    () = watch.ended() => {
-                                        tracing::info!(user_id = %user, "session ended; closing its QUIC connection");
-                                        outbox.close(CloseCode::Unauthenticated);
-                                    }
-                                    () = outbox.closed() => {}
-                                }
-                            });
-                            ctx.set_state(ConnState::Authenticated);
-                            ctx.outbox()
-                                .send(&ServerMessage::Authenticated { user_id: user })
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "QUIC authentication refused");
-                            Err(CloseCode::Unauthenticated)
-                        }
-                    }
-                }
+                ClientMessage::Authenticate { token } => self.authenticate(ctx, &token).await,
                 ClientMessage::CreateSession { scene, world } => {
                     let user = user_of(ctx)?;
                     match self.game.create_session(user, scene, world).await {
@@ -148,51 +128,94 @@ impl ConnectionHandler for GameConnectionHandler {
                     last_seq,
                 } => {
                     let user = user_of(ctx)?;
+                    let from = last_seq.map(|s| s + 1).unwrap_or(0);
                     match self.game.join(user, session_id).await {
-                        Ok(live) => attach(
-                            ctx,
-                            live,
-                            last_seq.map(|s| s + 1).unwrap_or(0),
-                            self.game.config(),
-                        ),
+                        Ok(live) => attach(ctx, live, from, self.game.config()),
                         Err(e) => error(ctx.outbox(), error_code(&e), public_message(&e)),
                     }
                 }
                 ClientMessage::Command {
                     request_id,
                     command,
-                } => {
-                    let outbox = ctx.outbox().clone();
-                    let Some(c) = ctx.data_mut::<Conn>() else {
-                        return Err(CloseCode::InternalError);
-                    };
-                    let (Some(session), Some(tx)) = (c.session.clone(), c.commands.clone()) else {
-                        return Err(CloseCode::ProtocolError);
-                    };
-                    let rejected = |code: &str, message: String| {
-                        outbox.send(&ServerMessage::Rejected {
-                            request_id,
-                            code: code.to_owned(),
-                            message,
-                        })
-                    };
-                    // The in-flight budget first: a refused command never reaches the tick.
-                    let Ok(permit) = Arc::clone(&c.inflight).try_acquire_owned() else {
-                        return rejected("busy", "too many commands in flight".into());
-                    };
-                    match self.game.command(&session, command) {
-                        Ok(rx) => match tx.try_send((request_id, rx, permit)) {
-                            Ok(()) => Ok(()),
-                            // Never expected: the channel holds as many as there are permits.
-                            Err(_) => rejected("busy", "too many commands in flight".into()),
-                        },
-                        Err(e) => rejected(e.code(), e.to_string()),
-                    }
-                }
+                } => self.command(ctx, request_id, command),
                 // Hello, Ping and Heartbeat are answered by the endpoint.
-                _ => Err(CloseCode::ProtocolError),
+                ClientMessage::Hello { .. }
+                | ClientMessage::Ping { .. }
+                | ClientMessage::Heartbeat { .. } => Err(CloseCode::ProtocolError),
             }
         })
+    }
+}
+
+impl GameConnectionHandler {
+    /// `Authenticate`: checks the token, and closes the connection as soon as the
+    /// auth session ends (logout, revocation, a password change, the user disabled).
+    async fn authenticate(
+        &self,
+        ctx: &mut ConnectionContext,
+        token: &str,
+    ) -> Result<(), CloseCode> {
+        let p = match self.auth.authenticate(token).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "QUIC authentication refused");
+                return Err(CloseCode::Unauthenticated);
+            }
+        };
+        let user = p.user.id.0;
+        if let Some(c) = ctx.data_mut::<Conn>() {
+            c.user = Some(user);
+        }
+        let mut watch = self.auth.watch(&p);
+        let outbox = ctx.outbox().clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = watch.ended() => {
+                    tracing::info!(user_id = %user, "session ended; closing its QUIC connection");
+                    outbox.close(CloseCode::Unauthenticated);
+                }
+                () = outbox.closed() => {}
+            }
+        });
+        ctx.set_state(ConnState::Authenticated);
+        ctx.outbox()
+            .send(&ServerMessage::Authenticated { user_id: user })
+    }
+
+    /// `Command`: within the connection's in-flight budget, hands the command to the
+    /// game; its forwarder sends the answer after the events it caused.
+    fn command(
+        &self,
+        ctx: &mut ConnectionContext,
+        request_id: u64,
+        command: GameCommand,
+    ) -> Result<(), CloseCode> {
+        let outbox = ctx.outbox().clone();
+        let Some(c) = ctx.data_mut::<Conn>() else {
+            return Err(CloseCode::InternalError);
+        };
+        let (Some(session), Some(tx)) = (c.session.clone(), c.commands.clone()) else {
+            return Err(CloseCode::ProtocolError);
+        };
+        let rejected = |code: &str, message: String| {
+            outbox.send(&ServerMessage::Rejected {
+                request_id,
+                code: code.to_owned(),
+                message,
+            })
+        };
+        // The in-flight budget first: a refused command never reaches the tick.
+        let Ok(permit) = Arc::clone(&c.inflight).try_acquire_owned() else {
+            return rejected("busy", "too many commands in flight".into());
+        };
+        match self.game.command(&session, command) {
+            Ok(rx) => match tx.try_send((request_id, rx, permit)) {
+                Ok(()) => Ok(()),
+                // Never expected: the channel holds as many as there are permits.
+                Err(_) => rejected("busy", "too many commands in flight".into()),
+            },
+            Err(e) => rejected(e.code(), e.to_string()),
+        }
     }
 }
 
@@ -207,7 +230,7 @@ fn attach(
     ctx: &mut ConnectionContext,
     live: Arc<LiveSession>,
     from: u64,
-    cfg: &crate::GameConfig,
+    cfg: &GameConfig,
 ) -> Result<(), CloseCode> {
     let (send_wait, max_inflight) = (cfg.send_wait, cfg.max_inflight);
     let outbox = ctx.outbox().clone();
