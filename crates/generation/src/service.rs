@@ -31,9 +31,6 @@ use crate::model::{
     ValidationReport,
 };
 use crate::params::{InputInfo, Issues, check_inputs, params_hash};
-use crate::provider::local::LocalProvider;
-use crate::provider::openai::OpenAiProvider;
-use crate::provider::pixverse::PixverseProvider;
 use crate::provider::{Credentials, ProviderError, ProviderRegistry};
 use crate::secrets;
 use crate::worker::Worker;
@@ -266,21 +263,11 @@ struct Checked {
 }
 
 impl GenerationService {
-    /// The built-in providers: `local`, `pixverse` and `openai` (legacy), configured
-    /// from `cfg`.
+    /// The built-in providers ([`crate::provider::BUILT_IN`]: `local`, `pixverse` and
+    /// `openai` (legacy)), each configured from its entry in `cfg.providers`.
     pub fn default_providers(cfg: &PipelineConfig) -> Result<ProviderRegistry, GenerationError> {
-        let mut r = ProviderRegistry::new();
-        r.register(Arc::new(LocalProvider));
         let guard = Guard::new(cfg.guard.clone());
-        r.register(Arc::new(
-            PixverseProvider::new(cfg.pixverse.clone(), &guard)
-                .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?,
-        ));
-        r.register(Arc::new(
-            OpenAiProvider::new(cfg.openai.clone(), &guard)
-                .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?,
-        ));
-        Ok(r)
+        Ok(ProviderRegistry::built_in(&cfg.providers, &guard)?)
     }
 
     /// A service with the built-in providers.

@@ -45,7 +45,7 @@ impl Provider for PanickingProvider {
         _inputs: &[InputRef],
         issues: &mut Issues,
     ) -> GenerationParams {
-        generation::params::validate_local(op, params, issues)
+        generation::provider::local::validate(op, params, issues)
     }
 
     fn poll_interval(&self) -> Duration {

@@ -310,7 +310,7 @@ async fn local_renders_real_deterministic_media() {
         ..Default::default()
     };
     let mut issues = generation::params::Issues::default();
-    params = generation::params::validate_local(Operation::TextToVideo, &params, &mut issues);
+    params = generation::provider::local::validate(Operation::TextToVideo, &params, &mut issues);
     assert!(issues.is_empty());
     let r = req(Operation::TextToVideo, params.clone(), vec![]);
     let a = LocalProvider::render_request(&r).unwrap();
@@ -879,7 +879,7 @@ async fn local_transition_lineage_order() {
         role: Some(InputRole::Subject),
         ref_name: Some("hero".into()),
     }];
-    generation::params::validate_pixverse(
+    generation::provider::pixverse::validate(
         Operation::Fusion,
         &GenerationParams {
             prompt: Some("a knight".into()),
