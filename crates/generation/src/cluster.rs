@@ -25,7 +25,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use crate::events::GenerationEvent;
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// What a node publishes.
 #[derive(Debug, Clone, Serialize, Deserialize)]

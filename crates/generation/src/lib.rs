@@ -39,6 +39,7 @@ pub mod provider;
 pub mod render;
 pub mod secrets;
 pub mod service;
+mod shared;
 pub mod worker;
 
 #[cfg(feature = "fakes")]

@@ -36,7 +36,7 @@ use crate::provider::{
     Credentials, InputMedia, MediaResult, PollResult, Provider, ProviderError, RemoteInput,
     RemoteStatus, SubmitRequest, public_code,
 };
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
