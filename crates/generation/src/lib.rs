@@ -34,6 +34,7 @@ pub mod guard;
 pub mod incoming;
 pub mod media;
 pub mod model;
+mod outbox;
 pub mod params;
 pub mod provider;
 pub mod render;

@@ -4,7 +4,7 @@
 //! from here instead of from each other.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use sqlx::PgPool;
@@ -15,11 +15,11 @@ use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use crate::batch::{Batcher, CallError};
-use crate::cluster::{Message, Outbox};
 use crate::config::PipelineConfig;
 use crate::download::Downloader;
 use crate::events::GenerationEvent;
 use crate::media::MediaStore;
+use crate::outbox::{Message, Outbox};
 use crate::provider::ProviderRegistry;
 
 /// State shared by the service and its workers.
@@ -54,16 +54,23 @@ impl Shared {
     /// Emits an event of this node: on the local broadcast and, with Redis, to the
     /// other nodes.
     pub fn emit(&self, ev: GenerationEvent) {
-        if let Some(o) = self.outbox.get() {
-            o.send(
-                self,
-                Message::Event {
-                    event: Box::new(ev.clone()),
-                },
-            );
+        if self.outbox.get().is_some() {
+            self.publish(Message::Event {
+                event: Box::new(ev.clone()),
+            });
         }
         // No subscribers is fine.
         let _ = self.events.send(ev);
+    }
+
+    /// With Redis, queues a message to the other nodes; one the queue has no room for
+    /// is dropped and counted.
+    pub fn publish(&self, msg: Message) {
+        if let Some(o) = self.outbox.get()
+            && !o.send(msg)
+        {
+            self.redis_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Wakes the idle workers of this process.

@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use super::spec::spec_request;
 use super::{GenerationService, page_limit};
-use crate::cluster::Message;
 use crate::error::GenerationError;
 use crate::events::GenerationEvent;
 use crate::model::{
     Actor, Asset, CreateGeneration, Generation, GenerationFilter, GenerationParams, InputRef,
     JobStatus, Operation, Page, Submission, ValidationReport,
 };
+use crate::outbox::Message;
 use crate::params::{InputInfo, Issues, check_inputs, params_hash};
 
 /// A request that passed validation.
@@ -395,9 +395,7 @@ impl GenerationService {
             // The attempt running it (here or, through Redis, on another node) stops now
             // instead of at its next heartbeat.
             self.shared.stop_running(id);
-            if let Some(o) = self.shared.outbox.get() {
-                o.send(&self.shared, Message::Cancel { job_id: id });
-            }
+            self.shared.publish(Message::Cancel { job_id: id });
             self.shared.emit(GenerationEvent::JobFailed {
                 generation: g.clone(),
             });
