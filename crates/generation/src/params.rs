@@ -154,76 +154,97 @@ pub fn check_inputs(
             format!("{op} takes {want} input asset(s), got {}", inputs.len()),
         );
     }
-    let mut out = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
-        match info.get(i).and_then(|x| x.as_ref()) {
-            None => issues.push(
-                format!("inputs[{i}].asset_id"),
-                "not_found",
-                format!("asset {} not found", input.asset_id),
-            ),
-            Some(inf) => {
-                if let Some(m) = media
-                    && inf.media_type != m
-                {
-                    issues.push(
-                        format!("inputs[{i}].asset_id"),
-                        "invalid_media_type",
-                        format!("{op} takes {m} inputs, this asset is {}", inf.media_type),
-                    );
-                }
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            check_input(
+                issues,
+                op,
+                media,
+                i,
+                input,
+                info.get(i).and_then(|x| x.as_ref()),
+            )
+        })
+        .collect()
+}
+
+/// Checks one input (the `i`th): that its asset exists and has the operation's media
+/// type, its role and its ref_name; returns it with its default role filled in.
+fn check_input(
+    issues: &mut Issues,
+    op: Operation,
+    media: Option<MediaType>,
+    i: usize,
+    input: &InputRef,
+    info: Option<&InputInfo>,
+) -> InputRef {
+    match info {
+        None => issues.push(
+            format!("inputs[{i}].asset_id"),
+            "not_found",
+            format!("asset {} not found", input.asset_id),
+        ),
+        Some(inf) => {
+            if let Some(m) = media
+                && inf.media_type != m
+            {
+                issues.push(
+                    format!("inputs[{i}].asset_id"),
+                    "invalid_media_type",
+                    format!("{op} takes {m} inputs, this asset is {}", inf.media_type),
+                );
             }
         }
-        let role = input.role.or(default_role(op));
-        let allowed: &[InputRole] = match op {
-            Operation::TextToVideo => &[],
-            Operation::ImageToVideo => &[InputRole::SourceImage],
-            Operation::VideoExtend => &[InputRole::SourceVideo],
-            Operation::VideoTransition => &[InputRole::TransitionInput],
-            Operation::Fusion => &[InputRole::Subject, InputRole::Background],
-        };
-        if let Some(r) = role
-            && !allowed.contains(&r)
-        {
-            issues.push(
-                format!("inputs[{i}].role"),
-                "invalid_value",
-                format!("{r} is not a role of {op} inputs"),
-            );
-        }
-        if op == Operation::Fusion {
-            match &input.ref_name {
-                None => issues.push(
-                    format!("inputs[{i}].ref_name"),
-                    "required",
-                    "fusion references need a ref_name",
-                ),
-                Some(n)
-                    if n.is_empty()
-                        || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-                {
-                    issues.push(
-                        format!("inputs[{i}].ref_name"),
-                        "invalid_value",
-                        "ref_name must be letters, digits or _",
-                    )
-                }
-                Some(_) => {}
-            }
-        } else if input.ref_name.is_some() {
-            issues.push(
-                format!("inputs[{i}].ref_name"),
-                "unsupported",
-                "ref_name applies to fusion only",
-            );
-        }
-        out.push(InputRef {
-            asset_id: input.asset_id,
-            role,
-            ref_name: input.ref_name.clone(),
-        });
     }
-    out
+    let role = input.role.or(default_role(op));
+    let allowed: &[InputRole] = match op {
+        Operation::TextToVideo => &[],
+        Operation::ImageToVideo => &[InputRole::SourceImage],
+        Operation::VideoExtend => &[InputRole::SourceVideo],
+        Operation::VideoTransition => &[InputRole::TransitionInput],
+        Operation::Fusion => &[InputRole::Subject, InputRole::Background],
+    };
+    if let Some(r) = role
+        && !allowed.contains(&r)
+    {
+        issues.push(
+            format!("inputs[{i}].role"),
+            "invalid_value",
+            format!("{r} is not a role of {op} inputs"),
+        );
+    }
+    if op == Operation::Fusion {
+        match &input.ref_name {
+            None => issues.push(
+                format!("inputs[{i}].ref_name"),
+                "required",
+                "fusion references need a ref_name",
+            ),
+            Some(n)
+                if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                issues.push(
+                    format!("inputs[{i}].ref_name"),
+                    "invalid_value",
+                    "ref_name must be letters, digits or _",
+                )
+            }
+            Some(_) => {}
+        }
+    } else if input.ref_name.is_some() {
+        issues.push(
+            format!("inputs[{i}].ref_name"),
+            "unsupported",
+            "ref_name applies to fusion only",
+        );
+    }
+    InputRef {
+        asset_id: input.asset_id,
+        role,
+        ref_name: input.ref_name.clone(),
+    }
 }
 
 /// Fusion prompts name each reference as `@ref_name` followed by a space (or at the end).
