@@ -92,3 +92,11 @@ fn pixverse(base: String, timeout: Duration) -> PixverseProvider {
 fn downloader() -> Downloader {
     Downloader::new(DownloadConfig::default(), &open_guard()).unwrap()
 }
+
+/// Claims and runs one job; how its attempt ended.
+async fn run_one(w: &generation::Worker) -> generation::Outcome {
+    match w.try_execute_once().await.unwrap() {
+        generation::Executed::Ran { outcome, .. } => outcome,
+        generation::Executed::EmptyQueue => panic!("the queue is empty"),
+    }
+}

@@ -2,15 +2,17 @@
 //! image-to-video lineage and the upload cache, the job deadline, unusable results.
 
 use crate::common::*;
+use crate::run_one;
 use std::time::Duration;
 
 use generation::fakes::{Action, Endpoint};
 use generation::model::{GenerationParams, JobStatus, MediaType, Operation};
 use generation::{Executed, Outcome};
 
-/// Worker-level failure classes with two Pixverse accounts.
+/// Account failure classes with two Pixverse accounts: a rate limit cools one down, out
+/// of credits exhausts one, and a job waits while none is free.
 #[tokio::test]
-async fn pixverse_worker_failure_classes() {
+async fn pixverse_worker_account_failure_classes() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
     let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
     let mut a1 = account("pixverse", "pk");
@@ -31,26 +33,18 @@ async fn pixverse_worker_failure_classes() {
         },
     );
     let g = e.svc.create(e.user, t2v("pixverse", "one")).await.unwrap();
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(out, Executed::Ran { outcome: Outcome::Requeued { ref code }, .. } if code == "rate_limited"),
-        "{out:?}"
+    assert_eq!(
+        run_one(&w).await,
+        Outcome::Requeued {
+            code: "rate_limited".into()
+        }
     );
     let acc1 = e.svc.get_account(e.admin, a1.id).await.unwrap();
     assert_eq!(acc1.status, generation::model::AccountStatus::RateLimited);
     assert!(acc1.cooldown_until.unwrap() > chrono::Utc::now() + chrono::Duration::seconds(20));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(
-            out,
-            Executed::Ran {
-                outcome: Outcome::Completed { .. },
-                ..
-            }
-        ),
-        "{out:?}"
-    );
+    let out = run_one(&w).await;
+    assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
     let g = e.svc.get(e.user, g.id).await.unwrap();
     assert_eq!(g.account_id, Some(a2.id));
     assert_eq!(e.svc.submissions(e.user, g.id).await.unwrap().len(), 2);
@@ -58,18 +52,20 @@ async fn pixverse_worker_failure_classes() {
     // Out of credits → account 2 exhausted; nothing else eligible (1 cools down) → waits.
     fake.control.push(Endpoint::Submit, Action::OutOfCredits);
     let g2 = e.svc.create(e.user, t2v("pixverse", "two")).await.unwrap();
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(out, Executed::Ran { outcome: Outcome::Requeued { ref code }, .. } if code == "out_of_credits"),
-        "{out:?}"
+    assert_eq!(
+        run_one(&w).await,
+        Outcome::Requeued {
+            code: "out_of_credits".into()
+        }
     );
     let acc2 = e.svc.get_account(e.admin, a2.id).await.unwrap();
     assert_eq!(acc2.status, generation::model::AccountStatus::Exhausted);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(out, Executed::Ran { outcome: Outcome::Requeued { ref code }, .. } if code == "waiting_for_account"),
-        "{out:?}"
+    assert_eq!(
+        run_one(&w).await,
+        Outcome::Requeued {
+            code: "waiting_for_account".into()
+        }
     );
     // Cooldown cleared → account 1 takes it.
     e.svc
@@ -85,21 +81,33 @@ async fn pixverse_worker_failure_classes() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(
-            out,
-            Executed::Ran {
-                outcome: Outcome::Completed { .. },
-                ..
-            }
-        ),
-        "{out:?}"
-    );
+    let out = run_one(&w).await;
+    assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
     assert_eq!(
         e.svc.get(e.user, g2.id).await.unwrap().account_id,
         Some(a1.id)
     );
+    for a in e.svc.list_accounts(e.admin, None).await.unwrap() {
+        assert_eq!(a.current_jobs, 0);
+    }
+    assert!(
+        fake.control.violations().is_empty(),
+        "{:?}",
+        fake.control.violations()
+    );
+}
+
+/// Job failure classes through the worker: moderation at submit and at poll time is
+/// terminal, a 5xx is retried with backoff.
+#[tokio::test]
+async fn pixverse_worker_job_failure_classes() {
+    let fake = generation::fakes::pixverse::start("pk").await.unwrap();
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
+    e.svc
+        .create_account(e.admin, account("pixverse", "pk"))
+        .await
+        .unwrap();
+    let w = e.svc.worker();
 
     // Moderation → terminal, recorded on the submission.
     fake.control.push(Endpoint::Submit, Action::Moderation);
@@ -108,10 +116,11 @@ async fn pixverse_worker_failure_classes() {
         .create(e.user, t2v("pixverse", "three"))
         .await
         .unwrap();
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(out, Executed::Ran { outcome: Outcome::Failed { ref code }, .. } if code == "content_filtered"),
-        "{out:?}"
+    assert_eq!(
+        run_one(&w).await,
+        Outcome::Failed {
+            code: "content_filtered".into()
+        }
     );
     let subs = e.svc.submissions(e.user, g3.id).await.unwrap();
     assert_eq!(subs[0].status, "filtered");
@@ -120,33 +129,26 @@ async fn pixverse_worker_failure_classes() {
     // 5xx → transient: requeued with backoff, counted; then completes.
     fake.control.push(Endpoint::Submit, Action::ServerError);
     let g4 = e.svc.create(e.user, t2v("pixverse", "four")).await.unwrap();
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(out, Executed::Ran { outcome: Outcome::Requeued { ref code }, .. } if code == "provider_unavailable"),
-        "{out:?}"
+    assert_eq!(
+        run_one(&w).await,
+        Outcome::Requeued {
+            code: "provider_unavailable".into()
+        }
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(
-            out,
-            Executed::Ran {
-                outcome: Outcome::Completed { .. },
-                ..
-            }
-        ),
-        "{out:?}"
-    );
+    let out = run_one(&w).await;
+    assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
     let g4 = e.svc.get(e.user, g4.id).await.unwrap();
     assert_eq!(g4.retry_count, 1);
 
     // Poll-time moderation (status 7) → filtered.
     fake.control.push(Endpoint::Poll, Action::Moderation);
     let g5 = e.svc.create(e.user, t2v("pixverse", "five")).await.unwrap();
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(out, Executed::Ran { outcome: Outcome::Failed { ref code }, .. } if code == "content_filtered"),
-        "{out:?}"
+    assert_eq!(
+        run_one(&w).await,
+        Outcome::Failed {
+            code: "content_filtered".into()
+        }
     );
     assert_eq!(
         e.svc.get(e.user, g5.id).await.unwrap().status,
@@ -266,24 +268,16 @@ async fn job_timeout_requeues_and_adopts() {
         .await
         .unwrap();
     let w = e.svc.worker();
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(out, Executed::Ran { outcome: Outcome::Requeued { ref code }, .. } if code == "timeout"),
-        "{out:?}"
+    assert_eq!(
+        run_one(&w).await,
+        Outcome::Requeued {
+            code: "timeout".into()
+        }
     );
     fake.control.set_polls_until_done(1);
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let out = w.try_execute_once().await.unwrap();
-    assert!(
-        matches!(
-            out,
-            Executed::Ran {
-                outcome: Outcome::Completed { .. },
-                ..
-            }
-        ),
-        "{out:?}"
-    );
+    let out = run_one(&w).await;
+    assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
     assert_eq!(
         fake.control.count(Endpoint::Submit),
         1,
