@@ -105,6 +105,7 @@ mod tests {
         for (id, _) in BUILT_IN {
             assert_eq!(r.get(id).unwrap().id(), *id);
         }
+        // Ids are unique: a second registration under one id would replace the first.
         assert_eq!(r.ids().len(), BUILT_IN.len());
     }
 
