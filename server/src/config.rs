@@ -51,8 +51,13 @@ pub struct GenerationConfig {
     pub workers: usize,
     /// Where generated and uploaded media are kept (default: state_dir/media).
     pub media_dir: Option<PathBuf>,
-    /// Provider base URLs: server configuration only (accounts cannot set one).
+    /// Each provider's settings, keyed by provider id: `[generation.providers.<id>]`
+    /// (`base_url`, timeouts, price estimates; see each provider's config struct).
+    /// Provider base URLs are server configuration only (accounts cannot set one).
+    pub providers: generation::provider::ProviderSettings,
+    /// Older spelling of `providers.pixverse.base_url` (the entry wins when it sets it).
     pub pixverse_base_url: Option<String>,
+    /// Older spelling of `providers.openai.base_url` (the entry wins when it sets it).
     pub openai_base_url: Option<String>,
     /// Let every outbound request (provider calls, downloads) reach private and
     /// loopback addresses (tests, local fakes). Off: the SSRF guard refuses them.
@@ -71,11 +76,32 @@ pub struct GenerationConfig {
     pub max_upload_bytes: u64,
 }
 
+impl GenerationConfig {
+    /// The provider entries handed to the pipeline: `providers`, with the older
+    /// `pixverse_base_url` and `openai_base_url` keys folded in where the entry does
+    /// not set `base_url` itself.
+    pub fn provider_settings(&self) -> generation::provider::ProviderSettings {
+        let mut s = self.providers.clone();
+        for (id, url) in [
+            ("pixverse", &self.pixverse_base_url),
+            ("openai", &self.openai_base_url),
+        ] {
+            if let Some(url) = url
+                && !s.has(id, "base_url")
+            {
+                s.set(id, "base_url", url.as_str());
+            }
+        }
+        s
+    }
+}
+
 impl Default for GenerationConfig {
     fn default() -> Self {
         Self {
             workers: 1,
             media_dir: None,
+            providers: Default::default(),
             pixverse_base_url: None,
             openai_base_url: None,
             allow_private_outbound: false,
@@ -428,6 +454,35 @@ mod tests {
             jail.create_file("bad.toml", "[http]\nadress = \"x\"\n")?;
             let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err();
             assert!(err.to_string().contains("adress"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn provider_entries_are_a_map_by_id_and_the_older_base_url_keys_still_work() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "p.toml",
+                "[generation]\npixverse_base_url = \"http://old\"\nopenai_base_url = \"http://oa\"\n\
+                 [generation.providers.pixverse]\nbase_url = \"http://new\"\npoll_interval_secs = 2.5\n\
+                 [generation.providers.pixverse.credits_5s]\n\"360p\" = 7\n",
+            )?;
+            jail.set_env(
+                "PIXSIM_GENERATION__PROVIDERS__OPENAI__REQUEST_TIMEOUT_SECS",
+                "9",
+            );
+            let c = Config::load(Some(Path::new("p.toml"))).unwrap();
+            let s = c.generation.provider_settings();
+            let pv = s.entry("pixverse").unwrap();
+            assert_eq!(pv["base_url"], "http://new", "the entry wins");
+            assert_eq!(pv["poll_interval_secs"], 2.5);
+            assert_eq!(pv["credits_5s"]["360p"], 7);
+            let oa = s.entry("openai").unwrap();
+            assert_eq!(oa["base_url"], "http://oa", "the older key still works");
+            assert_eq!(oa["request_timeout_secs"], 9);
+            // Each provider parses its own entry.
+            let guard = generation::guard::Guard::new(Default::default());
+            generation::provider::ProviderRegistry::built_in(&s, &guard).unwrap();
             Ok(())
         });
     }

@@ -64,12 +64,7 @@ fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {
         .clone()
         .unwrap_or_else(|| cfg.state_dir.join("media"));
     let mut p = generation::PipelineConfig::new(media);
-    if let Some(u) = &cfg.generation.pixverse_base_url {
-        p.pixverse.base_url = u.clone();
-    }
-    if let Some(u) = &cfg.generation.openai_base_url {
-        p.openai.base_url = u.clone();
-    }
+    p.providers = cfg.generation.provider_settings();
     p.guard.allow_private = cfg.generation.allow_private_outbound;
     p.guard.allow_hosts = cfg.generation.outbound_allow_hosts.clone();
     p.user_active_limit = cfg.generation.user_active_limit;

@@ -16,52 +16,21 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::events::GenerationEvent;
-use crate::service::Shared;
-
-/// What a node publishes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum Message {
-    Wake,
-    Event { event: Box<GenerationEvent> },
-    Cancel { job_id: Uuid },
-}
+use crate::outbox::{Message, Outbox};
+use crate::shared::Shared;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     node: Uuid,
     #[serde(flatten)]
     msg: Message,
-}
-
-/// The sending side, installed in [`Shared`] once Redis is configured.
-#[derive(Debug)]
-pub(crate) struct Outbox {
-    tx: mpsc::Sender<Message>,
-    wake: Notify,
-}
-
-impl Outbox {
-    /// Queues a message; drops it (counted) when the queue is full.
-    pub(crate) fn send(&self, shared: &Shared, msg: Message) {
-        if self.tx.try_send(msg).is_err() {
-            shared.redis_dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Asks for one `wake` message (many calls before it goes out make one).
-    pub(crate) fn wake(&self) {
-        self.wake.notify_one();
-    }
 }
 
 /// The running link to Redis (see the module docs). It runs until the shutdown future
@@ -116,10 +85,7 @@ pub(crate) fn start(
 ) -> Result<RedisBridge, StartError> {
     let client = redis::Client::open(url).map_err(StartError::Url)?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    let outbox = Arc::new(Outbox {
-        tx,
-        wake: Notify::new(),
-    });
+    let outbox = Arc::new(Outbox::new(tx));
     if shared.outbox.set(outbox.clone()).is_err() {
         return Err(StartError::AlreadyConnected);
     }
@@ -156,7 +122,7 @@ async fn publish_loop(
                 Some(m) => batch.push(m),
                 None => return,
             },
-            _ = outbox.wake.notified() => batch.push(Message::Wake),
+            _ = outbox.wake_requested() => batch.push(Message::Wake),
         }
         while batch.len() < BATCH {
             match rx.try_recv() {

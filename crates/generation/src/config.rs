@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use crate::download::DownloadConfig;
 use crate::guard::GuardConfig;
-use crate::provider::openai::OpenAiConfig;
-use crate::provider::pixverse::PixverseConfig;
+use crate::provider::ProviderSettings;
 use crate::secrets::SecretKey;
 
 /// Settings of the service and its workers.
@@ -69,9 +68,11 @@ pub struct PipelineConfig {
     /// Seals provider API keys at rest ([`crate::secrets`]). Every process sharing a
     /// database needs the same key; the server keeps it in its state dir or config.
     pub secret_key: SecretKey,
-    /// Provider base URLs are server configuration (admin only), never an account's.
-    pub pixverse: PixverseConfig,
-    pub openai: OpenAiConfig,
+    /// Each provider's configuration entry, keyed by provider id (base URLs, timeouts,
+    /// price estimates: server configuration, never an account's). Each provider parses
+    /// its own entry (see [`crate::provider::registry`]); one not listed runs on its
+    /// defaults.
+    pub providers: ProviderSettings,
 }
 
 impl PipelineConfig {
@@ -105,8 +106,7 @@ impl PipelineConfig {
             download: DownloadConfig::default(),
             guard: GuardConfig::default(),
             secret_key: SecretKey::random(),
-            pixverse: PixverseConfig::default(),
-            openai: OpenAiConfig::default(),
+            providers: ProviderSettings::default(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub enum GenerationError {
     Store(StoreError),
     #[error("storage i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// A provider's configuration entry is wrong (at startup).
+    #[error(transparent)]
+    ProviderConfig(#[from] crate::provider::ProviderConfigError),
 }
 
 fn summary(issues: &[ParamIssue]) -> String {
@@ -77,7 +80,9 @@ impl GenerationError {
             GenerationError::ProviderRefused(_) => "provider_refused",
             GenerationError::ProviderUnavailable(_) => "provider_unavailable",
             GenerationError::Store(e) if e.is_unavailable() => "unavailable",
-            GenerationError::Store(_) | GenerationError::Io(_) => "internal",
+            GenerationError::Store(_)
+            | GenerationError::Io(_)
+            | GenerationError::ProviderConfig(_) => "internal",
         }
     }
 
@@ -96,7 +101,9 @@ impl GenerationError {
             GenerationError::LimitExceeded { .. } => 429,
             GenerationError::Forbidden(_) => 403,
             GenerationError::Store(e) if e.is_unavailable() => 503,
-            GenerationError::Store(_) | GenerationError::Io(_) => 500,
+            GenerationError::Store(_)
+            | GenerationError::Io(_)
+            | GenerationError::ProviderConfig(_) => 500,
         }
     }
 }

@@ -8,45 +8,24 @@
 //! (with [`crate::media::gif_walk`], the walk `gif_info` does on a slice).
 //! So a 90 MiB upload costs a few hundred KiB of memory whatever its format.
 //!
-//! Files and directories are created owner-writable, group-readable: files 0640 in
-//! 0750 directories.
+//! Files and directories are created owner-writable, group-readable (see
+//! [`crate::media::FILE_MODE`]).
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::media::{MediaStore, Probe, Sniffed, StoredFile, gif_walk, probe, sniff};
+use crate::media::{
+    MediaStore, Probe, Sniffed, StoredFile, create_dirs, create_file, gif_walk, probe, sniff,
+};
 use crate::model::MediaType;
 
 /// Bytes kept from the start of an upload for sniffing and header probes.
 pub const HEAD_LEN: usize = 256 * 1024;
 /// Largest `moov` box read when probing an MP4/MOV file.
 pub const MAX_MOOV: u64 = 16 * 1024 * 1024;
-
-/// Mode of media files.
-pub const FILE_MODE: u32 = 0o640;
-/// Mode of media directories.
-pub const DIR_MODE: u32 = 0o750;
-
-/// Creates `dir` and its missing parents with [`DIR_MODE`].
-pub async fn create_dirs(dir: &Path) -> io::Result<()> {
-    let mut b = tokio::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    b.mode(DIR_MODE);
-    b.create(dir).await
-}
-
-/// Opens a new file for writing with [`FILE_MODE`]; fails if it exists.
-pub async fn create_file(path: &Path) -> io::Result<tokio::fs::File> {
-    let mut o = tokio::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    o.mode(FILE_MODE);
-    o.open(path).await
-}
 
 /// An upload being written. Dropped without [`Incoming::commit`], its temporary file
 /// is removed.
@@ -352,9 +331,19 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
-            assert_eq!(mode(&path) & !FILE_MODE, 0, "{:o}", mode(&path));
-            assert_eq!(mode(path.parent().expect("dir")) & !DIR_MODE, 0);
+            let mode = |p: &std::path::Path| {
+                std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+            };
+            assert_eq!(
+                mode(&path) & !crate::media::FILE_MODE,
+                0,
+                "{:o}",
+                mode(&path)
+            );
+            assert_eq!(
+                mode(path.parent().expect("dir")) & !crate::media::DIR_MODE,
+                0
+            );
         }
         // A dropped upload leaves nothing behind.
         let mut gone = store.incoming().await.expect("incoming");

@@ -8,7 +8,11 @@
 //!   (`GenerationService::subscribe`).
 //! - `Worker` (from `GenerationService::worker`): `Worker::run` until shutdown, or
 //!   `Worker::try_execute_once` in tests.
-//! - `PipelineConfig`: settings.
+//! - `PipelineConfig`: settings; `PipelineConfig::providers` holds each provider's
+//!   entry, keyed by id, which that provider parses itself.
+//!
+//! Adding a provider: a module under `provider/` (adapter, config struct, rules, price,
+//! `build`) and one line in `provider::registry::BUILT_IN`.
 //!
 //! Wiring (server):
 //!
@@ -34,11 +38,13 @@ pub mod guard;
 pub mod incoming;
 pub mod media;
 pub mod model;
+mod outbox;
 pub mod params;
 pub mod provider;
 pub mod render;
 pub mod secrets;
 pub mod service;
+mod shared;
 pub mod worker;
 
 #[cfg(feature = "fakes")]

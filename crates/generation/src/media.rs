@@ -12,6 +12,29 @@ use sha2::{Digest, Sha256};
 
 use crate::model::MediaType;
 
+/// Mode of media files.
+pub const FILE_MODE: u32 = 0o640;
+/// Mode of media directories.
+pub const DIR_MODE: u32 = 0o750;
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+pub async fn create_dirs(dir: &Path) -> io::Result<()> {
+    let mut b = tokio::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    b.mode(DIR_MODE);
+    b.create(dir).await
+}
+
+/// Opens a new file for writing with [`FILE_MODE`]; fails if it exists.
+pub async fn create_file(path: &Path) -> io::Result<tokio::fs::File> {
+    let mut o = tokio::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    o.mode(FILE_MODE);
+    o.open(path).await
+}
+
 /// What the magic bytes say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sniffed {
@@ -430,10 +453,10 @@ impl MediaStore {
         let path = self.root.join(&rel_path);
         if tokio::fs::metadata(&path).await.is_err() {
             if let Some(dir) = path.parent() {
-                crate::incoming::create_dirs(dir).await?;
+                create_dirs(dir).await?;
             }
             let tmp = path.with_extension(format!("{ext}.tmp{}", uuid::Uuid::new_v4().simple()));
-            let mut f = crate::incoming::create_file(&tmp).await?;
+            let mut f = create_file(&tmp).await?;
             tokio::io::AsyncWriteExt::write_all(&mut f, bytes).await?;
             drop(f);
             tokio::fs::rename(&tmp, &path).await?;

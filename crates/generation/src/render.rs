@@ -209,167 +209,215 @@ struct Blob {
     phase: f32,
 }
 
+/// What a clip is drawn from: its colours, blobs and input images.
+struct Scene<'a> {
+    c1: [f32; 3],
+    c2: [f32; 3],
+    blobs: Vec<Blob>,
+    speed: f32,
+    images: Vec<&'a Vec<Rgba>>,
+    background: Option<&'a Rgba>,
+    subjects: Vec<&'a Rgba>,
+}
+
+impl<'a> Scene<'a> {
+    /// The colours and blobs follow from the seed, the prompt and the operation.
+    fn new(spec: &'a RenderSpec) -> Self {
+        let digest = Sha256::digest(format!("{}|{}", spec.prompt, spec.operation).as_bytes());
+        let mut prompt_bits = [0u8; 8];
+        prompt_bits.copy_from_slice(&digest[..8]);
+        let mut rng = SplitMix::new(spec.seed ^ u64::from_le_bytes(prompt_bits));
+        let hue = rng.unit();
+        let c1 = hsv(hue, 0.6, 0.9);
+        let c2 = hsv(hue + 0.35 + rng.unit() * 0.2, 0.7, 0.35);
+        let h = spec.height;
+        let blobs: Vec<Blob> = (0..3 + (rng.next_u64() % 4) as usize)
+            .map(|_| Blob {
+                color: hsv(hue + rng.unit() * 0.5 - 0.25, 0.8, 1.0),
+                radius: (0.08 + rng.unit() * 0.12) * h as f32,
+                fx: 1.0 + (rng.next_u64() % 3) as f32,
+                fy: 1.0 + (rng.next_u64() % 3) as f32,
+                phase: rng.unit() * std::f32::consts::TAU,
+            })
+            .collect();
+        Scene {
+            c1,
+            c2,
+            blobs,
+            speed: if spec.fast { 2.0 } else { 1.0 },
+            images: spec.inputs.iter().map(|(_, f)| f).collect(),
+            background: spec
+                .inputs
+                .iter()
+                .find(|(r, _)| *r == InputRole::Background)
+                .and_then(|(_, f)| f.first()),
+            subjects: spec
+                .inputs
+                .iter()
+                .filter(|(r, _)| *r == InputRole::Subject)
+                .filter_map(|(_, f)| f.first())
+                .collect(),
+        }
+    }
+
+    /// One frame at time `t` (0..1).
+    fn frame(&self, spec: &RenderSpec, t: f32) -> Vec<[f32; 3]> {
+        let (w, h) = (spec.width, spec.height);
+        let mut buf = vec![[0f32; 3]; (w * h) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                buf[(y * w + x) as usize] = self.base_pixel(spec, x, y, t);
+            }
+        }
+        // Fusion subjects as moving sprites; otherwise glowing blobs.
+        if spec.operation == Operation::Fusion && !self.subjects.is_empty() {
+            self.draw_subjects(&mut buf, w, h, t);
+        } else {
+            self.draw_blobs(&mut buf, w, h, t);
+        }
+        buf
+    }
+
+    /// The gradient, or the operation's input image, at one pixel.
+    fn base_pixel(&self, spec: &RenderSpec, x: u32, y: u32, t: f32) -> [f32; 3] {
+        let (w, h) = (spec.width, spec.height);
+        let (c1, c2, speed, images) = (self.c1, self.c2, self.speed, &self.images);
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let g = ((fx + fy) * 0.5 + t * 0.5 * speed).fract();
+        let g = (g * std::f32::consts::TAU).sin() * 0.5 + 0.5;
+        let mut c = [
+            c1[0] * g + c2[0] * (1.0 - g),
+            c1[1] * g + c2[1] * (1.0 - g),
+            c1[2] * g + c2[2] * (1.0 - g),
+        ];
+        match spec.operation {
+            Operation::ImageToVideo => {
+                if let Some(img) = images.first().and_then(|f| f.first()) {
+                    let zoom = 1.0 + 0.2 * t * speed;
+                    c = sample_cover(img, x as f32, y as f32, w, h, zoom, (0.0, 0.0));
+                }
+            }
+            Operation::VideoExtend => {
+                if let Some(img) = images.first().and_then(|f| f.last()) {
+                    let pan = (0.08 * t * speed, 0.03 * (t * 3.0).sin());
+                    c = sample_cover(img, x as f32, y as f32, w, h, 1.05, pan);
+                }
+            }
+            Operation::VideoTransition if images.len() >= 2 => {
+                let segs = (images.len() - 1) as f32;
+                let pos = (t * segs).min(segs - 0.0001);
+                let i = pos.floor() as usize;
+                let a = pos - i as f32;
+                if let (Some(ia), Some(ib)) =
+                    (images[i].first(), images.get(i + 1).and_then(|f| f.first()))
+                {
+                    let pa = sample_cover(ia, x as f32, y as f32, w, h, 1.0, (0.0, 0.0));
+                    let pb = sample_cover(ib, x as f32, y as f32, w, h, 1.0, (0.0, 0.0));
+                    c = [
+                        pa[0] * (1.0 - a) + pb[0] * a,
+                        pa[1] * (1.0 - a) + pb[1] * a,
+                        pa[2] * (1.0 - a) + pb[2] * a,
+                    ];
+                }
+            }
+            Operation::Fusion => {
+                if let Some(bg) = self.background {
+                    let zoom = 1.0 + 0.1 * t;
+                    c = sample_cover(bg, x as f32, y as f32, w, h, zoom, (0.0, 0.0));
+                }
+            }
+            Operation::TextToVideo | Operation::VideoTransition => {}
+        }
+        c
+    }
+
+    /// Fusion subjects as sprites moving along the frame.
+    #[allow(clippy::needless_range_loop)]
+    fn draw_subjects(&self, buf: &mut [[f32; 3]], w: u32, h: u32, t: f32) {
+        let n = self.subjects.len() as f32;
+        for (i, img) in self.subjects.iter().enumerate() {
+            let sh = (h as f32 * 0.5) as u32;
+            let sw = ((img.w as f32 / img.h as f32) * sh as f32).max(1.0) as u32;
+            let cx = w as f32 * (i as f32 + 0.5) / n
+                + (t * std::f32::consts::TAU * self.speed + i as f32).sin() * w as f32 * 0.05;
+            let cy = h as f32 * 0.55;
+            for sy in 0..sh {
+                for sx in 0..sw {
+                    let px = cx as i64 - sw as i64 / 2 + sx as i64;
+                    let py = cy as i64 - sh as i64 / 2 + sy as i64;
+                    if px < 0 || py < 0 || px >= w as i64 || py >= h as i64 {
+                        continue;
+                    }
+                    let p = img.get(
+                        (sx * img.w / sw).min(img.w - 1),
+                        (sy * img.h / sh).min(img.h - 1),
+                    );
+                    let a = p[3] as f32 / 255.0;
+                    let d = &mut buf[(py as u32 * w + px as u32) as usize];
+                    for ch in 0..3 {
+                        d[ch] = d[ch] * (1.0 - a) + p[ch] as f32 / 255.0 * a;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Glowing blobs circling the frame (fainter over input images).
+    #[allow(clippy::needless_range_loop)]
+    fn draw_blobs(&self, buf: &mut [[f32; 3]], w: u32, h: u32, t: f32) {
+        let strength = if self.images.is_empty() { 0.9 } else { 0.35 };
+        for b in &self.blobs {
+            let ang = t * std::f32::consts::TAU * self.speed;
+            let bx = w as f32 * (0.5 + 0.38 * (ang * b.fx + b.phase).sin());
+            let by = h as f32 * (0.5 + 0.38 * (ang * b.fy + b.phase * 1.3).cos());
+            let r = b.radius;
+            let (x0, x1) = ((bx - r).max(0.0) as u32, ((bx + r) as u32).min(w - 1));
+            let (y0, y1) = ((by - r).max(0.0) as u32, ((by + r) as u32).min(h - 1));
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    let d = ((x as f32 - bx).powi(2) + (y as f32 - by).powi(2)).sqrt() / r;
+                    if d < 1.0 {
+                        let a = (1.0 - d * d) * strength;
+                        let p = &mut buf[(y * w + x) as usize];
+                        for ch in 0..3 {
+                            p[ch] = p[ch] * (1.0 - a) + b.color[ch] * a;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Renders the clip.
-#[allow(clippy::needless_range_loop)]
 pub fn render(spec: &RenderSpec) -> Result<Rendered, RenderError> {
     let (w, h) = (spec.width, spec.height);
     if w == 0 || h == 0 || w > 2048 || h > 2048 || spec.frames == 0 {
         return Err(RenderError::Size(w, h));
     }
-    let digest = Sha256::digest(format!("{}|{}", spec.prompt, spec.operation).as_bytes());
-    let mut prompt_bits = [0u8; 8];
-    prompt_bits.copy_from_slice(&digest[..8]);
-    let mut rng = SplitMix::new(spec.seed ^ u64::from_le_bytes(prompt_bits));
-    let hue = rng.unit();
-    let c1 = hsv(hue, 0.6, 0.9);
-    let c2 = hsv(hue + 0.35 + rng.unit() * 0.2, 0.7, 0.35);
-    let blobs: Vec<Blob> = (0..3 + (rng.next_u64() % 4) as usize)
-        .map(|_| Blob {
-            color: hsv(hue + rng.unit() * 0.5 - 0.25, 0.8, 1.0),
-            radius: (0.08 + rng.unit() * 0.12) * h as f32,
-            fx: 1.0 + (rng.next_u64() % 3) as f32,
-            fy: 1.0 + (rng.next_u64() % 3) as f32,
-            phase: rng.unit() * std::f32::consts::TAU,
-        })
+    let scene = Scene::new(spec);
+    let frames_rgb: Vec<Vec<[f32; 3]>> = (0..spec.frames)
+        .map(|k| scene.frame(spec, k as f32 / spec.frames.max(2) as f32))
         .collect();
-    let speed = if spec.fast { 2.0 } else { 1.0 };
-    let images: Vec<&Vec<Rgba>> = spec.inputs.iter().map(|(_, f)| f).collect();
-    let background = spec
-        .inputs
-        .iter()
-        .find(|(r, _)| *r == InputRole::Background)
-        .and_then(|(_, f)| f.first());
-    let subjects: Vec<&Rgba> = spec
-        .inputs
-        .iter()
-        .filter(|(r, _)| *r == InputRole::Subject)
-        .filter_map(|(_, f)| f.first())
-        .collect();
+    let gif_bytes = encode_gif(&frames_rgb, w, h, spec.fps)?;
+    let png_bytes = encode_png(&frames_rgb[frames_rgb.len() / 2], w, h)?;
+    Ok(Rendered {
+        gif: gif_bytes,
+        thumbnail_png: png_bytes,
+        width: w,
+        height: h,
+        duration_ms: spec.frames as u64 * (100 / spec.fps.max(1)) as u64 * 10,
+    })
+}
 
-    let mut frames_rgb: Vec<Vec<[f32; 3]>> = Vec::with_capacity(spec.frames as usize);
-    for k in 0..spec.frames {
-        let t = k as f32 / spec.frames.max(2) as f32;
-        let mut buf = vec![[0f32; 3]; (w * h) as usize];
-        for y in 0..h {
-            for x in 0..w {
-                let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
-                let g = ((fx + fy) * 0.5 + t * 0.5 * speed).fract();
-                let g = (g * std::f32::consts::TAU).sin() * 0.5 + 0.5;
-                let mut c = [
-                    c1[0] * g + c2[0] * (1.0 - g),
-                    c1[1] * g + c2[1] * (1.0 - g),
-                    c1[2] * g + c2[2] * (1.0 - g),
-                ];
-                match spec.operation {
-                    Operation::ImageToVideo => {
-                        if let Some(img) = images.first().and_then(|f| f.first()) {
-                            c = sample_cover(
-                                img,
-                                x as f32,
-                                y as f32,
-                                w,
-                                h,
-                                1.0 + 0.2 * t * speed,
-                                (0.0, 0.0),
-                            );
-                        }
-                    }
-                    Operation::VideoExtend => {
-                        if let Some(img) = images.first().and_then(|f| f.last()) {
-                            let pan = (0.08 * t * speed, 0.03 * (t * 3.0).sin());
-                            c = sample_cover(img, x as f32, y as f32, w, h, 1.05, pan);
-                        }
-                    }
-                    Operation::VideoTransition if images.len() >= 2 => {
-                        let segs = (images.len() - 1) as f32;
-                        let pos = (t * segs).min(segs - 0.0001);
-                        let i = pos.floor() as usize;
-                        let a = pos - i as f32;
-                        if let (Some(ia), Some(ib)) =
-                            (images[i].first(), images.get(i + 1).and_then(|f| f.first()))
-                        {
-                            let pa = sample_cover(ia, x as f32, y as f32, w, h, 1.0, (0.0, 0.0));
-                            let pb = sample_cover(ib, x as f32, y as f32, w, h, 1.0, (0.0, 0.0));
-                            c = [
-                                pa[0] * (1.0 - a) + pb[0] * a,
-                                pa[1] * (1.0 - a) + pb[1] * a,
-                                pa[2] * (1.0 - a) + pb[2] * a,
-                            ];
-                        }
-                    }
-                    Operation::Fusion => {
-                        if let Some(bg) = background {
-                            c = sample_cover(
-                                bg,
-                                x as f32,
-                                y as f32,
-                                w,
-                                h,
-                                1.0 + 0.1 * t,
-                                (0.0, 0.0),
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-                buf[(y * w + x) as usize] = c;
-            }
-        }
-        // Fusion subjects as moving sprites; otherwise glowing blobs.
-        if spec.operation == Operation::Fusion && !subjects.is_empty() {
-            let n = subjects.len() as f32;
-            for (i, img) in subjects.iter().enumerate() {
-                let sh = (h as f32 * 0.5) as u32;
-                let sw = ((img.w as f32 / img.h as f32) * sh as f32).max(1.0) as u32;
-                let cx = w as f32 * (i as f32 + 0.5) / n
-                    + (t * std::f32::consts::TAU * speed + i as f32).sin() * w as f32 * 0.05;
-                let cy = h as f32 * 0.55;
-                for sy in 0..sh {
-                    for sx in 0..sw {
-                        let px = cx as i64 - sw as i64 / 2 + sx as i64;
-                        let py = cy as i64 - sh as i64 / 2 + sy as i64;
-                        if px < 0 || py < 0 || px >= w as i64 || py >= h as i64 {
-                            continue;
-                        }
-                        let p = img.get(
-                            (sx * img.w / sw).min(img.w - 1),
-                            (sy * img.h / sh).min(img.h - 1),
-                        );
-                        let a = p[3] as f32 / 255.0;
-                        let d = &mut buf[(py as u32 * w + px as u32) as usize];
-                        for ch in 0..3 {
-                            d[ch] = d[ch] * (1.0 - a) + p[ch] as f32 / 255.0 * a;
-                        }
-                    }
-                }
-            }
-        } else {
-            let strength = if images.is_empty() { 0.9 } else { 0.35 };
-            for b in &blobs {
-                let ang = t * std::f32::consts::TAU * speed;
-                let bx = w as f32 * (0.5 + 0.38 * (ang * b.fx + b.phase).sin());
-                let by = h as f32 * (0.5 + 0.38 * (ang * b.fy + b.phase * 1.3).cos());
-                let r = b.radius;
-                let (x0, x1) = ((bx - r).max(0.0) as u32, ((bx + r) as u32).min(w - 1));
-                let (y0, y1) = ((by - r).max(0.0) as u32, ((by + r) as u32).min(h - 1));
-                for y in y0..=y1 {
-                    for x in x0..=x1 {
-                        let d = ((x as f32 - bx).powi(2) + (y as f32 - by).powi(2)).sqrt() / r;
-                        if d < 1.0 {
-                            let a = (1.0 - d * d) * strength;
-                            let p = &mut buf[(y * w + x) as usize];
-                            for ch in 0..3 {
-                                p[ch] = p[ch] * (1.0 - a) + b.color[ch] * a;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        frames_rgb.push(buf);
-    }
-
-    // Fixed 6×7×6 colour cube with ordered dithering: fast and deterministic.
+/// The frames as an endless GIF: a fixed 6×7×6 colour cube with ordered dithering
+/// (fast and deterministic).
+fn encode_gif(
+    frames_rgb: &[Vec<[f32; 3]>],
+    w: u32,
+    h: u32,
+    fps: u32,
+) -> Result<Vec<u8>, RenderError> {
     let mut palette = Vec::with_capacity(256 * 3);
     for r in 0..6u32 {
         for g in 0..7u32 {
@@ -386,8 +434,8 @@ pub fn render(spec: &RenderSpec) -> Result<Rendered, RenderError> {
     {
         let mut enc = gif::Encoder::new(&mut gif_bytes, w as u16, h as u16, &palette)?;
         enc.set_repeat(gif::Repeat::Infinite)?;
-        let delay = (100 / spec.fps.max(1)) as u16;
-        for buf in &frames_rgb {
+        let delay = (100 / fps.max(1)) as u16;
+        for buf in frames_rgb {
             let mut idx = Vec::with_capacity(buf.len());
             for (i, c) in buf.iter().enumerate() {
                 let (x, y) = (i as u32 % w, i as u32 / w);
@@ -403,10 +451,13 @@ pub fn render(spec: &RenderSpec) -> Result<Rendered, RenderError> {
             enc.write_frame(&frame)?;
         }
     }
+    Ok(gif_bytes)
+}
 
-    let mid = &frames_rgb[frames_rgb.len() / 2];
-    let mut rgb = Vec::with_capacity(mid.len() * 3);
-    for c in mid {
+/// One frame as an RGB PNG (the thumbnail).
+fn encode_png(frame: &[[f32; 3]], w: u32, h: u32) -> Result<Vec<u8>, RenderError> {
+    let mut rgb = Vec::with_capacity(frame.len() * 3);
+    for c in frame {
         for ch in c {
             rgb.push((ch.clamp(0.0, 1.0) * 255.0).round() as u8);
         }
@@ -420,13 +471,7 @@ pub fn render(spec: &RenderSpec) -> Result<Rendered, RenderError> {
         writer.write_image_data(&rgb)?;
         writer.finish()?;
     }
-    Ok(Rendered {
-        gif: gif_bytes,
-        thumbnail_png: png_bytes,
-        width: w,
-        height: h,
-        duration_ms: spec.frames as u64 * (100 / spec.fps.max(1)) as u64 * 10,
-    })
+    Ok(png_bytes)
 }
 
 /// Output size for a quality and aspect ratio (small: the local provider is a stand-in).

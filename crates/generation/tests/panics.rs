@@ -45,7 +45,7 @@ impl Provider for PanickingProvider {
         _inputs: &[InputRef],
         issues: &mut Issues,
     ) -> GenerationParams {
-        generation::params::validate_local(op, params, issues)
+        generation::provider::local::validate(op, params, issues)
     }
 
     fn poll_interval(&self) -> Duration {
@@ -127,7 +127,9 @@ async fn panic_in_poll_fails_the_job_at_once() {
     let start = Instant::now();
     loop {
         let now = e.svc.get(e.user, g.id).await.unwrap();
-        if now.status == JobStatus::Failed {
+        // The job fails first, then its submission is closed: wait for both.
+        let subs = e.svc.submissions(e.user, g.id).await.unwrap();
+        if now.status == JobStatus::Failed && subs.iter().all(|s| s.status == "failed") {
             break;
         }
         assert!(

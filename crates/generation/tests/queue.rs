@@ -253,7 +253,7 @@ async fn killed_worker_job_completes_exactly_once() {
     let mut cfg = fast_config();
     cfg.lease = Duration::from_millis(600);
     cfg.heartbeat = Duration::from_millis(150);
-    cfg.pixverse.poll_interval = Duration::from_millis(100);
+    cfg.providers.set("pixverse", "poll_interval_secs", 0.1);
     let e = env_with(pixverse_at(cfg, &fake.base_url()), None).await;
     e.svc
         .create_account(e.admin, account("pixverse", "pk"))

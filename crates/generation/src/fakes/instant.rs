@@ -90,7 +90,7 @@ impl Provider for InstantProvider {
         _inputs: &[InputRef],
         issues: &mut Issues,
     ) -> GenerationParams {
-        crate::params::validate_local(op, params, issues)
+        crate::provider::local::validate(op, params, issues)
     }
 
     fn submit<'a>(

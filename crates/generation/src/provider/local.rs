@@ -2,15 +2,67 @@
 //! and a PNG thumbnail from the prompt, parameters and input assets, deterministic per
 //! seed. Synchronous: submit returns the result, no polling.
 
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::settings::{ProviderConfigError, parse};
 use super::{
-    BoxFuture, Credentials, MediaResult, PollResult, Provider, ProviderError, RemoteStatus,
-    SubmitRequest, Submitted,
+    BoxFuture, BuildContext, Credentials, MediaResult, PollResult, Provider, ProviderError,
+    RemoteStatus, SubmitRequest, Submitted,
 };
 use crate::model::{GenerationParams, InputRef, Operation};
-use crate::params::{Issues, validate_local};
+use crate::params::{
+    ASPECT_RATIOS, Issues, MOTION_MODES, QUALITIES, one_of, prompt_checks, seed_checks, unsupported,
+};
 use crate::render::{RenderSpec, decode_frames, output_size, render};
+
+/// The registry id.
+pub const ID: &str = "local";
+
+/// The `local` entry takes no keys (the renderer has no settings yet).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {}
+
+/// Builds the provider from its entry (see [`super::registry::BUILT_IN`]).
+pub fn build(
+    entry: Option<&Value>,
+    _ctx: BuildContext<'_>,
+) -> Result<Arc<dyn Provider>, ProviderConfigError> {
+    let LocalConfig {} = parse(ID, entry)?;
+    Ok(Arc::new(LocalProvider))
+}
+
+/// The embedded `local` provider: every operation, small deterministic renders.
+pub fn validate(op: Operation, p: &GenerationParams, issues: &mut Issues) -> GenerationParams {
+    prompt_checks(
+        issues,
+        p,
+        matches!(op, Operation::TextToVideo | Operation::Fusion),
+    );
+    seed_checks(issues, p);
+    one_of(issues, "aspect_ratio", &p.aspect_ratio, ASPECT_RATIOS);
+    one_of(issues, "quality", &p.quality, QUALITIES);
+    one_of(issues, "motion_mode", &p.motion_mode, MOTION_MODES);
+    one_of(issues, "model", &p.model, &["local-v1"]);
+    if let Some(d) = p.duration
+        && !(1..=10).contains(&d)
+    {
+        issues.push("params.duration", "out_of_range", "1 to 10 seconds");
+    }
+    unsupported(issues, "size", p.size.is_some(), ID, op);
+    unsupported(issues, "template_id", p.template_id.is_some(), ID, op);
+    let mut c = p.clone();
+    c.model.get_or_insert_with(|| "local-v1".into());
+    c.duration.get_or_insert(2);
+    c.quality.get_or_insert_with(|| "360p".into());
+    c.aspect_ratio.get_or_insert_with(|| "16:9".into());
+    c.motion_mode.get_or_insert_with(|| "normal".into());
+    c
+}
 
 /// Frames per second of local renders.
 pub const LOCAL_FPS: u32 = 10;
@@ -80,7 +132,7 @@ impl LocalProvider {
 
 impl Provider for LocalProvider {
     fn id(&self) -> &str {
-        "local"
+        ID
     }
 
     fn is_synchronous(&self) -> bool {
@@ -98,7 +150,7 @@ impl Provider for LocalProvider {
         _inputs: &[InputRef],
         issues: &mut Issues,
     ) -> GenerationParams {
-        validate_local(op, params, issues)
+        validate(op, params, issues)
     }
 
     fn submit<'a>(

@@ -1,11 +1,14 @@
 //! Providers behind one trait: the embedded `local` renderer, `pixverse` and `openai`.
 //!
+//! Each provider is one self-contained module (its adapter, its config struct parsed
+//! from its entry in [`ProviderSettings`], its parameter rules and price estimate, and
+//! its `build` constructor), registered by one line in [`registry::BUILT_IN`].
+//!
 //! A provider validates its parameters, optionally uploads inputs (reusing cached
 //! uploads), submits once per job attempt, is polled until a terminal status, and
 //! hands over the result bytes. Errors carry a failure class that drives the worker's
 //! retry policy (see [`ProviderError`]).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +24,11 @@ pub mod http;
 pub mod local;
 pub mod openai;
 pub mod pixverse;
+pub mod registry;
+pub mod settings;
+
+pub use registry::{BUILT_IN, BuildContext, ProviderRegistry};
+pub use settings::{ProviderConfigError, ProviderSettings};
 
 /// A boxed, sendable future (keeps [`Provider`] object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -418,43 +426,5 @@ pub trait Provider: Send + Sync + 'static {
         _remote_id: &'a str,
     ) -> BoxFuture<'a, Result<bool, ProviderError>> {
         Box::pin(async { Ok(false) })
-    }
-}
-
-/// Providers by id.
-#[derive(Clone, Default)]
-pub struct ProviderRegistry {
-    map: HashMap<String, Arc<dyn Provider>>,
-}
-
-impl std::fmt::Debug for ProviderRegistry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut ids: Vec<&String> = self.map.keys().collect();
-        ids.sort();
-        f.debug_struct("ProviderRegistry")
-            .field("ids", &ids)
-            .finish()
-    }
-}
-
-impl ProviderRegistry {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds (or replaces) a provider under its id.
-    pub fn register(&mut self, p: Arc<dyn Provider>) -> &mut Self {
-        self.map.insert(p.id().to_owned(), p);
-        self
-    }
-
-    pub fn get(&self, id: &str) -> Option<Arc<dyn Provider>> {
-        self.map.get(id).cloned()
-    }
-
-    pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.map.keys().cloned().collect();
-        ids.sort();
-        ids
     }
 }

@@ -28,10 +28,11 @@ pub fn fast_config() -> PipelineConfig {
     cfg.account_wait = Duration::from_millis(20);
     cfg.rate_limit_cooldown = Duration::from_secs(60);
     cfg.guard.allow_private = true;
-    cfg.pixverse.poll_interval = Duration::from_millis(20);
-    cfg.pixverse.request_timeout = Duration::from_secs(2);
-    cfg.openai.poll_interval = Duration::from_millis(20);
-    cfg.openai.request_timeout = Duration::from_secs(2);
+    cfg.providers
+        .set("pixverse", "poll_interval_secs", 0.02)
+        .set("pixverse", "request_timeout_secs", 2)
+        .set("openai", "poll_interval_secs", 0.02)
+        .set("openai", "request_timeout_secs", 2);
     cfg
 }
 
@@ -75,13 +76,14 @@ async fn user_id_admin(db: &TestDatabase) -> UserId {
 /// `cfg` with its Pixverse base URL at a fake (server configuration: accounts have no
 /// base URL of their own).
 pub fn pixverse_at(mut cfg: PipelineConfig, base: &str) -> PipelineConfig {
-    cfg.pixverse.base_url = base.to_owned();
+    cfg.providers.set("pixverse", "base_url", base);
     cfg
 }
 
 /// `cfg` with its OpenAI base URL at a fake's `/v1`.
 pub fn openai_at(mut cfg: PipelineConfig, base: &str) -> PipelineConfig {
-    cfg.openai.base_url = format!("{base}/v1");
+    cfg.providers
+        .set("openai", "base_url", format!("{base}/v1"));
     cfg
 }
 

@@ -5,73 +5,42 @@
 //! lowercase `{err_code, err_msg, resp}` variant), where a non-zero `ErrCode` can come
 //! with any HTTP status. Ids are integers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::http::{Multipart, ext_for, retry_after, transport};
+use super::http::{Multipart, ext_for, transport};
+use super::settings::{ProviderConfigError, parse};
 use super::{
-    BoxFuture, Credentials, InputMedia, PollResult, Provider, ProviderError, RemoteInput,
-    RemoteStatus, SubmitRequest, Submitted,
+    BoxFuture, BuildContext, Credentials, InputMedia, PollResult, Provider, ProviderError,
+    RemoteInput, RemoteStatus, SubmitRequest, Submitted,
 };
 use crate::guard::{Guard, GuardedClient};
 use crate::model::{GenerationParams, InputRef, InputRole, MediaType, Operation};
-use crate::params::{Issues, validate_pixverse};
+use crate::params::Issues;
 
-/// Pixverse settings.
-#[derive(Debug, Clone)]
-pub struct PixverseConfig {
-    /// e.g. `https://app-api.pixverse.ai` (no trailing `/openapi/v2`).
-    pub base_url: String,
-    /// Per-request timeout.
-    pub request_timeout: Duration,
-    /// Pause between status polls (the docs suggest 3–5 s).
-    pub poll_interval: Duration,
-    /// Credits a 5-second, normal-motion video costs, by quality. The contract does not
-    /// document prices: these are configurable estimates. 8-second and `fast` motion
-    /// videos cost double each; an unlisted quality costs the highest listed price.
-    pub credits_5s: Vec<(String, i64)>,
-}
+mod config;
+mod errors;
+mod rules;
 
-impl Default for PixverseConfig {
-    fn default() -> Self {
-        PixverseConfig {
-            base_url: "https://app-api.pixverse.ai".into(),
-            request_timeout: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(4),
-            credits_5s: vec![
-                ("360p".into(), 45),
-                ("540p".into(), 45),
-                ("720p".into(), 60),
-                ("1080p".into(), 120),
-            ],
-        }
-    }
-}
+pub use config::PixverseConfig;
+pub use errors::codes;
+use errors::{as_i64, classify_code, classify_status, id_string};
+pub use rules::{PIXVERSE_MODELS, validate};
 
-impl PixverseConfig {
-    /// The estimated price of one video with these (canonical) parameters.
-    pub fn credits_for(&self, params: &GenerationParams) -> i64 {
-        let max = self.credits_5s.iter().map(|c| c.1).max().unwrap_or(0);
-        let base = params
-            .quality
-            .as_deref()
-            .and_then(|q| self.credits_5s.iter().find(|c| c.0 == q))
-            .map_or(max, |c| c.1);
-        let long = if params.duration.is_some_and(|d| d > 5) {
-            2
-        } else {
-            1
-        };
-        let fast = if params.motion_mode.as_deref() == Some("fast") {
-            2
-        } else {
-            1
-        };
-        base * long * fast
-    }
+/// The registry id.
+pub const ID: &str = "pixverse";
+
+/// Builds the provider from its entry (see [`super::registry::BUILT_IN`]).
+pub fn build(
+    entry: Option<&Value>,
+    ctx: BuildContext<'_>,
+) -> Result<Arc<dyn Provider>, ProviderConfigError> {
+    let cfg: PixverseConfig = parse(ID, entry)?;
+    let p = PixverseProvider::new(cfg, ctx.guard).map_err(|e| ProviderConfigError::build(ID, e))?;
+    Ok(Arc::new(p))
 }
 
 /// The Pixverse adapter.
@@ -81,119 +50,10 @@ pub struct PixverseProvider {
     cfg: PixverseConfig,
 }
 
-/// Error codes documented or seen in clients.
-pub mod codes {
-    pub const INVALID_BINDING: i64 = 400013;
-    pub const EMPTY_PARAM: i64 = 400011;
-    pub const INVALID_PARAM: i64 = 400017;
-    pub const CONCURRENT_LIMIT: i64 = 500044;
-    pub const UPLOAD_MODERATION: i64 = 500052;
-    pub const MODERATION_2: i64 = 500054;
-    pub const MODERATION_3: i64 = 500063;
-    pub const HIGH_LOAD: i64 = 500069;
-    pub const INSUFFICIENT_BALANCE: i64 = 500090;
-}
-
 enum Body {
     None,
     Json(Value),
     Multipart(String, Vec<u8>),
-}
-
-fn as_i64(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_u64().map(|u| u as i64))
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-fn id_string(v: &Value) -> Option<String> {
-    as_i64(v).map(|i| i.to_string())
-}
-
-fn classify_code(code: i64, msg: String, status: StatusCode, headers: &HeaderMap) -> ProviderError {
-    let c = Some(code.to_string());
-    let ra = retry_after(headers);
-    let lower = msg.to_lowercase();
-    match code {
-        codes::CONCURRENT_LIMIT => ProviderError::ConcurrencyLimit {
-            code: c,
-            message: msg,
-            retry_after: ra,
-        },
-        codes::INSUFFICIENT_BALANCE => ProviderError::OutOfCredits {
-            code: c,
-            message: msg,
-        },
-        codes::UPLOAD_MODERATION | codes::MODERATION_2 | codes::MODERATION_3 => {
-            ProviderError::Moderation {
-                code: c,
-                message: msg,
-            }
-        }
-        codes::HIGH_LOAD => ProviderError::Transient {
-            code: c,
-            message: msg,
-            retry_after: ra,
-        },
-        codes::INVALID_BINDING => ProviderError::Auth {
-            code: c,
-            message: msg,
-        },
-        _ if status == StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
-            code: c,
-            message: msg,
-            retry_after: ra,
-        },
-        _ if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN => {
-            ProviderError::Auth {
-                code: c,
-                message: msg,
-            }
-        }
-        _ if lower.contains("insufficient") || lower.contains("balance") => {
-            ProviderError::OutOfCredits {
-                code: c,
-                message: msg,
-            }
-        }
-        400000..=499999 => ProviderError::InvalidRequest {
-            code: c,
-            message: msg,
-        },
-        _ => ProviderError::Transient {
-            code: c,
-            message: msg,
-            retry_after: ra,
-        },
-    }
-}
-
-fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
-    let message = format!(
-        "http {}: {}",
-        status.as_u16(),
-        String::from_utf8_lossy(&body[..body.len().min(200)])
-    );
-    let code = Some(format!("http_{}", status.as_u16()));
-    match status.as_u16() {
-        429 => ProviderError::RateLimited {
-            code,
-            message,
-            retry_after: retry_after(headers),
-        },
-        401 | 403 => ProviderError::Auth { code, message },
-        408 | 409 | 500..=599 => ProviderError::Transient {
-            code,
-            message,
-            retry_after: retry_after(headers),
-        },
-        400..=499 => ProviderError::InvalidRequest { code, message },
-        _ => ProviderError::Transient {
-            code: Some("malformed_response".into()),
-            message,
-            retry_after: None,
-        },
-    }
 }
 
 impl PixverseProvider {
@@ -359,7 +219,7 @@ impl PixverseProvider {
             Operation::VideoExtend => {
                 let v = req.inputs.first().ok_or_else(|| missing("video"))?;
                 match (&v.origin_provider, &v.origin_remote_id) {
-                    (Some(pv), Some(id)) if pv == "pixverse" && id.parse::<i64>().is_ok() => {
+                    (Some(pv), Some(id)) if pv == ID && id.parse::<i64>().is_ok() => {
                         put("source_video_id", id.parse::<i64>().ok().map(Value::from));
                     }
                     _ => put("video_media_id", Some(json!(Self::remote_int(v)?))),
@@ -397,7 +257,7 @@ fn missing(what: &str) -> ProviderError {
 
 impl Provider for PixverseProvider {
     fn id(&self) -> &str {
-        "pixverse"
+        ID
     }
 
     fn requires_account(&self) -> bool {
@@ -411,7 +271,7 @@ impl Provider for PixverseProvider {
         inputs: &[InputRef],
         issues: &mut Issues,
     ) -> GenerationParams {
-        validate_pixverse(op, params, inputs, issues)
+        validate(op, params, inputs, issues)
     }
 
     fn max_inputs(&self, op: Operation) -> Option<usize> {
@@ -424,8 +284,7 @@ impl Provider for PixverseProvider {
     fn needs_upload(&self, input: &InputMedia) -> bool {
         match input.media_type {
             MediaType::Video => {
-                !(input.origin_provider.as_deref() == Some("pixverse")
-                    && input.origin_remote_id.is_some())
+                !(input.origin_provider.as_deref() == Some(ID) && input.origin_remote_id.is_some())
             }
             _ => true,
         }

@@ -7,6 +7,7 @@
 //! `{"error": {message, type, param, code}}`; a 429 is a rate limit unless it is billing
 //! (`insufficient_quota`, `credit_balance_exhausted`, …), which is never retried.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -14,41 +15,34 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::http::{Multipart, ext_for, retry_after, transport};
+use super::settings::{ProviderConfigError, parse};
 use super::{
-    BoxFuture, Credentials, MediaResult, PollResult, Provider, ProviderError, RemoteStatus,
-    SubmitRequest, Submitted,
+    BoxFuture, BuildContext, Credentials, MediaResult, PollResult, Provider, ProviderError,
+    RemoteStatus, SubmitRequest, Submitted,
 };
 use crate::download::{DownloadError, Downloader};
 use crate::guard::{Guard, GuardedClient};
 use crate::media::sniff;
 use crate::model::{GenerationParams, InputRef, Operation};
-use crate::params::{Issues, validate_openai};
+use crate::params::Issues;
 
-/// OpenAI settings.
-#[derive(Debug, Clone)]
-pub struct OpenAiConfig {
-    /// e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    pub request_timeout: Duration,
-    /// Used when the answer has no `openai-poll-after-ms`.
-    pub poll_interval: Duration,
-    /// Largest result accepted.
-    pub max_download_bytes: u64,
-    /// Credits (US cents, say) one second of video costs, by model; an unlisted model
-    /// costs the highest listed price. Not part of the contract: configurable estimates.
-    pub credits_per_second: Vec<(String, i64)>,
-}
+mod config;
+mod rules;
 
-impl Default for OpenAiConfig {
-    fn default() -> Self {
-        OpenAiConfig {
-            base_url: "https://api.openai.com/v1".into(),
-            request_timeout: Duration::from_secs(60),
-            poll_interval: Duration::from_secs(1),
-            max_download_bytes: 512 * 1024 * 1024,
-            credits_per_second: vec![("sora-2".into(), 10), ("sora-2-pro".into(), 30)],
-        }
-    }
+pub use config::OpenAiConfig;
+pub use rules::{OPENAI_MODELS, OPENAI_SECONDS, OPENAI_SIZES, validate};
+
+/// The registry id.
+pub const ID: &str = "openai";
+
+/// Builds the provider from its entry (see [`super::registry::BUILT_IN`]).
+pub fn build(
+    entry: Option<&Value>,
+    ctx: BuildContext<'_>,
+) -> Result<Arc<dyn Provider>, ProviderConfigError> {
+    let cfg: OpenAiConfig = parse(ID, entry)?;
+    let p = OpenAiProvider::new(cfg, ctx.guard).map_err(|e| ProviderConfigError::build(ID, e))?;
+    Ok(Arc::new(p))
 }
 
 /// The OpenAI video adapter.
@@ -265,7 +259,7 @@ fn poll_from(headers: &HeaderMap, v: &Value) -> Result<PollResult, ProviderError
 
 impl Provider for OpenAiProvider {
     fn id(&self) -> &str {
-        "openai"
+        ID
     }
 
     fn requires_account(&self) -> bool {
@@ -279,7 +273,7 @@ impl Provider for OpenAiProvider {
         _inputs: &[InputRef],
         issues: &mut Issues,
     ) -> GenerationParams {
-        validate_openai(op, params, issues)
+        validate(op, params, issues)
     }
 
     fn submit<'a>(
@@ -366,14 +360,7 @@ impl Provider for OpenAiProvider {
     }
 
     fn estimated_credits(&self, _op: Operation, params: &GenerationParams) -> i64 {
-        let prices = &self.cfg.credits_per_second;
-        let max = prices.iter().map(|c| c.1).max().unwrap_or(0);
-        let per_second = params
-            .model
-            .as_deref()
-            .and_then(|m| prices.iter().find(|c| c.0 == m))
-            .map_or(max, |c| c.1);
-        per_second * i64::from(params.duration.unwrap_or(4))
+        self.cfg.credits_for(params)
     }
 
     /// `DELETE /v1/videos/{id}`; a video already gone counts as cancelled.

@@ -1,0 +1,223 @@
+//! Assets: list, get, file, thumbnail, lineage, and uploads.
+
+use std::path::PathBuf;
+
+use store::generation::assets::{self, NewAsset};
+use uuid::Uuid;
+
+use super::{GenerationService, page_limit};
+use crate::error::GenerationError;
+use crate::events::GenerationEvent;
+use crate::incoming::Incoming;
+use crate::model::{Actor, Asset, AssetFilter, AssetLineage, AssetOrigin, Page};
+
+/// A stored file to serve (the REST layer handles Range on it).
+#[derive(Debug, Clone)]
+pub struct AssetFile {
+    pub asset: Asset,
+    pub path: PathBuf,
+    pub mime: String,
+    pub size: u64,
+}
+
+impl GenerationService {
+    /// Newest first; users see their own assets, admins all (or `filter.owner_id`'s).
+    pub async fn list_assets(
+        &self,
+        actor: Actor,
+        filter: &AssetFilter,
+    ) -> Result<Page<Asset>, GenerationError> {
+        let limit = page_limit(filter.limit);
+        let owner = if actor.is_admin {
+            filter.owner_id
+        } else {
+            Some(actor.user_id.0)
+        };
+        let (rows, total) = assets::list(
+            &self.shared.pool,
+            &store::generation::assets::AssetFilter {
+                owner_id: owner,
+                media_type: filter.media_type.map(|m| m.as_str().to_owned()),
+                origin: filter.origin.map(|o| o.as_str().to_owned()),
+                provider: filter.provider.clone(),
+                source_generation_id: filter.source_generation_id,
+                content_hash: filter.content_hash.clone(),
+                offset: filter.offset as i64,
+                limit: limit as i64,
+            },
+        )
+        .await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(Asset::try_from)
+                .collect::<Result<Vec<_>, _>>()?,
+            total,
+            offset: filter.offset,
+            limit,
+        })
+    }
+
+    async fn visible_asset_row(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<store::generation::assets::AssetRow, GenerationError> {
+        let row = assets::get(&self.shared.pool, id).await?;
+        if !actor.may_read_asset(row.fields.owner_id) {
+            return Err(GenerationError::NotFound("asset"));
+        }
+        Ok(row)
+    }
+
+    pub async fn get_asset(&self, actor: Actor, id: Uuid) -> Result<Asset, GenerationError> {
+        Ok(self.visible_asset_row(actor, id).await?.try_into()?)
+    }
+
+    /// The file of an asset, for `GET /assets/{id}/file` (serve it with Range support).
+    pub async fn asset_file(&self, actor: Actor, id: Uuid) -> Result<AssetFile, GenerationError> {
+        let row = self.visible_asset_row(actor, id).await?;
+        let path = self.shared.media.path(&row.fields.path)?;
+        let size = tokio::fs::metadata(&path).await?.len();
+        let mime = row.fields.mime.clone();
+        Ok(AssetFile {
+            asset: row.try_into()?,
+            path,
+            mime,
+            size,
+        })
+    }
+
+    /// The PNG thumbnail of an asset, when it has one.
+    pub async fn asset_thumbnail(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<AssetFile, GenerationError> {
+        let row = self.visible_asset_row(actor, id).await?;
+        let rel = row
+            .fields
+            .thumbnail_path
+            .clone()
+            .ok_or(GenerationError::NotFound("thumbnail"))?;
+        let path = self.shared.media.path(&rel)?;
+        let size = tokio::fs::metadata(&path).await?.len();
+        Ok(AssetFile {
+            asset: row.try_into()?,
+            path,
+            mime: "image/png".into(),
+            size,
+        })
+    }
+
+    /// Direct parents and children of an asset. Edges to assets the actor cannot see
+    /// are left out.
+    pub async fn asset_lineage(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<AssetLineage, GenerationError> {
+        self.visible_asset_row(actor, id).await?;
+        let (parents, children) = assets::lineage(&self.shared.pool, id).await?;
+        let mut others: Vec<Uuid> = parents.iter().map(|e| e.parent_asset_id).collect();
+        others.extend(children.iter().map(|e| e.child_asset_id));
+        let visible: Vec<Uuid> = assets::get_many(&self.shared.pool, &others)
+            .await?
+            .into_iter()
+            .filter(|a| actor.may_read_asset(a.fields.owner_id))
+            .map(|a| a.fields.id)
+            .collect();
+        Ok(AssetLineage {
+            asset_id: id,
+            parents: parents
+                .into_iter()
+                .filter(|e| visible.contains(&e.parent_asset_id))
+                .map(Into::into)
+                .collect(),
+            children: children
+                .into_iter()
+                .filter(|e| visible.contains(&e.child_asset_id))
+                .map(Into::into)
+                .collect(),
+        })
+    }
+
+    /// Stores `bytes` as an asset of `actor` (see [`Self::upload_incoming`] for
+    /// uploads that stream in).
+    pub async fn upload_asset(
+        &self,
+        actor: Actor,
+        bytes: &[u8],
+        declared_mime: Option<&str>,
+    ) -> Result<Asset, GenerationError> {
+        let mut up = self.shared.media.incoming().await?;
+        up.write(bytes).await?;
+        self.upload_incoming(actor, up, declared_mime).await
+    }
+
+    /// Finishes an upload that was streamed into the media store (never held in
+    /// memory): checks its size and content, moves it into place and records the
+    /// asset. The caller enforces `max_upload_bytes` while it streams; this checks it
+    /// again.
+    pub async fn upload_incoming(
+        &self,
+        actor: Actor,
+        mut up: Incoming,
+        declared_mime: Option<&str>,
+    ) -> Result<Asset, GenerationError> {
+        let max = self.shared.cfg.max_upload_bytes;
+        if up.size() > max {
+            return Err(GenerationError::InvalidMedia(format!(
+                "the file exceeds {max} bytes"
+            )));
+        }
+        if up.size() == 0 {
+            return Err(GenerationError::InvalidMedia("the file is empty".into()));
+        }
+        let got = up.finish().await?.ok_or_else(|| {
+            GenerationError::InvalidMedia("not a known image, video or audio format".into())
+        })?;
+        let kind = got.kind;
+        if let Some(d) = declared_mime {
+            let top = d.split('/').next().unwrap_or("");
+            let expected = kind.mime.split('/').next().unwrap_or("");
+            if !d.is_empty() && d != "application/octet-stream" && top != expected {
+                return Err(GenerationError::InvalidMedia(format!(
+                    "declared {d} but the content is {}",
+                    kind.mime
+                )));
+            }
+        }
+        let p = got.probe;
+        let stored = up.commit(kind.ext).await?;
+        let row = assets::insert(
+            &self.shared.pool,
+            &NewAsset {
+                id: Uuid::now_v7(),
+                owner_id: actor.user_id.0,
+                media_type: kind.media_type.as_str().into(),
+                mime: kind.mime.into(),
+                content_hash: stored.hash,
+                size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
+                width: p.width_i32(),
+                height: p.height_i32(),
+                duration_ms: p.duration_ms_i64(),
+                path: stored.rel_path,
+                thumbnail_path: None,
+                origin: AssetOrigin::Uploaded.as_str().into(),
+                provider: None,
+                remote_id: None,
+                remote_url: None,
+                source_generation_id: None,
+                operation: None,
+                prompt: None,
+            },
+        )
+        .await?;
+        let asset: Asset = row.try_into()?;
+        self.shared.emit(GenerationEvent::AssetCreated {
+            asset: asset.clone(),
+        });
+        Ok(asset)
+    }
+}

@@ -1,0 +1,492 @@
+//! Generation jobs: validate, create (also from a scene spec), get, list, submissions,
+//! cancel, pause, resume, retry, delete.
+
+use store::StoreError;
+use store::generation::accounts;
+use store::generation::assets;
+use store::generation::jobs::{self, InsertOutcome, JobFilter, JobRow, NewJob, Transition};
+use store::generation::submissions;
+use uuid::Uuid;
+
+use super::spec::spec_request;
+use super::{GenerationService, page_limit};
+use crate::error::GenerationError;
+use crate::events::GenerationEvent;
+use crate::model::{
+    Actor, Asset, CreateGeneration, Generation, GenerationFilter, GenerationParams, InputRef,
+    JobStatus, Operation, Page, Submission, ValidationReport,
+};
+use crate::outbox::Message;
+use crate::params::{InputInfo, Issues, check_inputs, params_hash};
+
+/// A request that passed validation.
+struct Checked {
+    provider: String,
+    operation: Operation,
+    params: GenerationParams,
+    inputs: Vec<InputRef>,
+    hash: String,
+    estimated_credits: i64,
+    owner: Uuid,
+}
+
+impl GenerationService {
+    /// Validates a request. `report_reuse`: look up the asset a create would reuse (for
+    /// validate; create's insert does that lookup itself, in the same statement).
+    async fn check(
+        &self,
+        actor: Actor,
+        req: &CreateGeneration,
+        report_reuse: bool,
+    ) -> Result<(ValidationReport, Option<Checked>), GenerationError> {
+        let mut issues = Issues::default();
+        let provider_id = req
+            .provider
+            .clone()
+            .unwrap_or_else(|| self.shared.cfg.default_provider.clone());
+        let provider = self.shared.providers.get(&provider_id);
+        if provider.is_none() {
+            issues.push(
+                "provider",
+                "unknown_provider",
+                format!(
+                    "unknown provider {provider_id:?}; known: {}",
+                    self.shared.providers.ids().join(", ")
+                ),
+            );
+        }
+        request_rules(&mut issues, req);
+        // The owner of the job: the actor (inputs must be theirs, or any for admins).
+        let owner = actor.user_id.0;
+        self.check_references(actor, req, &provider_id, &mut issues)
+            .await?;
+        let info = self.input_info(actor, req).await?;
+        let mut report = ValidationReport {
+            valid: false,
+            provider: provider_id,
+            operation: req.operation,
+            canonical_params: None,
+            params_hash: None,
+            issues: Vec::new(),
+            reusable_asset_id: None,
+        };
+        let mut checked = None;
+        if let (Some(p), Some(op)) = (provider, req.operation) {
+            let inputs = check_inputs(&mut issues, op, &req.inputs, &info, p.max_inputs(op));
+            let params = p.validate(op, &req.params, &inputs, &mut issues);
+            let provider_id = &report.provider;
+            if p.requires_account()
+                && !accounts::any_could_qualify(&self.shared.pool, provider_id, owner).await?
+            {
+                issues.push(
+                    "provider",
+                    "no_account_available",
+                    format!("no {provider_id} account can run jobs for this user"),
+                );
+            }
+            if issues.is_empty() {
+                let hash = params_hash(provider_id, op, &params, &inputs, &info);
+                if report_reuse && !req.force_new {
+                    report.reusable_asset_id = jobs::find_reusable(&self.shared.pool, owner, &hash)
+                        .await?
+                        .and_then(|j| j.asset_id);
+                }
+                report.canonical_params = serde_json::to_value(&params).ok();
+                report.params_hash = Some(hash.clone());
+                checked = Some(Checked {
+                    provider: provider_id.clone(),
+                    operation: op,
+                    estimated_credits: p.estimated_credits(op, &params),
+                    params,
+                    inputs,
+                    hash,
+                    owner,
+                });
+            }
+        }
+        report.valid = issues.is_empty();
+        report.issues = issues.0;
+        Ok((report, checked))
+    }
+
+    /// The parent generation and the preferred account must exist and be the actor's
+    /// to use (the account also of the job's provider).
+    async fn check_references(
+        &self,
+        actor: Actor,
+        req: &CreateGeneration,
+        provider_id: &str,
+        issues: &mut Issues,
+    ) -> Result<(), GenerationError> {
+        let owner = actor.user_id.0;
+        if let Some(pid) = req.parent_generation_id {
+            match jobs::get(&self.shared.pool, pid).await {
+                Ok(j) if actor.may_see(j.user_id) => {}
+                Ok(_) | Err(StoreError::NotFound(_)) => {
+                    issues.push("parent_generation_id", "not_found", "no such generation")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(aid) = req.preferred_account_id {
+            match accounts::get(&self.shared.pool, aid).await {
+                Ok(a)
+                    if a.provider == provider_id
+                        && (actor.is_admin || a.owner_id.is_none_or(|o| o == owner)) => {}
+                Ok(_) | Err(StoreError::NotFound(_)) => issues.push(
+                    "preferred_account_id",
+                    "not_found",
+                    format!("no {provider_id} account with this id"),
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// What validation knows of each input asset (`None`: missing, or not the actor's
+    /// to read).
+    async fn input_info(
+        &self,
+        actor: Actor,
+        req: &CreateGeneration,
+    ) -> Result<Vec<Option<InputInfo>>, GenerationError> {
+        let ids: Vec<Uuid> = req.inputs.iter().map(|i| i.asset_id).collect();
+        let found: Vec<_> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            assets::get_many(&self.shared.pool, &ids)
+                .await?
+                .into_iter()
+                .map(|r| r.fields)
+                .collect()
+        };
+        Ok(req
+            .inputs
+            .iter()
+            .map(|i| {
+                found
+                    .iter()
+                    .find(|a| a.id == i.asset_id && actor.may_read_asset(a.owner_id))
+                    .and_then(|a| {
+                        Some(InputInfo {
+                            asset_id: a.id,
+                            media_type: a.media_type.parse().ok()?,
+                            content_hash: a.content_hash.clone(),
+                        })
+                    })
+            })
+            .collect())
+    }
+
+    /// Validates a request exactly as [`Self::create`] would, without creating.
+    pub async fn validate(
+        &self,
+        actor: Actor,
+        req: &CreateGeneration,
+    ) -> Result<ValidationReport, GenerationError> {
+        Ok(self.check(actor, req, true).await?.0)
+    }
+
+    /// Creates a job (or returns the job already holding the idempotency key). With the
+    /// same parameter hash as a completed job of the user and not `force_new`, the new
+    /// job is created completed with that asset (`reused_from` set), paying nothing.
+    /// The key lookup, the reuse lookup and the insert are one statement (one round
+    /// trip; with a per-user limit, inside a transaction holding the user's lock).
+    ///
+    /// Errors: `invalid_parameters`, `no_account_available`, `limit_exceeded`,
+    /// `conflict` (idempotency key reused with other parameters).
+    pub async fn create(
+        &self,
+        actor: Actor,
+        req: CreateGeneration,
+    ) -> Result<Generation, GenerationError> {
+        let (report, checked) = self.check(actor, &req, false).await?;
+        let Some(c) = checked else {
+            if report
+                .issues
+                .iter()
+                .any(|i| i.code == "no_account_available")
+                && report.issues.len() == 1
+            {
+                return Err(GenerationError::NoAccountAvailable(report.provider));
+            }
+            return Err(GenerationError::InvalidParameters(report.issues));
+        };
+        let new = self.new_job(&req, c)?;
+        let hash = new.params_hash.clone();
+        let limit = if actor.is_admin {
+            None
+        } else {
+            self.shared.cfg.user_active_limit
+        };
+        let inserted = if new.idempotency_key.is_some() {
+            jobs::insert(&self.shared.pool, &new, limit).await?
+        } else {
+            self.shared.insert_job(new, limit).await?
+        };
+        match inserted {
+            InsertOutcome::Created(row) => self.created(row).await,
+            InsertOutcome::Existing(row) => {
+                if row.params_hash != hash {
+                    return Err(GenerationError::Conflict(
+                        "the idempotency key was used with other parameters".into(),
+                    ));
+                }
+                Ok(row.try_into()?)
+            }
+            InsertOutcome::LimitExceeded { active } => Err(GenerationError::LimitExceeded {
+                active,
+                limit: limit.unwrap_or(0),
+            }),
+        }
+    }
+
+    /// The row a checked request becomes.
+    fn new_job(&self, req: &CreateGeneration, c: Checked) -> Result<NewJob, GenerationError> {
+        Ok(NewJob {
+            id: Uuid::now_v7(),
+            user_id: c.owner,
+            provider: c.provider,
+            operation: c.operation.as_str().to_owned(),
+            params: serde_json::to_value(&c.params)
+                .map_err(|e| GenerationError::Conflict(e.to_string()))?,
+            inputs: serde_json::to_value(&c.inputs)
+                .map_err(|e| GenerationError::Conflict(e.to_string()))?,
+            params_hash: c.hash.clone(),
+            priority: req.priority.unwrap_or(5),
+            scheduled_at: req.scheduled_at,
+            idempotency_key: req.idempotency_key.clone(),
+            force_new: req.force_new,
+            preferred_account_id: req.preferred_account_id,
+            parent_generation_id: req.parent_generation_id,
+            max_retries: req
+                .max_retries
+                .map(|m| m as i32)
+                .unwrap_or(self.shared.cfg.max_retries as i32),
+            metadata: req
+                .metadata
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({})),
+            estimated_credits: c.estimated_credits,
+        })
+    }
+
+    /// Announces a created job: completed at once when it reused an asset, else due
+    /// (the workers are woken).
+    async fn created(&self, row: JobRow) -> Result<Generation, GenerationError> {
+        let g: Generation = row.try_into()?;
+        tracing::info!(
+            job_id = %g.id,
+            user_id = %g.user_id.0,
+            provider = %g.provider,
+            operation = g.operation.as_str(),
+            status = g.status.as_str(),
+            "job created"
+        );
+        self.shared.emit(GenerationEvent::JobCreated {
+            generation: g.clone(),
+        });
+        if g.status == JobStatus::Completed {
+            if let Some(aid) = g.asset_id {
+                let asset: Asset = assets::get(&self.shared.pool, aid).await?.try_into()?;
+                self.shared.emit(GenerationEvent::JobCompleted {
+                    generation: g.clone(),
+                    asset,
+                });
+            }
+        } else {
+            self.shared.signal_work();
+        }
+        Ok(g)
+    }
+
+    /// Creates a job from a scene node's generation spec (`operation`, `prompt`, free-form
+    /// `params`, which may also name `provider`, `priority`, `idempotency_key` and
+    /// `inputs`; see [`spec_request`]). `metadata` travels with the job and its events
+    /// (e.g. scene and node ids).
+    pub async fn create_from_spec(
+        &self,
+        actor: Actor,
+        spec: &domain::narrative::scene::GenerationSpec,
+        metadata: serde_json::Value,
+    ) -> Result<Generation, GenerationError> {
+        let mut req = spec_request(spec)?;
+        req.metadata = Some(metadata);
+        self.create(actor, req).await
+    }
+
+    async fn visible_job(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        let row = jobs::get(&self.shared.pool, id).await?;
+        if !actor.may_see(row.user_id) {
+            return Err(GenerationError::NotFound("generation"));
+        }
+        Ok(row.try_into()?)
+    }
+
+    pub async fn get(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.visible_job(actor, id).await
+    }
+
+    /// Newest first. Users see their own jobs; admins all (or `filter.user_id`'s).
+    pub async fn list(
+        &self,
+        actor: Actor,
+        filter: &GenerationFilter,
+    ) -> Result<Page<Generation>, GenerationError> {
+        let limit = page_limit(filter.limit);
+        let user_id = if actor.is_admin {
+            filter.user_id
+        } else {
+            Some(actor.user_id.0)
+        };
+        let f = JobFilter {
+            user_id,
+            statuses: filter
+                .status
+                .as_ref()
+                .map(|s| s.iter().map(|x| x.as_str().to_owned()).collect()),
+            provider: filter.provider.clone(),
+            operation: filter.operation.map(|o| o.as_str().to_owned()),
+            created_after: filter.created_after,
+            created_before: filter.created_before,
+            before: None,
+            offset: filter.offset as i64,
+            limit: limit as i64,
+        };
+        let (rows, total) = jobs::list(&self.shared.pool, &f).await?;
+        let items = rows
+            .into_iter()
+            .map(Generation::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            offset: filter.offset,
+            limit,
+        })
+    }
+
+    /// The provider submissions of a job (one per attempt at most).
+    pub async fn submissions(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<Vec<Submission>, GenerationError> {
+        self.visible_job(actor, id).await?;
+        Ok(submissions::list_for_job(&self.shared.pool, id)
+            .await?
+            .into_iter()
+            .map(Submission::from)
+            .collect())
+    }
+
+    async fn transition(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        t: Transition,
+    ) -> Result<Generation, GenerationError> {
+        self.visible_job(actor, id).await?;
+        let g: Generation = jobs::transition(&self.shared.pool, id, t)
+            .await?
+            .try_into()?;
+        if t == Transition::Cancel {
+            // The attempt running it (here or, through Redis, on another node) stops now
+            // instead of at its next heartbeat.
+            self.shared.stop_running(id);
+            self.shared.publish(Message::Cancel { job_id: id });
+            self.shared.emit(GenerationEvent::JobFailed {
+                generation: g.clone(),
+            });
+        } else {
+            self.shared.emit(GenerationEvent::JobUpdated {
+                generation: g.clone(),
+            });
+        }
+        if matches!(t, Transition::Resume | Transition::Retry) {
+            self.shared.signal_work();
+        }
+        Ok(g)
+    }
+
+    /// pending, paused or processing → cancelled, once: the account slot is given back
+    /// at once, the running attempt stops polling (at once in this process or, with
+    /// Redis, on any node; else at its next heartbeat), asks the provider to stop where
+    /// its contract has a call for it, and writes nothing more, even if the provider
+    /// finishes meanwhile.
+    pub async fn cancel(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.transition(actor, id, Transition::Cancel).await
+    }
+
+    /// pending → paused.
+    pub async fn pause(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.transition(actor, id, Transition::Pause).await
+    }
+
+    /// paused → pending.
+    pub async fn resume(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        self.transition(actor, id, Transition::Resume).await
+    }
+
+    /// failed or cancelled → pending, retries reset. Like [`Self::create`], refused with
+    /// [`GenerationError::LimitExceeded`] when the user (not an admin) already has
+    /// `user_active_limit` unfinished jobs.
+    pub async fn retry(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
+        let limit = if actor.is_admin {
+            None
+        } else {
+            self.shared.cfg.user_active_limit
+        };
+        let Some(limit) = limit else {
+            return self.transition(actor, id, Transition::Retry).await;
+        };
+        let job = self.visible_job(actor, id).await?;
+        let g: Generation =
+            match jobs::retry_within_limit(&self.shared.pool, id, job.user_id.0, limit).await? {
+                jobs::RetryOutcome::Retried(row) => (*row).try_into()?,
+                jobs::RetryOutcome::LimitExceeded { active } => {
+                    return Err(GenerationError::LimitExceeded { active, limit });
+                }
+            };
+        self.shared.emit(GenerationEvent::JobUpdated {
+            generation: g.clone(),
+        });
+        self.shared.signal_work();
+        Ok(g)
+    }
+
+    /// Deletes a job that is not processing (its asset stays).
+    pub async fn delete(&self, actor: Actor, id: Uuid) -> Result<(), GenerationError> {
+        self.visible_job(actor, id).await?;
+        jobs::delete(&self.shared.pool, id).await?;
+        Ok(())
+    }
+}
+
+/// The rules of the request's own fields (not its provider's parameters).
+fn request_rules(issues: &mut Issues, req: &CreateGeneration) {
+    if req.operation.is_none() {
+        issues.push("operation", "required", "an operation is required");
+    }
+    if let Some(p) = req.priority
+        && !(0..=10).contains(&p)
+    {
+        issues.push("priority", "out_of_range", "0 to 10");
+    }
+    if let Some(m) = req.max_retries
+        && m > 20
+    {
+        issues.push("max_retries", "out_of_range", "at most 20");
+    }
+    if let Some(k) = &req.idempotency_key
+        && (k.is_empty() || k.len() > 200)
+    {
+        issues.push("idempotency_key", "invalid_value", "1 to 200 characters");
+    }
+    if let Some(m) = &req.metadata
+        && !m.is_object()
+    {
+        issues.push("metadata", "invalid_value", "must be an object");
+    }
+}

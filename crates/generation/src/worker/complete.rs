@@ -1,0 +1,117 @@
+//! Completion: the result stored content-addressed, the asset with its lineage, the
+//! job completed (group-committed with others completing now).
+
+use store::generation::assets::{Completion, NewAsset, NewEdge};
+use uuid::Uuid;
+
+use super::process::Attempt;
+use super::{Outcome, Worker};
+use crate::error::GenerationError;
+use crate::events::GenerationEvent;
+use crate::media::{probe, sniff};
+use crate::model::{Asset, AssetOrigin, Generation};
+use crate::provider::MediaResult;
+
+impl Worker {
+    /// Stores the result, creates the asset with lineage and completes the job.
+    pub(super) async fn complete(
+        &self,
+        at: &Attempt<'_>,
+        sub_id: Option<Uuid>,
+        remote_id: &str,
+        media: MediaResult,
+    ) -> Result<Outcome, GenerationError> {
+        let row = at.row;
+        let Some(asset) = self.store_result(at, remote_id, &media).await? else {
+            return Ok(self
+                .fail(
+                    row,
+                    "download_rejected",
+                    "the result is not a known media format",
+                )
+                .await);
+        };
+        let edges: Vec<NewEdge> = at
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, inp)| NewEdge {
+                parent_asset_id: inp.asset_id,
+                relation: inp.role.as_str().into(),
+                operation: at.op.as_str().into(),
+                sequence: i as i32,
+            })
+            .collect();
+        match self
+            .shared
+            .complete_job(Completion {
+                job_id: row.id,
+                attempt: row.attempt,
+                owner: self.id.to_string(),
+                submission_id: sub_id,
+                asset,
+                edges,
+            })
+            .await?
+        {
+            Some((job, asset)) => {
+                let asset_id = asset.fields.id;
+                let asset: Asset = asset.try_into()?;
+                let generation: Generation = job.try_into()?;
+                self.shared.emit(GenerationEvent::AssetCreated {
+                    asset: asset.clone(),
+                });
+                self.shared
+                    .emit(GenerationEvent::JobCompleted { generation, asset });
+                Ok(Outcome::Completed { asset_id })
+            }
+            None => Ok(Outcome::LeaseLost),
+        }
+    }
+
+    /// Stores the result (and its thumbnail) content-addressed and describes the
+    /// asset; `None` when the result is no known media format.
+    async fn store_result(
+        &self,
+        at: &Attempt<'_>,
+        remote_id: &str,
+        media: &MediaResult,
+    ) -> Result<Option<NewAsset>, GenerationError> {
+        let Attempt {
+            row, op, params, ..
+        } = *at;
+        let Some(kind) = sniff(&media.bytes) else {
+            return Ok(None);
+        };
+        let p = probe(&media.bytes, &kind);
+        let stored = self.shared.media.put(&media.bytes, kind.ext).await?;
+        let thumbnail_path = match media
+            .thumbnail
+            .as_deref()
+            .and_then(|t| sniff(t).map(|k| (t, k)))
+        {
+            Some((t, k)) => Some(self.shared.media.put(t, k.ext).await?.rel_path),
+            None => None,
+        };
+        Ok(Some(NewAsset {
+            id: Uuid::now_v7(),
+            owner_id: row.user_id,
+            media_type: kind.media_type.as_str().into(),
+            mime: kind.mime.into(),
+            content_hash: stored.hash,
+            size_bytes: stored.size as i64,
+            width: p.width_i32(),
+            height: p.height_i32(),
+            duration_ms: p.duration_ms_i64(),
+            path: stored.rel_path,
+            thumbnail_path,
+            origin: AssetOrigin::Generated.as_str().into(),
+            provider: Some(at.provider.id().to_owned()),
+            remote_id: Some(remote_id.to_owned()),
+            remote_url: media.remote_url.clone(),
+            source_generation_id: Some(row.id),
+            operation: Some(op.as_str().into()),
+            prompt: params.prompt.clone(),
+        }))
+    }
+}

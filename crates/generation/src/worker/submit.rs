@@ -1,0 +1,141 @@
+//! Submitting an attempt: the submission row (the idempotency record, written before
+//! the provider is called), the call, the charge when the provider accepts, then
+//! completion at once (synchronous providers) or following the submission.
+
+use store::generation::submissions::{self, Ending, SubmissionRow};
+use uuid::Uuid;
+
+use super::process::{Attempt, Followed, Step};
+use super::{Outcome, Worker};
+use crate::error::GenerationError;
+use crate::provider::{MediaResult, SubmitRequest, Submitted};
+
+impl Worker {
+    /// Submits the attempt (at most once) and follows it to the end.
+    pub(super) async fn submit(&self, at: &Attempt<'_>) -> Result<Outcome, GenerationError> {
+        // The submission row is the idempotency record, written before the call; a
+        // synchronous provider (free, answering at once) gets it with the completion.
+        let early = if at.provider.is_synchronous() {
+            None
+        } else {
+            match self.begin_submission(at).await? {
+                Some(sub) => Some(sub),
+                None => return Ok(Outcome::LeaseLost),
+            }
+        };
+        let (submitted, sub_id) = match self.call_submit(at, early).await? {
+            Step::Next(x) => x,
+            Step::End(o) => return Ok(o),
+        };
+        let Submitted {
+            remote_id,
+            immediate,
+        } = submitted;
+        self.finish_submitted(at, sub_id, &remote_id, immediate)
+            .await
+    }
+
+    /// Writes the attempt's submission row (`None`: the lease is lost).
+    async fn begin_submission(
+        &self,
+        at: &Attempt<'_>,
+    ) -> Result<Option<SubmissionRow>, GenerationError> {
+        let row = at.row;
+        Ok(submissions::begin(
+            &self.shared.pool,
+            row.id,
+            row.attempt,
+            &self.id,
+            at.provider.id(),
+            at.account.map(|a| a.id),
+        )
+        .await?)
+    }
+
+    /// Calls the provider's submit. Refused: the submission is closed and the error's
+    /// class decides. Accepted: the submission records the remote id and charges the
+    /// provider's price (nothing for a synchronous provider).
+    async fn call_submit(
+        &self,
+        at: &Attempt<'_>,
+        early: Option<SubmissionRow>,
+    ) -> Result<Step<(Submitted, Option<Uuid>)>, GenerationError> {
+        let row = at.row;
+        let req = SubmitRequest {
+            job_id: row.id,
+            attempt: row.attempt,
+            operation: at.op,
+            params: at.params.clone(),
+            inputs: at.inputs.to_vec(),
+        };
+        let submitted = match at.provider.submit(at.creds, &req).await {
+            Ok(s) => s,
+            Err(e) => {
+                let sub = match early {
+                    Some(sub) => Some(sub),
+                    None => self.begin_submission(at).await?,
+                };
+                if let Some(sub) = sub {
+                    self.close_submission(sub.id, &e).await?;
+                }
+                return Ok(Step::End(self.on_provider_error(row, at.account, e).await));
+            }
+        };
+        let sub_id = match early {
+            None if submitted.immediate.is_some() => None,
+            Some(sub) => Some(sub.id),
+            None => match self.begin_submission(at).await? {
+                Some(sub) => Some(sub.id),
+                None => return Ok(Step::End(Outcome::LeaseLost)),
+            },
+        };
+        if let Some(sub_id) = sub_id {
+            // Accepted: the account pays the provider's price (once per submission).
+            let cost = if at.provider.is_synchronous() {
+                0
+            } else {
+                at.provider.estimated_credits(at.op, at.params)
+            };
+            submissions::accepted(&self.shared.pool, sub_id, &submitted.remote_id, cost).await?;
+            tracing::info!(remote_id = %submitted.remote_id, credits = cost, "the provider accepted the job");
+        }
+        Ok(Step::Next((submitted, sub_id)))
+    }
+
+    /// Completes at once with an immediate result, else follows the submission; a
+    /// remote job that vanished is requeued.
+    async fn finish_submitted(
+        &self,
+        at: &Attempt<'_>,
+        sub_id: Option<Uuid>,
+        remote_id: &str,
+        immediate: Option<MediaResult>,
+    ) -> Result<Outcome, GenerationError> {
+        if let Some(media) = immediate {
+            return self.complete(at, sub_id, remote_id, media).await;
+        }
+        let Some(sub_id) = sub_id else {
+            return Ok(Outcome::LeaseLost);
+        };
+        match self.follow(at, remote_id, sub_id, true).await? {
+            Followed::Done(o) => Ok(o),
+            Followed::Gone => {
+                submissions::finish(
+                    &self.shared.pool,
+                    sub_id,
+                    Ending::plain("cancelled", Some("gone"), None),
+                )
+                .await?;
+                Ok(self
+                    .requeue(
+                        at.row,
+                        true,
+                        "remote_gone",
+                        "the provider lost the job",
+                        None,
+                    )
+                    .await)
+            }
+        }
+    }
+}
