@@ -490,12 +490,10 @@ impl GenerationService {
                 found
                     .iter()
                     .find(|a| a.id == i.asset_id && actor.may_read_asset(a.owner_id))
-                    .and_then(|a| {
-                        Some(InputInfo {
-                            asset_id: a.id,
-                            media_type: a.media_type.parse().ok()?,
-                            content_hash: a.content_hash.clone(),
-                        })
+                    .map(|a| InputInfo {
+                        asset_id: a.id,
+                        media_type: a.media_type,
+                        content_hash: a.content_hash.clone(),
                     })
             })
             .collect();
@@ -585,7 +583,7 @@ impl GenerationService {
             id: Uuid::now_v7(),
             user_id: c.owner,
             provider: c.provider,
-            operation: c.operation.as_str().to_owned(),
+            operation: c.operation,
             params: serde_json::to_value(&c.params)
                 .map_err(|e| GenerationError::Conflict(e.to_string()))?,
             inputs: serde_json::to_value(&c.inputs)
@@ -700,12 +698,9 @@ impl GenerationService {
         };
         let f = JobFilter {
             user_id,
-            statuses: filter
-                .status
-                .as_ref()
-                .map(|s| s.iter().map(|x| x.as_str().to_owned()).collect()),
+            statuses: filter.status.clone(),
             provider: filter.provider.clone(),
-            operation: filter.operation.map(|o| o.as_str().to_owned()),
+            operation: filter.operation,
             created_after: filter.created_after,
             created_before: filter.created_before,
             before: None,
@@ -864,7 +859,7 @@ impl GenerationService {
                 } else {
                     Some(actor.user_id.0)
                 },
-                status: AccountStatus::Active.as_str().into(),
+                status: AccountStatus::Active,
                 priority: new.priority,
                 credits: new.credits,
                 max_concurrent_jobs: new.max_concurrent_jobs.unwrap_or(2),
@@ -948,7 +943,7 @@ impl GenerationService {
                 api_key: patch
                     .api_key
                     .map(|k| (self.shared.cfg.secret_key.seal(id, &k), secrets::hint(&k))),
-                status: patch.status.map(|s| s.as_str().to_owned()),
+                status: patch.status,
                 priority: patch.priority,
                 credits: patch.credits.map(Some),
                 max_concurrent_jobs: patch.max_concurrent_jobs,
@@ -1010,7 +1005,7 @@ impl GenerationService {
                 accounts::set_status(
                     &self.shared.pool,
                     id,
-                    AccountStatus::Error.as_str(),
+                    AccountStatus::Error,
                     Some(&msg),
                     None,
                 )
@@ -1055,8 +1050,8 @@ impl GenerationService {
             &self.shared.pool,
             &store::generation::assets::AssetFilter {
                 owner_id: owner,
-                media_type: filter.media_type.map(|m| m.as_str().to_owned()),
-                origin: filter.origin.map(|o| o.as_str().to_owned()),
+                media_type: filter.media_type,
+                origin: filter.origin,
                 provider: filter.provider.clone(),
                 source_generation_id: filter.source_generation_id,
                 content_hash: filter.content_hash.clone(),
@@ -1213,7 +1208,7 @@ impl GenerationService {
             &NewAsset {
                 id: Uuid::now_v7(),
                 owner_id: actor.user_id.0,
-                media_type: kind.media_type.as_str().into(),
+                media_type: kind.media_type,
                 mime: kind.mime.into(),
                 content_hash: stored.hash,
                 size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
@@ -1222,7 +1217,7 @@ impl GenerationService {
                 duration_ms: p.duration_ms_i64(),
                 path: stored.rel_path,
                 thumbnail_path: None,
-                origin: AssetOrigin::Uploaded.as_str().into(),
+                origin: AssetOrigin::Uploaded,
                 provider: None,
                 remote_id: None,
                 remote_url: None,
@@ -1328,7 +1323,7 @@ mod tests {
             id: Uuid::now_v7(),
             user_id: user,
             provider: "local".into(),
-            operation: "text_to_video".into(),
+            operation: Operation::TextToVideo,
             params: serde_json::json!({"prompt": format!("p{i}")}),
             inputs: serde_json::json!([]),
             params_hash: format!("h{i}"),
@@ -1379,7 +1374,7 @@ mod tests {
             match (i, r) {
                 (5, Err(StoreError::Db(_))) => {}
                 (5, other) => panic!("{other:?}"),
-                (_, Ok(InsertOutcome::Created(row))) => assert_eq!(row.status, "pending"),
+                (_, Ok(InsertOutcome::Created(row))) => assert_eq!(row.status, JobStatus::Pending),
                 (_, other) => panic!("{other:?}"),
             }
         }

@@ -29,7 +29,7 @@ use crate::error::GenerationError;
 use crate::events::GenerationEvent;
 use crate::media::{probe, sniff};
 use crate::model::{
-    AccountStatus, Asset, AssetOrigin, Generation, GenerationParams, InputRef, Operation,
+    AccountStatus, Asset, AssetOrigin, Generation, GenerationParams, InputRef, JobStatus, Operation,
 };
 use crate::params::default_role;
 use crate::provider::{
@@ -188,7 +188,7 @@ impl Worker {
         let n = rows.len();
         for row in rows {
             tracing::info!(job_id = %row.id, attempt = row.attempt, "lease expired; job requeued");
-            let failed = row.status == "failed";
+            let failed = row.status == JobStatus::Failed;
             self.emit_job(row, failed);
         }
         Ok(n)
@@ -366,7 +366,7 @@ impl Worker {
             _ = self.heartbeat_until_lost(row.id, row.attempt) => {
                 // Cancelled elsewhere without a signal reaching this process?
                 match jobs::get(&self.shared.pool, row.id).await {
-                    Ok(now) if now.status == "cancelled" && now.attempt == row.attempt => {
+                    Ok(now) if now.status == JobStatus::Cancelled && now.attempt == row.attempt => {
                         self.stop_remote(&row).await;
                         Outcome::Cancelled
                     }
@@ -469,7 +469,7 @@ impl Worker {
     async fn end(&self, row: &JobRow, how: Finish) -> Outcome {
         match jobs::finish(&self.shared.pool, row.id, row.attempt, &self.id, &how).await {
             Ok(Some(r)) => {
-                let failed = r.status == "failed";
+                let failed = r.status == JobStatus::Failed;
                 let code = r.error_code.clone().unwrap_or_default();
                 self.emit_job(r, failed);
                 if failed {
@@ -560,7 +560,7 @@ impl Worker {
                 asset_id: a.id,
                 role,
                 ref_name: r.ref_name.clone(),
-                media_type: a.media_type.parse().map_err(|e| format!("{e}"))?,
+                media_type: a.media_type,
                 mime: a.mime.clone(),
                 bytes: Arc::new(bytes),
                 origin_provider: a.provider.clone(),
@@ -583,7 +583,7 @@ impl Worker {
                 .await);
         };
         let parsed = (|| -> Result<(Operation, GenerationParams, Vec<InputRef>), String> {
-            let op: Operation = row.operation.parse().map_err(|e| format!("{e}"))?;
+            let op: Operation = row.operation;
             let params = serde_json::from_value(row.params.clone()).map_err(|e| e.to_string())?;
             let refs = serde_json::from_value(row.inputs.clone()).map_err(|e| e.to_string())?;
             Ok((op, params, refs))
@@ -1038,7 +1038,7 @@ impl Worker {
                     if let Err(err) = accounts::set_status(
                         pool,
                         a.id,
-                        AccountStatus::RateLimited.as_str(),
+                        AccountStatus::RateLimited,
                         Some(&msg),
                         Some(until),
                     )
@@ -1073,7 +1073,7 @@ impl Worker {
                         let balance = self.provider_balance(row, a).await;
                         accounts::exhaust(pool, a.id, balance, &msg).await
                     } else {
-                        accounts::set_status(pool, a.id, status.as_str(), Some(&msg), None).await
+                        accounts::set_status(pool, a.id, status, Some(&msg), None).await
                     };
                     if let Err(err) = retired {
                         tracing::warn!("could not retire the account: {err}");
@@ -1134,7 +1134,7 @@ impl Worker {
         let new = NewAsset {
             id: Uuid::now_v7(),
             owner_id: row.user_id,
-            media_type: kind.media_type.as_str().into(),
+            media_type: kind.media_type,
             mime: kind.mime.into(),
             content_hash: stored.hash,
             size_bytes: stored.size as i64,
@@ -1143,12 +1143,12 @@ impl Worker {
             duration_ms: p.duration_ms_i64(),
             path: stored.rel_path,
             thumbnail_path,
-            origin: AssetOrigin::Generated.as_str().into(),
+            origin: AssetOrigin::Generated,
             provider: Some(provider.to_owned()),
             remote_id: Some(remote_id.to_owned()),
             remote_url: media.remote_url.clone(),
             source_generation_id: Some(row.id),
-            operation: Some(op.as_str().into()),
+            operation: Some(op),
             prompt: params.prompt.clone(),
         };
         let edges: Vec<NewEdge> = inputs

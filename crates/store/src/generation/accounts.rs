@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::kinds::AccountStatus;
 use crate::StoreError;
 
 /// A provider account row. `api_key` is the key as stored: sealed by the generation
@@ -18,7 +19,7 @@ pub struct AccountRow {
     pub api_key: String,
     /// The key's last four characters, kept apart so listing never opens a key.
     pub api_key_hint: String,
-    pub status: String,
+    pub status: AccountStatus,
     pub priority: i32,
     pub credits: Option<i64>,
     pub max_concurrent_jobs: i32,
@@ -57,7 +58,7 @@ pub struct NewAccount {
     pub owner_id: Option<Uuid>,
     pub api_key: String,
     pub api_key_hint: String,
-    pub status: String,
+    pub status: AccountStatus,
     pub priority: i32,
     pub credits: Option<i64>,
     pub max_concurrent_jobs: i32,
@@ -76,7 +77,7 @@ pub async fn create(pool: &PgPool, new: &NewAccount) -> Result<AccountRow, Store
     .bind(new.owner_id)
     .bind(&new.api_key)
     .bind(&new.api_key_hint)
-    .bind(&new.status)
+    .bind(new.status)
     .bind(new.priority)
     .bind(new.credits)
     .bind(new.max_concurrent_jobs)
@@ -149,7 +150,7 @@ pub struct AccountPatch {
     pub label: Option<String>,
     /// The sealed key and its hint, changed together.
     pub api_key: Option<(String, String)>,
-    pub status: Option<String>,
+    pub status: Option<AccountStatus>,
     pub priority: Option<i32>,
     pub credits: Option<Option<i64>>,
     pub max_concurrent_jobs: Option<i32>,
@@ -176,7 +177,7 @@ pub async fn update(pool: &PgPool, id: Uuid, p: &AccountPatch) -> Result<Account
     .bind(&p.label)
     .bind(p.api_key.as_ref().map(|k| &k.0))
     .bind(p.api_key.as_ref().map(|k| &k.1))
-    .bind(&p.status)
+    .bind(p.status)
     .bind(p.priority)
     .bind(p.credits.is_some())
     .bind(p.credits.flatten())
@@ -337,7 +338,7 @@ pub async fn any_could_qualify(
 pub async fn set_status(
     pool: &PgPool,
     id: Uuid,
-    status: &str,
+    status: AccountStatus,
     last_error: Option<&str>,
     cooldown_until: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::jobs::{COLUMNS as JOB_COLUMNS, JobRow};
+use super::kinds::{AssetOrigin, MediaType, Operation};
 use crate::StoreError;
 
 /// An asset's stored fields, all but its creation time: what a new asset is made of.
@@ -12,7 +13,7 @@ use crate::StoreError;
 pub struct NewAsset {
     pub id: Uuid,
     pub owner_id: Uuid,
-    pub media_type: String,
+    pub media_type: MediaType,
     pub mime: String,
     pub content_hash: String,
     pub size_bytes: i64,
@@ -21,12 +22,12 @@ pub struct NewAsset {
     pub duration_ms: Option<i64>,
     pub path: String,
     pub thumbnail_path: Option<String>,
-    pub origin: String,
+    pub origin: AssetOrigin,
     pub provider: Option<String>,
     pub remote_id: Option<String>,
     pub remote_url: Option<String>,
     pub source_generation_id: Option<Uuid>,
-    pub operation: Option<String>,
+    pub operation: Option<Operation>,
     pub prompt: Option<String>,
 }
 
@@ -53,7 +54,7 @@ type PgQueryAs<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgr
 fn bind_new<'q, T>(q: PgQueryAs<'q, T>, a: &'q NewAsset) -> PgQueryAs<'q, T> {
     q.bind(a.id)
         .bind(a.owner_id)
-        .bind(&a.media_type)
+        .bind(a.media_type)
         .bind(&a.mime)
         .bind(&a.content_hash)
         .bind(a.size_bytes)
@@ -62,12 +63,12 @@ fn bind_new<'q, T>(q: PgQueryAs<'q, T>, a: &'q NewAsset) -> PgQueryAs<'q, T> {
         .bind(a.duration_ms)
         .bind(&a.path)
         .bind(&a.thumbnail_path)
-        .bind(&a.origin)
+        .bind(a.origin)
         .bind(&a.provider)
         .bind(&a.remote_id)
         .bind(&a.remote_url)
         .bind(a.source_generation_id)
-        .bind(&a.operation)
+        .bind(a.operation)
         .bind(&a.prompt)
 }
 
@@ -310,8 +311,8 @@ pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<AssetRow>, Stor
 #[derive(Debug, Clone, Default)]
 pub struct AssetFilter {
     pub owner_id: Option<Uuid>,
-    pub media_type: Option<String>,
-    pub origin: Option<String>,
+    pub media_type: Option<MediaType>,
+    pub origin: Option<AssetOrigin>,
     pub provider: Option<String>,
     pub source_generation_id: Option<Uuid>,
     pub content_hash: Option<String>,
@@ -333,8 +334,8 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
         columns()
     ))
     .bind(f.owner_id)
-    .bind(&f.media_type)
-    .bind(&f.origin)
+    .bind(f.media_type)
+    .bind(f.origin)
     .bind(&f.provider)
     .bind(f.source_generation_id)
     .bind(&f.content_hash)
@@ -344,8 +345,8 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
     .await?;
     let total = sqlx::query_scalar(&format!("SELECT count(*) FROM assets WHERE {WHERE}"))
         .bind(f.owner_id)
-        .bind(&f.media_type)
-        .bind(&f.origin)
+        .bind(f.media_type)
+        .bind(f.origin)
         .bind(&f.provider)
         .bind(f.source_generation_id)
         .bind(&f.content_hash)

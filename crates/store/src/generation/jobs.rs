@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::kinds::{JobStatus, Operation};
 use crate::StoreError;
 
 /// A job row.
@@ -19,11 +20,11 @@ pub struct JobRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub provider: String,
-    pub operation: String,
+    pub operation: Operation,
     pub params: serde_json::Value,
     pub inputs: serde_json::Value,
     pub params_hash: String,
-    pub status: String,
+    pub status: JobStatus,
     pub priority: i16,
     pub scheduled_at: DateTime<Utc>,
     pub idempotency_key: Option<String>,
@@ -79,7 +80,7 @@ pub struct NewJob {
     pub id: Uuid,
     pub user_id: Uuid,
     pub provider: String,
-    pub operation: String,
+    pub operation: Operation,
     pub params: serde_json::Value,
     pub inputs: serde_json::Value,
     pub params_hash: String,
@@ -167,7 +168,7 @@ pub async fn insert(
         .bind(new.id)
         .bind(new.user_id)
         .bind(&new.provider)
-        .bind(&new.operation)
+        .bind(new.operation)
         .bind(&new.params)
         .bind(&new.inputs)
         .bind(&new.params_hash)
@@ -228,7 +229,7 @@ pub async fn insert_batch(
     let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
     let users: Vec<Uuid> = jobs.iter().map(|j| j.user_id).collect();
     let providers: Vec<&str> = jobs.iter().map(|j| j.provider.as_str()).collect();
-    let operations: Vec<&str> = jobs.iter().map(|j| j.operation.as_str()).collect();
+    let operations: Vec<Operation> = jobs.iter().map(|j| j.operation).collect();
     let params = col(|j| j.params.clone());
     let inputs = col(|j| j.inputs.clone());
     let hashes: Vec<&str> = jobs.iter().map(|j| j.params_hash.as_str()).collect();
@@ -381,9 +382,9 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<JobRow, StoreError> {
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub user_id: Option<Uuid>,
-    pub statuses: Option<Vec<String>>,
+    pub statuses: Option<Vec<JobStatus>>,
     pub provider: Option<String>,
-    pub operation: Option<String>,
+    pub operation: Option<Operation>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     /// Keyset cursor: rows strictly older than this `(created_at, id)`.
@@ -408,7 +409,7 @@ pub async fn list(pool: &PgPool, f: &JobFilter) -> Result<(Vec<JobRow>, i64), St
     .bind(f.user_id)
     .bind(&f.statuses)
     .bind(&f.provider)
-    .bind(&f.operation)
+    .bind(f.operation)
     .bind(f.created_after)
     .bind(f.created_before)
     .bind(f.before.map(|b| b.0))
@@ -421,7 +422,7 @@ pub async fn list(pool: &PgPool, f: &JobFilter) -> Result<(Vec<JobRow>, i64), St
         .bind(f.user_id)
         .bind(&f.statuses)
         .bind(&f.provider)
-        .bind(&f.operation)
+        .bind(f.operation)
         .bind(f.created_after)
         .bind(f.created_before)
         .fetch_one(pool)
