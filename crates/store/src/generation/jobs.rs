@@ -55,6 +55,7 @@ pub struct JobRow {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+/// The columns of [`JobRow`], for the statements built at run time.
 pub const COLUMNS: &str = "id, user_id, provider, operation, params, inputs, params_hash, \
      status, priority, scheduled_at, idempotency_key, force_new, preferred_account_id, \
      account_id, account_reserved, attempt, lease_owner, lease_expires_at, heartbeat_at, \
@@ -62,12 +63,25 @@ pub const COLUMNS: &str = "id, user_id, provider, operation, params, inputs, par
      error_code, error_message, metadata, estimated_credits, credits_charged, created_at, \
      updated_at, started_at, completed_at";
 
-fn prefixed(prefix: &str) -> String {
-    COLUMNS
-        .split(',')
-        .map(|c| format!("{prefix}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `sqlx::query_as!(JobRow, …)` with the columns of [`JobRow`] between two literals (a
+/// query macro takes literals only); `g:` qualifies them with the alias `g`. Each
+/// column states its nullability (`!`, `?`) as [`JobRow`] has it: PostgreSQL does not
+/// report it through a CTE.
+macro_rules! job_query {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            JobRow,
+            $before + "id AS \"id!\", user_id AS \"user_id!\", provider AS \"provider!\", operation AS \"operation!: _\", params AS \"params!\", inputs AS \"inputs!\", params_hash AS \"params_hash!\", status AS \"status!: _\", priority AS \"priority!\", scheduled_at AS \"scheduled_at!\", idempotency_key AS \"idempotency_key?\", force_new AS \"force_new!\", preferred_account_id AS \"preferred_account_id?\", account_id AS \"account_id?\", account_reserved AS \"account_reserved!\", attempt AS \"attempt!\", lease_owner AS \"lease_owner?\", lease_expires_at AS \"lease_expires_at?\", heartbeat_at AS \"heartbeat_at?\", retry_count AS \"retry_count!\", max_retries AS \"max_retries!\", progress AS \"progress?\", asset_id AS \"asset_id?\", reused_from AS \"reused_from?\", parent_generation_id AS \"parent_generation_id?\", error_code AS \"error_code?\", error_message AS \"error_message?\", metadata AS \"metadata!\", estimated_credits AS \"estimated_credits!\", credits_charged AS \"credits_charged!\", created_at AS \"created_at!\", updated_at AS \"updated_at!\", started_at AS \"started_at?\", completed_at AS \"completed_at?\"" + $after
+            $(, $arg)*
+        )
+    };
+    (g: $before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            JobRow,
+            $before + "g.id AS \"id!\", g.user_id AS \"user_id!\", g.provider AS \"provider!\", g.operation AS \"operation!: _\", g.params AS \"params!\", g.inputs AS \"inputs!\", g.params_hash AS \"params_hash!\", g.status AS \"status!: _\", g.priority AS \"priority!\", g.scheduled_at AS \"scheduled_at!\", g.idempotency_key AS \"idempotency_key?\", g.force_new AS \"force_new!\", g.preferred_account_id AS \"preferred_account_id?\", g.account_id AS \"account_id?\", g.account_reserved AS \"account_reserved!\", g.attempt AS \"attempt!\", g.lease_owner AS \"lease_owner?\", g.lease_expires_at AS \"lease_expires_at?\", g.heartbeat_at AS \"heartbeat_at?\", g.retry_count AS \"retry_count!\", g.max_retries AS \"max_retries!\", g.progress AS \"progress?\", g.asset_id AS \"asset_id?\", g.reused_from AS \"reused_from?\", g.parent_generation_id AS \"parent_generation_id?\", g.error_code AS \"error_code?\", g.error_message AS \"error_message?\", g.metadata AS \"metadata!\", g.estimated_credits AS \"estimated_credits!\", g.credits_charged AS \"credits_charged!\", g.created_at AS \"created_at!\", g.updated_at AS \"updated_at!\", g.started_at AS \"started_at?\", g.completed_at AS \"completed_at?\"" + $after
+            $(, $arg)*
+        )
+    };
 }
 
 fn secs(d: Duration) -> f64 {
@@ -158,6 +172,9 @@ struct Inserted {
 /// is created completed with that job's asset. With `active_limit`, the statement runs
 /// after a per-user transaction lock, so the limit holds under concurrency (a
 /// statement sees only what was committed before it started).
+///
+/// Runtime-checked: the row comes back tagged (`created`) and flattened into
+/// [`JobRow`], which `query_as!` cannot map.
 pub async fn insert(
     pool: &PgPool,
     new: &NewJob,
@@ -185,10 +202,12 @@ pub async fn insert(
     let got = match active_limit {
         Some(_) => {
             let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(7420112, hashtext($1::text))")
-                .bind(new.user_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "SELECT pg_advisory_xact_lock(7420112, hashtext($1::uuid::text))",
+                new.user_id,
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             let got = q.fetch_optional(&mut *tx).await?;
             tx.commit().await?;
             got
@@ -218,6 +237,8 @@ pub async fn insert(
 /// job `i`'s limit. Returns one outcome per job, in order.
 ///
 /// Jobs with an idempotency key must go through [`insert`]: their key is not written.
+///
+/// Runtime-checked, like the other batch statements: its column lists are spliced in.
 pub async fn insert_batch(
     pool: &PgPool,
     jobs: &[NewJob],
@@ -309,12 +330,12 @@ pub async fn insert_batch(
         limited.dedup();
         let mut tx = pool.begin().await?;
         // The users' locks in one order, so batches never wait on each other in a cycle.
-        sqlx::query(
+        sqlx::query!(
             "SELECT pg_advisory_xact_lock(7420112, h)
              FROM (SELECT DISTINCT hashtext(u::text) AS h FROM unnest($1::uuid[]) u ORDER BY 1) s",
+            &limited,
         )
-        .bind(&limited)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         let rows = q.fetch_all(&mut *tx).await?;
         tx.commit().await?;
@@ -340,11 +361,12 @@ async fn by_idempotency_key(pool: &PgPool, new: &NewJob) -> Result<Option<JobRow
     let Some(key) = &new.idempotency_key else {
         return Ok(None);
     };
-    let row = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM generations WHERE user_id = $1 AND idempotency_key = $2"
-    ))
-    .bind(new.user_id)
-    .bind(key)
+    let row = job_query!(
+        "SELECT ",
+        " FROM generations WHERE user_id = $1 AND idempotency_key = $2",
+        new.user_id,
+        key,
+    )
     .fetch_optional(pool)
     .await?;
     Ok(row)
@@ -357,24 +379,23 @@ pub async fn find_reusable(
     user_id: Uuid,
     params_hash: &str,
 ) -> Result<Option<JobRow>, StoreError> {
-    let row = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM generations
+    let row = job_query!(
+        "SELECT ",
+        " FROM generations
          WHERE user_id = $1 AND params_hash = $2 AND status = 'completed' AND asset_id IS NOT NULL
-         ORDER BY completed_at DESC LIMIT 1"
-    ))
-    .bind(user_id)
-    .bind(params_hash)
+         ORDER BY completed_at DESC LIMIT 1",
+        user_id,
+        params_hash,
+    )
     .fetch_optional(pool)
     .await?;
     Ok(row)
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<JobRow, StoreError> {
-    let row: Option<JobRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM generations WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let row = job_query!("SELECT ", " FROM generations WHERE id = $1", id)
+        .fetch_optional(pool)
+        .await?;
     row.ok_or(StoreError::NotFound("generation"))
 }
 
@@ -395,48 +416,56 @@ pub struct JobFilter {
 
 /// Newest first; returns the page and the total matching count.
 pub async fn list(pool: &PgPool, f: &JobFilter) -> Result<(Vec<JobRow>, i64), StoreError> {
-    const WHERE: &str = "($1::uuid IS NULL OR user_id = $1)
+    // The same conditions in both statements (a query macro takes literals only).
+    let rows = job_query!(
+        "SELECT ",
+        " FROM generations WHERE ($1::uuid IS NULL OR user_id = $1)
            AND ($2::text[] IS NULL OR status = ANY($2))
            AND ($3::text IS NULL OR provider = $3)
            AND ($4::text IS NULL OR operation = $4)
            AND ($5::timestamptz IS NULL OR created_at >= $5)
-           AND ($6::timestamptz IS NULL OR created_at < $6)";
-    let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM generations WHERE {WHERE}
+           AND ($6::timestamptz IS NULL OR created_at < $6)
            AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8))
-         ORDER BY created_at DESC, id DESC OFFSET $9 LIMIT $10"
-    ))
-    .bind(f.user_id)
-    .bind(&f.statuses)
-    .bind(&f.provider)
-    .bind(f.operation)
-    .bind(f.created_after)
-    .bind(f.created_before)
-    .bind(f.before.map(|b| b.0))
-    .bind(f.before.map(|b| b.1))
-    .bind(f.offset)
-    .bind(f.limit)
+         ORDER BY created_at DESC, id DESC OFFSET $9 LIMIT $10",
+        f.user_id,
+        f.statuses.as_deref() as _,
+        f.provider.as_deref(),
+        f.operation as _,
+        f.created_after,
+        f.created_before,
+        f.before.map(|b| b.0),
+        f.before.map(|b| b.1),
+        f.offset,
+        f.limit,
+    )
     .fetch_all(pool)
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM generations WHERE {WHERE}"))
-        .bind(f.user_id)
-        .bind(&f.statuses)
-        .bind(&f.provider)
-        .bind(f.operation)
-        .bind(f.created_after)
-        .bind(f.created_before)
-        .fetch_one(pool)
-        .await?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM generations WHERE ($1::uuid IS NULL OR user_id = $1)
+           AND ($2::text[] IS NULL OR status = ANY($2))
+           AND ($3::text IS NULL OR provider = $3)
+           AND ($4::text IS NULL OR operation = $4)
+           AND ($5::timestamptz IS NULL OR created_at >= $5)
+           AND ($6::timestamptz IS NULL OR created_at < $6)"#,
+        f.user_id,
+        f.statuses.as_deref() as _,
+        f.provider.as_deref(),
+        f.operation as _,
+        f.created_after,
+        f.created_before,
+    )
+    .fetch_one(pool)
+    .await?;
     Ok((rows, total))
 }
 
 /// Number of the user's pending, processing and paused jobs.
 pub async fn count_active(pool: &PgPool, user_id: Uuid) -> Result<i64, StoreError> {
-    let n = sqlx::query_scalar(
-        "SELECT count(*) FROM generations
-         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')",
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM generations
+         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')"#,
+        user_id,
     )
-    .bind(user_id)
     .fetch_one(pool)
     .await?;
     Ok(n)
@@ -450,8 +479,8 @@ pub async fn claim(
     lease: Duration,
     limit: i64,
 ) -> Result<Vec<JobRow>, StoreError> {
-    let rows = sqlx::query_as(&format!(
-        "UPDATE generations g SET status = 'processing', attempt = g.attempt + 1,
+    let mut rows = job_query!(
+        g: "UPDATE generations g SET status = 'processing', attempt = g.attempt + 1,
              lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
              heartbeat_at = now(), started_at = COALESCE(g.started_at, now()),
              updated_at = now(), error_code = NULL, error_message = NULL
@@ -462,15 +491,14 @@ pub async fn claim(
              LIMIT $3
              FOR UPDATE SKIP LOCKED
          )
-         RETURNING {all}",
-        all = prefixed("g"),
-    ))
-    .bind(owner)
-    .bind(secs(lease))
-    .bind(limit)
+         RETURNING ",
+        "",
+        owner,
+        secs(lease),
+        limit,
+    )
     .fetch_all(pool)
     .await?;
-    let mut rows: Vec<JobRow> = rows;
     // RETURNING has no order: hand the jobs out in queue order.
     rows.sort_by(|a, b| {
         b.priority
@@ -489,15 +517,15 @@ pub async fn heartbeat(
     owner: &str,
     lease: Duration,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE generations SET lease_expires_at = now() + make_interval(secs => $4),
              heartbeat_at = now()
          WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'",
+        id,
+        attempt,
+        owner,
+        secs(lease),
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(owner)
-    .bind(secs(lease))
     .execute(pool)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -511,14 +539,14 @@ pub async fn set_progress(
     owner: &str,
     progress: f32,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE generations SET progress = $4, updated_at = now()
          WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'",
+        id,
+        attempt,
+        owner,
+        progress,
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(owner)
-    .bind(progress)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -527,8 +555,8 @@ pub async fn set_progress(
 /// Jobs whose lease expired go back to pending (or fail once their retries are spent),
 /// giving back any account slot they held. Returns the affected jobs.
 pub async fn reclaim_expired(pool: &PgPool) -> Result<Vec<JobRow>, StoreError> {
-    let rows = sqlx::query_as(&format!(
-        "WITH exp AS (
+    let rows = job_query!(
+        g: "WITH exp AS (
              SELECT id, account_id, account_reserved FROM generations
              WHERE status = 'processing' AND lease_expires_at < now()
              FOR UPDATE SKIP LOCKED
@@ -548,9 +576,9 @@ pub async fn reclaim_expired(pool: &PgPool) -> Result<Vec<JobRow>, StoreError> {
              lease_owner = NULL, lease_expires_at = NULL, account_reserved = false,
              updated_at = now()
          FROM exp WHERE g.id = exp.id
-         RETURNING {all}",
-        all = prefixed("g"),
-    ))
+         RETURNING ",
+        "",
+    )
     .fetch_all(pool)
     .await?;
     Ok(rows)
@@ -590,7 +618,7 @@ pub async fn finish(
         } => (false, secs(*delay), *count_retry, code, message),
     };
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         "WITH g AS (
              UPDATE generations SET account_reserved = false
              WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'
@@ -599,13 +627,13 @@ pub async fn finish(
          )
          UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
          FROM g WHERE a.id = g.account_id",
+        id,
+        attempt,
+        owner,
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(owner)
     .execute(&mut *tx)
     .await?;
-    let row: Option<JobRow> = sqlx::query_as(&format!(
+    let row = job_query!(
         "UPDATE generations SET
              status = CASE WHEN $4 OR ($6 AND retry_count + 1 > max_retries) THEN 'failed'
                            ELSE 'pending' END,
@@ -616,16 +644,17 @@ pub async fn finish(
              error_code = $7, error_message = $8,
              lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'processing'
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(attempt)
-    .bind(owner)
-    .bind(fail)
-    .bind(delay)
-    .bind(count)
-    .bind(code)
-    .bind(message)
+         RETURNING ",
+        "",
+        id,
+        attempt,
+        owner,
+        fail,
+        delay,
+        count,
+        code,
+        message,
+    )
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -648,40 +677,60 @@ pub enum Transition {
 /// Applies a user transition; [`StoreError::Conflict`] when the job is in a state that
 /// does not allow it.
 pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow, StoreError> {
-    let sql = match t {
+    let row = match t {
         Transition::Cancel => {
-            "WITH g AS (
-                 SELECT id, account_id, account_reserved FROM generations WHERE id = $1
-                 AND status IN ('pending', 'paused', 'processing') FOR UPDATE
-             ), rel AS (
-                 UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
-                 FROM g WHERE a.id = g.account_id AND g.account_reserved
-             )
-             UPDATE generations SET status = 'cancelled', lease_owner = NULL,
-                 lease_expires_at = NULL, account_reserved = false, completed_at = now(),
-                 error_code = 'cancelled', error_message = 'cancelled by the user',
-                 updated_at = now()
-             WHERE id IN (SELECT id FROM g)"
+            job_query!(
+                "WITH g AS (
+                     SELECT id, account_id, account_reserved FROM generations WHERE id = $1
+                     AND status IN ('pending', 'paused', 'processing') FOR UPDATE
+                 ), rel AS (
+                     UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
+                     FROM g WHERE a.id = g.account_id AND g.account_reserved
+                 )
+                 UPDATE generations SET status = 'cancelled', lease_owner = NULL,
+                     lease_expires_at = NULL, account_reserved = false, completed_at = now(),
+                     error_code = 'cancelled', error_message = 'cancelled by the user',
+                     updated_at = now()
+                 WHERE id IN (SELECT id FROM g) RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
         }
         Transition::Pause => {
-            "UPDATE generations SET status = 'paused', updated_at = now()
-             WHERE id = $1 AND status = 'pending'"
+            job_query!(
+                "UPDATE generations SET status = 'paused', updated_at = now()
+                 WHERE id = $1 AND status = 'pending' RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
         }
         Transition::Resume => {
-            "UPDATE generations SET status = 'pending', updated_at = now()
-             WHERE id = $1 AND status = 'paused'"
+            job_query!(
+                "UPDATE generations SET status = 'pending', updated_at = now()
+                 WHERE id = $1 AND status = 'paused' RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
         }
         Transition::Retry => {
-            "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
-                 error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
-                 updated_at = now()
-             WHERE id = $1 AND status IN ('failed', 'cancelled')"
+            job_query!(
+                "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
+                     error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
+                     updated_at = now()
+                 WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
         }
     };
-    let row: Option<JobRow> = sqlx::query_as(&format!("{sql} RETURNING {COLUMNS}"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
     match row {
         Some(r) => Ok(r),
         None => {
@@ -713,30 +762,33 @@ pub async fn retry_within_limit(
     active_limit: i64,
 ) -> Result<RetryOutcome, StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(7420112, hashtext($1::text))")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    let active: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM generations
-         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')",
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(7420112, hashtext($1::uuid::text))",
+        user_id,
     )
-    .bind(user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let active = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM generations
+         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')"#,
+        user_id,
+    )
     .fetch_one(&mut *tx)
     .await?;
     if active >= active_limit {
         tx.rollback().await?;
         return Ok(RetryOutcome::LimitExceeded { active });
     }
-    let row: Option<JobRow> = sqlx::query_as(&format!(
+    let row = job_query!(
         "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
              error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
              updated_at = now()
          WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(user_id)
+         RETURNING ",
+        "",
+        id,
+        user_id,
+    )
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -753,10 +805,12 @@ pub async fn retry_within_limit(
 
 /// Deletes a job that is not processing.
 pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
-    let done = sqlx::query("DELETE FROM generations WHERE id = $1 AND status <> 'processing'")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM generations WHERE id = $1 AND status <> 'processing'",
+        id,
+    )
+    .execute(pool)
+    .await?;
     if done.rows_affected() == 0 {
         get(pool, id).await?;
         return Err(StoreError::Conflict(
