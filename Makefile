@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run build test bench api-fuzz lint fmt test-cluster-stop
+.PHONY: run build test sqlx-check sqlx-prepare bench api-fuzz lint fmt test-cluster-stop
 
 ## run: the server with the demo content on embedded defaults (REST :8080, QUIC :4433)
 run:
@@ -13,12 +13,22 @@ run:
 build:
 	$(CARGO) build --workspace --bins
 
-## test: the whole suite; starts the test PostgreSQL itself and stops it afterwards
-test:
+## test: the whole suite (after sqlx-check); starts the test PostgreSQL itself and stops
+## it afterwards
+test: sqlx-check
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast; status=$$?; \
 	$(CARGO) run -q -p tests --bin test-cluster -- stop; \
 	exit $$status
+
+## sqlx-check: the checked-in sqlx offline data (.sqlx/) matches the queries and the
+## migrations (the query macros re-checked online against a freshly migrated database)
+sqlx-check:
+	$(CARGO) run -q -p sqlx-check
+
+## sqlx-prepare: regenerate .sqlx/ after changing a query or a migration (commit it)
+sqlx-prepare:
+	$(CARGO) run -q -p sqlx-check -- prepare
 
 ## bench: the benchmarks of every issue (figures printed at the end of each)
 bench:

@@ -1,4 +1,6 @@
-//! Rows of the store → the typed model.
+//! Rows of the store → the REST model: field moves (the stored enums are the model's
+//! own, decoded by the store), plus the job's `inputs` JSON and the account's
+//! `jobs_today` (0 on another day) and key hint.
 
 use domain::user::UserId;
 use store::StoreError;
@@ -7,9 +9,7 @@ use store::generation::assets::{AssetRow, EdgeRow};
 use store::generation::jobs::JobRow;
 use store::generation::submissions::SubmissionRow;
 
-use crate::model::{
-    Asset, Generation, InputRef, LineageEdge, ProviderAccount, Submission, UnknownValue,
-};
+use crate::model::{Asset, Generation, InputRef, LineageEdge, ProviderAccount, Submission};
 use crate::provider::{Credentials, ProviderError};
 use crate::secrets::SecretKey;
 
@@ -30,10 +30,6 @@ impl Credentials {
     }
 }
 
-fn corrupt(e: UnknownValue) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 impl TryFrom<JobRow> for Generation {
     type Error = StoreError;
     fn try_from(r: JobRow) -> Result<Self, StoreError> {
@@ -43,11 +39,11 @@ impl TryFrom<JobRow> for Generation {
             id: r.id,
             user_id: UserId(r.user_id),
             provider: r.provider,
-            operation: r.operation.parse().map_err(corrupt)?,
+            operation: r.operation,
             params: r.params,
             inputs,
             params_hash: r.params_hash,
-            status: r.status.parse().map_err(corrupt)?,
+            status: r.status,
             priority: r.priority,
             scheduled_at: r.scheduled_at,
             idempotency_key: r.idempotency_key,
@@ -74,6 +70,8 @@ impl TryFrom<JobRow> for Generation {
     }
 }
 
+// Cannot fail; `TryFrom` (not `From`) only so that the callers' `try_into()?` stays
+// as it is until they are next edited.
 impl TryFrom<AssetRow> for Asset {
     type Error = StoreError;
     fn try_from(row: AssetRow) -> Result<Self, StoreError> {
@@ -81,7 +79,7 @@ impl TryFrom<AssetRow> for Asset {
         Ok(Asset {
             id: r.id,
             owner_id: UserId(r.owner_id),
-            media_type: r.media_type.parse().map_err(corrupt)?,
+            media_type: r.media_type,
             mime: r.mime,
             content_hash: r.content_hash,
             size_bytes: r.size_bytes,
@@ -89,16 +87,12 @@ impl TryFrom<AssetRow> for Asset {
             height: r.height,
             duration_ms: r.duration_ms,
             has_thumbnail: r.thumbnail_path.is_some(),
-            origin: r.origin.parse().map_err(corrupt)?,
+            origin: r.origin,
             provider: r.provider,
             remote_id: r.remote_id,
             remote_url: r.remote_url,
             source_generation_id: r.source_generation_id,
-            operation: r
-                .operation
-                .map(|o| o.parse())
-                .transpose()
-                .map_err(corrupt)?,
+            operation: r.operation,
             prompt: r.prompt,
             created_at: row.created_at,
         })
@@ -119,6 +113,7 @@ impl From<EdgeRow> for LineageEdge {
     }
 }
 
+// Cannot fail; `TryFrom` only for the callers' `try_into()?` (see `Asset`).
 impl TryFrom<AccountRow> for ProviderAccount {
     type Error = StoreError;
     fn try_from(r: AccountRow) -> Result<Self, StoreError> {
@@ -129,7 +124,7 @@ impl TryFrom<AccountRow> for ProviderAccount {
             label: r.label,
             owner_id: r.owner_id,
             api_key_hint: format!("…{}", r.api_key_hint),
-            status: r.status.parse().map_err(corrupt)?,
+            status: r.status,
             priority: r.priority,
             credits: r.credits,
             max_concurrent_jobs: r.max_concurrent_jobs,

@@ -1,138 +1,17 @@
 //! The pipeline's data model: jobs, parameters, provider accounts, assets, lineage.
-//! Everything here is serde + `utoipa::ToSchema` so the REST layer can expose it as is.
-
-use std::fmt;
-use std::str::FromStr;
+//! Everything here is serde + `utoipa::ToSchema` so the REST layer can expose it as is
+//! (the stored enums come from `store::generation::kinds`, with its `openapi` feature).
 
 use chrono::{DateTime, Utc};
 use domain::user::UserId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $var),+ }
-
-        impl $name {
-            /// Every value.
-            pub const ALL: &'static [$name] = &[$($name::$var),+];
-            /// The text form (as stored and serialized).
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$var => $s),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownValue;
-            fn from_str(s: &str) -> Result<Self, UnknownValue> {
-                match s {
-                    $($s => Ok($name::$var),)+
-                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
-                }
-            }
-        }
-    };
-}
-
-/// A text value that names no variant.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown {kind} {value:?}")]
-pub struct UnknownValue {
-    pub kind: &'static str,
-    pub value: String,
-}
-
-text_enum! {
-    /// What a generation does.
-    Operation {
-        TextToVideo = "text_to_video",
-        ImageToVideo = "image_to_video",
-        VideoExtend = "video_extend",
-        VideoTransition = "video_transition",
-        Fusion = "fusion",
-    }
-}
-
-text_enum! {
-    /// Lifecycle of a generation job.
-    JobStatus {
-        /// Waiting in the queue (possibly scheduled for later).
-        Pending = "pending",
-        /// Leased by a worker.
-        Processing = "processing",
-        /// Held back by the user; `resume` puts it back in the queue.
-        Paused = "paused",
-        Completed = "completed",
-        Failed = "failed",
-        Cancelled = "cancelled",
-    }
-}
-
-impl JobStatus {
-    /// Completed, failed or cancelled.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-        )
-    }
-}
-
-text_enum! {
-    /// Status of a provider account.
-    AccountStatus {
-        Active = "active",
-        /// Out of credits.
-        Exhausted = "exhausted",
-        /// Rejected by the provider (e.g. a bad key); an admin must look.
-        Error = "error",
-        Disabled = "disabled",
-        /// Cooling down until `cooldown_until`, then eligible again.
-        RateLimited = "rate_limited",
-    }
-}
-
-text_enum! {
-    /// Kind of media.
-    MediaType {
-        Video = "video",
-        Image = "image",
-        Audio = "audio",
-    }
-}
-
-text_enum! {
-    /// How an asset came to be.
-    AssetOrigin {
-        Generated = "generated",
-        Uploaded = "uploaded",
-    }
-}
-
-text_enum! {
-    /// The part an input asset plays in a generation.
-    InputRole {
-        /// The image an image_to_video animates.
-        SourceImage = "source_image",
-        /// The video a video_extend continues.
-        SourceVideo = "source_video",
-        /// One keyframe of a transition (in order).
-        TransitionInput = "transition_input",
-        /// A fusion subject reference.
-        Subject = "subject",
-        /// A fusion background reference.
-        Background = "background",
-    }
-}
+/// The closed sets stored as text (operations, statuses, media types, origins, roles)
+/// live in the store, which maps them to their columns; they are part of this model.
+pub use store::generation::kinds::{
+    AccountStatus, AssetOrigin, InputRole, JobStatus, MediaType, Operation, UnknownValue,
+};
 
 /// Generation parameters as requested. Unknown fields are refused; which fields apply
 /// and their allowed values depend on provider and operation (see

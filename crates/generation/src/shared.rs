@@ -204,7 +204,7 @@ mod tests {
             id: Uuid::now_v7(),
             user_id: user,
             provider: "local".into(),
-            operation: "text_to_video".into(),
+            operation: crate::model::Operation::TextToVideo,
             params: serde_json::json!({"prompt": format!("p{i}")}),
             inputs: serde_json::json!([]),
             params_hash: format!("h{i}"),
@@ -255,7 +255,7 @@ mod tests {
             match (i, r) {
                 (5, Err(StoreError::Db(_))) => {}
                 (5, other) => panic!("{other:?}"),
-                (_, Ok(InsertOutcome::Created(row))) => assert_eq!(row.status, "pending"),
+                (_, Ok(InsertOutcome::Created(row))) => assert_eq!(row.status, crate::model::JobStatus::Pending),
                 (_, other) => panic!("{other:?}"),
             }
         }

@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
     user_id: Uuid,
@@ -34,9 +33,6 @@ impl From<Row> for AuthSession {
     }
 }
 
-const COLUMNS: &str =
-    "id, user_id, created_at, last_seen_at, expires_at, revoked_at, user_agent, ip";
-
 pub async fn create(
     pool: &PgPool,
     user: UserId,
@@ -44,15 +40,17 @@ pub async fn create(
     user_agent: Option<&str>,
     ip: Option<&str>,
 ) -> Result<AuthSession, StoreError> {
-    let row: Row = sqlx::query_as(&format!(
+    let row = sqlx::query_as!(
+        Row,
         "INSERT INTO auth_sessions (id, user_id, expires_at, user_agent, ip)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(user.0)
-    .bind(expires_at)
-    .bind(user_agent)
-    .bind(ip)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, user_id, created_at, last_seen_at, expires_at, revoked_at, user_agent, ip",
+        Uuid::now_v7(),
+        user.0,
+        expires_at,
+        user_agent,
+        ip,
+    )
     .fetch_one(pool)
     .await?;
     Ok(row.into())
@@ -64,33 +62,36 @@ pub async fn authenticate(
     pool: &PgPool,
     session: AuthSessionId,
 ) -> Result<Option<User>, StoreError> {
-    let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT s.user_id, s.last_seen_at FROM auth_sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled",
+        session.0,
     )
-    .bind(session.0)
     .fetch_optional(pool)
     .await?;
-    let Some((user_id, last_seen)) = row else {
+    let Some((user_id, last_seen)) = row.map(|r| (r.user_id, r.last_seen_at)) else {
         return Ok(None);
     };
     if Utc::now() - last_seen > chrono::Duration::seconds(60) {
-        sqlx::query("UPDATE auth_sessions SET last_seen_at = now() WHERE id = $1")
-            .bind(session.0)
-            .execute(pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE auth_sessions SET last_seen_at = now() WHERE id = $1",
+            session.0,
+        )
+        .execute(pool)
+        .await?;
     }
     crate::users::get(pool, UserId(user_id)).await.map(Some)
 }
 
 /// Live sessions of a user, newest first.
 pub async fn list_active(pool: &PgPool, user: UserId) -> Result<Vec<AuthSession>, StoreError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM auth_sessions
+    let rows = sqlx::query_as!(
+        Row,
+        "SELECT id, user_id, created_at, last_seen_at, expires_at, revoked_at, user_agent, ip FROM auth_sessions
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
-         ORDER BY created_at DESC"
-    ))
-    .bind(user.0)
+         ORDER BY created_at DESC",
+        user.0,
+    )
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -102,12 +103,12 @@ pub async fn revoke(
     user: UserId,
     session: AuthSessionId,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE auth_sessions SET revoked_at = now()
          WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        session.0,
+        user.0,
     )
-    .bind(session.0)
-    .bind(user.0)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -120,13 +121,13 @@ pub async fn revoke_all(
     user: UserId,
     except: Option<AuthSessionId>,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE auth_sessions SET revoked_at = now()
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
            AND ($2::uuid IS NULL OR id <> $2)",
+        user.0,
+        except.map(|s| s.0),
     )
-    .bind(user.0)
-    .bind(except.map(|s| s.0))
     .execute(pool)
     .await?;
     Ok(done.rows_affected())

@@ -86,12 +86,14 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 pub async fn create_database_if_missing(admin_url: &str, name: &str) -> Result<bool, StoreError> {
     use sqlx::{Connection, Executor};
     let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name,
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !exists {
+        // Runtime: an identifier cannot be a parameter.
         let quoted = name.replace('"', "\"\"");
         conn.execute(format!("CREATE DATABASE \"{quoted}\"").as_str())
             .await?;
@@ -102,14 +104,17 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> Result<b
 
 /// How many migrations the database has applied.
 pub async fn applied_migrations(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM _sqlx_migrations"#)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// `SELECT 1` within `timeout`; for health checks.
 pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), StoreError> {
-    match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await {
+    let one = sqlx::query_scalar!("SELECT 1 AS one").fetch_one(pool);
+    match tokio::time::timeout(timeout, one).await {
         Ok(r) => r.map(|_| ()).map_err(StoreError::from),
         Err(_) => Err(StoreError::Db(sqlx::Error::PoolTimedOut)),
     }

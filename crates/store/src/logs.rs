@@ -34,24 +34,25 @@ pub async fn insert_batch(pool: &PgPool, lines: &[LogEntry]) -> Result<u64, Stor
         };
     }
     let fields: Vec<String> = lines.iter().map(|l| l.fields.to_string()).collect();
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO log_entry (ts, level, target, message, fields, request_id, user_id, session_id, job_id, provider, account_id)
          SELECT t, l, tg, m, f::jsonb, r, u, s, j, p, a
          FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
               AS x(t, l, tg, m, f, r, u, s, j, p, a)",
+        &col!(ts),
+        &col!(level),
+        &col!(target),
+        &col!(message),
+        &fields,
+        // Nullable elements: `as _` skips the macro's `Vec<String>` check.
+        col!(request_id) as _,
+        col!(user_id) as _,
+        col!(session_id) as _,
+        col!(job_id) as _,
+        col!(provider) as _,
+        col!(account_id) as _,
     )
-    .bind(col!(ts))
-    .bind(col!(level))
-    .bind(col!(target))
-    .bind(col!(message))
-    .bind(fields)
-    .bind(col!(request_id))
-    .bind(col!(user_id))
-    .bind(col!(session_id))
-    .bind(col!(job_id))
-    .bind(col!(provider))
-    .bind(col!(account_id))
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
@@ -84,7 +85,8 @@ pub fn levels_at_least(level: &str) -> Option<&'static [&'static str]> {
     Some(&ALL[..=i])
 }
 
-/// Matching lines, newest first.
+/// Matching lines, newest first. Runtime-checked: the statement is built from the
+/// filters given (`QueryBuilder`), which the query macros cannot check.
 pub async fn query(pool: &PgPool, f: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
         "SELECT id, ts, level, target, message, fields, request_id, user_id, session_id, job_id, provider, account_id
@@ -147,21 +149,22 @@ pub async fn purge(
     slice: i64,
 ) -> Result<u64, StoreError> {
     // The id below which every line is beyond the cap (ids grow with time).
-    let cutoff: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM log_entry ORDER BY id DESC OFFSET $1 LIMIT 1")
-            .bind(keep_at_most.max(0))
-            .fetch_optional(pool)
-            .await?;
+    let cutoff = sqlx::query_scalar!(
+        "SELECT id FROM log_entry ORDER BY id DESC OFFSET $1 LIMIT 1",
+        keep_at_most.max(0),
+    )
+    .fetch_optional(pool)
+    .await?;
     let cutoff = cutoff.unwrap_or(0);
     let mut deleted = 0;
     loop {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "DELETE FROM log_entry WHERE id IN (
                  SELECT id FROM log_entry WHERE ts < $1 OR id <= $2 LIMIT $3)",
+            older_than,
+            cutoff,
+            slice.max(1),
         )
-        .bind(older_than)
-        .bind(cutoff)
-        .bind(slice.max(1))
         .execute(pool)
         .await?
         .rows_affected();

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{StoreError, conflict};
 
-#[derive(sqlx::FromRow)]
+/// A row as stored (the role as text: `domain` knows no sqlx).
 struct UserRow {
     id: Uuid,
     email: String,
@@ -36,8 +36,6 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-const COLUMNS: &str = "id, email, display_name, role, disabled, created_at, updated_at";
-
 /// A new account; the password is already hashed.
 #[derive(Debug, Clone)]
 pub struct NewUser<'a> {
@@ -49,15 +47,17 @@ pub struct NewUser<'a> {
 
 /// Creates a user; [`StoreError::Conflict`] when the email is taken (case-insensitively).
 pub async fn create(pool: &PgPool, new: NewUser<'_>) -> Result<User, StoreError> {
-    let row: UserRow = sqlx::query_as(&format!(
+    let row = sqlx::query_as!(
+        UserRow,
         "INSERT INTO users (id, email, password_hash, display_name, role)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(new.email)
-    .bind(new.password_hash)
-    .bind(new.display_name)
-    .bind(new.role.as_str())
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, email, display_name, role, disabled, created_at, updated_at",
+        Uuid::now_v7(),
+        new.email,
+        new.password_hash,
+        new.display_name,
+        new.role.as_str(),
+    )
     .fetch_one(pool)
     .await
     .map_err(conflict("a user with this email"))?;
@@ -65,30 +65,39 @@ pub async fn create(pool: &PgPool, new: NewUser<'_>) -> Result<User, StoreError>
 }
 
 pub async fn get(pool: &PgPool, id: UserId) -> Result<User, StoreError> {
-    let row: Option<UserRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-            .bind(id.0)
-            .fetch_optional(pool)
-            .await?;
+    let row = sqlx::query_as!(
+        UserRow,
+        "SELECT id, email, display_name, role, disabled, created_at, updated_at
+         FROM users WHERE id = $1",
+        id.0,
+    )
+    .fetch_optional(pool)
+    .await?;
     row.ok_or(StoreError::NotFound("user"))?.try_into()
 }
 
 /// The user and password hash for a login, by email (case-insensitive).
 pub async fn credentials(pool: &PgPool, email: &str) -> Result<Option<(User, String)>, StoreError> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: UserRow,
-        password_hash: String,
-    }
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)"
-    ))
-    .bind(email)
+    let row = sqlx::query!(
+        "SELECT id, email, display_name, role, disabled, created_at, updated_at, password_hash
+         FROM users WHERE lower(email) = lower($1)",
+        email,
+    )
     .fetch_optional(pool)
     .await?;
-    row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
-        .transpose()
+    row.map(|r| {
+        let user = UserRow {
+            id: r.id,
+            email: r.email,
+            display_name: r.display_name,
+            role: r.role,
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        };
+        Ok((user.try_into()?, r.password_hash))
+    })
+    .transpose()
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -102,21 +111,23 @@ pub struct UserPatch<'a> {
 }
 
 pub async fn update(pool: &PgPool, id: UserId, patch: UserPatch<'_>) -> Result<User, StoreError> {
-    let row: Option<UserRow> = sqlx::query_as(&format!(
+    let row = sqlx::query_as!(
+        UserRow,
         "UPDATE users SET
             display_name  = CASE WHEN $2 THEN $3 ELSE display_name END,
             password_hash = COALESCE($4, password_hash),
             role          = COALESCE($5, role),
             disabled      = COALESCE($6, disabled),
             updated_at    = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id.0)
-    .bind(patch.display_name.is_some())
-    .bind(patch.display_name.flatten())
-    .bind(patch.password_hash)
-    .bind(patch.role.map(Role::as_str))
-    .bind(patch.disabled)
+         WHERE id = $1
+         RETURNING id, email, display_name, role, disabled, created_at, updated_at",
+        id.0,
+        patch.display_name.is_some(),
+        patch.display_name.flatten(),
+        patch.password_hash,
+        patch.role.map(Role::as_str),
+        patch.disabled,
+    )
     .fetch_optional(pool)
     .await?;
     row.ok_or(StoreError::NotFound("user"))?.try_into()
@@ -124,10 +135,10 @@ pub async fn update(pool: &PgPool, id: UserId, patch: UserPatch<'_>) -> Result<U
 
 /// Number of accounts (people), not counting the content owner.
 pub async fn count(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM users WHERE id <> $1")
-            .bind(domain::user::CONTENT_OWNER.0)
-            .fetch_one(pool)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM users WHERE id <> $1"#,
+        domain::user::CONTENT_OWNER.0,
     )
+    .fetch_one(pool)
+    .await?)
 }

@@ -75,7 +75,7 @@ impl GenerationService {
                 } else {
                     Some(actor.user_id.0)
                 },
-                status: AccountStatus::Active.as_str().into(),
+                status: AccountStatus::Active,
                 priority: new.priority,
                 credits: new.credits,
                 max_concurrent_jobs: new.max_concurrent_jobs.unwrap_or(2),
@@ -159,7 +159,7 @@ impl GenerationService {
                 api_key: patch
                     .api_key
                     .map(|k| (self.shared.cfg.secret_key.seal(id, &k), secrets::hint(&k))),
-                status: patch.status.map(|s| s.as_str().to_owned()),
+                status: patch.status,
                 priority: patch.priority,
                 credits: patch.credits.map(Some),
                 max_concurrent_jobs: patch.max_concurrent_jobs,
@@ -221,7 +221,7 @@ impl GenerationService {
                 accounts::set_status(
                     &self.shared.pool,
                     id,
-                    AccountStatus::Error.as_str(),
+                    AccountStatus::Error,
                     Some(&msg),
                     None,
                 )

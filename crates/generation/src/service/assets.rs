@@ -37,8 +37,8 @@ impl GenerationService {
             &self.shared.pool,
             &store::generation::assets::AssetFilter {
                 owner_id: owner,
-                media_type: filter.media_type.map(|m| m.as_str().to_owned()),
-                origin: filter.origin.map(|o| o.as_str().to_owned()),
+                media_type: filter.media_type,
+                origin: filter.origin,
                 provider: filter.provider.clone(),
                 source_generation_id: filter.source_generation_id,
                 content_hash: filter.content_hash.clone(),
@@ -195,7 +195,7 @@ impl GenerationService {
             &NewAsset {
                 id: Uuid::now_v7(),
                 owner_id: actor.user_id.0,
-                media_type: kind.media_type.as_str().into(),
+                media_type: kind.media_type,
                 mime: kind.mime.into(),
                 content_hash: stored.hash,
                 size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
@@ -204,7 +204,7 @@ impl GenerationService {
                 duration_ms: p.duration_ms_i64(),
                 path: stored.rel_path,
                 thumbnail_path: None,
-                origin: AssetOrigin::Uploaded.as_str().into(),
+                origin: AssetOrigin::Uploaded,
                 provider: None,
                 remote_id: None,
                 remote_url: None,

@@ -168,12 +168,10 @@ impl GenerationService {
                 found
                     .iter()
                     .find(|a| a.id == i.asset_id && actor.may_read_asset(a.owner_id))
-                    .and_then(|a| {
-                        Some(InputInfo {
-                            asset_id: a.id,
-                            media_type: a.media_type.parse().ok()?,
-                            content_hash: a.content_hash.clone(),
-                        })
+                    .map(|a| InputInfo {
+                        asset_id: a.id,
+                        media_type: a.media_type,
+                        content_hash: a.content_hash.clone(),
                     })
             })
             .collect())
@@ -248,7 +246,7 @@ impl GenerationService {
             id: Uuid::now_v7(),
             user_id: c.owner,
             provider: c.provider,
-            operation: c.operation.as_str().to_owned(),
+            operation: c.operation,
             params: serde_json::to_value(&c.params)
                 .map_err(|e| GenerationError::Conflict(e.to_string()))?,
             inputs: serde_json::to_value(&c.inputs)
@@ -342,12 +340,9 @@ impl GenerationService {
         };
         let f = JobFilter {
             user_id,
-            statuses: filter
-                .status
-                .as_ref()
-                .map(|s| s.iter().map(|x| x.as_str().to_owned()).collect()),
+            statuses: filter.status.clone(),
             provider: filter.provider.clone(),
-            operation: filter.operation.map(|o| o.as_str().to_owned()),
+            operation: filter.operation,
             created_after: filter.created_after,
             created_before: filter.created_before,
             before: None,

@@ -8,6 +8,7 @@ use store::generation::jobs::{self, Finish, JobRow};
 use store::generation::submissions::{self, Ending};
 
 use super::{ClaimedJob, Outcome, Worker, jitter};
+use crate::model::JobStatus;
 use crate::provider::Credentials;
 
 /// A panic's message, for the log.
@@ -66,7 +67,7 @@ impl Worker {
             _ = self.heartbeat_until_lost(row.id, row.attempt) => {
                 // Cancelled elsewhere without a signal reaching this process?
                 match jobs::get(&self.shared.pool, row.id).await {
-                    Ok(now) if now.status == "cancelled" && now.attempt == row.attempt => {
+                    Ok(now) if now.status == JobStatus::Cancelled && now.attempt == row.attempt => {
                         self.stop_remote(&row).await;
                         Outcome::Cancelled
                     }
@@ -169,7 +170,7 @@ impl Worker {
     pub(super) async fn end(&self, row: &JobRow, how: Finish) -> Outcome {
         match jobs::finish(&self.shared.pool, row.id, row.attempt, &self.id, &how).await {
             Ok(Some(r)) => {
-                let failed = r.status == "failed";
+                let failed = r.status == JobStatus::Failed;
                 let code = r.error_code.clone().unwrap_or_default();
                 self.emit_job(r, failed);
                 if failed {

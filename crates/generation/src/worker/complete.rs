@@ -96,7 +96,7 @@ impl Worker {
         Ok(Some(NewAsset {
             id: Uuid::now_v7(),
             owner_id: row.user_id,
-            media_type: kind.media_type.as_str().into(),
+            media_type: kind.media_type,
             mime: kind.mime.into(),
             content_hash: stored.hash,
             size_bytes: stored.size as i64,
@@ -105,12 +105,12 @@ impl Worker {
             duration_ms: p.duration_ms_i64(),
             path: stored.rel_path,
             thumbnail_path,
-            origin: AssetOrigin::Generated.as_str().into(),
+            origin: AssetOrigin::Generated,
             provider: Some(at.provider.id().to_owned()),
             remote_id: Some(remote_id.to_owned()),
             remote_url: media.remote_url.clone(),
             source_generation_id: Some(row.id),
-            operation: Some(op.as_str().into()),
+            operation: Some(op),
             prompt: params.prompt.clone(),
         }))
     }

@@ -129,7 +129,7 @@ impl Worker {
         if let Err(err) = accounts::set_status(
             &self.shared.pool,
             a.id,
-            AccountStatus::RateLimited.as_str(),
+            AccountStatus::RateLimited,
             Some(msg),
             Some(until),
         )
@@ -172,7 +172,7 @@ impl Worker {
             let balance = self.provider_balance(row, a).await;
             accounts::exhaust(pool, a.id, balance, msg).await
         } else {
-            accounts::set_status(pool, a.id, status.as_str(), Some(msg), None).await
+            accounts::set_status(pool, a.id, status, Some(msg), None).await
         };
         if let Err(err) = retired {
             tracing::warn!("could not retire the account: {err}");

@@ -39,7 +39,7 @@ use uuid::Uuid;
 
 use crate::error::GenerationError;
 use crate::events::GenerationEvent;
-use crate::model::Generation;
+use crate::model::{Generation, JobStatus};
 use crate::shared::Shared;
 
 /// How one attempt ended.
@@ -172,7 +172,7 @@ impl Worker {
         let n = rows.len();
         for row in rows {
             tracing::info!(job_id = %row.id, attempt = row.attempt, "lease expired; job requeued");
-            let failed = row.status == "failed";
+            let failed = row.status == JobStatus::Failed;
             self.emit_job(row, failed);
         }
         Ok(n)

@@ -75,7 +75,7 @@ impl Worker {
                 asset_id: a.id,
                 role,
                 ref_name: r.ref_name.clone(),
-                media_type: a.media_type.parse().map_err(|e| format!("{e}"))?,
+                media_type: a.media_type,
                 mime: a.mime.clone(),
                 bytes: Arc::new(bytes),
                 origin_provider: a.provider.clone(),
@@ -158,7 +158,7 @@ impl Worker {
     /// Parses the job row and loads its input assets; a job that cannot run fails.
     async fn read_job(&self, row: &JobRow) -> Step<(Operation, GenerationParams, Vec<InputMedia>)> {
         let parsed = (|| -> Result<(Operation, GenerationParams, Vec<InputRef>), String> {
-            let op: Operation = row.operation.parse().map_err(|e| format!("{e}"))?;
+            let op: Operation = row.operation;
             let params = serde_json::from_value(row.params.clone()).map_err(|e| e.to_string())?;
             let refs = serde_json::from_value(row.inputs.clone()).map_err(|e| e.to_string())?;
             Ok((op, params, refs))

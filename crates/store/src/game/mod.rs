@@ -46,9 +46,6 @@ pub struct EventRow {
     pub event: bytes::Bytes,
 }
 
-const COLUMNS: &str = "id, user_id, world, scene, seed, status, save, next_seq, \
-                       created_at, updated_at";
-
 /// Inserts a new session (before the simulation starts it).
 pub async fn create(
     pool: &PgPool,
@@ -58,15 +55,16 @@ pub async fn create(
     scene: Option<&str>,
     seed: i64,
 ) -> Result<SessionRow, StoreError> {
-    let row = sqlx::query_as::<_, SessionRow>(&format!(
-        "INSERT INTO game_sessions (id, user_id, world, scene, seed) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(user)
-    .bind(world)
-    .bind(scene)
-    .bind(seed)
+    let row = sqlx::query_as!(
+        SessionRow,
+        "INSERT INTO game_sessions (id, user_id, world, scene, seed) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, user_id, world, scene, seed, status, save, next_seq, created_at, updated_at",
+        id,
+        user,
+        world,
+        scene,
+        seed,
+    )
     .fetch_one(pool)
     .await?;
     Ok(row)
@@ -74,10 +72,11 @@ pub async fn create(
 
 /// A session by id.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<SessionRow>, StoreError> {
-    Ok(sqlx::query_as::<_, SessionRow>(&format!(
-        "SELECT {COLUMNS} FROM game_sessions WHERE id = $1"
-    ))
-    .bind(id)
+    Ok(sqlx::query_as!(
+        SessionRow,
+        "SELECT id, user_id, world, scene, seed, status, save, next_seq, created_at, updated_at FROM game_sessions WHERE id = $1",
+        id,
+    )
     .fetch_optional(pool)
     .await?)
 }
@@ -88,11 +87,13 @@ pub async fn list_for_user(
     user: Uuid,
     limit: i64,
 ) -> Result<Vec<SessionRow>, StoreError> {
-    Ok(sqlx::query_as::<_, SessionRow>(&format!(
-        "SELECT {COLUMNS} FROM game_sessions WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"
-    ))
-    .bind(user)
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        SessionRow,
+        "SELECT id, user_id, world, scene, seed, status, save, next_seq, created_at, updated_at FROM game_sessions
+         WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2",
+        user,
+        limit,
+    )
     .fetch_all(pool)
     .await?)
 }
@@ -104,18 +105,18 @@ pub async fn events_from(
     from: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    let chunks: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT first_seq, last_seq, events FROM game_event_chunks \
+    let chunks = sqlx::query!(
+        "SELECT first_seq, last_seq, events FROM game_event_chunks
          WHERE session_id = $1 AND last_seq >= $2 ORDER BY first_seq",
+        session,
+        from,
     )
-    .bind(session)
-    .bind(from)
     .fetch_all(pool)
     .await?;
     let limit = usize::try_from(limit).unwrap_or(0);
     let mut out = Vec::new();
-    for (first, last, bytes) in chunks {
-        for ev in decode_chunk(first, last, &bytes)? {
+    for c in chunks {
+        for ev in decode_chunk(c.first_seq, c.last_seq, &c.events)? {
             if out.len() >= limit {
                 return Ok(out);
             }
@@ -252,48 +253,11 @@ impl Batch {
 /// The latest world time (ms) of any stored event: the simulation clock resumes from it
 /// after a restart, so world time never goes backwards.
 pub async fn latest_world_time(pool: &PgPool) -> Result<i64, StoreError> {
-    let t: Option<i64> = sqlx::query_scalar("SELECT max(last_at_ms) FROM game_event_chunks")
+    let t = sqlx::query_scalar!("SELECT max(last_at_ms) FROM game_event_chunks")
         .fetch_one(pool)
         .await?;
     Ok(t.unwrap_or(0))
 }
-
-/// A batch applied as one statement (one round trip, atomic): session updates, event
-/// chunks, trims, and the deletion of its log row (`$12`, NULL when there is none).
-/// Idempotent, since a logged batch may be stored twice (a retried insert whose first
-/// attempt committed unheard): chunks already there are skipped, and the session update
-/// keeps the furthest `next_seq`. Chunks of sessions deleted meanwhile are dropped. The
-/// trim finds its chunks through the primary key (`session_id = ANY`): joined to the
-/// unnested list instead, the generic plan hashed it against a scan of the whole table.
-const WRITE_BATCH: &str = "WITH l AS (
-  DELETE FROM game_batch_log WHERE id = $12
-  RETURNING 1
-), s AS (
-  UPDATE game_sessions AS s SET
-    save = COALESCE(v.save, s.save),
-    status = CASE WHEN v.ended THEN 'ended' ELSE s.status END,
-    next_seq = GREATEST(s.next_seq, v.next_seq),
-    updated_at = now()
-  FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::int8[]) AS v(id, save, ended, next_seq)
-  WHERE s.id = v.id
-  RETURNING 1
-), e AS (
-  INSERT INTO game_event_chunks (session_id, first_seq, last_seq, last_at_ms, events)
-  SELECT u.* FROM UNNEST($5::uuid[], $6::int8[], $7::int8[], $8::int8[], $9::bytea[])
-    AS u(session_id, first_seq, last_seq, last_at_ms, events)
-  WHERE EXISTS (SELECT 1 FROM game_sessions g WHERE g.id = u.session_id)
-  ON CONFLICT (session_id, first_seq) DO NOTHING
-  RETURNING 1
-), t AS (
-  DELETE FROM game_event_chunks AS c
-  WHERE c.session_id = ANY($10::uuid[])
-    AND c.last_seq < (SELECT max(t.keep_from)
-                      FROM UNNEST($10::uuid[], $11::int8[]) AS t(session_id, keep_from)
-                      WHERE t.session_id = c.session_id)
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM s) + (SELECT count(*) FROM e)
-  + (SELECT count(*) FROM t)";
 
 /// Applies every batch still in the log, oldest first (at startup, before anything
 /// reads sessions or events). Returns how many were applied.
@@ -302,16 +266,17 @@ pub async fn replay(pool: &PgPool) -> Result<u64, StoreError> {
     let mut applied = 0u64;
     let mut after = i64::MIN;
     loop {
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT id, body FROM game_batch_log WHERE id > $1 ORDER BY id LIMIT 64",
+            after,
         )
-        .bind(after)
         .fetch_all(pool)
         .await?;
         if rows.is_empty() {
             return Ok(applied);
         }
-        for (id, body) in rows {
+        for sqlx_row in rows {
+            let (id, body) = (sqlx_row.id, sqlx_row.body);
             let batch = log::decode(id, &body)?;
             writer.apply(id, &batch).await?;
             applied += 1;
@@ -322,9 +287,11 @@ pub async fn replay(pool: &PgPool) -> Result<u64, StoreError> {
 
 /// Batches logged and not applied yet.
 pub async fn logged_batches(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM game_batch_log")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM game_batch_log"#)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// One chunk row: a session's run of consecutive events in a batch.
@@ -430,10 +397,12 @@ impl Writer {
     async fn log_body(&mut self, batch: &Batch, body: &mut Vec<u8>) -> Result<i64, StoreError> {
         log::encode_into(batch, &mut self.plain, body)?;
         let conn = self.conn().await?;
-        let id = sqlx::query_scalar("INSERT INTO game_batch_log (body) VALUES ($1) RETURNING id")
-            .bind(&body[..])
-            .fetch_one(&mut *conn)
-            .await;
+        let id = sqlx::query_scalar!(
+            "INSERT INTO game_batch_log (body) VALUES ($1) RETURNING id",
+            &body[..],
+        )
+        .fetch_one(&mut *conn)
+        .await;
         id.map_err(|e| {
             self.conn = None;
             e.into()
@@ -485,21 +454,61 @@ impl Writer {
         let trim_sessions: Vec<Uuid> = batch.trim.iter().map(|t| t.0).collect();
         let keep: Vec<i64> = batch.trim.iter().map(|t| t.1).collect();
         let conn = self.conn().await?;
-        let result = sqlx::query(WRITE_BATCH)
-            .bind(&ids)
-            .bind(&saves)
-            .bind(&ended)
-            .bind(&next)
-            .bind(&c_sessions)
-            .bind(&firsts)
-            .bind(&lasts)
-            .bind(&last_ats)
-            .bind(&bodies)
-            .bind(&trim_sessions)
-            .bind(&keep)
-            .bind(log_id)
-            .execute(&mut *conn)
-            .await;
+        // A batch applied as one statement (one round trip, atomic): session updates,
+        // event chunks, trims, and the deletion of its log row (`$12`, NULL when there is
+        // none). Idempotent, since a logged batch may be stored twice (a retried insert
+        // whose first attempt committed unheard): chunks already there are skipped, and
+        // the session update keeps the furthest `next_seq`. Chunks of sessions deleted
+        // meanwhile are dropped. The trim finds its chunks through the primary key
+        // (`session_id = ANY`): joined to the unnested list instead, the generic plan
+        // hashed it against a scan of the whole table.
+        let result = sqlx::query!(
+            "WITH l AS (
+  DELETE FROM game_batch_log WHERE id = $12
+  RETURNING 1
+), s AS (
+  UPDATE game_sessions AS s SET
+    save = COALESCE(v.save, s.save),
+    status = CASE WHEN v.ended THEN 'ended' ELSE s.status END,
+    next_seq = GREATEST(s.next_seq, v.next_seq),
+    updated_at = now()
+  FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::int8[]) AS v(id, save, ended, next_seq)
+  WHERE s.id = v.id
+  RETURNING 1
+), e AS (
+  INSERT INTO game_event_chunks (session_id, first_seq, last_seq, last_at_ms, events)
+  SELECT u.* FROM UNNEST($5::uuid[], $6::int8[], $7::int8[], $8::int8[], $9::bytea[])
+    AS u(session_id, first_seq, last_seq, last_at_ms, events)
+  WHERE EXISTS (SELECT 1 FROM game_sessions g WHERE g.id = u.session_id)
+  ON CONFLICT (session_id, first_seq) DO NOTHING
+  RETURNING 1
+), t AS (
+  DELETE FROM game_event_chunks AS c
+  WHERE c.session_id = ANY($10::uuid[])
+    AND c.last_seq < (SELECT max(t.keep_from)
+                      FROM UNNEST($10::uuid[], $11::int8[]) AS t(session_id, keep_from)
+                      WHERE t.session_id = c.session_id)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM s) + (SELECT count(*) FROM e)
+  + (SELECT count(*) FROM t) AS n",
+            &ids,
+            // Nullable elements: `as _` skips the macro's `Vec<String>` check.
+            &saves as _,
+            &ended,
+            &next,
+            &c_sessions,
+            &firsts,
+            &lasts,
+            &last_ats,
+            &bodies,
+            &trim_sessions,
+            &keep,
+            log_id,
+        )
+        // One row: the count of rows touched (unused).
+        .fetch_one(&mut *conn)
+        .await;
         if let Err(e) = result {
             self.conn = None;
             return Err(e.into());

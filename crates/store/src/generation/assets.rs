@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::jobs::{COLUMNS as JOB_COLUMNS, JobRow};
+use super::kinds::{AssetOrigin, MediaType, Operation};
 use crate::StoreError;
 
 /// An asset's stored fields, all but its creation time: what a new asset is made of.
@@ -12,7 +13,7 @@ use crate::StoreError;
 pub struct NewAsset {
     pub id: Uuid,
     pub owner_id: Uuid,
-    pub media_type: String,
+    pub media_type: MediaType,
     pub mime: String,
     pub content_hash: String,
     pub size_bytes: i64,
@@ -21,12 +22,12 @@ pub struct NewAsset {
     pub duration_ms: Option<i64>,
     pub path: String,
     pub thumbnail_path: Option<String>,
-    pub origin: String,
+    pub origin: AssetOrigin,
     pub provider: Option<String>,
     pub remote_id: Option<String>,
     pub remote_url: Option<String>,
     pub source_generation_id: Option<Uuid>,
-    pub operation: Option<String>,
+    pub operation: Option<Operation>,
     pub prompt: Option<String>,
 }
 
@@ -38,46 +39,74 @@ pub struct AssetRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// The columns of [`NewAsset`], in its field order (= the bind order of [`bind_new`]).
+/// An asset row as the query macros read it (flat: `query_as!` maps no nested struct).
+struct AssetRecord {
+    id: Uuid,
+    owner_id: Uuid,
+    media_type: MediaType,
+    mime: String,
+    content_hash: String,
+    size_bytes: i64,
+    width: Option<i32>,
+    height: Option<i32>,
+    duration_ms: Option<i64>,
+    path: String,
+    thumbnail_path: Option<String>,
+    origin: AssetOrigin,
+    provider: Option<String>,
+    remote_id: Option<String>,
+    remote_url: Option<String>,
+    source_generation_id: Option<Uuid>,
+    operation: Option<Operation>,
+    prompt: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<AssetRecord> for AssetRow {
+    fn from(r: AssetRecord) -> Self {
+        AssetRow {
+            fields: NewAsset {
+                id: r.id,
+                owner_id: r.owner_id,
+                media_type: r.media_type,
+                mime: r.mime,
+                content_hash: r.content_hash,
+                size_bytes: r.size_bytes,
+                width: r.width,
+                height: r.height,
+                duration_ms: r.duration_ms,
+                path: r.path,
+                thumbnail_path: r.thumbnail_path,
+                origin: r.origin,
+                provider: r.provider,
+                remote_id: r.remote_id,
+                remote_url: r.remote_url,
+                source_generation_id: r.source_generation_id,
+                operation: r.operation,
+                prompt: r.prompt,
+            },
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// `sqlx::query_as!(AssetRecord, …)` with the asset columns between two literals (a
+/// query macro takes literals only).
+macro_rules! asset_query {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            AssetRecord,
+            $before + r#"id AS "id!", owner_id AS "owner_id!", media_type AS "media_type!: _", mime AS "mime!", content_hash AS "content_hash!", size_bytes AS "size_bytes!", width AS "width?", height AS "height?", duration_ms AS "duration_ms?", path AS "path!", thumbnail_path AS "thumbnail_path?", origin AS "origin!: _", provider AS "provider?", remote_id AS "remote_id?", remote_url AS "remote_url?", source_generation_id AS "source_generation_id?", operation AS "operation?: _", prompt AS "prompt?", created_at AS "created_at!""# + $after
+            $(, $arg)*
+        )
+    };
+}
+
+/// The columns of [`NewAsset`], in its field order (for the batch statement of
+/// [`complete_jobs`]).
 const NEW_COLUMNS: &str = "id, owner_id, media_type, mime, content_hash, size_bytes, width, \
      height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url, \
      source_generation_id, operation, prompt";
-
-fn columns() -> String {
-    format!("{NEW_COLUMNS}, created_at")
-}
-
-type PgQueryAs<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
-
-/// Binds the fields of `a` as the next 18 parameters, in [`NEW_COLUMNS`] order.
-fn bind_new<'q, T>(q: PgQueryAs<'q, T>, a: &'q NewAsset) -> PgQueryAs<'q, T> {
-    q.bind(a.id)
-        .bind(a.owner_id)
-        .bind(&a.media_type)
-        .bind(&a.mime)
-        .bind(&a.content_hash)
-        .bind(a.size_bytes)
-        .bind(a.width)
-        .bind(a.height)
-        .bind(a.duration_ms)
-        .bind(&a.path)
-        .bind(&a.thumbnail_path)
-        .bind(&a.origin)
-        .bind(&a.provider)
-        .bind(&a.remote_id)
-        .bind(&a.remote_url)
-        .bind(a.source_generation_id)
-        .bind(&a.operation)
-        .bind(&a.prompt)
-}
-
-/// `$1, …, $18`: the placeholders of [`bind_new`] in [`insert`].
-fn new_placeholders() -> String {
-    (1..=18)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A lineage edge parent → child.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -102,16 +131,36 @@ pub struct NewEdge {
 
 /// Inserts an asset (an upload).
 pub async fn insert(pool: &PgPool, a: &NewAsset) -> Result<AssetRow, StoreError> {
-    let sql = format!(
-        "INSERT INTO assets ({NEW_COLUMNS}) VALUES ({}) RETURNING {}",
-        new_placeholders(),
-        columns()
-    );
-    let row = bind_new(sqlx::query_as(&sql), a)
-        .fetch_one(pool)
-        .await
-        .map_err(crate::conflict("an asset with this id"))?;
-    Ok(row)
+    let row = asset_query!(
+        "INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, width,
+             height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url,
+             source_generation_id, operation, prompt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         RETURNING ",
+        "",
+        a.id,
+        a.owner_id,
+        a.media_type as _,
+        a.mime,
+        a.content_hash,
+        a.size_bytes,
+        a.width,
+        a.height,
+        a.duration_ms,
+        a.path,
+        a.thumbnail_path,
+        a.origin as _,
+        a.provider,
+        a.remote_id,
+        a.remote_url,
+        a.source_generation_id,
+        a.operation as _,
+        a.prompt,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(crate::conflict("an asset with this id"))?;
+    Ok(row.into())
 }
 
 /// One job attempt to complete (see [`complete_jobs`]).
@@ -135,6 +184,8 @@ pub struct Completion {
 /// completion and in order, the job and asset rows, or `None` when the lease was lost
 /// (nothing is written for that one). Account rows are locked in id order, so
 /// concurrent batches cannot deadlock on them.
+///
+/// Runtime-checked, like the other batch statements: its column lists are spliced in.
 pub async fn complete_jobs(
     pool: &PgPool,
     items: &[Completion],
@@ -286,32 +337,26 @@ pub async fn complete_jobs(
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<AssetRow, StoreError> {
-    let row: Option<AssetRow> =
-        sqlx::query_as(&format!("SELECT {} FROM assets WHERE id = $1", columns()))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-    row.ok_or(StoreError::NotFound("asset"))
+    let row = asset_query!("SELECT ", " FROM assets WHERE id = $1", id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(AssetRow::from).ok_or(StoreError::NotFound("asset"))
 }
 
 /// Several assets by id (missing ones are left out).
 pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<AssetRow>, StoreError> {
-    let rows = sqlx::query_as(&format!(
-        "SELECT {} FROM assets WHERE id = ANY($1)",
-        columns()
-    ))
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows)
+    let rows = asset_query!("SELECT ", " FROM assets WHERE id = ANY($1)", ids)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(AssetRow::from).collect())
 }
 
 /// Asset list filters; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct AssetFilter {
     pub owner_id: Option<Uuid>,
-    pub media_type: Option<String>,
-    pub origin: Option<String>,
+    pub media_type: Option<MediaType>,
+    pub origin: Option<AssetOrigin>,
     pub provider: Option<String>,
     pub source_generation_id: Option<Uuid>,
     pub content_hash: Option<String>,
@@ -321,53 +366,65 @@ pub struct AssetFilter {
 
 /// Newest first; the page and the total count.
 pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64), StoreError> {
-    const WHERE: &str = "($1::uuid IS NULL OR owner_id = $1)
-        AND ($2::text IS NULL OR media_type = $2)
-        AND ($3::text IS NULL OR origin = $3)
-        AND ($4::text IS NULL OR provider = $4)
-        AND ($5::uuid IS NULL OR source_generation_id = $5)
-        AND ($6::text IS NULL OR content_hash = $6)";
-    let rows = sqlx::query_as(&format!(
-        "SELECT {} FROM assets WHERE {WHERE}
+    // The same conditions in both statements (a query macro takes literals only).
+    let rows = asset_query!(
+        "SELECT ",
+        " FROM assets WHERE ($1::uuid IS NULL OR owner_id = $1)
+           AND ($2::text IS NULL OR media_type = $2)
+           AND ($3::text IS NULL OR origin = $3)
+           AND ($4::text IS NULL OR provider = $4)
+           AND ($5::uuid IS NULL OR source_generation_id = $5)
+           AND ($6::text IS NULL OR content_hash = $6)
          ORDER BY created_at DESC, id DESC OFFSET $7 LIMIT $8",
-        columns()
-    ))
-    .bind(f.owner_id)
-    .bind(&f.media_type)
-    .bind(&f.origin)
-    .bind(&f.provider)
-    .bind(f.source_generation_id)
-    .bind(&f.content_hash)
-    .bind(f.offset)
-    .bind(f.limit)
+        f.owner_id,
+        f.media_type as _,
+        f.origin as _,
+        f.provider.as_deref(),
+        f.source_generation_id,
+        f.content_hash.as_deref(),
+        f.offset,
+        f.limit,
+    )
     .fetch_all(pool)
     .await?;
-    let total = sqlx::query_scalar(&format!("SELECT count(*) FROM assets WHERE {WHERE}"))
-        .bind(f.owner_id)
-        .bind(&f.media_type)
-        .bind(&f.origin)
-        .bind(&f.provider)
-        .bind(f.source_generation_id)
-        .bind(&f.content_hash)
-        .fetch_one(pool)
-        .await?;
+    let rows = rows.into_iter().map(AssetRow::from).collect();
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM assets WHERE ($1::uuid IS NULL OR owner_id = $1)
+           AND ($2::text IS NULL OR media_type = $2)
+           AND ($3::text IS NULL OR origin = $3)
+           AND ($4::text IS NULL OR provider = $4)
+           AND ($5::uuid IS NULL OR source_generation_id = $5)
+           AND ($6::text IS NULL OR content_hash = $6)"#,
+        f.owner_id,
+        f.media_type as _,
+        f.origin as _,
+        f.provider.as_deref(),
+        f.source_generation_id,
+        f.content_hash.as_deref(),
+    )
+    .fetch_one(pool)
+    .await?;
     Ok((rows, total))
 }
 
 /// Edges where the asset is the child (its parents) and where it is the parent.
 pub async fn lineage(pool: &PgPool, id: Uuid) -> Result<(Vec<EdgeRow>, Vec<EdgeRow>), StoreError> {
-    const EDGE: &str =
-        "parent_asset_id, child_asset_id, relation, operation, sequence, generation_id, created_at";
-    let parents = sqlx::query_as(&format!(
-        "SELECT {EDGE} FROM asset_lineage WHERE child_asset_id = $1 ORDER BY sequence, created_at"
-    ))
-    .bind(id)
+    let parents = sqlx::query_as!(
+        EdgeRow,
+        "SELECT parent_asset_id, child_asset_id, relation, operation, sequence, generation_id,
+             created_at
+         FROM asset_lineage WHERE child_asset_id = $1 ORDER BY sequence, created_at",
+        id,
+    )
     .fetch_all(pool)
     .await?;
-    let children = sqlx::query_as(&format!(
-        "SELECT {EDGE} FROM asset_lineage WHERE parent_asset_id = $1 ORDER BY created_at"
-    ))
-    .bind(id)
+    let children = sqlx::query_as!(
+        EdgeRow,
+        "SELECT parent_asset_id, child_asset_id, relation, operation, sequence, generation_id,
+             created_at
+         FROM asset_lineage WHERE parent_asset_id = $1 ORDER BY created_at",
+        id,
+    )
     .fetch_all(pool)
     .await?;
     Ok((parents, children))
@@ -385,9 +442,6 @@ pub struct UploadRow {
     pub last_used_at: DateTime<Utc>,
 }
 
-const UPLOAD_COLUMNS: &str =
-    "asset_id, provider, scope, remote_id, remote_url, created_at, last_used_at";
-
 /// The cached upload for `(asset, provider, scope)`, touching its last-used time.
 pub async fn use_upload(
     pool: &PgPool,
@@ -395,13 +449,15 @@ pub async fn use_upload(
     provider: &str,
     scope: &str,
 ) -> Result<Option<UploadRow>, StoreError> {
-    let row = sqlx::query_as(&format!(
+    let row = sqlx::query_as!(
+        UploadRow,
         "UPDATE provider_uploads SET last_used_at = clock_timestamp()
-         WHERE asset_id = $1 AND provider = $2 AND scope = $3 RETURNING {UPLOAD_COLUMNS}"
-    ))
-    .bind(asset_id)
-    .bind(provider)
-    .bind(scope)
+         WHERE asset_id = $1 AND provider = $2 AND scope = $3
+         RETURNING asset_id, provider, scope, remote_id, remote_url, created_at, last_used_at",
+        asset_id,
+        provider,
+        scope,
+    )
     .fetch_optional(pool)
     .await?;
     Ok(row)
@@ -416,18 +472,19 @@ pub async fn put_upload(
     remote_id: &str,
     remote_url: Option<&str>,
 ) -> Result<UploadRow, StoreError> {
-    let row = sqlx::query_as(&format!(
+    let row = sqlx::query_as!(
+        UploadRow,
         "INSERT INTO provider_uploads (asset_id, provider, scope, remote_id, remote_url)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (asset_id, provider, scope) DO UPDATE SET remote_id = EXCLUDED.remote_id,
              remote_url = EXCLUDED.remote_url, last_used_at = clock_timestamp()
-         RETURNING {UPLOAD_COLUMNS}"
-    ))
-    .bind(asset_id)
-    .bind(provider)
-    .bind(scope)
-    .bind(remote_id)
-    .bind(remote_url)
+         RETURNING asset_id, provider, scope, remote_id, remote_url, created_at, last_used_at",
+        asset_id,
+        provider,
+        scope,
+        remote_id,
+        remote_url,
+    )
     .fetch_one(pool)
     .await?;
     Ok(row)
@@ -435,10 +492,11 @@ pub async fn put_upload(
 
 /// Cached uploads of an asset.
 pub async fn uploads(pool: &PgPool, asset_id: Uuid) -> Result<Vec<UploadRow>, StoreError> {
-    let rows = sqlx::query_as(&format!(
-        "SELECT {UPLOAD_COLUMNS} FROM provider_uploads WHERE asset_id = $1 ORDER BY provider, scope"
-    ))
-    .bind(asset_id)
+    let rows = sqlx::query_as!(
+        UploadRow,
+        "SELECT asset_id, provider, scope, remote_id, remote_url, created_at, last_used_at FROM provider_uploads WHERE asset_id = $1 ORDER BY provider, scope",
+        asset_id,
+    )
     .fetch_all(pool)
     .await?;
     Ok(rows)

@@ -30,9 +30,17 @@ pub struct SubmissionRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, generation_id, attempt, provider, account_id, remote_id, status, \
-     error_class, error_code, error_message, credits, credits_refunded, submitted_at, \
-     accepted_at, finished_at";
+/// `sqlx::query_as!(SubmissionRow, …)` with the columns of [`SubmissionRow`] between
+/// two literals (a query macro takes literals only).
+macro_rules! submission_query {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            SubmissionRow,
+            $before + r#"id AS "id!", generation_id AS "generation_id!", attempt AS "attempt!", provider AS "provider!", account_id AS "account_id?", remote_id AS "remote_id?", status AS "status!", error_class AS "error_class?", error_code AS "error_code?", error_message AS "error_message?", credits AS "credits!", credits_refunded AS "credits_refunded!", submitted_at AS "submitted_at!", accepted_at AS "accepted_at?", finished_at AS "finished_at?""# + $after
+            $(, $arg)*
+        )
+    };
+}
 
 /// Records the intent to submit for this attempt, fenced by the lease. `None`: the
 /// attempt already has a submission (or lost its lease) — do not submit.
@@ -44,19 +52,20 @@ pub async fn begin(
     provider: &str,
     account_id: Option<Uuid>,
 ) -> Result<Option<SubmissionRow>, StoreError> {
-    let row = sqlx::query_as(&format!(
+    let row = submission_query!(
         "INSERT INTO provider_submissions (id, generation_id, attempt, provider, account_id)
          SELECT $1, g.id, g.attempt, $4, $5 FROM generations g
          WHERE g.id = $2 AND g.attempt = $3 AND g.lease_owner = $6 AND g.status = 'processing'
          ON CONFLICT (generation_id, attempt) DO NOTHING
-         RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(job_id)
-    .bind(attempt)
-    .bind(provider)
-    .bind(account_id)
-    .bind(owner)
+         RETURNING ",
+        "",
+        Uuid::now_v7(),
+        job_id,
+        attempt,
+        provider,
+        account_id,
+        owner,
+    )
     .fetch_optional(pool)
     .await?;
     Ok(row)
@@ -73,8 +82,8 @@ pub async fn accepted(
     remote_id: &str,
     credits: i64,
 ) -> Result<bool, StoreError> {
-    let done: Option<bool> = sqlx::query_scalar(
-        "WITH s AS (
+    let done = sqlx::query_scalar!(
+        r#"WITH s AS (
              UPDATE provider_submissions SET remote_id = $2, status = 'submitted',
                  accepted_at = now(), credits = $3
              WHERE id = $1 AND status = 'submitting'
@@ -90,11 +99,11 @@ pub async fn accepted(
                  updated_at = now()
              FROM s WHERE a.id = s.account_id AND a.credits IS NOT NULL AND s.credits <> 0
          )
-         SELECT true FROM s",
+         SELECT true AS "done!" FROM s"#,
+        id,
+        remote_id,
+        credits,
     )
-    .bind(id)
-    .bind(remote_id)
-    .bind(credits)
     .fetch_optional(pool)
     .await?;
     Ok(done.is_some())
@@ -129,8 +138,8 @@ impl<'a> Ending<'a> {
 /// Final state of a submission (see [`Ending`]). Returns the credits refunded by this
 /// call (0 when none).
 pub async fn finish(pool: &PgPool, id: Uuid, end: Ending<'_>) -> Result<i64, StoreError> {
-    let refunded: Option<i64> = sqlx::query_scalar(
-        "WITH cur AS (
+    let refunded = sqlx::query_scalar!(
+        r#"WITH cur AS (
              SELECT id, generation_id, account_id, credits,
                  $6 AND credits > 0 AND NOT credits_refunded AS refund
              FROM provider_submissions WHERE id = $1 FOR UPDATE
@@ -149,14 +158,14 @@ pub async fn finish(pool: &PgPool, id: Uuid, end: Ending<'_>) -> Result<i64, Sto
                  updated_at = now()
              FROM cur WHERE cur.refund AND a.id = cur.account_id AND a.credits IS NOT NULL
          )
-         SELECT CASE WHEN refund THEN credits ELSE 0 END FROM cur",
+         SELECT CASE WHEN refund THEN credits ELSE 0 END AS "refunded!" FROM cur"#,
+        id,
+        end.status,
+        end.error_class,
+        end.error_code,
+        end.error_message,
+        end.refund,
     )
-    .bind(id)
-    .bind(end.status)
-    .bind(end.error_class)
-    .bind(end.error_code)
-    .bind(end.error_message)
-    .bind(end.refund)
     .fetch_optional(pool)
     .await?;
     Ok(refunded.unwrap_or(0))
@@ -168,12 +177,13 @@ pub async fn open_for_attempt(
     job_id: Uuid,
     attempt: i32,
 ) -> Result<Option<SubmissionRow>, StoreError> {
-    let row = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM provider_submissions
-         WHERE generation_id = $1 AND attempt = $2 AND status IN ('submitting', 'submitted')"
-    ))
-    .bind(job_id)
-    .bind(attempt)
+    let row = submission_query!(
+        "SELECT ",
+        " FROM provider_submissions
+         WHERE generation_id = $1 AND attempt = $2 AND status IN ('submitting', 'submitted')",
+        job_id,
+        attempt,
+    )
     .fetch_optional(pool)
     .await?;
     Ok(row)
@@ -181,10 +191,11 @@ pub async fn open_for_attempt(
 
 /// Submissions of a job, oldest first.
 pub async fn list_for_job(pool: &PgPool, job_id: Uuid) -> Result<Vec<SubmissionRow>, StoreError> {
-    let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM provider_submissions WHERE generation_id = $1 ORDER BY attempt"
-    ))
-    .bind(job_id)
+    let rows = submission_query!(
+        "SELECT ",
+        " FROM provider_submissions WHERE generation_id = $1 ORDER BY attempt",
+        job_id,
+    )
     .fetch_all(pool)
     .await?;
     Ok(rows)
@@ -198,14 +209,15 @@ pub async fn in_flight(
     job_id: Uuid,
     before_attempt: i32,
 ) -> Result<Option<SubmissionRow>, StoreError> {
-    let row = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM provider_submissions
+    let row = submission_query!(
+        "SELECT ",
+        " FROM provider_submissions
          WHERE generation_id = $1 AND attempt < $2 AND status = 'submitted'
            AND remote_id IS NOT NULL
-         ORDER BY attempt DESC LIMIT 1"
-    ))
-    .bind(job_id)
-    .bind(before_attempt)
+         ORDER BY attempt DESC LIMIT 1",
+        job_id,
+        before_attempt,
+    )
     .fetch_optional(pool)
     .await?;
     Ok(row)

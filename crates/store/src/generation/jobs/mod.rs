@@ -1,0 +1,336 @@
+//! The `generations` table: jobs and the durable queue.
+//!
+//! Claims take pending jobs `FOR UPDATE SKIP LOCKED`, bump `attempt` and set a lease;
+//! every later worker write names `(id, attempt, lease_owner)` and changes nothing when
+//! the lease was lost (expired and reclaimed, or the job cancelled), so two attempts of
+//! one job never both take effect.
+//!
+//! Here: the row, reads, user transitions; [`create`]: inserts; [`lease`]: the worker's
+//! claim, heartbeat and finish.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::kinds::{JobStatus, Operation};
+use crate::StoreError;
+
+/// A job row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub operation: Operation,
+    pub params: serde_json::Value,
+    pub inputs: serde_json::Value,
+    pub params_hash: String,
+    pub status: JobStatus,
+    pub priority: i16,
+    pub scheduled_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+    pub force_new: bool,
+    pub preferred_account_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub account_reserved: bool,
+    pub attempt: i32,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub retry_count: i32,
+    pub max_retries: i32,
+    pub progress: Option<f32>,
+    pub asset_id: Option<Uuid>,
+    pub reused_from: Option<Uuid>,
+    pub parent_generation_id: Option<Uuid>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub metadata: serde_json::Value,
+    /// Credits the provider is expected to charge for one submission.
+    pub estimated_credits: i64,
+    /// Net credits charged so far (accepted submissions minus refunds).
+    pub credits_charged: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`JobRow`], for the statements built at run time.
+pub const COLUMNS: &str = "id, user_id, provider, operation, params, inputs, params_hash, \
+     status, priority, scheduled_at, idempotency_key, force_new, preferred_account_id, \
+     account_id, account_reserved, attempt, lease_owner, lease_expires_at, heartbeat_at, \
+     retry_count, max_retries, progress, asset_id, reused_from, parent_generation_id, \
+     error_code, error_message, metadata, estimated_credits, credits_charged, created_at, \
+     updated_at, started_at, completed_at";
+
+/// `sqlx::query_as!(JobRow, …)` with the columns of [`JobRow`] between two literals (a
+/// query macro takes literals only); `g:` qualifies them with the alias `g`. Each
+/// column states its nullability (`!`, `?`) as [`JobRow`] has it: PostgreSQL does not
+/// report it through a CTE.
+macro_rules! job_query {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            JobRow,
+            $before + "id AS \"id!\", user_id AS \"user_id!\", provider AS \"provider!\", operation AS \"operation!: _\", params AS \"params!\", inputs AS \"inputs!\", params_hash AS \"params_hash!\", status AS \"status!: _\", priority AS \"priority!\", scheduled_at AS \"scheduled_at!\", idempotency_key AS \"idempotency_key?\", force_new AS \"force_new!\", preferred_account_id AS \"preferred_account_id?\", account_id AS \"account_id?\", account_reserved AS \"account_reserved!\", attempt AS \"attempt!\", lease_owner AS \"lease_owner?\", lease_expires_at AS \"lease_expires_at?\", heartbeat_at AS \"heartbeat_at?\", retry_count AS \"retry_count!\", max_retries AS \"max_retries!\", progress AS \"progress?\", asset_id AS \"asset_id?\", reused_from AS \"reused_from?\", parent_generation_id AS \"parent_generation_id?\", error_code AS \"error_code?\", error_message AS \"error_message?\", metadata AS \"metadata!\", estimated_credits AS \"estimated_credits!\", credits_charged AS \"credits_charged!\", created_at AS \"created_at!\", updated_at AS \"updated_at!\", started_at AS \"started_at?\", completed_at AS \"completed_at?\"" + $after
+            $(, $arg)*
+        )
+    };
+    (g: $before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            JobRow,
+            $before + "g.id AS \"id!\", g.user_id AS \"user_id!\", g.provider AS \"provider!\", g.operation AS \"operation!: _\", g.params AS \"params!\", g.inputs AS \"inputs!\", g.params_hash AS \"params_hash!\", g.status AS \"status!: _\", g.priority AS \"priority!\", g.scheduled_at AS \"scheduled_at!\", g.idempotency_key AS \"idempotency_key?\", g.force_new AS \"force_new!\", g.preferred_account_id AS \"preferred_account_id?\", g.account_id AS \"account_id?\", g.account_reserved AS \"account_reserved!\", g.attempt AS \"attempt!\", g.lease_owner AS \"lease_owner?\", g.lease_expires_at AS \"lease_expires_at?\", g.heartbeat_at AS \"heartbeat_at?\", g.retry_count AS \"retry_count!\", g.max_retries AS \"max_retries!\", g.progress AS \"progress?\", g.asset_id AS \"asset_id?\", g.reused_from AS \"reused_from?\", g.parent_generation_id AS \"parent_generation_id?\", g.error_code AS \"error_code?\", g.error_message AS \"error_message?\", g.metadata AS \"metadata!\", g.estimated_credits AS \"estimated_credits!\", g.credits_charged AS \"credits_charged!\", g.created_at AS \"created_at!\", g.updated_at AS \"updated_at!\", g.started_at AS \"started_at?\", g.completed_at AS \"completed_at?\"" + $after
+            $(, $arg)*
+        )
+    };
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+mod create;
+mod lease;
+
+pub use create::{InsertOutcome, NewJob, find_reusable, insert, insert_batch};
+pub use lease::{Finish, claim, finish, heartbeat, reclaim_expired, set_progress};
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<JobRow, StoreError> {
+    let row = job_query!("SELECT ", " FROM generations WHERE id = $1", id)
+        .fetch_optional(pool)
+        .await?;
+    row.ok_or(StoreError::NotFound("generation"))
+}
+
+/// List filters; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub user_id: Option<Uuid>,
+    pub statuses: Option<Vec<JobStatus>>,
+    pub provider: Option<String>,
+    pub operation: Option<Operation>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Keyset cursor: rows strictly older than this `(created_at, id)`.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Newest first; returns the page and the total matching count.
+pub async fn list(pool: &PgPool, f: &JobFilter) -> Result<(Vec<JobRow>, i64), StoreError> {
+    // The same conditions in both statements (a query macro takes literals only).
+    let rows = job_query!(
+        "SELECT ",
+        " FROM generations WHERE ($1::uuid IS NULL OR user_id = $1)
+           AND ($2::text[] IS NULL OR status = ANY($2))
+           AND ($3::text IS NULL OR provider = $3)
+           AND ($4::text IS NULL OR operation = $4)
+           AND ($5::timestamptz IS NULL OR created_at >= $5)
+           AND ($6::timestamptz IS NULL OR created_at < $6)
+           AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8))
+         ORDER BY created_at DESC, id DESC OFFSET $9 LIMIT $10",
+        f.user_id,
+        f.statuses.as_deref() as _,
+        f.provider.as_deref(),
+        f.operation as _,
+        f.created_after,
+        f.created_before,
+        f.before.map(|b| b.0),
+        f.before.map(|b| b.1),
+        f.offset,
+        f.limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM generations WHERE ($1::uuid IS NULL OR user_id = $1)
+           AND ($2::text[] IS NULL OR status = ANY($2))
+           AND ($3::text IS NULL OR provider = $3)
+           AND ($4::text IS NULL OR operation = $4)
+           AND ($5::timestamptz IS NULL OR created_at >= $5)
+           AND ($6::timestamptz IS NULL OR created_at < $6)"#,
+        f.user_id,
+        f.statuses.as_deref() as _,
+        f.provider.as_deref(),
+        f.operation as _,
+        f.created_after,
+        f.created_before,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Number of the user's pending, processing and paused jobs.
+pub async fn count_active(pool: &PgPool, user_id: Uuid) -> Result<i64, StoreError> {
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM generations
+         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')"#,
+        user_id,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
+}
+
+/// A user-requested state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// pending, paused or processing → cancelled (a running attempt loses its lease).
+    Cancel,
+    /// pending → paused.
+    Pause,
+    /// paused → pending.
+    Resume,
+    /// failed or cancelled → pending, retries reset.
+    Retry,
+}
+
+/// Applies a user transition; [`StoreError::Conflict`] when the job is in a state that
+/// does not allow it.
+pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow, StoreError> {
+    let row = match t {
+        Transition::Cancel => {
+            job_query!(
+                "WITH g AS (
+                     SELECT id, account_id, account_reserved FROM generations WHERE id = $1
+                     AND status IN ('pending', 'paused', 'processing') FOR UPDATE
+                 ), rel AS (
+                     UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
+                     FROM g WHERE a.id = g.account_id AND g.account_reserved
+                 )
+                 UPDATE generations SET status = 'cancelled', lease_owner = NULL,
+                     lease_expires_at = NULL, account_reserved = false, completed_at = now(),
+                     error_code = 'cancelled', error_message = 'cancelled by the user',
+                     updated_at = now()
+                 WHERE id IN (SELECT id FROM g) RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
+        }
+        Transition::Pause => {
+            job_query!(
+                "UPDATE generations SET status = 'paused', updated_at = now()
+                 WHERE id = $1 AND status = 'pending' RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
+        }
+        Transition::Resume => {
+            job_query!(
+                "UPDATE generations SET status = 'pending', updated_at = now()
+                 WHERE id = $1 AND status = 'paused' RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
+        }
+        Transition::Retry => {
+            job_query!(
+                "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
+                     error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
+                     updated_at = now()
+                 WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING ",
+                "",
+                id,
+            )
+            .fetch_optional(pool)
+            .await?
+        }
+    };
+    match row {
+        Some(r) => Ok(r),
+        None => {
+            get(pool, id).await?;
+            Err(StoreError::Conflict(
+                "a generation in a state that allows this",
+            ))
+        }
+    }
+}
+
+/// What [`retry_within_limit`] did.
+#[derive(Debug)]
+pub enum RetryOutcome {
+    Retried(Box<JobRow>),
+    /// The user has `active` unfinished jobs: the limit or more.
+    LimitExceeded {
+        active: i64,
+    },
+}
+
+/// [`transition`]`(Retry)` when `user_id` has fewer than `active_limit` pending,
+/// processing and paused jobs, counted under the same per-user transaction lock as
+/// [`insert`], so concurrent retries and creates cannot pass the limit together.
+pub async fn retry_within_limit(
+    pool: &PgPool,
+    id: Uuid,
+    user_id: Uuid,
+    active_limit: i64,
+) -> Result<RetryOutcome, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(7420112, hashtext($1::uuid::text))",
+        user_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let active = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM generations
+         WHERE user_id = $1 AND status IN ('pending', 'processing', 'paused')"#,
+        user_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if active >= active_limit {
+        tx.rollback().await?;
+        return Ok(RetryOutcome::LimitExceeded { active });
+    }
+    let row = job_query!(
+        "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
+             error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
+             updated_at = now()
+         WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')
+         RETURNING ",
+        "",
+        id,
+        user_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    match row {
+        Some(r) => Ok(RetryOutcome::Retried(Box::new(r))),
+        None => {
+            get(pool, id).await?;
+            Err(StoreError::Conflict(
+                "a generation in a state that allows this",
+            ))
+        }
+    }
+}
+
+/// Deletes a job that is not processing.
+pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
+    let done = sqlx::query!(
+        "DELETE FROM generations WHERE id = $1 AND status <> 'processing'",
+        id,
+    )
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        get(pool, id).await?;
+        return Err(StoreError::Conflict(
+            "a processing generation (cancel it first)",
+        ));
+    }
+    Ok(())
+}
