@@ -255,7 +255,9 @@ mod tests {
             match (i, r) {
                 (5, Err(StoreError::Db(_))) => {}
                 (5, other) => panic!("{other:?}"),
-                (_, Ok(InsertOutcome::Created(row))) => assert_eq!(row.status, crate::model::JobStatus::Pending),
+                (_, Ok(InsertOutcome::Created(row))) => {
+                    assert_eq!(row.status, crate::model::JobStatus::Pending)
+                }
                 (_, other) => panic!("{other:?}"),
             }
         }
