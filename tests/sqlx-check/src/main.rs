@@ -6,8 +6,9 @@
 //! `migrations/` applied, and runs `cargo check` on the crates that use the query macros
 //! ONLINE against it (`DATABASE_URL`, `SQLX_OFFLINE=false`), with `SQLX_OFFLINE_DIR`
 //! pointing at an empty directory where the macros write one `query-<hash>.json` per
-//! query, and a target dir of its own (`target/sqlx-check`), after touching a source
-//! file of each crate so every macro expands again.
+//! query. It checks them in the build's own target dir (`cargo rustc --profile check`
+//! with a `--cfg` that changes every run, so every macro expands again while the
+//! sources and the build's other artifacts are left as they are).
 //!
 //! - no argument: fails, naming the differences, when that directory and `.sqlx/` differ
 //!   (a query added, changed or removed without regenerating; a migration that changes
@@ -22,9 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Executor, PgConnection};
 
-/// The crates whose sources use `sqlx::query!` and friends, and a source file of each
-/// to touch.
-const CRATES: &[(&str, &str)] = &[("store", "crates/store/src/lib.rs")];
+/// The crates whose sources use `sqlx::query!` and friends.
+const CRATES: &[&str] = &["store"];
 
 /// The database the macros describe their queries against.
 const DATABASE: &str = "pixsim_sqlx_check";
@@ -76,34 +76,50 @@ fn run(prepare: bool) -> Result<bool, Error> {
         .build()?;
     rt.block_on(fresh_database(&pg.url("postgres"), &url))?;
 
-    let target = root.join("target/sqlx-check");
-    let out = target.join("offline");
+    // The build's own target dir: the dependencies `make lint` or an earlier run checked
+    // are reused, and only the crates below are checked again.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |t| root.join(t));
+    let out = target.join("sqlx-check").join("offline");
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
     }
     std::fs::create_dir_all(&out)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut check = Command::new(cargo);
-    check
-        .current_dir(&root)
-        .arg("check")
-        .arg("--quiet")
-        .env("DATABASE_URL", &url)
-        .env("SQLX_OFFLINE", "false")
-        .env("SQLX_OFFLINE_DIR", &out)
-        .env("CARGO_TARGET_DIR", &target);
-    for (krate, source) in CRATES {
-        check.args(["-p", krate]);
-        // A newer mtime makes cargo recompile the crate, so every macro expands again.
-        std::fs::File::options()
-            .append(true)
-            .open(root.join(source))?
-            .set_modified(SystemTime::now())?;
-    }
-    let status = check.status()?;
-    if !status.success() {
-        eprintln!("sqlx-check: `cargo check` against the migrated database failed ({status})");
-        return Ok(false);
+    // A `--cfg` that differs on every run makes cargo check each crate again, so every
+    // macro expands again, without touching a source file: a newer mtime would also
+    // make the next `cargo build` rebuild the crate and everything above it.
+    let nonce = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)?
+        .as_nanos();
+    for krate in CRATES {
+        let status = Command::new(&cargo)
+            .current_dir(&root)
+            .args([
+                "rustc",
+                "--quiet",
+                "--profile",
+                "check",
+                "--lib",
+                "-p",
+                krate,
+            ])
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("CARGO_TARGET_DIR")
+            .env("DATABASE_URL", &url)
+            .env("SQLX_OFFLINE", "false")
+            .env("SQLX_OFFLINE_DIR", &out)
+            .args(["--", "-A", "unexpected_cfgs", "--cfg"])
+            .arg(format!("sqlx_check_run=\"{nonce}\""))
+            .status()?;
+        if !status.success() {
+            eprintln!(
+                "sqlx-check: checking `{krate}` against the migrated database failed ({status})"
+            );
+            return Ok(false);
+        }
     }
     let fresh = read_dir(&out)?;
     let checked_in_dir = root.join(".sqlx");
