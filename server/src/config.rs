@@ -487,6 +487,29 @@ mod tests {
         });
     }
 
+    /// The README's configuration block is a configuration the server takes as it is,
+    /// providers included, so the documentation cannot drift from the keys.
+    #[test]
+    fn the_readme_configuration_block_loads() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Configuration").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let block = &section[start..start + section[start..].find("```").unwrap()];
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("readme.toml", block)?;
+            let c = Config::load(Some(Path::new("readme.toml"))).unwrap();
+            assert_eq!(
+                c.http,
+                HttpConfig::default(),
+                "the block shows the defaults"
+            );
+            let s = c.generation.provider_settings();
+            let guard = generation::guard::Guard::new(Default::default());
+            generation::provider::ProviderRegistry::built_in(&s, &guard).unwrap();
+            Ok(())
+        });
+    }
+
     #[test]
     fn missing_file_is_an_error() {
         assert!(Config::load(Some(Path::new("/nonexistent/pixsim.toml"))).is_err());
