@@ -68,14 +68,17 @@ impl Plugin for GamePlugin {
     }
 }
 
+/// A command waiting for a tick: command, reply, when it was received.
+type Queued = (
+    sim::Command,
+    Option<oneshot::Sender<CommandOutcome>>,
+    Instant,
+);
+
 struct TickSession {
     next_seq: u64,
-    /// Commands waiting for a tick: command, reply, when it was received.
-    queue: VecDeque<(
-        sim::Command,
-        Option<oneshot::Sender<CommandOutcome>>,
-        Instant,
-    )>,
+    /// Commands waiting for a tick.
+    queue: VecDeque<Queued>,
     /// The command processed this tick: name, reply, when it was received.
     inflight: Option<(
         &'static str,
@@ -142,27 +145,32 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
     bridge.tick_started = Some(started);
     let per_session = bridge.shared.cfg.per_session_queue.max(1);
     while let Ok(msg) = bridge.rx.try_recv() {
-        let (id, command, reply, received) = match msg {
+        if let Some((id, queued)) = bridge.receive(msg, &mut inbox, started) {
+            bridge.enqueue(id, queued, per_session);
+        }
+    }
+    bridge.dispatch(&mut inbox);
+}
+
+// The inbox stays a `ResMut` in these steps: it is marked changed only when something
+// is pushed, as when they were one system body.
+impl Bridge {
+    /// Takes one inbound message: media and unloads are handled here; a start, resume
+    /// or command comes back as its session's command to queue.
+    fn receive(
+        &mut self,
+        msg: Inbound,
+        inbox: &mut ResMut<'_, sim::Inbox>,
+        started: Instant,
+    ) -> Option<(SessionId, Queued)> {
+        match msg {
             Inbound::MediaReady(ready) => {
                 inbox.media.push(ready);
-                continue;
+                None
             }
             Inbound::Unload { session } => {
-                let id = SessionId(session);
-                match bridge.sessions.get_mut(&id) {
-                    None => bridge.unload_done.push(session),
-                    Some(ts) if ts.ended || ts.unload || !ts.queue.is_empty() => {
-                        bridge.unload_refused.push(session);
-                    }
-                    Some(ts) => {
-                        ts.unload = true;
-                        if !ts.touched {
-                            ts.touched = true;
-                            bridge.touched.push(id);
-                        }
-                    }
-                }
-                continue;
+                self.request_unload(session);
+                None
             }
             Inbound::Start {
                 session,
@@ -171,8 +179,8 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
                 next_seq,
             } => {
                 let id = SessionId(session);
-                bridge.sessions.insert(id, TickSession::new(next_seq));
-                (id, sim::Command::Start { scene, seed }, None, started)
+                self.sessions.insert(id, TickSession::new(next_seq));
+                Some((id, (sim::Command::Start { scene, seed }, None, started)))
             }
             Inbound::Resume {
                 session,
@@ -180,67 +188,96 @@ fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
                 next_seq,
             } => {
                 let id = SessionId(session);
-                bridge.sessions.insert(id, TickSession::new(next_seq));
-                (id, sim::Command::Resume { save }, None, started)
+                self.sessions.insert(id, TickSession::new(next_seq));
+                Some((id, (sim::Command::Resume { save }, None, started)))
             }
             Inbound::Command {
                 session,
                 command,
                 reply,
                 received,
-            } => (SessionId(session), command, Some(reply), received),
-        };
-        let Some(ts) = bridge.sessions.get_mut(&id) else {
+            } => Some((SessionId(session), (command, Some(reply), received))),
+        }
+    }
+
+    /// Marks an idle session for save-and-unload at the end of this tick, or answers
+    /// the unload at once (nothing loaded, or the session has work).
+    fn request_unload(&mut self, session: uuid::Uuid) {
+        let id = SessionId(session);
+        match self.sessions.get_mut(&id) {
+            None => self.unload_done.push(session),
+            Some(ts) if ts.ended || ts.unload || !ts.queue.is_empty() => {
+                self.unload_refused.push(session);
+            }
+            Some(ts) => {
+                ts.unload = true;
+                if !ts.touched {
+                    ts.touched = true;
+                    self.touched.push(id);
+                }
+            }
+        }
+    }
+
+    /// Queues a session's command, or rejects it at once (no such session, ended,
+    /// being unloaded, or too many queued).
+    fn enqueue(&mut self, id: SessionId, queued: Queued, per_session: usize) {
+        let (command, reply, received) = queued;
+        let Some(ts) = self.sessions.get_mut(&id) else {
             if let Some(r) = reply {
                 reject(r, "session_ended", "the session is not running");
             }
-            continue;
+            return;
         };
         if ts.ended {
             if let Some(r) = reply {
                 reject(r, "session_ended", "the session has ended");
             }
-            continue;
+            return;
         }
         if ts.unload {
             if let Some(r) = reply {
                 reject(r, "busy", "the session is being unloaded; retry");
             }
-            continue;
+            return;
         }
         if reply.is_some() && ts.queue.len() >= per_session {
             if let Some(r) = reply {
                 reject(r, "busy", "too many commands queued for this session");
             }
-            continue;
+            return;
         }
         ts.queue.push_back((command, reply, received));
         if !ts.in_ready {
             ts.in_ready = true;
-            bridge.ready.push(id);
+            self.ready.push(id);
         }
     }
-    // At most one command per session and tick: that tick's events answer it.
-    let sessions = &mut bridge.sessions;
-    let touched = &mut bridge.touched;
-    bridge.ready.retain(|id| {
-        let Some(ts) = sessions.get_mut(id) else {
-            return false;
-        };
-        if let Some((command, reply, received)) = ts.queue.pop_front() {
-            ts.inflight = Some((command.name(), reply, received));
-            if !ts.touched {
-                ts.touched = true;
-                touched.push(*id);
+
+    /// Hands the simulation at most one command per session and tick: that tick's
+    /// events answer it.
+    fn dispatch(&mut self, inbox: &mut ResMut<'_, sim::Inbox>) {
+        let sessions = &mut self.sessions;
+        let touched = &mut self.touched;
+        self.ready.retain(|id| {
+            let Some(ts) = sessions.get_mut(id) else {
+                return false;
+            };
+            if let Some((command, reply, received)) = ts.queue.pop_front() {
+                ts.inflight = Some((command.name(), reply, received));
+                if !ts.touched {
+                    ts.touched = true;
+                    touched.push(*id);
+                }
+                inbox.commands.push(SimCommand {
+                    session: *id,
+                    command,
+                });
             }
-            inbox.commands.push(SimCommand {
-                session: *id,
-                command,
-            });
-        }
-        ts.in_ready = !ts.queue.is_empty();
-        ts.in_ready
-    });
+            ts.in_ready = !ts.queue.is_empty();
+            ts.in_ready
+        });
+    }
 }
 
 // A system's parameters: the resources it reads and writes.
@@ -252,24 +289,7 @@ fn bridge_out(
     sim_cfg: Res<SimConfig>,
 ) {
     let bridge = &mut *bridge;
-    let world_clock = sessions.clock();
-    if let (Some(c), Some(started)) = (world_clock, bridge.tick_started) {
-        let sample = ClockSample {
-            now_ms: c.now_ms,
-            tick: c.tick,
-            started,
-            rate_permille: if c.paused || c.turn_based {
-                0
-            } else {
-                c.scale_permille
-            },
-            tick_ms: sim_cfg.tick_ms,
-        };
-        // Never wait here: a reader holding the lock just means one stale sample.
-        if let Ok(mut slot) = bridge.shared.clock.try_lock() {
-            *slot = Some(sample);
-        }
-    }
+    publish_clock(bridge, sessions.clock(), sim_cfg.tick_ms);
     if bridge.touched.is_empty()
         && outbox.events.is_empty()
         && bridge.unload_done.is_empty()
@@ -291,33 +311,82 @@ fn bridge_out(
         gone: Vec::new(),
     };
     if let Some(before) = urgent_before {
-        let mut first = crate::Pending::default();
-        for ev in outbox.drain() {
-            match bridge.sessions.get(&ev.session) {
-                Some(ts) if ts.received_before(before) => out_event(bridge, ev, &mut first),
-                Some(_) => later.push(ev),
-                None => {}
-            }
-        }
-        let mut touched = std::mem::take(&mut bridge.touched);
-        let mut rest = std::mem::take(&mut bridge.rest);
-        for id in touched.drain(..) {
-            match bridge.sessions.get(&id) {
-                Some(ts) if ts.received_before(before) => {
-                    out_session(bridge, &mut out, id, &mut first);
-                }
-                _ => rest.push(id),
-            }
-        }
-        // The two lists swap roles: the rest is the tick's touched list from here on.
-        bridge.touched = rest;
-        bridge.rest = touched;
-        if !first.is_empty() {
-            hand_over(&bridge.shared, first, true);
-        }
+        out_urgent(bridge, &mut out, &mut outbox, before, &mut later);
     } else {
         later.extend(outbox.drain());
     }
+    let pending = out_rest(bridge, &mut out, later);
+    for id in out.gone {
+        bridge.sessions.remove(&id);
+    }
+    hand_over(&bridge.shared, pending, false);
+}
+
+/// Publishes the world clock as of this tick (see [`ClockSample`]).
+fn publish_clock(bridge: &Bridge, world_clock: Option<sim::Clock>, tick_ms: i64) {
+    if let (Some(c), Some(started)) = (world_clock, bridge.tick_started) {
+        let sample = ClockSample {
+            now_ms: c.now_ms,
+            tick: c.tick,
+            started,
+            rate_permille: if c.paused || c.turn_based {
+                0
+            } else {
+                c.scale_permille
+            },
+            tick_ms,
+        };
+        // Never wait here: a reader holding the lock just means one stale sample.
+        if let Ok(mut slot) = bridge.shared.clock.try_lock() {
+            *slot = Some(sample);
+        }
+    }
+}
+
+/// The tick's first hand-over: the events and sessions of commands received before
+/// `before`. The other events go to `later`; the other sessions stay in
+/// `bridge.touched`.
+fn out_urgent(
+    bridge: &mut Bridge,
+    out: &mut Out<'_, '_, '_>,
+    outbox: &mut sim::Outbox,
+    before: Instant,
+    later: &mut Vec<sim::SimEvent>,
+) {
+    let mut first = crate::Pending::default();
+    for ev in outbox.drain() {
+        match bridge.sessions.get(&ev.session) {
+            Some(ts) if ts.received_before(before) => out_event(bridge, ev, &mut first),
+            Some(_) => later.push(ev),
+            None => {}
+        }
+    }
+    let mut touched = std::mem::take(&mut bridge.touched);
+    let mut rest = std::mem::take(&mut bridge.rest);
+    for id in touched.drain(..) {
+        match bridge.sessions.get(&id) {
+            Some(ts) if ts.received_before(before) => {
+                out_session(bridge, out, id, &mut first);
+            }
+            _ => rest.push(id),
+        }
+    }
+    // The two lists swap roles: the rest is the tick's touched list from here on.
+    bridge.touched = rest;
+    bridge.rest = touched;
+    if !first.is_empty() {
+        hand_over(&bridge.shared, first, true);
+    }
+}
+
+/// The tick's last hand-over, built: the events in `later` (given back to
+/// `bridge.later` for its capacity), the touched sessions, and the unloads answered
+/// in `bridge_in`.
+fn out_rest(
+    bridge: &mut Bridge,
+    out: &mut Out<'_, '_, '_>,
+    mut later: Vec<sim::SimEvent>,
+) -> crate::Pending {
     let mut pending = crate::Pending {
         events: Vec::with_capacity(later.len()),
         deliveries: Vec::with_capacity(later.len()),
@@ -333,15 +402,12 @@ fn bridge_out(
     pending.sessions.reserve(touched.len());
     pending.acks.reserve(touched.len());
     for id in &touched {
-        out_session(bridge, &mut out, *id, &mut pending);
+        out_session(bridge, out, *id, &mut pending);
     }
     // Keep the list's capacity for the next tick.
     bridge.touched = touched;
     bridge.touched.clear();
-    for id in out.gone {
-        bridge.sessions.remove(&id);
-    }
-    hand_over(&bridge.shared, pending, false);
+    pending
 }
 
 impl TickSession {
@@ -449,10 +515,25 @@ fn out_session(
     if !out.sessions.is_live(id) {
         ts.ended = true;
     }
-    if ts.unload {
-        // Idle and detached: save it now (world time included) and unload it. The
-        // handle forgets it once this save is committed.
-        let save = (!ts.ended && ts.inflight.is_none())
+    if ts.unload && ts.unload_if_idle(out, id, pending) {
+        return;
+    }
+    ts.write(out.sessions, id, window, pending);
+    ts.answer(out, id, pending);
+}
+
+impl TickSession {
+    /// Idle and detached: saves it now (world time included) and unloads it; the
+    /// handle forgets it once this save is committed. Otherwise (busy, ended, or no
+    /// save can be made in this phase) keeps it loaded and refuses the unload.
+    /// Whether it was unloaded.
+    fn unload_if_idle(
+        &mut self,
+        out: &mut Out<'_, '_, '_>,
+        id: SessionId,
+        pending: &mut crate::Pending,
+    ) -> bool {
+        let save = (!self.ended && self.inflight.is_none())
             .then(|| out.sessions.save_binary(id))
             .flatten();
         if let Some(save) = save {
@@ -462,64 +543,81 @@ fn out_session(
                     id: id.0,
                     save: Some(store::game::Save::Binary(save)),
                     ended: false,
-                    next_seq: ts.next_seq as i64,
+                    next_seq: self.next_seq as i64,
                 },
             );
             out.sessions.unload(id);
             pending.unloaded.push(id.0);
             out.gone.push(id);
-            return;
+            return true;
         }
-        // Busy, ended, or no save can be made in this phase: keep it loaded.
-        ts.unload = false;
+        self.unload = false;
         pending.unload_refused.push(id.0);
+        false
     }
-    // The simulation's own save (`sim::Sessions::save_binary`: nothing while starting
-    // or ended), in the binary form: the applier converts it to JSON for the tables.
-    let save = if ts.ended {
-        None
-    } else {
-        out.sessions.save_binary(id)
-    };
-    pending.sessions.insert(
-        id.0,
-        store::game::SessionWrite {
-            id: id.0,
-            save: save.map(store::game::Save::Binary),
-            ended: ts.ended,
-            next_seq: ts.next_seq as i64,
-        },
-    );
-    if ts.next_seq > window && ts.next_seq % 64 == 0 {
-        pending.trim.push((id.0, (ts.next_seq - window) as i64));
-    }
-    if let Some((_, reply, _)) = ts.inflight.take()
-        && let Some(reply) = reply
-    {
-        let outcome = match ts.rejection.take() {
-            Some((code, message)) => CommandOutcome::Rejected { code, message },
-            None => CommandOutcome::Accepted {
-                through_seq: ts.next_seq.checked_sub(1),
-            },
+
+    /// The session's row, and the event log trimmed to the resend window every 64
+    /// events.
+    fn write(
+        &self,
+        sessions: &sim::Sessions<'_, '_>,
+        id: SessionId,
+        window: u64,
+        pending: &mut crate::Pending,
+    ) {
+        // The simulation's own save (`sim::Sessions::save_binary`: nothing while starting
+        // or ended), in the binary form: the applier converts it to JSON for the tables.
+        let save = if self.ended {
+            None
+        } else {
+            sessions.save_binary(id)
         };
-        pending.acks.push((id.0, reply, outcome));
-    }
-    ts.rejection = None;
-    if ts.ended {
-        pending.ended.push(id.0);
-        for (_, reply, _) in ts.queue.drain(..) {
-            if let Some(r) = reply {
-                pending.acks.push((
-                    id.0,
-                    r,
-                    CommandOutcome::Rejected {
-                        code: "session_ended".into(),
-                        message: "the session has ended".into(),
-                    },
-                ));
-            }
+        pending.sessions.insert(
+            id.0,
+            store::game::SessionWrite {
+                id: id.0,
+                save: save.map(store::game::Save::Binary),
+                ended: self.ended,
+                next_seq: self.next_seq as i64,
+            },
+        );
+        if self.next_seq > window && self.next_seq.is_multiple_of(64) {
+            pending.trim.push((id.0, (self.next_seq - window) as i64));
         }
-        out.gone.push(id);
+    }
+
+    /// Answers this tick's command (rejected, or accepted through the last event), and
+    /// when the session ended, every command still queued; an ended session is done
+    /// with.
+    fn answer(&mut self, out: &mut Out<'_, '_, '_>, id: SessionId, pending: &mut crate::Pending) {
+        if let Some((_, reply, _)) = self.inflight.take()
+            && let Some(reply) = reply
+        {
+            let outcome = match self.rejection.take() {
+                Some((code, message)) => CommandOutcome::Rejected { code, message },
+                None => CommandOutcome::Accepted {
+                    through_seq: self.next_seq.checked_sub(1),
+                },
+            };
+            pending.acks.push((id.0, reply, outcome));
+        }
+        self.rejection = None;
+        if self.ended {
+            pending.ended.push(id.0);
+            for (_, reply, _) in self.queue.drain(..) {
+                if let Some(r) = reply {
+                    pending.acks.push((
+                        id.0,
+                        r,
+                        CommandOutcome::Rejected {
+                            code: "session_ended".into(),
+                            message: "the session has ended".into(),
+                        },
+                    ));
+                }
+            }
+            out.gone.push(id);
+        }
     }
 }
 

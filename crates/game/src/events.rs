@@ -27,26 +27,12 @@ pub fn into_wire(event: Event) -> GameEvent {
             node,
             kind: kind.to_string(),
             media: media.map(|m| media_into_wire(*m)),
-            lines: lines
-                .into_iter()
-                .map(|l| Line {
-                    id: l.id,
-                    speaker: l.speaker,
-                    text: l.text,
-                })
-                .collect(),
+            lines: lines.into_iter().map(line).collect(),
             prompt,
         },
         Event::ChoicesOffered { node, choices } => GameEvent::ChoicesOffered {
             node,
-            choices: choices
-                .into_iter()
-                .map(|c| Choice {
-                    edge: c.edge,
-                    label: c.label,
-                    available_at_ms: c.available_at_ms,
-                })
-                .collect(),
+            choices: choices.into_iter().map(choice).collect(),
         },
         Event::StateDelta { changes } => GameEvent::StateDelta {
             changes: changes.into_iter().map(change).collect(),
@@ -99,11 +85,7 @@ pub fn into_wire(event: Event) -> GameEvent {
         },
         Event::LevelUp { level, xp } => GameEvent::LevelUp { level, xp },
         Event::SceneUnlocked { scene } => GameEvent::SceneUnlocked { scene },
-        Event::Saved { .. } => GameEvent::Error {
-            command: "save".into(),
-            code: "internal".into(),
-            message: "unexpected save event".into(),
-        },
+        Event::Saved { .. } => unexpected_save(),
         Event::SessionEnded { reason } => GameEvent::SessionEnded {
             reason: end_reason(reason).to_owned(),
         },
@@ -121,6 +103,32 @@ pub fn into_wire(event: Event) -> GameEvent {
             node,
             media: media_into_wire(*media),
         },
+    }
+}
+
+/// `Saved` is the simulation's own, never sent (the tick drops it before encoding);
+/// if one got here, the client sees an internal error rather than a save.
+fn unexpected_save() -> GameEvent {
+    GameEvent::Error {
+        command: "save".into(),
+        code: "internal".into(),
+        message: "unexpected save event".into(),
+    }
+}
+
+fn line(l: domain::narrative::Line) -> Line {
+    Line {
+        id: l.id,
+        speaker: l.speaker,
+        text: l.text,
+    }
+}
+
+fn choice(c: sim::Choice) -> Choice {
+    Choice {
+        edge: c.edge,
+        label: c.label,
+        available_at_ms: c.available_at_ms,
     }
 }
 
