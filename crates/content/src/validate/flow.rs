@@ -1,11 +1,25 @@
-//! How a node advances, as each kind declares it ([`Flow`]), and the checks that follow
-//! from it: outgoing edges, their conditions, effects and `on` selectors, default edges and
-//! auto-advance.
+//! A node in its scene ([`NodeCx`]), how a node advances, as each kind declares it
+//! ([`Flow`]), and the checks that follow from it: outgoing edges, their conditions, effects
+//! and `on` selectors, default edges and auto-advance. The per-kind modules in
+//! [`super::nodes`] build on these; nothing here depends on them.
 
-use domain::narrative::Type;
+use domain::narrative::{Edge, Node, Scene, Type};
 
-use super::nodes::NodeCx;
 use super::{Ctx, is_ident};
+
+/// A node in its scene, with its outgoing edges.
+pub(super) struct NodeCx<'s> {
+    pub node: &'s Node,
+    pub edges: Vec<&'s Edge>,
+    pub scene: &'s Scene,
+}
+
+impl NodeCx<'_> {
+    /// The node's id.
+    pub(super) fn id(&self) -> &str {
+        &self.node.id
+    }
+}
 
 /// How a node of some kind advances.
 pub(super) enum Flow<'a> {

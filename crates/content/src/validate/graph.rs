@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use domain::narrative::{Edge, Node, Scene};
 
-use super::nodes::{self, NodeCx};
+use super::flow::NodeCx;
+use super::nodes;
 use super::{Ctx, is_ident};
 
 /// Checks one scene; `is_called` says whether some call node calls it.

@@ -2,7 +2,8 @@
 //!
 //! - [`world`]: the world config's own rules,
 //! - [`graph`]: a scene's graph (ids, edges, reachability, calls and returns),
-//! - [`flow`]: how a node advances (outgoing edges, `on`, defaults, auto-advance),
+//! - [`flow`]: a node in its scene and how it advances (outgoing edges, `on`, defaults,
+//!   auto-advance),
 //! - [`nodes`]: one module per node kind, dispatched by one exhaustive match,
 //! - [`exprs`] and [`effects`]: expressions, references and effects in their scene.
 

@@ -3,8 +3,7 @@
 use domain::narrative::Effect;
 
 use super::super::Ctx;
-use super::super::flow::{Flow, On};
-use super::NodeCx;
+use super::super::flow::{Flow, NodeCx, On};
 
 pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>, effects: &[Effect]) {
     c.flow(

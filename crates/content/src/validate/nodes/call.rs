@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use domain::narrative::ExprText;
 
 use super::super::Ctx;
-use super::super::flow::{Flow, On};
-use super::NodeCx;
+use super::super::flow::{Flow, NodeCx, On};
 
 pub(super) fn check(
     c: &mut Ctx<'_>,

@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use domain::narrative::Line;
 
 use super::super::Ctx;
-use super::super::flow::{Flow, On};
-use super::NodeCx;
+use super::super::flow::{Flow, NodeCx, On};
 
 pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>, lines: &[Line], auto: bool) {
     c.flow(

@@ -3,8 +3,7 @@
 use domain::narrative::scene::GenerationSpec;
 
 use super::super::Ctx;
-use super::super::flow::{Flow, On};
-use super::NodeCx;
+use super::super::flow::{Flow, NodeCx, On};
 
 pub(super) fn check(
     c: &mut Ctx<'_>,

@@ -6,8 +6,7 @@ use domain::narrative::expr;
 use domain::narrative::scene::{MINI_GAMES, MiniGameSpec, REFLEX_DEFAULT_ROUNDS};
 
 use super::super::Ctx;
-use super::super::flow::{Flow, On};
-use super::NodeCx;
+use super::super::flow::{Flow, NodeCx, On};
 
 pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>, spec: &MiniGameSpec) {
     c.flow(

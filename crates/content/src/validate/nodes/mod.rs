@@ -1,6 +1,7 @@
 //! Per-kind node validation: one module per node kind, dispatched by [`check`], the one
 //! exhaustive match over [`NodeKind`] in validation. Each kind declares how it advances
-//! ([`super::flow::Flow`]) and checks its own fields.
+//! ([`super::flow::Flow`]) and checks its own fields. The shared types ([`NodeCx`], `Flow`,
+//! `On`) live in [`super::flow`]; this module only dispatches.
 
 mod action;
 mod call;
@@ -12,22 +13,10 @@ mod media;
 mod minigame;
 mod return_;
 
-use domain::narrative::{Edge, Node, NodeKind, Scene};
+use domain::narrative::NodeKind;
 
 use super::Ctx;
-
-/// A node in its scene, with its outgoing edges.
-pub(super) struct NodeCx<'s> {
-    pub node: &'s Node,
-    pub edges: Vec<&'s Edge>,
-    pub scene: &'s Scene,
-}
-
-impl NodeCx<'_> {
-    fn id(&self) -> &str {
-        &self.node.id
-    }
-}
+use super::flow::NodeCx;
 
 /// Checks a node: its flow, then its kind's own rules.
 pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>) {

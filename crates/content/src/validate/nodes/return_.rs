@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use domain::narrative::ExprText;
 
 use super::super::Ctx;
-use super::super::flow::Flow;
-use super::NodeCx;
+use super::super::flow::{Flow, NodeCx};
 
 pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>, values: &BTreeMap<String, ExprText>) {
     c.flow(n, Flow::Return);
