@@ -17,7 +17,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::close_connection;
 use crate::handler::{ConnectionContext, Outbox, Outgoing};
-use crate::server::{LiveGuard, Shared, now_ms, stopped};
+use crate::shared::{LiveGuard, Shared, now_ms, stopped};
 
 /// How long a closing connection waits for its last frames (e.g. the
 /// `Error` explaining the close) to be acknowledged.

@@ -1,6 +1,7 @@
 //! PixSim QUIC endpoint (quinn), the server's side only: TLS certificate handling
 //! (`cert`), the endpoint and its accept loop (`server`), the per-connection protocol
-//! driver (`conn`) and what a [`ConnectionHandler`] sees (`handler`). It knows the
+//! driver (`conn`), what the two share (`shared`: config, counters, stop signal) and
+//! what a [`ConnectionHandler`] sees (`handler`). It knows the
 //! wire format and nothing of the game: the server plugs the game channel in as a
 //! handler. Clients (`game-client`) have their own QUIC client side.
 //!
@@ -15,6 +16,7 @@ mod cert;
 mod conn;
 mod handler;
 mod server;
+mod shared;
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,7 +31,8 @@ pub use handler::{
     BasicHandler, ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox,
 };
 pub use protocol::CloseCode;
-pub use server::{QuicServer, QuicStats};
+pub use server::QuicServer;
+pub use shared::QuicStats;
 
 /// Endpoint configuration.
 #[derive(Clone, Debug)]

@@ -1,11 +1,11 @@
-//! The endpoint: binding (certificate, transport limits), the accept loop, the
-//! connection counters ([`QuicStats`]) and the graceful shutdown.
+//! The endpoint: binding (certificate, transport limits), the accept loop and the
+//! graceful shutdown. What it shares with the connection tasks is in `shared`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use protocol::CloseCode;
 use tokio::sync::watch;
@@ -14,41 +14,8 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::conn::{DATAGRAM_RECEIVE_BUFFER, serve};
 use crate::handler::{BasicHandler, ConnectionHandler};
+use crate::shared::{QuicStats, Shared};
 use crate::{QuicConfig, QuicError, cert, idle};
-
-/// Live counters of an endpoint. Cheap to clone.
-#[derive(Clone, Debug, Default)]
-pub struct QuicStats {
-    pub(crate) live: Arc<AtomicUsize>,
-    pub(crate) accepted: Arc<AtomicU64>,
-}
-
-impl QuicStats {
-    /// Connections currently established (TLS done, not closed).
-    pub fn connections(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
-    }
-    /// Connections established since start.
-    pub fn total_accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
-    }
-}
-
-/// Decrements the live count when the connection task ends.
-pub(crate) struct LiveGuard(pub(crate) Arc<AtomicUsize>);
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-pub(crate) struct Shared {
-    pub(crate) cfg: QuicConfig,
-    pub(crate) stats: QuicStats,
-    pub(crate) handler: Arc<dyn ConnectionHandler>,
-    pub(crate) next_id: AtomicU64,
-}
 
 /// A bound QUIC endpoint, ready to [`run`](QuicServer::run).
 pub struct QuicServer {
@@ -68,13 +35,6 @@ impl std::fmt::Debug for QuicServer {
             .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl QuicServer {
@@ -281,9 +241,4 @@ fn log_join(done: Result<(), tokio::task::JoinError>) {
     {
         tracing::error!(error = %e, "QUIC connection task panicked");
     }
-}
-
-/// Resolves when shutdown is requested (or the run loop is gone).
-pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
