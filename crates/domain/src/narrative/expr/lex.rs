@@ -1,6 +1,16 @@
-//! The tokenizer.
+//! The tokenizer, and [`ParseError`], the syntax error both it and the parser report.
 
-use super::parse::ParseError;
+use thiserror::Error;
+
+/// A syntax error with a byte offset.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("syntax error at column {}: {message}", .offset + 1)]
+pub struct ParseError {
+    /// Byte offset in the source.
+    pub offset: usize,
+    /// What went wrong.
+    pub message: String,
+}
 
 /// A token.
 #[derive(Clone, Debug, PartialEq)]

@@ -50,8 +50,9 @@ mod value;
 pub use ast::{BinOp, Expr, Path};
 pub use check::{TypeEnv, TypeError, check};
 pub use eval::{Env, EvalError, eval};
+pub use lex::ParseError;
 pub use map_env::MapEnv;
-pub use parse::{ParseError, parse};
+pub use parse::parse;
 pub use text::ExprText;
 pub use value::{Type, Value};
 

@@ -1,20 +1,8 @@
 //! The recursive-descent parser (grammar in the module doc of [`super`]).
 
-use thiserror::Error;
-
 use super::ast::{BinOp, Expr, Path};
-use super::lex::{Tok, lex, tok_name};
+use super::lex::{ParseError, Tok, lex, tok_name};
 use super::value::Value;
-
-/// A syntax error with a byte offset.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("syntax error at column {}: {message}", .offset + 1)]
-pub struct ParseError {
-    /// Byte offset in the source.
-    pub offset: usize,
-    /// What went wrong.
-    pub message: String,
-}
 
 struct Parser {
     toks: Vec<(usize, Tok)>,

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ast::Expr;
-use super::parse::{ParseError, parse};
+use super::lex::ParseError;
+use super::parse::parse;
 
 /// Expression source text as written in a scene file, parsed at deserialization.
 ///
