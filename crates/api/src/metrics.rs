@@ -141,33 +141,47 @@ async fn metrics(
         return e.into_response();
     }
     let mut out = String::with_capacity(4096);
-    let stats = &s.tick.stats;
+    write_tick(&mut out, &s);
+    write_systems(&mut out);
+    write_sessions(&mut out, &s);
+    write_db_pool(&mut out, &s);
+    write_http(&mut out, &http);
+    for source in &s.gauges.extra {
+        out.push_str(&source().await);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
 
+/// The tick loop: duration histogram, overruns, rate and pause state.
+fn write_tick(out: &mut String, s: &AppState) {
+    let stats = &s.tick.stats;
     stats.histogram().write_prometheus(
-        &mut out,
+        out,
         "pixsim_tick_duration_seconds",
         "Duration of each simulation tick.",
     );
     head(
-        &mut out,
+        out,
         "pixsim_tick_overruns_total",
         "counter",
         "Ticks that ended after the next one was due.",
     );
     let _ = writeln!(out, "pixsim_tick_overruns_total {}", stats.overruns());
-    head(
-        &mut out,
-        "pixsim_tick_rate_hz",
-        "gauge",
-        "Configured tick rate.",
-    );
+    head(out, "pixsim_tick_rate_hz", "gauge", "Configured tick rate.");
     let _ = writeln!(
         out,
         "pixsim_tick_rate_hz {}",
         num(1.0 / stats.period().as_secs_f64())
     );
     head(
-        &mut out,
+        out,
         "pixsim_tick_paused",
         "gauge",
         "1 while the tick loop is paused.",
@@ -177,11 +191,14 @@ async fn metrics(
         "pixsim_tick_paused {}",
         u8::from(s.tick.control.is_paused())
     );
+}
 
+/// Time spent in each ECS system (nothing while no system has run).
+fn write_systems(out: &mut String) {
     let systems = tick::system_timings();
     if !systems.is_empty() {
         head(
-            &mut out,
+            out,
             "pixsim_system_duration_seconds",
             "summary",
             "Time spent in each ECS system.",
@@ -200,9 +217,12 @@ async fn metrics(
             );
         }
     }
+}
 
+/// Game sessions loaded, and QUIC connections when the QUIC server runs.
+fn write_sessions(out: &mut String, s: &AppState) {
     head(
-        &mut out,
+        out,
         "pixsim_sessions",
         "gauge",
         "Game sessions loaded in the simulation.",
@@ -215,14 +235,14 @@ async fn metrics(
     if let Some(q) = &s.gauges.quic {
         let q = q();
         head(
-            &mut out,
+            out,
             "pixsim_quic_connections",
             "gauge",
             "Open QUIC connections.",
         );
         let _ = writeln!(out, "pixsim_quic_connections {}", q.connections);
         head(
-            &mut out,
+            out,
             "pixsim_quic_connections_accepted_total",
             "counter",
             "QUIC connections accepted.",
@@ -233,9 +253,12 @@ async fn metrics(
             q.accepted_total
         );
     }
+}
 
+/// Database pool connections by state, and the pool size limit.
+fn write_db_pool(out: &mut String, s: &AppState) {
     head(
-        &mut out,
+        out,
         "pixsim_db_pool_connections",
         "gauge",
         "Database pool connections by state.",
@@ -249,7 +272,7 @@ async fn metrics(
         size.saturating_sub(idle)
     );
     head(
-        &mut out,
+        out,
         "pixsim_db_pool_max_connections",
         "gauge",
         "Database pool size limit.",
@@ -259,10 +282,13 @@ async fn metrics(
         "pixsim_db_pool_max_connections {}",
         s.db.options().get_max_connections()
     );
+}
 
+/// HTTP requests and the time spent answering them, by method, route and status.
+fn write_http(out: &mut String, http: &HttpMetrics) {
     let requests = http.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     head(
-        &mut out,
+        out,
         "pixsim_http_requests_total",
         "counter",
         "HTTP requests by method, route and status.",
@@ -276,7 +302,7 @@ async fn metrics(
         );
     }
     head(
-        &mut out,
+        out,
         "pixsim_http_request_duration_seconds_total",
         "counter",
         "Time spent answering HTTP requests.",
@@ -290,19 +316,6 @@ async fn metrics(
             num(*secs)
         );
     }
-
-    for source in &s.gauges.extra {
-        out.push_str(&source().await);
-    }
-
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
 }
 
 #[cfg(test)]

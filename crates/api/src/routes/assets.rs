@@ -212,7 +212,23 @@ pub struct UploadForm {
         (status = 422, description = "no `file` field, or not a known media format", body = ErrorBody)))]
 async fn upload(State(s): State<AppState>, Auth(p): Auth, req: Request) -> ApiResult<Response> {
     let max = s.generation.config().max_upload_bytes;
-    let body_limit = max.saturating_add(MULTIPART_OVERHEAD);
+    let (mut form, exceeded) = open_form(req, max.saturating_add(MULTIPART_OVERHEAD)).await?;
+    let (up, declared) = read_file_field(&s, &mut form, &exceeded, max).await?;
+    let asset = s
+        .generation
+        .upload_incoming(actor(&p), up, declared.as_deref())
+        .await?;
+    let location = format!("/api/v1/assets/{}", asset.id);
+    let mut res = (StatusCode::CREATED, ApiJson(asset)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// The multipart form of an upload request, its body counted as it streams in and cut
+/// off past `body_limit`: the flag returned is set when that happened.
+async fn open_form(req: Request, body_limit: u64) -> ApiResult<(Multipart, Arc<AtomicBool>)> {
     let declared_len = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -238,23 +254,36 @@ async fn upload(State(s): State<AppState>, Auth(p): Auth, req: Request) -> ApiRe
         Ok(chunk)
     });
     let req = Request::from_parts(parts, Body::from_stream(counted));
-    let multipart_error = |e: MultipartError| {
-        if exceeded.load(Ordering::Relaxed) || e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest {
-                code: "invalid_multipart",
-                message: e.body_text(),
-            }
-        }
-    };
-    let mut form = Multipart::from_request(req, &()).await.map_err(|e| {
+    let form = Multipart::from_request(req, &()).await.map_err(|e| {
         ApiError::UnsupportedMediaType(format!(
             "expected a multipart/form-data body: {}",
             e.body_text()
         ))
     })?;
+    Ok((form, exceeded))
+}
 
+/// A multipart error as the API's: too large when the body limit was passed.
+fn multipart_error(exceeded: &AtomicBool, e: MultipartError) -> ApiError {
+    if exceeded.load(Ordering::Relaxed) || e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest {
+            code: "invalid_multipart",
+            message: e.body_text(),
+        }
+    }
+}
+
+/// Reads the form's one `file` field to an incoming file (with its declared content
+/// type), at most `max` bytes; other fields are read past.
+async fn read_file_field(
+    s: &AppState,
+    form: &mut Multipart,
+    exceeded: &AtomicBool,
+    max: u64,
+) -> ApiResult<(generation::incoming::Incoming, Option<String>)> {
+    let multipart_error = |e: MultipartError| multipart_error(exceeded, e);
     // The file streams to disk as it arrives (hashed on the way): an upload never
     // sits in memory, whatever its size. A failed upload's file is removed on drop.
     let mut file: Option<(generation::incoming::Incoming, Option<String>)> = None;
@@ -284,21 +313,7 @@ async fn upload(State(s): State<AppState>, Auth(p): Auth, req: Request) -> ApiRe
         }
         file = Some((up, declared));
     }
-    let Some((up, declared)) = file else {
-        return Err(ApiError::validation(
-            "a multipart field named `file` is required",
-        ));
-    };
-    let asset = s
-        .generation
-        .upload_incoming(actor(&p), up, declared.as_deref())
-        .await?;
-    let location = format!("/api/v1/assets/{}", asset.id);
-    let mut res = (StatusCode::CREATED, ApiJson(asset)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    file.ok_or_else(|| ApiError::validation("a multipart field named `file` is required"))
 }
 
 /// Request headers that [`ServeFile`] honours.
@@ -313,20 +328,52 @@ const CONDITIONAL: [header::HeaderName; 4] = [
 /// hash as ETag. Errors use the envelope.
 async fn serve(f: AssetFile, headers: &HeaderMap) -> ApiResult<Response> {
     let etag = format!("\"{}\"", f.asset.content_hash);
-    let cached = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == etag || t == "*");
-    if cached {
+    if matches_etag(headers, &etag) {
         let mut res = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(v) = HeaderValue::from_str(&etag) {
             res.headers_mut().insert(header::ETAG, v);
         }
         return Ok(res);
     }
+    let res = match ServeFile::new(&f.path)
+        .oneshot(conditional_request(headers))
+        .await
+    {
+        Ok(res) => res.map(Body::new),
+        Err(never) => match never {},
+    };
+    match res.status() {
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED => {
+            Ok(with_asset_headers(res, &f.mime, &etag))
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => Ok(range_not_satisfiable(f.size)),
+        StatusCode::PRECONDITION_FAILED => Ok(envelope(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the file was modified since the given time".into(),
+        )),
+        StatusCode::NOT_FOUND => Err(ApiError::NotFound("the asset's file is missing".into())),
+        other => Err(ApiError::internal(format!(
+            "serving {} answered {other}",
+            f.path.display()
+        ))),
+    }
+}
+
+/// Whether `If-None-Match` names the ETag (weak or strong) or is `*`.
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// The request [`ServeFile`] answers: the conditional headers of the caller's, without
+/// a Range it cannot take.
+fn conditional_request(headers: &HeaderMap) -> Request {
     let mut req = Request::new(Body::empty());
     // A Range this server cannot take (another unit, several ranges, not a range at
     // all) is ignored, and the whole file sent, as RFC 9110 §14.2 says.
@@ -342,58 +389,45 @@ async fn serve(f: AssetFile, headers: &HeaderMap) -> ApiResult<Response> {
             req.headers_mut().insert(name, v.clone());
         }
     }
-    let res = match ServeFile::new(&f.path).oneshot(req).await {
-        Ok(res) => res.map(Body::new),
-        Err(never) => match never {},
-    };
-    match res.status() {
-        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED => {
-            let (mut parts, body) = res.into_parts();
-            let h = &mut parts.headers;
-            if let Ok(v) = HeaderValue::from_str(&f.mime) {
-                h.insert(header::CONTENT_TYPE, v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&etag) {
-                h.insert(header::ETAG, v);
-            }
-            // The content at a path never changes (content-addressed), but it is private.
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=86400"),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            Ok(Response::from_parts(parts, body))
-        }
-        StatusCode::RANGE_NOT_SATISFIABLE => {
-            let mut out = envelope(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
-                format!(
-                    "the requested range is not satisfiable for a file of {} bytes \
-                     (one range of `bytes=start-end` is supported)",
-                    f.size
-                ),
-            );
-            let size = HeaderValue::from_str(&format!("bytes */{}", f.size));
-            if let Ok(v) = size {
-                out.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            Ok(out)
-        }
-        StatusCode::PRECONDITION_FAILED => Ok(envelope(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "the file was modified since the given time".into(),
-        )),
-        StatusCode::NOT_FOUND => Err(ApiError::NotFound("the asset's file is missing".into())),
-        other => Err(ApiError::internal(format!(
-            "serving {} answered {other}",
-            f.path.display()
-        ))),
+    req
+}
+
+/// A served file's answer with the asset's content type, ETag and caching headers.
+fn with_asset_headers(res: Response, mime: &str, etag: &str) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let h = &mut parts.headers;
+    if let Ok(v) = HeaderValue::from_str(mime) {
+        h.insert(header::CONTENT_TYPE, v);
     }
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    // The content at a path never changes (content-addressed), but it is private.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Response::from_parts(parts, body)
+}
+
+/// The 416 envelope, with the file's size in Content-Range.
+fn range_not_satisfiable(size: u64) -> Response {
+    let mut out = envelope(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range_not_satisfiable",
+        format!(
+            "the requested range is not satisfiable for a file of {size} bytes \
+             (one range of `bytes=start-end` is supported)"
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        out.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    out
 }
 
 /// Whether a Range header is one range of bytes: `bytes=first-last`, `bytes=first-`

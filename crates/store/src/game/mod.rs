@@ -427,32 +427,8 @@ impl Writer {
     }
 
     async fn write(&mut self, log_id: Option<i64>, batch: &Batch) -> Result<(), StoreError> {
-        let sessions = &batch.sessions;
-        let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
-        let saves = sessions
-            .iter()
-            .map(|s| s.save.as_ref().map(Save::to_json).transpose())
-            .collect::<Result<Vec<_>, _>>()?;
-        let saves: Vec<Option<&str>> = saves.iter().map(|s| s.as_deref()).collect();
-        let ended: Vec<bool> = sessions.iter().map(|s| s.ended).collect();
-        let next: Vec<i64> = sessions.iter().map(|s| s.next_seq).collect();
-        let chunks = chunks(&batch.events);
-        let c_sessions: Vec<Uuid> = chunks.iter().map(|c| c.session).collect();
-        let firsts: Vec<i64> = chunks
-            .iter()
-            .map(|c| c.events.first().map_or(0, |e| e.seq))
-            .collect();
-        let lasts: Vec<i64> = chunks
-            .iter()
-            .map(|c| c.events.last().map_or(0, |e| e.seq))
-            .collect();
-        let last_ats: Vec<i64> = chunks
-            .iter()
-            .map(|c| c.events.last().map_or(0, |e| e.at_ms))
-            .collect();
-        let bodies: Vec<Vec<u8>> = chunks.iter().map(|c| encode_chunk(&c.events)).collect();
-        let trim_sessions: Vec<Uuid> = batch.trim.iter().map(|t| t.0).collect();
-        let keep: Vec<i64> = batch.trim.iter().map(|t| t.1).collect();
+        let c = BatchColumns::of(batch)?;
+        let saves: Vec<Option<&str>> = c.saves.iter().map(|s| s.as_deref()).collect();
         let conn = self.conn().await?;
         // A batch applied as one statement (one round trip, atomic): session updates,
         // event chunks, trims, and the deletion of its log row (`$12`, NULL when there is
@@ -492,18 +468,18 @@ impl Writer {
 )
 SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM s) + (SELECT count(*) FROM e)
   + (SELECT count(*) FROM t) AS n",
-            &ids,
+            &c.ids,
             // Nullable elements: `as _` skips the macro's `Vec<String>` check.
             &saves as _,
-            &ended,
-            &next,
-            &c_sessions,
-            &firsts,
-            &lasts,
-            &last_ats,
-            &bodies,
-            &trim_sessions,
-            &keep,
+            &c.ended,
+            &c.next,
+            &c.chunk_sessions,
+            &c.firsts,
+            &c.lasts,
+            &c.last_ats,
+            &c.bodies,
+            &c.trim_sessions,
+            &c.keep,
             log_id,
         )
         // One row: the count of rows touched (unused).
@@ -514,5 +490,54 @@ SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM s) + (SELECT count(*) FR
             return Err(e.into());
         }
         Ok(())
+    }
+}
+
+/// A batch as the columns [`Writer::write`] binds: sessions (`$1`..`$4`), event chunks
+/// (`$5`..`$9`) and trims (`$10`, `$11`).
+struct BatchColumns<'a> {
+    ids: Vec<Uuid>,
+    saves: Vec<Option<std::borrow::Cow<'a, str>>>,
+    ended: Vec<bool>,
+    next: Vec<i64>,
+    chunk_sessions: Vec<Uuid>,
+    firsts: Vec<i64>,
+    lasts: Vec<i64>,
+    last_ats: Vec<i64>,
+    bodies: Vec<Vec<u8>>,
+    trim_sessions: Vec<Uuid>,
+    keep: Vec<i64>,
+}
+
+impl<'a> BatchColumns<'a> {
+    fn of(batch: &'a Batch) -> Result<Self, StoreError> {
+        let sessions = &batch.sessions;
+        let saves = sessions
+            .iter()
+            .map(|s| s.save.as_ref().map(Save::to_json).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        let chunks = chunks(&batch.events);
+        Ok(BatchColumns {
+            ids: sessions.iter().map(|s| s.id).collect(),
+            saves,
+            ended: sessions.iter().map(|s| s.ended).collect(),
+            next: sessions.iter().map(|s| s.next_seq).collect(),
+            chunk_sessions: chunks.iter().map(|c| c.session).collect(),
+            firsts: chunks
+                .iter()
+                .map(|c| c.events.first().map_or(0, |e| e.seq))
+                .collect(),
+            lasts: chunks
+                .iter()
+                .map(|c| c.events.last().map_or(0, |e| e.seq))
+                .collect(),
+            last_ats: chunks
+                .iter()
+                .map(|c| c.events.last().map_or(0, |e| e.at_ms))
+                .collect(),
+            bodies: chunks.iter().map(|c| encode_chunk(&c.events)).collect(),
+            trim_sessions: batch.trim.iter().map(|t| t.0).collect(),
+            keep: batch.trim.iter().map(|t| t.1).collect(),
+        })
     }
 }

@@ -190,38 +190,35 @@ pub async fn complete_jobs(
     pool: &PgPool,
     items: &[Completion],
 ) -> Result<Vec<Option<(JobRow, AssetRow)>>, StoreError> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        job: JobRow,
-        asset_created_at: DateTime<Utc>,
-    }
-    let assets: Vec<&NewAsset> = items.iter().map(|c| &c.asset).collect();
-    macro_rules! col {
-        ($f:ident) => {
-            assets.iter().map(|a| a.$f.clone()).collect::<Vec<_>>()
-        };
-    }
-    let mut edge_jobs = Vec::new();
-    let mut parents = Vec::new();
-    let mut relations = Vec::new();
-    let mut operations = Vec::new();
-    let mut sequences = Vec::new();
-    for c in items {
-        for e in &c.edges {
-            edge_jobs.push(c.job_id);
-            parents.push(e.parent_asset_id);
-            relations.push(e.relation.as_str());
-            operations.push(e.operation.as_str());
-            sequences.push(e.sequence);
-        }
-    }
+    let sql = complete_jobs_sql();
+    let query = sqlx::query_as(&sql);
+    let query = bind_edges(bind_attempts(bind_assets(query, items), items), items);
+    let rows = query.fetch_all(pool).await?;
+    Ok(pair_completions(items, rows))
+}
+
+/// A completed job as [`complete_jobs`] returns it, with its asset's creation time.
+#[derive(sqlx::FromRow)]
+struct CompletedRow {
+    #[sqlx(flatten)]
+    job: JobRow,
+    asset_created_at: DateTime<Utc>,
+}
+
+/// The statement of [`complete_jobs`] being bound.
+type CompleteQuery<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, CompletedRow, sqlx::postgres::PgArguments>;
+
+/// The statement of [`complete_jobs`]: `$1`..`$22` one element per completion (see
+/// [`bind_assets`], [`bind_attempts`]), `$23`..`$27` one per lineage edge
+/// ([`bind_edges`]).
+fn complete_jobs_sql() -> String {
     let job_cols = JOB_COLUMNS
         .split(',')
         .map(|c| format!("j.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
+    format!(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                  $6::int8[], $7::int4[], $8::int4[], $9::int8[], $10::text[], $11::text[],
@@ -285,8 +282,18 @@ pub async fn complete_jobs(
          )
          SELECT {job_cols}, a.created_at AS asset_created_at
          FROM j JOIN a ON a.source_generation_id = j.id"
-    );
-    let rows: Vec<Row> = sqlx::query_as(&sql)
+    )
+}
+
+/// Binds `$1`..`$17`: the new assets' columns (those of [`NEW_COLUMNS`] but
+/// `source_generation_id`, which is the job).
+fn bind_assets<'q>(query: CompleteQuery<'q>, items: &'q [Completion]) -> CompleteQuery<'q> {
+    macro_rules! col {
+        ($f:ident) => {
+            items.iter().map(|c| c.asset.$f.clone()).collect::<Vec<_>>()
+        };
+    }
+    query
         .bind(col!(id))
         .bind(col!(owner_id))
         .bind(col!(media_type))
@@ -304,21 +311,53 @@ pub async fn complete_jobs(
         .bind(col!(remote_url))
         .bind(col!(operation))
         .bind(col!(prompt))
+}
+
+/// Binds `$18`..`$22`: each attempt's job, attempt number, lease owner and submission,
+/// and the id of the submission recorded now when it has none.
+fn bind_attempts<'q>(query: CompleteQuery<'q>, items: &'q [Completion]) -> CompleteQuery<'q> {
+    query
         .bind(items.iter().map(|c| c.job_id).collect::<Vec<_>>())
         .bind(items.iter().map(|c| c.attempt).collect::<Vec<_>>())
         .bind(items.iter().map(|c| c.owner.as_str()).collect::<Vec<_>>())
         .bind(items.iter().map(|c| c.submission_id).collect::<Vec<_>>())
         .bind(items.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-        .bind(&edge_jobs)
-        .bind(&parents)
-        .bind(&relations)
-        .bind(&operations)
-        .bind(&sequences)
-        .fetch_all(pool)
-        .await?;
-    let mut by_job: std::collections::HashMap<Uuid, Row> =
+}
+
+/// Binds `$23`..`$27`: the lineage edges of all completions, as (job, parent, relation,
+/// operation, sequence) columns.
+fn bind_edges<'q>(query: CompleteQuery<'q>, items: &'q [Completion]) -> CompleteQuery<'q> {
+    let mut edge_jobs = Vec::new();
+    let mut parents = Vec::new();
+    let mut relations = Vec::new();
+    let mut operations = Vec::new();
+    let mut sequences = Vec::new();
+    for c in items {
+        for e in &c.edges {
+            edge_jobs.push(c.job_id);
+            parents.push(e.parent_asset_id);
+            relations.push(e.relation.as_str());
+            operations.push(e.operation.as_str());
+            sequences.push(e.sequence);
+        }
+    }
+    query
+        .bind(edge_jobs)
+        .bind(parents)
+        .bind(relations)
+        .bind(operations)
+        .bind(sequences)
+}
+
+/// The rows of [`complete_jobs`] per completion, in order: `None` where the lease was
+/// lost.
+fn pair_completions(
+    items: &[Completion],
+    rows: Vec<CompletedRow>,
+) -> Vec<Option<(JobRow, AssetRow)>> {
+    let mut by_job: std::collections::HashMap<Uuid, CompletedRow> =
         rows.into_iter().map(|r| (r.job.id, r)).collect();
-    Ok(items
+    items
         .iter()
         .map(|c| {
             by_job.remove(&c.job_id).map(|r| {
@@ -333,7 +372,7 @@ pub async fn complete_jobs(
                 )
             })
         })
-        .collect())
+        .collect()
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<AssetRow, StoreError> {

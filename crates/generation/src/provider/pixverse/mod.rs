@@ -162,89 +162,104 @@ impl PixverseProvider {
 
     fn body(req: &SubmitRequest) -> Result<(&'static str, Value), ProviderError> {
         let p = &req.params;
-        let mut b = serde_json::Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                b.insert(k.to_owned(), v);
-            }
-        };
+        let mut b = Fields::default();
         let mut prompt = p.prompt.clone().unwrap_or_default();
         if req.operation == Operation::Fusion && !prompt.ends_with(' ') {
             // Each `@ref_name` must be followed by a space, also at the very end.
             prompt.push(' ');
         }
-        put("prompt", Some(json!(prompt)));
-        put("model", p.model.clone().map(Value::from));
-        put("duration", p.duration.map(Value::from));
-        put("quality", p.quality.clone().map(Value::from));
-        put("seed", p.seed.map(Value::from));
-        put("motion_mode", p.motion_mode.clone().map(Value::from));
+        b.put("prompt", Some(json!(prompt)));
+        b.put("model", p.model.clone().map(Value::from));
+        b.put("duration", p.duration.map(Value::from));
+        b.put("quality", p.quality.clone().map(Value::from));
+        b.put("seed", p.seed.map(Value::from));
+        b.put("motion_mode", p.motion_mode.clone().map(Value::from));
         let path = match req.operation {
             Operation::TextToVideo => {
-                put("aspect_ratio", p.aspect_ratio.clone().map(Value::from));
-                put(
-                    "negative_prompt",
-                    p.negative_prompt.clone().map(Value::from),
-                );
-                put("style", p.style.clone().map(Value::from));
-                put("template_id", p.template_id.map(Value::from));
-                put(
-                    "camera_movement",
-                    p.camera_movement.clone().map(Value::from),
-                );
+                b.put("aspect_ratio", p.aspect_ratio.clone().map(Value::from));
+                b.put_look(p);
                 "/video/text/generate"
             }
             Operation::ImageToVideo => {
                 let img = req.inputs.first().ok_or_else(|| missing("image"))?;
-                put("img_id", Some(json!(Self::remote_int(img)?)));
-                put(
-                    "negative_prompt",
-                    p.negative_prompt.clone().map(Value::from),
-                );
-                put("style", p.style.clone().map(Value::from));
-                put("template_id", p.template_id.map(Value::from));
-                put(
-                    "camera_movement",
-                    p.camera_movement.clone().map(Value::from),
-                );
+                b.put("img_id", Some(json!(Self::remote_int(img)?)));
+                b.put_look(p);
                 "/video/img/generate"
             }
             Operation::VideoTransition => {
                 let first = req.inputs.first().ok_or_else(|| missing("first frame"))?;
                 let last = req.inputs.get(1).ok_or_else(|| missing("last frame"))?;
-                put("first_frame_img", Some(json!(Self::remote_int(first)?)));
-                put("last_frame_img", Some(json!(Self::remote_int(last)?)));
+                b.put("first_frame_img", Some(json!(Self::remote_int(first)?)));
+                b.put("last_frame_img", Some(json!(Self::remote_int(last)?)));
                 "/video/transition/generate"
             }
-            Operation::VideoExtend => {
-                let v = req.inputs.first().ok_or_else(|| missing("video"))?;
-                match (&v.origin_provider, &v.origin_remote_id) {
-                    (Some(pv), Some(id)) if pv == ID && id.parse::<i64>().is_ok() => {
-                        put("source_video_id", id.parse::<i64>().ok().map(Value::from));
-                    }
-                    _ => put("video_media_id", Some(json!(Self::remote_int(v)?))),
-                }
-                put("style", p.style.clone().map(Value::from));
-                "/video/extend/generate"
-            }
-            Operation::Fusion => {
-                put("aspect_ratio", p.aspect_ratio.clone().map(Value::from));
-                let refs = req
-                    .inputs
-                    .iter()
-                    .map(|i| {
-                        Ok(json!({
-                            "type": if i.role == InputRole::Background { "background" } else { "subject" },
-                            "img_id": Self::remote_int(i)?,
-                            "ref_name": i.ref_name.clone().unwrap_or_default(),
-                        }))
-                    })
-                    .collect::<Result<Vec<Value>, ProviderError>>()?;
-                put("image_references", Some(Value::Array(refs)));
-                "/video/fusion/generate"
-            }
+            Operation::VideoExtend => Self::extend_fields(&mut b, req)?,
+            Operation::Fusion => Self::fusion_fields(&mut b, req)?,
         };
-        Ok((path, Value::Object(b)))
+        Ok((path, Value::Object(b.0)))
+    }
+
+    /// The fields of a video extension (the source video: a Pixverse video by its
+    /// video id, else an uploaded one by its media id) and its path.
+    fn extend_fields(b: &mut Fields, req: &SubmitRequest) -> Result<&'static str, ProviderError> {
+        let v = req.inputs.first().ok_or_else(|| missing("video"))?;
+        match (&v.origin_provider, &v.origin_remote_id) {
+            (Some(pv), Some(id)) if pv == ID && id.parse::<i64>().is_ok() => {
+                b.put("source_video_id", id.parse::<i64>().ok().map(Value::from));
+            }
+            _ => b.put("video_media_id", Some(json!(Self::remote_int(v)?))),
+        }
+        b.put("style", req.params.style.clone().map(Value::from));
+        Ok("/video/extend/generate")
+    }
+
+    /// The fields of a fusion (its image references, each a subject or the
+    /// background) and its path.
+    fn fusion_fields(b: &mut Fields, req: &SubmitRequest) -> Result<&'static str, ProviderError> {
+        b.put(
+            "aspect_ratio",
+            req.params.aspect_ratio.clone().map(Value::from),
+        );
+        let refs = req
+            .inputs
+            .iter()
+            .map(|i| {
+                Ok(json!({
+                    "type": if i.role == InputRole::Background { "background" } else { "subject" },
+                    "img_id": Self::remote_int(i)?,
+                    "ref_name": i.ref_name.clone().unwrap_or_default(),
+                }))
+            })
+            .collect::<Result<Vec<Value>, ProviderError>>()?;
+        b.put("image_references", Some(Value::Array(refs)));
+        Ok("/video/fusion/generate")
+    }
+}
+
+/// A request body being built: fields without a value are left out.
+#[derive(Default)]
+struct Fields(serde_json::Map<String, Value>);
+
+impl Fields {
+    fn put(&mut self, k: &str, v: Option<Value>) {
+        if let Some(v) = v {
+            self.0.insert(k.to_owned(), v);
+        }
+    }
+
+    /// The look of a text or image to video: negative prompt, style, template and
+    /// camera movement.
+    fn put_look(&mut self, p: &GenerationParams) {
+        self.put(
+            "negative_prompt",
+            p.negative_prompt.clone().map(Value::from),
+        );
+        self.put("style", p.style.clone().map(Value::from));
+        self.put("template_id", p.template_id.map(Value::from));
+        self.put(
+            "camera_movement",
+            p.camera_movement.clone().map(Value::from),
+        );
     }
 }
 

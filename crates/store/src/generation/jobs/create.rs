@@ -167,24 +167,24 @@ pub async fn insert_batch(
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     debug_assert!(jobs.iter().all(|j| j.idempotency_key.is_none()));
     debug_assert_eq!(jobs.len(), limits.len());
-    let col = |f: fn(&NewJob) -> serde_json::Value| jobs.iter().map(f).collect::<Vec<_>>();
-    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
-    let users: Vec<Uuid> = jobs.iter().map(|j| j.user_id).collect();
-    let providers: Vec<&str> = jobs.iter().map(|j| j.provider.as_str()).collect();
-    let operations: Vec<Operation> = jobs.iter().map(|j| j.operation).collect();
-    let params = col(|j| j.params.clone());
-    let inputs = col(|j| j.inputs.clone());
-    let hashes: Vec<&str> = jobs.iter().map(|j| j.params_hash.as_str()).collect();
-    let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
-    let scheduled: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|j| j.scheduled_at).collect();
-    let force_new: Vec<bool> = jobs.iter().map(|j| j.force_new).collect();
-    let preferred: Vec<Option<Uuid>> = jobs.iter().map(|j| j.preferred_account_id).collect();
-    let parents: Vec<Option<Uuid>> = jobs.iter().map(|j| j.parent_generation_id).collect();
-    let max_retries: Vec<i32> = jobs.iter().map(|j| j.max_retries).collect();
-    let metadata = col(|j| j.metadata.clone());
-    let credits: Vec<i64> = jobs.iter().map(|j| j.estimated_credits).collect();
-    let sql = format!(
-        "WITH input AS (
+    let sql = INSERT_BATCH.replace("{COLUMNS}", COLUMNS);
+    let q = bind_batch(sqlx::query_as::<_, JobRow>(&sql), jobs, limits);
+    let rows = if limits.iter().any(Option::is_some) {
+        let limited = limited_users(jobs, limits);
+        let mut tx = pool.begin().await?;
+        lock_users(&mut tx, &limited).await?;
+        let rows = q.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows
+    } else {
+        q.fetch_all(pool).await?
+    };
+    batch_outcomes(pool, jobs, rows).await
+}
+
+/// The statement of [`insert_batch`]: `$1`..`$16` one element per job (see
+/// [`bind_batch`]); `{COLUMNS}` is replaced by the job columns.
+const INSERT_BATCH: &str = "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[],
                  $6::jsonb[], $7::text[], $8::int2[], $9::timestamptz[], $10::bool[],
                  $11::uuid[], $12::uuid[], $13::int4[], $14::jsonb[], $15::int8[], $16::int8[])
@@ -221,49 +221,88 @@ pub async fn insert_batch(
          FROM decided d
          WHERE d.active_limit IS NULL OR d.reuse_id IS NOT NULL OR d.active + d.pos <= d.active_limit
          ORDER BY d.ord
-         RETURNING {COLUMNS}"
-    );
-    let q = sqlx::query_as::<_, JobRow>(&sql)
-        .bind(&ids)
-        .bind(&users)
-        .bind(&providers)
-        .bind(&operations)
-        .bind(&params)
-        .bind(&inputs)
-        .bind(&hashes)
-        .bind(&priorities)
-        .bind(&scheduled)
-        .bind(&force_new)
-        .bind(&preferred)
-        .bind(&parents)
-        .bind(&max_retries)
-        .bind(&metadata)
-        .bind(&credits)
-        .bind(limits);
-    let rows = if limits.iter().any(Option::is_some) {
-        let mut limited: Vec<Uuid> = jobs
-            .iter()
-            .zip(limits)
-            .filter(|(_, l)| l.is_some())
-            .map(|(j, _)| j.user_id)
-            .collect();
-        limited.sort();
-        limited.dedup();
-        let mut tx = pool.begin().await?;
-        // The users' locks in one order, so batches never wait on each other in a cycle.
-        sqlx::query!(
-            "SELECT pg_advisory_xact_lock(7420112, h)
+         RETURNING {COLUMNS}";
+
+/// The statement of [`insert_batch`] being bound.
+type BatchQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, JobRow, sqlx::postgres::PgArguments>;
+
+/// Binds `$1`..`$16` of [`INSERT_BATCH`]: the jobs' columns, then their limits.
+fn bind_batch<'q>(
+    query: BatchQuery<'q>,
+    jobs: &'q [NewJob],
+    limits: &'q [Option<i64>],
+) -> BatchQuery<'q> {
+    let col = |f: fn(&NewJob) -> serde_json::Value| jobs.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+    let users: Vec<Uuid> = jobs.iter().map(|j| j.user_id).collect();
+    let providers: Vec<&str> = jobs.iter().map(|j| j.provider.as_str()).collect();
+    let operations: Vec<Operation> = jobs.iter().map(|j| j.operation).collect();
+    let params = col(|j| j.params.clone());
+    let inputs = col(|j| j.inputs.clone());
+    let hashes: Vec<&str> = jobs.iter().map(|j| j.params_hash.as_str()).collect();
+    let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
+    let scheduled: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|j| j.scheduled_at).collect();
+    let force_new: Vec<bool> = jobs.iter().map(|j| j.force_new).collect();
+    let preferred: Vec<Option<Uuid>> = jobs.iter().map(|j| j.preferred_account_id).collect();
+    let parents: Vec<Option<Uuid>> = jobs.iter().map(|j| j.parent_generation_id).collect();
+    let max_retries: Vec<i32> = jobs.iter().map(|j| j.max_retries).collect();
+    let metadata = col(|j| j.metadata.clone());
+    let credits: Vec<i64> = jobs.iter().map(|j| j.estimated_credits).collect();
+    query
+        .bind(ids)
+        .bind(users)
+        .bind(providers)
+        .bind(operations)
+        .bind(params)
+        .bind(inputs)
+        .bind(hashes)
+        .bind(priorities)
+        .bind(scheduled)
+        .bind(force_new)
+        .bind(preferred)
+        .bind(parents)
+        .bind(max_retries)
+        .bind(metadata)
+        .bind(credits)
+        .bind(limits)
+}
+
+/// The users of the jobs that have a limit, sorted, each once.
+fn limited_users(jobs: &[NewJob], limits: &[Option<i64>]) -> Vec<Uuid> {
+    let mut limited: Vec<Uuid> = jobs
+        .iter()
+        .zip(limits)
+        .filter(|(_, l)| l.is_some())
+        .map(|(j, _)| j.user_id)
+        .collect();
+    limited.sort();
+    limited.dedup();
+    limited
+}
+
+/// Takes the per-user transaction locks of `users` (the lock of [`insert`]).
+async fn lock_users(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    users: &[Uuid],
+) -> Result<(), StoreError> {
+    // The users' locks in one order, so batches never wait on each other in a cycle.
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(7420112, h)
              FROM (SELECT DISTINCT hashtext(u::text) AS h FROM unnest($1::uuid[]) u ORDER BY 1) s",
-            &limited,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let rows = q.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        rows
-    } else {
-        q.fetch_all(pool).await?
-    };
+        users,
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One outcome per job, in order: created when [`INSERT_BATCH`] returned its row, else
+/// refused by its user's limit (with the user's active count now).
+async fn batch_outcomes(
+    pool: &PgPool,
+    jobs: &[NewJob],
+    rows: Vec<JobRow>,
+) -> Result<Vec<InsertOutcome>, StoreError> {
     let mut by_id: std::collections::HashMap<Uuid, JobRow> =
         rows.into_iter().map(|r| (r.id, r)).collect();
     let mut out = Vec::with_capacity(jobs.len());
