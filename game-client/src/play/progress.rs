@@ -1,5 +1,5 @@
 //! [`Progress`]: the player's progression (stats, items, variables, quests, XP,
-//! unlocked scenes) as seen through the session's events.
+//! unlocked scenes) as seen through the session's events, and its stats view.
 
 use std::collections::BTreeMap;
 
@@ -73,8 +73,38 @@ impl Progress {
         }
     }
 
-    /// The stats view.
+    /// The stats view (`s` / `stats`).
     pub fn render(&self) -> Vec<String> {
-        super::render::stats(self)
+        let mut out = vec!["── stats ──".to_owned()];
+        let level = self.level.map_or("-".to_owned(), |l| l.to_string());
+        out.push(format!("level {level} · xp {}", self.xp));
+        for (k, v) in &self.stats {
+            out.push(format!("  {k} = {v}"));
+        }
+        if !self.items.is_empty() {
+            let items: Vec<String> = self
+                .items
+                .iter()
+                .map(|(k, v)| format!("{k} ×{v}"))
+                .collect();
+            out.push(format!("items: {}", items.join(", ")));
+        }
+        for (quest, status) in &self.quests {
+            out.push(format!("quest {quest}: {status}"));
+            for ((q, objective), (progress, target, done)) in &self.objectives {
+                if q == quest {
+                    let mark = if *done { " ✓" } else { "" };
+                    out.push(format!("  {objective} {progress}/{target}{mark}"));
+                }
+            }
+        }
+        if !self.vars.is_empty() {
+            let vars: Vec<String> = self.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push(format!("variables: {}", vars.join(", ")));
+        }
+        if !self.unlocked.is_empty() {
+            out.push(format!("unlocked scenes: {}", self.unlocked.join(", ")));
+        }
+        out
     }
 }

@@ -1,12 +1,14 @@
 //! The player's text: the views `pixsim-client play` prints (scene headings, menus,
-//! media links, the stats view, the scene list, mini-game and quest lines) are
-//! formatted here from plain data, with no state of their own. One-line notices
+//! media links, the scene list, mini-game and quest lines) are formatted here from
+//! plain data, with no state of their own. The stats view is [`Progress::render`]
+//! (`progress.rs`), next to the progression it shows. One-line notices
 //! (`(reconnected)`...) stay next to the state change that prints them.
+//!
+//! [`Progress::render`]: super::Progress::render
 
 use protocol::v1::{Choice, Media};
 use uuid::Uuid;
 
-use super::progress::Progress;
 use crate::rest::SceneSummary;
 
 /// The footer printed after every menu; the line to wait for when scripting.
@@ -122,35 +124,4 @@ pub(super) fn scene_list(scenes: &[SceneSummary]) -> Vec<String> {
     }
     text.push("pick a scene by number (Enter: the start scene)".to_owned());
     text
-}
-
-/// The stats view (`s` / `stats`).
-pub(super) fn stats(p: &Progress) -> Vec<String> {
-    let mut out = vec!["── stats ──".to_owned()];
-    let level = p.level.map_or("-".to_owned(), |l| l.to_string());
-    out.push(format!("level {level} · xp {}", p.xp));
-    for (k, v) in &p.stats {
-        out.push(format!("  {k} = {v}"));
-    }
-    if !p.items.is_empty() {
-        let items: Vec<String> = p.items.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
-        out.push(format!("items: {}", items.join(", ")));
-    }
-    for (quest, status) in &p.quests {
-        out.push(format!("quest {quest}: {status}"));
-        for ((q, objective), (progress, target, done)) in &p.objectives {
-            if q == quest {
-                let mark = if *done { " ✓" } else { "" };
-                out.push(format!("  {objective} {progress}/{target}{mark}"));
-            }
-        }
-    }
-    if !p.vars.is_empty() {
-        let vars: Vec<String> = p.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        out.push(format!("variables: {}", vars.join(", ")));
-    }
-    if !p.unlocked.is_empty() {
-        out.push(format!("unlocked scenes: {}", p.unlocked.join(", ")));
-    }
-    out
 }
