@@ -1,8 +1,11 @@
 //! The automatic advance: enter the current node, show it, do what its kind does, and go
-//! on until the session waits (choices, a mini-game) or ends.
+//! on until the session waits (choices, a mini-game) or ends. The top of a step: the
+//! narrative system calls it after a start, a choice or a resolved mini-game ([`after`]);
+//! node kinds and the choice / mini-game helpers below it never call back into it, they
+//! return a [`Next`].
 
-use crate::cx::{Cx, Res, S};
-use crate::nodes::{self, Next};
+use crate::cx::{Cx, Next, Res, S};
+use crate::nodes;
 
 /// Enters the current node and advances automatically until the session waits or ends.
 /// `scene_entry`: the node is its scene's entry, reached by a start or a call.
@@ -25,4 +28,14 @@ pub(crate) fn run(s: S<'_, '_, '_>, cx: &mut Cx<'_>, mut scene_entry: bool) -> R
         "more than {} automatic steps without waiting (a loop in the content?)",
         cx.cfg.max_auto_steps
     ))
+}
+
+/// Goes on after a step that ran outside the advance (a choice taken, a mini-game
+/// resolved): enters the node it moved to, if it moved.
+pub(crate) fn after(s: S<'_, '_, '_>, cx: &mut Cx<'_>, next: Next) -> Res<()> {
+    match next {
+        Next::Stop => Ok(()),
+        Next::Moved => run(s, cx, false),
+        Next::EnteredScene => run(s, cx, true),
+    }
 }

@@ -1,9 +1,9 @@
 //! Choices: offering the current node's edges, taking one (`choose`), and offering again
-//! the choices a save recorded.
+//! the choices a save recorded. Nothing here advances: `choose` returns a [`Next`] the
+//! caller hands to [`crate::advance::after`].
 
-use crate::advance;
 use crate::components::{Offered, Phase};
-use crate::cx::{Cx, Res, S, wrong_state};
+use crate::cx::{Cx, Next, Res, S, wrong_state};
 use crate::edges::{cooling_until, take, test_edge};
 use crate::protocol::{Choice, ErrorReason, Event};
 
@@ -87,11 +87,12 @@ pub(crate) fn reoffer(s: S<'_, '_, '_>, cx: &mut Cx<'_>, offered: Vec<String>) -
     Ok(())
 }
 
-/// `choose`: validates fully before changing anything.
-pub(crate) fn choose(s: S<'_, '_, '_>, cx: &mut Cx<'_>, edge_id: &str) -> Res<()> {
+/// `choose`: validates fully before changing anything. Takes the edge and returns
+/// [`Next::Moved`] (the caller advances), or refuses and returns [`Next::Stop`].
+pub(crate) fn choose(s: S<'_, '_, '_>, cx: &mut Cx<'_>, edge_id: &str) -> Res<Next> {
     if *s.phase != Phase::Choosing {
         cx.reject("choose", wrong_state("choose", *s.phase));
-        return Ok(());
+        return Ok(Next::Stop);
     }
     let not_offered = || ErrorReason::EdgeNotOffered {
         edge: edge_id.to_string(),
@@ -104,23 +105,23 @@ pub(crate) fn choose(s: S<'_, '_, '_>, cx: &mut Cx<'_>, edge_id: &str) -> Res<()
         .map(|o| o.reveal_at_ms)
     else {
         cx.reject("choose", not_offered());
-        return Ok(());
+        return Ok(Next::Stop);
     };
     let content = cx.content;
     let Some(edge) = content.edge(&s.pos.scene, edge_id) else {
         cx.reject("choose", not_offered());
-        return Ok(());
+        return Ok(Next::Stop);
     };
     if cx.now < reveal_at_ms {
         let at_ms = reveal_at_ms;
         let edge = edge_id.to_string();
         cx.reject("choose", ErrorReason::NotRevealed { edge, at_ms });
-        return Ok(());
+        return Ok(Next::Stop);
     }
     if let Some(until_ms) = cooling_until(s, cx, edge) {
         let edge = edge_id.to_string();
         cx.reject("choose", ErrorReason::Cooldown { edge, until_ms });
-        return Ok(());
+        return Ok(Next::Stop);
     }
     let rng_before = s.rng.0;
     let refused = match test_edge(s, cx, edge) {
@@ -131,8 +132,8 @@ pub(crate) fn choose(s: S<'_, '_, '_>, cx: &mut Cx<'_>, edge_id: &str) -> Res<()
     if let Some(edge) = refused {
         s.rng.0 = rng_before;
         cx.reject("choose", ErrorReason::ConditionFalse { edge });
-        return Ok(());
+        return Ok(Next::Stop);
     }
     take(s, cx, edge)?;
-    advance::run(s, cx, false)
+    Ok(Next::Moved)
 }

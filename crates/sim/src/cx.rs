@@ -1,6 +1,6 @@
 //! What every step of a session works with: the session's components ([`S`]), the
-//! per-call context ([`Cx`]: content, tunables, time, staging, timers), and the ways a
-//! step ends a session or refuses a command.
+//! per-call context ([`Cx`]: content, tunables, time, staging, timers), what a step leaves
+//! for the advance ([`Next`]), and the ways a step ends a session or refuses a command.
 
 use bevy_ecs::entity::Entity;
 
@@ -16,6 +16,18 @@ pub(crate) type S<'a, 'w, 's> = &'a mut SessionQueryItem<'w, 's>;
 
 /// A step's result: `Err` carries a runtime failure's detail (the session is aborted).
 pub(crate) type Res<T> = Result<T, String>;
+
+/// What the advance does after a step (a node's behaviour, a choice taken, a mini-game
+/// resolved) ran: [`crate::advance::after`] acts on it.
+#[must_use]
+pub(crate) enum Next {
+    /// The session waits (for a choice, a mini-game round) or has ended.
+    Stop,
+    /// Moved to another node of the same scene frame: enter it.
+    Moved,
+    /// Moved to a scene's entry node (a call): enter it as a scene entry.
+    EnteredScene,
+}
 
 /// Per-call context.
 pub(crate) struct Cx<'a> {

@@ -1,14 +1,14 @@
 //! Mini-games: the skill check (a stat plus a die roll against a difficulty, resolved at
 //! once) and the reflex game (rounds that open after a random delay, each answered by an
-//! input inside its window, driven by [`Timer`]s).
+//! input inside its window, driven by [`Timer`]s). Nothing here advances: a resolved game
+//! returns [`Next::Moved`] and the caller hands it to [`crate::advance::after`].
 
 use domain::narrative::MiniGameSpec;
 use domain::narrative::scene::{REFLEX_DEFAULT_ROUNDS, REFLEX_DEFAULT_WINDOW_MS};
 use domain::narrative::state::stat_value;
 
-use crate::advance;
 use crate::components::{MiniGameRun, Phase, RoundPhase};
-use crate::cx::{Cx, Res, S, wrong_state};
+use crate::cx::{Cx, Next, Res, S, wrong_state};
 use crate::edges;
 use crate::protocol::{ErrorReason, Event, Outcome};
 use crate::resources::Timer;
@@ -80,17 +80,17 @@ pub(crate) fn resume_reflex(
 
 /// A timer fired. Every kind is listed: a stale one (its run is over or was replaced)
 /// changes nothing.
-pub(crate) fn on_timer(s: S<'_, '_, '_>, cx: &mut Cx<'_>, token: u64, timer: Timer) -> Res<()> {
+pub(crate) fn on_timer(s: S<'_, '_, '_>, cx: &mut Cx<'_>, token: u64, timer: Timer) -> Res<Next> {
     let Some(run) = s.minigame.0.as_ref() else {
-        return Ok(()); // stale: the mini-game is over
+        return Ok(Next::Stop); // stale: the mini-game is over
     };
     if run.timer != token || *s.phase != Phase::MiniGame {
-        return Ok(()); // stale timer
+        return Ok(Next::Stop); // stale timer
     }
     match (timer, &run.phase) {
         (Timer::RoundOpens, RoundPhase::Waiting) => {
             open_round(s, cx);
-            Ok(())
+            Ok(Next::Stop)
         }
         (Timer::WindowCloses, RoundPhase::Open { .. }) => round_done(
             s,
@@ -100,7 +100,7 @@ pub(crate) fn on_timer(s: S<'_, '_, '_>, cx: &mut Cx<'_>, token: u64, timer: Tim
         ),
         // A token names one timer, scheduled for the phase it ends: never reached.
         (Timer::RoundOpens, RoundPhase::Open { .. })
-        | (Timer::WindowCloses, RoundPhase::Waiting) => Ok(()),
+        | (Timer::WindowCloses, RoundPhase::Waiting) => Ok(Next::Stop),
     }
 }
 
@@ -136,7 +136,7 @@ pub(crate) fn on_input(
     round: u32,
     nonce: u64,
     client_ms: i64,
-) -> Res<()> {
+) -> Res<Next> {
     let Some(run) = s
         .minigame
         .0
@@ -144,7 +144,7 @@ pub(crate) fn on_input(
         .filter(|_| *s.phase == Phase::MiniGame)
     else {
         cx.reject("minigame_input", wrong_state("minigame_input", *s.phase));
-        return Ok(());
+        return Ok(Next::Stop);
     };
     let (want, opens_at_ms, closes_at_ms) = match run.phase {
         RoundPhase::Open {
@@ -155,7 +155,7 @@ pub(crate) fn on_input(
         RoundPhase::Waiting => {
             let detail = format!("round {} is not open yet", run.round);
             cx.reject("minigame_input", ErrorReason::StaleInput { detail });
-            return Ok(());
+            return Ok(Next::Stop);
         }
     };
     if round != run.round || nonce != want {
@@ -165,7 +165,7 @@ pub(crate) fn on_input(
             format!("wrong nonce for round {round}")
         };
         cx.reject("minigame_input", ErrorReason::StaleInput { detail });
-        return Ok(());
+        return Ok(Next::Stop);
     }
     let miss = judge(cx, client_ms, opens_at_ms, closes_at_ms);
     round_done(s, cx, miss.is_none(), miss)
@@ -197,10 +197,11 @@ fn judge(cx: &Cx<'_>, client_ms: i64, opens_at_ms: i64, closes_at_ms: i64) -> Op
     }
 }
 
-/// Ends a round: the next one waits, or the game resolves and the session moves on.
-fn round_done(s: S<'_, '_, '_>, cx: &mut Cx<'_>, hit: bool, reason: Option<String>) -> Res<()> {
+/// Ends a round: the next one waits, or the game resolves and the session takes the edge
+/// of its outcome ([`Next::Moved`]: the caller advances).
+fn round_done(s: S<'_, '_, '_>, cx: &mut Cx<'_>, hit: bool, reason: Option<String>) -> Res<Next> {
     let Some(run) = s.minigame.0.as_mut() else {
-        return Ok(());
+        return Ok(Next::Stop);
     };
     if hit {
         run.hits += 1;
@@ -208,7 +209,7 @@ fn round_done(s: S<'_, '_, '_>, cx: &mut Cx<'_>, hit: bool, reason: Option<Strin
     let round = run.round;
     cx.emit(Event::MiniGameRound { round, hit, reason });
     let Some(run) = s.minigame.0.as_mut() else {
-        return Ok(());
+        return Ok(Next::Stop);
     };
     if run.round < run.rounds {
         run.round += 1;
@@ -217,7 +218,7 @@ fn round_done(s: S<'_, '_, '_>, cx: &mut Cx<'_>, hit: bool, reason: Option<Strin
         if let Some(run) = s.minigame.0.as_mut() {
             run.timer = timer;
         }
-        return Ok(());
+        return Ok(Next::Stop);
     }
     let outcome = if run.hits >= run.need {
         Outcome::Success
@@ -236,5 +237,5 @@ fn round_done(s: S<'_, '_, '_>, cx: &mut Cx<'_>, hit: bool, reason: Option<Strin
     s.minigame.0 = None;
     cx.emit(ev);
     edges::follow(s, cx, Some(outcome.as_str()))?;
-    advance::run(s, cx, false)
+    Ok(Next::Moved)
 }

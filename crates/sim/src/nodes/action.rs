@@ -2,8 +2,8 @@
 
 use domain::narrative::Effect;
 
-use super::{Behaviour, Next};
-use crate::cx::{Cx, Res, S};
+use super::Behaviour;
+use crate::cx::{Cx, Next, Res, S};
 use crate::edges;
 
 pub(super) struct Action<'k> {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use domain::narrative::{ExprText, Frame};
 
-use super::{Behaviour, Next};
-use crate::cx::{Cx, Res, S, parsed, with_ctx};
+use super::Behaviour;
+use crate::cx::{Cx, Next, Res, S, parsed, with_ctx};
 
 pub(super) struct Call<'k> {
     pub scene: &'k String,

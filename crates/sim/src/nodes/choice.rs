@@ -1,8 +1,8 @@
 //! `choice`: shows its prompt and offers the edges whose conditions hold.
 
-use super::{Behaviour, Next, Shown};
+use super::{Behaviour, Shown};
 use crate::choices;
-use crate::cx::{Cx, Res, S};
+use crate::cx::{Cx, Next, Res, S};
 
 pub(super) struct Choice<'k> {
     pub prompt: Option<&'k str>,

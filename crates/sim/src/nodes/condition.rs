@@ -1,8 +1,8 @@
 //! `condition`: branches on edge conditions (a passing non-default edge, a weighted draw
 //! among several, else the default edge).
 
-use super::{Behaviour, Next};
-use crate::cx::{Cx, Res, S};
+use super::Behaviour;
+use crate::cx::{Cx, Next, Res, S};
 use crate::edges;
 
 pub(super) struct Condition;

@@ -2,8 +2,8 @@
 
 use domain::narrative::Line;
 
-use super::{Behaviour, Next, Shown, offer_or_advance};
-use crate::cx::{Cx, Res, S};
+use super::{Behaviour, Shown, offer_or_advance};
+use crate::cx::{Cx, Next, Res, S};
 
 pub(super) struct Dialogue<'k> {
     pub lines: &'k [Line],

@@ -2,8 +2,8 @@
 
 use domain::narrative::EndOutcome;
 
-use super::{Behaviour, Next};
-use crate::cx::{Cx, Res, S, end};
+use super::Behaviour;
+use crate::cx::{Cx, Next, Res, S, end};
 use crate::protocol::EndReason;
 
 pub(super) struct End {

@@ -3,8 +3,8 @@
 
 use domain::narrative::scene::GenerationSpec;
 
-use super::{Behaviour, Next, Shown, offer_or_advance};
-use crate::cx::{Cx, Res, S};
+use super::{Behaviour, Shown, offer_or_advance};
+use crate::cx::{Cx, Next, Res, S};
 use crate::protocol::{self, Media as Shows};
 
 pub(super) struct Media<'k> {

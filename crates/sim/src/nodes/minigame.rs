@@ -3,8 +3,8 @@
 
 use domain::narrative::MiniGameSpec;
 
-use super::{Behaviour, Next};
-use crate::cx::{Cx, Res, S};
+use super::Behaviour;
+use crate::cx::{Cx, Next, Res, S};
 use crate::{edges, minigame};
 
 pub(super) struct MiniGame<'k> {

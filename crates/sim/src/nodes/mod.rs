@@ -18,7 +18,7 @@ use domain::narrative::scene::GenerationSpec;
 use domain::narrative::{Line, Node, NodeKind};
 
 use crate::choices;
-use crate::cx::{Cx, Res, S};
+use crate::cx::{Cx, Next, Res, S};
 use crate::edges;
 use crate::protocol::{Event, Media};
 
@@ -28,16 +28,6 @@ pub(crate) struct Shown {
     pub media: Option<Box<Media>>,
     pub lines: Vec<Line>,
     pub prompt: Option<String>,
-}
-
-/// What the advance does after a node's behaviour ran.
-pub(crate) enum Next {
-    /// The session waits (for a choice, a mini-game round) or has ended.
-    Stop,
-    /// Moved to another node of the same scene frame: enter it.
-    Moved,
-    /// Moved to a scene's entry node (a call): enter it as a scene entry.
-    EnteredScene,
 }
 
 /// What a node kind does. Only [`Behaviour::enter`] must be written; the rest defaults

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use domain::narrative::{Effect, ExprText, Value, ValueSrc};
 
-use super::{Behaviour, Next};
-use crate::cx::{Cx, Res, S, end, parsed, with_ctx};
+use super::Behaviour;
+use crate::cx::{Cx, Next, Res, S, end, parsed, with_ctx};
 use crate::edges;
 use crate::protocol::EndReason;
 

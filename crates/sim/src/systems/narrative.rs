@@ -62,16 +62,25 @@ fn run_job(s: S<'_, '_, '_>, cx: &mut Cx<'_>, job: Job) -> (&'static str, StepRe
             ("start", advance::run(s, cx, true))
         }
         Job::Resumed { notes, wait } => ("resume", save::resumed(s, cx, notes, wait)),
-        Job::Timer { token, timer } => ("timer", minigame::on_timer(s, cx, token, timer)),
-        Job::Command(Command::Choose { edge }) => ("choose", choices::choose(s, cx, &edge)),
+        Job::Timer { token, timer } => {
+            let next = minigame::on_timer(s, cx, token, timer);
+            ("timer", next.and_then(|next| advance::after(s, cx, next)))
+        }
+        Job::Command(Command::Choose { edge }) => {
+            let next = choices::choose(s, cx, &edge);
+            ("choose", next.and_then(|next| advance::after(s, cx, next)))
+        }
         Job::Command(Command::MiniGameInput {
             round,
             nonce,
             client_time_ms,
-        }) => (
-            "minigame_input",
-            minigame::on_input(s, cx, round, nonce, client_time_ms),
-        ),
+        }) => {
+            let next = minigame::on_input(s, cx, round, nonce, client_time_ms);
+            (
+                "minigame_input",
+                next.and_then(|next| advance::after(s, cx, next)),
+            )
+        }
         Job::Command(Command::Save) => {
             let view = save::SaveView::from(&*s);
             match save::snapshot(&view, cx.now, &cx.content.version) {
