@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::expr::ExprText;
-use super::state::QuestStatus;
+use super::quest::QuestStatus;
 
 /// A value in an effect: a TOML literal, or a string holding an expression.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,7 +27,7 @@ pub enum Effect {
     /// `var = value`.
     Set {
         /// Variable.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         var: String,
         /// New value.
         value: ValueSrc,
@@ -35,7 +35,7 @@ pub enum Effect {
     /// `var += by` (int variables).
     Inc {
         /// Variable.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         var: String,
         /// Amount (default 1).
         #[serde(default = "one")]
@@ -44,7 +44,7 @@ pub enum Effect {
     /// `var -= by` (int variables).
     Dec {
         /// Variable.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         var: String,
         /// Amount (default 1).
         #[serde(default = "one")]
@@ -53,7 +53,7 @@ pub enum Effect {
     /// Appends to a list variable.
     Push {
         /// Variable.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         var: String,
         /// Element.
         value: ValueSrc,
@@ -61,7 +61,7 @@ pub enum Effect {
     /// Sets a bool variable (default `true`).
     Flag {
         /// Variable.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         var: String,
         /// Value.
         #[serde(default = "yes")]
@@ -70,15 +70,15 @@ pub enum Effect {
     /// Adds to a stat axis, clamped to its definition.
     Stat {
         /// Stat id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         stat: String,
         /// Entity (default `player`).
         #[serde(default = "player")]
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         entity: String,
         /// Axis (default `value`).
         #[serde(default = "value_axis")]
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         axis: String,
         /// Delta.
         delta: i64,
@@ -86,10 +86,10 @@ pub enum Effect {
     /// Adds to a relationship axis (the world's `relationship_stat`), clamped.
     Rel {
         /// NPC entity.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         npc: String,
         /// Axis (affinity, trust, chemistry, tension, ...).
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         axis: String,
         /// Delta.
         delta: i64,
@@ -97,7 +97,7 @@ pub enum Effect {
     /// Gives items (capped by the item's `max`).
     Give {
         /// Item id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         item: String,
         /// Count (default 1).
         #[serde(default = "one_u")]
@@ -106,7 +106,7 @@ pub enum Effect {
     /// Takes items (never below zero).
     Take {
         /// Item id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         item: String,
         /// Count (default 1).
         #[serde(default = "one_u")]
@@ -115,7 +115,7 @@ pub enum Effect {
     /// Sets a quest status.
     Quest {
         /// Quest id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         quest: String,
         /// New status.
         status: QuestStatus,
@@ -124,10 +124,10 @@ pub enum Effect {
     /// required objectives are done).
     Objective {
         /// Quest id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         quest: String,
         /// Objective id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         objective: String,
         /// Progress to add (default 1).
         #[serde(default = "one_u")]
@@ -141,7 +141,7 @@ pub enum Effect {
     /// Unlocks a scene.
     Unlock {
         /// Scene id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         scene: String,
     },
 }

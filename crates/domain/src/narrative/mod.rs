@@ -5,6 +5,8 @@
 //! - [`world`]: the world config (`scenes/world.toml`): variables, stats, XP, items, quests,
 //! - [`expr`]: the typed condition language (parser, type checker, evaluator),
 //! - [`effect`]: effects, applied by [`state::Ctx::apply`],
+//! - `quest`: [`QuestStatus`], set by effects and kept in the state,
+//! - [`ident`]: the identifier pattern every id follows,
 //! - [`state`]: per-session state (sparse, defaults come from the world config),
 //! - [`content`]: an indexed content set,
 //! - [`save`]: the versioned save format and its mapping onto changed content,
@@ -15,6 +17,8 @@
 pub mod content;
 pub mod effect;
 pub mod expr;
+pub mod ident;
+mod quest;
 pub mod rng;
 pub mod save;
 pub mod save_bin;

@@ -13,12 +13,12 @@ use super::expr::{ExprText, Type};
 #[serde(deny_unknown_fields)]
 pub struct Scene {
     /// Stable scene id.
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub id: String,
     /// Human title.
     pub title: String,
     /// Entry node id.
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub entry: String,
     /// Parameters accepted when called (`arg.NAME` inside the scene).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -40,7 +40,7 @@ pub struct Scene {
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Node {
     /// Stable node id (unique within the scene).
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub id: String,
     /// The kind and its data.
     #[serde(flatten)]
@@ -96,7 +96,7 @@ pub enum NodeKind {
     /// (or the default/only edge) is taken.
     Call {
         /// Callee scene id.
-        #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+        #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
         scene: String,
         /// Parameter bindings: callee param -> expression in the caller.
         #[serde(default)]
@@ -277,13 +277,13 @@ pub const REFLEX_DEFAULT_WINDOW_MS: u64 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct Edge {
     /// Stable edge id (unique within the scene).
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub id: String,
     /// Source node id.
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub from: String,
     /// Target node id.
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub to: String,
     /// Choice label.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,8 +15,7 @@ use super::expr::{ExprText, Type};
 use super::scene::{MINI_GAMES, Scene};
 use super::world::WorldConfig;
 
-/// The identifier pattern of every id (scenes, nodes, edges, variables, items, ...).
-pub const IDENT: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+pub use super::ident::IDENT;
 
 fn generator() -> SchemaGenerator {
     SchemaSettings::draft2020_12()

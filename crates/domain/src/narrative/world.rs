@@ -13,7 +13,7 @@ use super::expr::{Type, Value};
 #[serde(deny_unknown_fields)]
 pub struct WorldConfig {
     /// Scene started when a session does not name one.
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub start_scene: String,
     /// Entities that carry stats (e.g. `player`, NPC ids).
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct WorldConfig {
     pub stats: BTreeMap<String, StatDef>,
     /// The stat used by `rel.NPC.AXIS` and `rel` effects.
     #[serde(default = "default_rel")]
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub relationship_stat: String,
     /// XP curve.
     #[serde(default)]
@@ -188,7 +188,7 @@ pub struct QuestDef {
 #[serde(deny_unknown_fields)]
 pub struct ObjectiveDef {
     /// Objective id.
-    #[cfg_attr(feature = "schema", schemars(pattern(super::schema::IDENT)))]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub id: String,
     /// Description.
     pub description: String,

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use super::effect::{Effect, ValueSrc};
 use super::expr::{self, Env, EvalError, Expr, Path, Type, TypeEnv, Value};
+pub use super::quest::QuestStatus;
 use super::rng::Rng;
 use super::scene::Scene;
 use super::world::{AxisDef, WorldConfig};
@@ -65,39 +66,6 @@ impl Visits {
             .and_then(|m| m.get(node))
             .copied()
             .unwrap_or(0)
-    }
-}
-
-/// Quest status.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum QuestStatus {
-    /// Not started.
-    #[default]
-    Inactive,
-    /// In progress.
-    Active,
-    /// Done.
-    Completed,
-    /// Failed.
-    Failed,
-    /// Hidden from the quest log.
-    Hidden,
-}
-
-impl QuestStatus {
-    /// Name used in expressions.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuestStatus::Inactive => "inactive",
-            QuestStatus::Active => "active",
-            QuestStatus::Completed => "completed",
-            QuestStatus::Failed => "failed",
-            QuestStatus::Hidden => "hidden",
-        }
     }
 }
 
