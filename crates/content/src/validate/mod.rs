@@ -16,16 +16,10 @@ mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::narrative::ident::is_ident;
 use domain::narrative::{Scene, WorldConfig};
 
 use crate::{Problem, SceneFile};
-
-/// Whether `s` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
-fn is_ident(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-}
 
 /// The validation state: the problems found so far and where the checks are.
 struct Ctx<'a> {
