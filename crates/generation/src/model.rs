@@ -10,7 +10,8 @@ use uuid::Uuid;
 /// The closed sets stored as text (operations, statuses, media types, origins, roles)
 /// live in the store, which maps them to their columns; they are part of this model.
 pub use store::generation::kinds::{
-    AccountStatus, AssetOrigin, InputRole, JobStatus, MediaType, Operation, UnknownValue,
+    AccountStatus, AssetOrigin, InputRole, JobStatus, MediaType, Operation, SubmissionStatus,
+    UnknownValue,
 };
 
 /// Generation parameters as requested. Unknown fields are refused; which fields apply
@@ -212,8 +213,7 @@ pub struct Submission {
     pub provider: String,
     pub account_id: Option<Uuid>,
     pub remote_id: Option<String>,
-    /// submitting, submitted, succeeded, failed, filtered, cancelled, abandoned.
-    pub status: String,
+    pub status: SubmissionStatus,
     pub error_class: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,

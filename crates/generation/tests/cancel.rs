@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use generation::fakes::{Action, Endpoint};
-use generation::model::{AssetFilter, JobStatus};
+use generation::model::{AssetFilter, JobStatus, SubmissionStatus};
 use generation::{GenerationEvent, Outcome};
 use uuid::Uuid;
 
@@ -113,7 +113,7 @@ async fn cancel_stops_openai_polling_and_deletes_the_video() {
 
     let subs = e.svc.submissions(e.user, g.id).await.unwrap();
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].status, "cancelled");
+    assert_eq!(subs[0].status, SubmissionStatus::Cancelled);
     assert!(
         subs[0]
             .error_message
@@ -192,7 +192,7 @@ async fn cancel_wins_over_a_provider_that_finishes() {
         .unwrap();
     assert_eq!(assets.total, 0);
     let subs = e.svc.submissions(e.user, g.id).await.unwrap();
-    assert_eq!(subs[0].status, "cancelled");
+    assert_eq!(subs[0].status, SubmissionStatus::Cancelled);
     assert!(
         subs[0]
             .error_message

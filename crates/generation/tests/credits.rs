@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use generation::GenerationError;
 use generation::fakes::{Action, Billing, Endpoint};
-use generation::model::{AccountStatus, JobStatus, ProviderAccount};
+use generation::model::{AccountStatus, JobStatus, ProviderAccount, SubmissionStatus};
 use generation::{Executed, Outcome};
 use uuid::Uuid;
 
@@ -74,7 +74,7 @@ async fn pixverse_charges_refunds_and_refreshes() {
     let g2 = e.svc.get(e.user, g2.id).await.unwrap();
     assert_eq!(g2.credits_charged, 0);
     let subs = e.svc.submissions(e.user, g2.id).await.unwrap();
-    assert_eq!(subs[0].status, "filtered");
+    assert_eq!(subs[0].status, SubmissionStatus::Filtered);
     assert_eq!((subs[0].credits, subs[0].credits_refunded), (45, true));
     assert_eq!(account_now(&e, a.id).await.credits, Some(105));
 

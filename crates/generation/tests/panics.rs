@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use generation::model::{GenerationParams, InputRef, JobStatus, Operation};
+use generation::model::{GenerationParams, InputRef, JobStatus, Operation, SubmissionStatus};
 use generation::params::Issues;
 use generation::provider::{
     BoxFuture, Credentials, PollResult, Provider, ProviderError, SubmitRequest, Submitted,
@@ -110,7 +110,10 @@ async fn assert_failed_and_released(e: &Env, job: uuid::Uuid, subs: usize) {
     assert_eq!(acc.current_jobs, 0, "the account slot is released");
     let s = e.svc.submissions(e.user, job).await.unwrap();
     assert_eq!(s.len(), subs);
-    assert!(s.iter().all(|s| s.status == "failed"), "{s:?}");
+    assert!(
+        s.iter().all(|s| s.status == SubmissionStatus::Failed),
+        "{s:?}"
+    );
 }
 
 /// Under `Worker::run` (jobs run as spawned tasks): a panic in poll fails the job within
@@ -129,7 +132,9 @@ async fn panic_in_poll_fails_the_job_at_once() {
         let now = e.svc.get(e.user, g.id).await.unwrap();
         // The job fails first, then its submission is closed: wait for both.
         let subs = e.svc.submissions(e.user, g.id).await.unwrap();
-        if now.status == JobStatus::Failed && subs.iter().all(|s| s.status == "failed") {
+        if now.status == JobStatus::Failed
+            && subs.iter().all(|s| s.status == SubmissionStatus::Failed)
+        {
             break;
         }
         assert!(

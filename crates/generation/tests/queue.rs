@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use generation::fakes::instant::InstantProvider;
-use generation::model::{CreateGeneration, GenerationParams, JobStatus, Operation};
+use generation::model::{
+    CreateGeneration, GenerationParams, JobStatus, Operation, SubmissionStatus,
+};
 use generation::{Executed, GenerationError, Outcome};
 
 #[tokio::test]
@@ -42,7 +44,7 @@ async fn local_job_completes_with_asset() {
     assert_eq!(f.size, bytes.len() as u64);
     let subs = e.svc.submissions(e.user, g.id).await.unwrap();
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].status, "succeeded");
+    assert_eq!(subs[0].status, SubmissionStatus::Succeeded);
     let mut kinds = Vec::new();
     while let Ok(ev) = events.try_recv() {
         kinds.push(ev.kind());
@@ -321,7 +323,7 @@ async fn killed_worker_job_completes_exactly_once() {
         1,
         "the second attempt adopted the first submission"
     );
-    assert_eq!(subs[0].status, "succeeded");
+    assert_eq!(subs[0].status, SubmissionStatus::Succeeded);
     assert_eq!(fake.control.count(generation::fakes::Endpoint::Submit), 1);
     let assets = e
         .svc
@@ -398,7 +400,10 @@ async fn stale_attempt_is_fenced() {
     assert_eq!(slow.submits.load(std::sync::atomic::Ordering::SeqCst), 2);
     let subs = e.svc.submissions(e.user, g.id).await.unwrap();
     assert_eq!(subs.len(), 1);
-    assert_eq!((subs[0].attempt, subs[0].status.as_str()), (2, "succeeded"));
+    assert_eq!(
+        (subs[0].attempt, subs[0].status),
+        (2, SubmissionStatus::Succeeded)
+    );
 }
 
 /// 8 workers, 3 accounts with max 2 jobs each: never more than 2 at once per account.

@@ -8,7 +8,7 @@ use store::generation::jobs::{self, Finish, JobRow};
 use store::generation::submissions::{self, Ending};
 
 use super::{ClaimedJob, Outcome, Worker, jitter};
-use crate::model::JobStatus;
+use crate::model::{JobStatus, SubmissionStatus};
 use crate::provider::Credentials;
 
 /// A panic's message, for the log.
@@ -100,7 +100,7 @@ impl Worker {
                     pool,
                     sub.id,
                     Ending {
-                        status: "failed",
+                        status: SubmissionStatus::Failed,
                         error_class: Some("internal"),
                         error_code: Some("internal_panic"),
                         error_message: Some(msg),
@@ -159,7 +159,7 @@ impl Worker {
         if let Err(e) = submissions::finish(
             pool,
             sub.id,
-            Ending::plain("cancelled", Some("cancelled"), Some(&note)),
+            Ending::plain(SubmissionStatus::Cancelled, Some("cancelled"), Some(&note)),
         )
         .await
         {

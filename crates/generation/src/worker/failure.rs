@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Outcome, Worker, jitter};
 use crate::error::GenerationError;
-use crate::model::AccountStatus;
+use crate::model::{AccountStatus, SubmissionStatus};
 use crate::provider::{Credentials, ProviderError};
 
 impl Worker {
@@ -36,9 +36,9 @@ impl Worker {
     ) -> Result<(), GenerationError> {
         let msg = e.public_message();
         let status = if matches!(e, ProviderError::Moderation { .. }) {
-            "filtered"
+            SubmissionStatus::Filtered
         } else {
-            "failed"
+            SubmissionStatus::Failed
         };
         submissions::finish(
             &self.shared.pool,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::process::{Attempt, Followed};
 use super::{Outcome, Worker, jitter};
 use crate::error::GenerationError;
+use crate::model::SubmissionStatus;
 use crate::provider::{MediaResult, PollResult, RemoteStatus, public_code};
 
 /// What one poll led to.
@@ -173,13 +174,13 @@ impl Worker {
         let filtered = status == RemoteStatus::Filtered;
         let (sub_status, class, default_msg) = if filtered {
             (
-                "filtered",
+                SubmissionStatus::Filtered,
                 "moderation",
                 "the provider's moderation refused the content",
             )
         } else {
             (
-                "failed",
+                SubmissionStatus::Failed,
                 "provider_failed",
                 "the provider reported a failure",
             )

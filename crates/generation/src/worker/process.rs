@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Outcome, Worker, jitter};
 use crate::error::GenerationError;
-use crate::model::{GenerationParams, InputRef, Operation};
+use crate::model::{GenerationParams, InputRef, Operation, SubmissionStatus};
 use crate::params::default_role;
 use crate::provider::{Credentials, InputMedia, Provider, ProviderError, RemoteInput};
 
@@ -245,7 +245,7 @@ impl Worker {
         submissions::finish(
             &self.shared.pool,
             prior.id,
-            Ending::plain("abandoned", None, Some("not adoptable")),
+            Ending::plain(SubmissionStatus::Abandoned, None, Some("not adoptable")),
         )
         .await?;
         Ok(Step::Next(()))

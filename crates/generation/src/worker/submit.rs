@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::process::{Attempt, Followed, Step};
 use super::{Outcome, Worker};
 use crate::error::GenerationError;
+use crate::model::SubmissionStatus;
 use crate::provider::{MediaResult, SubmitRequest, Submitted};
 
 impl Worker {
@@ -123,7 +124,7 @@ impl Worker {
                 submissions::finish(
                     &self.shared.pool,
                     sub_id,
-                    Ending::plain("cancelled", Some("gone"), None),
+                    Ending::plain(SubmissionStatus::Cancelled, Some("gone"), None),
                 )
                 .await?;
                 Ok(self

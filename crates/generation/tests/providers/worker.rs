@@ -6,7 +6,7 @@ use crate::run_one;
 use std::time::Duration;
 
 use generation::fakes::{Action, Endpoint};
-use generation::model::{GenerationParams, JobStatus, MediaType, Operation};
+use generation::model::{GenerationParams, JobStatus, MediaType, Operation, SubmissionStatus};
 use generation::{Executed, Outcome};
 
 /// Account failure classes with two Pixverse accounts: a rate limit cools one down, out
@@ -123,7 +123,7 @@ async fn pixverse_worker_job_failure_classes() {
         }
     );
     let subs = e.svc.submissions(e.user, g3.id).await.unwrap();
-    assert_eq!(subs[0].status, "filtered");
+    assert_eq!(subs[0].status, SubmissionStatus::Filtered);
     assert_eq!(subs[0].error_class.as_deref(), Some("moderation"));
 
     // 5xx → transient: requeued with backoff, counted; then completes.
@@ -306,6 +306,6 @@ async fn a_result_that_is_not_media_closes_its_submission() {
     );
     let subs = e.svc.submissions(e.user, g.id).await.unwrap();
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].status.as_str(), "failed", "{subs:?}");
+    assert_eq!(subs[0].status, SubmissionStatus::Failed, "{subs:?}");
     assert!(subs[0].finished_at.is_some());
 }

@@ -1,5 +1,6 @@
-//! The closed sets stored as `text` in the generation tables: operations, job and
-//! account statuses, media types, asset origins and input roles.
+//! The closed sets stored as `text` in the generation tables: operations, job,
+//! provider submission and account statuses, media types, asset origins and input
+//! roles.
 //!
 //! Each is an enum whose text form is the same in PostgreSQL (the columns' `CHECK`
 //! lists in `migrations/`), in JSON (serde `snake_case`) and in [`FromStr`]. They map
@@ -133,6 +134,24 @@ impl JobStatus {
 }
 
 text_enum! {
+    /// Status of a provider submission (one job attempt's submit).
+    SubmissionStatus {
+        /// Recorded before the provider is called; not accepted yet.
+        Submitting = "submitting",
+        /// Accepted by the provider under a remote id; being followed.
+        Submitted = "submitted",
+        /// The provider finished it and the result was stored.
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Refused by the provider's moderation.
+        Filtered = "filtered",
+        Cancelled = "cancelled",
+        /// An earlier attempt's submission a new attempt could not adopt.
+        Abandoned = "abandoned",
+    }
+}
+
+text_enum! {
     /// Status of a provider account.
     AccountStatus {
         Active = "active",
@@ -205,6 +224,7 @@ mod tests {
         }
         check(Operation::ALL);
         check(JobStatus::ALL);
+        check(SubmissionStatus::ALL);
         check(AccountStatus::ALL);
         check(MediaType::ALL);
         check(AssetOrigin::ALL);

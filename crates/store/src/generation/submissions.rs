@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::generation::kinds::SubmissionStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SubmissionRow {
@@ -17,7 +18,7 @@ pub struct SubmissionRow {
     pub provider: String,
     pub account_id: Option<Uuid>,
     pub remote_id: Option<String>,
-    pub status: String,
+    pub status: SubmissionStatus,
     pub error_class: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -36,7 +37,7 @@ macro_rules! submission_query {
     ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             SubmissionRow,
-            $before + r#"id AS "id!", generation_id AS "generation_id!", attempt AS "attempt!", provider AS "provider!", account_id AS "account_id?", remote_id AS "remote_id?", status AS "status!", error_class AS "error_class?", error_code AS "error_code?", error_message AS "error_message?", credits AS "credits!", credits_refunded AS "credits_refunded!", submitted_at AS "submitted_at!", accepted_at AS "accepted_at?", finished_at AS "finished_at?""# + $after
+            $before + r#"id AS "id!", generation_id AS "generation_id!", attempt AS "attempt!", provider AS "provider!", account_id AS "account_id?", remote_id AS "remote_id?", status AS "status!: SubmissionStatus", error_class AS "error_class?", error_code AS "error_code?", error_message AS "error_message?", credits AS "credits!", credits_refunded AS "credits_refunded!", submitted_at AS "submitted_at!", accepted_at AS "accepted_at?", finished_at AS "finished_at?""# + $after
             $(, $arg)*
         )
     };
@@ -112,8 +113,8 @@ pub async fn accepted(
 /// How a submission ended.
 #[derive(Debug, Clone, Copy)]
 pub struct Ending<'a> {
-    /// `succeeded`, `failed`, `filtered`, `cancelled` or `abandoned`.
-    pub status: &'a str,
+    /// `Succeeded`, `Failed`, `Filtered`, `Cancelled` or `Abandoned`.
+    pub status: SubmissionStatus,
     pub error_class: Option<&'a str>,
     pub error_code: Option<&'a str>,
     pub error_message: Option<&'a str>,
@@ -124,7 +125,11 @@ pub struct Ending<'a> {
 
 impl<'a> Ending<'a> {
     /// An ending without an error class and without a refund.
-    pub fn plain(status: &'a str, error_code: Option<&'a str>, message: Option<&'a str>) -> Self {
+    pub fn plain(
+        status: SubmissionStatus,
+        error_code: Option<&'a str>,
+        message: Option<&'a str>,
+    ) -> Self {
         Ending {
             status,
             error_class: None,
@@ -160,7 +165,7 @@ pub async fn finish(pool: &PgPool, id: Uuid, end: Ending<'_>) -> Result<i64, Sto
          )
          SELECT CASE WHEN refund THEN credits ELSE 0 END AS "refunded!" FROM cur"#,
         id,
-        end.status,
+        end.status.as_str(),
         end.error_class,
         end.error_code,
         end.error_message,
