@@ -70,13 +70,10 @@ impl TryFrom<JobRow> for Generation {
     }
 }
 
-// Cannot fail; `TryFrom` (not `From`) only so that the callers' `try_into()?` stays
-// as it is until they are next edited.
-impl TryFrom<AssetRow> for Asset {
-    type Error = StoreError;
-    fn try_from(row: AssetRow) -> Result<Self, StoreError> {
+impl From<AssetRow> for Asset {
+    fn from(row: AssetRow) -> Self {
         let r = row.fields;
-        Ok(Asset {
+        Asset {
             id: r.id,
             owner_id: UserId(r.owner_id),
             media_type: r.media_type,
@@ -95,7 +92,7 @@ impl TryFrom<AssetRow> for Asset {
             operation: r.operation,
             prompt: r.prompt,
             created_at: row.created_at,
-        })
+        }
     }
 }
 
@@ -113,12 +110,10 @@ impl From<EdgeRow> for LineageEdge {
     }
 }
 
-// Cannot fail; `TryFrom` only for the callers' `try_into()?` (see `Asset`).
-impl TryFrom<AccountRow> for ProviderAccount {
-    type Error = StoreError;
-    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+impl From<AccountRow> for ProviderAccount {
+    fn from(r: AccountRow) -> Self {
         let today = chrono::Utc::now().date_naive();
-        Ok(ProviderAccount {
+        ProviderAccount {
             id: r.id,
             provider: r.provider,
             label: r.label,
@@ -141,7 +136,7 @@ impl TryFrom<AccountRow> for ProviderAccount {
             balance_checked_at: r.balance_checked_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
-        })
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl GenerationService {
             },
         )
         .await?;
-        Ok(row.try_into()?)
+        Ok(row.into())
     }
 
     /// Accounts the actor can see (own and shared; all for admins).
@@ -97,11 +97,11 @@ impl GenerationService {
         } else {
             Some(actor.user_id.0)
         };
-        accounts::list(&self.shared.pool, provider, visible)
+        Ok(accounts::list(&self.shared.pool, provider, visible)
             .await?
             .into_iter()
-            .map(|r| ProviderAccount::try_from(r).map_err(GenerationError::from))
-            .collect()
+            .map(ProviderAccount::from)
+            .collect())
     }
 
     pub async fn get_account(
@@ -113,7 +113,7 @@ impl GenerationService {
         if !(actor.is_admin || row.owner_id.is_none() || row.owner_id == Some(actor.user_id.0)) {
             return Err(GenerationError::NotFound("provider account"));
         }
-        Ok(row.try_into()?)
+        Ok(row.into())
     }
 
     async fn editable_account(
@@ -174,7 +174,7 @@ impl GenerationService {
         .await?;
         // A refilled or re-enabled account may unblock waiting jobs.
         self.shared.signal_work();
-        Ok(row.try_into()?)
+        Ok(row.into())
     }
 
     pub async fn delete_account(&self, actor: Actor, id: Uuid) -> Result<(), GenerationError> {
@@ -209,7 +209,7 @@ impl GenerationService {
                 let row = accounts::set_balance(&self.shared.pool, id, balance).await?;
                 // Credits may let waiting jobs run.
                 self.shared.signal_work();
-                Ok(row.try_into()?)
+                Ok(row.into())
             }
             Ok(None) => Err(GenerationError::Unsupported(format!(
                 "{} has no balance endpoint",

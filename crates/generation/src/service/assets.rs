@@ -48,10 +48,7 @@ impl GenerationService {
         )
         .await?;
         Ok(Page {
-            items: rows
-                .into_iter()
-                .map(Asset::try_from)
-                .collect::<Result<Vec<_>, _>>()?,
+            items: rows.into_iter().map(Asset::from).collect(),
             total,
             offset: filter.offset,
             limit,
@@ -71,7 +68,7 @@ impl GenerationService {
     }
 
     pub async fn get_asset(&self, actor: Actor, id: Uuid) -> Result<Asset, GenerationError> {
-        Ok(self.visible_asset_row(actor, id).await?.try_into()?)
+        Ok(self.visible_asset_row(actor, id).await?.into())
     }
 
     /// The file of an asset, for `GET /assets/{id}/file` (serve it with Range support).
@@ -81,7 +78,7 @@ impl GenerationService {
         let size = tokio::fs::metadata(&path).await?.len();
         let mime = row.fields.mime.clone();
         Ok(AssetFile {
-            asset: row.try_into()?,
+            asset: row.into(),
             path,
             mime,
             size,
@@ -103,7 +100,7 @@ impl GenerationService {
         let path = self.shared.media.path(&rel)?;
         let size = tokio::fs::metadata(&path).await?.len();
         Ok(AssetFile {
-            asset: row.try_into()?,
+            asset: row.into(),
             path,
             mime: "image/png".into(),
             size,
@@ -214,7 +211,7 @@ impl GenerationService {
             },
         )
         .await?;
-        let asset: Asset = row.try_into()?;
+        let asset: Asset = row.into();
         self.shared.emit(GenerationEvent::AssetCreated {
             asset: asset.clone(),
         });

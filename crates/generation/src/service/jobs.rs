@@ -287,7 +287,7 @@ impl GenerationService {
         });
         if g.status == JobStatus::Completed {
             if let Some(aid) = g.asset_id {
-                let asset: Asset = assets::get(&self.shared.pool, aid).await?.try_into()?;
+                let asset: Asset = assets::get(&self.shared.pool, aid).await?.into();
                 self.shared.emit(GenerationEvent::JobCompleted {
                     generation: g.clone(),
                     asset,

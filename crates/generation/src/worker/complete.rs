@@ -56,7 +56,7 @@ impl Worker {
         {
             Some((job, asset)) => {
                 let asset_id = asset.fields.id;
-                let asset: Asset = asset.try_into()?;
+                let asset: Asset = asset.into();
                 let generation: Generation = job.try_into()?;
                 self.shared.emit(GenerationEvent::AssetCreated {
                     asset: asset.clone(),
