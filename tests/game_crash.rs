@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use game_client::{Client, Trust};
-use protocol::v1::GameEvent;
+use protocol::v2::GameEvent;
 use tests::TempDir;
 
 use crate::game::{Player, node};
@@ -39,7 +39,7 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     p.client
         .command(
             99,
-            protocol::v1::GameCommand::Choose {
+            protocol::v2::GameCommand::Choose {
                 edge: "go_sneak".into(),
             },
         )
@@ -64,11 +64,11 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     let mut replay = Vec::new();
     let mut stored_world_ms = 0;
     while replay.len() < rejoined.next_seq as usize {
-        if let protocol::v1::ServerMessage::Event { seq, event, at_ms } =
+        if let protocol::v2::ServerMessage::Event { seq, event, at_ms } =
             c.recv_within(Duration::from_secs(10)).await.unwrap()
         {
             stored_world_ms = stored_world_ms.max(at_ms);
-            replay.push((seq, event));
+            replay.push((seq, event.known().cloned().expect("a known event")));
         }
     }
     // World time resumes from the stored events after the restart: it never goes back.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use game_client::ClientError;
-use protocol::v1::{ClientMessage, GameEvent, Media};
+use protocol::v2::{ClientMessage, GameEvent, Media};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tests::TestServer;
@@ -20,18 +20,20 @@ async fn new_player(ts: &TestServer, token: &str) -> Player {
     Player::new(c, &joined)
 }
 
-fn arrive_media(p: &Player) -> Media {
+/// How `arrive` was presented: its media, and whether it was pending.
+fn arrive_media(p: &Player) -> (Option<Media>, bool) {
     p.events
         .iter()
         .find_map(|(_, e)| match e {
             GameEvent::NodeEntered {
                 node,
-                media: Some(m),
+                media,
+                media_pending,
                 ..
-            } if node == "arrive" => Some(m.clone()),
+            } if node == "arrive" => Some((media.clone(), *media_pending)),
             _ => None,
         })
-        .expect("arrive presented with media")
+        .expect("arrive presented")
 }
 
 /// Waits (generously: the local provider renders a real clip) for the pushed asset.
@@ -42,8 +44,13 @@ async fn pushed_asset(p: &mut Player) -> String {
             GameEvent::MediaReady {
                 scene,
                 node,
-                media: Media::Asset { asset },
-            } if scene == "gallery" && node == "arrive" => Some(asset.clone()),
+                media: Media { url, media_type },
+            } if scene == "gallery" && node == "arrive" => {
+                assert_eq!(media_type, "video");
+                url.strip_prefix("/api/v1/assets/")
+                    .and_then(|r| r.strip_suffix("/file"))
+                    .map(str::to_owned)
+            }
             _ => None,
         }) {
             return asset;
@@ -77,15 +84,11 @@ async fn a_generated_scene_node_gets_its_asset_pushed_to_players() {
     // Alice enters the media node before anything was generated: she sees the spec.
     let mut a = new_player(&ts, &alice).await;
     a.wait_for("arrive", node("arrive")).await;
-    match arrive_media(&a) {
-        Media::Generate {
-            operation, prompt, ..
-        } => {
-            assert_eq!(operation, "text_to_video");
-            assert!(prompt.contains("art gallery"), "{prompt}");
-        }
-        other => panic!("expected a generation spec first: {other:?}"),
-    }
+    assert_eq!(
+        arrive_media(&a),
+        (None, true),
+        "the media is pending at first"
+    );
     // ... and the asset is pushed to her while she stands there.
     let asset = pushed_asset(&mut a).await;
 
@@ -128,9 +131,13 @@ async fn a_generated_scene_node_gets_its_asset_pushed_to_players() {
     b.wait_for("arrive", node("arrive")).await;
     assert_eq!(
         arrive_media(&b),
-        Media::Asset {
-            asset: asset.clone()
-        }
+        (
+            Some(Media {
+                url: format!("/api/v1/assets/{asset}/file"),
+                media_type: "video".into(),
+            }),
+            false
+        )
     );
     let (_, jobs) = ts.get("/api/v1/generations?limit=50", Some(&admin)).await;
     let count = jobs["items"]

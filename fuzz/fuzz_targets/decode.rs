@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use protocol::v1::{ClientDatagram, ClientMessage, ServerDatagram, ServerMessage};
+use protocol::v2::{ClientDatagram, ClientMessage, ServerDatagram, ServerMessage};
 use protocol::{
     ConnState, FRAME_HEADER_LEN, FrameDecoder, MAX_DATAGRAM_LEN, MAX_FRAME_LEN, decode_datagram,
     decode_payload, encode_datagram, encode_frame, verify_datagram,

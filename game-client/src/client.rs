@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
+use protocol::v2::{ClientMessage, ErrorCode, ServerMessage};
 use protocol::{CloseCode, FrameDecoder, PROTOCOL_VERSION, encode_frame};
 
 use crate::error::ClientError;
@@ -53,6 +53,8 @@ pub struct Joined {
     /// Seq of the next event the session will produce.
     pub next_seq: u64,
     pub ended: bool,
+    /// The session's state as of `next_seq`.
+    pub snapshot: protocol::v2::Snapshot,
 }
 
 /// A connected, handshaken client.
@@ -232,7 +234,11 @@ impl Client {
             };
             let mut input = self.buf.get(..n).unwrap_or_default();
             while !input.is_empty() {
-                if let Some(msg) = self.decoder.decode(&mut input)? {
+                // A message of a newer server (`None`) is skipped.
+                if let Some(Some(msg)) = self
+                    .decoder
+                    .decode_with(&mut input, protocol::decode_server_payload)?
+                {
                     self.inbox.push_back(msg);
                 }
             }
@@ -311,12 +317,14 @@ impl Client {
                     scene,
                     next_seq,
                     ended,
+                    snapshot,
                 } => {
                     return Ok(Joined {
                         session_id,
                         scene,
                         next_seq,
                         ended,
+                        snapshot,
                     });
                 }
                 ServerMessage::Error { code, message } => {
@@ -347,7 +355,7 @@ impl Client {
     pub async fn command(
         &mut self,
         request_id: u64,
-        command: protocol::v1::GameCommand,
+        command: protocol::v2::GameCommand,
     ) -> Result<(), ClientError> {
         self.send(&ClientMessage::Command {
             request_id,

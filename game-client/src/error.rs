@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use protocol::v1::ErrorCode;
+use protocol::v2::ErrorCode;
 use protocol::{CloseCode, CodecError};
 
 use crate::tls::TlsError;

@@ -23,7 +23,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use protocol::v1::{ClientDatagram, ServerDatagram};
+use protocol::v2::{ClientDatagram, ServerDatagram};
 use protocol::{decode_datagram, encode_datagram};
 
 use crate::{Client, ClientError};

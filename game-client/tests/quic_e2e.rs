@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use game_client::{Client, ClientError, ConnectOptions, Trust};
-use protocol::v1::{ClientMessage, ErrorCode, ServerMessage};
+use protocol::v2::{ClientMessage, ErrorCode, ServerMessage};
 use protocol::{CloseCode, FrameDecoder, PROTOCOL_VERSION, encode_frame};
 use quic::{QuicConfig, QuicServer, QuicStats};
 use tokio::sync::oneshot;

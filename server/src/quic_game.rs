@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use protocol::v1::{ClientMessage, ErrorCode, GameCommand, ServerMessage};
+use protocol::v2::{ClientMessage, ErrorCode, GameCommand, ServerMessage};
 use protocol::{CloseCode, ConnState};
 use quic::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -240,6 +240,7 @@ fn attach(
         scene: live.scene.clone(),
         next_seq: live.next_seq(),
         ended: live.ended(),
+        snapshot: Default::default(),
     })?;
     let Some(c) = ctx.data_mut::<Conn>() else {
         return Err(CloseCode::InternalError);
@@ -329,7 +330,7 @@ fn encode_events(
     match sub.available() {
         Ok(evs) => {
             for e in evs {
-                let framed = protocol::v1::EncodedEventRef {
+                let framed = protocol::v2::EncodedEventRef {
                     seq: e.seq,
                     at_ms: e.at_ms,
                     event: e.encoded(),

@@ -1,6 +1,6 @@
 //! Maps simulation events and commands to the wire types of `protocol`.
 
-use protocol::v1::{Change, Choice, GameCommand, GameEvent, Line, Media};
+use protocol::v2::{Change, Choice, GameCommand, GameEvent, Line, Media};
 use sim::{EndReason, Event};
 
 /// The wire form of a simulation event (moved, not copied: the tick hands every event
@@ -22,14 +22,22 @@ pub fn into_wire(event: Event) -> GameEvent {
             media,
             lines,
             prompt,
-        } => GameEvent::NodeEntered {
-            scene,
-            node,
-            kind: kind.to_string(),
-            media: media.map(|m| media_into_wire(*m)),
-            lines: lines.into_iter().map(line).collect(),
-            prompt,
-        },
+        } => {
+            let (media, media_pending) = match media.map(|m| media_into_wire(*m)) {
+                Some(Some(m)) => (Some(m), false),
+                Some(None) => (None, true),
+                None => (None, false),
+            };
+            GameEvent::NodeEntered {
+                scene,
+                node,
+                kind: kind.to_string(),
+                media,
+                media_pending,
+                lines: lines.into_iter().map(line).collect(),
+                prompt,
+            }
+        }
         Event::ChoicesOffered { node, choices } => GameEvent::ChoicesOffered {
             node,
             choices: choices.into_iter().map(choice).collect(),
@@ -101,7 +109,10 @@ pub fn into_wire(event: Event) -> GameEvent {
         Event::MediaReady { scene, node, media } => GameEvent::MediaReady {
             scene,
             node,
-            media: media_into_wire(*media),
+            media: media_into_wire(*media).unwrap_or_else(|| Media {
+                url: String::new(),
+                media_type: String::new(),
+            }),
         },
     }
 }
@@ -132,18 +143,41 @@ fn choice(c: sim::Choice) -> Choice {
     }
 }
 
-fn media_into_wire(m: sim::Media) -> Media {
+/// The wire form of a node's media: a URL on the server's HTTP origin, or `None` while
+/// it is being generated. A generated asset (named by its id) is served by
+/// `/api/v1/assets/{id}/file` and is a video (every generation operation makes one); a
+/// scene's file (`assets/door.mp4`) by its own path, its type read from its extension.
+pub fn media_into_wire(m: sim::Media) -> Option<Media> {
     match m {
-        sim::Media::Asset { asset } => Media::Asset { asset },
-        sim::Media::Generate {
-            operation,
-            prompt,
-            params,
-        } => Media::Generate {
-            operation,
-            prompt,
-            params,
-        },
+        sim::Media::Asset { asset } => Some(match uuid::Uuid::try_parse(&asset) {
+            Ok(id) => Media {
+                url: format!("/api/v1/assets/{id}/file"),
+                media_type: "video".into(),
+            },
+            Err(_) => Media {
+                media_type: media_type_of(&asset).into(),
+                url: if asset.starts_with("https://") || asset.starts_with("http://") {
+                    asset
+                } else {
+                    format!("/{}", asset.trim_start_matches('/'))
+                },
+            },
+        }),
+        sim::Media::Generate { .. } => None,
+    }
+}
+
+/// `video`, `image` or `audio`, by a file name's extension (`video` when unknown).
+pub fn media_type_of(path: &str) -> &'static str {
+    let ext = path
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "avif" => "image",
+        "mp3" | "ogg" | "oga" | "wav" | "flac" | "m4a" | "opus" => "audio",
+        _ => "video",
     }
 }
 

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use protocol::v1::GameEvent;
+use protocol::v2::GameEvent;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 /// One committed event. It is kept encoded: the bytes the batch log holds are the bytes
-/// a QUIC frame carries ([`protocol::v1::EncodedEventRef`]), so no forwarder encodes it
+/// a QUIC frame carries ([`protocol::v2::EncodedEventRef`]), so no forwarder encodes it
 /// again, and a retained event costs its encoded size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivered {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::narrative::{Content, SessionSave};
-use protocol::v1::GameEvent;
+use protocol::v2::GameEvent;
 use uuid::Uuid;
 
 use crate::{Delivered, GameError, GameHandle, Inbound, LiveSession};

@@ -31,11 +31,14 @@ pub enum CloseCode {
     ServerFull = 9,
     /// An unexpected failure on the closing side.
     InternalError = 10,
+    /// Another connection of the same user joined this connection's session and took it
+    /// over (the newer connection wins).
+    SessionTakenOver = 11,
 }
 
 impl CloseCode {
     /// Every code, in numeric order.
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         CloseCode::Normal,
         CloseCode::ProtocolError,
         CloseCode::VersionMismatch,
@@ -47,6 +50,7 @@ impl CloseCode {
         CloseCode::HandshakeTimeout,
         CloseCode::ServerFull,
         CloseCode::InternalError,
+        CloseCode::SessionTakenOver,
     ];
 
     /// The numeric wire value.
@@ -78,6 +82,7 @@ impl CloseCode {
             CloseCode::HandshakeTimeout => "handshake timeout",
             CloseCode::ServerFull => "server full",
             CloseCode::InternalError => "internal error",
+            CloseCode::SessionTakenOver => "session taken over by another connection",
         }
     }
 }

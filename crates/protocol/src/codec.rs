@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::v2::{ClientMessage, SERVER_MESSAGE_VARIANTS, ServerMessage};
 use crate::{CloseCode, FRAME_HEADER_LEN, MAX_DATAGRAM_LEN, MAX_FRAME_LEN};
 
 /// Encoding or decoding failure.
@@ -44,6 +45,9 @@ pub enum CodecError {
     /// The decoder failed earlier; the stream is out of sync.
     #[error("decoder used after a framing error")]
     Poisoned,
+    /// A text message is not a valid message in the JSON encoding.
+    #[error("malformed JSON message: {0}")]
+    Json(String),
 }
 
 impl CodecError {
@@ -55,6 +59,7 @@ impl CodecError {
             CodecError::Malformed(_)
             | CodecError::TrailingBytes(_)
             | CodecError::Poisoned
+            | CodecError::Json(_)
             | CodecError::DatagramTooLarge { .. } => CloseCode::ProtocolError,
         }
     }
@@ -63,20 +68,9 @@ impl CodecError {
 /// Appends one frame (length prefix + postcard payload) holding `msg` to
 /// `out`. On error `out` is left as it was.
 pub fn encode_frame<M: Serialize + ?Sized>(msg: &M, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    encode_frame_with_tail(msg, &[], out)
-}
-
-/// [`encode_frame`] with `tail` appended to the payload after `msg`: for a message whose
-/// last field is already encoded (postcard concatenates fields).
-pub(crate) fn encode_frame_with_tail<M: Serialize + ?Sized>(
-    msg: &M,
-    tail: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
     let encoded = postcard::to_io(msg, &mut *out).map(|_| ());
-    out.extend_from_slice(tail);
     let len = out.len() - start - FRAME_HEADER_LEN;
     let result = match encoded {
         Err(e) => Err(CodecError::Encode(e)),
@@ -123,6 +117,80 @@ pub fn decode_payload<M: DeserializeOwned>(payload: &[u8]) -> Result<M, CodecErr
     }
 }
 
+/// Decodes one server message payload as a client should: a message tag this build does
+/// not know gives `Ok(None)` (skip it: a newer server added it), and bytes after a known
+/// message's fields are ignored (fields a newer server appended).
+pub fn decode_server_payload(payload: &[u8]) -> Result<Option<ServerMessage>, CodecError> {
+    if payload.len() > MAX_FRAME_LEN {
+        return Err(CodecError::FrameTooLarge {
+            len: payload.len() as u64,
+            max: MAX_FRAME_LEN,
+        });
+    }
+    let tag = read_varint_u32(payload)
+        .ok_or(CodecError::Malformed(postcard::Error::DeserializeBadVarint))?;
+    if tag as usize >= SERVER_MESSAGE_VARIANTS.len() {
+        return Ok(None);
+    }
+    postcard::take_from_bytes(payload)
+        .map(|(msg, _)| Some(msg))
+        .map_err(CodecError::Malformed)
+}
+
+/// The LEB128 varint `u32` at the start of `bytes` (an enum tag), if there is one.
+pub(crate) fn read_varint_u32(bytes: &[u8]) -> Option<u32> {
+    let mut value: u64 = 0;
+    for (i, b) in bytes.iter().take(5).enumerate() {
+        value |= u64::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            return u32::try_from(value).ok();
+        }
+    }
+    None
+}
+
+/// Encodes `msg` in the JSON encoding (one WebSocket text message).
+pub fn to_json<M: Serialize + ?Sized>(msg: &M) -> Result<String, CodecError> {
+    serde_json::to_string(msg).map_err(|e| CodecError::Json(e.to_string()))
+}
+
+/// Decodes a client message in the JSON encoding, strictly (unknown fields are
+/// ignored, like serde does, but an unknown message is an error). At most
+/// [`MAX_FRAME_LEN`] bytes.
+pub fn client_from_json(text: &str) -> Result<ClientMessage, CodecError> {
+    if text.len() > MAX_FRAME_LEN {
+        return Err(CodecError::FrameTooLarge {
+            len: text.len() as u64,
+            max: MAX_FRAME_LEN,
+        });
+    }
+    serde_json::from_str(text).map_err(|e| CodecError::Json(e.to_string()))
+}
+
+/// Decodes a server message in the JSON encoding as a client should: a message this
+/// build does not know gives `Ok(None)`, unknown fields are ignored.
+pub fn server_from_json(text: &str) -> Result<Option<ServerMessage>, CodecError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| CodecError::Json(e.to_string()))?;
+    let name = match &v {
+        serde_json::Value::String(s) => s.as_str(),
+        serde_json::Value::Object(m) if m.len() == 1 => {
+            m.keys().next().map(String::as_str).unwrap_or_default()
+        }
+        _ => {
+            return Err(CodecError::Json(
+                "a message is an object with one key".into(),
+            ));
+        }
+    };
+    if !SERVER_MESSAGE_VARIANTS.contains(&name) {
+        return Ok(None);
+    }
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(|e| CodecError::Json(e.to_string()))
+}
+
 /// Encodes `msg` as one datagram payload (no length prefix), at most
 /// [`MAX_DATAGRAM_LEN`] bytes.
 pub fn encode_datagram<M: Serialize + ?Sized>(msg: &M) -> Result<Vec<u8>, CodecError> {
@@ -151,7 +219,7 @@ pub fn decode_datagram<M: DeserializeOwned>(datagram: &[u8]) -> Result<M, CodecE
 /// Incremental frame decoder for messages of type `M`.
 ///
 /// ```
-/// use protocol::{FrameDecoder, encode_frame, v1::ClientMessage};
+/// use protocol::{FrameDecoder, encode_frame, v2::ClientMessage};
 /// let mut bytes = Vec::new();
 /// encode_frame(&ClientMessage::Ping { nonce: 7, client_time_us: 0 }, &mut bytes).unwrap();
 /// let mut decoder = FrameDecoder::<ClientMessage>::new();
@@ -227,6 +295,18 @@ impl<M: DeserializeOwned> FrameDecoder<M> {
     /// payload the frame has been consumed; the caller is expected to close
     /// the connection anyway.
     pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<M>, CodecError> {
+        self.decode_with(input, decode_payload)
+    }
+}
+
+impl<M> FrameDecoder<M> {
+    /// [`FrameDecoder::decode`] with another payload decoder, e.g.
+    /// [`decode_server_payload`] on a client.
+    pub fn decode_with<T>(
+        &mut self,
+        input: &mut &[u8],
+        decode_payload: impl FnOnce(&[u8]) -> Result<T, CodecError>,
+    ) -> Result<Option<T>, CodecError> {
         if self.poisoned {
             return Err(CodecError::Poisoned);
         }
@@ -289,7 +369,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::v1::{ClientMessage, ErrorCode, ServerMessage};
+    use crate::v2::{ClientMessage, ErrorCode, ServerMessage};
     use proptest::prelude::*;
 
     fn decode_all<M: DeserializeOwned>(
@@ -333,12 +413,12 @@ mod tests {
             }),
             (any::<u64>(), ".{0,16}").prop_map(|(request_id, edge)| ClientMessage::Command {
                 request_id,
-                command: crate::v1::GameCommand::Choose { edge },
+                command: crate::v2::GameCommand::Choose { edge },
             }),
             (any::<u64>(), any::<u32>(), any::<u64>(), any::<i64>()).prop_map(
                 |(request_id, round, nonce, client_time_ms)| ClientMessage::Command {
                     request_id,
-                    command: crate::v1::GameCommand::MiniGameInput {
+                    command: crate::v2::GameCommand::MiniGameInput {
                         round,
                         nonce,
                         client_time_ms,
@@ -494,7 +574,7 @@ mod tests {
 
     #[test]
     fn datagrams_round_trip_and_are_bounded() {
-        use crate::v1::{ClientDatagram, ServerDatagram};
+        use crate::v2::{ClientDatagram, ServerDatagram};
         let req = ClientDatagram::TimeSyncRequest {
             client_send_us: u64::MAX,
         };
@@ -531,7 +611,7 @@ mod tests {
     proptest! {
         #[test]
         fn random_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1100)) {
-            use crate::v1::{ClientDatagram, ServerDatagram};
+            use crate::v2::{ClientDatagram, ServerDatagram};
             if let Ok(msg) = decode_datagram::<ClientDatagram>(&bytes) {
                 let again = encode_datagram(&msg).unwrap();
                 prop_assert_eq!(decode_datagram::<ClientDatagram>(&again).unwrap(), msg);

@@ -13,15 +13,15 @@
 //!   allocated for it.
 //! * The payload is one message encoded with [postcard] (serde, compact:
 //!   enum tags and integers are LEB128 varints, strings are a varint length
-//!   plus UTF-8 bytes). Client→server payloads are [`v1::ClientMessage`],
-//!   server→client payloads are [`v1::ServerMessage`]. A payload must be
+//!   plus UTF-8 bytes). Client→server payloads are [`v2::ClientMessage`],
+//!   server→client payloads are [`v2::ServerMessage`]. A payload must be
 //!   consumed exactly; trailing bytes are a protocol error.
-//! * The first client message must be [`v1::ClientMessage::Hello`], answered
-//!   by [`v1::ServerMessage::Welcome`] or by [`v1::ServerMessage::Error`]
+//! * The first client message must be [`v2::ClientMessage::Hello`], answered
+//!   by [`v2::ServerMessage::Welcome`] or by [`v2::ServerMessage::Error`]
 //!   followed by a connection close.
 //! * **Datagrams** (QUIC DATAGRAM frames) carry only traffic whose loss is
-//!   harmless, today time sync: [`v1::ClientDatagram`] and
-//!   [`v1::ServerDatagram`], one postcard message per datagram, no length
+//!   harmless, today time sync: [`v2::ClientDatagram`] and
+//!   [`v2::ServerDatagram`], one postcard message per datagram, no length
 //!   prefix, at most [`MAX_DATAGRAM_LEN`] bytes, consumed exactly
 //!   ([`decode_datagram`]). They are legal only after the version handshake;
 //!   an undecodable or oversized datagram closes the connection with
@@ -34,19 +34,21 @@
 pub mod close;
 pub mod codec;
 pub mod state;
-pub mod v1;
+pub mod v2;
 
 pub use close::CloseCode;
 pub use codec::{
-    CodecError, FrameDecoder, decode_datagram, decode_payload, encode_datagram, encode_frame, frame,
+    CodecError, FrameDecoder, client_from_json, decode_datagram, decode_payload,
+    decode_server_payload, encode_datagram, encode_frame, frame, server_from_json, to_json,
 };
 pub use state::{ConnState, verify_datagram};
 
 /// ALPN protocol identifier negotiated during the TLS handshake.
 pub const ALPN: &[u8] = b"pixsim/1";
 
-/// Protocol version announced in `Hello` and `Welcome`.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Protocol version announced in `Hello` and `Welcome`. Version 1 (events inline, not
+/// length-delimited; no snapshot on join) is no longer spoken.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Hard maximum payload length of one frame (excluding the 4-byte prefix).
 pub const MAX_FRAME_LEN: usize = 64 * 1024;

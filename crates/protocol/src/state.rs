@@ -19,7 +19,7 @@
 //! are not made by [`ConnState::apply`]: it leaves the state as is and the
 //! server moves the connection on once the answer is known.
 
-use crate::v1::{ClientDatagram, ClientMessage};
+use crate::v2::{ClientDatagram, ClientMessage};
 use crate::{CloseCode, PROTOCOL_VERSION};
 
 /// Where a connection is in its lifecycle.
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn auth_and_session_states() {
-        use crate::v1::GameCommand;
+        use crate::v2::GameCommand;
         let auth = ClientMessage::Authenticate { token: "t".into() };
         let create = ClientMessage::CreateSession {
             scene: None,

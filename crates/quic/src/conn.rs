@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use protocol::v1::{ClientDatagram, ClientMessage, ErrorCode, ServerDatagram, ServerMessage};
+use protocol::v2::{ClientDatagram, ClientMessage, ErrorCode, ServerDatagram, ServerMessage};
 use protocol::{
     CloseCode, ConnState, FrameDecoder, PROTOCOL_VERSION, decode_datagram, encode_datagram,
     verify_datagram,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use protocol::v1::{ClientMessage, ServerMessage};
+use protocol::v2::{ClientMessage, ServerMessage};
 use protocol::{CloseCode, ConnState, encode_frame};
 use tokio::sync::mpsc;
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use protocol::v1::{GameEvent, ServerMessage};
+use protocol::v2::{EventBody, GameEvent, ServerMessage};
 use rand::Rng;
 
 use super::BotConfig;
@@ -36,7 +36,10 @@ impl State {
             ServerMessage::Event { at_ms, event, .. } => {
                 clock.saw(at_ms);
                 self.timed(at_ms, received, clock, stats);
-                self.on_event(event, at_ms, received, stats);
+                // An event of a newer server is skipped.
+                if let EventBody::Known(event) = event {
+                    self.on_event(event, at_ms, received, stats);
+                }
             }
             ServerMessage::Ack { request_id, .. } => self.answered(request_id, None, stats),
             ServerMessage::Rejected {
@@ -236,7 +239,7 @@ pub(super) struct Inflight {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use protocol::v1::Choice;
+    use protocol::v2::Choice;
 
     use super::*;
     use crate::Trust;
@@ -245,7 +248,7 @@ mod tests {
         ServerMessage::Event {
             seq: 0,
             at_ms,
-            event,
+            event: event.into(),
         }
     }
 

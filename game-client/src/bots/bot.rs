@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use protocol::v1::{ClientMessage, GameCommand, ServerMessage};
+use protocol::v2::{ClientMessage, GameCommand, ServerMessage};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::BotConfig;
@@ -146,7 +146,7 @@ async fn play(
             msg = c.recv() => {
                 let msg = msg.map_err(|e| ("connection lost", e))?;
                 let reset = match &msg {
-                    ServerMessage::Event { event, .. } => replans(event),
+                    ServerMessage::Event { event, .. } => event.known().is_some_and(replans),
                     ServerMessage::Welcome { .. }
                     | ServerMessage::Pong { .. }
                     | ServerMessage::Error { .. }

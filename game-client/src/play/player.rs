@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use protocol::v1::{Change, Choice, GameCommand, GameEvent, Media, ServerMessage};
+use protocol::v2::{Change, Choice, EventBody, GameCommand, GameEvent, Media, ServerMessage};
 use uuid::Uuid;
 
 use super::progress::Progress;
@@ -198,7 +198,7 @@ impl Player {
 
     /// Event `seq`: dropped when already seen, applied silently while it is history,
     /// shown when live; the last event of the history shows the whole situation.
-    fn on_seq_event(&mut self, seq: u64, event: GameEvent, now: Option<i64>) -> Step {
+    fn on_seq_event(&mut self, seq: u64, event: EventBody, now: Option<i64>) -> Step {
         let mut step = Step::default();
         if self.last_seq.is_some_and(|last| seq <= last) {
             return step; // already seen (a replay overlap): never shown twice
@@ -206,7 +206,10 @@ impl Player {
         let quiet = seq + 1 < self.quiet_until;
         self.last_seq = Some(seq);
         let mut text = Step::default();
-        self.on_event(event, now, &mut text);
+        // An event of a newer server is skipped (its seq still counts).
+        if let EventBody::Known(event) = event {
+            self.on_event(event, now, &mut text);
+        }
         if quiet {
             step.done = text.done;
         } else if seq + 1 == self.quiet_until {
@@ -258,10 +261,17 @@ impl Player {
                 scene,
                 node,
                 media,
+                media_pending,
                 lines,
                 prompt,
                 ..
-            } => self.enter_node(scene, node, media.as_ref(), &lines, prompt.as_deref(), step),
+            } => {
+                let media = match media {
+                    Some(m) => Some(render::media_line(&self.rest_base, &m)),
+                    None => media_pending.then(render::media_pending_line),
+                };
+                self.enter_node(scene, node, media, &lines, prompt.as_deref(), step);
+            }
             GameEvent::MediaReady { scene, node, media } => {
                 self.media_ready(&scene, &node, &media, step);
             }
@@ -340,8 +350,8 @@ impl Player {
         &mut self,
         scene: String,
         node: String,
-        media: Option<&Media>,
-        lines: &[protocol::v1::Line],
+        media: Option<String>,
+        lines: &[protocol::v2::Line],
         prompt: Option<&str>,
         step: &mut Step,
     ) {
@@ -390,24 +400,23 @@ impl Player {
     fn node_view(
         &mut self,
         scene: &str,
-        media: Option<&Media>,
-        lines: &[protocol::v1::Line],
+        media: Option<String>,
+        lines: &[protocol::v2::Line],
         prompt: Option<&str>,
     ) -> Vec<String> {
         let mut view = Vec::new();
         if self.scene.as_deref() != Some(scene) {
             view.push(render::scene_header(&self.title(scene)));
         }
-        if let Some(m) = media {
-            view.push(render::media_line(&self.rest_base, m));
-        }
+        let shows_media = media.is_some();
+        view.extend(media);
         for l in lines {
             view.push(format!("{}: {}", l.speaker, l.text));
         }
         if let Some(p) = prompt {
             view.push(p.to_owned());
         }
-        if media.is_some() || !lines.is_empty() || prompt.is_some() {
+        if shows_media || !lines.is_empty() || prompt.is_some() {
             self.view.clone_from(&view);
         }
         view

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::v1::Change;
+use protocol::v2::Change;
 
 /// Progression as seen through the session's events: shown by `s` / `stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,8 +6,7 @@
 //!
 //! [`Progress::render`]: super::Progress::render
 
-use protocol::v1::{Choice, Media};
-use uuid::Uuid;
+use protocol::v2::{Choice, Media};
 
 use crate::rest::SceneSummary;
 
@@ -56,15 +55,16 @@ pub(super) fn choice_label(c: &Choice) -> &str {
 /// Where `media` can be seen: an asset's download link under `rest_base`, or what is
 /// being generated.
 pub(super) fn media_link(rest_base: &str, media: &Media) -> String {
-    match media {
-        Media::Asset { asset } => match Uuid::try_parse(asset) {
-            Ok(id) => format!("{rest_base}/api/v1/assets/{id}/file"),
-            Err(_) => asset.clone(),
-        },
-        Media::Generate {
-            operation, prompt, ..
-        } => format!("generating… ({operation}: {prompt})"),
+    if media.url.starts_with('/') {
+        format!("{rest_base}{}", media.url)
+    } else {
+        media.url.clone()
     }
+}
+
+/// The line of a node's media while it is being generated.
+pub(super) fn media_pending_line() -> String {
+    "[media] generating…".to_owned()
 }
 
 /// The line of a node's media.

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use protocol::v1::{ErrorCode, ServerMessage};
+use protocol::v2::{ErrorCode, ServerMessage};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use uuid::Uuid;
 
@@ -279,6 +279,7 @@ fn permanent(e: &ClientError) -> bool {
             | ErrorCode::Internal
             | ErrorCode::Busy
             | ErrorCode::SessionBusy
+            | ErrorCode::SessionTakenOver
             | ErrorCode::Other(_) => false,
         },
         ClientError::Io(_)
@@ -345,7 +346,7 @@ where
                 if last_heard.elapsed() > cfg.heartbeat * 3 {
                     return Ok(Err("the server stopped answering".into()));
                 }
-                let beat = protocol::v1::ClientMessage::Heartbeat { client_time_ms: 0 };
+                let beat = protocol::v2::ClientMessage::Heartbeat { client_time_ms: 0 };
                 if let Err(e) = conn.client.send(&beat).await {
                     return Ok(Err(e.to_string()));
                 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use game::{CommandOutcome, GameError};
-use protocol::v1::GameCommand;
+use protocol::v2::GameCommand;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -143,7 +143,7 @@ pub struct GameEventBody {
     pub seq: u64,
     /// World time (ms).
     pub at_ms: i64,
-    /// The event (`protocol::v1::GameEvent` as JSON: `{"VariantName": {...}}`).
+    /// The event (`protocol::v2::GameEvent` as JSON: `{"VariantName": {...}}`).
     #[schema(value_type = Object)]
     pub event: serde_json::Value,
 }

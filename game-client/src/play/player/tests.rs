@@ -4,13 +4,13 @@
 
 use super::*;
 use crate::play::render::MENU_FOOTER;
-use protocol::v1::Line;
+use protocol::v2::Line;
 
 fn event(seq: u64, event: GameEvent) -> ServerMessage {
     ServerMessage::Event {
         seq,
         at_ms: 0,
-        event,
+        event: event.into(),
     }
 }
 
@@ -20,6 +20,7 @@ fn node(scene: &str, node: &str, lines: &[(&str, &str)]) -> GameEvent {
         node: node.into(),
         kind: "dialogue".into(),
         media: None,
+        media_pending: false,
         lines: lines
             .iter()
             .enumerate()
@@ -53,6 +54,7 @@ fn joined(next_seq: u64) -> Joined {
         scene: None,
         next_seq,
         ended: false,
+        snapshot: Default::default(),
     }
 }
 
@@ -82,9 +84,11 @@ fn lines_media_and_numbered_choices() {
                 scene: "gallery".into(),
                 node: "arrive".into(),
                 kind: "media".into(),
-                media: Some(Media::Asset {
-                    asset: id.to_string(),
+                media: Some(Media {
+                    url: format!("/api/v1/assets/{id}/file"),
+                    media_type: "video".into(),
                 }),
+                media_pending: false,
                 lines: vec![],
                 prompt: Some("Where to?".into()),
             },
@@ -138,21 +142,15 @@ fn generated_media_then_ready() {
                 scene: "gallery".into(),
                 node: "arrive".into(),
                 kind: "media".into(),
-                media: Some(Media::Generate {
-                    operation: "text_to_video".into(),
-                    prompt: "rain".into(),
-                    params: "{}".into(),
-                }),
+                media: None,
+                media_pending: true,
                 lines: vec![],
                 prompt: None,
             },
         ),
         None,
     );
-    assert!(
-        s.text
-            .contains(&"[media] generating… (text_to_video: rain)".to_owned())
-    );
+    assert!(s.text.contains(&"[media] generating…".to_owned()));
     let id = Uuid::now_v7();
     let s = p.on_message(
         event(
@@ -160,8 +158,9 @@ fn generated_media_then_ready() {
             GameEvent::MediaReady {
                 scene: "gallery".into(),
                 node: "arrive".into(),
-                media: Media::Asset {
-                    asset: id.to_string(),
+                media: Media {
+                    url: format!("/api/v1/assets/{id}/file"),
+                    media_type: "video".into(),
                 },
             },
         ),

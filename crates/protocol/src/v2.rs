@@ -1,4 +1,4 @@
-//! Protocol version 1 messages.
+//! Protocol version 2 messages (`docs/protocol.md` is the normative description).
 //!
 //! # Compatibility rules
 //!
@@ -7,12 +7,21 @@
 //!
 //! * variant order is the wire tag: **new variants are appended only**, never
 //!   inserted, reordered or removed;
-//! * the fields of an existing variant never change within a protocol
-//!   version; a change of layout needs a new [`crate::PROTOCOL_VERSION`];
+//! * a field may be **appended at the end** of a [`ServerMessage`] variant or of a
+//!   [`GameEvent`] variant within a version: both are length-delimited (a message by its
+//!   frame, an event by the byte string around it, [`EventBody`]) and a receiver ignores
+//!   the bytes after the fields it knows ([`crate::decode_server_payload`]);
+//! * a receiver skips a [`ServerMessage`] or a [`GameEvent`] whose tag it does not know;
+//! * anything else (a field inserted, removed or retyped, a field appended to a nested
+//!   struct such as [`Choice`], a new [`GameCommand`] the server must understand) needs a
+//!   new [`crate::PROTOCOL_VERSION`];
 //! * `ClientMessage::Hello` (tag 0), `ServerMessage::Welcome` (tag 0) and
 //!   `ServerMessage::Error` (tag 2) are frozen across *all* versions, so a
 //!   client and a server of different versions can still tell each other
 //!   that they disagree.
+//!
+//! The server is strict with what it receives: a client message must be consumed
+//! exactly.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -52,8 +61,10 @@ pub enum ClientMessage {
         world: Option<String>,
     },
     /// Tag 4. Joins (or re-joins after a reconnect) one of the caller's
-    /// sessions. Events with `seq > last_seq` are sent again (all retained
-    /// events when `None`), then live events follow.
+    /// sessions. Answered by [`ServerMessage::SessionJoined`] with a state snapshot;
+    /// then the retained events with `last_seq < seq < next_seq` are sent again (none
+    /// when `last_seq` is `None` or older than the resend window: the snapshot covers
+    /// them), then live events follow.
     JoinSession {
         /// The session.
         session_id: Uuid,
@@ -123,8 +134,9 @@ pub enum ServerMessage {
         /// User id.
         user_id: Uuid,
     },
-    /// Tag 4. The connection is in this session; retained events after the
-    /// client's `last_seq` follow, then live events.
+    /// Tag 4. The connection is in this session. The snapshot reflects every event
+    /// with `seq < next_seq`; resent events (seq below `next_seq`, already reflected)
+    /// and then live events (from `next_seq`) follow.
     SessionJoined {
         /// The session.
         session_id: Uuid,
@@ -134,6 +146,8 @@ pub enum ServerMessage {
         next_seq: u64,
         /// True when the session has ended (no more commands).
         ended: bool,
+        /// The session's state as of `next_seq`: what a client renders.
+        snapshot: Snapshot,
     },
     /// Tag 5. One simulation event of the joined session, sent only after
     /// the state it reflects is committed to the database.
@@ -142,8 +156,8 @@ pub enum ServerMessage {
         seq: u64,
         /// World time of the event (ms, server clock).
         at_ms: i64,
-        /// The event.
-        event: GameEvent,
+        /// The event: length-delimited, so a client skips one it does not know.
+        event: EventBody,
     },
     /// Tag 6. The command took effect and is durable; every event it caused
     /// (up to `through_seq`) has been sent before this message.
@@ -157,8 +171,7 @@ pub enum ServerMessage {
     Rejected {
         /// From the command.
         request_id: u64,
-        /// Machine-readable reason: `busy`, `invalid_command`,
-        /// `session_ended`, `not_ready`, ...
+        /// Machine-readable reason (`docs/protocol.md` lists them all).
         code: String,
         /// Human-readable detail.
         message: String,
@@ -265,7 +278,8 @@ pub enum GameEvent {
         /// Content version.
         content_version: String,
     },
-    /// Tag 1. The session was resumed from its last durable state.
+    /// Tag 1. The session was resumed from its last durable state (after a server
+    /// restart, or after it was unloaded while idle): timers restart from here.
     Resumed {
         /// Scene.
         scene: String,
@@ -282,8 +296,10 @@ pub enum GameEvent {
         node: String,
         /// Node kind.
         kind: String,
-        /// Media to show.
+        /// Media to show, when it exists.
         media: Option<Media>,
+        /// The node's media is being generated: a [`GameEvent::MediaReady`] follows.
+        media_pending: bool,
         /// Dialogue lines.
         lines: Vec<Line>,
         /// Choice prompt.
@@ -373,7 +389,9 @@ pub enum GameEvent {
         /// `success`, `failure`, `neutral`, `returned`, `left`, `aborted`.
         reason: String,
     },
-    /// Tag 13. A command was rejected, or a runtime error aborted the session.
+    /// Tag 13. A runtime error (a content fault) aborted the session; a
+    /// `SessionEnded { reason: "aborted" }` follows. A rejected command is not an event:
+    /// it is answered by [`ServerMessage::Rejected`].
     Error {
         /// Command name.
         command: String,
@@ -390,7 +408,7 @@ pub enum GameEvent {
         scene: String,
         /// Node.
         node: String,
-        /// The media (an asset).
+        /// The media.
         media: Media,
     },
 }
@@ -418,23 +436,142 @@ impl GameEvent {
     }
 }
 
-/// Media of a node.
+/// Media of a node: always a file a client can fetch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Media {
-    /// A ready asset.
-    Asset {
-        /// Reference (path or URL).
-        asset: String,
-    },
-    /// To be generated.
-    Generate {
-        /// Operation.
-        operation: String,
-        /// Prompt.
-        prompt: String,
-        /// Parameters (JSON text).
-        params: String,
-    },
+pub struct Media {
+    /// Where to fetch it: a path on the server's HTTP origin (e.g.
+    /// `/api/v1/assets/{id}/file`), resolved against the base URL the client logged in
+    /// with, or an absolute `https://` URL.
+    pub url: String,
+    /// `video`, `image` or `audio`.
+    pub media_type: String,
+}
+
+/// A session's state as a client renders it, sent on every join
+/// ([`ServerMessage::SessionJoined`]): a client needs no event history to draw the
+/// current screen.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Where the player stands; `None` before the first node or after the end.
+    pub position: Option<Position>,
+    /// The choices offered now (empty when none).
+    pub choices: Vec<Choice>,
+    /// The open reflex round, if one is.
+    pub minigame: Option<MiniGamePrompt>,
+    /// Stats, inventory, quests, visible variables, XP and level.
+    pub progression: ProgressionView,
+    /// How the session ended (`SessionEnded.reason`), once it has.
+    pub ended: Option<String>,
+}
+
+/// The node the player stands at, as its `NodeEntered` event presented it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Scene.
+    pub scene: String,
+    /// Node.
+    pub node: String,
+    /// Node kind.
+    pub kind: String,
+    /// Media to show, when it exists.
+    pub media: Option<Media>,
+    /// The media is being generated (a `MediaReady` event follows).
+    pub media_pending: bool,
+    /// Dialogue lines.
+    pub lines: Vec<Line>,
+    /// Choice prompt.
+    pub prompt: Option<String>,
+}
+
+/// An open reflex round, as its `MiniGamePrompt` event announced it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MiniGamePrompt {
+    /// Game.
+    pub game: String,
+    /// Round (1-based).
+    pub round: u32,
+    /// Rounds in total.
+    pub rounds: u32,
+    /// Nonce to echo.
+    pub nonce: u64,
+    /// Window start (world ms).
+    pub opens_at_ms: i64,
+    /// Window end (world ms).
+    pub closes_at_ms: i64,
+}
+
+/// A player's progression as a snapshot carries it; each list is sorted by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressionView {
+    /// Stat axes.
+    pub stats: Vec<StatValue>,
+    /// Items held (count above zero).
+    pub items: Vec<ItemCount>,
+    /// Quests that are not `inactive`, with their objectives.
+    pub quests: Vec<QuestView>,
+    /// Variables the player may see (those `StateDelta` reports), rendered as text.
+    pub vars: Vec<VarValue>,
+    /// XP total.
+    pub xp: i64,
+    /// Level.
+    pub level: u32,
+    /// Scenes unlocked.
+    pub unlocked: Vec<String>,
+}
+
+/// One stat axis value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatValue {
+    /// Stat.
+    pub stat: String,
+    /// Entity.
+    pub entity: String,
+    /// Axis.
+    pub axis: String,
+    /// Value.
+    pub value: i64,
+}
+
+/// An item count.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemCount {
+    /// Item.
+    pub item: String,
+    /// Count.
+    pub count: u32,
+}
+
+/// A quest and its objectives.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestView {
+    /// Quest.
+    pub quest: String,
+    /// `active`, `completed` or `failed`.
+    pub status: String,
+    /// Objectives, in the quest's order.
+    pub objectives: Vec<ObjectiveView>,
+}
+
+/// One objective's progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectiveView {
+    /// Objective.
+    pub objective: String,
+    /// Progress.
+    pub progress: u32,
+    /// Target.
+    pub target: u32,
+    /// Done.
+    pub completed: bool,
+}
+
+/// A variable's value, rendered as text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VarValue {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
 }
 
 /// A dialogue line.
@@ -542,6 +679,128 @@ impl ServerMessage {
 /// Variant index of [`ServerMessage::Event`] (its tag on the wire).
 const EVENT_TAG: u32 = 5;
 
+/// The [`ServerMessage`] variants by tag (a receiver skips a tag beyond them).
+pub const SERVER_MESSAGE_VARIANTS: [&str; 9] = [
+    "Welcome",
+    "Pong",
+    "Error",
+    "Authenticated",
+    "SessionJoined",
+    "Event",
+    "Ack",
+    "Rejected",
+    "Heartbeat",
+];
+
+/// The [`GameEvent`] variants by tag (a receiver skips a tag beyond them).
+pub const GAME_EVENT_VARIANTS: [&str; 15] = [
+    "SessionStarted",
+    "Resumed",
+    "NodeEntered",
+    "ChoicesOffered",
+    "StateDelta",
+    "MiniGamePrompt",
+    "MiniGameRound",
+    "MiniGameResult",
+    "QuestUpdated",
+    "ObjectiveUpdated",
+    "LevelUp",
+    "SceneUnlocked",
+    "SessionEnded",
+    "Error",
+    "MediaReady",
+];
+
+/// A [`GameEvent`] as [`ServerMessage::Event`] carries it. On the binary wire it is a
+/// byte string (varint length, then the event's own encoding), so a receiver can skip
+/// an event it does not know and ignore fields appended to one it does; in the JSON
+/// encoding it is the event object itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventBody {
+    /// An event this build knows.
+    Known(GameEvent),
+    /// An event of a newer server, to be skipped: its tag (`#15`) on the binary wire,
+    /// its name in JSON. Never sent.
+    Unknown(String),
+}
+
+impl From<GameEvent> for EventBody {
+    fn from(e: GameEvent) -> Self {
+        EventBody::Known(e)
+    }
+}
+
+impl EventBody {
+    /// The event, when this build knows it.
+    pub fn known(&self) -> Option<&GameEvent> {
+        match self {
+            EventBody::Known(e) => Some(e),
+            EventBody::Unknown(_) => None,
+        }
+    }
+
+    /// Decodes an event's own bytes (the content of the byte string): a tag beyond
+    /// [`GAME_EVENT_VARIANTS`] is [`EventBody::Unknown`]; bytes after a known event's
+    /// fields are ignored (fields a newer server appended).
+    pub fn decode(bytes: &[u8]) -> Result<EventBody, postcard::Error> {
+        let tag =
+            crate::codec::read_varint_u32(bytes).ok_or(postcard::Error::DeserializeBadVarint)?;
+        if tag as usize >= GAME_EVENT_VARIANTS.len() {
+            return Ok(EventBody::Unknown(format!("#{tag}")));
+        }
+        postcard::take_from_bytes::<GameEvent>(bytes).map(|(e, _)| EventBody::Known(e))
+    }
+}
+
+impl Serialize for EventBody {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        match self {
+            EventBody::Known(e) if s.is_human_readable() => e.serialize(s),
+            EventBody::Known(e) => {
+                let bytes = postcard::to_stdvec(e).map_err(S::Error::custom)?;
+                s.serialize_bytes(&bytes)
+            }
+            EventBody::Unknown(v) => Err(S::Error::custom(format!(
+                "an unknown event ({v}) cannot be encoded"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        if d.is_human_readable() {
+            let v = serde_json::Value::deserialize(d)?;
+            let name = match &v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Object(m) if m.len() == 1 => {
+                    m.keys().next().cloned().unwrap_or_default()
+                }
+                _ => return Err(D::Error::custom("an event is an object with one key")),
+            };
+            if !GAME_EVENT_VARIANTS.contains(&name.as_str()) {
+                return Ok(EventBody::Unknown(name));
+            }
+            return serde_json::from_value(v)
+                .map(EventBody::Known)
+                .map_err(D::Error::custom);
+        }
+        struct Bytes;
+        impl serde::de::Visitor<'_> for Bytes {
+            type Value = EventBody;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an encoded game event")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<EventBody, E> {
+                EventBody::decode(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
+}
+
 /// [`ServerMessage::Event`] around an event that is already encoded (postcard, as
 /// [`GameEvent`] serialises, e.g. the bytes a server logged): framed byte for byte as
 /// the owned message with the decoded event, without encoding the event again (nor
@@ -557,28 +816,28 @@ pub struct EncodedEventRef<'a> {
     pub event: &'a [u8],
 }
 
+impl Serialize for EncodedEventRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        /// The event's bytes as a byte string, as [`EventBody`] encodes them.
+        struct Raw<'a>(&'a [u8]);
+        impl Serialize for Raw<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        let mut v = s.serialize_struct_variant("ServerMessage", EVENT_TAG, "Event", 3)?;
+        v.serialize_field("seq", &self.seq)?;
+        v.serialize_field("at_ms", &self.at_ms)?;
+        v.serialize_field("event", &Raw(self.event))?;
+        v.end()
+    }
+}
+
 impl EncodedEventRef<'_> {
     /// Appends the framed message to `out` (on error `out` is left as it was).
     pub fn encode_frame(&self, out: &mut Vec<u8>) -> Result<(), crate::codec::CodecError> {
-        /// The fields before the event.
-        struct Head {
-            seq: u64,
-            at_ms: i64,
-        }
-        impl Serialize for Head {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                use serde::ser::SerializeStructVariant;
-                let mut v = s.serialize_struct_variant("ServerMessage", EVENT_TAG, "Event", 3)?;
-                v.serialize_field("seq", &self.seq)?;
-                v.serialize_field("at_ms", &self.at_ms)?;
-                v.end()
-            }
-        }
-        let head = Head {
-            seq: self.seq,
-            at_ms: self.at_ms,
-        };
-        crate::codec::encode_frame_with_tail(&head, self.event, out)
+        crate::codec::encode_frame(self, out)
     }
 }
 
@@ -604,6 +863,8 @@ pub enum ErrorCode {
     ServerFull,
     /// Internal server error.
     Internal,
+    /// Another connection took the session over (11).
+    SessionTakenOver,
     /// No such session, or not the caller's (256).
     SessionNotFound,
     /// The server is saturated; retry later (257).
@@ -626,6 +887,7 @@ impl From<ErrorCode> for u16 {
             ErrorCode::ServerShutdown => CloseCode::ServerShutdown.as_u32() as u16,
             ErrorCode::ServerFull => CloseCode::ServerFull.as_u32() as u16,
             ErrorCode::Internal => CloseCode::InternalError.as_u32() as u16,
+            ErrorCode::SessionTakenOver => CloseCode::SessionTakenOver.as_u32() as u16,
             ErrorCode::SessionNotFound => 256,
             ErrorCode::Busy => 257,
             ErrorCode::InvalidRequest => 258,
@@ -652,6 +914,7 @@ impl From<u16> for ErrorCode {
             Some(CloseCode::ServerShutdown) => ErrorCode::ServerShutdown,
             Some(CloseCode::ServerFull) => ErrorCode::ServerFull,
             Some(CloseCode::InternalError) => ErrorCode::Internal,
+            Some(CloseCode::SessionTakenOver) => ErrorCode::SessionTakenOver,
             _ => ErrorCode::Other(value),
         }
     }
@@ -709,6 +972,7 @@ mod tests {
                 node: "n".into(),
                 kind: "scene".into(),
                 media: None,
+                media_pending: true,
                 lines: vec![Line {
                     id: "l1".into(),
                     speaker: "mara".into(),
@@ -726,7 +990,7 @@ mod tests {
             let owned = crate::codec::frame(&ServerMessage::Event {
                 seq,
                 at_ms,
-                event: event.clone(),
+                event: event.clone().into(),
             })
             .unwrap_or_default();
             assert!(!owned.is_empty());
@@ -741,6 +1005,153 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(pre[0], 7, "appends");
             assert_eq!(pre[1..], owned[..]);
+        }
+    }
+
+    /// A client skips an event of a newer server, and ignores fields appended to one
+    /// it knows; both in the binary and the JSON encoding.
+    #[test]
+    fn unknown_events_and_appended_fields_are_skipped() {
+        // Binary: an event tag beyond the known ones, inside a known message.
+        let mut frame = Vec::new();
+        EncodedEventRef {
+            seq: 3,
+            at_ms: 4,
+            event: &[99, 1, 2, 3],
+        }
+        .encode_frame(&mut frame)
+        .unwrap_or_else(|e| panic!("{e}"));
+        let msg = crate::decode_server_payload(&frame[crate::FRAME_HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            msg,
+            Some(ServerMessage::Event {
+                seq: 3,
+                at_ms: 4,
+                event: EventBody::Unknown("#99".into()),
+            })
+        );
+        // Binary: a known event with a field appended after its own.
+        let mut event =
+            postcard::to_stdvec(&GameEvent::LevelUp { level: 2, xp: 9 }).unwrap_or_default();
+        event.extend_from_slice(&[0x05, 0x77]);
+        let mut frame = Vec::new();
+        EncodedEventRef {
+            seq: 0,
+            at_ms: 0,
+            event: &event,
+        }
+        .encode_frame(&mut frame)
+        .unwrap_or_else(|e| panic!("{e}"));
+        // ... and a field appended to the message itself.
+        frame.push(0x2A);
+        let msg = crate::decode_server_payload(&frame[crate::FRAME_HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            msg,
+            Some(ServerMessage::Event {
+                event: EventBody::Known(GameEvent::LevelUp { level: 2, xp: 9 }),
+                ..
+            })
+        ));
+        // Binary: a message tag beyond the known ones.
+        assert_eq!(crate::decode_server_payload(&[40, 1, 2]).ok(), Some(None));
+        // The server stays strict with what it receives.
+        assert!(crate::decode_payload::<ServerMessage>(&frame[crate::FRAME_HEADER_LEN..]).is_err());
+
+        // JSON: an unknown event, an unknown field, an unknown message.
+        let text = r#"{"Event":{"seq":1,"at_ms":2,"event":{"Fireworks":{"n":1}},"later":true}}"#;
+        assert_eq!(
+            crate::server_from_json(text).ok().flatten(),
+            Some(ServerMessage::Event {
+                seq: 1,
+                at_ms: 2,
+                event: EventBody::Unknown("Fireworks".into()),
+            })
+        );
+        let text =
+            r#"{"Event":{"seq":1,"at_ms":2,"event":{"LevelUp":{"level":2,"xp":9,"extra":[1]}}}}"#;
+        assert!(matches!(
+            crate::server_from_json(text),
+            Ok(Some(ServerMessage::Event {
+                event: EventBody::Known(GameEvent::LevelUp { .. }),
+                ..
+            }))
+        ));
+        assert!(matches!(
+            crate::server_from_json(r#"{"Confetti":{}}"#),
+            Ok(None)
+        ));
+        assert!(crate::server_from_json("[1]").is_err());
+    }
+
+    /// The JSON encoding carries the same messages: events nested as objects, UUIDs as
+    /// strings, error codes as numbers, unit variants as strings.
+    #[test]
+    fn json_encoding_round_trips() {
+        let msgs = [
+            ServerMessage::Event {
+                seq: 7,
+                at_ms: -1,
+                event: GameEvent::SessionEnded {
+                    reason: "success".into(),
+                }
+                .into(),
+            },
+            ServerMessage::Error {
+                code: ErrorCode::SessionTakenOver,
+                message: "x".into(),
+            },
+            ServerMessage::Authenticated {
+                user_id: Uuid::from_u128(1),
+            },
+        ];
+        let texts: Vec<String> = msgs
+            .iter()
+            .map(|m| crate::to_json(m).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        assert_eq!(
+            texts[0],
+            r#"{"Event":{"seq":7,"at_ms":-1,"event":{"SessionEnded":{"reason":"success"}}}}"#
+        );
+        assert_eq!(texts[1], r#"{"Error":{"code":11,"message":"x"}}"#);
+        assert_eq!(
+            texts[2],
+            r#"{"Authenticated":{"user_id":"00000000-0000-0000-0000-000000000001"}}"#
+        );
+        for (m, t) in msgs.iter().zip(&texts) {
+            assert_eq!(crate::server_from_json(t).ok().flatten().as_ref(), Some(m));
+        }
+        let leave = ClientMessage::Command {
+            request_id: 1,
+            command: GameCommand::Leave,
+        };
+        let text = crate::to_json(&leave).unwrap_or_default();
+        assert_eq!(text, r#"{"Command":{"request_id":1,"command":"Leave"}}"#);
+        assert_eq!(crate::client_from_json(&text).ok(), Some(leave));
+        assert!(crate::client_from_json(r#"{"Launch":{}}"#).is_err());
+    }
+
+    /// The variant name tables match the enums' tags.
+    #[test]
+    fn variant_tables_match_the_tags() {
+        let ev = GameEvent::MediaReady {
+            scene: String::new(),
+            node: String::new(),
+            media: Media {
+                url: String::new(),
+                media_type: String::new(),
+            },
+        };
+        let bytes = postcard::to_stdvec(&ev).unwrap_or_default();
+        assert_eq!(bytes[0] as usize, GAME_EVENT_VARIANTS.len() - 1);
+        let json = crate::to_json(&ev).unwrap_or_default();
+        assert!(json.starts_with(&format!("{{\"{}\"", GAME_EVENT_VARIANTS[14])));
+        let msg = ServerMessage::Heartbeat { server_time_ms: 0 };
+        let bytes = postcard::to_stdvec(&msg).unwrap_or_default();
+        assert_eq!(bytes[0] as usize, SERVER_MESSAGE_VARIANTS.len() - 1);
+        for (i, name) in SERVER_MESSAGE_VARIANTS.iter().enumerate() {
+            assert_eq!(i == EVENT_TAG as usize, *name == "Event");
         }
     }
 
