@@ -438,12 +438,18 @@ mod tests {
                     server_time_ms,
                 }
             ),
-            (any::<u64>(), any::<u64>()).prop_map(|(nonce, server_time_ms)| {
-                ServerMessage::Pong {
-                    nonce,
-                    server_time_ms,
-                }
-            }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                proptest::option::of(any::<i64>())
+            )
+                .prop_map(|(nonce, server_time_ms, world_time_ms)| {
+                    ServerMessage::Pong {
+                        nonce,
+                        server_time_ms,
+                        world_time_ms,
+                    }
+                }),
             (any::<u16>(), ".{0,64}").prop_map(|(code, message)| ServerMessage::Error {
                 code: ErrorCode::from(code),
                 message,

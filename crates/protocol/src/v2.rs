@@ -121,6 +121,10 @@ pub enum ServerMessage {
         nonce: u64,
         /// Server wall clock, milliseconds since the Unix epoch.
         server_time_ms: u64,
+        /// The simulation's world time when the pong was made (ms), the clock of
+        /// mini-game windows and inputs: a transport without datagrams (WebSocket) syncs
+        /// its clock with pings. `None` when no simulation runs.
+        world_time_ms: Option<i64>,
     },
     /// Tag 2. Something went wrong; a fatal error is followed by a close.
     Error {

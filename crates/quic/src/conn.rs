@@ -376,6 +376,7 @@ async fn handle(
                 .send(&ServerMessage::Pong {
                     nonce,
                     server_time_ms: now_ms(),
+                    world_time_ms: shared.handler.clock().map(|c| c.world_time_ms),
                 })
                 .map_err(no_detail)
         }
