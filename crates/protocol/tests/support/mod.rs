@@ -1,0 +1,4 @@
+//! Shared test support: the sample messages of the golden vectors.
+#![allow(dead_code)]
+
+pub mod samples;
