@@ -10,7 +10,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
  * (the world's start scene) and plays it to an ending. `log(line)` gets one line per
  * step. Resolves with `{ending: <node id>, reason, session}`.
  */
-export async function playToEnd({ http, email, password, register = false, transport = 'websocket', encoding, log = () => {} }) {
+export async function playToEnd({ http, email, password, register = false, transport = 'websocket', encoding, log = () => {}, onSession = () => {} }) {
   const rest = new Rest(http);
   if (register) log((await rest.register(email, password)) ? `registered ${email}` : `${email} exists already`);
   const login = await rest.login(email, password);
@@ -21,6 +21,7 @@ export async function playToEnd({ http, email, password, register = false, trans
     { http, token: login.access_token, transport, encoding, client: '@pixsim/client play-to-end' },
     first.id,
   );
+  onSession(session);
   log(`session ${session.id} of ${first.id} (${first.title}) over ${transport}`);
   try {
     await session.timeSync();
