@@ -25,3 +25,4 @@ mod quic;
 mod register_storm;
 mod revocation;
 mod upload_memory;
+mod ws;
