@@ -28,3 +28,4 @@ mod revocation;
 mod static_site;
 mod ts_client;
 mod upload_memory;
+mod ws;

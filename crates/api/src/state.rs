@@ -28,6 +28,9 @@ pub struct AppState {
     pub metrics_token: Option<ScrapeToken>,
     /// WebSocket and SSE streams open per user (`http.max_streams_per_user`).
     pub streams: crate::limits::UserSlots,
+    /// The game channel served over WebSocket (`/api/v1/game/ws`): the game's
+    /// connection handler with its limits; `None` answers 503.
+    pub game_ws: Option<channel::Channel>,
 }
 
 /// A secret bearer token; its `Debug` does not show it.
