@@ -229,7 +229,7 @@ async fn play_in_chromium(t: &TestServer, transport: &str) -> serde_json::Value 
     page.call("Page.navigate", json!({"url": url})).await;
     page.wait_for_within(
         "the page to play to an ending",
-        "['done', 'error'].includes(document.body.dataset.state)",
+        "!!document.body && ['done', 'error'].includes(document.body.dataset.state)",
         Duration::from_secs(120),
     )
     .await;
