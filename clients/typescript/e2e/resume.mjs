@@ -69,7 +69,11 @@ log(`meanwhile over REST: accept -> events ${missed[0].seq}..${missed.at(-1).seq
 
 const joined = await session.resume();
 log(`rejoined: next_seq ${joined.next_seq}, node ${joined.snapshot.position?.node}`);
-assert.equal(joined.snapshot.position?.node, 'plan', 'the snapshot shows where the session is now');
+assert.equal(
+  joined.snapshot.position?.node,
+  'plan',
+  `the join's snapshot shows where the session is now (node plan), it is ${JSON.stringify(joined.snapshot)}`,
+);
 assert.ok(joined.next_seq > missed.at(-1).seq, `next_seq ${joined.next_seq} covers the missed events`);
 assert.deepEqual(session.state, joined.snapshot);
 const u = await session.next();
