@@ -24,4 +24,6 @@ mod play;
 mod quic;
 mod register_storm;
 mod revocation;
+mod transports;
 mod upload_memory;
+mod webtransport;

@@ -184,6 +184,7 @@ pub(crate) struct Edges<'a> {
     pub(crate) auth: auth::AuthService,
     pub(crate) redis: Option<api::HealthProbe>,
     pub(crate) quic: &'a quic::QuicServer,
+    pub(crate) webtransport: Option<api::routes::game_webtransport::WebTransportDirectory>,
     pub(crate) generation: generation::GenerationService,
 }
 
@@ -227,5 +228,6 @@ pub(crate) fn app_state(
             .filter(|t| !t.is_empty())
             .map(api::ScrapeToken::new),
         streams: api::limits::UserSlots::new("open event streams", cfg.http.max_streams_per_user),
+        webtransport: edges.webtransport,
     }
 }

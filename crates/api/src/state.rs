@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics_token: Option<ScrapeToken>,
     /// WebSocket and SSE streams open per user (`http.max_streams_per_user`).
     pub streams: crate::limits::UserSlots,
+    /// The WebTransport endpoint, when it runs (`GET /api/v1/game/webtransport`).
+    pub webtransport: Option<crate::routes::game_webtransport::WebTransportDirectory>,
 }
 
 /// A secret bearer token; its `Debug` does not show it.
