@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use channel::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use protocol::v2::{ClientMessage, ErrorCode, GameCommand, ServerMessage};
 use protocol::{CloseCode, ConnState};
-use quic::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
