@@ -20,12 +20,14 @@ pub fn bind(
     if !w.enabled {
         return Ok(None);
     }
-    let _ = (handler, VERSION);
-    let mut wcfg = webtransport::WebTransportConfig::new(w.addr);
+    let mut wcfg =
+        webtransport::WebTransportConfig::new(w.addr, format!("pixsim-server {VERSION}"));
     wcfg.rotation = Duration::from_secs(w.rotate_hours.saturating_mul(3600));
     wcfg.server_names = w.public_host.iter().cloned().collect();
+    wcfg.idle_timeout = Duration::from_secs(cfg.quic.idle_timeout_secs.max(1));
     wcfg.max_connections = cfg.quic.max_connections;
-    let server = webtransport::WebTransportServer::bind(wcfg, Arc::new(Pending))
+    wcfg.outbox_capacity = cfg.quic.outbox_capacity;
+    let server = webtransport::WebTransportServer::bind(wcfg, handler)
         .with_context(|| format!("starting WebTransport on udp://{}", w.addr))?;
     Ok(Some(server))
 }
@@ -50,21 +52,5 @@ pub fn directory(
                 ),
             }
         }),
-    }
-}
-
-/// Interim: closes every session until the channel driver is plugged in.
-struct Pending;
-
-impl webtransport::SessionDriver for Pending {
-    fn drive(
-        &self,
-        stream: webtransport::GameStream,
-        _stop: tokio::sync::watch::Receiver<bool>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
-        Box::pin(async move {
-            webtransport::close_session(&stream.session, protocol::CloseCode::ServerShutdown);
-            let _ = stream.session.closed().await;
-        })
     }
 }

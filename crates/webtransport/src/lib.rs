@@ -7,8 +7,11 @@
 //! - `server`: the endpoint, its accept loop, the rotation timer and the graceful
 //!   shutdown;
 //! - `session`: one connection up to its game stream (HTTP/3 and WebTransport
-//!   handshakes, the session path, the client-opened bidirectional stream), then handed
-//!   to the [`SessionDriver`];
+//!   handshakes, the session path, the admission, the client-opened bidirectional
+//!   stream), then driven by the `channel` crate's driver, the same as QUIC's and
+//!   WebSocket's (handshake, state machine, handler, timeouts, close flow);
+//! - `link`: the channel's `Link` over a session (a close is the session closed with
+//!   the close code and its reason);
 //! - `client`: a WebTransport client pinned by certificate hash, speaking the framed
 //!   game protocol (tests, tools).
 //!
@@ -19,6 +22,7 @@
 
 mod cert;
 pub mod client;
+mod link;
 mod rotation;
 mod server;
 mod session;
@@ -27,9 +31,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use cert::{CERT_VALIDITY, Certificate, DEFAULT_SANS};
+pub use link::close_session;
 pub use rotation::{CLOCK_SKEW, CertStore, MAX_ROTATION, Published, PublishedCert};
-pub use server::{WebTransportServer, WebTransportStats};
-pub use session::{GameStream, SessionDriver, close_session};
+pub use server::WebTransportServer;
 
 /// The path of the game's WebTransport session.
 pub const SESSION_PATH: &str = "/game";
@@ -44,29 +48,48 @@ pub struct WebTransportConfig {
     pub server_names: Vec<String>,
     /// How often the certificate rotates (at most [`MAX_ROTATION`]).
     pub rotation: Duration,
-    /// Time from the first packet to the client's game stream, else the connection
-    /// is closed ([`protocol::CloseCode::HandshakeTimeout`] once the session exists).
+    /// Sent in `Welcome`, e.g. `pixsim-server 0.1.0`.
+    pub server_version: String,
+    /// Time from the first packet to a valid `Hello`, else the connection is closed
+    /// ([`protocol::CloseCode::HandshakeTimeout`] once the session exists).
     pub handshake_timeout: Duration,
-    /// The QUIC transport idle timeout (the game channel has its own, shorter one).
+    /// A connection that sends nothing for this long is closed with
+    /// [`protocol::CloseCode::IdleTimeout`] (the QUIC idle timeout is 5 s above).
     pub idle_timeout: Duration,
     /// Sessions beyond this are closed with [`protocol::CloseCode::ServerFull`].
     pub max_connections: usize,
+    /// Server messages queued per connection while the peer reads too slowly (then
+    /// it is closed as a slow consumer).
+    pub outbox_capacity: usize,
     /// Bound on the graceful shutdown.
     pub shutdown_timeout: Duration,
 }
 
 impl WebTransportConfig {
-    /// Defaults: rotation every 5 days, handshake 10 s, idle 35 s, 1024 sessions,
-    /// shutdown 5 s.
-    pub fn new(bind: SocketAddr) -> Self {
+    /// Defaults: rotation every 5 days, handshake 10 s, idle 30 s, 1024 sessions,
+    /// 256 queued messages per session, shutdown 5 s.
+    pub fn new(bind: SocketAddr, server_version: impl Into<String>) -> Self {
         WebTransportConfig {
             bind,
             server_names: Vec::new(),
             rotation: Duration::from_secs(5 * 24 * 3600),
+            server_version: server_version.into(),
             handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(35),
+            idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            outbox_capacity: 256,
             shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The transport-independent limits, for the connection driver.
+    pub(crate) fn channel(&self) -> channel::ChannelConfig {
+        channel::ChannelConfig {
+            server_version: self.server_version.clone(),
+            idle_timeout: self.idle_timeout,
+            handshake_timeout: self.handshake_timeout,
+            max_connections: self.max_connections,
+            outbox_capacity: self.outbox_capacity,
         }
     }
 }

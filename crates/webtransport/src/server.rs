@@ -4,60 +4,20 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use protocol::CloseCode;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use channel::{Channel, ConnectionHandler, ConnectionStats};
+
 use crate::rotation::{CertStore, Resolver, check_period};
-use crate::session::{SessionDriver, serve};
+use crate::session::serve;
 use crate::{SESSION_PATH, WebTransportConfig, WebTransportError};
 
 /// How long after a failed rotation the endpoint tries again.
 const ROTATION_RETRY: Duration = Duration::from_secs(60);
-
-/// Live counters of an endpoint. Cheap to clone.
-#[derive(Clone, Debug, Default)]
-pub struct WebTransportStats {
-    pub(crate) live: Arc<AtomicUsize>,
-    pub(crate) accepted: Arc<AtomicU64>,
-}
-
-impl WebTransportStats {
-    /// Sessions currently established.
-    pub fn connections(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
-    }
-    /// Sessions established since start.
-    pub fn total_accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
-    }
-}
-
-/// Decrements the live count when the connection task ends.
-pub(crate) struct LiveGuard(pub(crate) Arc<AtomicUsize>);
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// What every connection task of one endpoint holds.
-pub(crate) struct Shared {
-    pub(crate) cfg: WebTransportConfig,
-    pub(crate) path: &'static str,
-    pub(crate) stats: WebTransportStats,
-    pub(crate) driver: Arc<dyn SessionDriver>,
-}
-
-/// Resolves when shutdown is requested (or the run loop is gone).
-pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
 
 /// A bound WebTransport endpoint, ready to [`run`](WebTransportServer::run).
 pub struct WebTransportServer {
@@ -65,8 +25,7 @@ pub struct WebTransportServer {
     local_addr: SocketAddr,
     certs: Arc<CertStore>,
     cfg: WebTransportConfig,
-    stats: WebTransportStats,
-    driver: Arc<dyn SessionDriver>,
+    channel: Channel,
 }
 
 impl std::fmt::Debug for WebTransportServer {
@@ -78,18 +37,16 @@ impl std::fmt::Debug for WebTransportServer {
 }
 
 impl WebTransportServer {
-    /// Makes the certificates and binds the UDP socket; sessions go to `driver`. Must
-    /// be called inside a tokio runtime.
+    /// Makes the certificates and binds the UDP socket; the game protocol on each
+    /// session is `channel`'s driver with `handler`. Must be called inside a tokio
+    /// runtime.
     pub fn bind(
         cfg: WebTransportConfig,
-        driver: Arc<dyn SessionDriver>,
+        handler: Arc<dyn ConnectionHandler>,
     ) -> Result<Self, WebTransportError> {
-        if cfg.max_connections == 0 {
-            return Err(WebTransportError::Config(
-                "max_connections must be > 0".into(),
-            ));
-        }
         check_period(cfg.rotation)?;
+        let channel = Channel::new(cfg.channel(), handler, ConnectionStats::default())
+            .map_err(|e| WebTransportError::Config(e.to_string()))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certs = Arc::new(CertStore::new(
             cfg.rotation,
@@ -105,10 +62,12 @@ impl WebTransportServer {
             WebTransportError::Config(format!("TLS configuration unusable for QUIC: {e}"))
         })?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        let idle = quinn::IdleTimeout::try_from(cfg.idle_timeout).map_err(|_| {
-            WebTransportError::Config(format!("idle timeout {:?} out of range", cfg.idle_timeout))
+        let quic_idle = cfg.idle_timeout + Duration::from_secs(5);
+        let idle = quinn::IdleTimeout::try_from(quic_idle).map_err(|_| {
+            WebTransportError::Config(format!("idle timeout {quic_idle:?} out of range"))
         })?;
         let mut transport = quinn::TransportConfig::default();
+        // The QUIC idle timeout is above the channel's own, which closes with a reason.
         // Bidirectional: the CONNECT request and the game stream. Unidirectional: the
         // HTTP/3 control stream and the two QPACK streams (and one spare).
         transport
@@ -138,8 +97,7 @@ impl WebTransportServer {
             local_addr,
             certs,
             cfg,
-            stats: WebTransportStats::default(),
-            driver,
+            channel,
         })
     }
 
@@ -154,8 +112,8 @@ impl WebTransportServer {
     }
 
     /// A cloneable handle on the live counters.
-    pub fn stats(&self) -> WebTransportStats {
-        self.stats.clone()
+    pub fn stats(&self) -> ConnectionStats {
+        self.channel.stats()
     }
 
     /// Accepts and serves sessions, rotating the certificate when due, until
@@ -170,19 +128,9 @@ impl WebTransportServer {
             local_addr,
             certs,
             cfg,
-            stats,
-            driver,
+            channel,
         } = self;
-        let shutdown_timeout = cfg.shutdown_timeout;
-        let shared = Arc::new(Shared {
-            cfg,
-            path: SESSION_PATH,
-            stats,
-            driver,
-        });
-        let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut next_id = 1u64;
         // After a failed rotation: when to try again (the current certificate stays).
         let mut retry_at: Option<Instant> = None;
         tokio::pin!(shutdown);
@@ -207,17 +155,16 @@ impl WebTransportServer {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => log_join(done),
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    let id = next_id;
-                    next_id += 1;
+                    let id = channel.next_id();
                     let span = tracing::info_span!("wt_conn", id, remote = %incoming.remote_address());
                     tasks.spawn(tracing::Instrument::instrument(
-                        serve(incoming, id, Arc::clone(&shared), stop_rx.clone()),
+                        serve(incoming, channel.clone(), SESSION_PATH),
                         span,
                     ));
                 }
             }
         }
-        drain(&endpoint, &shared, stop_tx, tasks, shutdown_timeout).await;
+        drain(&endpoint, &channel, tasks, cfg.shutdown_timeout).await;
         Ok(())
     }
 }
@@ -226,17 +173,16 @@ impl WebTransportServer {
 /// until `shutdown_timeout`, then whatever is left closed at once.
 async fn drain(
     endpoint: &quinn::Endpoint,
-    shared: &Shared,
-    stop_tx: watch::Sender<bool>,
+    channel: &Channel,
     mut tasks: JoinSet<()>,
     shutdown_timeout: Duration,
 ) {
     tracing::info!(
-        sessions = shared.stats.connections(),
+        sessions = channel.stats().connections(),
         "WebTransport endpoint shutting down"
     );
     endpoint.set_server_config(None);
-    let _ = stop_tx.send(true);
+    channel.stop();
     let deadline = Instant::now() + shutdown_timeout;
     let drained = timeout_at(deadline, async {
         while let Some(done) = tasks.join_next().await {

@@ -1,81 +1,32 @@
 //! One connection up to its game stream: the QUIC handshake, the HTTP/3 SETTINGS and
 //! the WebTransport CONNECT (only [`SESSION_PATH`](crate::SESSION_PATH) is accepted,
-//! any other path is answered 404), the session limit, and the client-opened
-//! bidirectional stream, all within the handshake deadline. Then the
-//! [`SessionDriver`] runs the game protocol on the stream.
+//! any other path is answered 404), the admission under `max_connections`, and the
+//! client-opened bidirectional stream, all within the handshake deadline. Then the
+//! `channel` crate's driver runs the game protocol on the stream
+//! ([`channel::drive_stream`]) and closes through [`SessionLink`].
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
-use std::pin::Pin;
+use std::future::IntoFuture;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use channel::{Channel, Link, StreamConnection, drive_stream};
 use protocol::CloseCode;
-use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
-use web_transport_quinn::{RecvStream, Request, SendStream, Session};
+use web_transport_quinn::{Request, Session};
 
-use crate::server::{LiveGuard, Shared, stopped};
+use crate::link::SessionLink;
 
-/// How long a session closed before its stream is driven waits for the close to be
-/// delivered.
+/// How long a close waits to reach the peer before the task lets the session go.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
-/// An established WebTransport session and its game stream, handed to the driver.
-#[derive(Debug)]
-pub struct GameStream {
-    /// Endpoint-unique connection id (also in log spans).
-    pub id: u64,
-    /// The peer's address.
-    pub remote: SocketAddr,
-    /// The session (close it with [`close_session`]).
-    pub session: Session,
-    /// Server to client.
-    pub send: SendStream,
-    /// Client to server.
-    pub recv: RecvStream,
-    /// When the handshake must be done by (the game's `Hello` included).
-    pub handshake_deadline: Instant,
-}
-
-/// Runs the game protocol on one session's stream until it ends; resolves when the
-/// connection is over. `stop` turns true when the endpoint shuts down (close with
-/// [`CloseCode::ServerShutdown`]).
-pub trait SessionDriver: Send + Sync + 'static {
-    /// Drives `stream` to its end.
-    fn drive(
-        &self,
-        stream: GameStream,
-        stop: watch::Receiver<bool>,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-}
-
-/// Closes `session` with `code`: the WebTransport session error code is the
-/// [`CloseCode`] number, the reason its text.
-pub fn close_session(session: &Session, code: CloseCode) {
-    session.close(code.as_u32(), code.reason().as_bytes());
-}
-
-/// Closes `session` with `code` and waits (briefly) for the close to reach the peer.
-async fn close_and_wait(session: &Session, code: CloseCode) {
-    close_session(session, code);
-    let _ = timeout(CLOSE_WAIT, session.closed()).await;
-}
-
-/// Serves one incoming connection.
-pub(crate) async fn serve(
-    incoming: quinn::Incoming,
-    id: u64,
-    shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-) {
-    let deadline = Instant::now() + shared.cfg.handshake_timeout;
+/// Serves one incoming connection on `channel`.
+pub(crate) async fn serve(incoming: quinn::Incoming, channel: Channel, path: &'static str) {
+    let deadline = Instant::now() + channel.config().handshake_timeout;
     let remote = incoming.remote_address();
-    let established = tokio::select! {
+    let session = tokio::select! {
         biased;
-        () = stopped(stop.clone()) => return,
-        r = timeout_at(deadline, establish(incoming, &shared)) => match r {
+        () = channel.stopped() => return,
+        r = timeout_at(deadline, establish(incoming, path)) => match r {
             Ok(Some(session)) => session,
             Ok(None) => return,
             Err(_) => {
@@ -84,21 +35,19 @@ pub(crate) async fn serve(
             }
         },
     };
-    let live = shared.stats.live.fetch_add(1, Ordering::Relaxed) + 1;
-    let _guard = LiveGuard(Arc::clone(&shared.stats.live));
-    if live > shared.cfg.max_connections {
-        tracing::warn!(
-            max = shared.cfg.max_connections,
-            "session refused: server full"
-        );
-        close_and_wait(&established, CloseCode::ServerFull).await;
-        return;
-    }
-    shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    let link = Arc::new(SessionLink::new(session.clone()));
+    let _admission = match channel.admit() {
+        Ok(a) => a,
+        Err(code) => {
+            link.close(code);
+            link.flush_close(CLOSE_WAIT).await;
+            return;
+        }
+    };
     let streams = tokio::select! {
         biased;
-        () = stopped(stop.clone()) => Err(CloseCode::ServerShutdown),
-        r = timeout_at(deadline, established.accept_bi()) => match r {
+        () = channel.stopped() => Err(CloseCode::ServerShutdown),
+        r = timeout_at(deadline, session.accept_bi()) => match r {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "session lost before opening a stream");
@@ -109,23 +58,23 @@ pub(crate) async fn serve(
     };
     match streams {
         Ok((send, recv)) => {
-            let stream = GameStream {
-                id,
-                remote,
-                session: established,
-                send,
+            let stream = StreamConnection {
                 recv,
+                send,
+                link: Arc::clone(&link) as Arc<dyn Link>,
+                remote,
                 handshake_deadline: deadline,
             };
-            shared.driver.drive(stream, stop).await;
+            drive_stream(&channel, stream).await;
         }
-        Err(code) => close_and_wait(&established, code).await,
+        Err(code) => link.close(code),
     }
+    link.flush_close(CLOSE_WAIT).await;
 }
 
 /// The QUIC handshake, the HTTP/3 settings and the CONNECT request; `None` when one
-/// failed or the path is not the game's (answered 404).
-async fn establish(incoming: quinn::Incoming, shared: &Shared) -> Option<Session> {
+/// failed or the path is not `path` (answered 404).
+async fn establish(incoming: quinn::Incoming, path: &str) -> Option<Session> {
     let conn = match incoming.into_future().await {
         Ok(conn) => conn,
         Err(e) => {
@@ -140,7 +89,7 @@ async fn establish(incoming: quinn::Incoming, shared: &Shared) -> Option<Session
             return None;
         }
     };
-    if request.url.path() != shared.path {
+    if request.url.path() != path {
         tracing::debug!(path = %request.url.path(), "WebTransport session refused: unknown path");
         let conn = request.conn().clone();
         if let Err(e) = request.reject(http::StatusCode::NOT_FOUND).await {
