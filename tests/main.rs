@@ -26,6 +26,8 @@ mod quic;
 mod register_storm;
 mod revocation;
 mod static_site;
+mod transports;
 mod ts_client;
 mod upload_memory;
+mod webtransport;
 mod ws;

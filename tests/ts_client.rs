@@ -260,7 +260,6 @@ async fn ts_client_plays_in_chromium_over_websocket() {
 }
 
 #[tokio::test]
-#[ignore = "needs the server's WebTransport endpoint (branch i20-b)"]
 async fn ts_client_plays_in_chromium_over_webtransport() {
     let t = TestServer::start().await;
     play_in_chromium(&t, "webtransport").await;
