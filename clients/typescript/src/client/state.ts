@@ -1,7 +1,8 @@
 /**
  * A session's state as a client renders it: the join's `Snapshot`, kept current by
  * applying each live event (`applyEvent`), so that it equals the snapshot the server
- * would send on a join at the same sequence number.
+ * would send on a join at the same sequence number — except that a quest's objectives
+ * appear here once an event reports them, where a snapshot lists all of the quest's.
  */
 import type { Change, GameEvent, ProgressionView, QuestView, Snapshot } from '../types.js';
 
