@@ -1,6 +1,11 @@
 //! PixSim wire protocol: messages, close codes, framing codec and the
 //! per-connection state machine. This crate does no I/O at all.
 //!
+//! `docs/protocol.md` is the normative description (every transport, encoding and rule).
+//! Generated from these types and kept current by tests: `schema/v{N}.json`, the
+//! machine-readable schema (`tests/schema.rs`, `UPDATE_SCHEMAS=1`), and `golden/v{N}.json`,
+//! sample messages with their exact bytes and JSON (`tests/golden.rs`, `UPDATE_GOLDEN=1`).
+//!
 //! # Wire format
 //!
 //! * Transport: QUIC with ALPN [`ALPN`] (`pixsim/1`).
