@@ -51,6 +51,12 @@ pub use state::{ConnState, verify_datagram};
 /// ALPN protocol identifier negotiated during the TLS handshake.
 pub const ALPN: &[u8] = b"pixsim/1";
 
+/// Revision of [`PROTOCOL_VERSION`]: raised by a compatible change (`docs/protocol.md`
+/// §14), a field appended to a server message or to an event. A client of any revision of
+/// a version works with a server of any other revision of it; the golden vectors
+/// (`golden/v{N}.json`) record the revision they were written at.
+pub const PROTOCOL_REVISION: u16 = 0;
+
 /// Protocol version announced in `Hello` and `Welcome`. Version 1 (events inline, not
 /// length-delimited; no snapshot on join) is no longer spoken.
 pub const PROTOCOL_VERSION: u16 = 2;

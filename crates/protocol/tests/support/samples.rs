@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 /// One sample: a value of one of the schema's roots.
 #[derive(Clone, Debug, PartialEq)]
+// Test data: a few hundred samples, built once; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Sample {
     Client(ClientMessage),
     Server(ServerMessage),
