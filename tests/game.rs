@@ -12,7 +12,7 @@ use serde_json::json;
 use tests::TestServer;
 use uuid::Uuid;
 
-const T: Duration = Duration::from_secs(10);
+pub const T: Duration = Duration::from_secs(10);
 
 pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Client {
     Client::connect(
