@@ -485,3 +485,82 @@ async fn the_event_stream_sends_the_snapshot_on_a_gap_and_goes_on() {
     assert_eq!(first, next_seq, "{text}");
     ts.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_caller_lists_its_sessions_newest_first() {
+    let ts = TestServer::start().await;
+    let token = ts.user("lister@example.com").await;
+    let other = ts.user("other-lister@example.com").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, s) = ts
+            .post("/api/v1/game/sessions", Some(&token), serde_json::json!({}))
+            .await;
+        assert_eq!(status, 201, "{s}");
+        ids.push(s["id"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = ts
+        .post("/api/v1/game/sessions", Some(&other), serde_json::json!({}))
+        .await;
+    assert_eq!(status, 201);
+    // The oldest one moves on, then ends.
+    rest_choose(&ts, &token, &ids[0], "arrive_next").await;
+    let (status, _) = ts
+        .post(
+            &format!("/api/v1/game/sessions/{}/choose", ids[0]),
+            Some(&token),
+            serde_json::json!({"leave": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Newest first, only the caller's; each says where it stands once its state is
+    // stored (written behind the commit: waited for, bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let list = loop {
+        let (status, list) = ts.get("/api/v1/game/sessions", Some(&token)).await;
+        assert_eq!(status, 200, "{list}");
+        let items = list["items"].as_array().unwrap();
+        if items
+            .iter()
+            .all(|i| i["ended"] == true || i["node"].is_string())
+            && items.iter().any(|i| i["ended"] == true)
+        {
+            break list;
+        }
+        assert!(std::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let items = list["items"].as_array().unwrap();
+    let listed: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(listed, newest_first, "{list}");
+    for i in items {
+        assert_eq!(i["scene"], "gallery", "{i}");
+        assert!(
+            i["created_at"].is_string() && i["updated_at"].is_string(),
+            "{i}"
+        );
+    }
+    assert_eq!(items[0]["node"], "arrive");
+    assert_eq!(items[0]["ended"], false);
+    assert_eq!(items[2]["ended"], true);
+    assert_eq!(items[2]["node"], "mara_talk", "its last stored position");
+
+    // Pages.
+    let (_, page) = ts.get("/api/v1/game/sessions?limit=2", Some(&token)).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["items"][0]["id"], ids[2].as_str());
+    assert_eq!(page["limit"], 2);
+    let (_, page) = ts
+        .get("/api/v1/game/sessions?limit=2&offset=2", Some(&token))
+        .await;
+    let rest = page["items"].as_array().unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["id"], ids[0].as_str());
+    let (status, _) = ts.get("/api/v1/game/sessions?limit=0", Some(&token)).await;
+    assert_eq!(status, 200, "a limit below 1 is taken as 1");
+    let (status, _) = ts.get("/api/v1/game/sessions", None).await;
+    assert_eq!(status, 401);
+    ts.stop().await;
+}

@@ -70,7 +70,7 @@ pub use clock::WorldTime;
 pub use config::GameConfig;
 pub use content::ContentCell;
 pub use error::GameError;
-pub use handle::{Game, GameHandle};
+pub use handle::{Game, GameHandle, SessionSummary};
 pub use inbound::CommandOutcome;
 pub use live::{Attachment, Delivered, Gap, LiveSession, Subscription};
 pub use media::MediaWanted;

@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_scenes))
         .routes(routes!(get_scene))
-        .routes(routes!(create_session))
+        .routes(routes!(create_session, list_sessions))
         .routes(routes!(get_session))
         .routes(routes!(choose))
         .routes(routes!(events))
@@ -212,6 +212,76 @@ async fn create_session(
         .await?;
     settle(&live, 0).await;
     Ok((StatusCode::CREATED, ApiJson(session_body(&live, 0)?)))
+}
+
+/// One of the caller's sessions in the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionListItem {
+    pub id: Uuid,
+    /// The scene it stands in (its start scene until its first committed tick).
+    pub scene: String,
+    /// The node it stands at, as last stored; `null` before its first committed tick.
+    pub node: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub ended: bool,
+}
+
+/// A page of the caller's sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// Newest first.
+    pub items: Vec<SessionListItem>,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// Page of `GET /api/v1/game/sessions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionPage {
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    pub offset: Option<u32>,
+    /// Page size: default 50, at most 200.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+/// The caller's game sessions, newest first: where each stands and whether it ended, so
+/// a player can pick one to resume (join it over the game channel).
+#[utoipa::path(get, path = "/api/v1/game/sessions", tag = "game",
+    security(("bearer" = [])),
+    params(SessionPage),
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn list_sessions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<SessionPage>,
+) -> ApiResult<ApiJson<SessionList>> {
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let items = s
+        .game
+        .list_sessions(p.user.id.0, i64::from(offset), i64::from(limit))
+        .await?
+        .into_iter()
+        .map(|r| SessionListItem {
+            id: r.id,
+            scene: r.scene,
+            node: r.node,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            ended: r.ended,
+        })
+        .collect();
+    Ok(ApiJson(SessionList {
+        items,
+        offset,
+        limit,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
