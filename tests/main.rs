@@ -24,4 +24,5 @@ mod play;
 mod quic;
 mod register_storm;
 mod revocation;
+mod snapshot;
 mod upload_memory;

@@ -227,5 +227,6 @@ pub(crate) fn app_state(
             .filter(|t| !t.is_empty())
             .map(api::ScrapeToken::new),
         streams: api::limits::UserSlots::new("open event streams", cfg.http.max_streams_per_user),
+        assets_dir: Arc::new(cfg.content.assets_dir()),
     }
 }

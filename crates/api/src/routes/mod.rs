@@ -7,5 +7,6 @@ pub mod game;
 pub mod generations;
 pub mod health;
 pub mod rpc;
+pub mod scene_files;
 pub mod users;
 pub mod ws;
