@@ -491,6 +491,12 @@ async fn over_max_connections_is_server_full_and_shutdown_closes_with_a_reason()
     let mut second = Ws::json(&ts).await;
     second.expect_close(CloseCode::ServerFull).await;
     first.ping(1).await;
+    let metrics = ts.metrics().await;
+    assert!(metrics.contains("\npixsim_ws_connections 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\npixsim_ws_connections_accepted_total 1\n"),
+        "{metrics}"
+    );
 
     let closed = tokio::spawn(async move {
         first.expect_close(CloseCode::ServerShutdown).await;

@@ -247,6 +247,7 @@ pub(crate) fn app_state(
                 adapters::log_metrics(),
                 adapters::generation_metrics(pool.clone()),
                 game::metrics(&core.game),
+                adapters::ws_metrics(edges.game_ws.stats()),
             ],
         },
         metrics_token: cfg
