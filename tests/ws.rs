@@ -398,7 +398,7 @@ async fn bad_input_closes_only_that_connection() {
     c.send_raw(Message::Binary(big.into())).await;
     c.expect_close(CloseCode::FrameTooLarge).await;
 
-    // A text message on the binary subprotocol (and the default one).
+    // A text message on the binary subprotocol (here the default: none offered).
     let mut c = Ws::connect(&ts, None).await;
     c.hello().await;
     c.send_raw(Message::Text(r#""Leave""#.into())).await;
