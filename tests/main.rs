@@ -26,3 +26,4 @@ mod register_storm;
 mod revocation;
 mod snapshot;
 mod upload_memory;
+mod ws;

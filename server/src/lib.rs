@@ -124,11 +124,13 @@ impl Server {
 
         let (generation, workers) =
             start::generation(&cfg, &pool, &auth, &core.game, &shutdown).await?;
+        let game_ws = start::game_ws(&cfg, &core.game, &auth, &shutdown)?;
         let edges = start::Edges {
             auth,
             redis,
             quic: &quic_server,
             generation,
+            game_ws,
         };
         let state = start::app_state(&cfg, &pool, &core, edges);
         let app = api::router(state.clone());

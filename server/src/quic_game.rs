@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use channel::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use protocol::v2::{ClientMessage, ErrorCode, GameCommand, ServerMessage};
 use protocol::{CloseCode, ConnState};
-use quic::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 

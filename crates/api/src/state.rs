@@ -30,6 +30,9 @@ pub struct AppState {
     pub streams: crate::limits::UserSlots,
     /// The content's media files, served at `/assets/{path}` (`content.assets_dir`).
     pub assets_dir: Arc<std::path::PathBuf>,
+    /// The game channel served over WebSocket (`/api/v1/game/ws`): the game's
+    /// connection handler with its limits; `None` answers 503.
+    pub game_ws: Option<channel::Channel>,
 }
 
 /// A secret bearer token; its `Debug` does not show it.

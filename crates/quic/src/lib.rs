@@ -1,9 +1,12 @@
 //! PixSim QUIC endpoint (quinn), the server's side only: TLS certificate handling
-//! (`cert`), the endpoint and its accept loop (`server`), the per-connection protocol
-//! driver (`conn`), what the two share (`shared`: config, counters, stop signal) and
-//! what a [`ConnectionHandler`] sees (`handler`). It knows the
-//! wire format and nothing of the game: the server plugs the game channel in as a
-//! handler. Clients (`game-client`) have their own QUIC client side.
+//! (`cert`), the endpoint and its accept loop (`server`), and one connection's QUIC
+//! parts (`conn`: the [`channel::Link`] over a `quinn::Connection`, the reader of the
+//! game stream and the time-sync datagrams, the writer). The protocol driver itself
+//! (handshake, state machine, timeouts, close flow) and what a [`ConnectionHandler`]
+//! sees are the `channel` crate's, shared with the other transports; they are
+//! re-exported here. It knows the wire format and nothing of the game: the server
+//! plugs the game channel in as a handler. Clients (`game-client`) have their own QUIC
+//! client side.
 //!
 //! Wire format: see the `protocol` crate. ALPN [`protocol::ALPN`]; one
 //! client-opened bidirectional stream per connection carrying
@@ -14,9 +17,7 @@
 
 mod cert;
 mod conn;
-mod handler;
 mod server;
-mod shared;
 
 use std::io;
 use std::net::SocketAddr;
@@ -27,12 +28,14 @@ pub use cert::{
     CERT_DER, CERT_PEM, CertMaterial, CertSource, DEFAULT_SANS, KEY_PEM, load_or_generate,
     self_signed_dir,
 };
-pub use handler::{
+pub use channel::{
     BasicHandler, ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox,
 };
 pub use protocol::CloseCode;
 pub use server::QuicServer;
-pub use shared::QuicStats;
+
+/// Live counters of the endpoint (the `channel` crate's, one set per transport).
+pub type QuicStats = channel::ConnectionStats;
 
 /// Endpoint configuration.
 #[derive(Clone, Debug)]
@@ -70,6 +73,17 @@ pub struct QuicConfig {
 }
 
 impl QuicConfig {
+    /// The transport-independent limits, for the connection driver.
+    pub(crate) fn channel(&self) -> channel::ChannelConfig {
+        channel::ChannelConfig {
+            server_version: self.server_version.clone(),
+            idle_timeout: self.idle_timeout,
+            handshake_timeout: self.handshake_timeout,
+            max_connections: self.max_connections,
+            outbox_capacity: self.outbox_capacity,
+        }
+    }
+
     /// A configuration with defaults: self-signed certificate, idle 30 s,
     /// handshake 10 s, 1024 connections, shutdown 5 s, 256 queued messages per
     /// connection.
@@ -149,11 +163,6 @@ pub(crate) fn idle(d: Duration) -> Result<quinn::IdleTimeout, QuicError> {
 /// The QUIC application error code for `code`.
 pub(crate) fn close_varint(code: CloseCode) -> quinn::VarInt {
     quinn::VarInt::from_u32(code.as_u32())
-}
-
-/// Closes `conn` with `code` and its reason text.
-pub(crate) fn close_connection(conn: &quinn::Connection, code: CloseCode) {
-    conn.close(close_varint(code), code.reason().as_bytes());
 }
 
 /// The PixSim close code and reason of a connection the peer closed at the

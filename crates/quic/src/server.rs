@@ -1,21 +1,19 @@
 //! The endpoint: binding (certificate, transport limits), the accept loop and the
-//! graceful shutdown. What it shares with the connection tasks is in `shared`.
+//! graceful shutdown. What it shares with the connection tasks is a
+//! [`channel::Channel`].
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use channel::{BasicHandler, Channel, ConnectionHandler};
 use protocol::CloseCode;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::conn::{DATAGRAM_RECEIVE_BUFFER, serve};
-use crate::handler::{BasicHandler, ConnectionHandler};
-use crate::shared::{QuicStats, Shared};
-use crate::{QuicConfig, QuicError, cert, idle};
+use crate::{QuicConfig, QuicError, QuicStats, cert, idle};
 
 /// A bound QUIC endpoint, ready to [`run`](QuicServer::run).
 pub struct QuicServer {
@@ -149,13 +147,8 @@ impl QuicServer {
             ..
         } = self;
         let shutdown_timeout = cfg.shutdown_timeout;
-        let shared = Arc::new(Shared {
-            cfg,
-            stats,
-            handler,
-            next_id: AtomicU64::new(1),
-        });
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let channel = Channel::new(cfg.channel(), handler, stats)
+            .map_err(|e| QuicError::Config(e.to_string()))?;
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         tracing::info!(%local_addr, "QUIC endpoint accepting connections");
@@ -169,19 +162,17 @@ impl QuicServer {
                 }
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                    let id = channel.next_id();
                     let span = tracing::info_span!("quic_conn", id, remote = %incoming.remote_address());
-                    let shared = Arc::clone(&shared);
-                    let stop = stop_rx.clone();
                     tasks.spawn(tracing::Instrument::instrument(
-                        serve(incoming, id, shared, stop),
+                        serve(incoming, id, channel.clone()),
                         span,
                     ));
                 }
             }
         }
 
-        drain(&endpoint, &shared, stop_tx, tasks, shutdown_timeout).await;
+        drain(&endpoint, &channel, tasks, shutdown_timeout).await;
         Ok(())
     }
 }
@@ -191,17 +182,16 @@ impl QuicServer {
 /// left closed at once.
 async fn drain(
     endpoint: &quinn::Endpoint,
-    shared: &Shared,
-    stop_tx: watch::Sender<bool>,
+    channel: &Channel,
     mut tasks: JoinSet<()>,
     shutdown_timeout: Duration,
 ) {
     tracing::info!(
-        connections = shared.stats.connections(),
+        connections = channel.stats().connections(),
         "QUIC endpoint shutting down"
     );
     endpoint.set_server_config(None);
-    let _ = stop_tx.send(true);
+    channel.stop();
     let deadline = Instant::now() + shutdown_timeout;
     let drained = timeout_at(deadline, async {
         while let Some(done) = tasks.join_next().await {
