@@ -208,12 +208,15 @@ fn continuing(client: Client, joined: &game_client::Joined) -> Player {
     p
 }
 
-/// The older connection is told the session was taken over, and closed with that code.
+/// The older connection is told the session was taken over (an `Error`, which the close
+/// flow delivers before the close), and closed with that code.
 async fn assert_taken_over(c: &mut Client) {
+    let mut told = false;
     loop {
         match c.recv_within(T).await {
             Ok(ServerMessage::Error { code, .. }) => {
                 assert_eq!(code, ErrorCode::SessionTakenOver);
+                told = true;
             }
             Ok(ServerMessage::Event { .. }) => {}
             Ok(other) => panic!("unexpected {other:?}"),
@@ -223,6 +226,7 @@ async fn assert_taken_over(c: &mut Client) {
                     None => c.closed().await,
                 };
                 assert_eq!(e.close_code(), Some(CloseCode::SessionTakenOver), "{e:?}");
+                assert!(told, "the Error saying why comes before the close");
                 return;
             }
         }

@@ -181,7 +181,7 @@ impl GameConnectionHandler {
             tokio::select! {
                 () = watch.ended() => {
                     tracing::info!(user_id = %user, "session ended; closing its QUIC connection");
-                    outbox.close(CloseCode::Unauthenticated);
+                    outbox.request_close(CloseCode::Unauthenticated);
                 }
                 () = outbox.closed() => {}
             }
@@ -376,11 +376,8 @@ async fn forward(
 /// Another connection joined the session: this one is told why, and closed.
 fn taken_over(outbox: &Outbox) {
     tracing::info!("session taken over by a newer connection; closing the older one");
-    let _ = outbox.send(&ServerMessage::Error {
-        code: ErrorCode::SessionTakenOver,
-        message: CloseCode::SessionTakenOver.reason().to_owned(),
-    });
-    outbox.close(CloseCode::SessionTakenOver);
+    // The driver's close flow: the `Error` saying why reaches the client before the close.
+    outbox.request_close(CloseCode::SessionTakenOver);
 }
 
 /// Appends the committed events not yet sent, framed, to `frames`.
