@@ -25,6 +25,7 @@ mod play;
 mod quic;
 mod register_storm;
 mod revocation;
+mod snapshot;
 mod static_site;
 mod transports;
 mod ts_client;

@@ -167,6 +167,7 @@ impl Ws {
 /// A player on one WebSocket: events dense and in order, commands answered.
 struct Player {
     ws: Ws,
+    session: uuid::Uuid,
     last_seq: Option<u64>,
     events: Vec<GameEvent>,
     next_req: u64,
@@ -187,12 +188,20 @@ impl Player {
             world: None,
         })
         .await;
-        match ws.recv().await {
-            ServerMessage::SessionJoined { next_seq, .. } => assert_eq!(next_seq, 0),
+        let session = match ws.recv().await {
+            ServerMessage::SessionJoined {
+                next_seq,
+                session_id,
+                ..
+            } => {
+                assert_eq!(next_seq, 0);
+                session_id
+            }
             other => panic!("expected SessionJoined, got {other:?}"),
-        }
+        };
         Player {
             ws,
+            session,
             last_seq: None,
             events: Vec::new(),
             next_req: 1,
@@ -322,6 +331,53 @@ async fn websocket_binary_and_json_play_the_demo_to_an_ending() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_session_dropped_on_binary_resumes_on_json() {
+    let ts = TestServer::start().await;
+    let token = ts.user("ws-resume@example.com").await;
+    let mut p = Player::start(&ts, &token, Some("pixsim.v2")).await;
+    p.wait_for(node("arrive")).await;
+    p.choose("arrive_next").await;
+    p.choose("accept").await;
+    // Drop mid-scene, having seen events up to `seen`.
+    let seen = p.last_seq.unwrap();
+    let _ = p.ws.ws.close(None).await;
+
+    let mut ws = Ws::json(&ts).await;
+    ws.hello().await;
+    ws.authenticate(&token).await;
+    ws.send(&ClientMessage::JoinSession {
+        session_id: p.session,
+        last_seq: Some(seen),
+    })
+    .await;
+    let next_seq = match ws.recv().await {
+        ServerMessage::SessionJoined {
+            session_id,
+            next_seq,
+            ended,
+            ..
+        } => {
+            assert_eq!(session_id, p.session);
+            assert!(!ended);
+            next_seq
+        }
+        other => panic!("expected SessionJoined, got {other:?}"),
+    };
+    assert!(next_seq > seen);
+    // Resent from `seen + 1` (dense, checked by the player), then live: play on.
+    p.ws = ws;
+    p.choose("go_sneak").await;
+    for _ in 0..3 {
+        p.react().await;
+    }
+    p.wait_for(node("door")).await;
+    p.choose("back_off").await;
+    p.wait_for(|e| matches!(e, GameEvent::SessionEnded { .. }))
+        .await;
+    assert!(p.events.iter().any(node("busted")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_input_closes_only_that_connection() {
     let ts = TestServer::start().await;
     let token = ts.user("ws-bad@example.com").await;
@@ -342,7 +398,7 @@ async fn bad_input_closes_only_that_connection() {
     c.send_raw(Message::Binary(big.into())).await;
     c.expect_close(CloseCode::FrameTooLarge).await;
 
-    // A text message on the binary subprotocol (and the default one).
+    // A text message on the binary subprotocol (here the default: none offered).
     let mut c = Ws::connect(&ts, None).await;
     c.hello().await;
     c.send_raw(Message::Text(r#""Leave""#.into())).await;
@@ -424,4 +480,27 @@ async fn upgrade_refusals_are_http_errors() {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 400),
         other => panic!("expected 400, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_max_connections_is_server_full_and_shutdown_closes_with_a_reason() {
+    // The WebSocket channel takes its limits from `[quic]`, with its own count.
+    let ts = TestServer::start_with(|c| c.quic.max_connections = 1).await;
+    let mut first = Ws::json(&ts).await;
+    first.hello().await;
+    let mut second = Ws::json(&ts).await;
+    second.expect_close(CloseCode::ServerFull).await;
+    first.ping(1).await;
+    let metrics = ts.metrics().await;
+    assert!(metrics.contains("\npixsim_ws_connections 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\npixsim_ws_connections_accepted_total 1\n"),
+        "{metrics}"
+    );
+
+    let closed = tokio::spawn(async move {
+        first.expect_close(CloseCode::ServerShutdown).await;
+    });
+    ts.stop().await;
+    closed.await.unwrap();
 }

@@ -248,6 +248,7 @@ pub(crate) fn app_state(
                 adapters::log_metrics(),
                 adapters::generation_metrics(pool.clone()),
                 game::metrics(&core.game),
+                adapters::ws_metrics(edges.game_ws.stats()),
             ],
         },
         metrics_token: cfg
@@ -257,6 +258,7 @@ pub(crate) fn app_state(
             .filter(|t| !t.is_empty())
             .map(api::ScrapeToken::new),
         streams: api::limits::UserSlots::new("open event streams", cfg.http.max_streams_per_user),
+        assets_dir: Arc::new(cfg.content.assets_dir()),
         game_ws: Some(edges.game_ws),
         webtransport: edges.webtransport,
     }

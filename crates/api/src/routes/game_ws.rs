@@ -34,7 +34,7 @@ use channel::{
 };
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use protocol::v2::ClientMessage;
+use protocol::v2::{ClientMessage, ErrorCode, ServerMessage};
 use protocol::{CloseCode, ConnState, MAX_FRAME_LEN};
 use tokio::time::Instant;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -188,7 +188,7 @@ async fn serve(socket: WebSocket, channel: Channel, id: u64, remote: SocketAddr,
     let _admission = match channel.admit() {
         Ok(a) => a,
         Err(code) => {
-            let _ = tokio::time::timeout(FLUSH_TIMEOUT, sink.send(close_frame(code))).await;
+            refuse(&mut sink, code, mode).await;
             return;
         }
     };
@@ -206,6 +206,22 @@ async fn serve(socket: WebSocket, channel: Channel, id: u64, remote: SocketAddr,
             handshake_deadline,
         })
         .await;
+}
+
+/// Closes a connection the driver never ran for: the `Error` saying why, then the
+/// close frame (bounded).
+async fn refuse(sink: &mut SplitSink<WebSocket, Message>, code: CloseCode, mode: Mode) {
+    let error = ServerMessage::Error {
+        code: ErrorCode::from(code),
+        message: code.reason().to_owned(),
+    };
+    let _ = tokio::time::timeout(FLUSH_TIMEOUT, async {
+        if let Ok(frame) = protocol::frame(&error) {
+            let _ = send_frames(sink, &frame, mode).await;
+        }
+        let _ = sink.send(close_frame(code)).await;
+    })
+    .await;
 }
 
 fn close_frame(code: CloseCode) -> Message {
