@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::json;
-use tests::TestServer;
+use tests::{TempDir, TestServer};
 
 use crate::browser::{Browser, artifact_path};
 use crate::static_site::StaticSite;
@@ -24,7 +24,7 @@ const NODE_HINT: &str = "the TypeScript client tests need Node 20 and npm: insta
 const ENDINGS: [&str; 3] = ["win", "busted", "neutral_end"];
 
 /// Longest run of one npm or node command.
-const RUN_LIMIT: Duration = Duration::from_secs(300);
+const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// `clients/typescript`.
 fn package_dir() -> PathBuf {
@@ -34,22 +34,39 @@ fn package_dir() -> PathBuf {
     ))
 }
 
-/// Runs a command in the package directory, bounded by [`RUN_LIMIT`].
+/// Runs a command in the package directory, bounded by [`RUN_LIMIT`] (past it, the
+/// test fails with the output so far).
 async fn run(program: &str, args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
+    let dir = TempDir::new("node-run");
+    let (out, err) = (dir.0.join("stdout"), dir.0.join("stderr"));
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
         .current_dir(package_dir())
         .kill_on_drop(true)
-        .stdin(std::process::Stdio::null());
-    cmd.output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run `{program}` ({e}): {NODE_HINT}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{program}` ({e}): {NODE_HINT}"));
+    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+    let Ok(status) = tokio::time::timeout(RUN_LIMIT, child.wait()).await else {
+        let _ = child.kill().await;
+        panic!(
+            "`{program} {}` ran over {RUN_LIMIT:?}; its output so far:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&read(&out)),
+            String::from_utf8_lossy(&read(&err))
+        );
+    };
+    Output {
+        status: status.unwrap(),
+        stdout: read(&out),
+        stderr: read(&err),
+    }
 }
 
 async fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = tokio::time::timeout(RUN_LIMIT, run(program, args))
-        .await
-        .unwrap_or_else(|_| panic!("`{program} {}` ran over {RUN_LIMIT:?}", args.join(" ")));
+    let out = run(program, args).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

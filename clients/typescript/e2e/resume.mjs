@@ -20,14 +20,36 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const log = (line) => console.log(line);
+let step = 'starting';
+const log = (line) => {
+  step = line;
+  console.log(line);
+};
+// A hang fails with where it hung.
+setTimeout(() => {
+  console.error(`resume.mjs: no progress for 90 s; last step: ${step}; last seq ${session?.lastSeq}`);
+  process.exit(3);
+}, 90_000).unref();
+let session;
+/** Where two JSON values differ, as `path: mine vs theirs`. */
+function differences(a, b, path = '') {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (Array.isArray(a) && Array.isArray(b) && a.every((x) => x?.name !== undefined)) {
+    const names = new Set([...a, ...b].map((x) => x.name));
+    return [...names].flatMap((n) => differences(a.find((x) => x.name === n), b.find((x) => x.name === n), `${path}[${n}]`));
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a)) {
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])].flatMap((k) => differences(a[k], b[k], `${path}.${k}`));
+  }
+  return [`${path}: ${JSON.stringify(a)} (client) vs ${JSON.stringify(b)} (snapshot)`];
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 const rest = new Rest(values.http);
 await rest.register(values.email, values.password);
 const { access_token: token } = await rest.login(values.email, values.password);
 const opts = { http: values.http, token, encoding: values.json ? 'json' : 'binary', autoResume: false };
-const session = await GameSession.create(opts, null);
+session = await GameSession.create(opts, null);
 await session.timeSync();
 
 // Every update delivered, in order.
@@ -105,7 +127,13 @@ const questsAsStatus = (s) => ({
   ...s,
   progression: { ...s.progression, quests: s.progression.quests.map((q) => ({ quest: q.quest, status: q.status })) },
 });
-assert.deepEqual(questsAsStatus(session.state), questsAsStatus(fresh.joined.snapshot), 'the client state equals a fresh snapshot');
+const mine = questsAsStatus(session.state);
+const theirs = questsAsStatus(fresh.joined.snapshot);
+assert.deepEqual(
+  mine,
+  theirs,
+  `the client's state (snapshot + live events) equals a fresh join's snapshot; they differ at: ${differences(mine, theirs).join('; ')}`,
+);
 for (const q of session.state.progression.quests) {
   const theirs = fresh.joined.snapshot.progression.quests.find((x) => x.quest === q.quest);
   for (const o of q.objectives) assert.deepEqual(o, theirs.objectives.find((x) => x.objective === o.objective), `${q.quest}.${o.objective}`);

@@ -52,6 +52,18 @@ export async function drive(session, log = () => {}) {
   let node = session.state.position?.node ?? null;
   let handled = null; // the offer (choices array or prompt) acted on last
   for (;;) {
+    // Act on the state as it stands (also before the first update: a session joined
+    // earlier may be waiting for a choice), then wait for what the server says.
+    if (session.state.ended !== null) return { ending: node, reason: session.state.ended, session };
+    const prompt = session.state.minigame;
+    const offer = session.state.choices;
+    if (prompt !== null && handled !== prompt) {
+      handled = prompt;
+      await answerPrompt(session, clock, prompt, log);
+    } else if (prompt === null && offer.length > 0 && handled !== offer) {
+      handled = offer;
+      await choose(session, clock, offer, log);
+    }
     const u = await session.next();
     if (u === null) throw new Error('the session closed before it ended');
     if (u.type === 'joined') {
@@ -72,16 +84,6 @@ export async function drive(session, log = () => {}) {
         log(`session ended: ${body.reason}`);
         return { ending: node, reason: body.reason, session };
       }
-    }
-    if (session.state.ended !== null) return { ending: node, reason: session.state.ended, session };
-    const prompt = session.state.minigame;
-    const offer = session.state.choices;
-    if (prompt !== null && handled !== prompt) {
-      handled = prompt;
-      await answerPrompt(session, clock, prompt, log);
-    } else if (prompt === null && offer.length > 0 && handled !== offer) {
-      handled = offer;
-      await choose(session, clock, offer, log);
     }
   }
 }
