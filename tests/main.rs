@@ -27,3 +27,4 @@ mod revocation;
 mod transports;
 mod upload_memory;
 mod webtransport;
+mod ws;

@@ -38,6 +38,24 @@ pub fn quic_figures(stats: quic::QuicStats) -> api::ChannelStats {
     })
 }
 
+/// The WebSocket game channel's connection figures for `/metrics`
+/// (`pixsim_ws_connections`, `pixsim_ws_connections_accepted_total`).
+pub fn ws_metrics(stats: channel::ConnectionStats) -> api::MetricsSource {
+    Arc::new(move || {
+        let text = format!(
+            "# HELP pixsim_ws_connections Open WebSocket game connections.\n\
+             # TYPE pixsim_ws_connections gauge\n\
+             pixsim_ws_connections {}\n\
+             # HELP pixsim_ws_connections_accepted_total WebSocket game connections accepted.\n\
+             # TYPE pixsim_ws_connections_accepted_total counter\n\
+             pixsim_ws_connections_accepted_total {}\n",
+            stats.connections(),
+            stats.total_accepted()
+        );
+        Box::pin(std::future::ready(text))
+    })
+}
+
 /// `pixsim_log_lines_dropped_total` for `/metrics`.
 pub fn log_metrics() -> api::MetricsSource {
     Arc::new(|| {

@@ -133,6 +133,7 @@ impl Server {
 
         let (generation, workers) =
             start::generation(&cfg, &pool, &auth, &core.game, &shutdown).await?;
+        let game_ws = start::game_ws(&cfg, &core.game, &auth, &shutdown)?;
         let edges = start::Edges {
             auth,
             redis,
@@ -141,6 +142,7 @@ impl Server {
                 .as_ref()
                 .map(|s| webtransport_channel::directory(&cfg, s)),
             generation,
+            game_ws,
         };
         let state = start::app_state(&cfg, &pool, &core, edges);
         let app = api::router(state.clone());

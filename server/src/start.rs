@@ -135,6 +135,34 @@ pub(crate) fn bind_quic(
         .with_handler(game::quic_handler(game_handle, auth)))
 }
 
+/// The game channel over WebSocket (`/api/v1/game/ws`, served by the API): the same
+/// game handler as QUIC under the `[quic]` limits (idle timeout, max connections,
+/// outbox capacity), counted apart from QUIC's connections. Its connections are
+/// closed with `ServerShutdown` when `shutdown` is cancelled.
+pub(crate) fn game_ws(
+    cfg: &Config,
+    game_handle: &::game::GameHandle,
+    auth: &auth::AuthService,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<channel::Channel> {
+    let mut ccfg = channel::ChannelConfig::new(format!("pixsim-server {VERSION}"));
+    ccfg.idle_timeout = Duration::from_secs(cfg.quic.idle_timeout_secs.max(1));
+    ccfg.max_connections = cfg.quic.max_connections;
+    ccfg.outbox_capacity = cfg.quic.outbox_capacity;
+    let ws = channel::Channel::new(
+        ccfg,
+        game::quic_handler(game_handle, auth),
+        channel::ConnectionStats::default(),
+    )
+    .context("the WebSocket game channel")?;
+    let (stop, on) = (ws.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        on.cancelled().await;
+        stop.stop();
+    });
+    Ok(ws)
+}
+
 /// The generation pipeline: keys sealed, joined to the other nodes (and the
 /// revocation relay) over Redis when configured, its workers and the scene media task
 /// running until `shutdown`.
@@ -186,6 +214,7 @@ pub(crate) struct Edges<'a> {
     pub(crate) quic: &'a quic::QuicServer,
     pub(crate) webtransport: Option<api::routes::game_webtransport::WebTransportDirectory>,
     pub(crate) generation: generation::GenerationService,
+    pub(crate) game_ws: channel::Channel,
 }
 
 /// What every HTTP handler may reach.
@@ -219,6 +248,7 @@ pub(crate) fn app_state(
                 adapters::log_metrics(),
                 adapters::generation_metrics(pool.clone()),
                 game::metrics(&core.game),
+                adapters::ws_metrics(edges.game_ws.stats()),
             ],
         },
         metrics_token: cfg
@@ -229,5 +259,6 @@ pub(crate) fn app_state(
             .map(api::ScrapeToken::new),
         streams: api::limits::UserSlots::new("open event streams", cfg.http.max_streams_per_user),
         webtransport: edges.webtransport,
+        game_ws: Some(edges.game_ws),
     }
 }

@@ -30,6 +30,9 @@ pub struct AppState {
     pub streams: crate::limits::UserSlots,
     /// The WebTransport endpoint, when it runs (`GET /api/v1/game/webtransport`).
     pub webtransport: Option<crate::routes::game_webtransport::WebTransportDirectory>,
+    /// The game channel served over WebSocket (`/api/v1/game/ws`): the game's
+    /// connection handler with its limits; `None` answers 503.
+    pub game_ws: Option<channel::Channel>,
 }
 
 /// A secret bearer token; its `Debug` does not show it.

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod auth;
 pub mod game;
 pub mod game_webtransport;
+pub mod game_ws;
 pub mod generations;
 pub mod health;
 pub mod rpc;
