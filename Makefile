@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run build test sqlx-check sqlx-prepare bench api-fuzz lint fmt test-cluster-stop
+.PHONY: run build test ci sqlx-check sqlx-prepare bench api-fuzz lint fmt test-cluster-stop
 
 ## run: the server with the demo content on embedded defaults (REST :8080, QUIC :4433)
 run:
@@ -20,6 +20,17 @@ test: sqlx-check
 	$(CARGO) test --workspace --no-fail-fast; status=$$?; \
 	$(CARGO) run -q -p tests --bin test-cluster -- stop; \
 	exit $$status
+
+## ci: what CI runs (.ci/run): the formatting check, then clippy and the whole suite in one
+## compilation: clippy-driver wraps rustc for the workspace's own crates while they are
+## built for the tests (warnings denied), instead of a separate `cargo clippy` pass that
+## would compile every dependency a second time
+ci: export RUSTC_WORKSPACE_WRAPPER = $(shell rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
+ci: export RUSTFLAGS = -D warnings
+ci:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) test --workspace --all-targets --no-run
+	$(MAKE) test
 
 ## sqlx-check: the checked-in sqlx offline data (.sqlx/) matches the queries and the
 ## migrations (the query macros re-checked online against a freshly migrated database)

@@ -12,7 +12,7 @@ use serde_json::json;
 use tests::TestServer;
 use uuid::Uuid;
 
-const T: Duration = Duration::from_secs(10);
+pub const T: Duration = Duration::from_secs(10);
 
 pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Client {
     Client::connect(
@@ -896,7 +896,13 @@ async fn ended_and_idle_sessions_are_evicted_and_reload_from_the_database() {
     c.authenticate(&token).await.unwrap();
     let joined = c.join_session(idle.session, idle_last).await.unwrap();
     assert!(!joined.ended);
-    assert_eq!(joined.next_seq, idle_last.unwrap() + 1);
+    // The reload ran in the tick that took the snapshot: its `Resumed` and the node
+    // shown again are below next_seq, and resent.
+    assert!(joined.next_seq > idle_last.unwrap() + 1, "{joined:?}");
+    assert_eq!(
+        joined.snapshot.position.as_ref().map(|p| p.node.as_str()),
+        Some("mara_talk")
+    );
     idle.reattach(c);
     idle.wait_for(
         "the resume",
@@ -944,43 +950,34 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     p.wait_for("arrive", node("arrive")).await;
     p.choose("arrive_next").await;
 
-    // The slow client joins the same session and never reads: each join replays the
-    // session's events to it, until its flow-control window and its send queue are
-    // full. Its joins are bounded: it stops sending once it is closed.
+    // The slow client plays a session of its own and stops reading: it floods commands
+    // whose answers (refusals, `busy` beyond its in-flight budget) fill its
+    // flow-control window and then its send queue. It stops once it is closed.
     let mut slow = connect(ts.server.quic_addr, &ts.server.quic_fingerprint).await;
     slow.authenticate(&token).await.unwrap();
+    slow.create_session(None).await.unwrap();
     let start = Instant::now();
     let ticks_before = stats.number();
     let overruns_before = stats.overruns();
-    let join = ClientMessage::JoinSession {
-        session_id: p.session,
-        last_seq: None,
-    };
-    slow.send(&join).await.unwrap();
-    // For a while the player's events flow to the slow client too, unread.
     let mut sent = 0usize;
-    for i in 0..10 {
-        let bad = p
-            .command(GameCommand::Choose {
-                edge: format!("nope{i}"),
-            })
-            .await;
-        assert!(matches!(bad, Answer::Rejected(..)), "{bad:?}");
-        sent += 1;
-    }
-    assert!(slow.connection().close_reason().is_none());
-    let mut joins = 1;
+    let mut commands = 0u64;
     let closed = loop {
-        assert!(joins < 2000, "never closed after {joins} joins");
-        match slow.send(&join).await {
-            Ok(()) => joins += 1,
+        assert!(commands < 50_000, "never closed after {commands} commands");
+        let flood = ClientMessage::Command {
+            request_id: commands,
+            command: GameCommand::Choose {
+                edge: format!("nope{commands}"),
+            },
+        };
+        match slow.send(&flood).await {
+            Ok(()) => commands += 1,
             Err(e) => break e,
         }
-        // Meanwhile the player goes on (one invalid choice every few joins).
-        if joins % 50 == 0 {
+        // Meanwhile the player goes on (one invalid choice every few hundred).
+        if commands.is_multiple_of(500) {
             let bad = p
                 .command(GameCommand::Choose {
-                    edge: format!("nope{joins}"),
+                    edge: format!("nope{commands}"),
                 })
                 .await;
             assert!(matches!(bad, Answer::Rejected(..)), "{bad:?}");
@@ -1025,7 +1022,7 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     );
     let overruns = stats.overruns() - overruns_before;
     eprintln!(
-        "slow consumer closed after {joins} joins in {elapsed:?}; {ticks} ticks, longest {longest} µs, {overruns} overruns"
+        "slow consumer closed after {commands} commands in {elapsed:?}; {ticks} ticks, longest {longest} µs, {overruns} overruns"
     );
     assert!(
         matches!(
@@ -1078,7 +1075,7 @@ async fn a_command_flood_gets_busy_answers_and_loses_nothing() {
         .count();
 
     // 40 commands back to back, nothing read in between: the first is a valid choice,
-    // the others invalid ones (each accepted one leaves one durable error event).
+    // the others invalid ones (a rejection is an answer only: no event, no seq).
     const FLOOD: u64 = 40;
     let first_id = 1000;
     for i in 0..FLOOD {
@@ -1122,7 +1119,7 @@ async fn a_command_flood_gets_busy_answers_and_loses_nothing() {
     assert!(refused > 0, "{answers:?}");
     assert_eq!(1 + busy + refused, FLOOD as usize, "{answers:?}");
 
-    // Exactly one error event per accepted invalid command, none for busy ones, and
+    // No error event for any rejected command (rejections stay out of the log), and
     // the valid choice's events once: the player's seq check saw no gap or duplicate.
     let errors: Vec<String> = p.events[..]
         .iter()
@@ -1132,7 +1129,7 @@ async fn a_command_flood_gets_busy_answers_and_loses_nothing() {
         })
         .skip(errors_before)
         .collect();
-    assert_eq!(errors.len(), refused, "{errors:?}");
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         p.events
             .iter()

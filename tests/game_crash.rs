@@ -56,12 +56,14 @@ async fn sigkill_mid_play_loses_no_acknowledged_choice() {
     let _reaper = KillOnDrop(r.child.id() as i32);
     let token = r.login(&http, "crash@example.com").await;
     let mut c = quic_client(&r, &state.0, &token).await;
-    let rejoined = c.join_session(joined.session_id, None).await.unwrap();
+    // Rejoined as a client that saw the first event: the rest is resent (the window
+    // holds the whole session), up to the snapshot's next_seq.
+    let rejoined = c.join_session(joined.session_id, Some(0)).await.unwrap();
     assert!(
         rejoined.next_seq > acked_through,
         "{rejoined:?} vs {acked_through}"
     );
-    let mut replay = Vec::new();
+    let mut replay = vec![acked_events[0].clone()];
     let mut stored_world_ms = 0;
     while replay.len() < rejoined.next_seq as usize {
         if let protocol::v2::ServerMessage::Event { seq, event, at_ms } =

@@ -24,6 +24,7 @@ mod play;
 mod quic;
 mod register_storm;
 mod revocation;
+mod snapshot;
 mod transports;
 mod upload_memory;
 mod webtransport;

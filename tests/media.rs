@@ -148,3 +148,59 @@ async fn a_generated_scene_node_gets_its_asset_pushed_to_players() {
         .count();
     assert_eq!(count, 1, "{jobs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scene_files_are_served_from_the_assets_directory() {
+    let dir = tests::TempDir::new("scene-assets");
+    std::fs::create_dir_all(dir.0.join("doors")).unwrap();
+    let clip: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    std::fs::write(dir.0.join("vault_door.mp4"), &clip).unwrap();
+    std::fs::write(dir.0.join("doors").join("red.png"), b"\x89PNG....").unwrap();
+    std::fs::write(dir.0.join(".secret"), b"hidden").unwrap();
+    let assets = dir.0.clone();
+    let ts = TestServer::start_with(move |c| c.content.assets_dir = Some(assets)).await;
+
+    // Public (no token), with the type its extension says, deeper paths too.
+    let res = ts
+        .http
+        .get(ts.url("/assets/vault_door.mp4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "video/mp4");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), clip);
+    let res = ts
+        .http
+        .get(ts.url("/assets/doors/red.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    // A range, as a video element asks.
+    let res = ts
+        .http
+        .get(ts.url("/assets/vault_door.mp4"))
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.unwrap().to_vec(), clip[100..200].to_vec());
+
+    // Missing, hidden and escaping paths are all "not found", in the error envelope.
+    for path in [
+        "/assets/missing.mp4",
+        "/assets/.secret",
+        "/assets/doors",
+        "/assets/..%2F..%2Fetc%2Fpasswd",
+        "/assets/doors/..%2F..%2Fvault_door.mp4",
+    ] {
+        let res = ts.http.get(ts.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
+    ts.stop().await;
+}

@@ -62,6 +62,8 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
         ("get", "/api/v1/game/scenes"),
         ("get", "/api/v1/game/scenes/{id}"),
         ("post", "/api/v1/game/sessions"),
+        ("get", "/api/v1/game/sessions"),
+        ("get", "/assets/{path}"),
         ("get", "/api/v1/game/sessions/{id}"),
         ("post", "/api/v1/game/sessions/{id}/choose"),
         ("get", "/api/v1/game/sessions/{id}/events"),

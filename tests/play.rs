@@ -300,9 +300,8 @@ async fn the_terminal_player_plays_the_demo_quits_and_resumes_by_session_id() {
             .nth(1)
             .unwrap()
             .to_owned();
-        t.out.until("the generated media", |l| {
-            l.starts_with("[media] generating… (text_to_video:")
-        });
+        t.out
+            .until("the generated media", |l| l == "[media] generating…");
         assert_eq!(t.choose(&["Step inside"]), "Step inside");
         t.out.until("Mara", |l| {
             l == "mara: You came. The Blue Nocturne hangs in the vault tonight."

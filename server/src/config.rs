@@ -283,6 +283,9 @@ pub struct ContentConfig {
     pub scenes_dir: PathBuf,
     /// How often to look for changed files; 0 turns reloading off.
     pub reload_interval_ms: u64,
+    /// The media files scenes name (`asset = "assets/door.mp4"`), served at
+    /// `/assets/...`; default: `assets` beside the scenes directory.
+    pub assets_dir: Option<PathBuf>,
 }
 
 impl Default for ContentConfig {
@@ -290,6 +293,21 @@ impl Default for ContentConfig {
         Self {
             scenes_dir: PathBuf::from("scenes"),
             reload_interval_ms: 1000,
+            assets_dir: None,
+        }
+    }
+}
+
+impl ContentConfig {
+    /// The assets directory: the configured one, else `assets` beside the scenes
+    /// directory.
+    pub fn assets_dir(&self) -> PathBuf {
+        match &self.assets_dir {
+            Some(dir) => dir.clone(),
+            None => self
+                .scenes_dir
+                .parent()
+                .map_or_else(|| PathBuf::from("assets"), |p| p.join("assets")),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! over the `protocol` crate, and `game` knows no transport and no auth.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use channel::{ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox};
@@ -18,7 +19,9 @@ use protocol::{CloseCode, ConnState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use ::game::{CommandOutcome, GameConfig, GameError, GameHandle, LiveSession, Subscription};
+use ::game::{
+    Attachment, CommandOutcome, GameError, GameHandle, Joined, LiveSession, Subscription,
+};
 
 /// The [`ConnectionHandler`] of the game channel.
 pub struct GameConnectionHandler {
@@ -43,8 +46,14 @@ impl GameConnectionHandler {
 /// in-flight budget, given back once the answer is queued.
 type Inflight = (u64, oneshot::Receiver<CommandOutcome>, OwnedSemaphorePermit);
 
+/// Connection numbers for session take-over, unique across every transport this
+/// handler serves.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
 /// Per-connection state; dropping it stops the forwarder.
 struct Conn {
+    /// This connection's number (from [`CONNECTIONS`]).
+    id: u64,
     user: Option<Uuid>,
     session: Option<Arc<LiveSession>>,
     commands: Option<mpsc::Sender<Inflight>>,
@@ -93,6 +102,7 @@ fn public_message(e: &GameError) -> String {
 impl ConnectionHandler for GameConnectionHandler {
     fn on_open(&self, conn: &mut ConnectionContext) {
         conn.set_data(Conn {
+            id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
             user: None,
             session: None,
             commands: None,
@@ -119,7 +129,7 @@ impl ConnectionHandler for GameConnectionHandler {
                 ClientMessage::CreateSession { scene, world } => {
                     let user = user_of(ctx)?;
                     match self.game.create_session(user, scene, world).await {
-                        Ok(live) => attach(ctx, live, 0, self.game.config()),
+                        Ok(live) => self.attach(ctx, live, Join::Created).await,
                         Err(e) => error(ctx.outbox(), error_code(&e), public_message(&e)),
                     }
                 }
@@ -128,9 +138,8 @@ impl ConnectionHandler for GameConnectionHandler {
                     last_seq,
                 } => {
                     let user = user_of(ctx)?;
-                    let from = last_seq.map(|s| s + 1).unwrap_or(0);
                     match self.game.join(user, session_id).await {
-                        Ok(live) => attach(ctx, live, from, self.game.config()),
+                        Ok(live) => self.attach(ctx, live, Join::Existing { last_seq }).await,
                         Err(e) => error(ctx.outbox(), error_code(&e), public_message(&e)),
                     }
                 }
@@ -172,7 +181,7 @@ impl GameConnectionHandler {
             tokio::select! {
                 () = watch.ended() => {
                     tracing::info!(user_id = %user, "session ended; closing its QUIC connection");
-                    outbox.close(CloseCode::Unauthenticated);
+                    outbox.request_close(CloseCode::Unauthenticated);
                 }
                 () = outbox.closed() => {}
             }
@@ -225,36 +234,74 @@ fn user_of(ctx: &mut ConnectionContext) -> Result<Uuid, CloseCode> {
         .ok_or(CloseCode::Unauthenticated)
 }
 
-/// Puts the connection in `live`, replaying committed events from `from`.
-fn attach(
-    ctx: &mut ConnectionContext,
-    live: Arc<LiveSession>,
-    from: u64,
-    cfg: &GameConfig,
-) -> Result<(), CloseCode> {
-    let (send_wait, max_inflight) = (cfg.send_wait, cfg.max_inflight);
-    let outbox = ctx.outbox().clone();
-    let sub = live.subscribe(from);
-    outbox.send(&ServerMessage::SessionJoined {
-        session_id: live.id,
-        scene: live.scene.clone(),
-        next_seq: live.next_seq(),
-        ended: live.ended(),
-        snapshot: Default::default(),
-    })?;
-    let Some(c) = ctx.data_mut::<Conn>() else {
-        return Err(CloseCode::InternalError);
-    };
-    // As many as there are permits, so `try_send` after a permit never fails.
-    let (tx, rx) = mpsc::channel(max_inflight.max(1));
-    let task = tokio::spawn(forward(outbox, sub, rx, send_wait));
-    if let Some(old) = c.forwarder.replace(task) {
-        old.abort();
+/// How the connection came to a session.
+enum Join {
+    /// It created the session: nothing happened yet, every event follows.
+    Created,
+    /// It joins an existing one, having seen its events through `last_seq`.
+    Existing { last_seq: Option<u64> },
+}
+
+impl GameConnectionHandler {
+    /// Puts the connection in `live`: `SessionJoined` with the snapshot, then the
+    /// retained events with `last_seq < seq < next_seq` (none without `last_seq`, or
+    /// when it is older than the resend window: the snapshot covers them), then live
+    /// events. The connection takes the session over from any other.
+    async fn attach(
+        &self,
+        ctx: &mut ConnectionContext,
+        live: Arc<LiveSession>,
+        join: Join,
+    ) -> Result<(), CloseCode> {
+        let cfg = self.game.config();
+        let (send_wait, max_inflight) = (cfg.send_wait, cfg.max_inflight);
+        let outbox = ctx.outbox().clone();
+        let Some(c) = ctx.data_mut::<Conn>() else {
+            return Err(CloseCode::InternalError);
+        };
+        // The previous session's forwarder stops before this one's starts.
+        if let Some(old) = c.forwarder.take() {
+            old.abort();
+        }
+        c.session = None;
+        c.commands = None;
+        let connection = c.id;
+        // Subscribed first: the session counts as attached (never unloaded) meanwhile.
+        let mut sub = live.subscribe(0);
+        let (joined, last_seq) = match join {
+            Join::Created => (Joined::created(), None),
+            Join::Existing { last_seq } => match self.game.snapshot(&live).await {
+                Ok(j) => (j, last_seq),
+                Err(e) => return error(&outbox, error_code(&e), public_message(&e)),
+            },
+        };
+        let from = match last_seq.and_then(|s| s.checked_add(1)) {
+            Some(from) if from < joined.next_seq && live.retains(from) => from,
+            Some(_) | None => joined.next_seq,
+        };
+        sub.seek(from);
+        let attachment = live.take_over(connection);
+        outbox.send(&ServerMessage::SessionJoined {
+            session_id: live.id,
+            scene: live.scene.clone(),
+            next_seq: joined.next_seq,
+            ended: joined.ended,
+            snapshot: joined.snapshot,
+        })?;
+        let Some(c) = ctx.data_mut::<Conn>() else {
+            return Err(CloseCode::InternalError);
+        };
+        // As many as there are permits, so `try_send` after a permit never fails.
+        let (tx, rx) = mpsc::channel(max_inflight.max(1));
+        let task = tokio::spawn(forward(outbox, sub, rx, attachment, send_wait));
+        if let Some(old) = c.forwarder.replace(task) {
+            old.abort();
+        }
+        c.session = Some(live);
+        c.commands = Some(tx);
+        ctx.set_state(ConnState::InSession);
+        Ok(())
     }
-    c.session = Some(live);
-    c.commands = Some(tx);
-    ctx.set_state(ConnState::InSession);
-    Ok(())
 }
 
 /// Streams committed events, and each command's answer after the events it caused.
@@ -265,6 +312,7 @@ async fn forward(
     outbox: Outbox,
     mut sub: Subscription,
     mut commands: mpsc::Receiver<Inflight>,
+    mut attachment: Attachment,
     send_wait: Duration,
 ) {
     let mut inflight = FuturesUnordered::new();
@@ -311,6 +359,10 @@ async fn forward(
         // The answers are queued: their commands no longer count as in flight.
         drop(permits);
         tokio::select! {
+            () = attachment.superseded() => {
+                taken_over(&outbox);
+                return;
+            }
             () = sub.changed() => {}
             cmd = commands.recv(), if commands_open => match cmd {
                 Some((id, rx, permit)) => inflight.push(async move { (id, rx.await, permit) }),
@@ -319,6 +371,13 @@ async fn forward(
             Some(done) = inflight.next(), if !inflight.is_empty() => answered.push(done),
         }
     }
+}
+
+/// Another connection joined the session: this one is told why, and closed.
+fn taken_over(outbox: &Outbox) {
+    tracing::info!("session taken over by a newer connection; closing the older one");
+    // The driver's close flow: the `Error` saying why reaches the client before the close.
+    outbox.request_close(CloseCode::SessionTakenOver);
 }
 
 /// Appends the committed events not yet sent, framed, to `frames`.

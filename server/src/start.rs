@@ -262,6 +262,7 @@ pub(crate) fn app_state(
             .map(api::ScrapeToken::new),
         streams: api::limits::UserSlots::new("open event streams", cfg.http.max_streams_per_user),
         webtransport: edges.webtransport.map(|w| w.directory),
+        assets_dir: Arc::new(cfg.content.assets_dir()),
         game_ws: Some(edges.game_ws),
     }
 }

@@ -82,6 +82,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::accounts::router())
         .merge(routes::assets::router())
         .merge(routes::ws::router())
+        .merge(routes::scene_files::router())
         .merge(metrics::router())
         .routes(routes!(openapi_json))
         .routes(routes!(docs))

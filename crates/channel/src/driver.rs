@@ -114,6 +114,9 @@ impl Channel {
     ) -> End {
         let cfg = self.config();
         let link = std::sync::Arc::clone(ctx.outbox.link());
+        let outbox = ctx.outbox.clone();
+        let requested = outbox.close_requested();
+        tokio::pin!(requested);
         let stop = self.stopped();
         tokio::pin!(stop);
         loop {
@@ -127,6 +130,7 @@ impl Channel {
                 biased;
                 () = &mut stop => return End::Close(CloseCode::ServerShutdown, String::new()),
                 () = link.closed() => return End::Lost(link.close_code()),
+                code = &mut requested => return End::Close(code, String::new()),
                 r = timeout_at(deadline, reader.next(state)) => match r {
                     Err(_) => return End::Close(timeout_code, String::new()),
                     Ok(read) => read,

@@ -95,6 +95,8 @@ pub(crate) enum Outgoing {
 pub struct Outbox {
     tx: mpsc::Sender<Outgoing>,
     link: Arc<dyn Link>,
+    /// A close asked for with [`Outbox::request_close`], for the driver's close flow.
+    close_request: Arc<watch::Sender<Option<CloseCode>>>,
 }
 
 impl fmt::Debug for Outbox {
@@ -111,7 +113,15 @@ impl Outbox {
     /// the transport's writer drains.
     pub fn new(link: Arc<dyn Link>, capacity: usize) -> (Outbox, OutboxReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Outbox { tx, link }, OutboxReceiver { rx, pending: None })
+        let close_request = Arc::new(watch::Sender::new(None));
+        (
+            Outbox {
+                tx,
+                link,
+                close_request,
+            },
+            OutboxReceiver { rx, pending: None },
+        )
     }
 
     /// Queues `msg`. If the connection's queue is full the client is not keeping up:
@@ -155,6 +165,26 @@ impl Outbox {
     /// Closes the connection now with `code` (queued frames may be lost).
     pub fn close(&self, code: CloseCode) {
         self.link.close(code);
+    }
+
+    /// Closes the connection with `code` through the driver's close flow, from any task:
+    /// what is queued goes out, then the `Error` that says why, then the transport's
+    /// close; unlike [`Outbox::close`] nothing queued is lost (within the flush bound).
+    pub fn request_close(&self, code: CloseCode) {
+        self.close_request.send_replace(Some(code));
+    }
+
+    /// Resolves with the code of the first [`Outbox::request_close`].
+    pub(crate) async fn close_requested(&self) -> CloseCode {
+        let mut rx = self.close_request.subscribe();
+        loop {
+            if let Some(code) = *rx.borrow_and_update() {
+                return code;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// True once the connection is closed.

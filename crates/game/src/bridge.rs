@@ -11,6 +11,7 @@ use bevy_ecs::prelude::*;
 use sim::{Event, SessionId, SimCommand, SimConfig};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::inbound::SnapshotReply;
 use crate::{ClockSample, CommandOutcome, Delivered, Inbound, Shared, events};
 
 /// The bridge's systems: [`GameSystems::In`] in `PreUpdate` (commands into the
@@ -51,6 +52,7 @@ impl GamePlugin {
                 scratch: Vec::with_capacity(1024),
                 later: Vec::new(),
                 rest: Vec::new(),
+                snapshots: Vec::new(),
             })),
         }
     }
@@ -130,6 +132,8 @@ struct Bridge {
     /// and the sessions left for the second hand-over.
     later: Vec<sim::SimEvent>,
     rest: Vec<SessionId>,
+    /// Snapshot requests of this tick, answered once its events are numbered.
+    snapshots: Vec<(SessionId, oneshot::Sender<SnapshotReply>)>,
 }
 
 fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
@@ -170,6 +174,10 @@ impl Bridge {
             }
             Inbound::Unload { session } => {
                 self.request_unload(session);
+                None
+            }
+            Inbound::Snapshot { session, reply } => {
+                self.snapshots.push((SessionId(session), reply));
                 None
             }
             Inbound::Start {
@@ -294,6 +302,7 @@ fn bridge_out(
         && outbox.events.is_empty()
         && bridge.unload_done.is_empty()
         && bridge.unload_refused.is_empty()
+        && bridge.snapshots.is_empty()
     {
         return;
     }
@@ -315,11 +324,35 @@ fn bridge_out(
     } else {
         later.extend(outbox.drain());
     }
-    let pending = out_rest(bridge, &mut out, later);
+    let mut pending = out_rest(bridge, &mut out, later);
+    answer_snapshots(bridge, out.sessions, &mut pending);
     for id in out.gone {
         bridge.sessions.remove(&id);
     }
     hand_over(&bridge.shared, pending, false);
+}
+
+/// Answers this tick's snapshot requests with the sessions' views after the tick, every
+/// event of the tick numbered: a view reflects exactly the events below its `next_seq`.
+/// The answers go with the tick's last hand-over, released once it is committed.
+fn answer_snapshots(
+    bridge: &mut Bridge,
+    sessions: &sim::Sessions<'_, '_>,
+    pending: &mut crate::Pending,
+) {
+    for (id, reply) in bridge.snapshots.drain(..) {
+        let answer = match bridge.sessions.get(&id) {
+            Some(ts) if !ts.ended => match sessions.view(id) {
+                Some(view) => SnapshotReply::Live {
+                    next_seq: ts.next_seq,
+                    view: Box::new(view),
+                },
+                None => SnapshotReply::NotRunning,
+            },
+            Some(_) | None => SnapshotReply::NotRunning,
+        };
+        pending.snapshots.push((reply, answer));
+    }
 }
 
 /// Publishes the world clock as of this tick (see [`ClockSample`]).
@@ -431,15 +464,19 @@ fn out_event(bridge: &mut Bridge, ev: sim::SimEvent, pending: &mut crate::Pendin
     let Some(ts) = bridge.sessions.get_mut(&ev.session) else {
         return;
     };
+    // A refusal of the command in flight changed nothing: it answers the command and
+    // stays out of the log (no seq). A runtime error aborting the session is an event.
     if let Event::Error {
         command,
         reason,
         message,
     } = &ev.event
-        && let Some((name, _, _)) = &ts.inflight
+        && let Some((name, Some(_), _)) = &ts.inflight
         && command == name
+        && !matches!(reason, sim::ErrorReason::Runtime { .. })
     {
         ts.rejection = Some((events::reason_code(reason).to_owned(), message.clone()));
+        return;
     }
     if matches!(ev.event, Event::SessionEnded { .. }) {
         ts.ended = true;

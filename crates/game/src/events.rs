@@ -127,7 +127,7 @@ fn unexpected_save() -> GameEvent {
     }
 }
 
-fn line(l: domain::narrative::Line) -> Line {
+pub(crate) fn line(l: domain::narrative::Line) -> Line {
     Line {
         id: l.id,
         speaker: l.speaker,
@@ -135,7 +135,7 @@ fn line(l: domain::narrative::Line) -> Line {
     }
 }
 
-fn choice(c: sim::Choice) -> Choice {
+pub(crate) fn choice(c: sim::Choice) -> Choice {
     Choice {
         edge: c.edge,
         label: c.label,

@@ -18,6 +18,43 @@ use crate::{
     LiveSession, Shared, Slot, events, persist,
 };
 
+/// One of a user's sessions as a list shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub id: Uuid,
+    /// The scene it stands in (its start scene until its first save).
+    pub scene: String,
+    /// The node it stands at; `None` before its first save.
+    pub node: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub ended: bool,
+}
+
+impl SessionSummary {
+    /// From its row: the position is the top frame of its last stored save.
+    fn of(r: store::game::SessionRow, start_scene: &str) -> Self {
+        let top = r
+            .save
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<domain::narrative::SessionSave>(json).ok())
+            .and_then(|save| save.stack.last().map(|f| (f.scene.clone(), f.node.clone())));
+        let ended = r.ended();
+        let (scene, node) = match top {
+            Some((scene, node)) => (scene, Some(node)),
+            None => (r.scene.unwrap_or_else(|| start_scene.to_owned()), None),
+        };
+        SessionSummary {
+            id: r.id,
+            scene,
+            node,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            ended,
+        }
+    }
+}
+
 /// The game service shared by QUIC and REST. Cheap to clone.
 #[derive(Clone)]
 pub struct GameHandle {
@@ -221,12 +258,19 @@ impl GameHandle {
         Ok(rx)
     }
 
-    /// A user's stored sessions (newest first).
+    /// A page of a user's stored sessions, newest first, each with where it stands
+    /// (as last stored).
     pub async fn list_sessions(
         &self,
         user: Uuid,
+        offset: i64,
         limit: i64,
-    ) -> Result<Vec<store::game::SessionRow>, GameError> {
-        Ok(store::game::list_for_user(&self.pool, user, limit).await?)
+    ) -> Result<Vec<SessionSummary>, GameError> {
+        let rows = store::game::list_for_user(&self.pool, user, offset, limit).await?;
+        let start = self.content.get().world.start_scene.clone();
+        Ok(rows
+            .into_iter()
+            .map(|r| SessionSummary::of(r, &start))
+            .collect())
     }
 }

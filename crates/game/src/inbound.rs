@@ -16,6 +16,19 @@ pub enum CommandOutcome {
     Rejected { code: String, message: String },
 }
 
+/// The tick's answer to a snapshot request, released with the batch of its tick (so
+/// every event below `next_seq` is committed and published when it arrives).
+#[derive(Debug)]
+pub(crate) enum SnapshotReply {
+    /// The session runs: its view after the tick, and the seq of its next event.
+    Live {
+        next_seq: u64,
+        view: Box<sim::SessionView>,
+    },
+    /// The session is not running in the tick (ended, or unloaded).
+    NotRunning,
+}
+
 /// Inbound messages to the tick.
 pub(crate) enum Inbound {
     Start {
@@ -35,6 +48,11 @@ pub(crate) enum Inbound {
         reply: oneshot::Sender<CommandOutcome>,
         /// When the command was received (the tick answers the longest-waiting first).
         received: Instant,
+    },
+    /// The session's state as of the end of the next tick (a join's snapshot).
+    Snapshot {
+        session: Uuid,
+        reply: oneshot::Sender<SnapshotReply>,
     },
     /// Save the session and unload it from the tick (it is idle and detached).
     Unload { session: Uuid },

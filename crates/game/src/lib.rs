@@ -21,6 +21,10 @@
 //!   transaction**, in hand-over order. Only after `COMMIT`
 //!   are the events published to the sessions' in-memory logs (bounded resend window)
 //!   and the commands' acknowledgements released.
+//! * **Snapshot**: a join asks the tick for the session's view ([`GameHandle::snapshot`]);
+//!   the bridge takes it after the tick's events are numbered and hands it over with the
+//!   tick's batch, released once that batch is committed: it reflects exactly the
+//!   events below its `next_seq`, all durable.
 //! * **Reload**: a session not in memory is loaded on join from its last committed
 //!   save (or restarted from its seed when it never committed a tick), with the
 //!   retained events for resend.
@@ -41,7 +45,7 @@
 //! (the registry's [`LiveSession`]s, their [`Subscription`]s and committed
 //! [`Delivered`] events), `slot` (the tick → persister hand-over), `shared` (what the
 //! handle, tick and persister share; the eviction sweep), `bridge` (the tick side),
-//! `persist` (the persister), `clock`, `media`, `content`, `error`, `inbound`, and
+//! `persist` (the persister), `snapshot` (a join's [`Joined`] snapshot), `clock`, `media`, `content`, `error`, `inbound`, and
 //! [`events`] (sim ↔ protocol conversions). The QUIC adapter is not here: the server
 //! plugs the handle into the `quic` endpoint.
 
@@ -59,17 +63,19 @@ mod persist;
 mod sessions;
 mod shared;
 mod slot;
+mod snapshot;
 
 pub use bridge::{GamePlugin, GameSystems};
 pub use clock::WorldTime;
 pub use config::GameConfig;
 pub use content::ContentCell;
 pub use error::GameError;
-pub use handle::{Game, GameHandle};
+pub use handle::{Game, GameHandle, SessionSummary};
 pub use inbound::CommandOutcome;
-pub use live::{Delivered, Gap, LiveSession, Subscription};
+pub use live::{Attachment, Delivered, Gap, LiveSession, Subscription};
 pub use media::MediaWanted;
 pub use persist::{Persister, PersisterTask};
+pub use snapshot::{Joined, view_into_wire};
 
 pub(crate) use clock::ClockSample;
 pub(crate) use inbound::Inbound;

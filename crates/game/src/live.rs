@@ -1,6 +1,7 @@
 //! The registry's entries: a [`LiveSession`] (a session loaded in this process, with
-//! its committed events in the resend window), its readers ([`Subscription`]) and the
-//! committed events themselves ([`Delivered`]).
+//! its committed events in the resend window), its readers ([`Subscription`]), the
+//! committed events themselves ([`Delivered`]) and which connection plays it
+//! ([`Attachment`]: the newer join takes over, whatever its transport).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -66,6 +67,8 @@ pub struct LiveSession {
     /// The last logged batch that wrote this session: until it is applied, the stored
     /// rows are behind and the session stays in memory.
     pub(crate) last_batch: AtomicI64,
+    /// Who plays the session: `(attachment number, connection)` of the latest join.
+    holder: watch::Sender<(u64, u64)>,
 }
 
 impl std::fmt::Debug for LiveSession {
@@ -106,7 +109,34 @@ impl LiveSession {
             last_active: AtomicU64::new(mono_ms()),
             evicting: AtomicBool::new(false),
             last_batch: AtomicI64::new(0),
+            holder: watch::Sender::new((0, 0)),
         }
+    }
+
+    /// Makes `connection` (an id unique among the live connections of every transport)
+    /// the one that plays the session: the newer join takes over, and the previous
+    /// holder's [`Attachment::superseded`] resolves (unless it is the same connection
+    /// joining again).
+    pub fn take_over(&self, connection: u64) -> Attachment {
+        let mut number = 0;
+        self.holder.send_modify(|h| {
+            h.0 += 1;
+            h.1 = connection;
+            number = h.0;
+        });
+        Attachment {
+            number,
+            connection,
+            rx: self.holder.subscribe(),
+        }
+    }
+
+    /// Whether a resend from `from` is possible: no retained event older than it was
+    /// dropped from the window.
+    pub fn retains(&self, from: u64) -> bool {
+        let log = self.lock();
+        let oldest = log.events.front().map(|e| e.seq).unwrap_or(log.next_seq);
+        from >= oldest
     }
 
     pub(crate) fn touch(&self) {
@@ -183,6 +213,35 @@ impl LiveSession {
     }
 }
 
+/// One connection's hold on a session ([`LiveSession::take_over`]).
+#[derive(Debug)]
+pub struct Attachment {
+    number: u64,
+    connection: u64,
+    rx: watch::Receiver<(u64, u64)>,
+}
+
+impl Attachment {
+    /// Whether another connection has joined the session since.
+    pub fn is_superseded(&self) -> bool {
+        let (number, connection) = *self.rx.borrow();
+        number != self.number && connection != self.connection
+    }
+
+    /// Resolves once another connection joins the session (never, if none does).
+    pub async fn superseded(&mut self) {
+        let (me, conn) = (self.number, self.connection);
+        if self
+            .rx
+            .wait_for(|(number, connection)| *number != me && *connection != conn)
+            .await
+            .is_err()
+        {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// The client asked for events older than the resend window.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("events from {from} are no longer retained (oldest is {oldest})")]
@@ -252,6 +311,11 @@ impl Subscription {
     /// The seq the next returned event will have.
     pub fn next_seq(&self) -> u64 {
         self.next
+    }
+
+    /// Continues from `from` instead (the next events returned start there).
+    pub fn seek(&mut self, from: u64) {
+        self.next = from;
     }
 
     /// The session.

@@ -235,7 +235,11 @@ async fn run(
             continue;
         };
         let completes = pending.completes;
-        if !pending.is_empty() {
+        if pending.is_empty() {
+            // Only answers that need no write: everything handed over before them is
+            // committed and published already.
+            release_snapshots(pending.snapshots);
+        } else {
             let stopping = || stop.is_cancelled() || to_apply.is_closed();
             let logged = commit(&mut writer, &shared, pending, stopping).await;
             if logged.is_some() && completes.is_none() {
@@ -314,6 +318,7 @@ async fn commit(
             let _ = reply.send(outcome);
         }
     }
+    release_snapshots(pending.snapshots);
     if let Some(at) = pending.handed_at {
         shared.metrics.handoff_to_ack.observe(at.elapsed());
     }
@@ -326,6 +331,18 @@ async fn commit(
         unloaded: pending.unloaded,
         logged_at,
     })
+}
+
+/// Sends snapshot answers (their batch, and every one before it, is published).
+fn release_snapshots(
+    snapshots: Vec<(
+        oneshot::Sender<crate::inbound::SnapshotReply>,
+        crate::inbound::SnapshotReply,
+    )>,
+) {
+    for (reply, snapshot) in snapshots {
+        let _ = reply.send(snapshot);
+    }
 }
 
 /// What a batch releases once committed, per session (with its live session, looked up

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::inbound::SnapshotReply;
 use crate::{CommandOutcome, Delivered};
 
 /// What the persister still has to write, filled by the tick.
@@ -21,6 +22,8 @@ pub(crate) struct Pending {
     pub ended: Vec<Uuid>,
     /// Answers to commands, by session.
     pub acks: Vec<(Uuid, oneshot::Sender<CommandOutcome>, CommandOutcome)>,
+    /// Snapshot answers, released after everything before them is committed.
+    pub snapshots: Vec<(oneshot::Sender<SnapshotReply>, SnapshotReply)>,
     /// Sessions the tick unloaded (their last save is in `sessions`).
     pub unloaded: Vec<Uuid>,
     /// Sessions the tick refused to unload (they were busy).
@@ -55,12 +58,14 @@ impl Pending {
         self.deliveries.append(&mut later.deliveries);
         self.ended.append(&mut later.ended);
         self.acks.append(&mut later.acks);
+        self.snapshots.append(&mut later.snapshots);
         self.unloaded.append(&mut later.unloaded);
         self.unload_refused.append(&mut later.unload_refused);
         self.handed_at = self.handed_at.or(later.handed_at);
         self.completes = self.completes.max(later.completes);
     }
 
+    /// Nothing to write (snapshot answers need no write: they are released in order).
     pub(crate) fn is_empty(&self) -> bool {
         self.sessions.is_empty()
             && self.events.is_empty()
@@ -91,6 +96,7 @@ impl Waiting {
         })
     }
 
+    /// Nothing to write (snapshot answers need no write: they are released in order).
     pub(crate) fn is_empty(&self) -> bool {
         self.urgent.is_none() && self.rest.handed_at.is_none()
     }

@@ -1,6 +1,11 @@
 //! PixSim wire protocol: messages, close codes, framing codec and the
 //! per-connection state machine. This crate does no I/O at all.
 //!
+//! `docs/protocol.md` is the normative description (every transport, encoding and rule).
+//! Generated from these types and kept current by tests: `schema/v{N}.json`, the
+//! machine-readable schema (`tests/schema.rs`, `UPDATE_SCHEMAS=1`), and `golden/v{N}.json`,
+//! sample messages with their exact bytes and JSON (`tests/golden.rs`, `UPDATE_GOLDEN=1`).
+//!
 //! # Wire format
 //!
 //! * Transport: QUIC with ALPN [`ALPN`] (`pixsim/1`).
@@ -45,6 +50,12 @@ pub use state::{ConnState, verify_datagram};
 
 /// ALPN protocol identifier negotiated during the TLS handshake.
 pub const ALPN: &[u8] = b"pixsim/1";
+
+/// Revision of [`PROTOCOL_VERSION`]: raised by a compatible change (`docs/protocol.md`
+/// §14), a field appended to a server message or to an event. A client of any revision of
+/// a version works with a server of any other revision of it; the golden vectors
+/// (`golden/v{N}.json`) record the revision they were written at.
+pub const PROTOCOL_REVISION: u16 = 0;
 
 /// Protocol version announced in `Hello` and `Welcome`. Version 1 (events inline, not
 /// length-delimited; no snapshot on join) is no longer spoken.

@@ -104,6 +104,10 @@ impl ClientMessage {
 }
 
 /// Server → client messages.
+// `SessionJoined` carries a whole snapshot and the others a few fields; a message lives
+// only between its construction and its encoding (once per join), so boxing the snapshot
+// would buy nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerMessage {
     /// Tag 0. Successful answer to `Hello`.

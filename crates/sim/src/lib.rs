@@ -80,7 +80,8 @@
 //!   match over node kinds); `edges`: conditions, cooldowns, picking and taking edges;
 //!   `choices`: offering and choosing; `minigame`: skill checks and reflex rounds (timers).
 //! - `save`: snapshot, binary save, checking and restoring saves; `sessions`: the API for
-//!   other crates ([`Sessions`], [`clock`], [`check_scene_start`]); `inspect`: the
+//!   other crates ([`Sessions`], [`clock`], [`check_scene_start`]); `view`: a session as a
+//!   client renders it ([`SessionView`], the game's join snapshot); `inspect`: the
 //!   inspector's view.
 //! - `components`, `resources`, `cx` (the per-step context), `protocol` (commands, events).
 //!
@@ -113,6 +114,7 @@ mod resources;
 mod save;
 mod sessions;
 mod systems;
+mod view;
 
 use std::sync::Arc;
 
@@ -129,6 +131,8 @@ pub use systems::{
     EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin, SimPlugin,
     SimSystems,
 };
+pub use view::progression as progression_view;
+pub use view::{OpenRound, SessionView, ViewPosition, ViewProgression, ViewQuest};
 
 /// Builds an `App` with the [`SimPlugin`] (no other plugins, no runner).
 pub fn build_app(content: Arc<domain::narrative::Content>, config: SimConfig) -> App {

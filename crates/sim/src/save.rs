@@ -36,16 +36,16 @@ pub(crate) type SaveParts = (
 
 /// One session's state as a save reads it.
 pub(crate) struct SaveView<'a> {
-    pos: &'a Position,
-    stack: &'a CallStack,
-    vars: &'a Variables,
-    visits: &'a VisitCounts,
-    choices: &'a PendingChoices,
-    progress: &'a Progression,
-    rng: &'a SessionRng,
-    cooldowns: &'a Cooldowns,
-    minigame: &'a ActiveMiniGame,
-    phase: &'a Phase,
+    pub pos: &'a Position,
+    pub stack: &'a CallStack,
+    pub vars: &'a Variables,
+    pub visits: &'a VisitCounts,
+    pub choices: &'a PendingChoices,
+    pub progress: &'a Progression,
+    pub rng: &'a SessionRng,
+    pub cooldowns: &'a Cooldowns,
+    pub minigame: &'a ActiveMiniGame,
+    pub phase: &'a Phase,
 }
 
 /// A [`SaveParts`] query item.

@@ -1,6 +1,6 @@
 //! The simulation's API for other crates' systems and tools, beside the [`crate::Inbox`]
 //! and [`crate::Outbox`] queues: [`Sessions`] (the world clock, which sessions are live,
-//! their saves, unloading one), [`clock`], and [`check_scene_start`], the rule for which
+//! their saves and views, unloading one), [`clock`], and [`check_scene_start`], the rule for which
 //! scenes a session may start at.
 
 use bevy_ecs::prelude::*;
@@ -10,8 +10,9 @@ use domain::narrative::{Content, Scene, SessionSave};
 
 use crate::components::{Clock, SimWorld, WorldClock};
 use crate::protocol::{ErrorReason, SessionId};
-use crate::resources::{SessionIndex, SimContent};
+use crate::resources::{MediaLibrary, SessionIndex, SimContent};
 use crate::save::{self, SaveParts, SaveView};
+use crate::view::{self, SessionView};
 
 /// The live sessions, for a system outside the simulation (the game bridge, after the
 /// tick): read their saves, or unload one.
@@ -21,6 +22,7 @@ pub struct Sessions<'w, 's> {
     content: Res<'w, SimContent>,
     clock: Query<'w, 's, &'static WorldClock, With<SimWorld>>,
     parts: Query<'w, 's, SaveParts>,
+    media: Res<'w, MediaLibrary>,
     commands: Commands<'w, 's>,
 }
 
@@ -40,7 +42,7 @@ impl Sessions<'_, '_> {
         self.index.0.contains_key(&id)
     }
 
-    fn view(&self, id: SessionId) -> Option<SaveView<'_>> {
+    fn parts(&self, id: SessionId) -> Option<SaveView<'_>> {
         let entity = self.index.0.get(&id)?;
         self.parts.get(*entity).ok().map(SaveView::from)
     }
@@ -48,13 +50,25 @@ impl Sessions<'_, '_> {
     /// The session's save now, as `Command::Save` answers it: `None` when it is not live,
     /// or starting or ended (nothing to save).
     pub fn save(&self, id: SessionId) -> Option<SessionSave> {
-        save::snapshot(&self.view(id)?, self.now(), &self.content.0.version).ok()
+        save::snapshot(&self.parts(id)?, self.now(), &self.content.0.version).ok()
     }
 
     /// The same save in the binary form of `domain::narrative::save_bin`, encoded
     /// straight from the components (cheap enough for every touched session each tick).
     pub fn save_binary(&self, id: SessionId) -> Option<Vec<u8>> {
-        save::encode_binary(&self.view(id)?, self.now(), &self.content.0.version).ok()
+        save::encode_binary(&self.parts(id)?, self.now(), &self.content.0.version).ok()
+    }
+
+    /// The session as a client renders it now (after the tick: it reflects every event
+    /// emitted so far); `None` when it is not live.
+    pub fn view(&self, id: SessionId) -> Option<SessionView> {
+        let parts = self.parts(id)?;
+        Some(view::build(
+            &parts,
+            &self.content.0,
+            &self.media,
+            self.now(),
+        ))
     }
 
     /// Unloads a live session: it leaves the index now and its entity is despawned when

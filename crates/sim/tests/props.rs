@@ -185,6 +185,12 @@ proptest! {
         let a = run(seed, &acts);
         let b = run(seed, &acts);
         prop_assert_eq!(&a, &b);
+        // Nonces fit a JSON number exactly (a JavaScript double holds 53 bits).
+        for e in &a {
+            if let sim::Event::MiniGamePrompt { nonce, .. } = e.event {
+                prop_assert!(nonce < 1 << 53, "nonce {nonce} is not JSON-safe");
+            }
+        }
         // Sequence numbers are gap-free per session while it lives. After it has ended,
         // commands to it are answered with errors that carry seq 0 (documented: the
         // session no longer exists to number them).

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use protocol::v2::{Change, Choice, EventBody, GameCommand, GameEvent, Media, ServerMessage};
+use protocol::v2::{
+    Change, Choice, ErrorCode, EventBody, GameCommand, GameEvent, Media, ServerMessage,
+};
 use uuid::Uuid;
 
 use super::progress::Progress;
@@ -54,9 +56,6 @@ pub struct Player {
     titles: HashMap<String, String>,
     session: Option<Uuid>,
     last_seq: Option<u64>,
-    /// Events below this seq are history (an existing session joined afresh): they
-    /// update the state silently, and the current situation is shown after the last.
-    quiet_until: u64,
     scene: Option<String>,
     node: Option<String>,
     /// The rendering of the last node that showed something.
@@ -86,7 +85,6 @@ impl Player {
                 .collect(),
             session: None,
             last_seq: None,
-            quiet_until: 0,
             scene: None,
             node: None,
             view: Vec::new(),
@@ -122,7 +120,9 @@ impl Player {
     }
 
     /// The connection is in the session: a new one, an existing one joined afresh,
-    /// or the same one again after a reconnect (`reconnect`).
+    /// or the same one again after a reconnect (`reconnect`). Whatever this player has
+    /// not seen is rendered from the join's snapshot, not replayed: the events the
+    /// server may resend below `next_seq` are then dropped as seen.
     pub fn attach(&mut self, joined: &Joined, reconnect: bool) -> Step {
         let mut step = Step::default();
         let id = joined.session_id;
@@ -133,14 +133,56 @@ impl Player {
             }
         } else if joined.next_seq > 0 {
             step.say(format!("resuming session {id}"));
-            self.quiet_until = joined.next_seq;
         } else {
             step.say(format!(
                 "session {id} (resume it later with --session {id})"
             ));
         }
         self.session = Some(id);
+        let seen = self.last_seq.map_or(0, |s| s + 1);
+        if joined.next_seq > seen {
+            if reconnect {
+                step.say("(the story went on meanwhile)");
+            }
+            self.restore(joined);
+            step.text.extend(self.situation(None));
+            if let Some(reason) = &self.ended {
+                step.done = Some(Done::Ended(reason.clone()));
+            }
+        }
         step
+    }
+
+    /// Takes the state of a join's snapshot: position, choices, open round,
+    /// progression and end, as of `next_seq`.
+    fn restore(&mut self, joined: &Joined) {
+        let s = &joined.snapshot;
+        self.last_seq = joined.next_seq.checked_sub(1);
+        self.pending = None;
+        self.resumed_at = None;
+        self.clear_choices();
+        self.view.clear();
+        self.scene = None;
+        self.node = None;
+        if let Some(p) = &s.position {
+            let media = match &p.media {
+                Some(m) => Some(render::media_line(&self.rest_base, m)),
+                None => p.media_pending.then(render::media_pending_line),
+            };
+            self.node_view(&p.scene, media, &p.lines, p.prompt.as_deref());
+            self.scene = Some(p.scene.clone());
+            self.node = Some(p.node.clone());
+        }
+        self.offer = s.choices.clone();
+        self.prompt = s.minigame.as_ref().map(|m| Prompt {
+            round: m.round,
+            nonce: m.nonce,
+        });
+        self.progress = Progress::from_view(&s.progression);
+        self.ended = s
+            .ended
+            .clone()
+            .or_else(|| joined.ended.then(|| "ended".to_owned()));
     }
 
     /// The connection dropped (`why`); the caller reconnects.
@@ -148,10 +190,6 @@ impl Player {
         let mut step = Step::default();
         step.say(format!("(connection lost: {why}; reconnecting…)"));
         step
-    }
-
-    fn quiet(&self) -> bool {
-        self.last_seq.map_or(0, |s| s + 1) < self.quiet_until
     }
 
     /// One server message; `now` is the estimated world time (ms), if known.
@@ -183,6 +221,13 @@ impl Player {
                     step.text.extend(self.menu());
                 }
             }
+            ServerMessage::Error {
+                code: ErrorCode::SessionTakenOver,
+                ..
+            } => {
+                step.say("(another connection took this session over; it is kept there)");
+                step.done = Some(Done::Quit);
+            }
             ServerMessage::Error { code, message } => {
                 step.say(format!("(server error {code:?}: {message})"));
             }
@@ -196,29 +241,17 @@ impl Player {
         step
     }
 
-    /// Event `seq`: dropped when already seen, applied silently while it is history,
-    /// shown when live; the last event of the history shows the whole situation.
+    /// Event `seq`: dropped when already seen (a resend the snapshot covered, or a
+    /// replay overlap), shown otherwise.
     fn on_seq_event(&mut self, seq: u64, event: EventBody, now: Option<i64>) -> Step {
         let mut step = Step::default();
         if self.last_seq.is_some_and(|last| seq <= last) {
-            return step; // already seen (a replay overlap): never shown twice
+            return step; // already seen: never shown twice
         }
-        let quiet = seq + 1 < self.quiet_until;
         self.last_seq = Some(seq);
-        let mut text = Step::default();
         // An event of a newer server is skipped (its seq still counts).
         if let EventBody::Known(event) = event {
-            self.on_event(event, now, &mut text);
-        }
-        if quiet {
-            step.done = text.done;
-        } else if seq + 1 == self.quiet_until {
-            // The last event of the history: show where the story stands.
-            self.quiet_until = 0;
-            step.text.extend(self.situation(now));
-            step.done = text.done;
-        } else {
-            step = text;
+            self.on_event(event, now, &mut step);
         }
         step
     }
@@ -504,7 +537,7 @@ impl Player {
     /// The world time is now `now`: shows choices revealed since.
     pub fn on_time(&mut self, now: i64) -> Step {
         let mut step = Step::default();
-        if !self.quiet() && self.pending.is_none() && self.reveal(Some(now)) {
+        if self.pending.is_none() && self.reveal(Some(now)) {
             step.text.extend(self.menu());
         }
         step

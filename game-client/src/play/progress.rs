@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::v2::Change;
+use protocol::v2::{Change, ProgressionView};
 
 /// Progression as seen through the session's events: shown by `s` / `stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,44 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// The progression a join's snapshot carries.
+    pub(super) fn from_view(v: &ProgressionView) -> Progress {
+        Progress {
+            stats: v
+                .stats
+                .iter()
+                .map(|s| (format!("{}.{}.{}", s.stat, s.entity, s.axis), s.value))
+                .collect(),
+            items: v.items.iter().map(|i| (i.item.clone(), i.count)).collect(),
+            vars: v
+                .vars
+                .iter()
+                .map(|x| (x.name.clone(), x.value.clone()))
+                .collect(),
+            quests: v
+                .quests
+                .iter()
+                .map(|q| (q.quest.clone(), q.status.clone()))
+                .collect(),
+            objectives: v
+                .quests
+                .iter()
+                .flat_map(|q| {
+                    q.objectives.iter().map(|o| {
+                        (
+                            (q.quest.clone(), o.objective.clone()),
+                            (o.progress, o.target, o.completed),
+                        )
+                    })
+                })
+                .collect(),
+            xp: v.xp,
+            // A session that has not started reports level 0: none yet.
+            level: (v.level > 0).then_some(v.level),
+            unlocked: v.unlocked.clone(),
+        }
+    }
+
     pub(super) fn apply(&mut self, change: &Change) {
         match change {
             Change::Var { name, value } => {

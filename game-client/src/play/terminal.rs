@@ -326,6 +326,14 @@ where
                     }
                     player.on_message(msg, conn.clock.now())
                 }
+                // Another connection took the session over: playing on here would
+                // take it back and forth.
+                Err(e) if e.close_code() == Some(protocol::CloseCode::SessionTakenOver) => {
+                    let mut step = Step::default();
+                    step.text.push("(another connection took this session over; it is kept there)".into());
+                    step.done = Some(Done::Quit);
+                    step
+                }
                 Err(e) => return Ok(Err(e.to_string())),
             },
             line = lines.next_line(), if *input_open => {

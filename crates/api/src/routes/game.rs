@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_scenes))
         .routes(routes!(get_scene))
-        .routes(routes!(create_session))
+        .routes(routes!(create_session, list_sessions))
         .routes(routes!(get_session))
         .routes(routes!(choose))
         .routes(routes!(events))
@@ -214,6 +214,76 @@ async fn create_session(
     Ok((StatusCode::CREATED, ApiJson(session_body(&live, 0)?)))
 }
 
+/// One of the caller's sessions in the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionListItem {
+    pub id: Uuid,
+    /// The scene it stands in (its start scene until its first committed tick).
+    pub scene: String,
+    /// The node it stands at, as last stored; `null` before its first committed tick.
+    pub node: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub ended: bool,
+}
+
+/// A page of the caller's sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// Newest first.
+    pub items: Vec<SessionListItem>,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// Page of `GET /api/v1/game/sessions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionPage {
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    pub offset: Option<u32>,
+    /// Page size: default 50, at most 200.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+/// The caller's game sessions, newest first: where each stands and whether it ended, so
+/// a player can pick one to resume (join it over the game channel).
+#[utoipa::path(get, path = "/api/v1/game/sessions", tag = "game",
+    security(("bearer" = [])),
+    params(SessionPage),
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn list_sessions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<SessionPage>,
+) -> ApiResult<ApiJson<SessionList>> {
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let items = s
+        .game
+        .list_sessions(p.user.id.0, i64::from(offset), i64::from(limit))
+        .await?
+        .into_iter()
+        .map(|r| SessionListItem {
+            id: r.id,
+            scene: r.scene,
+            node: r.node,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            ended: r.ended,
+        })
+        .collect();
+    Ok(ApiJson(SessionList {
+        items,
+        offset,
+        limit,
+    }))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FromSeq {
@@ -342,7 +412,10 @@ async fn choose(
 }
 
 /// Server-sent events: every committed event of the session from `from_seq` on
-/// (`id:` is the seq, `event: game`), ending after the session ends.
+/// (`id:` is the seq, `event: game`), ending after the session ends. A stream that
+/// asks for (or falls behind to) events older than the resend window gets an
+/// `event: snapshot` (`{"next_seq", "ended", "snapshot"}`, the state as of `next_seq`)
+/// and continues from `next_seq`.
 #[utoipa::path(get, path = "/api/v1/game/sessions/{id}/events", tag = "game",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "session id"), FromSeq),
@@ -363,41 +436,68 @@ async fn events(
     // The stream ends as soon as the caller's session does (logout, revocation, a
     // password change, the user disabled).
     let mut watch = s.auth.watch(&p);
-    let stream = futures::StreamExt::take_until(futures_util_unfold(sub), async move {
+    let stream = futures::StreamExt::take_until(event_stream(s.game.clone(), sub), async move {
         let _slot = slot;
         watch.ended().await
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-fn futures_util_unfold(
+/// The SSE form of one committed event (`id:` its seq, `event: game`).
+fn game_event(e: &game::Delivered) -> SseEvent {
+    let data = serde_json::to_string(&body(e)).unwrap_or_default();
+    SseEvent::default()
+        .id(e.seq.to_string())
+        .event("game")
+        .data(data)
+}
+
+/// A session's snapshot as an SSE event (`event: snapshot`, data
+/// `{"next_seq", "ended", "snapshot"}`), sent when the stream fell behind the resend
+/// window: the events after it continue from `next_seq`.
+#[derive(Debug, Serialize)]
+struct SnapshotBody {
+    next_seq: u64,
+    ended: bool,
+    snapshot: protocol::v2::Snapshot,
+}
+
+fn event_stream(
+    game: game::GameHandle,
     sub: game::Subscription,
 ) -> impl futures_core::Stream<Item = Result<SseEvent, Infallible>> {
     let state = (sub, std::collections::VecDeque::<SseEvent>::new(), false);
-    futures::stream::unfold(state, |(mut sub, mut queue, mut done)| async move {
-        loop {
-            if let Some(ev) = queue.pop_front() {
-                return Some((Ok(ev), (sub, queue, done)));
-            }
-            if done {
-                return None;
-            }
-            match sub.next_batch().await {
-                Ok(batch) if batch.is_empty() => done = true,
-                Ok(batch) => {
-                    for e in batch {
-                        let data = serde_json::to_string(&body(&e)).unwrap_or_default();
-                        queue.push_back(
-                            SseEvent::default()
-                                .id(e.seq.to_string())
-                                .event("game")
-                                .data(data),
-                        );
-                    }
+    futures::stream::unfold(state, move |(mut sub, mut queue, mut done)| {
+        let game = game.clone();
+        async move {
+            loop {
+                if let Some(ev) = queue.pop_front() {
+                    return Some((Ok(ev), (sub, queue, done)));
                 }
-                Err(gap) => {
-                    queue.push_back(SseEvent::default().event("gap").data(gap.to_string()));
-                    done = true;
+                if done {
+                    return None;
+                }
+                match sub.next_batch().await {
+                    Ok(batch) if batch.is_empty() => done = true,
+                    Ok(batch) => queue.extend(batch.iter().map(|e| game_event(e))),
+                    // Fell behind the resend window: the snapshot replaces what is lost.
+                    Err(gap) => match game.snapshot(sub.session()).await {
+                        Ok(j) => {
+                            sub.seek(j.next_seq);
+                            let body = SnapshotBody {
+                                next_seq: j.next_seq,
+                                ended: j.ended,
+                                snapshot: j.snapshot,
+                            };
+                            let data = serde_json::to_string(&body).unwrap_or_default();
+                            queue.push_back(SseEvent::default().event("snapshot").data(data));
+                        }
+                        Err(e) => {
+                            tracing::info!(%gap, error = %e, "no snapshot for an SSE stream");
+                            queue.push_back(SseEvent::default().event("gap").data(gap.to_string()));
+                            done = true;
+                        }
+                    },
                 }
             }
         }

@@ -9,5 +9,6 @@ pub mod game_ws;
 pub mod generations;
 pub mod health;
 pub mod rpc;
+pub mod scene_files;
 pub mod users;
 pub mod ws;

@@ -3,13 +3,14 @@
 use super::{Behaviour, Shown};
 use crate::choices;
 use crate::cx::{Cx, Next, Res, S};
+use crate::resources::MediaLibrary;
 
 pub(super) struct Choice<'k> {
     pub prompt: Option<&'k str>,
 }
 
 impl<'k> Behaviour<'k> for Choice<'k> {
-    fn shown(&self, _cx: &Cx<'_>) -> Shown {
+    fn shown(&self, _media: &MediaLibrary) -> Shown {
         Shown {
             prompt: self.prompt.map(str::to_owned),
             ..Shown::default()

@@ -4,6 +4,7 @@ use domain::narrative::Line;
 
 use super::{Behaviour, Shown, offer_or_advance};
 use crate::cx::{Cx, Next, Res, S};
+use crate::resources::MediaLibrary;
 
 pub(super) struct Dialogue<'k> {
     pub lines: &'k [Line],
@@ -11,7 +12,7 @@ pub(super) struct Dialogue<'k> {
 }
 
 impl<'k> Behaviour<'k> for Dialogue<'k> {
-    fn shown(&self, _cx: &Cx<'_>) -> Shown {
+    fn shown(&self, _media: &MediaLibrary) -> Shown {
         Shown {
             lines: self.lines.to_vec(),
             ..Shown::default()

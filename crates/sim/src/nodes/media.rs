@@ -6,6 +6,7 @@ use domain::narrative::scene::GenerationSpec;
 use super::{Behaviour, Shown, offer_or_advance};
 use crate::cx::{Cx, Next, Res, S};
 use crate::protocol::{self, Media as Shows};
+use crate::resources::MediaLibrary;
 
 pub(super) struct Media<'k> {
     pub asset: Option<&'k str>,
@@ -14,16 +15,13 @@ pub(super) struct Media<'k> {
 }
 
 impl<'k> Behaviour<'k> for Media<'k> {
-    fn shown(&self, cx: &Cx<'_>) -> Shown {
+    fn shown(&self, library: &MediaLibrary) -> Shown {
         let media = match (self.asset, self.generate) {
             (Some(asset), _) => Some(Shows::Asset {
                 asset: asset.to_owned(),
             }),
             (None, Some(g)) => Some(
-                match cx
-                    .media
-                    .get(&g.operation, &g.prompt, &protocol::spec_params(g))
-                {
+                match library.get(&g.operation, &g.prompt, &protocol::spec_params(g)) {
                     Some(asset) => Shows::Asset {
                         asset: asset.clone(),
                     },

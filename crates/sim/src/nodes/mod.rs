@@ -21,6 +21,7 @@ use crate::choices;
 use crate::cx::{Cx, Next, Res, S};
 use crate::edges;
 use crate::protocol::{Event, Media};
+use crate::resources::MediaLibrary;
 
 /// What entering a node shows besides its id and kind.
 #[derive(Default)]
@@ -34,7 +35,7 @@ pub(crate) struct Shown {
 /// to "nothing of that".
 pub(crate) trait Behaviour<'k> {
     /// What entering shows (media, dialogue lines, a prompt).
-    fn shown(&self, _cx: &Cx<'_>) -> Shown {
+    fn shown(&self, _media: &MediaLibrary) -> Shown {
         Shown::default()
     }
 
@@ -94,7 +95,7 @@ pub(crate) fn kind<'k, R>(kind: &'k NodeKind, f: impl FnOnce(&dyn Behaviour<'k>)
 
 /// Emits `node_entered` for the session's current node, `node`.
 pub(crate) fn present(s: S<'_, '_, '_>, cx: &mut Cx<'_>, node: &Node) {
-    let shown = kind(&node.kind, |b| b.shown(cx));
+    let shown = shown(node, cx.media);
     cx.emit(Event::NodeEntered {
         scene: s.pos.scene.clone(),
         node: s.pos.node.clone(),
@@ -103,6 +104,11 @@ pub(crate) fn present(s: S<'_, '_, '_>, cx: &mut Cx<'_>, node: &Node) {
         lines: shown.lines,
         prompt: shown.prompt,
     });
+}
+
+/// What `node` shows when entered, with the generated media known now.
+pub(crate) fn shown(node: &Node, media: &MediaLibrary) -> Shown {
+    kind(&node.kind, |b| b.shown(media))
 }
 
 /// The node kinds that offer their edges as choices unless `auto`: offer them, or take

@@ -81,18 +81,20 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<SessionRow>, StoreErr
     .await?)
 }
 
-/// A user's sessions, newest first.
+/// A page of a user's sessions, newest first (ties by id, so pages never overlap).
 pub async fn list_for_user(
     pool: &PgPool,
     user: Uuid,
+    offset: i64,
     limit: i64,
 ) -> Result<Vec<SessionRow>, StoreError> {
     Ok(sqlx::query_as!(
         SessionRow,
         "SELECT id, user_id, world, scene, seed, status, save, next_seq, created_at, updated_at FROM game_sessions
-         WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2",
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
         user,
         limit,
+        offset,
     )
     .fetch_all(pool)
     .await?)

@@ -425,36 +425,150 @@ fn duplicates_are_never_shown_and_a_resume_does_not_repeat_the_node() {
     );
 }
 
-#[test]
-fn joining_an_existing_session_shows_only_the_current_situation() {
-    let mut p = Player::new("http://h", &scenes());
-    let s = p.attach(&joined(4), false);
-    assert_eq!(s.text, vec![format!("resuming session {}", Uuid::nil())]);
-    let history = [
-        node("gallery", "arrive", &[("mara", "Old line.")]),
-        offer(&[("a", "Go", 0)]),
-        node("gallery", "talk", &[("mara", "Current line.")]),
-    ];
-    for (i, e) in history.into_iter().enumerate() {
-        assert!(p.on_message(event(i as u64, e), None).text.is_empty());
+/// A join's answer carrying a snapshot: at gallery/talk with one line, choice `b`
+/// ("Stay") offered, 3 coins, the heist quest active.
+fn joined_at_talk(next_seq: u64) -> Joined {
+    use protocol::v2::{ItemCount, Position, ProgressionView, QuestView, Snapshot};
+    Joined {
+        snapshot: Snapshot {
+            position: Some(Position {
+                scene: "gallery".into(),
+                node: "talk".into(),
+                kind: "dialogue".into(),
+                media: None,
+                media_pending: false,
+                lines: vec![Line {
+                    id: "l0".into(),
+                    speaker: "mara".into(),
+                    text: "Current line.".into(),
+                }],
+                prompt: None,
+            }),
+            choices: vec![Choice {
+                edge: "b".into(),
+                label: Some("Stay".into()),
+                available_at_ms: 0,
+            }],
+            minigame: None,
+            progression: ProgressionView {
+                items: vec![ItemCount {
+                    item: "coin".into(),
+                    count: 3,
+                }],
+                quests: vec![QuestView {
+                    quest: "heist".into(),
+                    status: "active".into(),
+                    objectives: vec![],
+                }],
+                level: 1,
+                ..ProgressionView::default()
+            },
+            ended: None,
+        },
+        ..joined(next_seq)
     }
-    let s = p.on_message(event(3, offer(&[("b", "Stay", 0)])), None);
+}
+
+#[test]
+fn joining_an_existing_session_renders_its_snapshot() {
+    let mut p = Player::new("http://h", &scenes());
+    let s = p.attach(&joined_at_talk(4), false);
     assert_eq!(
         s.text,
         vec![
-            "== The Midnight Gallery ==",
-            "mara: Current line.",
-            "choices:",
-            "  1) Stay",
-            MENU_FOOTER
+            format!("resuming session {}", Uuid::nil()),
+            "== The Midnight Gallery ==".into(),
+            "mara: Current line.".into(),
+            "choices:".into(),
+            "  1) Stay".into(),
+            MENU_FOOTER.into(),
         ]
     );
-    // Live from here on.
+    assert_eq!(p.last_seq(), Some(3));
+    assert_eq!(p.progress().items.get("coin"), Some(&3));
+    assert_eq!(p.progress().quests["heist"], "active");
+    // Events the snapshot covers (a resend) are not shown again.
+    assert!(
+        p.on_message(event(3, offer(&[("b", "Stay", 0)])), None)
+            .text
+            .is_empty()
+    );
+    // Live from next_seq on; the snapshot's choice is taken by its number.
+    assert_eq!(
+        p.on_input("1", 0).command.unwrap().1,
+        GameCommand::Choose { edge: "b".into() }
+    );
     assert_eq!(
         p.on_message(event(4, node("gallery", "x", &[("p", "New.")])), None)
             .text,
         vec!["p: New."]
     );
+}
+
+#[test]
+fn a_reconnect_after_missed_events_renders_the_snapshot_and_an_open_round() {
+    let mut p = player();
+    p.on_message(
+        event(0, node("gallery", "arrive", &[("mara", "Old.")])),
+        None,
+    );
+    p.on_message(event(1, offer(&[("a", "Go", 0)])), Some(0));
+    p.connection_lost("reset");
+    // Meanwhile the story went on to a reflex round: the snapshot shows it.
+    let mut j = joined_at_talk(9);
+    j.snapshot.choices.clear();
+    j.snapshot.minigame = Some(protocol::v2::MiniGamePrompt {
+        game: "reflex".into(),
+        round: 2,
+        rounds: 3,
+        nonce: 77,
+        opens_at_ms: 1000,
+        closes_at_ms: 2000,
+    });
+    let s = p.attach(&j, true);
+    assert_eq!(
+        s.text,
+        vec![
+            "(reconnected)".to_owned(),
+            "(the story went on meanwhile)".into(),
+            "== The Midnight Gallery ==".into(),
+            "mara: Current line.".into(),
+            format!("[reflex] {REFLEX_PROMPT}"),
+        ]
+    );
+    assert_eq!(p.last_seq(), Some(8));
+    // The round is answered with the snapshot's nonce.
+    assert_eq!(
+        p.on_input("", 1500).command.unwrap().1,
+        GameCommand::MiniGameInput {
+            round: 2,
+            nonce: 77,
+            client_time_ms: 1500
+        }
+    );
+}
+
+#[test]
+fn an_ended_session_joined_shows_its_end_and_a_take_over_quits() {
+    let mut p = Player::new("http://h", &scenes());
+    let mut j = joined_at_talk(5);
+    j.ended = true;
+    j.snapshot.position = None;
+    j.snapshot.choices.clear();
+    j.snapshot.ended = Some("left".into());
+    let s = p.attach(&j, false);
+    assert_eq!(s.text.last().unwrap(), "=== the end: left ===");
+    assert_eq!(s.done, Some(Done::Ended("left".into())));
+
+    let mut p = player();
+    let s = p.on_message(
+        ServerMessage::Error {
+            code: ErrorCode::SessionTakenOver,
+            message: "taken over".into(),
+        },
+        None,
+    );
+    assert_eq!(s.done, Some(Done::Quit));
 }
 
 #[test]

@@ -1,0 +1,5 @@
+//! Shared test support: the sample messages of the golden vectors.
+#![allow(dead_code)]
+
+pub mod event_samples;
+pub mod samples;
