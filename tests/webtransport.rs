@@ -54,6 +54,15 @@ async fn the_route_publishes_the_url_and_the_current_and_next_hashes() {
     wire.send(&ClientMessage::Heartbeat { client_time_ms: 1 })
         .await;
     assert!(matches!(wire.recv().await, ServerMessage::Heartbeat { .. }));
+    let metrics = ts.metrics().await;
+    assert!(
+        metrics.contains("\npixsim_webtransport_connections 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\npixsim_webtransport_connections_accepted_total 1\n"),
+        "{metrics}"
+    );
     ts.stop().await;
 
     // A configured public host names the URL whatever the request's host.

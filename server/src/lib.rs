@@ -140,7 +140,7 @@ impl Server {
             quic: &quic_server,
             webtransport: wt_server
                 .as_ref()
-                .map(|s| webtransport_channel::directory(&cfg, s)),
+                .map(|s| webtransport_channel::api_parts(&cfg, s)),
             generation,
             game_ws,
         };

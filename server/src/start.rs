@@ -212,7 +212,7 @@ pub(crate) struct Edges<'a> {
     pub(crate) auth: auth::AuthService,
     pub(crate) redis: Option<api::HealthProbe>,
     pub(crate) quic: &'a quic::QuicServer,
-    pub(crate) webtransport: Option<api::routes::game_webtransport::WebTransportDirectory>,
+    pub(crate) webtransport: Option<crate::webtransport_channel::ApiParts>,
     pub(crate) generation: generation::GenerationService,
     pub(crate) game_ws: channel::Channel,
 }
@@ -249,7 +249,10 @@ pub(crate) fn app_state(
                 adapters::generation_metrics(pool.clone()),
                 game::metrics(&core.game),
                 adapters::ws_metrics(edges.game_ws.stats()),
-            ],
+            ]
+            .into_iter()
+            .chain(edges.webtransport.as_ref().map(|w| w.metrics.clone()))
+            .collect(),
         },
         metrics_token: cfg
             .http
@@ -258,8 +261,8 @@ pub(crate) fn app_state(
             .filter(|t| !t.is_empty())
             .map(api::ScrapeToken::new),
         streams: api::limits::UserSlots::new("open event streams", cfg.http.max_streams_per_user),
+        webtransport: edges.webtransport.map(|w| w.directory),
         assets_dir: Arc::new(cfg.content.assets_dir()),
         game_ws: Some(edges.game_ws),
-        webtransport: edges.webtransport,
     }
 }

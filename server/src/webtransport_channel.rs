@@ -1,7 +1,7 @@
 //! The game channel over WebTransport: the endpoint of `[webtransport]` with the same
-//! game handler and limits as QUIC (`[quic]`'s connection limits and timeouts), and
-//! what `GET /api/v1/game/webtransport` publishes of it (the URL's port and path, the
-//! public host, the certificate hashes read on each request).
+//! game handler and limits as QUIC (`[quic]`'s connection limits and timeouts), what
+//! `GET /api/v1/game/webtransport` publishes of it (the URL's port and path, the public
+//! host, the certificate hashes read on each request) and its `/metrics` figures.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -32,8 +32,41 @@ pub fn bind(
     Ok(Some(server))
 }
 
+/// What the API's state holds of the endpoint.
+pub struct ApiParts {
+    /// For `GET /api/v1/game/webtransport`.
+    pub directory: api::routes::game_webtransport::WebTransportDirectory,
+    /// `pixsim_webtransport_connections` and `pixsim_webtransport_connections_accepted_total`.
+    pub metrics: api::MetricsSource,
+}
+
+/// The API's parts over `server`.
+pub fn api_parts(cfg: &Config, server: &webtransport::WebTransportServer) -> ApiParts {
+    ApiParts {
+        directory: directory(cfg, server),
+        metrics: metrics(server.stats()),
+    }
+}
+
+/// The session counts for `/metrics`.
+fn metrics(stats: channel::ConnectionStats) -> api::MetricsSource {
+    Arc::new(move || {
+        let text = format!(
+            "# HELP pixsim_webtransport_connections Open WebTransport game sessions.\n\
+             # TYPE pixsim_webtransport_connections gauge\n\
+             pixsim_webtransport_connections {}\n\
+             # HELP pixsim_webtransport_connections_accepted_total WebTransport game sessions accepted.\n\
+             # TYPE pixsim_webtransport_connections_accepted_total counter\n\
+             pixsim_webtransport_connections_accepted_total {}\n",
+            stats.connections(),
+            stats.total_accepted()
+        );
+        Box::pin(std::future::ready(text))
+    })
+}
+
 /// What the REST route publishes of `server`.
-pub fn directory(
+fn directory(
     cfg: &Config,
     server: &webtransport::WebTransportServer,
 ) -> api::routes::game_webtransport::WebTransportDirectory {

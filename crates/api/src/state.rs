@@ -28,13 +28,13 @@ pub struct AppState {
     pub metrics_token: Option<ScrapeToken>,
     /// WebSocket and SSE streams open per user (`http.max_streams_per_user`).
     pub streams: crate::limits::UserSlots,
+    /// The WebTransport endpoint, when it runs (`GET /api/v1/game/webtransport`).
+    pub webtransport: Option<crate::routes::game_webtransport::WebTransportDirectory>,
     /// The content's media files, served at `/assets/{path}` (`content.assets_dir`).
     pub assets_dir: Arc<std::path::PathBuf>,
     /// The game channel served over WebSocket (`/api/v1/game/ws`): the game's
     /// connection handler with its limits; `None` answers 503.
     pub game_ws: Option<channel::Channel>,
-    /// The WebTransport endpoint, when it runs (`GET /api/v1/game/webtransport`).
-    pub webtransport: Option<crate::routes::game_webtransport::WebTransportDirectory>,
 }
 
 /// A secret bearer token; its `Debug` does not show it.
