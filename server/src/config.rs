@@ -201,7 +201,7 @@ impl Default for WebTransportConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            addr: SocketAddr::from(([0, 0, 0, 0], 4434)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 4434)),
             public_host: None,
             rotate_hours: 120,
         }
@@ -396,7 +396,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             format: LogFormat::Text,
-            filter: "info,sqlx=warn,quinn=warn,tower_http=warn".into(),
+            filter: "info,sqlx=warn,quinn=warn,web_transport_quinn=error,tower_http=warn".into(),
             retention_days: 14,
             max_rows: 1_000_000,
             purge_interval_secs: 600.0,
