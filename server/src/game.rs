@@ -1,6 +1,6 @@
 //! Game sessions on the server: the bridge plugin on the tick thread, the persister
 //! task (write-behind, one transaction per batch), the session sweeper and the
-//! QUIC handler ([`crate::quic_game`]).
+//! QUIC handler ([`crate::game_channel`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,12 +74,13 @@ pub fn start(
     })
 }
 
-/// The QUIC connection handler of the game channel.
-pub fn quic_handler(
+/// The game channel's connection handler, one per transport (QUIC, WebTransport,
+/// WebSocket); each holds only clones of the game and auth handles.
+pub fn channel_handler(
     handle: &::game::GameHandle,
     auth: &auth::AuthService,
-) -> Arc<dyn quic::ConnectionHandler> {
-    Arc::new(crate::quic_game::GameConnectionHandler::new(
+) -> Arc<dyn channel::ConnectionHandler> {
+    Arc::new(crate::game_channel::GameConnectionHandler::new(
         handle.clone(),
         auth.clone(),
     ))

@@ -7,7 +7,7 @@
 //!
 //! This is the composition root, where the crates meet: `start` (the steps of
 //! [`Server::start`]), `database`, `services` (auth, generation, content checks, HTTP
-//! bounds), `secrets`, `game` (the game parts and their tunables), `quic_game` (the
+//! bounds), `secrets`, `game` (the game parts and their tunables), `game_channel` (the
 //! game channel plugged into the `quic` endpoint, with auth), `adapters` (what the API
 //! asks for, built over redis, quic, the log sink and the store), and the server's own
 //! tasks (`http`, `logsink`, `media`, `narrative`, `revocations`, `telemetry`).
@@ -25,11 +25,11 @@ pub mod adapters;
 pub mod config;
 pub mod database;
 pub mod game;
+pub mod game_channel;
 pub mod http;
 pub mod logsink;
 pub mod media;
 pub mod narrative;
-pub mod quic_game;
 pub mod revocations;
 mod secrets;
 pub mod services;
@@ -122,7 +122,7 @@ impl Server {
         let quic_server = start::bind_quic(&cfg, &core.game, &auth)?;
         let quic_addr = quic_server.local_addr();
         let quic_fingerprint = quic_server.fingerprint().to_owned();
-        let wt_server = webtransport_channel::bind(&cfg, game::quic_handler(&core.game, &auth))?;
+        let wt_server = webtransport_channel::bind(&cfg, game::channel_handler(&core.game, &auth))?;
         let webtransport_addr = wt_server.as_ref().map(|s| s.local_addr());
         let webtransport_certs = wt_server.as_ref().map(|s| s.certificates());
 

@@ -132,7 +132,7 @@ pub(crate) fn bind_quic(
     qcfg.outbox_capacity = cfg.quic.outbox_capacity;
     Ok(quic::QuicServer::bind(qcfg)
         .with_context(|| format!("starting QUIC on udp://{}", cfg.quic.addr))?
-        .with_handler(game::quic_handler(game_handle, auth)))
+        .with_handler(game::channel_handler(game_handle, auth)))
 }
 
 /// The game channel over WebSocket (`/api/v1/game/ws`, served by the API): the same
@@ -151,7 +151,7 @@ pub(crate) fn game_ws(
     ccfg.outbox_capacity = cfg.quic.outbox_capacity;
     let ws = channel::Channel::new(
         ccfg,
-        game::quic_handler(game_handle, auth),
+        game::channel_handler(game_handle, auth),
         channel::ConnectionStats::default(),
     )
     .context("the WebSocket game channel")?;

@@ -1,11 +1,12 @@
-//! The game channel over QUIC: the [`ConnectionHandler`] that authenticates a
-//! connection (with [`auth::AuthService`]), creates and joins sessions and submits
-//! commands on the [`GameHandle`], and a forwarder task per connection that streams
-//! committed events and acknowledgements in order.
+//! The game channel, whatever the transport (QUIC, WebTransport, WebSocket): the
+//! [`ConnectionHandler`] that authenticates a connection (with [`auth::AuthService`]),
+//! creates and joins sessions (a snapshot, then resent and live events; a newer join
+//! takes the session over) and submits commands on the [`GameHandle`], and a forwarder
+//! task per connection that streams committed events and answers in order.
 //!
 //! It lives here, in the composition root, because it is the one place where the
-//! transport (`quic`), the game and auth meet: `quic` stays a game-agnostic endpoint
-//! over the `protocol` crate, and `game` knows no transport and no auth.
+//! connection driver (`channel`), the game and auth meet: the transports stay
+//! game-agnostic over the `protocol` crate, and `game` knows no transport and no auth.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
