@@ -158,6 +158,7 @@ fn print_banner(server: &Server) {
          \x20 QUIC certificate SHA-256 fingerprint (pin it in clients):\n\
          \x20           {fp}\n\
          {webtransport}\
+         \x20 WebSocket ws://{http}/api/v1/game/ws   (subprotocol pixsim.v2 or pixsim.v2.json)\n\
          \x20 Database  {db}\n\
          Press Ctrl-C to stop.\n",
         quic = server.quic_addr,
