@@ -1,18 +1,22 @@
 //! Join and rejoin snapshots over QUIC: a session longer than the resend window, joined
 //! fresh and from an old `last_seq`, renders from its snapshot with nothing lost or
 //! duplicated afterwards; a connection dropped mid-scene rejoins with the snapshot and
-//! the resent events; the newer connection takes a session over.
+//! the resent events; the newer connection takes a session over; an ended session's
+//! snapshot is the fold of all its events, also after a restart. The reference is a
+//! client that starts from the create snapshot (the initial progression) and folds
+//! every event in.
 
 use std::collections::BTreeMap;
 
 use game_client::Client;
 use protocol::CloseCode;
 use protocol::v2::{
-    Change, Choice, ErrorCode, GameEvent, MiniGamePrompt, Position, ServerMessage, Snapshot,
+    Change, Choice, ErrorCode, GameCommand, GameEvent, MiniGamePrompt, Position, ProgressionView,
+    ServerMessage, Snapshot,
 };
 use tests::TestServer;
 
-use crate::game::{Answer, Player, T, connect, node};
+use crate::game::{Answer, Player, T, connect, node, to_vault_door};
 
 /// What a client that replayed every event from 0 would show: the reference a snapshot
 /// must agree with.
@@ -32,8 +36,16 @@ struct Replayed {
     ended: Option<String>,
 }
 
-fn replay(events: &[(u64, GameEvent)]) -> Replayed {
-    let mut r = Replayed::default();
+/// Replays `events` onto the create snapshot's progression `initial`.
+fn replay(initial: &ProgressionView, events: &[(u64, GameEvent)]) -> Replayed {
+    let mut r = Replayed {
+        vars: initial
+            .vars
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect(),
+        ..Replayed::default()
+    };
     for (i, (seq, e)) in events.iter().enumerate() {
         assert_eq!(*seq, i as u64, "the reference replays from seq 0");
         match e.clone() {
@@ -139,9 +151,10 @@ fn apply(r: &mut Replayed, c: Change) {
     }
 }
 
-/// The snapshot shows what the replayed events show.
-fn assert_agrees(s: &Snapshot, events: &[(u64, GameEvent)]) {
-    let r = replay(events);
+/// The snapshot shows what the events replayed onto the create snapshot's
+/// progression `initial` show.
+fn assert_agrees(s: &Snapshot, initial: &ProgressionView, events: &[(u64, GameEvent)]) {
+    let r = replay(initial, events);
     assert_eq!(s.position, r.position, "position");
     assert_eq!(s.choices, r.choices, "choices");
     assert_eq!(s.minigame, r.minigame, "open round");
@@ -160,15 +173,20 @@ fn assert_agrees(s: &Snapshot, events: &[(u64, GameEvent)]) {
         .collect();
     let got: Vec<(String, u32)> = p.items.iter().map(|i| (i.item.clone(), i.count)).collect();
     assert_eq!(got, items, "items");
-    // Stats and variables: the snapshot holds those away from their default, each as
-    // the events last reported it.
+    // Stats: the snapshot holds those away from their default, each as the events
+    // last reported it.
     for st in &p.stats {
         let key = (st.stat.clone(), st.entity.clone(), st.axis.clone());
         assert_eq!(r.stats.get(&key), Some(&st.value), "stat {key:?}");
     }
-    for v in &p.vars {
-        assert_eq!(r.vars.get(&v.name), Some(&v.value), "var {}", v.name);
-    }
+    // Variables: every one, as the events last reported it, else as created.
+    let vars: Vec<(String, String)> = p
+        .vars
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect();
+    let replayed: Vec<(String, String)> = r.vars.clone().into_iter().collect();
+    assert_eq!(vars, replayed, "vars");
     let quests: Vec<(String, String)> = r
         .quests
         .iter()
@@ -192,6 +210,50 @@ fn assert_agrees(s: &Snapshot, events: &[(u64, GameEvent)]) {
             assert_eq!(o.completed, o.progress >= o.target);
         }
     }
+}
+
+/// An ended session's snapshot is the fold of all its events: `assert_agrees`, and
+/// every stat the events changed is listed (none of these sessions moves a stat back
+/// to its default, which the snapshot leaves out).
+fn assert_ended_is_fold(s: &Snapshot, initial: &ProgressionView, events: &[(u64, GameEvent)]) {
+    assert_agrees(s, initial, events);
+    let stats: BTreeMap<(String, String, String), i64> = s
+        .progression
+        .stats
+        .iter()
+        .map(|st| {
+            (
+                (st.stat.clone(), st.entity.clone(), st.axis.clone()),
+                st.value,
+            )
+        })
+        .collect();
+    assert_eq!(stats, replay(initial, events).stats, "stats");
+}
+
+/// The create snapshot: nothing shown yet, and the initial progression: every declared
+/// variable at its initial value, nothing else.
+fn assert_is_initial(ts: &TestServer, s: &Snapshot) {
+    let content = ts.server.state.game.content();
+    let vars: Vec<(String, String)> = content
+        .world
+        .variables
+        .iter()
+        .map(|(name, def)| (name.clone(), def.initial().to_string()))
+        .collect();
+    assert!(!vars.is_empty(), "the demo declares variables");
+    let expected = Snapshot {
+        progression: ProgressionView {
+            vars: vars
+                .into_iter()
+                .map(|(name, value)| protocol::v2::VarValue { name, value })
+                .collect(),
+            level: 1,
+            ..ProgressionView::default()
+        },
+        ..Snapshot::default()
+    };
+    assert_eq!(s, &expected, "nothing happened yet");
 }
 
 async fn authenticated(ts: &TestServer, token: &str) -> Client {
@@ -244,11 +306,8 @@ async fn a_session_longer_than_the_resend_window_rejoins_from_its_snapshot() {
     let mut c = authenticated(&ts, &token).await;
     let created = c.create_session(None).await.unwrap();
     assert_eq!(created.next_seq, 0);
-    assert_eq!(
-        created.snapshot,
-        Snapshot::default(),
-        "nothing happened yet"
-    );
+    assert_is_initial(&ts, &created.snapshot);
+    let initial = created.snapshot.progression.clone();
     let mut p = Player::new(c, &created);
     p.wait_for("arrive", node("arrive")).await;
     p.choose("arrive_next").await;
@@ -269,7 +328,7 @@ async fn a_session_longer_than_the_resend_window_rejoins_from_its_snapshot() {
     let joined = c2.join_session(p.session, None).await.unwrap();
     assert_eq!(joined.next_seq, history.len() as u64);
     assert!(!joined.ended);
-    assert_agrees(&joined.snapshot, &history);
+    assert_agrees(&joined.snapshot, &initial, &history);
     let position = joined.snapshot.position.as_ref().unwrap();
     assert_eq!(position.node, "plan");
     assert!(!joined.snapshot.progression.stats.is_empty(), "{joined:?}");
@@ -291,7 +350,7 @@ async fn a_session_longer_than_the_resend_window_rejoins_from_its_snapshot() {
     let mut c3 = authenticated(&ts, &token).await;
     let joined = c3.join_session(p.session, Some(0)).await.unwrap();
     assert_eq!(joined.next_seq, all.len() as u64);
-    assert_agrees(&joined.snapshot, &all);
+    assert_agrees(&joined.snapshot, &initial, &all);
     let quests = &joined.snapshot.progression.quests;
     assert!(
         quests.iter().any(|q| q
@@ -307,7 +366,7 @@ async fn a_session_longer_than_the_resend_window_rejoins_from_its_snapshot() {
     let last = joined.next_seq - 3;
     let joined = c4.join_session(p.session, Some(last)).await.unwrap();
     assert_eq!(joined.next_seq, all.len() as u64);
-    assert_agrees(&joined.snapshot, &all);
+    assert_agrees(&joined.snapshot, &initial, &all);
     let mut resent = Vec::new();
     while resent.len() < 2 {
         match c4.recv_within(T).await.unwrap() {
@@ -339,6 +398,7 @@ async fn a_drop_mid_round_rejoins_with_the_snapshot_and_the_resent_events() {
     let token = ts.user("drop@example.com").await;
     let mut c = authenticated(&ts, &token).await;
     let created = c.create_session(None).await.unwrap();
+    let initial = created.snapshot.progression.clone();
     let mut p = Player::new(c, &created);
     p.wait_for("arrive", node("arrive")).await;
     p.choose("arrive_next").await;
@@ -357,7 +417,7 @@ async fn a_drop_mid_round_rejoins_with_the_snapshot_and_the_resent_events() {
     let mut c = authenticated(&ts, &token).await;
     let joined = c.join_session(p.session, Some(last - 2)).await.unwrap();
     assert_eq!(joined.next_seq, last + 1, "nothing happened meanwhile");
-    assert_agrees(&joined.snapshot, &seen);
+    assert_agrees(&joined.snapshot, &initial, &seen);
     let round = joined.snapshot.minigame.clone().expect("the open round");
     assert_eq!(round.round, 1);
     assert_eq!(
@@ -410,6 +470,7 @@ async fn an_ended_session_joins_with_its_end_and_progression() {
     assert_eq!(joined.next_seq, p.last_seq.unwrap() + 1);
     assert_eq!(joined.snapshot.ended.as_deref(), Some("left"));
     assert_eq!(joined.snapshot.position, None);
+    assert_ended_is_fold(&joined.snapshot, &created.snapshot.progression, &p.events);
     // A command on it is refused, and no event precedes the refusal.
     c.command(1, protocol::v2::GameCommand::Leave)
         .await
@@ -566,5 +627,139 @@ async fn the_caller_lists_its_sessions_newest_first() {
     assert_eq!(status, 200, "a limit below 1 is taken as 1");
     let (status, _) = ts.get("/api/v1/game/sessions", None).await;
     assert_eq!(status, 401);
+    ts.stop().await;
+}
+
+/// Answers each round of the reflex game before its window opens (a miss) until the
+/// game's result, which is a failure.
+async fn fumble_the_reflex_game(p: &mut Player) {
+    let mut seen = p.events.len();
+    loop {
+        while let Some((_, e)) = p.events.get(seen).cloned() {
+            seen += 1;
+            match e {
+                GameEvent::MiniGamePrompt {
+                    round,
+                    nonce,
+                    opens_at_ms,
+                    ..
+                } => {
+                    let input = GameCommand::MiniGameInput {
+                        round,
+                        nonce,
+                        client_time_ms: opens_at_ms - 1,
+                    };
+                    let answer = p.command(input).await;
+                    assert!(matches!(answer, Answer::Ack(_)), "{answer:?}");
+                }
+                GameEvent::MiniGameResult { success, .. } => {
+                    assert!(!success, "every round missed");
+                    return;
+                }
+                _ => {}
+            }
+        }
+        p.pump().await.unwrap();
+    }
+}
+
+/// Stops the server and starts a new one on the same database and state directory.
+async fn restart(ts: TestServer) -> TestServer {
+    let TestServer {
+        server,
+        http,
+        db,
+        state_dir,
+        ..
+    } = ts;
+    server.shutdown().await.unwrap();
+    let server = pixsim_server::Server::start(tests::test_config(&db.url, state_dir.clone()))
+        .await
+        .unwrap();
+    TestServer {
+        base: format!("http://{}", server.http_addr),
+        server,
+        http,
+        db,
+        state_dir,
+    }
+}
+
+/// The value of variable `name` in a snapshot.
+fn var<'a>(s: &'a Snapshot, name: &str) -> Option<&'a str> {
+    let vars = &s.progression.vars;
+    vars.iter()
+        .find(|v| v.name == name)
+        .map(|v| v.value.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ended_session_snapshot_is_the_fold_of_its_events_also_after_a_restart() {
+    let ts = TestServer::start().await;
+    let token = ts.user("final@example.com").await;
+    let busted = async {
+        // Caught twice: the second time the alarm reaches 2 and the session ends, busted,
+        // in the tick that raised the alarm and the guard's tension.
+        let mut c = authenticated(&ts, &token).await;
+        let created = c.create_session(None).await.unwrap();
+        let mut p = Player::new(c, &created);
+        p.wait_for("arrive", node("arrive")).await;
+        p.choose("arrive_next").await;
+        p.choose("accept").await;
+        for _ in 0..2 {
+            p.choose("go_sneak").await;
+            fumble_the_reflex_game(&mut p).await;
+        }
+        assert_eq!(p.wait_end().await, "failure");
+        assert!(p.saw(node("busted")));
+        (p, created.snapshot.progression)
+    };
+    let backed_off = async {
+        // At the vault door, backing off returns no loot: `loot` is set to 0, its
+        // initial value, in the session's last tick.
+        let mut c = authenticated(&ts, &token).await;
+        let created = c.create_session(None).await.unwrap();
+        let mut p = Player::new(c, &created);
+        to_vault_door(&mut p).await;
+        p.choose("back_off").await;
+        assert_eq!(p.wait_end().await, "failure");
+        assert!(p.saw(|e| matches!(e, GameEvent::StateDelta { changes }
+            if changes.contains(&Change::Var { name: "loot".into(), value: "0".into() }))));
+        (p, created.snapshot.progression)
+    };
+    let (busted, backed_off) = futures::join!(busted, backed_off);
+    let check = |s: &Snapshot, (p, initial): &(Player, ProgressionView)| {
+        assert_ended_is_fold(s, initial, &p.events);
+        assert_eq!(s.ended.as_deref(), Some("failure"));
+    };
+
+    let mut c = authenticated(&ts, &token).await;
+    let joined = c.join_session(busted.0.session, None).await.unwrap();
+    assert!(joined.ended);
+    assert_eq!(joined.next_seq, busted.0.last_seq.unwrap() + 1);
+    check(&joined.snapshot, &busted);
+    assert_eq!(var(&joined.snapshot, "alarm"), Some("2"));
+    assert!(
+        joined
+            .snapshot
+            .progression
+            .stats
+            .iter()
+            .any(|s| s.entity == "guard" && s.axis == "tension" && s.value == 40),
+        "{joined:?}"
+    );
+    let joined = c.join_session(backed_off.0.session, None).await.unwrap();
+    check(&joined.snapshot, &backed_off);
+    assert_eq!(var(&joined.snapshot, "loot"), Some("0"), "set back: listed");
+
+    // After a restart the sessions load ended from the database: the same snapshots.
+    let ts = restart(ts).await;
+    let mut c = authenticated(&ts, &token).await;
+    for played in [&busted, &backed_off] {
+        let joined = c.join_session(played.0.session, None).await.unwrap();
+        assert!(joined.ended);
+        assert_eq!(joined.next_seq, played.0.last_seq.unwrap() + 1);
+        check(&joined.snapshot, played);
+    }
     ts.stop().await;
 }

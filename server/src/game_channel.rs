@@ -20,9 +20,7 @@ use protocol::{CloseCode, ConnState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use ::game::{
-    Attachment, CommandOutcome, GameError, GameHandle, Joined, LiveSession, Subscription,
-};
+use ::game::{Attachment, CommandOutcome, GameError, GameHandle, LiveSession, Subscription};
 
 /// The [`ConnectionHandler`] of the game channel.
 pub struct GameConnectionHandler {
@@ -270,7 +268,7 @@ impl GameConnectionHandler {
         // Subscribed first: the session counts as attached (never unloaded) meanwhile.
         let mut sub = live.subscribe(0);
         let (joined, last_seq) = match join {
-            Join::Created => (Joined::created(), None),
+            Join::Created => (self.game.created_snapshot(), None),
             Join::Existing { last_seq } => match self.game.snapshot(&live).await {
                 Ok(j) => (j, last_seq),
                 Err(e) => return error(&outbox, error_code(&e), public_message(&e)),

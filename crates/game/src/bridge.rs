@@ -93,6 +93,8 @@ struct TickSession {
     rejection: Option<(String, String)>,
     /// Save and unload at the end of this tick.
     unload: bool,
+    /// Its final progression once it ended (JSON, for the session's last write).
+    final_view: Option<String>,
 }
 
 impl TickSession {
@@ -106,6 +108,7 @@ impl TickSession {
             ended: false,
             rejection: None,
             unload: false,
+            final_view: None,
         }
     }
 }
@@ -298,6 +301,11 @@ fn bridge_out(
 ) {
     let bridge = &mut *bridge;
     publish_clock(bridge, sessions.clock(), sim_cfg.tick_ms);
+    for (id, last) in outbox.ended.drain(..) {
+        if let Some(ts) = bridge.sessions.get_mut(&id) {
+            ts.final_view = crate::snapshot::final_view_json(last);
+        }
+    }
     if bridge.touched.is_empty()
         && outbox.events.is_empty()
         && bridge.unload_done.is_empty()
@@ -580,6 +588,7 @@ impl TickSession {
                     id: id.0,
                     save: Some(store::game::Save::Binary(save)),
                     ended: false,
+                    final_view: None,
                     next_seq: self.next_seq as i64,
                 },
             );
@@ -615,6 +624,8 @@ impl TickSession {
                 id: id.0,
                 save: save.map(store::game::Save::Binary),
                 ended: self.ended,
+                // Set once it ended: what its events leave the player with.
+                final_view: self.final_view.clone(),
                 next_seq: self.next_seq as i64,
             },
         );

@@ -39,6 +39,9 @@ pub(crate) struct LogState {
     /// Seq of the next event (all below are committed).
     next_seq: u64,
     ended: bool,
+    /// The final progression, published with the end (JSON text of a
+    /// `protocol::v2::ProgressionView`, as `game_sessions.final_view` stores it).
+    final_view: Option<String>,
 }
 
 /// Milliseconds since the first call in this process (a monotonic clock for idle
@@ -102,6 +105,7 @@ impl LiveSession {
                 events,
                 next_seq,
                 ended,
+                final_view: None,
             }),
             committed: watch::Sender::new(next_seq),
             window,
@@ -167,6 +171,12 @@ impl LiveSession {
         self.lock().ended
     }
 
+    /// The final progression published with the end (JSON text); `None` while it runs,
+    /// and when it was loaded ended (the stored row has it).
+    pub(crate) fn final_view(&self) -> Option<String> {
+        self.lock().final_view.clone()
+    }
+
     /// Retained committed events with `seq >= from` (at most the resend window).
     pub fn events_from(&self, from: u64) -> Result<Vec<Arc<Delivered>>, Gap> {
         let log = self.lock();
@@ -179,8 +189,14 @@ impl LiveSession {
         Ok(log.events.range(first..).cloned().collect())
     }
 
-    /// Publishes committed events (called by the persister only).
-    pub(crate) fn publish(&self, events: Vec<Arc<Delivered>>, ended: bool) {
+    /// Publishes committed events, and the end with its final view (called by the
+    /// persister only): a reader that sees the end sees the view.
+    pub(crate) fn publish(
+        &self,
+        events: Vec<Arc<Delivered>>,
+        ended: bool,
+        final_view: Option<String>,
+    ) {
         let next = {
             let mut log = self.lock();
             for e in events {
@@ -194,6 +210,9 @@ impl LiveSession {
                 log.events.pop_front();
             }
             log.ended |= ended;
+            if final_view.is_some() {
+                log.final_view = final_view;
+            }
             log.next_seq
         };
         self.touch();

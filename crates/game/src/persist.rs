@@ -178,6 +178,8 @@ struct Outgoing {
     acks: Vec<Ack>,
     /// The batch ended it.
     ended: bool,
+    /// Its final progression (JSON), when the batch ended it.
+    final_view: Option<String>,
 }
 
 /// A logged batch on its way to the tables.
@@ -312,7 +314,7 @@ async fn commit(
         if (!o.events.is_empty() || o.ended)
             && let Some(s) = &o.live
         {
-            s.publish(o.events, o.ended);
+            s.publish(o.events, o.ended, o.final_view);
         }
         for (reply, outcome) in o.acks {
             let _ = reply.send(outcome);
@@ -375,7 +377,10 @@ fn group(
         outgoing(&mut out, &mut order, &live, id).ended = true;
     }
     for w in sessions {
-        outgoing(&mut out, &mut order, &live, w.id);
+        let o = outgoing(&mut out, &mut order, &live, w.id);
+        if w.final_view.is_some() {
+            o.final_view.clone_from(&w.final_view);
+        }
     }
     (out, order)
 }
@@ -395,6 +400,7 @@ fn outgoing<'a>(
             events: Vec::new(),
             acks: Vec::new(),
             ended: false,
+            final_view: None,
         }
     })
 }

@@ -46,6 +46,9 @@ impl Pending {
                         old.save = w.save;
                     }
                     old.ended |= w.ended;
+                    if w.final_view.is_some() {
+                        old.final_view = w.final_view;
+                    }
                     old.next_seq = old.next_seq.max(w.next_seq);
                 }
                 None => {

@@ -1,7 +1,9 @@
 //! A join's snapshot ([`Joined`]): the session's state as of a sequence number, taken by
 //! the tick (`sim::Sessions::view`) and released with the tick's batch, so every event it
-//! reflects is committed; for a session that no longer runs (ended), what the log and the
-//! stored row keep.
+//! reflects is committed; for a session that no longer runs (ended), how its log says it
+//! ended and the final progression the tick handed over with the end (published to the
+//! [`LiveSession`] and stored in `game_sessions.final_view`); for a session just
+//! created, the initial progression.
 
 use std::sync::Arc;
 
@@ -26,18 +28,27 @@ pub struct Joined {
     pub snapshot: Snapshot,
 }
 
-impl Joined {
-    /// A session just created: nothing happened yet (its first events follow, from 0).
-    pub fn created() -> Self {
+impl GameHandle {
+    /// The snapshot of a session just created: nothing happened yet (its first events
+    /// follow, from 0), so no position, and the initial progression (every variable at
+    /// its initial value), which those events then change.
+    pub fn created_snapshot(&self) -> Joined {
+        let content = self.content.get();
+        let fresh = sim::progression_view(
+            &domain::narrative::Progress::default(),
+            &domain::narrative::Vars::default(),
+            &content,
+        );
         Joined {
             next_seq: 0,
             ended: false,
-            snapshot: Snapshot::default(),
+            snapshot: Snapshot {
+                progression: progression_into_wire(fresh),
+                ..Snapshot::default()
+            },
         }
     }
-}
 
-impl GameHandle {
     /// The session's snapshot: asked of the tick and answered once everything it
     /// reflects is durable; an ended session's from its log and stored row.
     pub async fn snapshot(&self, live: &Arc<LiveSession>) -> Result<Joined, GameError> {
@@ -64,8 +75,9 @@ impl GameHandle {
         self.ended_snapshot(live).await
     }
 
-    /// An ended session: how it ended (its `SessionEnded` event) and the progression of
-    /// its last stored save.
+    /// An ended session: how it ended (its `SessionEnded` event) and its final
+    /// progression (published with the end, else stored with it; for a session ended
+    /// before final progressions were stored, its last stored save's).
     async fn ended_snapshot(&self, live: &LiveSession) -> Result<Joined, GameError> {
         let next_seq = live.next_seq();
         let mut reason = live
@@ -79,18 +91,10 @@ impl GameHandle {
             let rows = store::game::events_from(&self.pool, live.id, from, 8).await?;
             reason = rows.iter().rev().find_map(|r| end_reason(&r.event));
         }
-        let row = store::game::get(&self.pool, live.id).await?;
-        let progression = row
-            .and_then(|r| r.save)
-            .and_then(|json| serde_json::from_str::<domain::narrative::SessionSave>(&json).ok())
-            .map(|save| {
-                progression_into_wire(sim::progression_view(
-                    &save.progress,
-                    &save.vars,
-                    &self.content.get(),
-                ))
-            })
-            .unwrap_or_default();
+        let progression = match live.final_view().and_then(|json| parse_final_view(&json)) {
+            Some(p) => p,
+            None => self.stored_final_progression(live.id).await?,
+        };
         Ok(Joined {
             next_seq,
             ended: true,
@@ -100,6 +104,51 @@ impl GameHandle {
                 ..Snapshot::default()
             },
         })
+    }
+}
+
+impl GameHandle {
+    /// An ended session's final progression as its row stores it (or, without one, the
+    /// progression of its last stored save).
+    async fn stored_final_progression(&self, id: uuid::Uuid) -> Result<ProgressionView, GameError> {
+        let Some(row) = store::game::get(&self.pool, id).await? else {
+            return Ok(ProgressionView::default());
+        };
+        if let Some(p) = row.final_view.as_deref().and_then(parse_final_view) {
+            return Ok(p);
+        }
+        Ok(row
+            .save
+            .and_then(|json| serde_json::from_str::<domain::narrative::SessionSave>(&json).ok())
+            .map(|save| {
+                progression_into_wire(sim::progression_view(
+                    &save.progress,
+                    &save.vars,
+                    &self.content.get(),
+                ))
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// The stored form of a final progression: the JSON of its wire form.
+pub(crate) fn final_view_json(p: sim::ViewProgression) -> Option<String> {
+    match serde_json::to_string(&progression_into_wire(p)) {
+        Ok(json) => Some(json),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a final progression");
+            None
+        }
+    }
+}
+
+fn parse_final_view(json: &str) -> Option<ProgressionView> {
+    match serde_json::from_str(json) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable final progression; using the last save");
+            None
+        }
     }
 }
 

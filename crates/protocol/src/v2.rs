@@ -517,7 +517,11 @@ pub struct ProgressionView {
     pub items: Vec<ItemCount>,
     /// Quests that are not `inactive`, with their objectives.
     pub quests: Vec<QuestView>,
-    /// Variables the player may see (those `StateDelta` reports), rendered as text.
+    /// Every declared world variable with its current value (its initial value when
+    /// never set, or set back to it), rendered as text. The snapshot sent on create
+    /// lists them all at their initial values, so a client that starts from it and
+    /// applies each `StateDelta`'s `Var` changes holds exactly the variables of any
+    /// later snapshot.
     pub vars: Vec<VarValue>,
     /// XP total.
     pub xp: i64,

@@ -18,7 +18,8 @@
 //!   [`Timers`]) → `Narrative` (node traversal, choices, mini-games, calls, saves; effects are
 //!   applied through `domain::narrative::state::Ctx` and recorded in a journal) → `Effects`
 //!   (state-delta events) → `Progression` (quest, objective, level and unlock events) →
-//!   `Output` (per-session sequence numbers into the [`Outbox`]; ended sessions despawned).
+//!   `Output` (per-session sequence numbers into the [`Outbox`]; ended sessions handed over
+//!   with their final progression in [`Outbox::ended`], then despawned).
 //! - Work grows with active sessions only: commands are routed through a hash index and timers
 //!   sit in a deadline heap; no system iterates all sessions on a normal tick.
 //! - **Determinism**: every random draw comes from the session's seeded [`domain::narrative::Rng`];

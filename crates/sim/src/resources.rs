@@ -12,6 +12,7 @@ use domain::narrative::Content;
 use domain::narrative::state::Change;
 
 use crate::protocol::{Event, SessionId, SimCommand, SimEvent, WorldControl};
+use crate::view::ViewProgression;
 
 /// The loaded content. Replace it through [`Inbox::reload`] so live sessions are checked.
 #[derive(Resource, Clone, Debug)]
@@ -82,6 +83,10 @@ impl MediaLibrary {
 pub struct Outbox {
     /// Events in emission order.
     pub events: Vec<SimEvent>,
+    /// The final progression of each session that ended in the last tick (it is gone
+    /// from the simulation after that tick), in end order: what its events leave the
+    /// player with. Replaced by every tick's output; read it after the tick.
+    pub ended: Vec<(SessionId, ViewProgression)>,
 }
 
 impl Outbox {

@@ -69,7 +69,8 @@ pub struct ViewProgression {
     pub items: Vec<(String, u32)>,
     /// Quests shown in a quest log (neither inactive nor hidden), with their objectives.
     pub quests: Vec<ViewQuest>,
-    /// Variables whose value differs from the declared initial one.
+    /// Every declared world variable with its current value (its initial value when
+    /// never set, or set back to it).
     pub vars: Vec<(String, Value)>,
     /// XP total.
     pub xp: i64,
@@ -135,11 +136,25 @@ pub fn progression(progress: &Progress, vars: &Vars, content: &Content) -> ViewP
             .map(|(k, n)| (k.clone(), *n))
             .collect(),
         quests: quests(progress, content),
-        vars: vars.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        vars: variables(vars, content),
         xp: progress.xp,
         level: progress.level,
         unlocked: progress.unlocked.iter().cloned().collect(),
     }
+}
+
+/// Every declared variable (sorted by name) with its value: the session's, else the
+/// initial one (the session's map holds only values away from it).
+fn variables(vars: &Vars, content: &Content) -> Vec<(String, Value)> {
+    content
+        .world
+        .variables
+        .iter()
+        .map(|(name, def)| {
+            let value = vars.0.get(name).cloned().unwrap_or_else(|| def.initial());
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// The offered choices with their labels and the time from which each may be taken

@@ -186,6 +186,7 @@ async fn run() {
                 id: *id,
                 save: Some(save(&mut rng, tick)),
                 ended: false,
+                final_view: None,
                 next_seq: *seq,
             });
         }

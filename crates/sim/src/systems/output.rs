@@ -1,11 +1,13 @@
 //! Output systems: state deltas from the effect journal, progression events, and
-//! sequencing into the [`Outbox`] (ended sessions despawned).
+//! sequencing into the [`Outbox`] (ended sessions handed over with their final
+//! progression, then despawned).
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{Session, SimWorld, WorldClock};
+use crate::components::{Progression, Session, SimWorld, Variables, WorldClock};
 use crate::protocol::{Event, SessionId, SimEvent};
-use crate::resources::{Outbox, SessionIndex, Staging};
+use crate::resources::{Outbox, SessionIndex, SimContent, Staging};
+use crate::view;
 
 pub(super) fn emit_state_deltas(mut staging: ResMut<Staging>) {
     let staging = &mut *staging;
@@ -77,7 +79,10 @@ pub(super) fn flush_outbox(
     mut index: ResMut<SessionIndex>,
     mut sessions: Query<&mut Session>,
     clock: Single<&WorldClock, With<SimWorld>>,
+    finals: (Query<(&Progression, &Variables)>, Res<SimContent>),
 ) {
+    // Last tick's ends were read after it.
+    outbox.ended.clear();
     if staging.events.is_empty() && staging.ended.is_empty() {
         return;
     }
@@ -112,7 +117,13 @@ pub(super) fn flush_outbox(
     for (id, event) in ends {
         push(id, event, &mut outbox);
     }
+    let (parts, content) = finals;
     for (id, e) in staging.ended.drain(..) {
+        // Its final progression, from its components before they go.
+        if let Ok((progress, vars)) = parts.get(e) {
+            let last = view::progression(&progress.0, &vars.0, &content.0);
+            outbox.ended.push((id, last));
+        }
         if index.0.get(&id) == Some(&e) {
             index.0.remove(&id);
         }

@@ -4,6 +4,8 @@
 //! (version 2, migration `20261129000001_game_batch_log_lz4.sql`), and both are read.
 //! Saves are in the binary form the tick writes (session flag 4, migration
 //! `20261130000001_game_batch_log_binary_saves.sql`) or, in older rows, JSON (flag 2).
+//! An ended session's final progression follows its save (flag 8, migration
+//! `20261207000001_game_sessions_final_view.sql`).
 
 use uuid::Uuid;
 
@@ -21,6 +23,8 @@ const ENDED: u8 = 1;
 const HAS_SAVE: u8 = 2;
 /// A binary save (`domain::narrative::save_bin`) follows.
 const HAS_BINARY_SAVE: u8 = 4;
+/// A final view (UTF-8 JSON) follows, after the save if any.
+const HAS_FINAL_VIEW: u8 = 8;
 
 fn put_len(out: &mut Vec<u8>, n: usize) -> Result<(), StoreError> {
     let n = u32::try_from(n).map_err(|_| StoreError::Corrupt("batch part too long".into()))?;
@@ -77,7 +81,10 @@ fn encode_plain_into(batch: &Batch, out: &mut Vec<u8>) -> Result<(), StoreError>
         + batch
             .sessions
             .iter()
-            .map(|s| 29 + s.save.as_ref().map_or(0, |j| 4 + j.len()))
+            .map(|s| {
+                29 + s.save.as_ref().map_or(0, |j| 4 + j.len())
+                    + s.final_view.as_ref().map_or(0, |j| 4 + j.len())
+            })
             .sum::<usize>()
         + batch
             .events
@@ -96,11 +103,20 @@ fn encode_plain_into(batch: &Batch, out: &mut Vec<u8>) -> Result<(), StoreError>
             Some(Save::Json(json)) => (HAS_SAVE, json.as_bytes()),
             Some(Save::Binary(bin)) => (HAS_BINARY_SAVE, &bin[..]),
         };
-        out.push(if s.ended { ENDED } else { 0 } | has);
+        let last = if s.final_view.is_some() {
+            HAS_FINAL_VIEW
+        } else {
+            0
+        };
+        out.push(if s.ended { ENDED } else { 0 } | has | last);
         out.extend_from_slice(&s.next_seq.to_be_bytes());
         if has != 0 {
             put_len(out, bytes.len())?;
             out.extend_from_slice(bytes);
+        }
+        if let Some(view) = &s.final_view {
+            put_len(out, view.len())?;
+            out.extend_from_slice(view.as_bytes());
         }
     }
     put_len(out, batch.events.len())?;
@@ -211,7 +227,7 @@ fn decode_plain(id: i64, bytes: &[u8]) -> Result<Batch, StoreError> {
         let id = r.uuid("session id")?;
         let flags = r.u8("session flags")?;
         let next_seq = r.i64("next_seq")?;
-        if flags & !(ENDED | HAS_SAVE | HAS_BINARY_SAVE) != 0
+        if flags & !(ENDED | HAS_SAVE | HAS_BINARY_SAVE | HAS_FINAL_VIEW) != 0
             || flags & (HAS_SAVE | HAS_BINARY_SAVE) == HAS_SAVE | HAS_BINARY_SAVE
         {
             return Err(r.corrupt(&format!("session flags {flags:#04x}")));
@@ -231,10 +247,22 @@ fn decode_plain(id: i64, bytes: &[u8]) -> Result<Batch, StoreError> {
         } else {
             None
         };
+        let final_view = if flags & HAS_FINAL_VIEW != 0 {
+            let len = r.len("final view length")?;
+            let bytes = r.take(len, "final view")?;
+            Some(
+                std::str::from_utf8(bytes)
+                    .map_err(|_| r.corrupt("final view is not UTF-8"))?
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
         sessions.push(SessionWrite {
             id,
             save,
             ended: flags & ENDED != 0,
+            final_view,
             next_seq,
         });
     }
@@ -281,12 +309,14 @@ mod tests {
                     id: a,
                     save: Some(Save::Json("{\"version\":1,\"é\":\"ü\"}".into())),
                     ended: false,
+                    final_view: None,
                     next_seq: 7,
                 },
                 SessionWrite {
                     id: b,
                     save: None,
                     ended: true,
+                    final_view: Some("{\"xp\":20,\"é\":[]}".into()),
                     next_seq: i64::MAX,
                 },
             ],
@@ -337,7 +367,8 @@ mod tests {
                 } else {
                     Save::Binary(format!("binary intro n{i} xp {i}").into_bytes())
                 }),
-                ended: false,
+                ended: i % 3 == 0,
+                final_view: (i % 3 == 0).then(|| format!("{{\"xp\":{i},\"level\":1}}")),
                 next_seq: i as i64,
             })
             .collect();
@@ -408,7 +439,7 @@ mod tests {
         version[0] = 3;
         assert!(error(&version).contains("version 3"));
         // Session flags: an unknown bit, or both kinds of save at once.
-        for flags in [8, 0x82, HAS_SAVE | HAS_BINARY_SAVE] {
+        for flags in [16, 0x82, HAS_SAVE | HAS_BINARY_SAVE] {
             let mut bad = body.clone();
             bad[1 + 4 + 16] = flags;
             assert!(error(&bad).contains("session flags"), "{flags:#x}");

@@ -26,6 +26,10 @@ pub struct SessionRow {
     pub status: String,
     /// The last committed save (JSON text), `None` before the first committed tick.
     pub save: Option<String>,
+    /// An ended session's final progression (JSON text of a
+    /// `protocol::v2::ProgressionView`, what its events leave the player with); `None`
+    /// while it runs, and for sessions ended before it was stored.
+    pub final_view: Option<String>,
     pub next_seq: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -58,7 +62,7 @@ pub async fn create(
     let row = sqlx::query_as!(
         SessionRow,
         "INSERT INTO game_sessions (id, user_id, world, scene, seed) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, user_id, world, scene, seed, status, save, next_seq, created_at, updated_at",
+         RETURNING id, user_id, world, scene, seed, status, save, final_view, next_seq, created_at, updated_at",
         id,
         user,
         world,
@@ -74,7 +78,7 @@ pub async fn create(
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<SessionRow>, StoreError> {
     Ok(sqlx::query_as!(
         SessionRow,
-        "SELECT id, user_id, world, scene, seed, status, save, next_seq, created_at, updated_at FROM game_sessions WHERE id = $1",
+        "SELECT id, user_id, world, scene, seed, status, save, final_view, next_seq, created_at, updated_at FROM game_sessions WHERE id = $1",
         id,
     )
     .fetch_optional(pool)
@@ -90,7 +94,7 @@ pub async fn list_for_user(
 ) -> Result<Vec<SessionRow>, StoreError> {
     Ok(sqlx::query_as!(
         SessionRow,
-        "SELECT id, user_id, world, scene, seed, status, save, next_seq, created_at, updated_at FROM game_sessions
+        "SELECT id, user_id, world, scene, seed, status, save, final_view, next_seq, created_at, updated_at FROM game_sessions
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
         user,
         limit,
@@ -224,6 +228,9 @@ pub struct SessionWrite {
     /// New save; `None` keeps the stored one.
     pub save: Option<Save>,
     pub ended: bool,
+    /// The final progression of a session that ended (JSON text, see
+    /// [`SessionRow::final_view`]); `None` keeps the stored one.
+    pub final_view: Option<String>,
     pub next_seq: i64,
 }
 
@@ -431,9 +438,14 @@ impl Writer {
     async fn write(&mut self, log_id: Option<i64>, batch: &Batch) -> Result<(), StoreError> {
         let c = BatchColumns::of(batch)?;
         let saves: Vec<Option<&str>> = c.saves.iter().map(|s| s.as_deref()).collect();
+        let finals: Vec<Option<&str>> = batch
+            .sessions
+            .iter()
+            .map(|s| s.final_view.as_deref())
+            .collect();
         let conn = self.conn().await?;
-        // A batch applied as one statement (one round trip, atomic): session updates,
-        // event chunks, trims, and the deletion of its log row (`$12`, NULL when there is
+        // A batch applied as one statement (one round trip, atomic): session updates
+        // (final views in `$13`), event chunks, trims, and the deletion of its log row (`$12`, NULL when there is
         // none). Idempotent, since a logged batch may be stored twice (a retried insert
         // whose first attempt committed unheard): chunks already there are skipped, and
         // the session update keeps the furthest `next_seq`. Chunks of sessions deleted
@@ -447,10 +459,12 @@ impl Writer {
 ), s AS (
   UPDATE game_sessions AS s SET
     save = COALESCE(v.save, s.save),
+    final_view = COALESCE(v.final_view, s.final_view),
     status = CASE WHEN v.ended THEN 'ended' ELSE s.status END,
     next_seq = GREATEST(s.next_seq, v.next_seq),
     updated_at = now()
-  FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::int8[]) AS v(id, save, ended, next_seq)
+  FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::int8[], $13::text[])
+    AS v(id, save, ended, next_seq, final_view)
   WHERE s.id = v.id
   RETURNING 1
 ), e AS (
@@ -483,6 +497,7 @@ SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM s) + (SELECT count(*) FR
             &c.trim_sessions,
             &c.keep,
             log_id,
+            &finals as _,
         )
         // One row: the count of rows touched (unused).
         .fetch_one(&mut *conn)
@@ -495,8 +510,9 @@ SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM s) + (SELECT count(*) FR
     }
 }
 
-/// A batch as the columns [`Writer::write`] binds: sessions (`$1`..`$4`), event chunks
-/// (`$5`..`$9`) and trims (`$10`, `$11`).
+/// A batch as the columns [`Writer::write`] binds: sessions (`$1`..`$4`; their final
+/// views, `$13`, are bound from the batch), event chunks (`$5`..`$9`) and trims (`$10`,
+/// `$11`).
 struct BatchColumns<'a> {
     ids: Vec<Uuid>,
     saves: Vec<Option<std::borrow::Cow<'a, str>>>,
