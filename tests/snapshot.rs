@@ -44,6 +44,16 @@ fn replay(initial: &ProgressionView, events: &[(u64, GameEvent)]) -> Replayed {
             .iter()
             .map(|v| (v.name.clone(), v.value.clone()))
             .collect(),
+        stats: initial
+            .stats
+            .iter()
+            .map(|st| {
+                (
+                    (st.stat.clone(), st.entity.clone(), st.axis.clone()),
+                    st.value,
+                )
+            })
+            .collect(),
         ..Replayed::default()
     };
     for (i, (seq, e)) in events.iter().enumerate() {
@@ -173,12 +183,19 @@ fn assert_agrees(s: &Snapshot, initial: &ProgressionView, events: &[(u64, GameEv
         .collect();
     let got: Vec<(String, u32)> = p.items.iter().map(|i| (i.item.clone(), i.count)).collect();
     assert_eq!(got, items, "items");
-    // Stats: the snapshot holds those away from their default, each as the events
-    // last reported it.
-    for st in &p.stats {
-        let key = (st.stat.clone(), st.entity.clone(), st.axis.clone());
-        assert_eq!(r.stats.get(&key), Some(&st.value), "stat {key:?}");
-    }
+    // Stats: every axis, as the events last reported it, else as created.
+    let stats: BTreeMap<(String, String, String), i64> = p
+        .stats
+        .iter()
+        .map(|st| {
+            (
+                (st.stat.clone(), st.entity.clone(), st.axis.clone()),
+                st.value,
+            )
+        })
+        .collect();
+    assert_eq!(stats, r.stats, "stats");
+    assert_eq!(stats.len(), p.stats.len(), "each axis once");
     // Variables: every one, as the events last reported it, else as created.
     let vars: Vec<(String, String)> = p
         .vars
@@ -212,27 +229,13 @@ fn assert_agrees(s: &Snapshot, initial: &ProgressionView, events: &[(u64, GameEv
     }
 }
 
-/// An ended session's snapshot is the fold of all its events: `assert_agrees`, and
-/// every stat the events changed is listed (none of these sessions moves a stat back
-/// to its default, which the snapshot leaves out).
+/// An ended session's snapshot is the fold of all its events.
 fn assert_ended_is_fold(s: &Snapshot, initial: &ProgressionView, events: &[(u64, GameEvent)]) {
     assert_agrees(s, initial, events);
-    let stats: BTreeMap<(String, String, String), i64> = s
-        .progression
-        .stats
-        .iter()
-        .map(|st| {
-            (
-                (st.stat.clone(), st.entity.clone(), st.axis.clone()),
-                st.value,
-            )
-        })
-        .collect();
-    assert_eq!(stats, replay(initial, events).stats, "stats");
 }
 
 /// The create snapshot: nothing shown yet, and the initial progression: every declared
-/// variable at its initial value, nothing else.
+/// variable at its initial value, every stat axis at its default, nothing else.
 fn assert_is_initial(ts: &TestServer, s: &Snapshot) {
     let content = ts.server.state.game.content();
     let vars: Vec<(String, String)> = content
@@ -242,8 +245,29 @@ fn assert_is_initial(ts: &TestServer, s: &Snapshot) {
         .map(|(name, def)| (name.clone(), def.initial().to_string()))
         .collect();
     assert!(!vars.is_empty(), "the demo declares variables");
+    let mut stats = Vec::new();
+    for (stat, def) in &content.world.stats {
+        let mut entities = if def.entities.is_empty() {
+            content.world.entities.clone()
+        } else {
+            def.entities.clone()
+        };
+        entities.sort();
+        for entity in entities {
+            for (axis, ax) in &def.axes {
+                stats.push(protocol::v2::StatValue {
+                    stat: stat.clone(),
+                    entity: entity.clone(),
+                    axis: axis.clone(),
+                    value: ax.default,
+                });
+            }
+        }
+    }
+    assert!(!stats.is_empty(), "the demo declares stats");
     let expected = Snapshot {
         progression: ProgressionView {
+            stats,
             vars: vars
                 .into_iter()
                 .map(|(name, value)| protocol::v2::VarValue { name, value })

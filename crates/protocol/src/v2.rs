@@ -511,7 +511,8 @@ pub struct MiniGamePrompt {
 /// A player's progression as a snapshot carries it; each list is sorted by name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressionView {
-    /// Stat axes.
+    /// Every declared stat axis of every entity carrying it, with its value (the axis's
+    /// default when never moved).
     pub stats: Vec<StatValue>,
     /// Items held (count above zero).
     pub items: Vec<ItemCount>,

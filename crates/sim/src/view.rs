@@ -128,7 +128,7 @@ pub(crate) fn build(
 /// variables.
 pub fn progression(progress: &Progress, vars: &Vars, content: &Content) -> ViewProgression {
     ViewProgression {
-        stats: stats(progress),
+        stats: stats(progress, content),
         items: progress
             .items
             .iter()
@@ -207,15 +207,30 @@ fn open_round(v: &SaveView<'_>) -> Option<OpenRound> {
 }
 
 /// Stat keys are `stat.entity.axis` (ids never hold a dot).
-fn stats(p: &Progress) -> Vec<(String, String, String, i64)> {
-    p.stats
-        .iter()
-        .filter_map(|(key, value)| {
-            let mut parts = key.splitn(3, '.');
-            let (stat, entity, axis) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((stat.to_owned(), entity.to_owned(), axis.to_owned(), *value))
-        })
-        .collect()
+/// Every declared stat axis of every entity carrying it, with its value (the axis's
+/// default when never moved or moved back: `Progress` keeps only the others), sorted by
+/// stat, entity and axis; like the variables, so a client folding `StateDelta` into the
+/// create snapshot holds the same stats as any later snapshot.
+fn stats(p: &Progress, content: &Content) -> Vec<(String, String, String, i64)> {
+    let world = &content.world;
+    let mut out = Vec::new();
+    for (stat, def) in &world.stats {
+        let mut entities: Vec<&String> = if def.entities.is_empty() {
+            world.entities.iter().collect()
+        } else {
+            def.entities.iter().collect()
+        };
+        entities.sort();
+        entities.dedup();
+        for entity in entities {
+            for (axis, ax) in &def.axes {
+                let key = format!("{stat}.{entity}.{axis}");
+                let value = p.stats.get(&key).copied().unwrap_or(ax.default);
+                out.push((stat.clone(), entity.clone(), axis.clone(), value));
+            }
+        }
+    }
+    out
 }
 
 fn quests(p: &Progress, content: &Content) -> Vec<ViewQuest> {

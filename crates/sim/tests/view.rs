@@ -47,6 +47,24 @@ impl Folded {
                 .iter()
                 .map(|(k, d)| (k.clone(), d.initial()))
                 .collect(),
+            // ... and every stat axis of every entity carrying it at its default.
+            stats: content
+                .world
+                .stats
+                .iter()
+                .flat_map(|(stat, def)| {
+                    let entities = if def.entities.is_empty() {
+                        &content.world.entities
+                    } else {
+                        &def.entities
+                    };
+                    entities.iter().flat_map(move |entity| {
+                        def.axes.iter().map(move |(axis, ax)| {
+                            ((stat.clone(), entity.clone(), axis.clone()), ax.default)
+                        })
+                    })
+                })
+                .collect(),
             level: 1,
             ..Default::default()
         }
@@ -82,15 +100,18 @@ impl Folded {
         }
     }
 
-    /// The progression agrees with the fold (stats at their default are not listed).
+    /// The progression agrees with the fold: every variable and every stat axis.
     fn assert_agrees(&self, p: &ViewProgression) {
         let vars: BTreeMap<String, Value> = p.vars.iter().cloned().collect();
         assert_eq!(vars, self.vars, "vars");
         assert_eq!(p.vars.len(), vars.len(), "each variable once");
-        for (stat, entity, axis, value) in &p.stats {
-            let key = (stat.clone(), entity.clone(), axis.clone());
-            assert_eq!(self.stats.get(&key), Some(value), "{key:?}");
-        }
+        let stats: BTreeMap<(String, String, String), i64> = p
+            .stats
+            .iter()
+            .map(|(s, e, a, v)| ((s.clone(), e.clone(), a.clone()), *v))
+            .collect();
+        assert_eq!(stats, self.stats, "stats");
+        assert_eq!(p.stats.len(), stats.len(), "each axis once");
         let items: Vec<(String, u32)> = self
             .items
             .iter()
