@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use game_client::Trust;
+use game_client::{Target, Trust};
 use game_client::bots::{BotConfig, Fleet};
 
 /// A Prometheus histogram read from the server's text: cumulative `(bound, count)`,
@@ -523,11 +523,12 @@ fn main() {
         .build()
         .unwrap();
     let bot_config = |server: &Running| {
-        let mut cfg = BotConfig::new(
-            &server.http,
-            server.quic,
-            Trust::CertFile(state.join("quic").join("cert.pem")),
-        );
+        let target = Target::Quic {
+            addr: server.quic,
+            server_name: "localhost".into(),
+            trust: Trust::CertFile(state.join("quic").join("cert.pem")),
+        };
+        let mut cfg = BotConfig::new(&server.http, target);
         cfg.count = bots;
         cfg.accounts = accounts;
         cfg.think = think;

@@ -11,6 +11,7 @@ use super::BotConfig;
 use super::BotError;
 use super::bot::bot;
 use super::report::{BotReport, BotStats, Tally};
+use crate::Target;
 
 /// Connected bots, idling until [`Fleet::play`].
 pub struct Fleet {
@@ -37,14 +38,16 @@ impl Fleet {
     /// a session) and returns once every bot is connected or has failed.
     pub async fn launch(cfg: &BotConfig, tokens: &[String]) -> Result<Fleet, BotError> {
         let started = Instant::now();
-        let local: SocketAddr = if cfg.quic.is_ipv6() {
-            (std::net::Ipv6Addr::LOCALHOST, 0).into()
-        } else {
-            (std::net::Ipv4Addr::LOCALHOST, 0).into()
-        };
         let mut endpoints = Vec::new();
-        for _ in 0..cfg.endpoints.min(cfg.count) {
-            endpoints.push(quinn::Endpoint::client(local)?);
+        if let Target::Quic { addr, .. } = &cfg.target {
+            let local: SocketAddr = if addr.is_ipv6() {
+                (std::net::Ipv6Addr::LOCALHOST, 0).into()
+            } else {
+                (std::net::Ipv4Addr::LOCALHOST, 0).into()
+            };
+            for _ in 0..cfg.endpoints.min(cfg.count) {
+                endpoints.push(quinn::Endpoint::client(local)?);
+            }
         }
         let (go, go_rx) = watch::channel(None);
         let (ready_tx, mut ready_rx) = mpsc::channel(cfg.count.max(1));
