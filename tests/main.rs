@@ -5,6 +5,7 @@ mod admin_page;
 mod assets;
 mod auth;
 mod bots;
+mod client_transports;
 mod content;
 mod embedded_db;
 mod errors;

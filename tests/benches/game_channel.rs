@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use game_client::{Target, Trust};
 use game_client::bots::{BotConfig, Fleet};
+use game_client::{Target, Trust};
 
 /// A Prometheus histogram read from the server's text: cumulative `(bound, count)`,
 /// sum and count.

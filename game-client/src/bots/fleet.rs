@@ -11,11 +11,12 @@ use super::BotConfig;
 use super::BotError;
 use super::bot::bot;
 use super::report::{BotReport, BotStats, Tally};
-use crate::Target;
+use crate::{Target, Transport};
 
 /// Connected bots, idling until [`Fleet::play`].
 pub struct Fleet {
     bots: usize,
+    transport: Transport,
     tasks: Vec<tokio::task::JoinHandle<BotStats>>,
     go: watch::Sender<Option<Instant>>,
     connected: usize,
@@ -78,6 +79,7 @@ impl Fleet {
         }
         Ok(Fleet {
             bots: cfg.count,
+            transport: cfg.target.transport(),
             tasks,
             go,
             connected,
@@ -108,6 +110,7 @@ impl Fleet {
         let _ = self.go.send(Some(started + duration));
         let report = BotReport {
             bots: self.bots,
+            transport: self.transport,
             connected: self.connected,
             connect_time: self.connect_time,
             ..BotReport::default()
