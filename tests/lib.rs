@@ -50,6 +50,7 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     };
     cfg.http.addr = "127.0.0.1:0".parse().unwrap();
     cfg.quic.addr = "127.0.0.1:0".parse().unwrap();
+    cfg.webtransport.addr = "127.0.0.1:0".parse().unwrap();
     cfg.database.url = Some(db_url.to_owned());
     cfg.database.max_connections = 5;
     cfg.http.shutdown_timeout_secs = 5;

@@ -29,6 +29,7 @@ pub(crate) fn command(state: &Path) -> Command {
         .env_remove("REDIS_URL")
         .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_WEBTRANSPORT__ADDR", "127.0.0.1:0")
         .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
         .env("RUST_LOG", "warn");
     c

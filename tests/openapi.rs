@@ -68,6 +68,7 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
         ("post", "/api/v1/game/sessions/{id}/choose"),
         ("get", "/api/v1/game/sessions/{id}/events"),
         ("get", "/api/v1/game/ws"),
+        ("get", "/api/v1/game/webtransport"),
     ];
     // Exactly these operations: a route added or removed must be added to or removed
     // from this list too.

@@ -392,6 +392,7 @@ fn serve_on(state: &Path, http: u16, quic: u16) -> Served {
         .env_remove("REDIS_URL")
         .env("PIXSIM_HTTP__ADDR", format!("127.0.0.1:{http}"))
         .env("PIXSIM_QUIC__ADDR", format!("127.0.0.1:{quic}"))
+        .env("PIXSIM_WEBTRANSPORT__ADDR", "127.0.0.1:0")
         .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())

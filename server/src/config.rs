@@ -16,6 +16,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub http: HttpConfig,
     pub quic: QuicConfig,
+    pub webtransport: WebTransportConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub tick: TickConfig,
@@ -32,6 +33,7 @@ impl Default for Config {
             state_dir: PathBuf::from(".pixsim"),
             http: HttpConfig::default(),
             quic: QuicConfig::default(),
+            webtransport: WebTransportConfig::default(),
             database: DatabaseConfig::default(),
             redis: RedisConfig::default(),
             tick: TickConfig::default(),
@@ -174,6 +176,34 @@ impl Default for QuicConfig {
             idle_timeout_secs: 30,
             max_connections: 10_000,
             outbox_capacity: 256,
+        }
+    }
+}
+
+/// The game channel over WebTransport (HTTP/3, for browsers), with a certificate the
+/// server makes and rotates itself (clients pin its published hash). Connection
+/// limits and timeouts are `[quic]`'s.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebTransportConfig {
+    pub enabled: bool,
+    /// UDP address of the endpoint; the session is at `https://<host>:<port>/game`.
+    pub addr: SocketAddr,
+    /// The host name clients reach the endpoint by, in the URL that
+    /// `GET /api/v1/game/webtransport` gives (and in the certificates). Unset: the
+    /// host of that request.
+    pub public_host: Option<String>,
+    /// Hours between certificate rotations (1 to 168; certificates are valid 10 days).
+    pub rotate_hours: u64,
+}
+
+impl Default for WebTransportConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addr: SocketAddr::from(([0, 0, 0, 0], 4434)),
+            public_host: None,
+            rotate_hours: 120,
         }
     }
 }
@@ -453,6 +483,7 @@ mod tests {
             "state_dir",
             "http",
             "quic",
+            "webtransport",
             "database",
             "redis",
             "tick",

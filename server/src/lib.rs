@@ -35,6 +35,7 @@ mod secrets;
 pub mod services;
 mod start;
 pub mod telemetry;
+pub mod webtransport_channel;
 
 pub use config::Config;
 pub use database::{Database, EMBEDDED_DATABASE, open_database, redact_url};
@@ -48,6 +49,10 @@ pub struct Server {
     pub http_addr: SocketAddr,
     pub quic_addr: SocketAddr,
     pub quic_fingerprint: String,
+    /// The WebTransport endpoint's address, when enabled.
+    pub webtransport_addr: Option<SocketAddr>,
+    /// Its certificates (their hashes are published; tests rotate them).
+    pub webtransport_certs: Option<Arc<webtransport::CertStore>>,
     /// Where the database is (password removed).
     pub database: String,
     pub state: api::AppState,
@@ -55,6 +60,7 @@ pub struct Server {
     http_timeout: Duration,
     http: JoinHandle<std::io::Result<()>>,
     quic: JoinHandle<Result<(), quic::QuicError>>,
+    webtransport: Option<JoinHandle<Result<(), webtransport::WebTransportError>>>,
     tick: tick::TickLoop,
     watcher: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
@@ -116,6 +122,9 @@ impl Server {
         let quic_server = start::bind_quic(&cfg, &core.game, &auth)?;
         let quic_addr = quic_server.local_addr();
         let quic_fingerprint = quic_server.fingerprint().to_owned();
+        let wt_server = webtransport_channel::bind(&cfg, game::quic_handler(&core.game, &auth))?;
+        let webtransport_addr = wt_server.as_ref().map(|s| s.local_addr());
+        let webtransport_certs = wt_server.as_ref().map(|s| s.certificates());
 
         let listener = tokio::net::TcpListener::bind(cfg.http.addr)
             .await
@@ -129,6 +138,9 @@ impl Server {
             auth,
             redis,
             quic: &quic_server,
+            webtransport: wt_server
+                .as_ref()
+                .map(|s| webtransport_channel::directory(&cfg, s)),
             generation,
             game_ws,
         };
@@ -141,17 +153,22 @@ impl Server {
             shutdown.clone(),
         ));
         let quic = tokio::spawn(quic_server.run(shutdown.clone().cancelled_owned()));
+        let webtransport =
+            wt_server.map(|s| tokio::spawn(s.run(shutdown.clone().cancelled_owned())));
 
         Ok(Server {
             http_addr,
             quic_addr,
             quic_fingerprint,
+            webtransport_addr,
+            webtransport_certs,
             database: redact_url(url),
             state,
             shutdown,
             http_timeout: Duration::from_secs(cfg.http.shutdown_timeout_secs),
             http,
             quic,
+            webtransport,
             tick: core.tick,
             watcher: core.watcher,
             workers,
@@ -193,6 +210,13 @@ impl Server {
             Ok(Ok(())) => {}
             Ok(Err(e)) => problems.push(format!("QUIC endpoint: {e}")),
             Err(e) => problems.push(format!("QUIC task: {e}")),
+        }
+        if let Some(wt) = self.webtransport {
+            match wt.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(format!("WebTransport endpoint: {e}")),
+                Err(e) => problems.push(format!("WebTransport task: {e}")),
+            }
         }
         if let Some(w) = self.watcher {
             let _ = w.await;

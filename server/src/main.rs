@@ -144,6 +144,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 fn print_banner(server: &Server) {
     use std::io::Write;
     let http = server.http_addr;
+    let webtransport = server.webtransport_addr.map_or_else(String::new, |wt| {
+        format!(
+            "\x20 WebTransport https://{wt}/game   (pin the certificate hashes of \
+             http://{http}/api/v1/game/webtransport)\n"
+        )
+    });
     let text = format!(
         "PixSim {VERSION} ready\n\
          \x20 REST      http://{http}/\n\
@@ -151,6 +157,7 @@ fn print_banner(server: &Server) {
          \x20 QUIC      udp://{quic}   ALPN pixsim/1\n\
          \x20 QUIC certificate SHA-256 fingerprint (pin it in clients):\n\
          \x20           {fp}\n\
+         {webtransport}\
          \x20 Database  {db}\n\
          Press Ctrl-C to stop.\n",
         quic = server.quic_addr,

@@ -212,6 +212,7 @@ pub(crate) struct Edges<'a> {
     pub(crate) auth: auth::AuthService,
     pub(crate) redis: Option<api::HealthProbe>,
     pub(crate) quic: &'a quic::QuicServer,
+    pub(crate) webtransport: Option<api::routes::game_webtransport::WebTransportDirectory>,
     pub(crate) generation: generation::GenerationService,
     pub(crate) game_ws: channel::Channel,
 }
@@ -259,5 +260,6 @@ pub(crate) fn app_state(
         streams: api::limits::UserSlots::new("open event streams", cfg.http.max_streams_per_user),
         assets_dir: Arc::new(cfg.content.assets_dir()),
         game_ws: Some(edges.game_ws),
+        webtransport: edges.webtransport,
     }
 }

@@ -258,6 +258,7 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
         .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
         .env("PIXSIM_HTTP__METRICS_TOKEN", tests::METRICS_TOKEN)
         .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_WEBTRANSPORT__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__MAX_CONNECTIONS", "20000")
         .env("PIXSIM_AUTH__IP_BURST", "100000")
         // The bots share a few accounts, each with many sessions.

@@ -73,6 +73,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::auth::router())
         .merge(routes::game::router())
         .merge(routes::game_ws::router())
+        .merge(routes::game_webtransport::router())
         .merge(routes::users::router())
         .merge(routes::admin::router())
         .merge(routes::admin_users::router())

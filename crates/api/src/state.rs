@@ -33,6 +33,8 @@ pub struct AppState {
     /// The game channel served over WebSocket (`/api/v1/game/ws`): the game's
     /// connection handler with its limits; `None` answers 503.
     pub game_ws: Option<channel::Channel>,
+    /// The WebTransport endpoint, when it runs (`GET /api/v1/game/webtransport`).
+    pub webtransport: Option<crate::routes::game_webtransport::WebTransportDirectory>,
 }
 
 /// A secret bearer token; its `Debug` does not show it.

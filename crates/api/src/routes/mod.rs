@@ -4,6 +4,7 @@ pub mod admin_users;
 pub mod assets;
 pub mod auth;
 pub mod game;
+pub mod game_webtransport;
 pub mod game_ws;
 pub mod generations;
 pub mod health;
