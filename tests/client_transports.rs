@@ -1,10 +1,12 @@
 //! The Rust client over every transport of the game channel: the `game-client`
-//! library over WebSocket, binary and JSON (handshake, the world clock synced by pings,
-//! a session played, take-over and refused tokens read back from the close codes), and
-//! the real `pixsim-client play` and `pixsim-client bots` binaries with `--transport`.
+//! library over WebSocket, binary and JSON, and over WebTransport (handshake, the
+//! world clock synced by pings, a session played, take-over and refused tokens read
+//! back from the close codes, a certificate not pinned refused), and the real
+//! `pixsim-client play` and `pixsim-client bots` binaries with `--transport`.
 
 use std::time::Duration;
 
+use game_client::rest::Rest;
 use game_client::{Client, ClientError, ConnectOptions, Target, Transport, Trust, WsEncoding};
 use protocol::CloseCode;
 use protocol::v2::{Choice, GameCommand, GameEvent, ServerMessage};
@@ -221,9 +223,115 @@ async fn play_over_websocket_then_resume_over_websocket_json_to_an_ending() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bots_play_over_websocket_binary_and_json_without_errors() {
+async fn the_library_client_plays_over_webtransport_pinned_by_the_published_hashes() {
     let ts = TestServer::start().await;
-    for (transport, prefix) in [("websocket", "wsbot"), ("websocket-json", "jsonbot")] {
+    let token = ts.user("wt-lib@example.com").await;
+    let rest = Rest::new(&ts.base).unwrap();
+    let target = Target::webtransport(&rest).await.unwrap();
+    assert_eq!(target.transport(), Transport::WebTransport);
+    let Target::WebTransport {
+        url,
+        certificate_hashes,
+    } = &target
+    else {
+        panic!("{target:?}");
+    };
+    // The current and the next certificate.
+    assert_eq!(certificate_hashes.len(), 2, "{target:?}");
+
+    // Pinned to another certificate: refused.
+    let wrong = Target::WebTransport {
+        url: url.clone(),
+        certificate_hashes: vec![[7; 32]],
+    };
+    let err = Client::connect_to(&wrong, ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::UntrustedCertificate(_)),
+        "{err:?}"
+    );
+
+    // A refused token: the Error, then the session closed with Unauthenticated.
+    let mut c = connect(&target).await;
+    assert_eq!(c.transport(), Transport::WebTransport);
+    let err = c.authenticate("not-a-token").await.unwrap_err();
+    assert_eq!(
+        err.close_code(),
+        Some(CloseCode::Unauthenticated),
+        "{err:?}"
+    );
+
+    // A session, a choice taken on the ping-synced clock.
+    let mut a = connect(&target).await;
+    a.authenticate(&token).await.unwrap();
+    let joined = a.create_session(Some("gallery")).await.unwrap();
+    let clock = a.sync_clock(3).await.unwrap();
+    assert!(clock.rtt_ms > 0.0, "{clock:?}");
+    let choice = offered(&mut a, joined.snapshot.choices).await[0].clone();
+    while clock.server_now_ms() < choice.available_at_ms {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.command(1, GameCommand::Choose { edge: choice.edge })
+        .await
+        .unwrap();
+    answer(&mut a, 1).await.unwrap();
+
+    // Taken over by a WebSocket join: the WebTransport session is closed with the
+    // take-over's code.
+    let ws = Target::websocket(&ts.base, WsEncoding::Binary).unwrap();
+    let mut b = connect(&ws).await;
+    b.authenticate(&token).await.unwrap();
+    b.join_session(joined.session_id, None).await.unwrap();
+    let taken = loop {
+        if let Err(e) = a.recv_within(T).await {
+            break e;
+        }
+    };
+    assert_eq!(
+        taken.close_code(),
+        Some(CloseCode::SessionTakenOver),
+        "{taken:?}"
+    );
+    b.close().await;
+    ts.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn play_over_webtransport_to_an_ending() {
+    let ts = TestServer::start().await;
+    let args = play_args(
+        &ts,
+        "webtransport",
+        "wt-player@example.com",
+        &["--register", "--scene", "gallery"],
+    );
+    let (end, transcript) = tokio::task::spawn_blocking(move || {
+        let mut t = Terminal::start(&args);
+        let end = t.play_to_end(PREFER);
+        let seen = t.out.seen.clone();
+        assert_eq!(t.exit_code(), 0);
+        (end, seen)
+    })
+    .await
+    .unwrap();
+    assert_no_repeats(&transcript);
+    assert!(
+        ["success", "failure", "neutral"].contains(&end.as_str()),
+        "{end}\n{}",
+        transcript.join("\n")
+    );
+    ts.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bots_play_over_websocket_binary_json_and_webtransport_without_errors() {
+    let ts = TestServer::start().await;
+    for (transport, prefix) in [
+        ("websocket", "wsbot"),
+        ("websocket-json", "jsonbot"),
+        ("webtransport", "wtbot"),
+    ] {
         let report = run_bots(&ts, &["--transport", transport], 6, prefix).await;
         assert_eq!(report["transport"], transport, "{report}");
         assert!(

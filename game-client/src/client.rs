@@ -1,5 +1,5 @@
 //! [`Client`]: one game-channel connection to a PixSim server, over any transport
-//! ([`Target`]: QUIC, WebSocket): the version handshake, pings, authentication,
+//! ([`Target`]: QUIC, WebSocket, WebTransport): the version handshake, pings, authentication,
 //! sessions (create, join with `last_seq`), commands and the event stream.
 
 use std::collections::VecDeque;
@@ -13,6 +13,7 @@ use crate::error::ClientError;
 use crate::tls::Trust;
 use crate::wire::quic::QuicWire;
 use crate::wire::ws::WsWire;
+use crate::wire::wt::WtWire;
 use crate::wire::{Target, Transport, Wire};
 
 /// Connection options beyond the address and trust.
@@ -24,8 +25,8 @@ pub struct ConnectOptions {
     pub protocol_version: u16,
     /// Bound on connecting + handshaking and on each request.
     pub timeout: Duration,
-    /// QUIC: connect through this endpoint (one UDP socket shared by many
-    /// connections, e.g. load bots) instead of a new one per connection.
+    /// QUIC and WebTransport: connect through this endpoint (one UDP socket shared
+    /// by many connections, e.g. load bots) instead of a new one per connection.
     pub endpoint: Option<quinn::Endpoint>,
 }
 
@@ -122,6 +123,12 @@ impl Client {
             Target::WebSocket { url, encoding } => {
                 Wire::WebSocket(WsWire::connect(url, *encoding, timeout).await?)
             }
+            Target::WebTransport {
+                url,
+                certificate_hashes,
+            } => Wire::WebTransport(Box::new(
+                WtWire::connect(url, certificate_hashes, opts.endpoint, timeout).await?,
+            )),
         };
         let mut client = Client {
             wire,

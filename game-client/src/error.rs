@@ -1,6 +1,6 @@
 //! [`ClientError`]: every way a client call fails, with the PixSim close code read
 //! from the connection's close where the server sent one (a QUIC application close,
-//! a WebSocket close frame `4000 + code`).
+//! a WebSocket close frame `4000 + code`, a WebTransport session close).
 
 use std::time::Duration;
 
@@ -81,6 +81,12 @@ pub enum ClientError {
     /// The WebSocket ended without a close frame, or failed while reading.
     #[error("WebSocket lost: {0}")]
     WebSocketLost(String),
+    /// The WebTransport session could not be opened.
+    #[error("cannot open the WebTransport session: {0}")]
+    WebTransportConnect(Box<web_transport_quinn::ClientError>),
+    /// The WebTransport session failed or was closed without a PixSim close code.
+    #[error("WebTransport session: {0}")]
+    WebTransport(Box<web_transport_quinn::SessionError>),
     /// The transport cannot do this (datagrams over WebSocket).
     #[error("not available over this transport: {0}")]
     Unsupported(&'static str),
@@ -132,6 +138,8 @@ impl ClientError {
             | ClientError::WebSocket(_)
             | ClientError::WebSocketClosed { .. }
             | ClientError::WebSocketLost(_)
+            | ClientError::WebTransportConnect(_)
+            | ClientError::WebTransport(_)
             | ClientError::Unsupported(_) => None,
         }
     }

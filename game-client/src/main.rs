@@ -123,7 +123,8 @@ fn parse_range_ms(s: &str) -> Result<(Duration, Duration), String> {
 #[derive(Debug, Args)]
 struct ConnArgs {
     /// The game channel's transport: quic (--server), or websocket (binary),
-    /// websocket-json (JSON text messages) on the HTTP origin (--http).
+    /// websocket-json (JSON text messages) or webtransport (the URL and certificate
+    /// hashes the HTTP origin publishes), all three found from --http.
     #[arg(long, env = "PIXSIM_TRANSPORT", default_value = "quic")]
     transport: Transport,
     /// REST base URL (logins; the origin of the WebSocket).
@@ -247,6 +248,12 @@ async fn target(conn: &ConnArgs) -> Result<Target> {
         }
         Transport::WebSocket => ws(WsEncoding::Binary),
         Transport::WebSocketJson => ws(WsEncoding::Json),
+        Transport::WebTransport => {
+            let rest = game_client::rest::Rest::new(&conn.http)?;
+            Target::webtransport(&rest)
+                .await
+                .context("asking the server where its WebTransport endpoint is")
+        }
     }
 }
 

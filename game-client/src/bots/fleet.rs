@@ -1,7 +1,6 @@
 //! The load runner: [`Fleet`] connects every bot (each its own task), starts them
 //! together, and gathers their figures into a [`BotReport`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use super::BotConfig;
 use super::BotError;
 use super::bot::bot;
 use super::report::{BotReport, BotStats, Tally};
-use crate::{Target, Transport};
+use crate::Transport;
 
 /// Connected bots, idling until [`Fleet::play`].
 pub struct Fleet {
@@ -40,12 +39,7 @@ impl Fleet {
     pub async fn launch(cfg: &BotConfig, tokens: &[String]) -> Result<Fleet, BotError> {
         let started = Instant::now();
         let mut endpoints = Vec::new();
-        if let Target::Quic { addr, .. } = &cfg.target {
-            let local: SocketAddr = if addr.is_ipv6() {
-                (std::net::Ipv6Addr::LOCALHOST, 0).into()
-            } else {
-                (std::net::Ipv4Addr::LOCALHOST, 0).into()
-            };
+        if let Some(local) = cfg.target.local_udp_addr()? {
             for _ in 0..cfg.endpoints.min(cfg.count) {
                 endpoints.push(quinn::Endpoint::client(local)?);
             }

@@ -53,7 +53,8 @@ pub struct BotConfig {
     pub reaction: (Duration, Duration),
     /// Connections being set up at once.
     pub connect_concurrency: usize,
-    /// QUIC: bots share this many client UDP endpoints (0: one per bot).
+    /// QUIC and WebTransport: bots share this many client UDP endpoints (0: one per
+    /// bot).
     pub endpoints: usize,
     /// Start scene (the world's start scene when `None`).
     pub scene: Option<String>,
@@ -92,6 +93,9 @@ pub enum BotError {
     /// The shared client endpoints could not be opened.
     #[error("client endpoint: {0}")]
     Endpoint(#[from] std::io::Error),
+    /// The target is unusable (a bad URL).
+    #[error(transparent)]
+    Target(#[from] crate::ClientError),
 }
 
 /// Logs the account pool in (registering missing accounts) and returns one token

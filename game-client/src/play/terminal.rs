@@ -92,7 +92,13 @@ async fn open(
         timeout,
         ..ConnectOptions::default()
     };
-    let mut client = Client::connect_to(&cfg.target, opts).await?;
+    // WebTransport: the certificates may have rotated (or the server restarted with
+    // new ones) since the last connection: ask again which to pin.
+    let target = match &cfg.target {
+        Target::WebTransport { .. } => Target::webtransport(rest).await?,
+        Target::Quic { .. } | Target::WebSocket { .. } => cfg.target.clone(),
+    };
+    let mut client = Client::connect_to(&target, opts).await?;
     if let Err(e) = client.authenticate(token).await {
         if e.close_code() != Some(protocol::CloseCode::Unauthenticated) {
             return Err(e.into());
@@ -105,7 +111,7 @@ async fn open(
             timeout,
             ..ConnectOptions::default()
         };
-        client = Client::connect_to(&cfg.target, opts).await?;
+        client = Client::connect_to(&target, opts).await?;
         client.authenticate(token).await?;
     }
     let joined = match goal {
@@ -290,7 +296,9 @@ fn permanent(e: &ClientError) -> bool {
         // A refused upgrade or socket error: the server may be restarting.
         | ClientError::WebSocket(_)
         | ClientError::WebSocketClosed { .. }
-        | ClientError::WebSocketLost(_) => false,
+        | ClientError::WebSocketLost(_)
+        | ClientError::WebTransportConnect(_)
+        | ClientError::WebTransport(_) => false,
     }
 }
 

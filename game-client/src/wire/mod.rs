@@ -4,14 +4,18 @@
 //!
 //! - `quic`: raw QUIC, one length-prefixed stream and time-sync datagrams;
 //! - `ws`: WebSocket, binary (`pixsim.v2`) or JSON (`pixsim.v2.json`) messages;
+//! - `wt`: WebTransport, a session pinned by certificate hashes and one stream with
+//!   the QUIC framing;
 //! - `framed`: the length-prefixed decoding QUIC and WebTransport share.
 //!
 //! [`Transport`] is the user's choice (`--transport`), [`Target`] where and how to
-//! connect with it.
+//! connect with it ([`Target::webtransport`] asks the HTTP origin for the
+//! WebTransport URL and certificate hashes).
 
 mod framed;
 pub(crate) mod quic;
 pub(crate) mod ws;
+pub(crate) mod wt;
 
 use std::net::SocketAddr;
 
@@ -19,8 +23,10 @@ use protocol::CloseCode;
 use protocol::v2::{ClientMessage, ServerMessage};
 
 pub use ws::{WS_PATH, WsEncoding, websocket_url, ws_close_code};
+pub use wt::local_addr_for;
 
 use crate::error::ClientError;
+use crate::rest::{Rest, RestError};
 use crate::tls::Trust;
 
 /// The transports of the game channel, as named on the command line.
@@ -36,14 +42,19 @@ pub enum Transport {
     /// WebSocket on the HTTP origin, JSON text messages (`pixsim.v2.json`).
     #[value(name = "websocket-json")]
     WebSocketJson,
+    /// WebTransport (HTTP/3): the URL and certificate hashes the HTTP origin
+    /// publishes (`GET /api/v1/game/webtransport`).
+    #[value(name = "webtransport")]
+    WebTransport,
 }
 
 impl Transport {
     /// Every transport, in a fixed order.
-    pub const ALL: [Transport; 3] = [
+    pub const ALL: [Transport; 4] = [
         Transport::Quic,
         Transport::WebSocket,
         Transport::WebSocketJson,
+        Transport::WebTransport,
     ];
 
     /// The name used on the command line.
@@ -52,6 +63,7 @@ impl Transport {
             Transport::Quic => "quic",
             Transport::WebSocket => "websocket",
             Transport::WebSocketJson => "websocket-json",
+            Transport::WebTransport => "webtransport",
         }
     }
 }
@@ -95,6 +107,13 @@ pub enum Target {
         /// The subprotocol and encoding.
         encoding: WsEncoding,
     },
+    /// WebTransport session at `url` (`https://host:port/game`).
+    WebTransport {
+        /// The session's URL.
+        url: String,
+        /// SHA-256 of each server certificate to accept (DER).
+        certificate_hashes: Vec<[u8; 32]>,
+    },
 }
 
 impl Target {
@@ -103,6 +122,16 @@ impl Target {
         Ok(Target::WebSocket {
             url: websocket_url(http)?,
             encoding,
+        })
+    }
+
+    /// The WebTransport target the HTTP origin of `rest` publishes (its URL and
+    /// the hashes of the current and next certificates).
+    pub async fn webtransport(rest: &Rest) -> Result<Target, RestError> {
+        let info = rest.webtransport().await?;
+        Ok(Target::WebTransport {
+            url: info.url,
+            certificate_hashes: info.certificate_hashes,
         })
     }
 
@@ -118,6 +147,25 @@ impl Target {
                 encoding: WsEncoding::Json,
                 ..
             } => Transport::WebSocketJson,
+            Target::WebTransport { .. } => Transport::WebTransport,
+        }
+    }
+
+    /// The UDP address a client endpoint shared by connections to this target binds
+    /// (`None`: the transport is not over QUIC).
+    pub fn local_udp_addr(&self) -> Result<Option<SocketAddr>, ClientError> {
+        match self {
+            Target::Quic { addr, .. } => Ok(Some(if addr.is_ipv6() {
+                (std::net::Ipv6Addr::LOCALHOST, 0).into()
+            } else {
+                (std::net::Ipv4Addr::LOCALHOST, 0).into()
+            })),
+            Target::WebSocket { .. } => Ok(None),
+            Target::WebTransport { url, .. } => {
+                let url =
+                    url::Url::parse(url).map_err(|e| ClientError::Url(format!("{url}: {e}")))?;
+                Ok(Some(local_addr_for(&url)))
+            }
         }
     }
 }
@@ -126,6 +174,7 @@ impl Target {
 pub(crate) enum Wire {
     Quic(quic::QuicWire),
     WebSocket(ws::WsWire),
+    WebTransport(Box<wt::WtWire>),
 }
 
 impl Wire {
@@ -133,6 +182,7 @@ impl Wire {
         match self {
             Wire::Quic(w) => w.remote_addr(),
             Wire::WebSocket(w) => w.remote_addr(),
+            Wire::WebTransport(w) => w.remote_addr(),
         }
     }
 
@@ -143,6 +193,7 @@ impl Wire {
                 WsEncoding::Binary => Transport::WebSocket,
                 WsEncoding::Json => Transport::WebSocketJson,
             },
+            Wire::WebTransport(_) => Transport::WebTransport,
         }
     }
 
@@ -150,7 +201,9 @@ impl Wire {
     pub(crate) fn quic_connection(&self) -> Option<&quinn::Connection> {
         match self {
             Wire::Quic(w) => Some(&w.conn),
-            Wire::WebSocket(_) => None,
+            // A WebTransport session runs on a QUIC connection, but the game's
+            // datagrams are raw QUIC's only.
+            Wire::WebSocket(_) | Wire::WebTransport(_) => None,
         }
     }
 
@@ -158,6 +211,7 @@ impl Wire {
         match self {
             Wire::Quic(w) => w.send(msg).await,
             Wire::WebSocket(w) => w.send(msg).await,
+            Wire::WebTransport(w) => w.send(msg).await,
         }
     }
 
@@ -165,6 +219,7 @@ impl Wire {
         match self {
             Wire::Quic(w) => w.send_raw(bytes).await,
             Wire::WebSocket(w) => w.send_raw(bytes).await,
+            Wire::WebTransport(w) => w.send_raw(bytes).await,
         }
     }
 
@@ -173,6 +228,7 @@ impl Wire {
         match self {
             Wire::Quic(w) => w.recv().await,
             Wire::WebSocket(w) => w.recv().await,
+            Wire::WebTransport(w) => w.recv().await,
         }
     }
 
@@ -180,6 +236,7 @@ impl Wire {
         match self {
             Wire::Quic(w) => w.closed().await,
             Wire::WebSocket(w) => w.closed().await,
+            Wire::WebTransport(w) => w.closed().await,
         }
     }
 
@@ -187,6 +244,7 @@ impl Wire {
         match self {
             Wire::Quic(w) => w.close(code).await,
             Wire::WebSocket(w) => w.close(code).await,
+            Wire::WebTransport(w) => w.close(code).await,
         }
     }
 }
