@@ -471,6 +471,12 @@ async fn the_terminal_player_carries_on_after_the_server_is_killed_and_restarted
         t.out.until("the resume", |l| {
             l == "(the server resumed the session at gallery/plan)"
         });
+        // The restart, missed while away, may be told after the menu the rejoin's
+        // snapshot printed: that menu is the one to answer then.
+        let rejoined = t.out.seen.iter().rposition(|l| l == "(reconnected)");
+        if rejoined.is_some_and(|at| t.out.seen[at..].iter().any(|l| l == MENU_FOOTER)) {
+            t.answer_menu(PREFER);
+        }
         let end = t.play_to_end(PREFER);
         let transcript = t.out.seen.clone();
         assert_eq!(t.exit_code(), 0);
