@@ -87,14 +87,14 @@ impl Lines {
 }
 
 /// `pixsim-client play` with piped stdin and stdout.
-struct Terminal {
+pub(crate) struct Terminal {
     child: Child,
     stdin: Option<ChildStdin>,
-    out: Lines,
+    pub(crate) out: Lines,
 }
 
 impl Terminal {
-    fn start(args: &[String]) -> Self {
+    pub(crate) fn start(args: &[String]) -> Self {
         let mut child = Command::new(client_binary())
             .arg("play")
             .args(args)
@@ -115,14 +115,14 @@ impl Terminal {
         }
     }
 
-    fn type_line(&mut self, line: &str) {
+    pub(crate) fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().unwrap();
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
 
     /// Picks `scene` from the numbered scene list.
-    fn pick_scene(&mut self, scene: &str) {
+    pub(crate) fn pick_scene(&mut self, scene: &str) {
         let tag = format!("({scene})");
         let line = self.out.until("the scene list", |l| l.contains(&tag));
         let n = number_of(&line);
@@ -133,7 +133,7 @@ impl Terminal {
 
     /// Answers the next menu: the first label of `prefer` offered, else choice 1.
     /// Returns the label taken.
-    fn choose(&mut self, prefer: &[&str]) -> String {
+    pub(crate) fn choose(&mut self, prefer: &[&str]) -> String {
         self.out.until("a menu", |l| l == MENU_FOOTER);
         self.answer_menu(prefer)
     }
@@ -156,7 +156,7 @@ impl Terminal {
 
     /// Plays on (menus by `prefer`, Enter at every reflex prompt) until the end line;
     /// returns the ending.
-    fn play_to_end(&mut self, prefer: &[&str]) -> String {
+    pub(crate) fn play_to_end(&mut self, prefer: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -179,7 +179,7 @@ impl Terminal {
     }
 
     /// Waits for the process to exit; returns its exit code.
-    fn exit_code(mut self) -> i32 {
+    pub(crate) fn exit_code(mut self) -> i32 {
         drop(self.stdin.take());
         let deadline = Instant::now() + STEP;
         loop {
@@ -237,7 +237,7 @@ fn story_lines(seen: &[String]) -> Vec<&String> {
         .collect()
 }
 
-fn assert_no_repeats(seen: &[String]) {
+pub(crate) fn assert_no_repeats(seen: &[String]) {
     let mut count: HashMap<&String, usize> = HashMap::new();
     for l in story_lines(seen) {
         *count.entry(l).or_default() += 1;
@@ -251,7 +251,7 @@ fn assert_no_repeats(seen: &[String]) {
 }
 
 /// The way to the vault (a failed reflex game may lead elsewhere: any ending will do).
-const PREFER: &[&str] = &[
+pub(crate) const PREFER: &[&str] = &[
     "Step inside",
     "I'm in.",
     "Sneak past the guard",
@@ -471,6 +471,12 @@ async fn the_terminal_player_carries_on_after_the_server_is_killed_and_restarted
         t.out.until("the resume", |l| {
             l == "(the server resumed the session at gallery/plan)"
         });
+        // The restart, missed while away, may be told after the menu the rejoin's
+        // snapshot printed: that menu is the one to answer then.
+        let rejoined = t.out.seen.iter().rposition(|l| l == "(reconnected)");
+        if rejoined.is_some_and(|at| t.out.seen[at..].iter().any(|l| l == MENU_FOOTER)) {
+            t.answer_menu(PREFER);
+        }
         let end = t.play_to_end(PREFER);
         let transcript = t.out.seen.clone();
         assert_eq!(t.exit_code(), 0);

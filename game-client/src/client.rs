@@ -1,17 +1,20 @@
-//! [`Client`]: one QUIC connection to a PixSim server and its game stream: the
-//! version handshake, pings, authentication, sessions (create, join with
-//! `last_seq`), commands and the event stream.
+//! [`Client`]: one game-channel connection to a PixSim server, over any transport
+//! ([`Target`]: QUIC, WebSocket, WebTransport): the version handshake, pings, authentication,
+//! sessions (create, join with `last_seq`), commands and the event stream.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use protocol::v2::{ClientMessage, ErrorCode, ServerMessage};
-use protocol::{CloseCode, FrameDecoder, PROTOCOL_VERSION, encode_frame};
+use protocol::{CloseCode, PROTOCOL_VERSION};
 
 use crate::error::ClientError;
 use crate::tls::Trust;
-use crate::transport::{client_config, close_code_of, close_connection};
+use crate::wire::quic::QuicWire;
+use crate::wire::ws::WsWire;
+use crate::wire::wt::WtWire;
+use crate::wire::{Target, Transport, Wire};
 
 /// Connection options beyond the address and trust.
 #[derive(Clone, Debug)]
@@ -22,8 +25,8 @@ pub struct ConnectOptions {
     pub protocol_version: u16,
     /// Bound on connecting + handshaking and on each request.
     pub timeout: Duration,
-    /// Connect through this endpoint (one UDP socket shared by many connections,
-    /// e.g. load bots) instead of a new one per connection.
+    /// QUIC and WebTransport: connect through this endpoint (one UDP socket shared
+    /// by many connections, e.g. load bots) instead of a new one per connection.
     pub endpoint: Option<quinn::Endpoint>,
 }
 
@@ -59,34 +62,29 @@ pub struct Joined {
 
 /// A connected, handshaken client.
 pub struct Client {
-    endpoint: quinn::Endpoint,
-    /// The endpoint is this connection's own (not shared): closing waits for it.
-    own_endpoint: bool,
-    pub(crate) conn: quinn::Connection,
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    decoder: FrameDecoder<ServerMessage>,
-    inbox: VecDeque<ServerMessage>,
-    buf: Vec<u8>,
+    pub(crate) wire: Wire,
+    /// Messages read while waiting for something else (a time-sync pong), handed out
+    /// first by [`Client::recv`].
+    pending: VecDeque<ServerMessage>,
     server_version: String,
     protocol_version: u16,
     server_time_ms: u64,
-    next_nonce: u64,
+    pub(crate) next_nonce: u64,
     pub(crate) timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("remote", &self.conn.remote_address())
+            .field("remote", &self.wire.remote_addr())
             .field("server_version", &self.server_version)
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// Connects to `addr`, verifies the server per `trust`, and performs the
-    /// version handshake. `server_name` is the TLS SNI / name checked by
+    /// Connects over QUIC to `addr`, verifies the server per `trust`, and performs
+    /// the version handshake. `server_name` is the TLS SNI / name checked by
     /// [`Trust::CertFile`].
     pub async fn connect(
         addr: SocketAddr,
@@ -103,37 +101,38 @@ impl Client {
         trust: Trust,
         opts: ConnectOptions,
     ) -> Result<Client, ClientError> {
-        let config = client_config(&trust)?;
-        let local: SocketAddr = if addr.is_ipv6() {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        let target = Target::Quic {
+            addr,
+            server_name: server_name.to_owned(),
+            trust,
         };
-        let (endpoint, own_endpoint) = match opts.endpoint {
-            Some(e) => (e, false),
-            None => (quinn::Endpoint::client(local)?, true),
-        };
+        Self::connect_to(&target, opts).await
+    }
+
+    /// Connects to `target` over its transport and performs the version handshake.
+    pub async fn connect_to(target: &Target, opts: ConnectOptions) -> Result<Client, ClientError> {
         let timeout = opts.timeout;
-        let connecting = endpoint.connect_with(config, addr, server_name)?;
-        let conn = match tokio::time::timeout(timeout, connecting).await {
-            Err(_) => return Err(ClientError::Timeout(timeout)),
-            Ok(Err(quinn::ConnectionError::TransportError(e)))
-                if e.reason.contains("invalid peer certificate") =>
-            {
-                return Err(ClientError::UntrustedCertificate(e.reason));
+        let wire = match target {
+            Target::Quic {
+                addr,
+                server_name,
+                trust,
+            } => Wire::Quic(
+                QuicWire::connect(*addr, server_name, trust, opts.endpoint, timeout).await?,
+            ),
+            Target::WebSocket { url, encoding } => {
+                Wire::WebSocket(WsWire::connect(url, *encoding, timeout).await?)
             }
-            Ok(r) => r?,
+            Target::WebTransport {
+                url,
+                certificate_hashes,
+            } => Wire::WebTransport(Box::new(
+                WtWire::connect(url, certificate_hashes, opts.endpoint, timeout).await?,
+            )),
         };
-        let (send, recv) = conn.open_bi().await?;
         let mut client = Client {
-            endpoint,
-            own_endpoint,
-            conn,
-            send,
-            recv,
-            decoder: FrameDecoder::new(),
-            inbox: VecDeque::new(),
-            buf: vec![0; 16 * 1024],
+            wire,
+            pending: VecDeque::new(),
             server_version: String::new(),
             protocol_version: 0,
             server_time_ms: 0,
@@ -179,12 +178,31 @@ impl Client {
 
     /// The server's address.
     pub fn remote_addr(&self) -> SocketAddr {
-        self.conn.remote_address()
+        self.wire.remote_addr()
+    }
+
+    /// The transport this client speaks.
+    pub fn transport(&self) -> Transport {
+        self.wire.transport()
+    }
+
+    /// The underlying QUIC connection (for stats, tests), if the transport has one.
+    pub fn quic_connection(&self) -> Option<&quinn::Connection> {
+        self.wire.quic_connection()
     }
 
     /// The underlying QUIC connection (for stats, tests).
+    ///
+    /// # Panics
+    /// On a transport without one (WebSocket): see [`Client::quic_connection`].
     pub fn connection(&self) -> &quinn::Connection {
-        &self.conn
+        match self.wire.quic_connection() {
+            Some(conn) => conn,
+            None => panic!(
+                "connection(): a {} client has no QUIC connection",
+                self.transport()
+            ),
+        }
     }
 
     /// Sends a ping and waits for its pong; returns the round-trip time.
@@ -211,38 +229,20 @@ impl Client {
 
     /// Sends one message.
     pub async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
-        let mut frame = Vec::new();
-        encode_frame(msg, &mut frame)?;
-        self.send.write_all(&frame).await?;
-        Ok(())
+        self.wire.send(msg).await
     }
 
-    /// Receives the next server message.
+    /// Receives the next server message (cancel-safe: usable in `select!`).
     pub async fn recv(&mut self) -> Result<ServerMessage, ClientError> {
-        loop {
-            if let Some(msg) = self.inbox.pop_front() {
-                return Ok(msg);
-            }
-            let Some(n) = self.recv.read(&mut self.buf).await? else {
-                // The server finished its side; a close usually follows.
-                return Err(
-                    match tokio::time::timeout(Duration::from_secs(1), self.conn.closed()).await {
-                        Ok(e) => e.into(),
-                        Err(_) => ClientError::StreamEnded,
-                    },
-                );
-            };
-            let mut input = self.buf.get(..n).unwrap_or_default();
-            while !input.is_empty() {
-                // A message of a newer server (`None`) is skipped.
-                if let Some(Some(msg)) = self
-                    .decoder
-                    .decode_with(&mut input, protocol::decode_server_payload)?
-                {
-                    self.inbox.push_back(msg);
-                }
-            }
+        if let Some(msg) = self.pending.pop_front() {
+            return Ok(msg);
         }
+        self.wire.recv().await
+    }
+
+    /// Keeps `msg` for the next [`Client::recv`] (read while waiting for another).
+    pub(crate) fn defer(&mut self, msg: ServerMessage) {
+        self.pending.push_back(msg);
     }
 
     async fn recv_timed(&mut self) -> Result<ServerMessage, ClientError> {
@@ -254,12 +254,11 @@ impl Client {
 
     /// Builds the error for a server `Error`, waiting briefly for the close
     /// that follows it to learn its code.
-    async fn rejected(&self, code: ErrorCode, message: String) -> ClientError {
-        let close = tokio::time::timeout(Duration::from_secs(2), self.conn.closed())
+    pub(crate) async fn rejected(&self, code: ErrorCode, message: String) -> ClientError {
+        let close = tokio::time::timeout(Duration::from_secs(2), self.wire.closed())
             .await
             .ok()
-            .and_then(|e| close_code_of(&e))
-            .map(|(c, _)| c);
+            .and_then(|e| e.close_code());
         ClientError::Rejected {
             code,
             message,
@@ -372,23 +371,20 @@ impl Client {
     }
 
     /// Writes raw bytes on the stream (tests: malformed frames).
+    /// Writes raw bytes (tests: malformed input): on the stream of QUIC, as one
+    /// binary message on WebSocket.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.send.write_all(bytes).await?;
-        Ok(())
+        self.wire.send_raw(bytes).await
     }
 
     /// Waits until the connection closes and returns why.
     pub async fn closed(&self) -> ClientError {
-        self.conn.closed().await.into()
+        self.wire.closed().await
     }
 
     /// Closes the connection normally and waits (briefly) for the close to
     /// be delivered.
-    pub async fn close(mut self) {
-        let _ = self.send.finish();
-        close_connection(&self.conn, CloseCode::Normal);
-        if self.own_endpoint {
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
-        }
+    pub async fn close(self) {
+        self.wire.close(CloseCode::Normal).await;
     }
 }

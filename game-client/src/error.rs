@@ -1,5 +1,6 @@
 //! [`ClientError`]: every way a client call fails, with the PixSim close code read
-//! from a QUIC connection close where the server sent one.
+//! from the connection's close where the server sent one (a QUIC application close,
+//! a WebSocket close frame `4000 + code`, a WebTransport session close).
 
 use std::time::Duration;
 
@@ -62,6 +63,33 @@ pub enum ClientError {
     /// No answer in time.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// A URL the client cannot use.
+    #[error("invalid URL {0}")]
+    Url(String),
+    /// The WebSocket could not be opened or written (refused upgrade, socket error).
+    #[error("WebSocket: {0}")]
+    WebSocket(Box<tokio_tungstenite::tungstenite::Error>),
+    /// The server closed the WebSocket with a code that is not a PixSim close
+    /// (`4000 + CloseCode`).
+    #[error("WebSocket closed with code {code}: {reason}")]
+    WebSocketClosed {
+        /// The WebSocket close code.
+        code: u16,
+        /// Its reason text.
+        reason: String,
+    },
+    /// The WebSocket ended without a close frame, or failed while reading.
+    #[error("WebSocket lost: {0}")]
+    WebSocketLost(String),
+    /// The WebTransport session could not be opened.
+    #[error("cannot open the WebTransport session: {0}")]
+    WebTransportConnect(Box<web_transport_quinn::ClientError>),
+    /// The WebTransport session failed or was closed without a PixSim close code.
+    #[error("WebTransport session: {0}")]
+    WebTransport(Box<web_transport_quinn::SessionError>),
+    /// The transport cannot do this (datagrams over WebSocket).
+    #[error("not available over this transport: {0}")]
+    Unsupported(&'static str),
 }
 
 impl From<quinn::ConnectionError> for ClientError {
@@ -105,7 +133,14 @@ impl ClientError {
             | ClientError::Codec(_)
             | ClientError::Unexpected(_)
             | ClientError::StreamEnded
-            | ClientError::Timeout(_) => None,
+            | ClientError::Timeout(_)
+            | ClientError::Url(_)
+            | ClientError::WebSocket(_)
+            | ClientError::WebSocketClosed { .. }
+            | ClientError::WebSocketLost(_)
+            | ClientError::WebTransportConnect(_)
+            | ClientError::WebTransport(_)
+            | ClientError::Unsupported(_) => None,
         }
     }
 }

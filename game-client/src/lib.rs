@@ -26,9 +26,11 @@ pub mod rest;
 pub mod timesync;
 pub mod tls;
 pub mod transport;
+mod wire;
 
 pub use client::{Client, ConnectOptions, Joined};
 pub use error::ClientError;
 pub use timesync::TimeSync;
 pub use tls::{TlsError, Trust, fingerprint};
 pub use transport::client_config;
+pub use wire::{Target, Transport, WS_PATH, WsEncoding, websocket_url, ws_close_code};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use game_client::{Client, Trust};
+use game_client::{Client, ConnectOptions, Target, Transport, Trust, WsEncoding};
 
 /// mimalloc: the tick, the QUIC tasks and the write-behind allocate many small,
 /// short-lived objects, where it is markedly faster than the system allocator.
@@ -39,10 +39,7 @@ enum Command {
 struct BotsArgs {
     #[command(flatten)]
     conn: ConnArgs,
-    /// REST base URL (for the bots' logins).
-    #[arg(long, env = "PIXSIM_HTTP", default_value = "http://127.0.0.1:8080")]
-    http: String,
-    /// Number of bots (one QUIC connection and one session each).
+    /// Number of bots (one connection and one session each).
     #[arg(long, default_value_t = 10)]
     count: usize,
     /// Play time in seconds (after every bot has connected).
@@ -63,7 +60,7 @@ struct BotsArgs {
     /// Connections being set up at once.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
-    /// Client UDP endpoints shared by the bots (0: one per bot).
+    /// QUIC: client UDP endpoints shared by the bots (0: one per bot).
     #[arg(long, default_value_t = 16)]
     endpoints: usize,
     /// Start scene (default: the world's start scene).
@@ -78,9 +75,6 @@ struct BotsArgs {
 struct PlayArgs {
     #[command(flatten)]
     conn: ConnArgs,
-    /// REST base URL.
-    #[arg(long, env = "PIXSIM_HTTP", default_value = "http://127.0.0.1:8080")]
-    http: String,
     /// Account email.
     #[arg(long, env = "PIXSIM_EMAIL")]
     email: Option<String>,
@@ -128,7 +122,15 @@ fn parse_range_ms(s: &str) -> Result<(Duration, Duration), String> {
 
 #[derive(Debug, Args)]
 struct ConnArgs {
-    /// Server address, HOST:PORT.
+    /// The game channel's transport: quic (--server), or websocket (binary),
+    /// websocket-json (JSON text messages) or webtransport (the URL and certificate
+    /// hashes the HTTP origin publishes), all three found from --http.
+    #[arg(long, env = "PIXSIM_TRANSPORT", default_value = "quic")]
+    transport: Transport,
+    /// REST base URL (logins; the origin of the WebSocket).
+    #[arg(long, env = "PIXSIM_HTTP", default_value = "http://127.0.0.1:8080")]
+    http: String,
+    /// QUIC server address, HOST:PORT.
     #[arg(long, env = "PIXSIM_SERVER", default_value = "127.0.0.1:4433")]
     server: String,
     /// Pin the server certificate by its SHA-256 fingerprint (printed by
@@ -230,15 +232,40 @@ fn trust(conn: &ConnArgs) -> Result<Trust> {
     )
 }
 
+/// Where `--transport` reaches the game channel.
+async fn target(conn: &ConnArgs) -> Result<Target> {
+    let ws = |encoding| {
+        Target::websocket(&conn.http, encoding).with_context(|| format!("--http {}", conn.http))
+    };
+    match conn.transport {
+        Transport::Quic => {
+            let (addr, host) = resolve(&conn.server).await?;
+            Ok(Target::Quic {
+                addr,
+                server_name: conn.server_name.clone().unwrap_or(host),
+                trust: trust(conn)?,
+            })
+        }
+        Transport::WebSocket => ws(WsEncoding::Binary),
+        Transport::WebSocketJson => ws(WsEncoding::Json),
+        Transport::WebTransport => {
+            let rest = game_client::rest::Rest::new(&conn.http)?;
+            Target::webtransport(&rest)
+                .await
+                .context("asking the server where its WebTransport endpoint is")
+        }
+    }
+}
+
 async fn ping(args: PingArgs) -> Result<()> {
-    let (addr, host) = resolve(&args.conn.server).await?;
-    let server_name = args.conn.server_name.clone().unwrap_or(host);
-    let trust = trust(&args.conn)?;
-    let mut client = Client::connect(addr, &server_name, trust)
+    let target = target(&args.conn).await?;
+    let mut client = Client::connect_to(&target, ConnectOptions::default())
         .await
-        .with_context(|| format!("connecting to {addr}"))?;
+        .with_context(|| format!("connecting over {}", args.conn.transport))?;
+    let addr = client.remote_addr();
     println!(
-        "connected to {addr} — {} (protocol {})",
+        "connected to {addr} over {} — {} (protocol {})",
+        client.transport(),
         client.server_version(),
         client.protocol_version()
     );
@@ -273,10 +300,8 @@ async fn bots(args: BotsArgs) -> Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
-    let (addr, host) = resolve(&args.conn.server).await?;
-    let trust = trust(&args.conn)?;
-    let mut cfg = game_client::bots::BotConfig::new(&args.http, addr, trust);
-    cfg.server_name = args.conn.server_name.clone().unwrap_or(host);
+    let target = target(&args.conn).await?;
+    let mut cfg = game_client::bots::BotConfig::new(&args.conn.http, target);
     cfg.count = args.count;
     cfg.accounts = args.accounts.max(1);
     cfg.account_prefix = args.account_prefix;
@@ -321,13 +346,10 @@ async fn play(args: PlayArgs) -> Result<()> {
     let Some(password) = args.password else {
         bail!("pass --password or set PIXSIM_PASSWORD");
     };
-    let (addr, host) = resolve(&args.conn.server).await?;
-    let trust = trust(&args.conn)?;
+    let target = target(&args.conn).await?;
     let cfg = game_client::play::PlayConfig {
-        http: args.http,
-        quic: addr,
-        server_name: args.conn.server_name.clone().unwrap_or(host),
-        trust,
+        http: args.conn.http,
+        target,
         email,
         password,
         register: args.register,

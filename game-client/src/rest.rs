@@ -1,4 +1,5 @@
-//! The few REST calls a game client needs: register, log in, list scenes.
+//! The few REST calls a game client needs: register, log in, list scenes, and where
+//! the WebTransport endpoint is with the certificate hashes to pin.
 
 use std::time::Duration;
 
@@ -60,6 +61,55 @@ pub struct SceneSummary {
     /// The world's start scene.
     #[serde(default)]
     pub start: bool,
+}
+
+/// `GET /api/v1/game/webtransport`: the WebTransport session URL and the hashes of
+/// the certificates the server may present (current and next).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebTransportInfo {
+    /// `https://host:port/game`.
+    pub url: String,
+    /// SHA-256 of each certificate (DER) to accept.
+    pub certificate_hashes: Vec<[u8; 32]>,
+}
+
+/// The route's JSON.
+#[derive(Deserialize)]
+struct WebTransportBody {
+    url: String,
+    certificate_hashes: Vec<HashBody>,
+}
+
+#[derive(Deserialize)]
+struct HashBody {
+    algorithm: String,
+    value: String,
+}
+
+impl WebTransportBody {
+    /// The SHA-256 hashes (others skipped); an undecodable one is an error.
+    fn info(self) -> Result<WebTransportInfo, String> {
+        use base64::Engine;
+        let mut certificate_hashes = Vec::new();
+        for h in self.certificate_hashes {
+            if h.algorithm != "sha-256" {
+                continue;
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&h.value)
+                .map_err(|e| format!("certificate hash {:?}: {e}", h.value))?;
+            let hash = <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| format!("certificate hash {:?}: not 32 bytes", h.value))?;
+            certificate_hashes.push(hash);
+        }
+        if certificate_hashes.is_empty() {
+            return Err("no sha-256 certificate hash".into());
+        }
+        Ok(WebTransportInfo {
+            url: self.url,
+            certificate_hashes,
+        })
+    }
 }
 
 /// A REST client bound to a base URL such as `http://127.0.0.1:8080`.
@@ -188,6 +238,19 @@ impl Rest {
                 other => return other,
             }
         }
+    }
+
+    /// Where the WebTransport endpoint is and which certificates to pin
+    /// (`GET /api/v1/game/webtransport`, public).
+    pub async fn webtransport(&self) -> Result<WebTransportInfo, RestError> {
+        let url = format!("{}/api/v1/game/webtransport", self.base);
+        let body = self.send(self.http.get(&url), &url).await?;
+        let body: WebTransportBody = serde_json::from_value(body).map_err(|e| RestError::Body {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+        body.info()
+            .map_err(|detail| RestError::Body { url, detail })
     }
 
     /// The world's scenes (`GET /api/v1/game/scenes`).

@@ -1,4 +1,6 @@
-//! Time sync with the server's simulation clock over QUIC datagrams, NTP style.
+//! Time sync with the server's simulation clock, NTP style: over QUIC datagrams
+//! ([`Client::time_sync`]), or with pings on a transport without datagrams
+//! (WebSocket: `Pong.world_time_ms`); [`Client::sync_clock`] picks the way.
 //!
 //! Reflex mini-game inputs carry the claimed press time in the server's **world
 //! time** (the simulation clock, in ms, that prompt windows are expressed in), so a
@@ -23,7 +25,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use protocol::v2::{ClientDatagram, ServerDatagram};
+use protocol::v2::{ClientDatagram, ClientMessage, ServerDatagram, ServerMessage};
 use protocol::{decode_datagram, encode_datagram};
 
 use crate::{Client, ClientError};
@@ -72,6 +74,82 @@ impl TimeSync {
 }
 
 impl Client {
+    /// Estimates the server's world clock by the transport's means: datagrams on
+    /// QUIC ([`Client::time_sync`]), pings elsewhere ([`Client::ping_sync`]).
+    pub async fn sync_clock(&mut self, samples: usize) -> Result<TimeSync, ClientError> {
+        if self.wire.quic_connection().is_some() {
+            self.time_sync(samples).await
+        } else {
+            self.ping_sync(samples).await
+        }
+    }
+
+    /// Estimates the server's world clock from `samples` pings, keeping the sample
+    /// with the smallest round trip (`Pong.world_time_ms`, stamped when the server
+    /// answered). Messages that arrive meanwhile (events of a joined session) are kept
+    /// for [`Client::recv`]. Fails with [`ClientError::Timeout`] when no pong came
+    /// back, or [`ClientError::Unsupported`] when the server runs no simulation.
+    pub async fn ping_sync(&mut self, samples: usize) -> Result<TimeSync, ClientError> {
+        let mut best: Option<TimeSync> = None;
+        for _ in 0..samples.max(1) {
+            let sample = self.ping_sample().await?;
+            if best.is_none_or(|b| sample.rtt_ms < b.rtt_ms) {
+                best = Some(sample);
+            }
+        }
+        best.ok_or(ClientError::Timeout(self.timeout))
+    }
+
+    /// One ping and its pong, within the client's timeout.
+    async fn ping_sample(&mut self) -> Result<TimeSync, ClientError> {
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        let sent = Instant::now();
+        self.send(&ClientMessage::Ping {
+            nonce,
+            client_time_us: (local_ms(sent) * 1000.0).max(0.0) as u64,
+        })
+        .await?;
+        let deadline = tokio::time::Instant::from_std(sent + self.timeout);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.wire.recv())
+                .await
+                .map_err(|_| ClientError::Timeout(self.timeout))??;
+            let received = Instant::now();
+            match msg {
+                ServerMessage::Pong {
+                    nonce: n,
+                    world_time_ms,
+                    ..
+                } if n == nonce => {
+                    let Some(world_time_ms) = world_time_ms else {
+                        return Err(ClientError::Unsupported(
+                            "the server runs no simulation clock",
+                        ));
+                    };
+                    let rtt_ms = (received - sent).as_secs_f64() * 1000.0;
+                    let midpoint = local_ms(sent) + rtt_ms / 2.0;
+                    return Ok(TimeSync {
+                        offset_ms: world_time_ms as f64 - midpoint,
+                        rtt_ms,
+                    });
+                }
+                ServerMessage::Error { code, message } => {
+                    return Err(self.rejected(code, message).await);
+                }
+                // Another ping's pong; anything else is the application's.
+                ServerMessage::Pong { .. } => continue,
+                other @ (ServerMessage::Welcome { .. }
+                | ServerMessage::Authenticated { .. }
+                | ServerMessage::SessionJoined { .. }
+                | ServerMessage::Event { .. }
+                | ServerMessage::Ack { .. }
+                | ServerMessage::Rejected { .. }
+                | ServerMessage::Heartbeat { .. }) => self.defer(other),
+            }
+        }
+    }
+
     /// Estimates the server's world clock from `samples` time-sync datagrams (at
     /// least one is sent), keeping the sample with the smallest round trip. Each
     /// sample waits at most 500 ms (and at most the client's timeout) for its reply;
@@ -79,7 +157,8 @@ impl Client {
     /// came back at all, or with the connection's error if it closed.
     ///
     /// Datagram replies are read here, so run one time sync at a time per
-    /// connection.
+    /// connection. Only over QUIC ([`ClientError::Unsupported`] elsewhere; see
+    /// [`Client::sync_clock`]).
     pub async fn time_sync(&self, samples: usize) -> Result<TimeSync, ClientError> {
         let per_sample = SAMPLE_TIMEOUT.min(self.timeout);
         let mut best: Option<TimeSync> = None;
@@ -98,17 +177,18 @@ impl Client {
         let sent = Instant::now();
         let client_send_us = (local_ms(sent) * 1000.0).max(0.0) as u64;
         let request = encode_datagram(&ClientDatagram::TimeSyncRequest { client_send_us })?;
-        self.conn
-            .send_datagram(request.into())
-            .map_err(|e| match e {
-                quinn::SendDatagramError::ConnectionLost(e) => ClientError::from(e),
-                other => ClientError::Io(std::io::Error::other(format!(
-                    "cannot send a time-sync datagram: {other}"
-                ))),
-            })?;
+        let Some(conn) = self.wire.quic_connection() else {
+            return Err(ClientError::Unsupported("time-sync datagrams need QUIC"));
+        };
+        conn.send_datagram(request.into()).map_err(|e| match e {
+            quinn::SendDatagramError::ConnectionLost(e) => ClientError::from(e),
+            other => ClientError::Io(std::io::Error::other(format!(
+                "cannot send a time-sync datagram: {other}"
+            ))),
+        })?;
         let deadline = tokio::time::Instant::from_std(sent + wait);
         loop {
-            let bytes = match tokio::time::timeout_at(deadline, self.conn.read_datagram()).await {
+            let bytes = match tokio::time::timeout_at(deadline, conn.read_datagram()).await {
                 Err(_) => return Ok(None),
                 Ok(r) => r?,
             };

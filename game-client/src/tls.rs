@@ -130,10 +130,16 @@ fn provider() -> Arc<CryptoProvider> {
 /// Accepts only the server certificate whose SHA-256 is `fingerprint`; the server
 /// name is not checked.
 fn pinned(fingerprint: &str) -> Result<rustls::ClientConfig, TlsError> {
-    let sha256 = parse_fingerprint(fingerprint)?;
+    rustls_config_pinned(vec![parse_fingerprint(fingerprint)?])
+}
+
+/// The TLS 1.3 client configuration (no ALPN yet) that accepts only a server
+/// certificate whose SHA-256 is one of `hashes` (as a browser's WebTransport
+/// `serverCertificateHashes`); the server name is not checked.
+pub fn rustls_config_pinned(hashes: Vec<[u8; 32]>) -> Result<rustls::ClientConfig, TlsError> {
     let provider = provider();
     let verifier = PinnedVerifier {
-        sha256,
+        sha256: hashes,
         algorithms: provider.signature_verification_algorithms,
     };
     Ok(rustls::ClientConfig::builder_with_provider(provider)
@@ -156,11 +162,11 @@ fn with_roots(roots: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfi
         .with_no_client_auth())
 }
 
-/// Accepts exactly one leaf certificate, identified by its SHA-256; the
-/// handshake signature is still verified against that certificate's key.
+/// Accepts exactly the leaf certificates identified by these SHA-256s; the
+/// handshake signature is still verified against the certificate's key.
 #[derive(Debug)]
 struct PinnedVerifier {
-    sha256: [u8; 32],
+    sha256: Vec<[u8; 32]>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -174,7 +180,7 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if got == self.sha256 {
+        if self.sha256.contains(&got) {
             Ok(ServerCertVerified::assertion())
         } else {
             tracing::warn!(

@@ -1,14 +1,16 @@
 //! Game channel benchmark: the real `pixsim-server` binary (a child process, on its
 //! embedded PostgreSQL, with durable acknowledgement) and load bots in this process,
-//! each with its own QUIC connection and game session, playing random valid choices.
+//! each with its own connection and game session, playing random valid choices; once
+//! per transport (QUIC, WebSocket binary, WebSocket JSON, WebTransport), each on a
+//! fresh state dir, measured the same way.
 //!
-//! Prints connections held, commands per second, command→event and command→ack
-//! latency percentiles, the server's memory per connected session and errors, against
-//! the targets:
+//! Prints, per transport, connections held, commands per second, command→event and
+//! command→ack latency percentiles, the server's memory per connected session and
+//! errors, against the targets:
 //! 2,000 clients, p99 command→event ≤ one tick period (50 ms at 20 Hz) + 5 ms, zero
-//! errors.
+//! errors; then a table of every transport side by side.
 //!
-//! Two server runs on one state dir: first the memory phase, on a server whose allocator
+//! Per transport, two server runs on one state dir: first the memory phase, on a server whose allocator
 //! returns freed pages at once (`MIMALLOC_PURGE_DELAY=0`) so that VmRSS follows live
 //! memory (with the bots connected, minus the idle baseline, over the bots); then play,
 //! on the server as it ships. Purging at once faults freed pages back in, zeroed, on
@@ -16,7 +18,9 @@
 //! runs its effect on p99 command→event was within the machine's noise).
 //!
 //! `cargo bench -p tests --bench game_channel`. Environment:
-//! - `BENCH_BOTS` (2000), `BENCH_SECS` (30): bots and play time;
+//! - `BENCH_TRANSPORTS` (all: `quic,websocket,websocket-json,webtransport`): the
+//!   transports measured, in order (`pixsim-client --transport` names);
+//! - `BENCH_BOTS` (2000), `BENCH_SECS` (30): bots and play time (per transport);
 //! - `BENCH_THINK_MS` (`500-1500`): think time before each choice, uniform;
 //! - `BENCH_ACCOUNTS` (16): the bots' shared accounts;
 //! - `BENCH_TICK_HZ`: the server's tick rate (default: its own, 20 Hz);
@@ -37,8 +41,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use game_client::Trust;
 use game_client::bots::{BotConfig, Fleet};
+use game_client::{Target, Transport, Trust, WsEncoding};
 
 /// A Prometheus histogram read from the server's text: cumulative `(bound, count)`,
 /// sum and count.
@@ -507,28 +511,137 @@ fn children_of(pid: u32) -> Vec<String> {
     out
 }
 
+/// What one transport's run is measured with.
+struct Params {
+    bots: usize,
+    secs: u64,
+    think: (Duration, Duration),
+    accounts: usize,
+}
+
+/// One transport's figures, for the summary table.
+struct Row {
+    transport: Transport,
+    bots: usize,
+    held: usize,
+    per_second: f64,
+    event: (f64, f64),
+    ack: (f64, f64),
+    per_connection_kib: f64,
+    errors: u64,
+}
+
+/// `BENCH_TRANSPORTS` (`quic,websocket,...`): the transports to measure, in order
+/// (default: all).
+fn bench_transports() -> Vec<Transport> {
+    match std::env::var("BENCH_TRANSPORTS") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|t| {
+                t.trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("BENCH_TRANSPORTS: {e}"))
+            })
+            .collect(),
+        _ => Transport::ALL.to_vec(),
+    }
+}
+
+/// Where the bots reach `server` over `transport`.
+async fn target(server: &Running, state: &Path, transport: Transport) -> Target {
+    match transport {
+        Transport::Quic => Target::Quic {
+            addr: server.quic,
+            server_name: "localhost".into(),
+            trust: Trust::CertFile(state.join("quic").join("cert.pem")),
+        },
+        Transport::WebSocket => Target::websocket(&server.http, WsEncoding::Binary).unwrap(),
+        Transport::WebSocketJson => Target::websocket(&server.http, WsEncoding::Json).unwrap(),
+        Transport::WebTransport => {
+            let rest = game_client::rest::Rest::new(&server.http).unwrap();
+            Target::webtransport(&rest).await.unwrap()
+        }
+    }
+}
+
 fn main() {
-    let bots = env_num("BENCH_BOTS", 2000) as usize;
-    let secs = env_num("BENCH_SECS", 30);
-    let think = parse_range_ms(&env_or("BENCH_THINK_MS", "500-1500"));
-    let accounts = env_num("BENCH_ACCOUNTS", 16) as usize;
+    let params = Params {
+        bots: env_num("BENCH_BOTS", 2000) as usize,
+        secs: env_num("BENCH_SECS", 30),
+        think: parse_range_ms(&env_or("BENCH_THINK_MS", "500-1500")),
+        accounts: env_num("BENCH_ACCOUNTS", 16) as usize,
+    };
+    let transports = bench_transports();
     let bin = server_binary();
-    let state = std::env::temp_dir().join(format!(
-        "pixsim-bench-game-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&state).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let bot_config = |server: &Running| {
-        let mut cfg = BotConfig::new(
-            &server.http,
-            server.quic,
-            Trust::CertFile(state.join("quic").join("cert.pem")),
+    let mut rows = Vec::new();
+    for transport in transports {
+        rows.push(measure(&bin, &rt, &params, transport));
+    }
+    print_table(&params, &rows);
+}
+
+/// The summary: one line per transport.
+fn print_table(params: &Params, rows: &[Row]) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!();
+    println!(
+        "== game channel per transport: {} bots, {} s, think {:?} (load average {}) ==",
+        params.bots,
+        params.secs,
+        params.think,
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "{:<15} {:>11} {:>10} {:>22} {:>22} {:>14} {:>7}",
+        "transport",
+        "connections",
+        "commands/s",
+        "command→event p50/p99",
+        "command→ack p50/p99",
+        "server KiB/conn",
+        "errors"
+    );
+    for r in rows {
+        println!(
+            "{:<15} {:>11} {:>10.0} {:>22} {:>22} {:>14.1} {:>7}",
+            r.transport.name(),
+            format!("{}/{}", r.held, r.bots),
+            r.per_second,
+            format!("{:.1} / {:.1} ms", r.event.0, r.event.1),
+            format!("{:.1} / {:.1} ms", r.ack.0, r.ack.1),
+            r.per_connection_kib,
+            r.errors
         );
+    }
+}
+
+/// One transport, measured as the QUIC-only benchmark always was, on a state dir of
+/// its own: the memory phase on a purging server, then play on the server as it
+/// ships; prints the details and returns the summary.
+fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport: Transport) -> Row {
+    let Params {
+        bots,
+        secs,
+        think,
+        accounts,
+    } = *params;
+    eprintln!("=== {transport}: {bots} bots ===");
+    let state = std::env::temp_dir().join(format!(
+        "pixsim-bench-game-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&state).unwrap();
+    let bot_config = |server: &Running| {
+        let target = rt.block_on(target(server, &state, transport));
+        let mut cfg = BotConfig::new(&server.http, target);
         cfg.count = bots;
         cfg.accounts = accounts;
         cfg.think = think;
@@ -539,7 +652,7 @@ fn main() {
     // Memory: a server of its own whose allocator returns freed pages at once, so
     // VmRSS follows live memory. The idle baseline (logged in, nothing connected),
     // then the bots connect and create their sessions.
-    let mut server = serve(&bin, &state, true);
+    let mut server = serve(bin, &state, true);
     let pid = server.child.id();
     let cfg = bot_config(&server);
     let (baseline, connected_rss, connected) = rt.block_on(async {
@@ -558,7 +671,7 @@ fn main() {
     stop(&mut server);
 
     // Latency and throughput: the server as it ships, on the same state dir.
-    let mut server = serve(&bin, &state, false);
+    let mut server = serve(bin, &state, false);
     let pid = server.child.id();
     let cfg = bot_config(&server);
     let database = server.database.clone();
@@ -644,7 +757,7 @@ fn main() {
     let target = 1000.0 / rate + 5.0;
     let ok = |b: bool| if b { "ok" } else { "MISSED" };
     println!();
-    println!("== game channel: {bots} bots, {secs} s, think {think:?} ==");
+    println!("== game channel over {transport}: {bots} bots, {secs} s, think {think:?} ==");
     println!(
         "machine: {cores} cores, shared (load average {}); server and bots on the same machine",
         load.split_whitespace()
@@ -750,5 +863,21 @@ fn main() {
         println!("state dir kept: {}", state.display());
     } else {
         let _ = std::fs::remove_dir_all(&state);
+    }
+    Row {
+        transport,
+        bots,
+        held: report.held,
+        per_second: report.per_second(),
+        event: (
+            report.command_to_event.percentile_ms(0.5),
+            report.command_to_event.percentile_ms(0.99),
+        ),
+        ack: (
+            report.command_to_ack.percentile_ms(0.5),
+            report.command_to_ack.percentile_ms(0.99),
+        ),
+        per_connection_kib: per_session,
+        errors: report.error_count(),
     }
 }

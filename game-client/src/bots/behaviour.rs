@@ -242,7 +242,7 @@ mod tests {
     use protocol::v2::Choice;
 
     use super::*;
-    use crate::Trust;
+    use crate::{Target, Trust};
 
     fn event(at_ms: i64, event: GameEvent) -> ServerMessage {
         ServerMessage::Event {
@@ -254,8 +254,12 @@ mod tests {
 
     #[test]
     fn a_bot_chooses_an_offered_edge_and_times_its_answer() {
-        let trust = Trust::Fingerprint(String::new());
-        let mut cfg = BotConfig::new("http://h", "127.0.0.1:1".parse().unwrap(), trust);
+        let target = Target::Quic {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            server_name: "localhost".into(),
+            trust: Trust::Fingerprint(String::new()),
+        };
+        let mut cfg = BotConfig::new("http://h", target);
         cfg.think = (Duration::ZERO, Duration::ZERO);
         let (mut state, mut clock, mut stats) =
             (State::default(), Clock::new(None), BotStats::default());

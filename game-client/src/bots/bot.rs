@@ -31,7 +31,7 @@ async fn connect_bot(
         endpoint,
         ..ConnectOptions::default()
     };
-    let mut c = Client::connect_with(cfg.quic, &cfg.server_name, cfg.trust.clone(), opts)
+    let mut c = Client::connect_to(&cfg.target, opts)
         .await
         .map_err(|e| ("connect", e))?;
     c.authenticate(token)
@@ -70,7 +70,7 @@ pub(super) async fn bot(
     stats.started = 1;
     let _ = ready.send(true).await;
     drop(ready);
-    let mut clock = Clock::new(c.time_sync(3).await.ok());
+    let mut clock = Clock::new(c.sync_clock(3).await.ok());
     let mut state = State::default();
     let Some(deadline) = idle(&mut c, &mut go, &mut state, &mut clock, &mut stats).await else {
         return stats;

@@ -1,7 +1,6 @@
 //! The load runner: [`Fleet`] connects every bot (each its own task), starts them
 //! together, and gathers their figures into a [`BotReport`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,10 +10,12 @@ use super::BotConfig;
 use super::BotError;
 use super::bot::bot;
 use super::report::{BotReport, BotStats, Tally};
+use crate::Transport;
 
 /// Connected bots, idling until [`Fleet::play`].
 pub struct Fleet {
     bots: usize,
+    transport: Transport,
     tasks: Vec<tokio::task::JoinHandle<BotStats>>,
     go: watch::Sender<Option<Instant>>,
     connected: usize,
@@ -37,14 +38,11 @@ impl Fleet {
     /// a session) and returns once every bot is connected or has failed.
     pub async fn launch(cfg: &BotConfig, tokens: &[String]) -> Result<Fleet, BotError> {
         let started = Instant::now();
-        let local: SocketAddr = if cfg.quic.is_ipv6() {
-            (std::net::Ipv6Addr::LOCALHOST, 0).into()
-        } else {
-            (std::net::Ipv4Addr::LOCALHOST, 0).into()
-        };
         let mut endpoints = Vec::new();
-        for _ in 0..cfg.endpoints.min(cfg.count) {
-            endpoints.push(quinn::Endpoint::client(local)?);
+        if let Some(local) = cfg.target.local_udp_addr()? {
+            for _ in 0..cfg.endpoints.min(cfg.count) {
+                endpoints.push(quinn::Endpoint::client(local)?);
+            }
         }
         let (go, go_rx) = watch::channel(None);
         let (ready_tx, mut ready_rx) = mpsc::channel(cfg.count.max(1));
@@ -75,6 +73,7 @@ impl Fleet {
         }
         Ok(Fleet {
             bots: cfg.count,
+            transport: cfg.target.transport(),
             tasks,
             go,
             connected,
@@ -105,6 +104,7 @@ impl Fleet {
         let _ = self.go.send(Some(started + duration));
         let report = BotReport {
             bots: self.bots,
+            transport: self.transport,
             connected: self.connected,
             connect_time: self.connect_time,
             ..BotReport::default()

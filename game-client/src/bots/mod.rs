@@ -1,4 +1,5 @@
-//! Load bots: each bot has its own QUIC connection and game session, plays random
+//! Load bots: each bot has its own connection (over the [`Target`]'s transport) and
+//! game session, plays random
 //! valid choices (and reflex inputs) with a think time, starts a new session at an
 //! ending, and measures command latency.
 //!
@@ -26,10 +27,9 @@ mod report;
 pub use fleet::Fleet;
 pub use report::{BotReport, Latencies};
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::Trust;
+use crate::Target;
 use crate::rest::{Rest, RestError};
 
 /// Bot run settings.
@@ -37,12 +37,8 @@ use crate::rest::{Rest, RestError};
 pub struct BotConfig {
     /// REST base URL, e.g. `http://127.0.0.1:8080`.
     pub http: String,
-    /// QUIC address of the server.
-    pub quic: SocketAddr,
-    /// TLS server name.
-    pub server_name: String,
-    /// Certificate trust.
-    pub trust: Trust,
+    /// Where the game channel is, over which transport.
+    pub target: Target,
     /// Number of bots (one connection and one session each).
     pub count: usize,
     /// Accounts shared by the bots (registered when missing).
@@ -57,20 +53,19 @@ pub struct BotConfig {
     pub reaction: (Duration, Duration),
     /// Connections being set up at once.
     pub connect_concurrency: usize,
-    /// Bots share this many client UDP endpoints (0: one per bot).
+    /// QUIC and WebTransport: bots share this many client UDP endpoints (0: one per
+    /// bot).
     pub endpoints: usize,
     /// Start scene (the world's start scene when `None`).
     pub scene: Option<String>,
 }
 
 impl BotConfig {
-    /// Defaults for everything but the addresses and trust.
-    pub fn new(http: &str, quic: SocketAddr, trust: Trust) -> BotConfig {
+    /// Defaults for everything but the addresses.
+    pub fn new(http: &str, target: Target) -> BotConfig {
         BotConfig {
             http: http.trim_end_matches('/').to_owned(),
-            quic,
-            server_name: "localhost".into(),
-            trust,
+            target,
             count: 10,
             accounts: 8,
             account_prefix: "bot".into(),
@@ -98,6 +93,9 @@ pub enum BotError {
     /// The shared client endpoints could not be opened.
     #[error("client endpoint: {0}")]
     Endpoint(#[from] std::io::Error),
+    /// The target is unusable (a bad URL).
+    #[error(transparent)]
+    Target(#[from] crate::ClientError),
 }
 
 /// Logs the account pool in (registering missing accounts) and returns one token

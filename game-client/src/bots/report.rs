@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::Transport;
+
 /// Latency samples (µs) with percentiles.
 #[derive(Clone, Debug, Default)]
 pub struct Latencies {
@@ -57,6 +59,8 @@ impl Latencies {
 pub struct BotReport {
     /// Bots asked for.
     pub bots: usize,
+    /// The transport the bots spoke.
+    pub transport: Transport,
     /// Bots connected with a session when play started.
     pub connected: usize,
     /// Bots whose connection was still up at the end.
@@ -110,6 +114,7 @@ impl BotReport {
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "bots": self.bots,
+            "transport": self.transport.name(),
             "connected": self.connected,
             "held": self.held,
             "commands": self.commands,
@@ -136,8 +141,9 @@ impl std::fmt::Display for BotReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "bots {} · connected {} (in {:.1} s) · held to the end {}",
+            "bots {} over {} · connected {} (in {:.1} s) · held to the end {}",
             self.bots,
+            self.transport,
             self.connected,
             self.connect_time.as_secs_f64(),
             self.held

@@ -5,7 +5,7 @@
 //! their estimate of the server's world time (`now`, in world ms), which decides when
 //! a choice is revealed and what time a reflex key press claims. Its views are made in
 //! `render.rs`, the progression it tracks is [`Progress`] (`progress.rs`). [`run`]
-//! (`terminal.rs`) drives it: REST login, scene choice, the QUIC session, and one loop
+//! (`terminal.rs`) drives it: REST login, scene choice, the game session, and one loop
 //! over server messages, input lines, reveal deadlines and heartbeats, reconnecting and
 //! resuming (join with `last_seq`) when the connection drops, with the world clock
 //! estimate of `clock.rs`.

@@ -63,6 +63,9 @@ pub struct Player {
     /// After `Resumed` at the node already shown: its re-presentation is not
     /// printed again.
     resumed_at: Option<(String, String)>,
+    /// The seqs a reconnect missed, rendered from the snapshot: their resent events
+    /// are not replayed, but a `Resumed` among them is still told.
+    missed: std::ops::Range<u64>,
     offer: Vec<Choice>,
     /// Indices into `offer`, in the order their numbers were given (1-based).
     numbered: Vec<usize>,
@@ -89,6 +92,7 @@ impl Player {
             node: None,
             view: Vec::new(),
             resumed_at: None,
+            missed: 0..0,
             offer: Vec::new(),
             numbered: Vec::new(),
             prompt: None,
@@ -143,6 +147,7 @@ impl Player {
         if joined.next_seq > seen {
             if reconnect {
                 step.say("(the story went on meanwhile)");
+                self.missed = seen..joined.next_seq;
             }
             self.restore(joined);
             step.text.extend(self.situation(None));
@@ -246,7 +251,15 @@ impl Player {
     fn on_seq_event(&mut self, seq: u64, event: EventBody, now: Option<i64>) -> Step {
         let mut step = Step::default();
         if self.last_seq.is_some_and(|last| seq <= last) {
-            return step; // already seen: never shown twice
+            // Already seen (never shown twice), or missed and shown by the snapshot:
+            // the server's restart meanwhile is still worth telling, once.
+            if self.missed.contains(&seq)
+                && let Some(GameEvent::Resumed { scene, node, notes }) = event.known()
+            {
+                say_resumed(scene, node, notes, &mut step);
+                self.missed = seq + 1..self.missed.end;
+            }
+            return step;
         }
         self.last_seq = Some(seq);
         // An event of a newer server is skipped (its seq still counts).
@@ -365,12 +378,7 @@ impl Player {
 
     /// The server resumed the session (after a restart) at `scene`/`node`.
     fn resumed(&mut self, scene: String, node: String, notes: &[String], step: &mut Step) {
-        step.say(format!(
-            "(the server resumed the session at {scene}/{node})"
-        ));
-        for n in notes {
-            step.say(format!("(note: {n})"));
-        }
+        say_resumed(&scene, &node, notes, step);
         let same = self.scene.as_deref() == Some(scene.as_str())
             && self.node.as_deref() == Some(node.as_str());
         self.resumed_at = same.then_some((scene, node));
@@ -628,6 +636,16 @@ impl Player {
             None => step.say(format!("(no choice {n}: 1-{})", self.numbered.len())),
         }
         step
+    }
+}
+
+/// Tells that the server resumed the session (after a restart) at `scene`/`node`.
+fn say_resumed(scene: &str, node: &str, notes: &[String], step: &mut Step) {
+    step.say(format!(
+        "(the server resumed the session at {scene}/{node})"
+    ));
+    for n in notes {
+        step.say(format!("(note: {n})"));
     }
 }
 

@@ -1,9 +1,8 @@
-//! The terminal loop of `pixsim-client play`: REST login, the scene picker, the QUIC
-//! session, and one loop that selects over server messages, input lines, reveal
+//! The terminal loop of `pixsim-client play`: REST login, the scene picker, the game
+//! session (over the [`Target`]'s transport), and one loop that selects over server messages, input lines, reveal
 //! deadlines and heartbeats, feeding [`Player`] and printing what it says; when the
 //! connection drops it reconnects with backoff and rejoins after `last_seq`.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use protocol::v2::{ErrorCode, ServerMessage};
@@ -14,19 +13,15 @@ use super::clock::{WorldClock, stamp};
 use super::player::{Done, Player, Step};
 use super::render;
 use crate::rest::{Rest, RestError, SceneSummary};
-use crate::{Client, ClientError, ConnectOptions, Joined, Trust};
+use crate::{Client, ClientError, ConnectOptions, Joined, Target};
 
 /// Login details of `pixsim-client play`.
 #[derive(Clone, Debug)]
 pub struct PlayConfig {
     /// REST base URL.
     pub http: String,
-    /// QUIC address.
-    pub quic: SocketAddr,
-    /// TLS server name.
-    pub server_name: String,
-    /// Certificate trust.
-    pub trust: Trust,
+    /// Where the game channel is, over which transport.
+    pub target: Target,
     /// Account email.
     pub email: String,
     /// Account password.
@@ -50,7 +45,7 @@ pub enum PlayError {
     /// A REST call failed.
     #[error(transparent)]
     Rest(#[from] RestError),
-    /// The QUIC side failed (and reconnecting did not help).
+    /// The game channel failed (and reconnecting did not help).
     #[error(transparent)]
     Client(#[from] ClientError),
     /// Reading input or writing output failed.
@@ -90,15 +85,20 @@ async fn open(
     cfg: &PlayConfig,
     rest: &Rest,
     token: &mut String,
-    target: Target<'_>,
+    goal: Goal<'_>,
     timeout: Duration,
 ) -> Result<(Conn, Joined), PlayError> {
     let opts = ConnectOptions {
         timeout,
         ..ConnectOptions::default()
     };
-    let mut client =
-        Client::connect_with(cfg.quic, &cfg.server_name, cfg.trust.clone(), opts).await?;
+    // WebTransport: the certificates may have rotated (or the server restarted with
+    // new ones) since the last connection: ask again which to pin.
+    let target = match &cfg.target {
+        Target::WebTransport { .. } => Target::webtransport(rest).await?,
+        Target::Quic { .. } | Target::WebSocket { .. } => cfg.target.clone(),
+    };
+    let mut client = Client::connect_to(&target, opts).await?;
     if let Err(e) = client.authenticate(token).await {
         if e.close_code() != Some(protocol::CloseCode::Unauthenticated) {
             return Err(e.into());
@@ -111,14 +111,14 @@ async fn open(
             timeout,
             ..ConnectOptions::default()
         };
-        client = Client::connect_with(cfg.quic, &cfg.server_name, cfg.trust.clone(), opts).await?;
+        client = Client::connect_to(&target, opts).await?;
         client.authenticate(token).await?;
     }
-    let joined = match target {
-        Target::Create(scene) => client.create_session(scene).await?,
-        Target::Join(id, last_seq) => client.join_session(id, last_seq).await?,
+    let joined = match goal {
+        Goal::Create(scene) => client.create_session(scene).await?,
+        Goal::Join(id, last_seq) => client.join_session(id, last_seq).await?,
     };
-    let clock = WorldClock::new(client.time_sync(5).await.ok());
+    let clock = WorldClock::new(client.sync_clock(5).await.ok());
     let live_from = joined.next_seq;
     Ok((
         Conn {
@@ -131,7 +131,7 @@ async fn open(
 }
 
 #[derive(Clone, Copy)]
-enum Target<'a> {
+enum Goal<'a> {
     Create(Option<&'a str>),
     Join(Uuid, Option<u64>),
 }
@@ -198,11 +198,11 @@ where
         (None, Some(s)) => Some(s.clone()),
         (None, None) => pick_scene(&scenes, &mut lines, &mut out).await?,
     };
-    let target = match cfg.session {
-        Some(id) => Target::Join(id, None),
-        None => Target::Create(scene.as_deref()),
+    let goal = match cfg.session {
+        Some(id) => Goal::Join(id, None),
+        None => Goal::Create(scene.as_deref()),
     };
-    let (mut conn, joined) = open(&cfg, &rest, &mut token, target, Duration::from_secs(10)).await?;
+    let (mut conn, joined) = open(&cfg, &rest, &mut token, goal, Duration::from_secs(10)).await?;
     write_lines(&mut out, &player.attach(&joined, false).text).await?;
     if joined.ended && joined.next_seq == 0 {
         return Ok(Done::Ended("ended".into()));
@@ -247,8 +247,8 @@ async fn reconnect(
     let mut backoff = Duration::from_millis(200);
     loop {
         tokio::time::sleep(backoff).await;
-        let target = Target::Join(id, player.last_seq());
-        match open(cfg, rest, token, target, Duration::from_secs(3)).await {
+        let goal = Goal::Join(id, player.last_seq());
+        match open(cfg, rest, token, goal, Duration::from_secs(3)).await {
             Ok(ok) => return Ok(ok),
             Err(PlayError::Client(e)) if Instant::now() < deadline && !permanent(&e) => {
                 tracing::debug!(error = %e, ?backoff, "reconnect failed");
@@ -266,7 +266,10 @@ async fn reconnect(
 /// Failures that another attempt would meet again.
 fn permanent(e: &ClientError) -> bool {
     match e {
-        ClientError::Config(_) | ClientError::UntrustedCertificate(_) => true,
+        ClientError::Config(_)
+        | ClientError::UntrustedCertificate(_)
+        | ClientError::Url(_)
+        | ClientError::Unsupported(_) => true,
         ClientError::Rejected { code, .. } => match code {
             ErrorCode::SessionNotFound | ErrorCode::InvalidRequest | ErrorCode::VersionMismatch => {
                 true
@@ -289,7 +292,13 @@ fn permanent(e: &ClientError) -> bool {
         | ClientError::Codec(_)
         | ClientError::Unexpected(_)
         | ClientError::StreamEnded
-        | ClientError::Timeout(_) => false,
+        | ClientError::Timeout(_)
+        // A refused upgrade or socket error: the server may be restarting.
+        | ClientError::WebSocket(_)
+        | ClientError::WebSocketClosed { .. }
+        | ClientError::WebSocketLost(_)
+        | ClientError::WebTransportConnect(_)
+        | ClientError::WebTransport(_) => false,
     }
 }
 

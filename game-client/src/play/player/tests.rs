@@ -549,6 +549,38 @@ fn a_reconnect_after_missed_events_renders_the_snapshot_and_an_open_round() {
 }
 
 #[test]
+fn a_server_restart_missed_while_away_is_told_once_beside_the_snapshot() {
+    let mut p = player();
+    p.on_message(
+        event(0, node("gallery", "arrive", &[("mara", "Old.")])),
+        None,
+    );
+    p.connection_lost("reset");
+    let s = p.attach(&joined_at_talk(3), true);
+    assert!(s.text.contains(&"(the story went on meanwhile)".to_owned()));
+    let resumed = || GameEvent::Resumed {
+        scene: "gallery".into(),
+        node: "talk".into(),
+        notes: vec!["a note".into()],
+    };
+    // Resent events the snapshot covers: nothing is replayed but the restart.
+    assert!(
+        p.on_message(event(1, node("gallery", "x", &[("p", "Gone.")])), None)
+            .text
+            .is_empty()
+    );
+    assert_eq!(
+        p.on_message(event(2, resumed()), None).text,
+        vec![
+            "(the server resumed the session at gallery/talk)".to_owned(),
+            "(note: a note)".into()
+        ]
+    );
+    assert!(p.on_message(event(2, resumed()), None).text.is_empty());
+    assert_eq!(p.last_seq(), Some(2));
+}
+
+#[test]
 fn an_ended_session_joined_shows_its_end_and_a_take_over_quits() {
     let mut p = Player::new("http://h", &scenes());
     let mut j = joined_at_talk(5);
