@@ -35,7 +35,7 @@ pub fn bind(
 /// What the API's state holds of the endpoint.
 pub struct ApiParts {
     /// For `GET /api/v1/game/webtransport`.
-    pub directory: api::routes::game_webtransport::WebTransportDirectory,
+    pub directory: api::WebTransportDirectory,
     /// `pixsim_webtransport_connections` and `pixsim_webtransport_connections_accepted_total`.
     pub metrics: api::MetricsSource,
 }
@@ -69,8 +69,8 @@ fn metrics(stats: channel::ConnectionStats) -> api::MetricsSource {
 fn directory(
     cfg: &Config,
     server: &webtransport::WebTransportServer,
-) -> api::routes::game_webtransport::WebTransportDirectory {
-    use api::routes::game_webtransport::{WebTransportCerts, WebTransportDirectory};
+) -> api::WebTransportDirectory {
+    use api::{WebTransportCerts, WebTransportDirectory};
     let certs = server.certificates();
     WebTransportDirectory {
         port: server.local_addr().port(),

@@ -33,7 +33,8 @@ pub mod state;
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 pub use state::{
     AppState, BoxFuture, ChannelFigures, ChannelStats, ContentInfo, ContentStatus, Gauges,
-    HealthProbe, MetricsSource, ScrapeToken, ServerInfo, TickHandle,
+    HealthProbe, MetricsSource, ScrapeToken, ServerInfo, TickHandle, WebTransportCerts,
+    WebTransportDirectory,
 };
 
 /// Largest accepted request body (JSON), in bytes.

@@ -29,7 +29,7 @@ pub struct AppState {
     /// WebSocket and SSE streams open per user (`http.max_streams_per_user`).
     pub streams: crate::limits::UserSlots,
     /// The WebTransport endpoint, when it runs (`GET /api/v1/game/webtransport`).
-    pub webtransport: Option<crate::routes::game_webtransport::WebTransportDirectory>,
+    pub webtransport: Option<WebTransportDirectory>,
     /// The content's media files, served at `/assets/{path}` (`content.assets_dir`).
     pub assets_dir: Arc<std::path::PathBuf>,
     /// The game channel served over WebSocket (`/api/v1/game/ws`): the game's
@@ -177,3 +177,38 @@ pub struct ChannelFigures {
 
 /// Reads the transport's [`ChannelFigures`] on each scrape (without blocking).
 pub type ChannelStats = Arc<dyn Fn() -> ChannelFigures + Send + Sync>;
+
+/// The certificates the endpoint holds at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebTransportCerts {
+    /// SHA-256 of each certificate's DER: the current one first, then the next.
+    pub sha256: Vec<[u8; 32]>,
+    /// End of the current certificate's validity.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Reads the endpoint's [`WebTransportCerts`] on each request (without blocking).
+pub type CertsSource = Arc<dyn Fn() -> WebTransportCerts + Send + Sync>;
+
+/// Where the WebTransport endpoint listens and how to read its certificates.
+#[derive(Clone)]
+pub struct WebTransportDirectory {
+    /// The endpoint's UDP port.
+    pub port: u16,
+    /// The session path (`/game`).
+    pub path: String,
+    /// The host name clients should use; `None`: the request's `Host`.
+    pub public_host: Option<String>,
+    /// The certificates now.
+    pub certs: CertsSource,
+}
+
+impl std::fmt::Debug for WebTransportDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebTransportDirectory")
+            .field("port", &self.port)
+            .field("path", &self.path)
+            .field("public_host", &self.public_host)
+            .finish_non_exhaustive()
+    }
+}

@@ -11,7 +11,6 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::v2::{ClientMessage, SERVER_MESSAGE_VARIANTS, ServerMessage};
 use crate::{CloseCode, FRAME_HEADER_LEN, MAX_DATAGRAM_LEN, MAX_FRAME_LEN};
 
 /// Encoding or decoding failure.
@@ -117,26 +116,6 @@ pub fn decode_payload<M: DeserializeOwned>(payload: &[u8]) -> Result<M, CodecErr
     }
 }
 
-/// Decodes one server message payload as a client should: a message tag this build does
-/// not know gives `Ok(None)` (skip it: a newer server added it), and bytes after a known
-/// message's fields are ignored (fields a newer server appended).
-pub fn decode_server_payload(payload: &[u8]) -> Result<Option<ServerMessage>, CodecError> {
-    if payload.len() > MAX_FRAME_LEN {
-        return Err(CodecError::FrameTooLarge {
-            len: payload.len() as u64,
-            max: MAX_FRAME_LEN,
-        });
-    }
-    let tag = read_varint_u32(payload)
-        .ok_or(CodecError::Malformed(postcard::Error::DeserializeBadVarint))?;
-    if tag as usize >= SERVER_MESSAGE_VARIANTS.len() {
-        return Ok(None);
-    }
-    postcard::take_from_bytes(payload)
-        .map(|(msg, _)| Some(msg))
-        .map_err(CodecError::Malformed)
-}
-
 /// The LEB128 varint `u32` at the start of `bytes` (an enum tag), if there is one.
 pub(crate) fn read_varint_u32(bytes: &[u8]) -> Option<u32> {
     let mut value: u64 = 0;
@@ -147,48 +126,6 @@ pub(crate) fn read_varint_u32(bytes: &[u8]) -> Option<u32> {
         }
     }
     None
-}
-
-/// Encodes `msg` in the JSON encoding (one WebSocket text message).
-pub fn to_json<M: Serialize + ?Sized>(msg: &M) -> Result<String, CodecError> {
-    serde_json::to_string(msg).map_err(|e| CodecError::Json(e.to_string()))
-}
-
-/// Decodes a client message in the JSON encoding, strictly (unknown fields are
-/// ignored, like serde does, but an unknown message is an error). At most
-/// [`MAX_FRAME_LEN`] bytes.
-pub fn client_from_json(text: &str) -> Result<ClientMessage, CodecError> {
-    if text.len() > MAX_FRAME_LEN {
-        return Err(CodecError::FrameTooLarge {
-            len: text.len() as u64,
-            max: MAX_FRAME_LEN,
-        });
-    }
-    serde_json::from_str(text).map_err(|e| CodecError::Json(e.to_string()))
-}
-
-/// Decodes a server message in the JSON encoding as a client should: a message this
-/// build does not know gives `Ok(None)`, unknown fields are ignored.
-pub fn server_from_json(text: &str) -> Result<Option<ServerMessage>, CodecError> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| CodecError::Json(e.to_string()))?;
-    let name = match &v {
-        serde_json::Value::String(s) => s.as_str(),
-        serde_json::Value::Object(m) if m.len() == 1 => {
-            m.keys().next().map(String::as_str).unwrap_or_default()
-        }
-        _ => {
-            return Err(CodecError::Json(
-                "a message is an object with one key".into(),
-            ));
-        }
-    };
-    if !SERVER_MESSAGE_VARIANTS.contains(&name) {
-        return Ok(None);
-    }
-    serde_json::from_value(v)
-        .map(Some)
-        .map_err(|e| CodecError::Json(e.to_string()))
 }
 
 /// Encodes `msg` as one datagram payload (no length prefix), at most

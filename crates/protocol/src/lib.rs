@@ -38,15 +38,17 @@
 
 pub mod close;
 pub mod codec;
+pub mod json;
 pub mod state;
 pub mod v2;
 
 pub use close::CloseCode;
 pub use codec::{
-    CodecError, FrameDecoder, client_from_json, decode_datagram, decode_payload,
-    decode_server_payload, encode_datagram, encode_frame, frame, server_from_json, to_json,
+    CodecError, FrameDecoder, decode_datagram, decode_payload, encode_datagram, encode_frame, frame,
 };
+pub use json::{client_from_json, server_from_json, to_json};
 pub use state::{ConnState, verify_datagram};
+pub use v2::decode_server_payload;
 
 /// ALPN protocol identifier negotiated during the TLS handshake.
 pub const ALPN: &[u8] = b"pixsim/1";

@@ -854,6 +854,29 @@ impl EncodedEventRef<'_> {
     }
 }
 
+/// Decodes one server message payload as a client should: a message tag this build does
+/// not know gives `Ok(None)` (skip it: a newer server added it), and bytes after a known
+/// message's fields are ignored (fields a newer server appended).
+pub fn decode_server_payload(
+    payload: &[u8],
+) -> Result<Option<ServerMessage>, crate::codec::CodecError> {
+    if payload.len() > crate::MAX_FRAME_LEN {
+        return Err(crate::codec::CodecError::FrameTooLarge {
+            len: payload.len() as u64,
+            max: crate::MAX_FRAME_LEN,
+        });
+    }
+    let tag = crate::codec::read_varint_u32(payload).ok_or(crate::codec::CodecError::Malformed(
+        postcard::Error::DeserializeBadVarint,
+    ))?;
+    if tag as usize >= SERVER_MESSAGE_VARIANTS.len() {
+        return Ok(None);
+    }
+    postcard::take_from_bytes(payload)
+        .map(|(msg, _)| Some(msg))
+        .map_err(crate::codec::CodecError::Malformed)
+}
+
 /// Error codes carried by [`ServerMessage::Error`], encoded as a `u16`.
 ///
 /// Codes `0..=0xFF` mirror [`CloseCode`] numerically (the error that

@@ -110,6 +110,7 @@ mod edges;
 pub mod inspect;
 mod minigame;
 mod nodes;
+mod present;
 pub mod protocol;
 mod resources;
 mod save;
@@ -122,6 +123,7 @@ use std::sync::Arc;
 use bevy_app::{App, FixedUpdate};
 
 pub use components::Clock;
+pub use present::progression as progression_view;
 pub use protocol::{
     Choice, Command, EndReason, ErrorReason, Event, Media, MediaReady, Outcome, SessionId,
     SimCommand, SimEvent, WorldControl,
@@ -132,7 +134,6 @@ pub use systems::{
     EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin, SimPlugin,
     SimSystems,
 };
-pub use view::progression as progression_view;
 pub use view::{OpenRound, SessionView, ViewPosition, ViewProgression, ViewQuest};
 
 /// Builds an `App` with the [`SimPlugin`] (no other plugins, no runner).

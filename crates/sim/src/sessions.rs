@@ -9,10 +9,11 @@ use bevy_ecs::system::SystemParam;
 use domain::narrative::{Content, Scene, SessionSave};
 
 use crate::components::{Clock, SimWorld, WorldClock};
+use crate::present;
 use crate::protocol::{ErrorReason, SessionId};
 use crate::resources::{MediaLibrary, SessionIndex, SimContent};
 use crate::save::{self, SaveParts, SaveView};
-use crate::view::{self, SessionView};
+use crate::view::SessionView;
 
 /// The live sessions, for a system outside the simulation (the game bridge, after the
 /// tick): read their saves, or unload one.
@@ -63,7 +64,7 @@ impl Sessions<'_, '_> {
     /// emitted so far); `None` when it is not live.
     pub fn view(&self, id: SessionId) -> Option<SessionView> {
         let parts = self.parts(id)?;
-        Some(view::build(
+        Some(present::build(
             &parts,
             &self.content.0,
             &self.media,

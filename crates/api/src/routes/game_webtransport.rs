@@ -4,8 +4,6 @@
 //! self-signed, rotating certificate. The server fills [`WebTransportDirectory`] in
 //! (`AppState::webtransport`); this crate knows no WebTransport.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -19,41 +17,6 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(webtransport))
-}
-
-/// The certificates the endpoint holds at one moment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WebTransportCerts {
-    /// SHA-256 of each certificate's DER: the current one first, then the next.
-    pub sha256: Vec<[u8; 32]>,
-    /// End of the current certificate's validity.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Reads the endpoint's [`WebTransportCerts`] on each request (without blocking).
-pub type CertsSource = Arc<dyn Fn() -> WebTransportCerts + Send + Sync>;
-
-/// Where the WebTransport endpoint listens and how to read its certificates.
-#[derive(Clone)]
-pub struct WebTransportDirectory {
-    /// The endpoint's UDP port.
-    pub port: u16,
-    /// The session path (`/game`).
-    pub path: String,
-    /// The host name clients should use; `None`: the request's `Host`.
-    pub public_host: Option<String>,
-    /// The certificates now.
-    pub certs: CertsSource,
-}
-
-impl std::fmt::Debug for WebTransportDirectory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebTransportDirectory")
-            .field("port", &self.port)
-            .field("path", &self.path)
-            .field("public_host", &self.public_host)
-            .finish_non_exhaustive()
-    }
 }
 
 /// One pinnable certificate hash, as `serverCertificateHashes` takes it.

@@ -5,9 +5,9 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{Progression, Session, SimWorld, Variables, WorldClock};
+use crate::present;
 use crate::protocol::{Event, SessionId, SimEvent};
 use crate::resources::{Outbox, SessionIndex, SimContent, Staging};
-use crate::view;
 
 pub(super) fn emit_state_deltas(mut staging: ResMut<Staging>) {
     let staging = &mut *staging;
@@ -121,7 +121,7 @@ pub(super) fn flush_outbox(
     for (id, e) in staging.ended.drain(..) {
         // Its final progression, from its components before they go.
         if let Ok((progress, vars)) = parts.get(e) {
-            let last = view::progression(&progress.0, &vars.0, &content.0);
+            let last = present::progression(&progress.0, &vars.0, &content.0);
             outbox.ended.push((id, last));
         }
         if index.0.get(&id) == Some(&e) {
