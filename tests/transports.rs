@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use protocol::CloseCode;
-use protocol::v2::{ClientMessage, GameCommand, GameEvent, ServerMessage};
+use protocol::v2::{ClientMessage, GameCommand, GameEvent, ServerMessage, Snapshot};
 use tests::TestServer;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -183,7 +183,7 @@ impl Player {
             world: None,
         })
         .await;
-        let (session, next_seq) = joined(&mut wire).await;
+        let (session, next_seq, _) = joined(&mut wire).await;
         assert_eq!(next_seq, 0);
         Player {
             wire,
@@ -196,21 +196,23 @@ impl Player {
     }
 
     /// Continues the session on `wire` (authenticated and joined here with the last
-    /// sequence number seen): what was missed is resent.
-    pub async fn move_to(&mut self, mut wire: Wire, token: &str) {
+    /// sequence number seen): what was missed is resent. The join's next sequence
+    /// number and snapshot.
+    pub async fn move_to(&mut self, mut wire: Wire, token: &str) -> (u64, Snapshot) {
         authenticate(&mut wire, token).await;
         wire.send(&ClientMessage::JoinSession {
             session_id: self.session,
             last_seq: self.last_seq,
         })
         .await;
-        let (session, next_seq) = joined(&mut wire).await;
+        let (session, next_seq, snapshot) = joined(&mut wire).await;
         assert_eq!(session, self.session);
         assert!(
             Some(next_seq) > self.last_seq || (next_seq == 0 && self.last_seq.is_none()),
             "the snapshot is not older than what was seen"
         );
         self.wire = wire;
+        (next_seq, snapshot)
     }
 
     fn record(&mut self, seq: u64, event: GameEvent) {
@@ -344,15 +346,16 @@ pub async fn authenticate(wire: &mut Wire, token: &str) {
     }
 }
 
-/// Waits for `SessionJoined`: the session and its next sequence number.
-async fn joined(wire: &mut Wire) -> (Uuid, u64) {
+/// Waits for `SessionJoined`: the session, its next sequence number and its snapshot.
+async fn joined(wire: &mut Wire) -> (Uuid, u64, Snapshot) {
     loop {
         match wire.recv().await {
             ServerMessage::SessionJoined {
                 session_id,
                 next_seq,
+                snapshot,
                 ..
-            } => return (session_id, next_seq),
+            } => return (session_id, next_seq, snapshot),
             ServerMessage::Heartbeat { .. } | ServerMessage::Pong { .. } => {}
             other => panic!("expected SessionJoined, got {other:?}"),
         }
@@ -411,5 +414,90 @@ async fn one_session_is_played_across_quic_websocket_and_webtransport() {
         .await;
     assert_eq!(status, 200, "{s}");
     assert_eq!(s["ended"], true, "{s}");
+    ts.stop().await;
+}
+
+/// A new connection on `transport` (`quic`, `websocket` or `webtransport`).
+async fn wire_of(ts: &TestServer, transport: &str) -> Wire {
+    match transport {
+        "quic" => Wire::quic(ts).await,
+        "websocket" => Wire::websocket(ts).await,
+        _ => Wire::webtransport(ts).await,
+    }
+}
+
+/// A connection dropped mid-scene with events it never read, on each transport: the
+/// rejoin on that transport answers with a snapshot of where the session stands, then
+/// exactly the missed events (resent, each once, in order), then play goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_session_resumes_with_its_snapshot_on_every_transport() {
+    let ts = TestServer::start().await;
+    let token = ts.user("resume@example.com").await;
+    for transport in ["quic", "websocket", "webtransport"] {
+        let mut p = Player::create(wire_of(&ts, transport).await, &token).await;
+        p.wait_for("arrive", node("arrive")).await;
+        p.choose("arrive_next").await;
+        // `accept`, answered; its events are read off the wire but never seen by the
+        // player, and the connection drops.
+        let seen = p.last_seq;
+        p.wire
+            .send(&ClientMessage::Command {
+                request_id: 1_000,
+                command: GameCommand::Choose {
+                    edge: "accept".into(),
+                },
+            })
+            .await;
+        let mut missed = Vec::new();
+        loop {
+            match p.wire.recv().await {
+                ServerMessage::Event { seq, event, .. } => {
+                    missed.push((seq, event.known().cloned().expect("known")));
+                }
+                ServerMessage::Ack { request_id, .. } if request_id == 1_000 => break,
+                ServerMessage::Rejected { code, .. } => panic!("{transport}: accept {code}"),
+                _ => {}
+            }
+        }
+        assert!(!missed.is_empty(), "{transport}: accepting moves the story");
+        let at = missed
+            .iter()
+            .rev()
+            .find_map(|(_, e)| match e {
+                GameEvent::NodeEntered { node, .. } => Some(node.clone()),
+                _ => None,
+            })
+            .expect("a node entered");
+
+        let (next_seq, snapshot) = p.move_to(wire_of(&ts, transport).await, &token).await;
+        assert_eq!(p.last_seq, seen, "{transport}: the player saw none of them");
+        assert_eq!(
+            snapshot.position.as_ref().map(|x| x.node.as_str()),
+            Some(at.as_str()),
+            "{transport}: the snapshot stands where the missed events led"
+        );
+        assert!(
+            !snapshot.choices.is_empty(),
+            "{transport}: and offers its choices"
+        );
+        assert_eq!(next_seq, missed.last().map(|(s, _)| s + 1).unwrap_or(0));
+        // The resent events: exactly the missed ones (`record` checks each seq once).
+        while p.last_seq.map(|s| s + 1) < Some(next_seq) {
+            p.pump().await;
+        }
+        let resent: Vec<_> = p
+            .events
+            .iter()
+            .filter(|(s, _)| Some(*s) > seen)
+            .cloned()
+            .collect();
+        assert_eq!(resent, missed, "{transport}: the missed events, resent");
+        // And the story goes on from there.
+        p.choose("go_sneak").await;
+        p.wait_for("a reflex prompt", |e| {
+            matches!(e, GameEvent::MiniGamePrompt { .. })
+        })
+        .await;
+    }
     ts.stop().await;
 }
