@@ -264,7 +264,12 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
         .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
         .env("PIXSIM_WEBTRANSPORT__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__MAX_CONNECTIONS", "20000")
+        // WebSocket bots are HTTP connections, all from one address.
+        .env("PIXSIM_HTTP__MAX_CONNECTIONS", "20000")
+        .env("PIXSIM_HTTP__MAX_CONNECTIONS_PER_IP", "20000")
         .env("PIXSIM_AUTH__IP_BURST", "100000")
+        // The bots' accounts are registered from one address.
+        .env("PIXSIM_AUTH__REGISTER_IP_BURST", "100000")
         // The bots share a few accounts, each with many sessions.
         .env("PIXSIM_GAME__MAX_LIVE_SESSIONS_PER_USER", "100000")
         .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
@@ -318,8 +323,17 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
         child,
         http: http.unwrap(),
         quic: quic.unwrap(),
-        database: database.unwrap(),
+        database: with_password(&database.unwrap(), state),
     }
+}
+
+/// The server prints its database URL with the password redacted (`:***@`): the
+/// embedded cluster's is in the state dir.
+fn with_password(url: &str, state: &Path) -> String {
+    let file = embedded::postgres::password_file(&state.join("postgres"));
+    let password =
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    url.replacen(":***@", &format!(":{}@", password.trim()), 1)
 }
 
 /// `BENCH_SERVER_ENV` (`NAME=value,...`): extra environment for the server, for
