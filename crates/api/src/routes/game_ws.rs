@@ -51,6 +51,11 @@ pub fn ws_close_code(code: CloseCode) -> u16 {
     u16::try_from(4000 + code.as_u32()).unwrap_or(4000)
 }
 
+/// Read buffer of one WebSocket game connection.
+const WS_READ_BUFFER: usize = 8 * 1024;
+/// Bytes the writer gathers before writing to the socket (each batch is flushed anyway).
+const WS_WRITE_BUFFER: usize = 16 * 1024;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(game_ws))
 }
@@ -173,6 +178,11 @@ async fn game_ws(
     upgrade
         .max_message_size(MAX_FRAME_LEN)
         .max_frame_size(MAX_FRAME_LEN)
+        // tungstenite's defaults are 128 KiB each way per connection; the game's
+        // messages are small and the writer flushes every batch, so a few KiB serve
+        // (a larger message still grows the buffer, up to the limits above).
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
         .on_upgrade(move |socket| {
             let id = channel.next_id();
             let span =
