@@ -454,7 +454,9 @@ async fn a_dropped_session_resumes_with_its_snapshot_on_every_transport() {
                 ServerMessage::Event { seq, event, .. } => {
                     missed.push((seq, event.known().cloned().expect("known")));
                 }
-                ServerMessage::Ack { request_id, .. } if request_id == 1_000 => break,
+                ServerMessage::Ack {
+                    request_id: 1_000, ..
+                } => break,
                 ServerMessage::Rejected { code, .. } => panic!("{transport}: accept {code}"),
                 _ => {}
             }
