@@ -270,3 +270,36 @@ async fn admin_routes_need_the_admin_role() {
     assert!(tick["p99_us"].as_f64().unwrap() >= tick["p50_us"].as_f64().unwrap());
     t.stop().await;
 }
+
+/// The content owner (a system account whose stored hash is no password hash) cannot log
+/// in, even when an admin enables it: a refusal (401), never a server error.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_without_a_password_hash_is_refused_not_an_error() {
+    let t = TestServer::start().await;
+    let admin = t.admin("owner-admin@example.com").await;
+    let owner = domain::user::CONTENT_OWNER.0;
+    let (s, v) = t
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/admin/users/{owner}"),
+            Some(&admin),
+            Some(serde_json::json!({"disabled": false})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    for password in ["!", "password123", ""] {
+        let (s, v) = t
+            .post(
+                "/api/v1/auth/login",
+                None,
+                serde_json::json!({"email": "content-owner@pixsim.invalid", "password": password}),
+            )
+            .await;
+        assert!(
+            s == reqwest::StatusCode::UNAUTHORIZED
+                || s == reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "{password:?}: {s} {v}"
+        );
+    }
+    t.stop().await;
+}

@@ -540,10 +540,19 @@ async fn verify_password_within(
     wait: Duration,
 ) -> Result<bool, AuthError> {
     with_hash_slot(wait, move || {
-        let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hash(e.to_string()))?;
-        Ok(Argon2::default()
+        // A stored hash that is no PHC string (the content owner's `!`) matches no
+        // password: the same work is spent on the dummy hash, and the answer is no.
+        let (parsed, usable) = match PasswordHash::new(&hash) {
+            Ok(parsed) => (parsed, true),
+            Err(_) => (
+                PasswordHash::new(dummy_hash()).map_err(|e| AuthError::Hash(e.to_string()))?,
+                false,
+            ),
+        };
+        let matches = Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
+            .is_ok();
+        Ok(usable && matches)
     })
     .await
 }
