@@ -32,7 +32,7 @@ pub use channel::{
     BasicHandler, ClockReading, ConnectionContext, ConnectionHandler, HandlerFuture, Outbox,
 };
 pub use protocol::CloseCode;
-pub use server::QuicServer;
+pub use server::{QuicServer, drain_endpoint, log_join};
 
 /// Live counters of the endpoint (the `channel` crate's, one set per transport).
 pub type QuicStats = channel::ConnectionStats;

@@ -158,7 +158,7 @@ impl QuicServer {
                 biased;
                 () = &mut shutdown => break,
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    log_join(done);
+                    log_join(done, "QUIC");
                 }
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
@@ -172,37 +172,39 @@ impl QuicServer {
             }
         }
 
-        drain(&endpoint, &channel, tasks, shutdown_timeout).await;
+        drain_endpoint(&endpoint, &channel, tasks, shutdown_timeout, "QUIC").await;
         Ok(())
     }
 }
 
-/// The graceful shutdown: no new connections, every connection told to close
-/// (`ServerShutdown`) and given until `shutdown_timeout` to finish, then whatever is
-/// left closed at once.
-async fn drain(
+/// The graceful shutdown of a quinn endpoint serving `channel` (the QUIC endpoint's and
+/// the WebTransport endpoint's): no new connections, every connection told to close
+/// (`ServerShutdown`) and given until `shutdown_timeout` to finish, then whatever is left
+/// closed at once. `what` names the endpoint in the log.
+pub async fn drain_endpoint(
     endpoint: &quinn::Endpoint,
     channel: &Channel,
     mut tasks: JoinSet<()>,
     shutdown_timeout: Duration,
+    what: &'static str,
 ) {
     tracing::info!(
         connections = channel.stats().connections(),
-        "QUIC endpoint shutting down"
+        "{what} endpoint shutting down"
     );
     endpoint.set_server_config(None);
     channel.stop();
     let deadline = Instant::now() + shutdown_timeout;
     let drained = timeout_at(deadline, async {
         while let Some(done) = tasks.join_next().await {
-            log_join(done);
+            log_join(done, what);
         }
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
             left = tasks.len(),
-            "QUIC connections still open after grace period"
+            "{what} connections still open after grace period"
         );
     }
     // Backstop: anything still open (or mid-handshake) is closed now.
@@ -220,15 +222,16 @@ async fn drain(
     .await
     .is_err()
     {
-        tracing::warn!("QUIC endpoint did not become idle in time");
+        tracing::warn!("{what} endpoint did not become idle in time");
     }
-    tracing::info!("QUIC endpoint stopped");
+    tracing::info!("{what} endpoint stopped");
 }
 
-fn log_join(done: Result<(), tokio::task::JoinError>) {
+/// Logs a connection task of the `what` endpoint that panicked.
+pub fn log_join(done: Result<(), tokio::task::JoinError>, what: &str) {
     if let Err(e) = done
         && e.is_panic()
     {
-        tracing::error!(error = %e, "QUIC connection task panicked");
+        tracing::error!(error = %e, "{what} connection task panicked");
     }
 }

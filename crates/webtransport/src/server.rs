@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use protocol::CloseCode;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::Instant;
 
 use channel::{Channel, ConnectionHandler, ConnectionStats};
 
@@ -152,7 +151,7 @@ impl WebTransportServer {
                         }
                     };
                 }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => log_join(done),
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => quic::log_join(done, "WebTransport"),
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
                     let id = channel.next_id();
@@ -164,61 +163,14 @@ impl WebTransportServer {
                 }
             }
         }
-        drain(&endpoint, &channel, tasks, cfg.shutdown_timeout).await;
+        quic::drain_endpoint(
+            &endpoint,
+            &channel,
+            tasks,
+            cfg.shutdown_timeout,
+            "WebTransport",
+        )
+        .await;
         Ok(())
-    }
-}
-
-/// The graceful shutdown: no new sessions, every session told to close and given
-/// until `shutdown_timeout`, then whatever is left closed at once.
-async fn drain(
-    endpoint: &quinn::Endpoint,
-    channel: &Channel,
-    mut tasks: JoinSet<()>,
-    shutdown_timeout: Duration,
-) {
-    tracing::info!(
-        sessions = channel.stats().connections(),
-        "WebTransport endpoint shutting down"
-    );
-    endpoint.set_server_config(None);
-    channel.stop();
-    let deadline = Instant::now() + shutdown_timeout;
-    let drained = timeout_at(deadline, async {
-        while let Some(done) = tasks.join_next().await {
-            log_join(done);
-        }
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            left = tasks.len(),
-            "WebTransport sessions still open after grace period"
-        );
-    }
-    endpoint.close(
-        quinn::VarInt::from_u32(CloseCode::ServerShutdown.as_u32()),
-        CloseCode::ServerShutdown.reason().as_bytes(),
-    );
-    tasks.abort_all();
-    while tasks.join_next().await.is_some() {}
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    if timeout(
-        remaining.max(Duration::from_millis(100)),
-        endpoint.wait_idle(),
-    )
-    .await
-    .is_err()
-    {
-        tracing::warn!("WebTransport endpoint did not become idle in time");
-    }
-    tracing::info!("WebTransport endpoint stopped");
-}
-
-fn log_join(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done
-        && e.is_panic()
-    {
-        tracing::error!(error = %e, "WebTransport connection task panicked");
     }
 }
