@@ -7,6 +7,7 @@
 //! - [`effect`]: effects, applied by [`state::Ctx::apply`],
 //! - `quest`: [`QuestStatus`], set by effects and kept in the state,
 //! - [`ident`]: the identifier pattern every id follows,
+//! - [`minigame`]: a mini-game's parameter rules ([`minigame::MiniGameRules`]),
 //! - [`state`]: per-session state (sparse, defaults come from the world config),
 //! - [`content`]: an indexed content set,
 //! - [`save`]: the versioned save format and its mapping onto changed content,
@@ -18,6 +19,7 @@ pub mod content;
 pub mod effect;
 pub mod expr;
 pub mod ident;
+pub mod minigame;
 mod quest;
 pub mod rng;
 pub mod save;
