@@ -190,7 +190,8 @@ pub struct Checks {
 }
 
 /// The rules of every mini-game a registry holds.
-pub type MiniGameList = std::sync::Arc<[std::sync::Arc<dyn domain::narrative::minigame::MiniGameRules>]>;
+pub type MiniGameList =
+    std::sync::Arc<[std::sync::Arc<dyn domain::narrative::minigame::MiniGameRules>]>;
 
 impl fmt::Debug for Checks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
