@@ -32,4 +32,5 @@ mod transports;
 mod ts_client;
 mod upload_memory;
 mod webtransport;
+mod worlds;
 mod ws;

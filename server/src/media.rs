@@ -50,6 +50,8 @@ pub fn content_checks(pipeline: &generation::PipelineConfig) -> anyhow::Result<c
             generation::check_spec(&providers, &default, spec)
         })),
         assets_dir: None,
+        // The simulation runs the built-in mini-games (`sim::MiniGames::builtin`).
+        minigames: Some(sim::MiniGames::builtin().rules()),
     })
 }
 

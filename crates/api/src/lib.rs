@@ -79,6 +79,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::admin::router())
         .merge(routes::admin_users::router())
         .merge(routes::rpc::router())
+        .merge(routes::worlds::router())
         .merge(routes::generations::router())
         .merge(routes::accounts::router())
         .merge(routes::assets::router())

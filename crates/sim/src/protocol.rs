@@ -109,6 +109,12 @@ pub enum WorldControl {
         /// On/off.
         on: bool,
     },
+    /// Moves world time forward by `ms` at once (paused or not): due timers fire in
+    /// this tick.
+    Advance {
+        /// Milliseconds of world time.
+        ms: u64,
+    },
 }
 
 /// An event for one session. `seq` increases by one per event of a session, from 0.

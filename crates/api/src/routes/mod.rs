@@ -11,4 +11,5 @@ pub mod health;
 pub mod rpc;
 pub mod scene_files;
 pub mod users;
+pub mod worlds;
 pub mod ws;

@@ -9,6 +9,7 @@
 //! - [`ident`]: the identifier pattern every id follows,
 //! - [`media`]: a media node's media features (several media, playback, hotspots) and
 //!   node groups,
+//! - [`minigame`]: a mini-game's parameter rules ([`minigame::MiniGameRules`]),
 //! - [`state`]: per-session state (sparse, defaults come from the world config),
 //! - [`content`]: an indexed content set,
 //! - [`save`]: the versioned save format and its mapping onto changed content,
@@ -21,6 +22,7 @@ pub mod effect;
 pub mod expr;
 pub mod ident;
 pub mod media;
+pub mod minigame;
 mod quest;
 pub mod rng;
 pub mod save;

@@ -21,6 +21,11 @@ pub struct Scene {
     /// Entry node id.
     #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub entry: String,
+    /// The world the scene belongs to (default: the default world). A session lives in
+    /// its scene's world and follows that world's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
+    pub world: Option<String>,
     /// Parameters accepted when called (`arg.NAME` inside the scene).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, Type>,
@@ -317,7 +322,7 @@ pub enum EndOutcome {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MiniGameSpec {
-    /// `reflex` or `skill_check`.
+    /// A registered mini-game's id (built in: `reflex`, `skill_check`).
     #[cfg_attr(feature = "schema", schemars(schema_with = "super::schema::mini_game"))]
     pub game: String,
     /// reflex: number of rounds (default 3).

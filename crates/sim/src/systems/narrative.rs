@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{Phase, SessionQuery, SimWorld, WorldClock};
+use crate::components::{Phase, SessionQuery};
 use crate::cx::{Cx, Res as StepRes, S, abort, wrong_state};
+use crate::minigame::MiniGames;
 use crate::protocol::{Command, EndReason, ErrorReason, Event};
 use crate::resources::{Job, MediaLibrary, SimConfig, SimContent, Staging, Timers, Work};
+use crate::worlds::WorldTime;
 use crate::{advance, choices, minigame, playback, save};
 
 #[allow(clippy::too_many_arguments)]
@@ -19,18 +21,21 @@ pub(super) fn step_sessions(
     mut timers: ResMut<Timers>,
     content: Res<SimContent>,
     cfg: Res<SimConfig>,
-    clock: Single<&WorldClock, With<SimWorld>>,
-    media: Res<MediaLibrary>,
+    time: WorldTime,
+    (media, games): (Res<MediaLibrary>, Res<MiniGames>),
 ) {
     let content = Arc::clone(&content.0);
     for (entity, _, job) in work.0.drain(..) {
         let Ok(mut s) = q.get_mut(entity) else {
             continue;
         };
+        let (world, now) = time.at(&s.pos.scene);
         let mut cx = Cx {
             content: &content,
             cfg: &cfg,
-            now: clock.now_ms,
+            now,
+            world,
+            games: &games,
             id: s.session.id,
             entity,
             staging: &mut staging,
