@@ -84,10 +84,10 @@ export function authForm(rest, onSignedIn) {
 /** Fills the story picker; `start(scene)` and `resume(sessionId)` act on a pick. */
 export async function fillPicker(rest, token, { start, resume }) {
   const [scenes, sessions] = await Promise.all([rest.scenes(token), rest.sessions(token)]);
-  // Scenes a session can start in: the start scene and the unlocked ones that are not
-  // only reached from another scene (those have none of the `start` flag and are
-  // listed after it, marked).
-  const playable = scenes.filter((s) => !s.locked).sort((a, b) => Number(b.start) - Number(a.start));
+  // A story starts at a start scene; the other scenes are chapters reached from one
+  // (they may take arguments), offered only when the content names no start scene.
+  const starts = scenes.filter((s) => s.start);
+  const playable = starts.length > 0 ? starts : scenes.filter((s) => !s.locked);
   fill(
     $('stories'),
     playable.map((s) =>

@@ -15,6 +15,8 @@ export class Choices {
     this.busy = false;
     this.numbered = [];
     this.shown = '';
+    /** Called after each render (the page hides an empty dialogue box). */
+    this.onRender = () => {};
   }
 
   /** A new offer (the session's choices) and the node's hotspots. */
@@ -77,6 +79,7 @@ export class Choices {
     const hidden = this.offer.length - revealed.length;
     $('waiting').textContent = revealed.length === 0 && hidden > 0 ? 'Choices appear soon…' : '';
     show($('waiting'), revealed.length === 0 && hidden > 0);
+    this.onRender();
     // Keep the keyboard where it was, or bring it to the first choice.
     const again = focused && document.querySelector(`[data-edge="${CSS.escape(focused)}"]`);
     if (again) again.focus();

@@ -164,6 +164,14 @@ function update(u) {
 
 // ---- rendering the session ----
 
+/** The dialogue box shows while it has lines, a prompt or choices. */
+function dialogueBox() {
+  const pos = session?.state.position ?? null;
+  const said = (pos?.lines ?? []).length > 0 || !!pos?.prompt;
+  show($('dialogue'), said || $('choices').children.length > 0 || !$('waiting').hidden);
+}
+choices.onRender = dialogueBox;
+
 function render() {
   if (session === null) return;
   const st = session.state;
@@ -182,6 +190,7 @@ function render() {
   );
   stage.showNode(pos, presentation).catch((e) => status(`The media failed: ${e?.message ?? e}`, true));
   choices.set(st.choices, presentation?.hotspots ?? []);
+  dialogueBox();
   reflex.set(st.minigame);
   renderProgression(st.progression);
   const steps = playbackOf(presentation);
