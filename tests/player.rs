@@ -386,3 +386,40 @@ async fn vendored_client_is_a_fresh_build() {
         );
     }
 }
+
+#[tokio::test]
+async fn player_uses_websocket_where_webtransport_is_not_published() {
+    let t = TestServer::start_with(|c| c.webtransport.enabled = false).await;
+    let res = t.http.get(t.url("/play")).send().await.unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
+    let browser = Browser::launch().await;
+    let mut page = browser.page().await;
+    page.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": CSP_LISTENER}),
+    )
+    .await;
+    page.call("Page.navigate", json!({"url": t.url("/play")}))
+        .await;
+    page.wait_for(
+        "the sign-in form",
+        "!!document.body && document.body.dataset.screen === 'auth'",
+    )
+    .await;
+    page.type_into("#auth-email", "ws-watcher@example.com")
+        .await;
+    page.type_into("#auth-password", "password123").await;
+    page.click("#register").await;
+    page.wait_visible("#story-gallery").await;
+    page.click("#story-gallery").await;
+    page.wait_node("arrive").await;
+    assert_eq!(page.player("transport").await, json!("websocket"));
+    page.wait_visible("#choices button").await;
+    page.key("1").await;
+    page.wait_node("mara_talk").await;
+    assert_eq!(page.csp_violations().await, json!([]));
+    assert!(page.exceptions.is_empty(), "{:?}", page.exceptions);
+    drop(browser);
+    t.stop().await;
+}

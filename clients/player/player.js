@@ -13,6 +13,8 @@ import { Reflex } from './reflex.js';
 import { Stage, playbackOf } from './stage.js';
 
 const rest = new Rest(location.origin);
+/** How long a WebTransport connection may take before the player uses WebSocket. */
+const WEBTRANSPORT_WAIT_MS = 5000;
 const query = new URLSearchParams(location.search);
 
 /** What the tests read. */
@@ -92,9 +94,15 @@ function leaveSession() {
 async function connect(make) {
   const base = { http: location.origin, token, client: 'pixsim-player' };
   if (typeof globalThis.WebTransport === 'function' && query.get('transport') !== 'websocket') {
+    const attempt = make({ ...base, transport: 'webtransport' });
     try {
-      return await make({ ...base, transport: 'webtransport' });
+      return await Promise.race([
+        attempt,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), WEBTRANSPORT_WAIT_MS)),
+      ]);
     } catch (e) {
+      // A late success is closed: the WebSocket session takes over.
+      attempt.then((late) => late.close(), () => {});
       journal(`WebTransport unavailable (${e?.message ?? e}); using WebSocket`);
     }
   }
@@ -194,7 +202,12 @@ function render() {
   reflex.set(st.minigame);
   renderProgression(st.progression);
   const steps = playbackOf(presentation);
-  show($('continue'), steps.mode === 'steps' && stage.stepDone && st.minigame === null);
+  const canContinue = steps.mode === 'steps' && stage.stepDone && st.minigame === null;
+  if (canContinue && $('continue').hidden && document.activeElement === document.body) {
+    show($('continue'), true);
+    $('continue').focus();
+  }
+  show($('continue'), canContinue);
   show($('ended'), st.ended !== null);
   if (st.ended !== null) {
     $('ended-title').textContent = `The end: ${words(lastNode ?? st.ended)}`;
