@@ -49,6 +49,7 @@ pub fn content_checks(pipeline: &generation::PipelineConfig) -> anyhow::Result<c
         media: Some(std::sync::Arc::new(move |spec: &GenerationSpec| {
             generation::check_spec(&providers, &default, spec)
         })),
+        assets_dir: None,
     })
 }
 

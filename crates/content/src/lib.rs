@@ -13,6 +13,7 @@
 //! - [`fingerprint`] and [`Watcher`] implement cheap change detection for hot reload
 //!   (paths + modification times + sizes, no file contents read).
 
+pub mod assets;
 mod validate;
 
 use std::fmt;
@@ -184,24 +185,31 @@ pub type MediaCheck =
 pub struct Checks {
     /// Generation specs of media nodes.
     pub media: Option<MediaCheck>,
+    /// The assets directory: every `asset = "assets/…"` must be a media file in it
+    /// ([`assets::check_asset`]). `None` skips the check.
+    pub assets_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for Checks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checks")
             .field("media", &self.media.is_some())
+            .field("assets_dir", &self.assets_dir)
             .finish()
     }
 }
 
 fn run_checks(checks: &Checks, scenes: &[SceneFile]) -> Vec<Problem> {
-    let Some(media) = &checks.media else {
-        return Vec::new();
+    let mut out = match &checks.assets_dir {
+        Some(dir) => assets::check(dir, scenes),
+        None => Vec::new(),
     };
-    let mut out = Vec::new();
+    let Some(media) = &checks.media else {
+        return out;
+    };
     for sf in scenes {
         for node in &sf.scene.nodes {
-            if let Some(spec) = node.kind.generation() {
+            for spec in node.kind.generations() {
                 for reason in media(spec) {
                     out.push(Problem {
                         file: sf.file.clone(),

@@ -124,6 +124,8 @@ pub(crate) enum Phase {
     Choosing,
     /// Inside a mini-game.
     MiniGame,
+    /// A `steps` playback waits for the player's `continue`.
+    Playing,
     /// Ended (despawned at the end of the tick).
     Ended,
 }
@@ -154,6 +156,18 @@ pub(crate) struct SessionQuery {
     pub minigame: &'static mut ActiveMiniGame,
     /// Phase.
     pub phase: &'static mut Phase,
+    /// The current node's media pick and step.
+    pub playing: &'static mut Playing,
+}
+
+/// The current node's media state: the index of the media picked on entry (into the
+/// node's `media` list) and the step a `steps` playback stands at.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Playing {
+    /// Media index.
+    pub media: u32,
+    /// Step (the number of steps once all have played).
+    pub step: u32,
 }
 
 /// World time and time controls, as the world entity carries them (read a copy with

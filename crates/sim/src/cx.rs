@@ -103,6 +103,7 @@ pub(crate) fn wrong_state(command: &str, phase: Phase) -> ErrorReason {
         Phase::Starting => "the session is starting",
         Phase::Choosing => "waiting for a choice",
         Phase::MiniGame => "a mini-game is running",
+        Phase::Playing => "waiting for the playback to continue",
         Phase::Ended => "the session has ended",
     };
     ErrorReason::WrongState {

@@ -110,6 +110,7 @@ mod edges;
 pub mod inspect;
 mod minigame;
 mod nodes;
+mod playback;
 mod present;
 pub mod protocol;
 mod resources;
@@ -125,8 +126,8 @@ use bevy_app::{App, FixedUpdate};
 pub use components::Clock;
 pub use present::progression as progression_view;
 pub use protocol::{
-    Choice, Command, EndReason, ErrorReason, Event, Media, MediaReady, Outcome, SessionId,
-    SimCommand, SimEvent, WorldControl,
+    Choice, Command, EndReason, ErrorReason, Event, Hotspot, Media, MediaReady, Outcome, Playback,
+    PlaybackStep, Presentation, SessionId, SimCommand, SimEvent, WorldControl,
 };
 pub use resources::{Inbox, Outbox, SessionIndex, SimConfig, Timers};
 pub use sessions::{Sessions, check_scene_start, clock};

@@ -4,6 +4,7 @@
 //! - [`graph`]: a scene's graph (ids, edges, reachability, calls and returns),
 //! - [`flow`]: a node in its scene and how it advances (outgoing edges, `on`, defaults,
 //!   auto-advance),
+//! - [`groups`]: a scene's node groups,
 //! - [`nodes`]: one module per node kind, dispatched by one exhaustive match,
 //! - [`exprs`] and [`effects`]: expressions, references and effects in their scene.
 
@@ -11,6 +12,7 @@ mod effects;
 mod exprs;
 mod flow;
 mod graph;
+mod groups;
 mod nodes;
 mod world;
 

@@ -159,6 +159,8 @@ pub(super) fn reload_content(
                 }
                 // A running mini-game goes on as it is.
                 domain::narrative::SavedWait::MiniGame { .. } => {}
+                // A steps playback goes on as it is.
+                domain::narrative::SavedWait::Continue => {}
             },
             Err(reason) => {
                 let detail = format!("content reloaded: {reason}");

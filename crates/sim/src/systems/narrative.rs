@@ -9,7 +9,7 @@ use crate::components::{Phase, SessionQuery, SimWorld, WorldClock};
 use crate::cx::{Cx, Res as StepRes, S, abort, wrong_state};
 use crate::protocol::{Command, EndReason, ErrorReason, Event};
 use crate::resources::{Job, MediaLibrary, SimConfig, SimContent, Staging, Timers, Work};
-use crate::{advance, choices, minigame, save};
+use crate::{advance, choices, minigame, playback, save};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn step_sessions(
@@ -78,6 +78,13 @@ fn run_job(s: S<'_, '_, '_>, cx: &mut Cx<'_>, job: Job) -> (&'static str, StepRe
             let next = minigame::on_input(s, cx, round, nonce, client_time_ms);
             (
                 "minigame_input",
+                next.and_then(|next| advance::after(s, cx, next)),
+            )
+        }
+        Job::Command(Command::Continue) => {
+            let next = playback::proceed(s, cx);
+            (
+                "continue",
                 next.and_then(|next| advance::after(s, cx, next)),
             )
         }

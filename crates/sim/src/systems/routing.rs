@@ -6,8 +6,8 @@ use bevy_ecs::prelude::*;
 use domain::narrative::{Content, Rng, SessionSave};
 
 use crate::components::{
-    ActiveMiniGame, CallStack, Cooldowns, PendingChoices, Phase, Position, Progression, Session,
-    SessionRng, SimWorld, Variables, VisitCounts, WorldClock,
+    ActiveMiniGame, CallStack, Cooldowns, PendingChoices, Phase, Playing, Position, Progression,
+    Session, SessionRng, SimWorld, Variables, VisitCounts, WorldClock,
 };
 use crate::protocol::{Command, ErrorReason, Event, SessionId};
 use crate::resources::{Inbox, Job, SessionIndex, SimContent, Staging, Timers, Work};
@@ -32,6 +32,7 @@ fn spawn_session(world_cmds: &mut Commands, id: SessionId) -> Entity {
             Cooldowns::default(),
             ActiveMiniGame::default(),
             Phase::Starting,
+            Playing::default(),
         ))
         .id()
 }
@@ -129,6 +130,7 @@ pub(super) fn route_commands(
             (
                 Command::Choose { .. }
                 | Command::MiniGameInput { .. }
+                | Command::Continue
                 | Command::Save
                 | Command::Leave,
                 None,
@@ -136,6 +138,7 @@ pub(super) fn route_commands(
             (
                 c @ (Command::Choose { .. }
                 | Command::MiniGameInput { .. }
+                | Command::Continue
                 | Command::Save
                 | Command::Leave),
                 Some(e),
