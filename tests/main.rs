@@ -23,6 +23,7 @@ mod media;
 mod metrics;
 mod openapi;
 mod play;
+mod player;
 mod quic;
 mod register_storm;
 mod revocation;

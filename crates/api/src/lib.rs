@@ -85,6 +85,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::assets::router())
         .merge(routes::ws::router())
         .merge(routes::scene_files::router())
+        .merge(routes::play::router())
         .merge(metrics::router())
         .routes(routes!(openapi_json))
         .routes(routes!(docs))

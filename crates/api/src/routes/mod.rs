@@ -8,6 +8,7 @@ pub mod game_webtransport;
 pub mod game_ws;
 pub mod generations;
 pub mod health;
+pub mod play;
 pub mod rpc;
 pub mod scene_files;
 pub mod users;
