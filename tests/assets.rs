@@ -109,7 +109,7 @@ async fn upload_list_get_and_visibility() {
     assert_eq!(asset["width"], 3);
     assert_eq!(asset["height"], 2);
     assert_eq!(asset["origin"], "uploaded");
-    assert_eq!(asset["has_thumbnail"], false);
+    assert_eq!(asset["has_thumbnail"], true);
     assert_eq!(asset["content_hash"].as_str().unwrap().len(), 64);
     let (_, me) = t.get("/api/v1/users/me", Some(&ann)).await;
     assert_eq!(asset["owner_id"], me["id"]);
@@ -362,13 +362,62 @@ async fn file_download_supports_ranges() {
         );
     }
 
-    // An upload has no thumbnail.
-    let (s, body) = t
-        .get(
-            &format!("/api/v1/assets/{}/thumbnail", asset["id"].as_str().unwrap()),
-            Some(&ann),
-        )
-        .await;
+    // An uploaded image has a thumbnail: the image, never enlarged.
+    let thumb = format!("/api/v1/assets/{}/thumbnail", asset["id"].as_str().unwrap());
+    let res = get_file(&t, &ann, &thumb, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "image/png");
+    assert_eq!(png_size(&res.bytes().await.unwrap()), (3, 2));
+    t.stop().await;
+}
+
+/// Width and height from a PNG's IHDR.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], &PNG[..8], "a PNG signature");
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[tokio::test]
+async fn an_uploaded_video_is_probed_from_its_boxes_and_gets_a_poster_thumbnail() {
+    use generation::render::{DEFAULT_CRF, Ffmpeg, RenderSpec, render};
+    let t = TestServer::start().await;
+    let ann = t.user("ann@example.com").await;
+    let bob = t.user("bob@example.com").await;
+    let clip = render(
+        &Ffmpeg::locate().unwrap(),
+        &RenderSpec {
+            operation: generation::model::Operation::TextToVideo,
+            prompt: "an upload".into(),
+            seed: 1,
+            width: 640,
+            height: 360,
+            fps: 24,
+            frames: 36,
+            fast: false,
+            crf: DEFAULT_CRF,
+            inputs: Vec::new(),
+        },
+    )
+    .unwrap();
+    let (s, asset, _) = upload(&t, &ann, &clip.mp4, Some("video/mp4")).await;
+    assert_eq!(s, StatusCode::CREATED, "{asset}");
+    assert_eq!(asset["media_type"], "video");
+    assert_eq!(asset["mime"], "video/mp4");
+    assert_eq!(
+        (&asset["width"], &asset["height"]),
+        (&json!(640), &json!(360))
+    );
+    assert_eq!(asset["duration_ms"], 1500);
+    assert_eq!(asset["has_thumbnail"], true);
+    let thumb = format!("/api/v1/assets/{}/thumbnail", asset["id"].as_str().unwrap());
+    let res = get_file(&t, &ann, &thumb, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "image/png");
+    // A frame of the clip, scaled to the thumbnail size.
+    assert_eq!(png_size(&res.bytes().await.unwrap()), (320, 180));
+    // Only as visible as the asset.
+    let (s, body) = t.get(&thumb, Some(&bob)).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(error_code(&body), "not_found");
     t.stop().await;
@@ -498,7 +547,14 @@ async fn websocket_streams_own_generation_events() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[CONTENT_TYPE], "image/png");
     let png = res.bytes().await.unwrap();
-    assert_eq!(&png[..8], &PNG[..8], "a PNG signature");
+    // The local provider's poster: the clip's middle frame at its size.
+    assert_eq!(
+        png_size(&png),
+        (
+            completed["asset"]["width"].as_u64().unwrap() as u32,
+            completed["asset"]["height"].as_u64().unwrap() as u32
+        )
+    );
     let res = get_file(&t, &ann, &thumb, Some("bytes=0-7")).await;
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(res.bytes().await.unwrap(), png.slice(..8));

@@ -97,6 +97,18 @@ async fn a_local_job_completes_with_an_asset() {
     assert_eq!(media, "video");
     assert_eq!(owner.to_string(), done["user_id"].as_str().unwrap());
     assert_eq!(source.map(|s| s.to_string()).as_deref(), Some(id.as_str()));
+    // H.264 in MP4 at the asked size (360p 16:9) and duration, as read from the file.
+    let (s, asset) = t
+        .get(&format!("/api/v1/assets/{asset_id}"), Some(&me))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{asset}");
+    assert_eq!(asset["mime"], "video/mp4");
+    assert_eq!(
+        (&asset["width"], &asset["height"]),
+        (&json!(640), &json!(360))
+    );
+    assert_eq!(asset["duration_ms"], 1000);
+    assert_eq!(asset["has_thumbnail"], true);
 
     // One submission, succeeded.
     let (s, subs) = t.get(&job_path(&id, "submissions"), Some(&me)).await;

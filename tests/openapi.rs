@@ -69,6 +69,10 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
         ("get", "/api/v1/game/sessions/{id}/events"),
         ("get", "/api/v1/game/webtransport"),
         ("get", "/api/v1/game/ws"),
+        ("get", "/play"),
+        ("get", "/play/{file}"),
+        ("get", "/play/vendor/{file}"),
+        ("get", "/play/vendor/{dir}/{file}"),
     ];
     // Exactly these operations: a route added or removed must be added to or removed
     // from this list too.

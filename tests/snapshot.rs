@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use game_client::Client;
 use protocol::CloseCode;
 use protocol::v2::{
-    Change, Choice, ErrorCode, GameCommand, GameEvent, MiniGamePrompt, Position, ProgressionView,
-    ServerMessage, Snapshot,
+    Change, Choice, ErrorCode, GameCommand, GameEvent, MiniGamePrompt, Playback, Position,
+    Presentation, ProgressionView, ServerMessage, Snapshot,
 };
 use tests::TestServer;
 
@@ -23,6 +23,7 @@ use crate::game::{Answer, Player, T, connect, node, to_vault_door};
 #[derive(Debug, Default)]
 struct Replayed {
     position: Option<Position>,
+    presentation: Option<Presentation>,
     choices: Vec<Choice>,
     minigame: Option<MiniGamePrompt>,
     stats: BTreeMap<(String, String, String), i64>,
@@ -67,7 +68,9 @@ fn replay(initial: &ProgressionView, events: &[(u64, GameEvent)]) -> Replayed {
                 media_pending,
                 lines,
                 prompt,
+                presentation,
             } => {
+                r.presentation = Some(presentation);
                 r.position = Some(Position {
                     scene,
                     node,
@@ -87,6 +90,13 @@ fn replay(initial: &ProgressionView, events: &[(u64, GameEvent)]) -> Replayed {
                 }
             }
             GameEvent::ChoicesOffered { choices, .. } => r.choices = choices,
+            GameEvent::PlaybackStep { step, .. } => {
+                if let Some(Playback::Steps { current, .. }) =
+                    r.presentation.as_mut().map(|p| &mut p.playback)
+                {
+                    *current = step;
+                }
+            }
             GameEvent::MiniGamePrompt {
                 game,
                 round,
@@ -113,6 +123,7 @@ fn replay(initial: &ProgressionView, events: &[(u64, GameEvent)]) -> Replayed {
             GameEvent::SessionEnded { reason } => {
                 r.ended = Some(reason);
                 r.position = None;
+                r.presentation = None;
                 r.choices.clear();
                 r.minigame = None;
             }
@@ -166,6 +177,7 @@ fn apply(r: &mut Replayed, c: Change) {
 fn assert_agrees(s: &Snapshot, initial: &ProgressionView, events: &[(u64, GameEvent)]) {
     let r = replay(initial, events);
     assert_eq!(s.position, r.position, "position");
+    assert_eq!(s.presentation, r.presentation, "presentation");
     assert_eq!(s.choices, r.choices, "choices");
     assert_eq!(s.minigame, r.minigame, "open round");
     assert_eq!(s.ended, r.ended, "end");

@@ -27,7 +27,7 @@ const ENDINGS: [&str; 3] = ["win", "busted", "neutral_end"];
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// `clients/typescript`.
-fn package_dir() -> PathBuf {
+pub(crate) fn package_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../clients/typescript"
@@ -80,7 +80,7 @@ async fn run_ok(program: &str, args: &[&str]) -> String {
 
 /// `npm ci` when `node_modules` is older than `package-lock.json` (or missing), then
 /// `npm run build`; once per test process.
-async fn built() {
+pub(crate) async fn built() {
     static DONE: Mutex<bool> = Mutex::new(false);
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _guard = LOCK.lock().await;

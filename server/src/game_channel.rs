@@ -117,6 +117,22 @@ impl ConnectionHandler for GameConnectionHandler {
         })
     }
 
+    /// The time of the world the connection's session lives in.
+    fn session_clock(&self, conn: &ConnectionContext) -> Option<ClockReading> {
+        let session = conn
+            .data::<Conn>()
+            .and_then(|c| c.session.as_ref())
+            .map(|s| s.id);
+        let t = match session {
+            Some(id) => self.game.session_clock(id),
+            None => self.game.clock(),
+        }?;
+        Some(ClockReading {
+            world_time_ms: t.world_time_ms,
+            tick: t.tick,
+        })
+    }
+
     fn on_message<'a>(
         &'a self,
         ctx: &'a mut ConnectionContext,

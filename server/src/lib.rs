@@ -36,6 +36,7 @@ pub mod services;
 mod start;
 pub mod telemetry;
 pub mod webtransport_channel;
+pub mod worlds;
 
 pub use config::Config;
 pub use database::{Database, EMBEDDED_DATABASE, open_database, redact_url};

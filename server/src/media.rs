@@ -49,6 +49,9 @@ pub fn content_checks(pipeline: &generation::PipelineConfig) -> anyhow::Result<c
         media: Some(std::sync::Arc::new(move |spec: &GenerationSpec| {
             generation::check_spec(&providers, &default, spec)
         })),
+        assets_dir: None,
+        // The simulation runs the built-in mini-games (`sim::MiniGames::builtin`).
+        minigames: Some(sim::MiniGames::builtin().rules()),
     })
 }
 

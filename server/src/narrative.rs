@@ -91,6 +91,7 @@ fn register_inspection(app: &mut App) {
     app.inspect_method("session.list", session_list)
         .inspect_method("session.inspect", session_inspect)
         .inspect_method("world.inspect", world_inspect);
+    crate::worlds::register(app);
 }
 
 /// The inspector's error for the simulation's.

@@ -51,10 +51,13 @@ pub fn generation_service(
     Ok(generation::GenerationService::new(pool, p)?)
 }
 
-/// Scene content checks that need the pipeline: every media node's generation spec must
-/// be one the configured providers accept (see [`media::content_checks`]).
+/// Scene content checks beyond the content's own rules: every media node's generation
+/// spec must be one the configured providers accept (see [`media::content_checks`]), and
+/// every asset it names a media file in `content.assets_dir`.
 pub fn content_checks(cfg: &Config) -> anyhow::Result<content::Checks> {
-    media::content_checks(&pipeline_config(cfg))
+    let mut checks = media::content_checks(&pipeline_config(cfg))?;
+    checks.assets_dir = Some(cfg.content.assets_dir());
+    Ok(checks)
 }
 
 fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {

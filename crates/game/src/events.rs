@@ -1,6 +1,9 @@
 //! Maps simulation events and commands to the wire types of `protocol`.
 
-use protocol::v2::{Change, Choice, GameCommand, GameEvent, Line, Media};
+use protocol::v2::{
+    Change, Choice, GameCommand, GameEvent, Hotspot, Line, Media, Playback, PlaybackStep,
+    Presentation,
+};
 use sim::{EndReason, Event};
 
 /// The wire form of a simulation event (moved, not copied: the tick hands every event
@@ -22,6 +25,7 @@ pub fn into_wire(event: Event) -> GameEvent {
             media,
             lines,
             prompt,
+            presentation,
         } => {
             let (media, media_pending) = match media.map(|m| media_into_wire(*m)) {
                 Some(Some(m)) => (Some(m), false),
@@ -36,6 +40,8 @@ pub fn into_wire(event: Event) -> GameEvent {
                 media_pending,
                 lines: lines.into_iter().map(line).collect(),
                 prompt,
+                presentation: presentation
+                    .map_or_else(Presentation::default, |p| presentation_into_wire(*p)),
             }
         }
         Event::ChoicesOffered { node, choices } => GameEvent::ChoicesOffered {
@@ -106,6 +112,7 @@ pub fn into_wire(event: Event) -> GameEvent {
             code: reason_code(&reason).to_owned(),
             message,
         },
+        Event::PlaybackStep { node, step } => GameEvent::PlaybackStep { node, step },
         Event::MediaReady { scene, node, media } => GameEvent::MediaReady {
             scene,
             node,
@@ -124,6 +131,44 @@ fn unexpected_save() -> GameEvent {
         command: "save".into(),
         code: "internal".into(),
         message: "unexpected save event".into(),
+    }
+}
+
+/// The wire form of a node's presentation (the same fields, field by field).
+pub fn presentation_into_wire(p: sim::Presentation) -> Presentation {
+    Presentation {
+        playback: match p.playback {
+            sim::Playback::Normal => Playback::Normal,
+            sim::Playback::Loop { start_ms, end_ms } => Playback::Loop { start_ms, end_ms },
+            sim::Playback::Steps { steps, current } => Playback::Steps {
+                steps: steps
+                    .into_iter()
+                    .map(|s| PlaybackStep {
+                        label: s.label,
+                        start_ms: s.start_ms,
+                        end_ms: s.end_ms,
+                        minigame: s.minigame,
+                    })
+                    .collect(),
+                current,
+            },
+        },
+        skippable: p.skippable,
+        loopable: p.loopable,
+        hotspots: p
+            .hotspots
+            .into_iter()
+            .map(|h| Hotspot {
+                id: h.id,
+                edge: h.edge,
+                label: h.label,
+                x: h.x,
+                y: h.y,
+                w: h.w,
+                h: h.h,
+            })
+            .collect(),
+        group: p.group,
     }
 }
 
@@ -266,5 +311,6 @@ pub fn to_sim(c: GameCommand) -> sim::Command {
             client_time_ms,
         },
         GameCommand::Leave => sim::Command::Leave,
+        GameCommand::Continue => sim::Command::Continue,
     }
 }

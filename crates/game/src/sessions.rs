@@ -65,26 +65,15 @@ impl GameHandle {
         world: Option<String>,
     ) -> Result<Arc<LiveSession>, GameError> {
         self.check_accepting()?;
-        if let Some(w) = world.as_deref()
-            && w != "default"
-        {
-            return Err(GameError::Invalid(format!("unknown world '{w}'")));
-        }
+        let (world, scene) = world_and_scene(&self.content.get(), world, scene)?;
         let _reserved = self.reserve_session(user)?;
         if let Some(s) = scene.as_deref() {
             check_start_scene(&self.content.get(), s)?;
         }
         let id = Uuid::now_v7();
         let seed: u64 = rand::random();
-        let row = store::game::create(
-            &self.pool,
-            id,
-            user,
-            "default",
-            scene.as_deref(),
-            seed as i64,
-        )
-        .await?;
+        let row = store::game::create(&self.pool, id, user, &world, scene.as_deref(), seed as i64)
+            .await?;
         let live = Arc::new(LiveSession::new(
             id,
             user,
@@ -211,6 +200,49 @@ impl GameHandle {
 /// Whether a session may start at `scene`, by the simulation's one rule
 /// (`sim::check_scene_start`: it exists, is not locked, takes no parameters), checked
 /// here too so a refused start is answered before a session row is written.
+/// The world a new session lives in and the scene it starts at: `world` picks the world
+/// whose start scene is used (an unknown world is refused); a named scene must belong to
+/// that world; with neither, the default world's start scene (left to the simulation).
+fn world_and_scene(
+    content: &Content,
+    world: Option<String>,
+    scene: Option<String>,
+) -> Result<(String, Option<String>), GameError> {
+    use domain::narrative::world::{DEFAULT_WORLD, scene_world};
+    let Some(world) = world else {
+        let world = scene
+            .as_deref()
+            .and_then(|s| content.scene(s))
+            .map_or(DEFAULT_WORLD, scene_world);
+        return Ok((world.to_owned(), scene));
+    };
+    if !content.world.has_world(&world) {
+        let known = content.world.world_ids().join(", ");
+        return Err(GameError::Invalid(format!(
+            "unknown world '{world}' (served: {known})"
+        )));
+    }
+    let scene = match scene {
+        Some(s) => {
+            if let Some(found) = content.scene(&s)
+                && scene_world(found) != world
+            {
+                return Err(GameError::Invalid(format!(
+                    "scene '{s}' belongs to world '{}', not '{world}'",
+                    scene_world(found)
+                )));
+            }
+            s
+        }
+        None => content
+            .world
+            .world_start_scene(&world)
+            .map(str::to_owned)
+            .ok_or_else(|| GameError::Invalid(format!("world '{world}' has no start scene")))?,
+    };
+    Ok((world, Some(scene)))
+}
+
 fn check_start_scene(content: &Content, scene: &str) -> Result<(), GameError> {
     sim::check_scene_start(content, scene)
         .map(|_| ())

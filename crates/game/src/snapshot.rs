@@ -162,7 +162,9 @@ fn end_reason(encoded: &[u8]) -> Option<String> {
 
 /// The wire form of a live session's view.
 pub fn view_into_wire(v: sim::SessionView) -> Snapshot {
+    let mut presentation = None;
     let position = v.position.map(|p| {
+        presentation = Some(events::presentation_into_wire(p.presentation));
         let (media, media_pending) = match p.media.map(events::media_into_wire) {
             Some(Some(m)) => (Some(m), false),
             Some(None) => (None, true),
@@ -191,6 +193,7 @@ pub fn view_into_wire(v: sim::SessionView) -> Snapshot {
         }),
         progression: progression_into_wire(v.progression),
         ended: None,
+        presentation,
     }
 }
 

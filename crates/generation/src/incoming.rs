@@ -267,19 +267,7 @@ mod tests {
     #[test]
     fn a_gif_walked_from_the_file_agrees_with_the_slice_parser() {
         for seed in 0..4 {
-            let gif = crate::render::render(&crate::render::RenderSpec {
-                operation: crate::model::Operation::TextToVideo,
-                prompt: "walk".into(),
-                seed,
-                width: 24,
-                height: 16,
-                frames: 2 + seed as u32,
-                fps: 10,
-                fast: false,
-                inputs: Vec::new(),
-            })
-            .expect("render")
-            .gif;
+            let gif = crate::render::sample_gif(seed, 24, 16, 2 + seed as u16, 10);
             let whole = gif_info(&gif).expect("gif");
             let head = &gif[..gif.len().min(64)];
             let (kind, p) =

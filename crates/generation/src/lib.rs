@@ -45,6 +45,7 @@ pub mod render;
 pub mod secrets;
 pub mod service;
 mod shared;
+pub mod thumbnail;
 pub mod worker;
 
 #[cfg(feature = "fakes")]

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::model::MediaType;
 
+pub mod mp4;
+
 /// Mode of media files.
 pub const FILE_MODE: u32 = 0o640;
 /// Mode of media directories.
@@ -119,6 +121,9 @@ pub fn sniff(b: &[u8]) -> Option<Sniffed> {
 /// GIF and MP4 cannot express more); anything larger is a broken or hostile header.
 pub const MAX_DIMENSION: u32 = 65_535;
 
+/// The highest frame rate a probe reports (× 1000): 1000 fps.
+pub const MAX_FPS_MILLI: u64 = 1_000_000;
+
 /// The longest duration a probe reports: 30 days, in ms.
 pub const MAX_DURATION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 
@@ -130,6 +135,10 @@ pub struct Probe {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub duration_ms: Option<u64>,
+    /// Frames of a video track (MP4/MOV).
+    pub frames: Option<u64>,
+    /// Frame rate × 1000 of a video track (MP4/MOV), in `1..=`[`MAX_FPS_MILLI`].
+    pub fps_milli: Option<u64>,
 }
 
 impl Probe {
@@ -176,9 +185,6 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 }
 fn le32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes(b, at, 4)?.try_into().ok()?))
-}
-fn be64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(bytes(b, at, 8)?.try_into().ok()?))
 }
 fn le24(b: &[u8], at: usize) -> Option<u32> {
     let [x, y, z]: [u8; 3] = bytes(b, at, 3)?.try_into().ok()?;
@@ -356,64 +362,20 @@ fn webp_size(b: &[u8]) -> Option<(u32, u32)> {
     }
 }
 
-/// Splits the first ISO-BMFF box off `b`: its kind, its body, and the bytes after it.
-/// `None` when no whole box is there (short header, size smaller than its header, or
-/// reaching past the end).
-fn next_box(b: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let size32 = be32(b, 0)?;
-    let kind = bytes(b, 4, 4)?;
-    let (header, size) = match size32 {
-        // A 64-bit size follows the kind.
-        1 => (16, usize::try_from(be64(b, 8)?).ok()?),
-        // To the end of the enclosing data.
-        0 => (8, b.len()),
-        s => (8, usize::try_from(s).ok()?),
-    };
-    if size < header {
-        return None;
-    }
-    let whole = b.get(..size)?;
-    Some((kind, whole.get(header..)?, b.get(size..)?))
-}
-
-/// `duration` in `timescale` units per second, as ms (exact, in 128 bits); `None` when
-/// the timescale is 0 or the result does not fit.
-fn scaled_ms(duration: u64, timescale: u32) -> Option<u64> {
-    if timescale == 0 {
-        return None;
-    }
-    u64::try_from(u128::from(duration) * 1000 / u128::from(timescale)).ok()
-}
-
-/// MP4/MOV: duration from `moov/mvhd`, size from the first `trak/tkhd` with one.
+/// MP4/MOV: duration from `moov/mvhd`; size, frames and rate from the first video
+/// track (see [`mp4`]); nothing from a file that does not parse.
 fn mp4_info(b: &[u8], p: &mut Probe) {
-    fn walk(mut rest: &[u8], p: &mut Probe, depth: u32) {
-        while let Some((kind, body, next)) = next_box(rest) {
-            match kind {
-                b"moov" | b"trak" if depth < 4 => walk(body, p, depth + 1),
-                b"mvhd" => {
-                    let (ts, dur) = if body.first() == Some(&1) {
-                        (be32(body, 20), be64(body, 24))
-                    } else {
-                        (be32(body, 12), be32(body, 16).map(u64::from))
-                    };
-                    if let Some(ms) = ts.zip(dur).and_then(|(ts, d)| scaled_ms(d, ts)) {
-                        p.set_duration(ms);
-                    }
-                }
-                b"tkhd" if p.width.is_none() => {
-                    let at = if body.first() == Some(&1) { 88 } else { 76 };
-                    // 16.16 fixed point.
-                    if let (Some(w), Some(h)) = (be32(body, at), be32(body, at + 4)) {
-                        p.set_size(w >> 16, h >> 16);
-                    }
-                }
-                _ => {}
-            }
-            rest = next;
-        }
+    let Ok(info) = mp4::parse(b) else { return };
+    if let Some(ms) = info.duration_ms {
+        p.set_duration(ms);
     }
-    walk(b, p, 0);
+    if let Some(v) = info.video {
+        p.set_size(v.width, v.height);
+        if v.frames > 0 {
+            p.frames = Some(v.frames);
+        }
+        p.fps_milli = v.fps_milli.filter(|f| (1..=MAX_FPS_MILLI).contains(f));
+    }
 }
 
 /// sha256 hex of content.

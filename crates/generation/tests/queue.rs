@@ -36,11 +36,11 @@ async fn local_job_completes_with_asset() {
     assert_eq!(g.status, JobStatus::Completed);
     assert_eq!(g.asset_id, Some(asset_id));
     let a = e.svc.get_asset(e.user, asset_id).await.unwrap();
-    assert_eq!(a.mime, "image/gif");
+    assert_eq!(a.mime, "video/mp4");
     assert!(a.width.unwrap() > 0 && a.duration_ms.unwrap() > 0 && a.has_thumbnail);
     let f = e.svc.asset_file(e.user, asset_id).await.unwrap();
     let bytes = std::fs::read(&f.path).unwrap();
-    assert!(bytes.starts_with(b"GIF89a"));
+    assert_eq!(&bytes[4..8], b"ftyp");
     assert_eq!(f.size, bytes.len() as u64);
     let subs = e.svc.submissions(e.user, g.id).await.unwrap();
     assert_eq!(subs.len(), 1);

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::CloseCode;
+pub use crate::presentation::{Hotspot, Playback, PlaybackStep, Presentation};
 
 /// Client → server messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +263,10 @@ pub enum GameCommand {
     },
     /// Tag 2. Leaves (ends) the session.
     Leave,
+    /// Tag 3 (revision 1). Moves a `Steps` playback to its next step (answered by
+    /// [`GameEvent::PlaybackStep`]); refused with `wrong_state` where no step waits. A
+    /// client sends it only for a `Steps` playback, which only a revision-1 server sends.
+    Continue,
 }
 
 impl GameCommand {
@@ -271,6 +276,7 @@ impl GameCommand {
             GameCommand::Choose { .. } => "choose",
             GameCommand::MiniGameInput { .. } => "minigame_input",
             GameCommand::Leave => "leave",
+            GameCommand::Continue => "continue",
         }
     }
 }
@@ -312,6 +318,8 @@ pub enum GameEvent {
         lines: Vec<Line>,
         /// Choice prompt.
         prompt: Option<String>,
+        /// How the media plays and its hotspots (revision 1).
+        presentation: Presentation,
     },
     /// Tag 3. Choices offered at the current node.
     ChoicesOffered {
@@ -419,6 +427,14 @@ pub enum GameEvent {
         /// The media.
         media: Media,
     },
+    /// Tag 15 (revision 1). A `Steps` playback moved to step `step` (0-based) after a
+    /// `Continue`; `step` equal to the number of steps means every step has played.
+    PlaybackStep {
+        /// Node.
+        node: String,
+        /// The step now playing.
+        step: u32,
+    },
 }
 
 impl GameEvent {
@@ -440,6 +456,7 @@ impl GameEvent {
             GameEvent::SessionEnded { .. } => "session_ended",
             GameEvent::Error { .. } => "error",
             GameEvent::MediaReady { .. } => "media_ready",
+            GameEvent::PlaybackStep { .. } => "playback_step",
         }
     }
 }
@@ -470,6 +487,8 @@ pub struct Snapshot {
     pub progression: ProgressionView,
     /// How the session ended (`SessionEnded.reason`), once it has.
     pub ended: Option<String>,
+    /// How the current node's media plays (revision 1); `None` when `position` is.
+    pub presentation: Option<Presentation>,
 }
 
 /// The node the player stands at, as its `NodeEntered` event presented it.
@@ -706,7 +725,7 @@ pub const SERVER_MESSAGE_VARIANTS: [&str; 9] = [
 ];
 
 /// The [`GameEvent`] variants by tag (a receiver skips a tag beyond them).
-pub const GAME_EVENT_VARIANTS: [&str; 15] = [
+pub const GAME_EVENT_VARIANTS: [&str; 16] = [
     "SessionStarted",
     "Resumed",
     "NodeEntered",
@@ -722,12 +741,16 @@ pub const GAME_EVENT_VARIANTS: [&str; 15] = [
     "SessionEnded",
     "Error",
     "MediaReady",
+    "PlaybackStep",
 ];
 
 /// A [`GameEvent`] as [`ServerMessage::Event`] carries it. On the binary wire it is a
 /// byte string (varint length, then the event's own encoding), so a receiver can skip
 /// an event it does not know and ignore fields appended to one it does; in the JSON
 /// encoding it is the event object itself.
+// `Unknown` is a client's rare case (a newer server's event); boxing the known event,
+// which a server builds once per send, would add an allocation to every event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventBody {
     /// An event this build knows.
@@ -1015,6 +1038,7 @@ mod tests {
                     text: "hello".into(),
                 }],
                 prompt: Some("?".into()),
+                presentation: Presentation::default(),
             },
             GameEvent::LevelUp { level: 3, xp: 250 },
             GameEvent::SessionEnded {
@@ -1171,18 +1195,14 @@ mod tests {
     /// The variant name tables match the enums' tags.
     #[test]
     fn variant_tables_match_the_tags() {
-        let ev = GameEvent::MediaReady {
-            scene: String::new(),
+        let ev = GameEvent::PlaybackStep {
             node: String::new(),
-            media: Media {
-                url: String::new(),
-                media_type: String::new(),
-            },
+            step: 0,
         };
         let bytes = postcard::to_stdvec(&ev).unwrap_or_default();
         assert_eq!(bytes[0] as usize, GAME_EVENT_VARIANTS.len() - 1);
         let json = crate::to_json(&ev).unwrap_or_default();
-        assert!(json.starts_with(&format!("{{\"{}\"", GAME_EVENT_VARIANTS[14])));
+        assert!(json.starts_with(&format!("{{\"{}\"", GAME_EVENT_VARIANTS[15])));
         let msg = ServerMessage::Heartbeat { server_time_ms: 0 };
         let bytes = postcard::to_stdvec(&msg).unwrap_or_default();
         assert_eq!(bytes[0] as usize, SERVER_MESSAGE_VARIANTS.len() - 1);

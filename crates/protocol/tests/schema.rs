@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use protocol::PROTOCOL_VERSION;
 use protocol::v2::{
-    Change, ClientDatagram, ClientMessage, GAME_EVENT_VARIANTS, GameCommand, GameEvent,
+    Change, ClientDatagram, ClientMessage, GAME_EVENT_VARIANTS, GameCommand, GameEvent, Playback,
     SERVER_MESSAGE_VARIANTS, ServerDatagram, ServerMessage,
 };
 use serde::Serialize;
@@ -126,6 +126,7 @@ fn trace() -> Registry {
     tracer.trace_simple_type::<GameEvent>().unwrap();
     tracer.trace_simple_type::<GameCommand>().unwrap();
     tracer.trace_simple_type::<Change>().unwrap();
+    tracer.trace_simple_type::<Playback>().unwrap();
     tracer.registry().expect("every enum variant traced")
 }
 

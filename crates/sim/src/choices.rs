@@ -2,10 +2,24 @@
 //! the choices a save recorded. Nothing here advances: `choose` returns a [`Next`] the
 //! caller hands to [`crate::advance::after`].
 
+use domain::narrative::Edge;
+
 use crate::components::{Offered, Phase};
 use crate::cx::{Cx, Next, Res, S, wrong_state};
 use crate::edges::{cooling_until, take, test_edge};
 use crate::protocol::{Choice, ErrorReason, Event};
+
+/// An edge's reveal delay: its own `reveal_ms`, else (when it sets none) its node's
+/// `reveal_choices_ms`.
+fn reveal_ms(content: &domain::narrative::Content, s: S<'_, '_, '_>, e: &Edge) -> u64 {
+    if e.reveal_ms > 0 {
+        return e.reveal_ms;
+    }
+    content
+        .node(&s.pos.scene, &e.from)
+        .and_then(|n| n.reveal_choices_ms)
+        .unwrap_or(0)
+}
 
 /// Offers the current node's edges without `on` whose conditions hold.
 pub(crate) fn offer(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<()> {
@@ -18,7 +32,7 @@ pub(crate) fn offer(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<()> {
         if !test_edge(s, cx, e)? {
             continue;
         }
-        let reveal = s.pos.entered_at_ms + e.reveal_ms as i64;
+        let reveal = s.pos.entered_at_ms + reveal_ms(content, s, e) as i64;
         let avail = cooling_until(s, cx, e).map_or(reveal, |u| u.max(reveal));
         // Reuse the previous offer's buffers.
         let list = &mut s.choices.0;
@@ -61,7 +75,7 @@ pub(crate) fn reoffer(s: S<'_, '_, '_>, cx: &mut Cx<'_>, offered: Vec<String>) -
     let mut choices = Vec::new();
     for id in offered {
         if let Some(e) = content.edge(&s.pos.scene, &id) {
-            let reveal = s.pos.entered_at_ms + e.reveal_ms as i64;
+            let reveal = s.pos.entered_at_ms + reveal_ms(content, s, e) as i64;
             let avail = cooling_until(s, cx, e).map_or(reveal, |u| u.max(reveal));
             list.push(Offered {
                 edge: id.clone(),

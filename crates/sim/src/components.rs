@@ -1,5 +1,5 @@
-//! The ECS components: one session is one entity carrying the session components; the
-//! world entity carries the [`WorldClock`]. All crate-private: other crates read sessions
+//! The ECS components: one session is one entity carrying the session components; each
+//! served world is an entity carrying [`SimWorld`] (its id) and its [`WorldClock`]. All crate-private: other crates read sessions
 //! through [`crate::Sessions`] (saves, liveness, unload) and [`crate::inspect`] (the tick
 //! inspector). The module path is part of the inspector's component names
 //! (`sim::components::Position`): keep the types here.
@@ -73,9 +73,9 @@ pub(crate) struct SessionRng(pub Rng);
 #[derive(Component, Debug, Default, Serialize)]
 pub(crate) struct Cooldowns(pub BTreeMap<String, i64>);
 
-/// Reflex round phase.
+/// A round's phase (the reflex game's, and any registered game's that plays rounds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum RoundPhase {
+pub enum RoundPhase {
     /// Waiting for the (randomly delayed) round start.
     Waiting,
     /// Open for input.
@@ -89,9 +89,9 @@ pub(crate) enum RoundPhase {
     },
 }
 
-/// A running reflex mini-game.
+/// A running mini-game played in rounds (what a save keeps of it: round and hits).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct MiniGameRun {
+pub struct MiniGameRun {
     /// Game id.
     pub game: String,
     /// Current round (1-based).
@@ -124,6 +124,8 @@ pub(crate) enum Phase {
     Choosing,
     /// Inside a mini-game.
     MiniGame,
+    /// A `steps` playback waits for the player's `continue`.
+    Playing,
     /// Ended (despawned at the end of the tick).
     Ended,
 }
@@ -154,6 +156,18 @@ pub(crate) struct SessionQuery {
     pub minigame: &'static mut ActiveMiniGame,
     /// Phase.
     pub phase: &'static mut Phase,
+    /// The current node's media pick and step.
+    pub playing: &'static mut Playing,
+}
+
+/// The current node's media state: the index of the media picked on entry (into the
+/// node's `media` list) and the step a `steps` playback stands at.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Playing {
+    /// Media index.
+    pub media: u32,
+    /// Step (the number of steps once all have played).
+    pub step: u32,
 }
 
 /// World time and time controls, as the world entity carries them (read a copy with
@@ -170,6 +184,9 @@ pub struct Clock {
     pub paused: bool,
     /// Turn-based mode.
     pub turn_based: bool,
+    /// A single step asked for (by [`crate::WorldControl::Step`]): the next tick
+    /// advances this world's time even while paused or turn-based.
+    pub step_pending: bool,
 }
 
 impl Default for Clock {
@@ -180,11 +197,12 @@ impl Default for Clock {
             scale_permille: 1000,
             paused: false,
             turn_based: false,
+            step_pending: false,
         }
     }
 }
 
-/// The world clock component, on the world entity (serialised as its [`Clock`]).
+/// A world's clock component, on its world entity (serialised as its [`Clock`]).
 #[derive(Component, Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub(crate) struct WorldClock(pub Clock);
@@ -202,6 +220,11 @@ impl std::ops::DerefMut for WorldClock {
     }
 }
 
-/// Marks the world entity.
+/// Marks a world entity: the world's id and title (`[worlds.<id>]`).
 #[derive(Component, Debug, Default, Serialize)]
-pub(crate) struct SimWorld;
+pub(crate) struct SimWorld {
+    /// World id.
+    pub id: String,
+    /// Title.
+    pub title: Option<String>,
+}

@@ -1,5 +1,6 @@
 //! What every step of a session works with: the session's components ([`S`]), the
-//! per-call context ([`Cx`]: content, tunables, time, staging, timers), what a step leaves
+//! per-call context ([`Cx`]: content, tunables, the session's world and its time, the
+//! mini-game registry, staging, timers), what a step leaves
 //! for the advance ([`Next`]), and the ways a step ends a session or refuses a command.
 
 use bevy_ecs::entity::Entity;
@@ -8,6 +9,7 @@ use domain::narrative::state::Ctx;
 use domain::narrative::{Content, Expr, ExprText};
 
 use crate::components::{Phase, SessionQueryItem};
+use crate::minigame::MiniGames;
 use crate::protocol::{EndReason, ErrorReason, Event, SessionId};
 use crate::resources::{MediaLibrary, SimConfig, Staging, Timers};
 
@@ -33,7 +35,12 @@ pub(crate) enum Next {
 pub(crate) struct Cx<'a> {
     pub content: &'a Content,
     pub cfg: &'a SimConfig,
+    /// The session's world time (its scene's world's clock).
     pub now: i64,
+    /// The session's world (its entity): where its timers are due.
+    pub world: Entity,
+    /// The mini-game registry.
+    pub games: &'a MiniGames,
     pub id: SessionId,
     pub entity: Entity,
     pub staging: &'a mut Staging,
@@ -103,6 +110,7 @@ pub(crate) fn wrong_state(command: &str, phase: Phase) -> ErrorReason {
         Phase::Starting => "the session is starting",
         Phase::Choosing => "waiting for a choice",
         Phase::MiniGame => "a mini-game is running",
+        Phase::Playing => "waiting for the playback to continue",
         Phase::Ended => "the session has ended",
     };
     ErrorReason::WrongState {

@@ -105,13 +105,17 @@ pub fn session(world: &World, id: SessionId) -> Result<Value, InspectError> {
     }))
 }
 
-/// `world.inspect`: the world clock, the content's version and scenes, the session count.
+/// `world.inspect`: the default world's clock, every served world (with its clock and
+/// session count), the content's version and scenes, the session count.
 pub fn world(world: &mut World) -> Result<Value, InspectError> {
-    let mut q = world.query_filtered::<&WorldClock, With<SimWorld>>();
-    let clock = q.iter(world).next().map(to_json).transpose()?;
+    let clock = crate::sessions::clock(world)
+        .map(|c| to_json(&c))
+        .transpose()?;
+    let worlds = to_json(&crate::worlds::list(world))?;
     let content = world.resource::<SimContent>().0.clone();
     Ok(json!({
         "clock": clock,
+        "worlds": worlds,
         "content_version": content.version,
         "scenes": content.scenes.keys().collect::<Vec<_>>(),
         "sessions": world.resource::<SessionIndex>().0.len(),

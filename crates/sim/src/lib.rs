@@ -10,9 +10,18 @@
 //!   The components are private to this crate: other crates read sessions through
 //!   [`Sessions`] (saves, liveness, unload) and [`inspect`] (the tick inspector's view), and
 //!   change them only through commands.
-//! - The **world** is an entity with a `WorldClock` (read a copy, a [`Clock`], with
-//!   [`clock`] or [`Sessions::clock`]): world time, time scale, pause/resume, single step and
-//!   turn-based mode (see [`WorldControl`]).
+//! - Each served **world** (`[worlds.<id>]` in the world config, the default world always)
+//!   is an entity with a `WorldClock` (read copies, [`Clock`]s, with [`clock`], [`clocks`],
+//!   [`Sessions::clocks`] or [`worlds::list`]): world time, time scale, pause/resume,
+//!   single step, advance by a delta and turn-based mode (see [`WorldControl`], sent
+//!   through [`Inbox::world`] / [`Inbox::worlds`], or applied between ticks with
+//!   [`worlds::control`]). A session lives in its scene's world: its reveal times,
+//!   cooldowns, mini-game windows and event times follow that world's clock, and its
+//!   timers wait in that world's deadline queue (module `worlds`).
+//! - **Mini-games** come from the [`MiniGames`] registry resource: each game implements
+//!   [`MiniGame`] (its parameter rules, and what starting it, its timers and inputs do,
+//!   through [`Play`]); `reflex` and `skill_check` are built in. Register a new game with
+//!   [`MiniGames::register`] and hand [`MiniGames::rules`] to the content validator.
 //! - Systems run in `FixedUpdate` in ordered sets ([`SimSystems`]):
 //!   `Input` (clock, content reload, routing commands by [`SessionIndex`], due timers from
 //!   [`Timers`]) → `Narrative` (node traversal, choices, mini-games, calls, saves; effects are
@@ -110,6 +119,7 @@ mod edges;
 pub mod inspect;
 mod minigame;
 mod nodes;
+mod playback;
 mod present;
 pub mod protocol;
 mod resources;
@@ -117,24 +127,27 @@ mod save;
 mod sessions;
 mod systems;
 mod view;
+pub mod worlds;
 
 use std::sync::Arc;
 
 use bevy_app::{App, FixedUpdate};
 
-pub use components::Clock;
+pub use components::{Clock, MiniGameRun, RoundPhase};
+pub use minigame::{Input, MiniGame, MiniGames, Play, Turn};
 pub use present::progression as progression_view;
 pub use protocol::{
-    Choice, Command, EndReason, ErrorReason, Event, Media, MediaReady, Outcome, SessionId,
-    SimCommand, SimEvent, WorldControl,
+    Choice, Command, EndReason, ErrorReason, Event, Hotspot, Media, MediaReady, Outcome, Playback,
+    PlaybackStep, Presentation, SessionId, SimCommand, SimEvent, WorldControl,
 };
-pub use resources::{Inbox, Outbox, SessionIndex, SimConfig, Timers};
-pub use sessions::{Sessions, check_scene_start, clock};
+pub use resources::{Inbox, Outbox, SessionIndex, SimConfig, Timer, Timers};
+pub use sessions::{Sessions, check_scene_start, clock, clocks};
 pub use systems::{
     EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin, SimPlugin,
     SimSystems,
 };
 pub use view::{OpenRound, SessionView, ViewPosition, ViewProgression, ViewQuest};
+pub use worlds::{WorldError, WorldView};
 
 /// Builds an `App` with the [`SimPlugin`] (no other plugins, no runner).
 pub fn build_app(content: Arc<domain::narrative::Content>, config: SimConfig) -> App {

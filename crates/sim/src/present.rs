@@ -6,11 +6,11 @@ use domain::narrative::{Content, Progress, QuestStatus, Value, Vars};
 
 use crate::components::{Phase, RoundPhase};
 use crate::edges::cooldown_key;
-use crate::nodes;
 use crate::protocol::Choice;
 use crate::resources::MediaLibrary;
 use crate::save::SaveView;
 use crate::view::{OpenRound, SessionView, ViewPosition, ViewProgression, ViewQuest};
+use crate::{nodes, playback};
 
 /// The view of one session at world time `now`.
 pub(crate) fn build(
@@ -20,14 +20,15 @@ pub(crate) fn build(
     now: i64,
 ) -> SessionView {
     let started = match v.phase {
-        Phase::Choosing | Phase::MiniGame => true,
+        Phase::Choosing | Phase::MiniGame | Phase::Playing => true,
         Phase::Starting | Phase::Ended => false,
     };
     let node = started
         .then(|| content.node(&v.pos.scene, &v.pos.node))
         .flatten();
     let position = node.map(|node| {
-        let shown = nodes::shown(node, media);
+        let shown = nodes::shown(node, media, *v.playing);
+        let scene = content.scene(&v.pos.scene);
         ViewPosition {
             scene: v.pos.scene.clone(),
             node: v.pos.node.clone(),
@@ -35,6 +36,9 @@ pub(crate) fn build(
             media: shown.media.map(|m| *m),
             lines: shown.lines,
             prompt: shown.prompt,
+            presentation: playback::presentation(scene, node, *v.playing)
+                .map(|p| *p)
+                .unwrap_or_default(),
         }
     });
     SessionView {
@@ -83,7 +87,7 @@ fn variables(vars: &Vars, content: &Content) -> Vec<(String, Value)> {
 fn choices(v: &SaveView<'_>, content: &Content, now: i64) -> Vec<Choice> {
     let choosing = match v.phase {
         Phase::Choosing => true,
-        Phase::Starting | Phase::MiniGame | Phase::Ended => false,
+        Phase::Starting | Phase::MiniGame | Phase::Playing | Phase::Ended => false,
     };
     if !choosing {
         return Vec::new();

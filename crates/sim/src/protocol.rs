@@ -66,6 +66,8 @@ pub enum Command {
         /// The client's claimed press time in server-clock ms.
         client_time_ms: i64,
     },
+    /// Moves a `steps` playback to its next step (answered by a `playback_step` event).
+    Continue,
     /// Requests a save (answered by a `saved` event).
     Save,
     /// Leaves (and drops) the session.
@@ -80,6 +82,7 @@ impl Command {
             Command::Resume { .. } => "resume",
             Command::Choose { .. } => "choose",
             Command::MiniGameInput { .. } => "minigame_input",
+            Command::Continue => "continue",
             Command::Save => "save",
             Command::Leave => "leave",
         }
@@ -105,6 +108,12 @@ pub enum WorldControl {
     SetTurnBased {
         /// On/off.
         on: bool,
+    },
+    /// Moves world time forward by `ms` at once (paused or not): due timers fire in
+    /// this tick.
+    Advance {
+        /// Milliseconds of world time.
+        ms: u64,
     },
 }
 
@@ -170,6 +179,77 @@ pub struct MediaReady {
     pub params: String,
     /// The asset reference to show.
     pub asset: String,
+}
+
+/// How a node's media plays, and the hotspots over it (the wire's `Presentation`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presentation {
+    /// Playback mode.
+    pub playback: Playback,
+    /// The player may skip the media.
+    pub skippable: bool,
+    /// The player may replay the media.
+    pub loopable: bool,
+    /// Clickable regions, each choosing an edge.
+    pub hotspots: Vec<Hotspot>,
+    /// The node's group's display name (its label, else its id).
+    pub group: Option<String>,
+}
+
+/// A playback mode.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Playback {
+    /// Play once.
+    #[default]
+    Normal,
+    /// Loop the segment `[start_ms, end_ms]`.
+    Loop {
+        /// Segment start (ms).
+        start_ms: u32,
+        /// Segment end (ms).
+        end_ms: u32,
+    },
+    /// Progression steps; `current` is the step playing (the number of steps once all
+    /// have played).
+    Steps {
+        /// The steps.
+        steps: Vec<PlaybackStep>,
+        /// The step playing.
+        current: u32,
+    },
+}
+
+/// One progression step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaybackStep {
+    /// Label.
+    pub label: Option<String>,
+    /// Segment start (ms).
+    pub start_ms: u32,
+    /// Segment end (ms).
+    pub end_ms: u32,
+    /// Mini-game of the step.
+    pub minigame: Option<String>,
+}
+
+/// A clickable rectangle over the video, in ten-thousandths of its width and height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hotspot {
+    /// Hotspot id.
+    pub id: String,
+    /// The edge it chooses.
+    pub edge: String,
+    /// Label (the hotspot's, else its edge's).
+    pub label: Option<String>,
+    /// Left.
+    pub x: u16,
+    /// Top.
+    pub y: u16,
+    /// Width.
+    pub w: u16,
+    /// Height.
+    pub h: u16,
 }
 
 /// An offered choice.
@@ -333,6 +413,17 @@ pub enum Event {
         /// Choice prompt.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prompt: Option<String>,
+        /// How the media plays and its hotspots (`None`: the default presentation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        presentation: Option<Box<Presentation>>,
+    },
+    /// A `steps` playback moved to `step` after a `continue` (`step` equal to the number
+    /// of steps: every step has played).
+    PlaybackStep {
+        /// Node.
+        node: String,
+        /// The step now playing.
+        step: u32,
     },
     /// The asset generated for the current node's media spec is ready (pushed to sessions
     /// that entered the node before it was).

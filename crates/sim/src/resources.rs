@@ -54,8 +54,11 @@ impl Default for SimConfig {
 pub struct Inbox {
     /// Session commands, processed in order.
     pub commands: Vec<SimCommand>,
-    /// World controls, applied before the clock advances.
+    /// World controls of the default world, applied before the clocks advance.
     pub world: Vec<WorldControl>,
+    /// World controls of a named world (`(world id, control)`), applied after `world`;
+    /// one for a world that is not served is dropped.
+    pub worlds: Vec<(String, WorldControl)>,
     /// New content to swap in (already validated by the `content` crate).
     pub reload: Option<Arc<Content>>,
     /// Generated media that became ready (from the generation pipeline).
@@ -113,48 +116,67 @@ impl SessionIndex {
 }
 
 /// What a timer does when due. A closed set: every kind is handled by an exhaustive match
-/// (`minigame::on_timer`), so a new kind cannot be dropped silently.
+/// (each game's `MiniGame::on_timer`), so a new kind cannot be dropped silently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Timer {
+pub enum Timer {
     /// A reflex round's random delay is over: open its input window.
     RoundOpens,
     /// A reflex round's window (plus grace) is over without an input: a miss.
     WindowCloses,
 }
 
-/// Deadline queue (mini-game round openings and timeouts). Only due entries are touched.
+/// One world's deadlines, due in its world time.
+type Deadlines = BinaryHeap<Reverse<(i64, u64, Entity, Timer)>>;
+
+/// Deadline queues (mini-game round openings and timeouts), one per world, each due in
+/// its own world's time (a paused world's timers wait). Only due entries are touched.
 #[derive(Resource, Default, Debug)]
 pub struct Timers {
-    heap: BinaryHeap<Reverse<(i64, u64, Entity, Timer)>>,
+    heaps: domain::narrative::content::FxHashMap<Entity, Deadlines>,
     next: u64,
 }
 
 impl Timers {
-    /// Schedules a timer and returns its token.
-    pub(crate) fn schedule(&mut self, due_ms: i64, entity: Entity, timer: Timer) -> u64 {
+    /// Schedules a timer in `world` (its entity) and returns its token.
+    pub(crate) fn schedule(
+        &mut self,
+        world: Entity,
+        due_ms: i64,
+        entity: Entity,
+        timer: Timer,
+    ) -> u64 {
         self.next += 1;
-        self.heap.push(Reverse((due_ms, self.next, entity, timer)));
+        self.heaps
+            .entry(world)
+            .or_default()
+            .push(Reverse((due_ms, self.next, entity, timer)));
         self.next
     }
 
-    /// Pops the next due timer.
-    pub(crate) fn pop_due(&mut self, now_ms: i64) -> Option<(u64, Entity, Timer)> {
-        match self.heap.peek() {
+    /// Pops `world`'s next due timer.
+    pub(crate) fn pop_due(&mut self, world: Entity, now_ms: i64) -> Option<(u64, Entity, Timer)> {
+        let heap = self.heaps.get_mut(&world)?;
+        match heap.peek() {
             Some(Reverse((due, _, _, _))) if *due <= now_ms => {
-                self.heap.pop().map(|Reverse((_, t, e, k))| (t, e, k))
+                heap.pop().map(|Reverse((_, t, e, k))| (t, e, k))
             }
             _ => None,
         }
     }
 
+    /// Drops a world's timers (the world is no longer served).
+    pub(crate) fn drop_world(&mut self, world: Entity) {
+        self.heaps.remove(&world);
+    }
+
     /// Pending timers.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heaps.values().map(BinaryHeap::len).sum()
     }
 
     /// No pending timers.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heaps.values().all(BinaryHeap::is_empty)
     }
 }
 

@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use bevy_ecs::prelude::*;
 
 use domain::narrative::save::map_save;
-use domain::narrative::{Content, Frame, SAVE_VERSION, SavedWait, SessionSave, save_bin};
+use domain::narrative::{
+    Content, Frame, SAVE_VERSION, SavedPlayback, SavedWait, SessionSave, save_bin,
+};
 
 use crate::components::{
-    ActiveMiniGame, CallStack, Cooldowns, PendingChoices, Phase, Position, Progression,
+    ActiveMiniGame, CallStack, Cooldowns, PendingChoices, Phase, Playing, Position, Progression,
     SessionQueryItem, SessionRng, Variables, VisitCounts,
 };
 use crate::cx::{Cx, Res, S, wrong_state};
@@ -32,6 +34,7 @@ pub(crate) type SaveParts = (
     &'static Cooldowns,
     &'static ActiveMiniGame,
     &'static Phase,
+    &'static Playing,
 );
 
 /// One session's state as a save reads it.
@@ -46,6 +49,7 @@ pub(crate) struct SaveView<'a> {
     pub cooldowns: &'a Cooldowns,
     pub minigame: &'a ActiveMiniGame,
     pub phase: &'a Phase,
+    pub playing: &'a Playing,
 }
 
 /// A [`SaveParts`] query item.
@@ -60,11 +64,13 @@ type PartsItem<'a> = (
     &'a Cooldowns,
     &'a ActiveMiniGame,
     &'a Phase,
+    &'a Playing,
 );
 
 impl<'a> From<PartsItem<'a>> for SaveView<'a> {
     fn from(parts: PartsItem<'a>) -> Self {
-        let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase) = parts;
+        let (pos, stack, vars, visits, choices, progress, rng, cooldowns, minigame, phase, playing) =
+            parts;
         SaveView {
             pos,
             stack,
@@ -76,6 +82,7 @@ impl<'a> From<PartsItem<'a>> for SaveView<'a> {
             cooldowns,
             minigame,
             phase,
+            playing,
         }
     }
 }
@@ -93,6 +100,7 @@ impl<'a> From<&'a SessionQueryItem<'_, '_>> for SaveView<'a> {
             cooldowns: &s.cooldowns,
             minigame: &s.minigame,
             phase: &s.phase,
+            playing: &s.playing,
         }
     }
 }
@@ -111,6 +119,7 @@ fn saved_wait(v: &SaveView<'_>) -> Result<SavedWait, ErrorReason> {
             }),
             None => Err(wrong_state("save", *v.phase)),
         },
+        Phase::Playing => Ok(SavedWait::Continue),
         // No wildcard: a new phase must say here whether it can be saved.
         Phase::Starting | Phase::Ended => Err(wrong_state("save", *v.phase)),
     }
@@ -151,6 +160,7 @@ pub(crate) fn snapshot(
         cooldowns: remaining(v.cooldowns, now)
             .map(|(k, r)| (k.to_owned(), r))
             .collect(),
+        playback: saved_playback(v.playing),
     })
 }
 
@@ -179,10 +189,18 @@ pub(crate) fn encode_binary(
             visits: &v.visits.0,
             progress: &v.progress.0,
             cooldowns: &cooldowns,
+            playback: saved_playback(v.playing),
         },
         &mut out,
     );
     Ok(out)
+}
+
+fn saved_playback(p: &Playing) -> SavedPlayback {
+    SavedPlayback {
+        media: p.media,
+        step: p.step,
+    }
 }
 
 /// Validates a save against the content, returning the mapped save and notes.
@@ -216,6 +234,10 @@ pub(crate) fn restore(save: SessionSave, now: i64) -> Option<(impl Bundle, Saved
         VisitCounts(save.visits),
         Progression(save.progress),
         SessionRng(save.rng),
+        Playing {
+            media: save.playback.media,
+            step: save.playback.step,
+        },
         Cooldowns(
             save.cooldowns
                 .into_iter()
@@ -248,6 +270,10 @@ pub(crate) fn resumed(
         SavedWait::Choices { offered } => choices::reoffer(s, cx, offered),
         SavedWait::MiniGame { round, hits } => {
             nodes::kind(&node.kind, |b| b.resume_minigame(s, cx, round, hits))
+        }
+        SavedWait::Continue => {
+            *s.phase = Phase::Playing;
+            Ok(())
         }
     }
 }

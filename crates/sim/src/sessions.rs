@@ -1,7 +1,7 @@
 //! The simulation's API for other crates' systems and tools, beside the [`crate::Inbox`]
-//! and [`crate::Outbox`] queues: [`Sessions`] (the world clock, which sessions are live,
-//! their saves and views, unloading one), [`clock`], and [`check_scene_start`], the rule for which
-//! scenes a session may start at.
+//! and [`crate::Outbox`] queues: [`Sessions`] (the worlds' clocks, which sessions are live,
+//! their saves and views in their world's time, unloading one), [`clock`] and [`clocks`],
+//! and [`check_scene_start`], the rule for which scenes a session may start at.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
@@ -14,6 +14,7 @@ use crate::protocol::{ErrorReason, SessionId};
 use crate::resources::{MediaLibrary, SessionIndex, SimContent};
 use crate::save::{self, SaveParts, SaveView};
 use crate::view::SessionView;
+use crate::worlds::{WorldTime, Worlds};
 
 /// The live sessions, for a system outside the simulation (the game bridge, after the
 /// tick): read their saves, or unload one.
@@ -21,21 +22,26 @@ use crate::view::SessionView;
 pub struct Sessions<'w, 's> {
     index: ResMut<'w, SessionIndex>,
     content: Res<'w, SimContent>,
-    clock: Query<'w, 's, &'static WorldClock, With<SimWorld>>,
+    time: WorldTime<'w, 's>,
     parts: Query<'w, 's, SaveParts>,
     media: Res<'w, MediaLibrary>,
     commands: Commands<'w, 's>,
 }
 
 impl Sessions<'_, '_> {
-    /// The world clock.
+    /// The default world's clock.
     pub fn clock(&self) -> Option<Clock> {
-        self.clock.iter().next().map(|c| c.0)
+        self.time.clocks().into_iter().next().map(|(_, c)| c)
     }
 
-    /// World time now (0 before the world exists).
-    fn now(&self) -> i64 {
-        self.clock().map_or(0, |c| c.now_ms)
+    /// Every served world's clock by world id, the default world first.
+    pub fn clocks(&self) -> Vec<(String, Clock)> {
+        self.time.clocks()
+    }
+
+    /// The time now in the world of the session whose save parts these are.
+    fn now(&self, parts: &SaveView<'_>) -> i64 {
+        self.time.at(&parts.pos.scene).1
     }
 
     /// Whether `id` is live (started or resumed, and not ended).
@@ -51,13 +57,15 @@ impl Sessions<'_, '_> {
     /// The session's save now, as `Command::Save` answers it: `None` when it is not live,
     /// or starting or ended (nothing to save).
     pub fn save(&self, id: SessionId) -> Option<SessionSave> {
-        save::snapshot(&self.parts(id)?, self.now(), &self.content.0.version).ok()
+        let parts = self.parts(id)?;
+        save::snapshot(&parts, self.now(&parts), &self.content.0.version).ok()
     }
 
     /// The same save in the binary form of `domain::narrative::save_bin`, encoded
     /// straight from the components (cheap enough for every touched session each tick).
     pub fn save_binary(&self, id: SessionId) -> Option<Vec<u8>> {
-        save::encode_binary(&self.parts(id)?, self.now(), &self.content.0.version).ok()
+        let parts = self.parts(id)?;
+        save::encode_binary(&parts, self.now(&parts), &self.content.0.version).ok()
     }
 
     /// The session as a client renders it now (after the tick: it reflects every event
@@ -68,7 +76,7 @@ impl Sessions<'_, '_> {
             &parts,
             &self.content.0,
             &self.media,
-            self.now(),
+            self.now(&parts),
         ))
     }
 
@@ -85,11 +93,18 @@ impl Sessions<'_, '_> {
     }
 }
 
-/// The world clock of an app's world (`None` before the simulation is added).
+/// The default world's clock (`None` before the simulation is added).
 pub fn clock(world: &World) -> Option<Clock> {
-    world
-        .iter_entities()
-        .find_map(|e| e.get::<WorldClock>().map(|c| c.0))
+    let e = world.get_resource::<Worlds>()?.default_world()?;
+    world.get::<WorldClock>(e).map(|c| c.0)
+}
+
+/// Every served world's clock by world id, the default world first.
+pub fn clocks(world: &mut World) -> Vec<(String, Clock)> {
+    let mut q = world.query::<(&SimWorld, &WorldClock)>();
+    let mut all: Vec<(String, Clock)> = q.iter(world).map(|(w, c)| (w.id.clone(), c.0)).collect();
+    all.sort_by_key(|(id, _)| (id != crate::worlds::DEFAULT, id.clone()));
+    all
 }
 
 /// Whether a new session may start at `scene`: it exists, is not locked, and takes no

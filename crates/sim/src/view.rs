@@ -6,7 +6,7 @@
 
 use domain::narrative::{Line, QuestStatus, Value};
 
-use crate::protocol::{Choice, Media};
+use crate::protocol::{Choice, Media, Presentation};
 
 /// A live session as a client renders it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +37,9 @@ pub struct ViewPosition {
     pub lines: Vec<Line>,
     /// Choice prompt.
     pub prompt: Option<String>,
+    /// How the media plays and its hotspots, as `NodeEntered` presented it (with the
+    /// current step).
+    pub presentation: Presentation,
 }
 
 /// An open reflex round.

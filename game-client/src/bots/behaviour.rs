@@ -107,6 +107,7 @@ impl State {
             }
             GameEvent::SessionStarted { .. }
             | GameEvent::Resumed { .. }
+            | GameEvent::PlaybackStep { .. }
             | GameEvent::MediaReady { .. }
             | GameEvent::StateDelta { .. }
             | GameEvent::MiniGameResult { .. }
@@ -168,6 +169,7 @@ pub(super) fn replans(event: &GameEvent) -> bool {
         | GameEvent::SessionEnded { .. } => true,
         GameEvent::SessionStarted { .. }
         | GameEvent::Resumed { .. }
+        | GameEvent::PlaybackStep { .. }
         | GameEvent::MediaReady { .. }
         | GameEvent::StateDelta { .. }
         | GameEvent::MiniGameResult { .. }

@@ -360,6 +360,9 @@ impl Player {
             | GameEvent::ObjectiveUpdated { .. }
             | GameEvent::LevelUp { .. }
             | GameEvent::SceneUnlocked { .. } => self.on_progress_event(event, step),
+            GameEvent::PlaybackStep { step: n, .. } => {
+                step.say(format!("[playback] step {}", n + 1));
+            }
             GameEvent::SessionEnded { reason } => {
                 self.clear_choices();
                 step.say(render::end_line(&reason));
@@ -496,6 +499,7 @@ impl Player {
             GameEvent::SessionStarted { .. }
             | GameEvent::Resumed { .. }
             | GameEvent::NodeEntered { .. }
+            | GameEvent::PlaybackStep { .. }
             | GameEvent::MediaReady { .. }
             | GameEvent::ChoicesOffered { .. }
             | GameEvent::StateDelta { .. }

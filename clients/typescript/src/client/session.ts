@@ -77,11 +77,17 @@ export class GameSession {
     }
   }
 
-  /** Connects and joins an existing session afresh (its snapshot, no history). */
-  static async join(opts: SessionOptions, sessionId: string): Promise<GameSession> {
+  /**
+   * Connects and joins an existing session: afresh (its snapshot, no history), or, with
+   * the `lastSeq` a previous run of this client saw (kept across a page reload), with
+   * the events after it sent again as `replayed` (already reflected in the snapshot).
+   */
+  static async join(opts: SessionOptions, sessionId: string, lastSeq: number | null = null): Promise<GameSession> {
     const c = await Connection.open(opts);
     try {
-      return new GameSession(opts, c, await c.joinSession(sessionId, null));
+      const s = new GameSession(opts, c, await c.joinSession(sessionId, lastSeq));
+      s.lastSeq = lastSeq;
+      return s;
     } catch (e) {
       c.close();
       throw e;

@@ -149,12 +149,15 @@ async fn file(
     serve(f, &headers).await
 }
 
-/// The asset's PNG thumbnail (Range supported as for the file).
+/// The asset's thumbnail (Range supported as for the file): a poster frame of a video or
+/// the image scaled down, as a PNG at most 320 pixels on a side; a generated video's is
+/// the provider's poster (the local provider's: the clip's middle frame, PNG). Every
+/// video and image asset has one unless it could not be decoded; audio has none.
 #[utoipa::path(get, path = "/api/v1/assets/{id}/thumbnail", operation_id = "get_asset_thumbnail", tag = "assets",
     params(("id" = Uuid, Path, description = "asset id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "PNG image", content_type = "image/png"),
+        (status = 200, description = "PNG image (a provider's own poster keeps its type)", content_type = "image/png"),
         (status = 206, description = "the requested range", content_type = "image/png"),
         (status = 401, body = ErrorBody),
         (status = 404, description = "no such asset, or it has no thumbnail", body = ErrorBody),

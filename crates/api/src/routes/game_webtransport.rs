@@ -73,7 +73,7 @@ async fn webtransport(
 }
 
 /// The host name of the request's `Host` header (port removed), `localhost` without one.
-fn request_host(headers: &HeaderMap) -> String {
+pub(crate) fn request_host(headers: &HeaderMap) -> String {
     headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -83,7 +83,7 @@ fn request_host(headers: &HeaderMap) -> String {
 }
 
 /// `host` as it goes in a URL: an IPv6 address in brackets.
-fn url_host(host: &str) -> String {
+pub(crate) fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {

@@ -49,7 +49,9 @@ fn reply(id: &Value, result: Result<Value, RpcError>) -> Value {
 /// `world.list_components`, `world.list_resources`, `world.get_resources`,
 /// `schedule.list`, `rpc.discover`, `+watch` variants as server-sent events) and
 /// `tick.stats`, `tick.history`, `tick.pause`, `tick.resume`, `tick.step`,
-/// `session.inspect`, `world.inspect`.
+/// `session.inspect`, `world.inspect`, and the worlds' controls (`worlds.list`,
+/// `worlds.pause`, `worlds.resume`, `worlds.step`, `worlds.advance`, `worlds.set_scale`,
+/// `worlds.set_turn_based`, each with `{"world": id, ...}`).
 #[utoipa::path(post, path = "/api/v1/admin/rpc", tag = "admin",
     security(("bearer" = [])),
     request_body(content = Object, description = "A JSON-RPC 2.0 request", content_type = "application/json"),
@@ -88,7 +90,9 @@ async fn rpc(State(s): State<AppState>, Admin(admin): Admin, body: Bytes) -> Res
     if let Some(base) = method.strip_suffix("+watch") {
         return watch(s, base.to_owned(), params, id).into_response();
     }
-    if matches!(method, "tick.pause" | "tick.resume" | "tick.step") {
+    if matches!(method, "tick.pause" | "tick.resume" | "tick.step")
+        || (method.starts_with("worlds.") && method != "worlds.list")
+    {
         tracing::info!(admin_id = %admin.user.id, method, "admin action");
     }
     axum::Json(reply(&id, call(&s, method, params).await)).into_response()

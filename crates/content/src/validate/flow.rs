@@ -116,6 +116,18 @@ impl Ctx<'_> {
         {
             self.at(Some(id), format!("{kind} node advances automatically but has no default or unconditional edge, so it can get stuck"));
         }
+        let offers_choices = !terminal
+            && !auto
+            && match on {
+                On::Forbidden => true,
+                On::Outcome | On::Route { .. } => false,
+            };
+        if n.node.reveal_choices_ms.is_some() && !offers_choices {
+            self.at(
+                Some(id),
+                format!("'reveal_choices_ms' on a node that offers no choices ({kind})"),
+            );
+        }
     }
 
     /// Checks an edge's `on` selector `sel`.

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use domain::narrative::{Edge, Node, Scene};
 
 use super::flow::NodeCx;
-use super::nodes;
 use super::{Ctx, is_ident};
+use super::{groups, nodes};
 
 /// Checks one scene; `is_called` says whether some call node calls it.
 pub(super) fn check_scene(c: &mut Ctx<'_>, s: &Scene, is_called: bool) {
@@ -26,6 +26,7 @@ pub(super) fn check_scene(c: &mut Ctx<'_>, s: &Scene, is_called: bool) {
     }
     let out = outgoing(c, s, &nodes);
     reachability(c, s, &nodes, &out);
+    groups::check(c, s, &nodes);
 
     c.scene_returns = false;
     for n in &s.nodes {

@@ -4,6 +4,7 @@
 //! - [`graph`]: a scene's graph (ids, edges, reachability, calls and returns),
 //! - [`flow`]: a node in its scene and how it advances (outgoing edges, `on`, defaults,
 //!   auto-advance),
+//! - [`groups`]: a scene's node groups,
 //! - [`nodes`]: one module per node kind, dispatched by one exhaustive match,
 //! - [`exprs`] and [`effects`]: expressions, references and effects in their scene.
 
@@ -11,12 +12,15 @@ mod effects;
 mod exprs;
 mod flow;
 mod graph;
+mod groups;
 mod nodes;
 mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use domain::narrative::ident::is_ident;
+use domain::narrative::minigame::{MiniGameRules, builtin_rules};
 use domain::narrative::{Scene, WorldConfig};
 
 use crate::{Problem, SceneFile};
@@ -30,6 +34,8 @@ struct Ctx<'a> {
     scene: Option<String>,
     /// Whether the scene being checked has a `return` node.
     scene_returns: bool,
+    /// The mini-games scenes may name (the simulation's registry).
+    games: &'a [Arc<dyn MiniGameRules>],
 }
 
 impl Ctx<'_> {
@@ -43,8 +49,19 @@ impl Ctx<'_> {
     }
 }
 
-/// Validates a world config and its scenes; returns every problem found.
+/// Validates a world config and its scenes against the built-in mini-games; returns
+/// every problem found.
 pub fn validate(world_file: &str, world: &WorldConfig, files: &[SceneFile]) -> Vec<Problem> {
+    validate_with(world_file, world, files, &builtin_rules())
+}
+
+/// [`validate`] with the mini-games of a registry (`sim::MiniGames::rules`).
+pub fn validate_with(
+    world_file: &str,
+    world: &WorldConfig,
+    files: &[SceneFile],
+    games: &[Arc<dyn MiniGameRules>],
+) -> Vec<Problem> {
     let mut c = Ctx {
         out: Vec::new(),
         world,
@@ -52,6 +69,7 @@ pub fn validate(world_file: &str, world: &WorldConfig, files: &[SceneFile]) -> V
         file: String::new(),
         scene: None,
         scene_returns: false,
+        games,
     };
     let mut scene_file: BTreeMap<String, String> = BTreeMap::new();
     for f in files {
@@ -83,6 +101,7 @@ pub fn validate(world_file: &str, world: &WorldConfig, files: &[SceneFile]) -> V
         c.file = scene_file.get(&s.id).cloned().unwrap_or_default();
         c.scene = Some(s.id.clone());
         graph::check_scene(&mut c, s, called.contains(&s.id));
+        world::check_scene(&mut c, s);
     }
     c.out
 }

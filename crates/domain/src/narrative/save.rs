@@ -43,6 +43,28 @@ pub enum SavedWait {
         /// Rounds hit so far.
         hits: u32,
     },
+    /// A `steps` playback waits for the player's `continue` (the step is
+    /// [`SavedPlayback::step`]).
+    Continue,
+}
+
+/// The current node's media state: which of its media was picked on entry and where a
+/// `steps` playback stands. Zero (the default, left out of a save) for most nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPlayback {
+    /// Index of the media shown (into the node's `media` list).
+    #[serde(default)]
+    pub media: u32,
+    /// The step playing (0-based; the number of steps once all have played).
+    #[serde(default)]
+    pub step: u32,
+}
+
+impl SavedPlayback {
+    /// True when both are zero.
+    pub fn is_default(&self) -> bool {
+        *self == SavedPlayback::default()
+    }
 }
 
 /// A saved session. Times are relative (remaining/elapsed ms), so a save can be resumed
@@ -70,6 +92,9 @@ pub struct SessionSave {
     /// Remaining edge cooldowns (ms) by `scene/edge`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cooldowns: BTreeMap<String, i64>,
+    /// The current node's media state (absent in older saves: zero).
+    #[serde(default, skip_serializing_if = "SavedPlayback::is_default")]
+    pub playback: SavedPlayback,
 }
 
 /// Why a save cannot be resumed on the current content.
@@ -115,6 +140,7 @@ pub fn map_save(save: &mut SessionSave, content: &Content) -> Result<Vec<String>
     map_offered(save, content, top, &mut notes);
     map_progress(save, content, &mut notes);
     map_cooldowns(save, content, &mut notes);
+    map_playback(save, content, top, &mut notes);
     Ok(notes)
 }
 
@@ -265,23 +291,59 @@ fn map_cooldowns(save: &mut SessionSave, content: &Content, notes: &mut Vec<Stri
     });
 }
 
+/// The media index and step still within the current node's media and steps (else
+/// the first media, and every step played).
+fn map_playback(save: &mut SessionSave, content: &Content, top: usize, notes: &mut Vec<String>) {
+    let frame = &save.stack[top];
+    let Some(NodeKind::Media {
+        media, playback, ..
+    }) = content.node(&frame.scene, &frame.node).map(|n| &n.kind)
+    else {
+        save.playback = SavedPlayback::default();
+        return;
+    };
+    let p = &mut save.playback;
+    if p.media as usize >= media.len().max(1) {
+        notes.push(format!(
+            "media {} no longer exists; showing the first",
+            p.media
+        ));
+        p.media = 0;
+    }
+    let steps = playback.steps().len() as u32;
+    if p.step > steps {
+        notes.push(format!(
+            "step {} no longer exists; every step has played",
+            p.step
+        ));
+        p.step = steps;
+    }
+    if save.wait == SavedWait::Continue && p.step >= steps {
+        // Only reached when steps were removed: resume as a node whose steps have played.
+        save.wait = SavedWait::Choices {
+            offered: Vec::new(),
+        };
+    }
+}
+
 /// Whether a node of `kind` can resume `wait`. Exhaustive over both, with no
 /// wildcard: a new node kind or wait does not build until it decides here.
 fn resumes(wait: &SavedWait, kind: &NodeKind) -> bool {
-    let (offers_choices, is_minigame) = match kind {
-        NodeKind::Media { .. } | NodeKind::Dialogue { .. } | NodeKind::Choice { .. } => {
-            (true, false)
-        }
-        NodeKind::MiniGame(_) => (false, true),
+    let (offers_choices, is_minigame, has_steps) = match kind {
+        NodeKind::Media { playback, .. } => (true, false, !playback.steps().is_empty()),
+        NodeKind::Dialogue { .. } | NodeKind::Choice { .. } => (true, false, false),
+        NodeKind::MiniGame(_) => (false, true, false),
         NodeKind::Condition {}
         | NodeKind::Action { .. }
         | NodeKind::Call { .. }
         | NodeKind::Return { .. }
-        | NodeKind::End { .. } => (false, false),
+        | NodeKind::End { .. } => (false, false, false),
     };
     match wait {
         SavedWait::Choices { .. } => offers_choices,
         SavedWait::MiniGame { .. } => is_minigame,
+        // A node whose steps were removed resumes as a finished media node (map_playback).
+        SavedWait::Continue => offers_choices || has_steps,
     }
 }
 
@@ -299,6 +361,13 @@ mod tests {
                 asset: None,
                 generate: None,
                 auto: false,
+                media: Vec::new(),
+                select: Default::default(),
+                pool: Vec::new(),
+                playback: Default::default(),
+                skippable: false,
+                loopable: false,
+                hotspots: Vec::new(),
             },
             NodeKind::Dialogue {
                 lines: Vec::new(),

@@ -10,16 +10,20 @@
 //!
 //! ```text
 //! save      = FORMAT:u8 version content_version rng:u64le frames elapsed wait
-//!             vars visits progress cooldowns
+//!             vars visits progress cooldowns [playback]
 //! frames    = n (scene node args){n}              the last frame is the position
 //! args/vars = n (name value){n}                   names ascending
 //! value     = 0 bool:u8 | 1 int | 2 str | 3 n value{n}
-//! wait      = 0 n edge{n} | 1 round hits
+//! wait      = 0 n edge{n} | 1 round hits | 2                (2: waiting for continue)
 //! visits    = n (scene count){n} n (scene n (node count){n}){n}
 //! progress  = stats items quests xp level unlocked
 //! quests    = n (id status:u8 n (objective count){n}){n}
 //! cooldowns = n (key remaining_ms){n}
+//! playback  = media step                          only with FORMAT 2
 //! ```
+//!
+//! A save whose playback is zero (every save before media features) is written with
+//! FORMAT 1 and no playback; one with a media index or a step with FORMAT 2. Both decode.
 //!
 //! Decoding never panics, allocates no more than the input's size allows, and refuses
 //! trailing bytes, unsorted or duplicate map keys, and lists nested deeper than
@@ -29,11 +33,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::expr::Value;
 use super::rng::Rng;
-use super::save::{Frame, SaveError, SavedWait, SessionSave};
+use super::save::{Frame, SaveError, SavedPlayback, SavedWait, SessionSave};
 use super::state::{Progress, QuestState, QuestStatus, Vars, Visits};
 
-/// The layout's version (first byte).
+/// The layout's version (first byte) of a save without playback state.
 pub const FORMAT: u8 = 1;
+/// The layout's version of a save carrying playback state (appended after cooldowns).
+pub const FORMAT_PLAYBACK: u8 = 2;
 
 /// Deepest list nesting a decoded value may have.
 pub const MAX_DEPTH: usize = 32;
@@ -64,6 +70,8 @@ pub struct SaveRef<'a> {
     pub progress: &'a Progress,
     /// Remaining cooldowns (ms) by `scene/edge`, ascending and all positive.
     pub cooldowns: &'a BTreeMap<&'a str, i64>,
+    /// The current node's media state.
+    pub playback: SavedPlayback,
 }
 
 impl SessionSave {
@@ -91,6 +99,7 @@ impl SessionSave {
                 visits: &self.visits,
                 progress: &self.progress,
                 cooldowns: &cooldowns,
+                playback: self.playback,
             },
             out,
         );
@@ -172,7 +181,12 @@ fn status_tag(s: QuestStatus) -> u8 {
 
 /// Appends `save` in the binary form to `out`.
 pub fn encode(save: &SaveRef<'_>, out: &mut Vec<u8>) {
-    out.push(FORMAT);
+    let with_playback = !save.playback.is_default();
+    out.push(if with_playback {
+        FORMAT_PLAYBACK
+    } else {
+        FORMAT
+    });
     uint(out, u64::from(save.version));
     string(out, save.content_version);
     out.extend_from_slice(&save.rng.0.to_le_bytes());
@@ -200,6 +214,7 @@ pub fn encode(save: &SaveRef<'_>, out: &mut Vec<u8>) {
             uint(out, u64::from(*round));
             uint(out, u64::from(*hits));
         }
+        SavedWait::Continue => out.push(2),
     }
     values(out, &save.vars.0);
     counts(out, &save.visits.scenes);
@@ -231,6 +246,10 @@ pub fn encode(save: &SaveRef<'_>, out: &mut Vec<u8>) {
     for (k, v) in save.cooldowns {
         string(out, k);
         int(out, *v);
+    }
+    if with_playback {
+        uint(out, u64::from(save.playback.media));
+        uint(out, u64::from(save.playback.step));
     }
 }
 
@@ -347,7 +366,7 @@ impl<'a> Reader<'a> {
 fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
     let mut r = Reader { bytes };
     let format = r.byte("format")?;
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_PLAYBACK {
         return Err(bad(format!("unknown format {format}")));
     }
     let version = r.u32("version")?;
@@ -382,6 +401,13 @@ fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
     let level = r.u32("level")?;
     let unlocked: BTreeSet<String> = r.map("unlocked", |_| Ok(()))?.into_keys().collect();
     let cooldowns = r.map("cooldowns", |r| r.int("cooldown"))?;
+    let playback = match format {
+        FORMAT_PLAYBACK => SavedPlayback {
+            media: r.u32("media")?,
+            step: r.u32("step")?,
+        },
+        _ => SavedPlayback::default(),
+    };
     if !r.bytes.is_empty() {
         return Err(bad(format!("{} trailing bytes", r.bytes.len())));
     }
@@ -403,6 +429,7 @@ fn decode(bytes: &[u8]) -> Result<SessionSave, SaveError> {
             unlocked,
         },
         cooldowns,
+        playback,
     })
 }
 
@@ -421,6 +448,7 @@ fn saved_wait(r: &mut Reader<'_>) -> Result<SavedWait, SaveError> {
             round: r.u32("round")?,
             hits: r.u32("hits")?,
         },
+        2 => SavedWait::Continue,
         t => return Err(bad(format!("wait tag {t}"))),
     })
 }
@@ -489,6 +517,26 @@ mod tests {
         );
     }
 
+    /// A save with a media pick and a step waiting for `continue` is written with
+    /// FORMAT 2 and decodes back exactly; one without keeps FORMAT 1.
+    #[test]
+    fn playback_state_round_trips_and_old_format_stays() {
+        let mut save = full();
+        assert_eq!(bytes(&save)[0], FORMAT);
+        save.playback = SavedPlayback { media: 2, step: 1 };
+        save.wait = SavedWait::Continue;
+        let b = bytes(&save);
+        assert_eq!(b[0], FORMAT_PLAYBACK);
+        assert_eq!(SessionSave::decode_binary(&b).unwrap(), save);
+        let json = serde_json::to_string(&save).unwrap();
+        assert!(
+            json.contains(r#""playback":{"media":2,"step":1}"#),
+            "{json}"
+        );
+        assert!(json.contains(r#""wait":{"type":"continue"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<SessionSave>(&json).unwrap(), save);
+    }
+
     #[test]
     fn corrupt_saves_are_errors_without_panics() {
         let b = bytes(&full());
@@ -502,7 +550,7 @@ mod tests {
         }
         // Unknown format, a huge count, an overlong varint, a bad tag.
         let err = |bytes: &[u8]| SessionSave::decode_binary(bytes).unwrap_err().to_string();
-        assert!(err(&[2]).contains("unknown format 2"));
+        assert!(err(&[3]).contains("unknown format 3"));
         assert!(err(&[FORMAT, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]).contains("exceeds"));
         assert!(
             err(&[

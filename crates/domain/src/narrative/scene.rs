@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::effect::Effect;
 use super::expr::{ExprText, Type};
+use super::media::{Group, HotspotSpec, MediaItem, MediaSelect, PlaybackSpec};
 
 /// A scene: a directed graph of nodes entered at `entry`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,11 @@ pub struct Scene {
     /// Entry node id.
     #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
     pub entry: String,
+    /// The world the scene belongs to (default: the default world). A session lives in
+    /// its scene's world and follows that world's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(pattern(super::ident::IDENT)))]
+    pub world: Option<String>,
     /// Parameters accepted when called (`arg.NAME` inside the scene).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, Type>,
@@ -32,6 +38,9 @@ pub struct Scene {
     /// Edges.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Node groups (a node is in at most one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
 }
 
 /// A node: a stable id plus a kind-specific payload.
@@ -45,6 +54,10 @@ pub struct Node {
     /// The kind and its data.
     #[serde(flatten)]
     pub kind: NodeKind,
+    /// Default `reveal_ms` of the node's edges (for an edge that sets none): its choices
+    /// appear this long after the node is entered (media, dialogue and choice nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reveal_choices_ms: Option<u64>,
 }
 
 /// Node kinds.
@@ -64,6 +77,28 @@ pub enum NodeKind {
         /// Advance immediately along the default/only edge.
         #[serde(default)]
         auto: bool,
+        /// Several media, one shown per entry as `select` picks it (instead of
+        /// `asset`/`generate`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<MediaItem>,
+        /// How `media` is picked: `ordered` (per visit), `random` or `pool`.
+        #[serde(default, skip_serializing_if = "MediaSelect::is_default")]
+        select: MediaSelect,
+        /// `select = "pool"`: the tags a candidate must carry (all of them).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pool: Vec<String>,
+        /// Playback mode (default `normal`).
+        #[serde(default, skip_serializing_if = "PlaybackSpec::is_default")]
+        playback: PlaybackSpec,
+        /// The player may skip the media.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        skippable: bool,
+        /// The player may replay the media.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        loopable: bool,
+        /// Clickable regions over the video, each choosing an edge of this node.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hotspots: Vec<HotspotSpec>,
     },
     /// Dialogue lines; offers its edges as choices unless `auto`.
     Dialogue {
@@ -183,6 +218,64 @@ impl NodeKind {
     }
 }
 
+impl NodeKind {
+    /// Every asset path a media node names (its `asset`, or its `media` list's); empty
+    /// for every other kind.
+    pub fn assets(&self) -> Vec<&str> {
+        match self {
+            NodeKind::Media { asset, media, .. } => asset
+                .as_deref()
+                .into_iter()
+                .chain(media.iter().filter_map(|m| m.asset.as_deref()))
+                .collect(),
+            NodeKind::Dialogue { .. }
+            | NodeKind::Choice { .. }
+            | NodeKind::Condition {}
+            | NodeKind::Action { .. }
+            | NodeKind::MiniGame(_)
+            | NodeKind::Call { .. }
+            | NodeKind::Return { .. }
+            | NodeKind::End { .. } => Vec::new(),
+        }
+    }
+
+    /// The progression steps of a media node playing steps; empty otherwise.
+    pub fn playback_steps(&self) -> &[super::media::StepSpec] {
+        match self {
+            NodeKind::Media { playback, .. } => playback.steps(),
+            NodeKind::Dialogue { .. }
+            | NodeKind::Choice { .. }
+            | NodeKind::Condition {}
+            | NodeKind::Action { .. }
+            | NodeKind::MiniGame(_)
+            | NodeKind::Call { .. }
+            | NodeKind::Return { .. }
+            | NodeKind::End { .. } => &[],
+        }
+    }
+
+    /// Every generation spec a media node names (its `generate`, or its `media`
+    /// list's); empty for every other kind.
+    pub fn generations(&self) -> Vec<&GenerationSpec> {
+        match self {
+            NodeKind::Media {
+                generate, media, ..
+            } => generate
+                .iter()
+                .chain(media.iter().filter_map(|m| m.generate.as_ref()))
+                .collect(),
+            NodeKind::Dialogue { .. }
+            | NodeKind::Choice { .. }
+            | NodeKind::Condition {}
+            | NodeKind::Action { .. }
+            | NodeKind::MiniGame(_)
+            | NodeKind::Call { .. }
+            | NodeKind::Return { .. }
+            | NodeKind::End { .. } => Vec::new(),
+        }
+    }
+}
+
 /// A media generation request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -229,7 +322,7 @@ pub enum EndOutcome {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MiniGameSpec {
-    /// `reflex` or `skill_check`.
+    /// A registered mini-game's id (built in: `reflex`, `skill_check`).
     #[cfg_attr(feature = "schema", schemars(schema_with = "super::schema::mini_game"))]
     pub game: String,
     /// reflex: number of rounds (default 3).

@@ -84,12 +84,15 @@ pub fn world_schema() -> Schema {
     )
 }
 
-/// `MiniGameSpec::game`: one of [`MINI_GAMES`] (a string in the type, so that validation
-/// can name an unknown game).
+/// `MiniGameSpec::game`: a game of the simulation's registry (the built-ins are
+/// [`MINI_GAMES`]; a server may register more, so the schema names them as examples and
+/// validation checks the id against the registry).
 pub(super) fn mini_game(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
-        "description": "The mini-game.",
-        "enum": MINI_GAMES,
+        "description": "The mini-game: a registered game's id (built in: reflex, skill_check).",
+        "type": "string",
+        "pattern": super::ident::IDENT,
+        "examples": MINI_GAMES,
     })
 }
 

@@ -216,38 +216,10 @@ pub async fn serve(router: axum::Router, control: Arc<Control>) -> std::io::Resu
 
 /// A small, real animated GIF (the fakes' "video" result).
 pub fn sample_gif(seed: u64) -> Vec<u8> {
-    use crate::model::Operation;
-    use crate::render::{RenderSpec, render};
-    render(&RenderSpec {
-        operation: Operation::TextToVideo,
-        prompt: "fake".into(),
-        seed,
-        width: 16,
-        height: 16,
-        frames: 3,
-        fps: 10,
-        fast: false,
-        inputs: Vec::new(),
-    })
-    .map(|r| r.gif)
-    .unwrap_or_default()
+    crate::render::sample_gif(seed, 16, 16, 3, 10)
 }
 
 /// A small, real PNG.
 pub fn sample_png(seed: u64) -> Vec<u8> {
-    use crate::model::Operation;
-    use crate::render::{RenderSpec, render};
-    render(&RenderSpec {
-        operation: Operation::TextToVideo,
-        prompt: "fake".into(),
-        seed,
-        width: 16,
-        height: 16,
-        frames: 1,
-        fps: 10,
-        fast: false,
-        inputs: Vec::new(),
-    })
-    .map(|r| r.thumbnail_png)
-    .unwrap_or_default()
+    crate::render::sample_png(seed, 16, 16)
 }

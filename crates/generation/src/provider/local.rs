@@ -1,6 +1,7 @@
-//! The embedded, offline `local` provider (the default): renders a short animated GIF
-//! and a PNG thumbnail from the prompt, parameters and input assets, deterministic per
-//! seed. Synchronous: submit returns the result, no polling.
+//! The embedded, offline `local` provider (the default): renders H.264/MP4 at the
+//! requested size and duration ([`LOCAL_FPS`]) with a PNG poster, from the prompt,
+//! parameters and input assets, deterministic per seed (see [`crate::render`]).
+//! Synchronous: submit returns the result, no polling.
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use crate::model::{GenerationParams, InputRef, Operation};
 use crate::params::{
     ASPECT_RATIOS, Issues, MOTION_MODES, QUALITIES, one_of, prompt_checks, seed_checks, unsupported,
 };
-use crate::render::{RenderSpec, decode_frames, output_size, render};
+use crate::render::{DEFAULT_CRF, Ffmpeg, RenderInput, RenderSpec, output_size, render};
 
 /// The registry id.
 pub const ID: &str = "local";
@@ -65,7 +66,7 @@ pub fn validate(op: Operation, p: &GenerationParams, issues: &mut Issues) -> Gen
 }
 
 /// Frames per second of local renders.
-pub const LOCAL_FPS: u32 = 10;
+pub const LOCAL_FPS: u32 = 24;
 
 /// The local provider.
 #[derive(Debug, Clone, Default)]
@@ -93,18 +94,9 @@ impl LocalProvider {
         let inputs = req
             .inputs
             .iter()
-            .map(|i| {
-                let frames = decode_frames(&i.bytes).unwrap_or_else(|| {
-                    // Formats the renderer cannot decode become a flat colour from the
-                    // content, so the output still depends on the input.
-                    let d = Sha256::digest(i.bytes.as_slice());
-                    let mut img = crate::render::Rgba::new(4, 4);
-                    for px in img.px.chunks_mut(4) {
-                        px.copy_from_slice(&[d[0], d[1], d[2], 255]);
-                    }
-                    vec![img]
-                });
-                (i.role, frames)
+            .map(|i| RenderInput {
+                role: i.role,
+                bytes: i.bytes.clone(),
             })
             .collect();
         let spec = RenderSpec {
@@ -113,18 +105,25 @@ impl LocalProvider {
             seed,
             width,
             height,
-            frames: duration * LOCAL_FPS,
             fps: LOCAL_FPS,
+            frames: duration * LOCAL_FPS,
             fast: p.motion_mode.as_deref() == Some("fast"),
+            crf: DEFAULT_CRF,
             inputs,
         };
-        let out = render(&spec).map_err(|e| ProviderError::InvalidRequest {
+        // Finding ffmpeg may fetch it (first use): a failure there may pass.
+        let ff = Ffmpeg::locate().map_err(|e| ProviderError::Transient {
+            code: Some("ffmpeg_unavailable".into()),
+            message: e.to_string(),
+            retry_after: None,
+        })?;
+        let out = render(&ff, &spec).map_err(|e| ProviderError::InvalidRequest {
             code: Some("render_failed".into()),
             message: e.to_string(),
         })?;
         Ok(MediaResult {
-            bytes: out.gif,
-            thumbnail: Some(out.thumbnail_png),
+            bytes: out.mp4,
+            thumbnail: Some(out.poster_png),
             remote_url: None,
         })
     }

@@ -85,7 +85,8 @@ impl GenerationService {
         })
     }
 
-    /// The PNG thumbnail of an asset, when it has one.
+    /// The thumbnail of an asset (a PNG, or the provider's poster: its type is read from
+    /// the file), when it has one.
     pub async fn asset_thumbnail(
         &self,
         actor: Actor,
@@ -99,10 +100,14 @@ impl GenerationService {
             .ok_or(GenerationError::NotFound("thumbnail"))?;
         let path = self.shared.media.path(&rel)?;
         let size = tokio::fs::metadata(&path).await?.len();
+        let mut head = [0u8; 32];
+        let n = tokio::io::AsyncReadExt::read(&mut tokio::fs::File::open(&path).await?, &mut head)
+            .await?;
+        let mime = crate::media::sniff(&head[..n]).map_or("image/png", |k| k.mime);
         Ok(AssetFile {
             asset: row.into(),
             path,
-            mime: "image/png".into(),
+            mime: mime.into(),
             size,
         })
     }
@@ -187,6 +192,13 @@ impl GenerationService {
         }
         let p = got.probe;
         let stored = up.commit(kind.ext).await?;
+        let thumbnail_path = crate::thumbnail::make(
+            &self.shared.media,
+            &stored.rel_path,
+            kind.media_type,
+            p.duration_ms,
+        )
+        .await;
         let row = assets::insert(
             &self.shared.pool,
             &NewAsset {
@@ -200,7 +212,7 @@ impl GenerationService {
                 height: p.height_i32(),
                 duration_ms: p.duration_ms_i64(),
                 path: stored.rel_path,
-                thumbnail_path: None,
+                thumbnail_path,
                 origin: AssetOrigin::Uploaded,
                 provider: None,
                 remote_id: None,

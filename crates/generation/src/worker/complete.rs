@@ -85,13 +85,18 @@ impl Worker {
         };
         let p = probe(&media.bytes, &kind);
         let stored = self.shared.media.put(&media.bytes, kind.ext).await?;
+        // The provider's poster, else one made from the file.
         let thumbnail_path = match media
             .thumbnail
             .as_deref()
             .and_then(|t| sniff(t).map(|k| (t, k)))
         {
             Some((t, k)) => Some(self.shared.media.put(t, k.ext).await?.rel_path),
-            None => None,
+            None => {
+                let media = &self.shared.media;
+                crate::thumbnail::make(media, &stored.rel_path, kind.media_type, p.duration_ms)
+                    .await
+            }
         };
         Ok(Some(NewAsset {
             id: Uuid::now_v7(),

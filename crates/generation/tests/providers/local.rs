@@ -1,4 +1,5 @@
-//! The local renderer: real, deterministic media and lineage order.
+//! The local renderer: real, deterministic H.264/MP4 and lineage order (decoded checks
+//! of each operation are in `tests/render.rs`).
 
 use crate::common::*;
 use std::sync::Arc;
@@ -26,10 +27,19 @@ async fn local_renders_real_deterministic_media() {
     let a = LocalProvider::render_request(&r).unwrap();
     let b = LocalProvider::render_request(&r).unwrap();
     assert_eq!(a.bytes, b.bytes, "deterministic per seed");
-    assert!(a.bytes.starts_with(b"GIF89a"));
-    let info = generation::media::gif_info(&a.bytes).unwrap();
-    assert_eq!(info.frames, 10);
-    assert_eq!(sniff(&a.bytes).unwrap().media_type, MediaType::Video);
+    let kind = sniff(&a.bytes).unwrap();
+    assert_eq!(
+        (kind.media_type, kind.mime),
+        (MediaType::Video, "video/mp4")
+    );
+    // One second at the local frame rate, 360p 16:9 (the defaults).
+    let info = generation::media::mp4::parse(&a.bytes).unwrap();
+    let v = info.video.unwrap();
+    assert_eq!((&v.codec, v.width, v.height), (b"avc1", 640, 360));
+    let fps = generation::provider::local::LOCAL_FPS;
+    assert_eq!(v.frames, u64::from(fps));
+    assert_eq!(v.fps_milli, Some(u64::from(fps) * 1000));
+    assert_eq!(info.duration_ms, Some(1000));
     let thumb = a.thumbnail.unwrap();
     assert!(thumb.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
     let mut other = r.clone();
@@ -40,16 +50,16 @@ async fn local_renders_real_deterministic_media() {
     );
     // Every operation, using its inputs.
     let png = image_input();
-    let gif = InputMedia {
+    let clip = InputMedia {
         role: InputRole::SourceVideo,
         media_type: MediaType::Video,
-        mime: "image/gif".into(),
+        mime: "video/mp4".into(),
         bytes: Arc::new(a.bytes.clone()),
         ..image_input()
     };
     for (op, inputs) in [
         (Operation::ImageToVideo, vec![png.clone()]),
-        (Operation::VideoExtend, vec![gif]),
+        (Operation::VideoExtend, vec![clip]),
         (
             Operation::VideoTransition,
             vec![
@@ -82,7 +92,7 @@ async fn local_renders_real_deterministic_media() {
     ] {
         let r = req(op, params.clone(), inputs);
         let out = LocalProvider::render_request(&r).unwrap();
-        assert!(out.bytes.starts_with(b"GIF89a"), "{op}");
+        assert_eq!(sniff(&out.bytes).unwrap().mime, "video/mp4", "{op}");
         assert_ne!(out.bytes, a.bytes, "{op} uses its inputs");
     }
 }

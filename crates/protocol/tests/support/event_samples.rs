@@ -2,7 +2,9 @@
 //! `ServerMessage::Event`, with every `Change` variant, options none and some, empty and
 //! non-empty lists and the extremes of the JSON-safe integer range.
 
-use protocol::v2::{Change, Choice, EventBody, GameEvent, Line, Media, ServerMessage};
+use protocol::v2::{
+    Change, Choice, EventBody, GameEvent, Line, Media, Presentation, ServerMessage,
+};
 
 use super::samples::{Sample, s};
 
@@ -74,6 +76,7 @@ pub(crate) fn event_samples() -> Vec<(String, Sample)> {
                     },
                 ],
                 prompt: Some(s("Which way?")),
+                presentation: Presentation::default(),
             },
         ),
         event(
@@ -88,6 +91,7 @@ pub(crate) fn event_samples() -> Vec<(String, Sample)> {
                 media_pending: true,
                 lines: vec![],
                 prompt: None,
+                presentation: Presentation::default(),
             },
         ),
         event(

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod event_samples;
+pub mod revision1;
 pub mod samples;

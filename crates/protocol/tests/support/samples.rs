@@ -49,11 +49,11 @@ fn client(name: &str, msg: ClientMessage) -> (String, Sample) {
     (format!("client.{name}"), Sample::Client(msg))
 }
 
-fn server(name: &str, msg: ServerMessage) -> (String, Sample) {
+pub(crate) fn server(name: &str, msg: ServerMessage) -> (String, Sample) {
     (format!("server.{name}"), Sample::Server(msg))
 }
 
-fn command(name: &str, request_id: u64, command: GameCommand) -> (String, Sample) {
+pub(crate) fn command(name: &str, request_id: u64, command: GameCommand) -> (String, Sample) {
     client(
         &format!("command.{name}"),
         ClientMessage::Command {
@@ -90,6 +90,7 @@ pub fn samples() -> Vec<(String, Sample)> {
             tick: 0,
         }),
     ));
+    out.extend(super::revision1::samples());
     out
 }
 
@@ -285,7 +286,7 @@ fn server_samples() -> Vec<(String, Sample)> {
     ]
 }
 
-fn full_snapshot() -> Snapshot {
+pub(crate) fn full_snapshot() -> Snapshot {
     Snapshot {
         position: Some(Position {
             scene: s("prologue"),
@@ -360,5 +361,6 @@ fn full_snapshot() -> Snapshot {
             unlocked: vec![s("chapter_two")],
         },
         ended: None,
+        presentation: None,
     }
 }

@@ -10,7 +10,7 @@ pub(super) struct Choice<'k> {
 }
 
 impl<'k> Behaviour<'k> for Choice<'k> {
-    fn shown(&self, _media: &MediaLibrary) -> Shown {
+    fn shown(&self, _media: &MediaLibrary, _pick: u32) -> Shown {
         Shown {
             prompt: self.prompt.map(str::to_owned),
             ..Shown::default()

@@ -12,7 +12,7 @@ pub(super) struct Dialogue<'k> {
 }
 
 impl<'k> Behaviour<'k> for Dialogue<'k> {
-    fn shown(&self, _media: &MediaLibrary) -> Shown {
+    fn shown(&self, _media: &MediaLibrary, _pick: u32) -> Shown {
         Shown {
             lines: self.lines.to_vec(),
             ..Shown::default()

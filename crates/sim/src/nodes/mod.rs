@@ -17,11 +17,12 @@ use std::collections::BTreeMap;
 use domain::narrative::scene::GenerationSpec;
 use domain::narrative::{Line, Node, NodeKind};
 
-use crate::choices;
+use crate::components::Playing;
 use crate::cx::{Cx, Next, Res, S};
 use crate::edges;
 use crate::protocol::{Event, Media};
 use crate::resources::MediaLibrary;
+use crate::{choices, playback};
 
 /// What entering a node shows besides its id and kind.
 #[derive(Default)]
@@ -34,8 +35,9 @@ pub(crate) struct Shown {
 /// What a node kind does. Only [`Behaviour::enter`] must be written; the rest defaults
 /// to "nothing of that".
 pub(crate) trait Behaviour<'k> {
-    /// What entering shows (media, dialogue lines, a prompt).
-    fn shown(&self, _media: &MediaLibrary) -> Shown {
+    /// What entering shows (media, dialogue lines, a prompt); `pick` is the media picked
+    /// on entry among several.
+    fn shown(&self, _media: &MediaLibrary, _pick: u32) -> Shown {
         Shown::default()
     }
 
@@ -72,10 +74,19 @@ pub(crate) fn kind<'k, R>(kind: &'k NodeKind, f: impl FnOnce(&dyn Behaviour<'k>)
             asset,
             generate,
             auto,
+            media,
+            select: _,
+            pool: _,
+            playback,
+            skippable: _,
+            loopable: _,
+            hotspots: _,
         } => f(&media::Media {
             asset: asset.as_deref(),
             generate: generate.as_ref(),
             auto: *auto,
+            media,
+            steps: playback.steps().len(),
         }),
         NodeKind::Dialogue { lines, auto } => f(&dialogue::Dialogue { lines, auto: *auto }),
         NodeKind::Choice { prompt } => f(&choice::Choice {
@@ -95,7 +106,8 @@ pub(crate) fn kind<'k, R>(kind: &'k NodeKind, f: impl FnOnce(&dyn Behaviour<'k>)
 
 /// Emits `node_entered` for the session's current node, `node`.
 pub(crate) fn present(s: S<'_, '_, '_>, cx: &mut Cx<'_>, node: &Node) {
-    let shown = shown(node, cx.media);
+    let shown = shown(node, cx.media, *s.playing);
+    let scene = cx.content.scene(&s.pos.scene);
     cx.emit(Event::NodeEntered {
         scene: s.pos.scene.clone(),
         node: s.pos.node.clone(),
@@ -103,12 +115,19 @@ pub(crate) fn present(s: S<'_, '_, '_>, cx: &mut Cx<'_>, node: &Node) {
         media: shown.media,
         lines: shown.lines,
         prompt: shown.prompt,
+        presentation: playback::presentation(scene, node, *s.playing),
     });
 }
 
+/// Goes on once a media node's steps have all played: what entering it does with no
+/// step left (offer its choices, or advance when `auto`).
+pub(crate) fn finished(s: S<'_, '_, '_>, cx: &mut Cx<'_>, node: &Node) -> Res<Next> {
+    kind(&node.kind, |b| b.enter(s, cx))
+}
+
 /// What `node` shows when entered, with the generated media known now.
-pub(crate) fn shown(node: &Node, media: &MediaLibrary) -> Shown {
-    kind(&node.kind, |b| b.shown(media))
+pub(crate) fn shown(node: &Node, media: &MediaLibrary, playing: Playing) -> Shown {
+    kind(&node.kind, |b| b.shown(media, playing.media))
 }
 
 /// The node kinds that offer their edges as choices unless `auto`: offer them, or take

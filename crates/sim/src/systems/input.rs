@@ -1,42 +1,15 @@
-//! Input systems: the world clock and its controls, content reloads, generated media.
-//! (Command routing is in `routing`.)
+//! Input systems: content reloads, generated media. (The world clocks and due timers are
+//! in `crate::worlds`, command routing in `routing`.)
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{Phase, Position, SessionQuery, SimWorld, WorldClock};
+use crate::components::{Phase, Position, SessionQuery};
 use crate::cx::{Cx, abort};
-use crate::protocol::{Event, Media, SessionId, WorldControl};
+use crate::minigame::MiniGames;
+use crate::protocol::{Event, Media, SessionId};
 use crate::resources::{Inbox, MediaLibrary, SessionIndex, SimConfig, SimContent, Staging, Timers};
+use crate::worlds::WorldTime;
 use crate::{choices, nodes, save};
-
-pub(super) fn advance_clock(
-    mut inbox: ResMut<Inbox>,
-    cfg: Res<SimConfig>,
-    mut clock: Single<&mut WorldClock, With<SimWorld>>,
-) {
-    let mut step = false;
-    for c in inbox.world.drain(..) {
-        match c {
-            WorldControl::Pause => clock.paused = true,
-            WorldControl::Resume => clock.paused = false,
-            WorldControl::Step => step = true,
-            WorldControl::SetScale { permille } => clock.scale_permille = permille,
-            WorldControl::SetTurnBased { on } => clock.turn_based = on,
-        }
-    }
-    let advance = if clock.paused {
-        step
-    } else if clock.turn_based {
-        step || !inbox.commands.is_empty()
-    } else {
-        true
-    };
-    clock.tick += 1;
-    if advance {
-        let dt = cfg.tick_ms.saturating_mul(i64::from(clock.scale_permille)) / 1000;
-        clock.now_ms = clock.now_ms.saturating_add(dt);
-    }
-}
 
 /// Records generated media and pushes it to the sessions standing in a node with that spec.
 ///
@@ -117,8 +90,8 @@ pub(super) fn reload_content(
     mut staging: ResMut<Staging>,
     mut timers: ResMut<Timers>,
     cfg: Res<SimConfig>,
-    clock: Single<&WorldClock, With<SimWorld>>,
-    media: Res<MediaLibrary>,
+    time: WorldTime,
+    (media, games): (Res<MediaLibrary>, Res<MiniGames>),
 ) {
     let Some(new) = inbox.reload.take() else {
         return;
@@ -130,16 +103,28 @@ pub(super) fn reload_content(
         let Ok(mut s) = q.get_mut(entity) else {
             continue;
         };
+        let (world, now) = time.at(&s.pos.scene);
         let mut cx = Cx {
             content: &old,
             cfg: &cfg,
-            now: clock.now_ms,
+            now,
+            world,
+            games: &games,
             id,
             entity,
             staging: &mut staging,
             timers: &mut timers,
             media: &media,
         };
+        if let Some(reason) = moved_world(&old, &content.0, &s.pos.scene) {
+            abort(
+                &mut s,
+                &mut cx,
+                "reload",
+                format!("content reloaded: {reason}"),
+            );
+            continue;
+        }
         let Ok(save) = save::snapshot(&save::SaveView::from(&s), cx.now, &old.version) else {
             continue;
         };
@@ -159,6 +144,8 @@ pub(super) fn reload_content(
                 }
                 // A running mini-game goes on as it is.
                 domain::narrative::SavedWait::MiniGame { .. } => {}
+                // A steps playback goes on as it is.
+                domain::narrative::SavedWait::Continue => {}
             },
             Err(reason) => {
                 let detail = format!("content reloaded: {reason}");
@@ -166,4 +153,18 @@ pub(super) fn reload_content(
             }
         }
     }
+}
+
+/// Why a session at `scene` cannot go on after a reload because its world changed (the
+/// scene now belongs to another world, whose clock it cannot jump to).
+fn moved_world(
+    old: &domain::narrative::Content,
+    new: &domain::narrative::Content,
+    scene: &str,
+) -> Option<String> {
+    use domain::narrative::world::scene_world;
+    let before = old.scene(scene).map(scene_world)?;
+    let after = new.scene(scene).map(scene_world)?;
+    (before != after)
+        .then(|| format!("scene '{scene}' moved from world '{before}' to world '{after}'"))
 }

@@ -9,7 +9,7 @@ use bevy_ecs::prelude::*;
 
 use domain::narrative::Content;
 
-use crate::components::{Clock, SimWorld, WorldClock};
+use crate::minigame::MiniGames;
 use crate::resources::{
     Inbox, MediaLibrary, Outbox, SessionIndex, SimConfig, SimContent, Staging, Timers, Work,
 };
@@ -19,7 +19,8 @@ mod narrative;
 mod output;
 mod routing;
 
-use input::{advance_clock, deliver_media, reload_content};
+use crate::worlds::{advance_clocks, route_timers, sync_worlds};
+use input::{deliver_media, reload_content};
 use narrative::step_sessions;
 use output::{emit_progression, emit_state_deltas, flush_outbox};
 use routing::route_commands;
@@ -39,7 +40,9 @@ pub enum SimSystems {
     Output,
 }
 
-/// Adds everything: resources, the world entity and all sub-plugins.
+/// Adds everything: resources, the world entities and all sub-plugins. The mini-game
+/// registry is the built-in one unless a [`MiniGames`] resource was inserted first (or
+/// is replaced before the first tick).
 pub struct SimPlugin {
     content: Arc<Content>,
     config: SimConfig,
@@ -86,23 +89,27 @@ impl Plugin for SimPlugin {
         app.edit_schedule(FixedUpdate, |schedule| {
             schedule.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
         });
-        app.world_mut().spawn((
-            SimWorld,
-            WorldClock(Clock {
-                now_ms: self.config.start_ms,
-                ..Clock::default()
-            }),
-        ));
+        if !app.world().contains_resource::<MiniGames>() {
+            app.insert_resource(MiniGames::builtin());
+        }
+        crate::worlds::spawn_worlds(app.world_mut(), &self.content, self.config.start_ms);
     }
 }
 
-/// Clock, reload and command routing.
+/// World clocks, reload, media, command routing, due timers.
 pub struct InputPlugin;
 impl Plugin for InputPlugin {
     fn build(&self, app: &mut App) {
         app.add_systems(
             FixedUpdate,
-            (advance_clock, reload_content, deliver_media, route_commands)
+            (
+                advance_clocks,
+                reload_content,
+                sync_worlds,
+                deliver_media,
+                route_commands,
+                route_timers,
+            )
                 .chain()
                 .in_set(SimSystems::Input),
         );

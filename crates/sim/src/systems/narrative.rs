@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{Phase, SessionQuery, SimWorld, WorldClock};
+use crate::components::{Phase, SessionQuery};
 use crate::cx::{Cx, Res as StepRes, S, abort, wrong_state};
+use crate::minigame::MiniGames;
 use crate::protocol::{Command, EndReason, ErrorReason, Event};
 use crate::resources::{Job, MediaLibrary, SimConfig, SimContent, Staging, Timers, Work};
-use crate::{advance, choices, minigame, save};
+use crate::worlds::WorldTime;
+use crate::{advance, choices, minigame, playback, save};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn step_sessions(
@@ -19,18 +21,21 @@ pub(super) fn step_sessions(
     mut timers: ResMut<Timers>,
     content: Res<SimContent>,
     cfg: Res<SimConfig>,
-    clock: Single<&WorldClock, With<SimWorld>>,
-    media: Res<MediaLibrary>,
+    time: WorldTime,
+    (media, games): (Res<MediaLibrary>, Res<MiniGames>),
 ) {
     let content = Arc::clone(&content.0);
     for (entity, _, job) in work.0.drain(..) {
         let Ok(mut s) = q.get_mut(entity) else {
             continue;
         };
+        let (world, now) = time.at(&s.pos.scene);
         let mut cx = Cx {
             content: &content,
             cfg: &cfg,
-            now: clock.now_ms,
+            now,
+            world,
+            games: &games,
             id: s.session.id,
             entity,
             staging: &mut staging,
@@ -78,6 +83,13 @@ fn run_job(s: S<'_, '_, '_>, cx: &mut Cx<'_>, job: Job) -> (&'static str, StepRe
             let next = minigame::on_input(s, cx, round, nonce, client_time_ms);
             (
                 "minigame_input",
+                next.and_then(|next| advance::after(s, cx, next)),
+            )
+        }
+        Job::Command(Command::Continue) => {
+            let next = playback::proceed(s, cx);
+            (
+                "continue",
                 next.and_then(|next| advance::after(s, cx, next)),
             )
         }

@@ -4,10 +4,11 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::components::{Progression, Session, SimWorld, Variables, WorldClock};
+use crate::components::{Position, Progression, Session, Variables};
 use crate::present;
 use crate::protocol::{Event, SessionId, SimEvent};
 use crate::resources::{Outbox, SessionIndex, SimContent, Staging};
+use crate::worlds::WorldTime;
 
 pub(super) fn emit_state_deltas(mut staging: ResMut<Staging>) {
     let staging = &mut *staging;
@@ -77,8 +78,8 @@ pub(super) fn flush_outbox(
     mut staging: ResMut<Staging>,
     mut outbox: ResMut<Outbox>,
     mut index: ResMut<SessionIndex>,
-    mut sessions: Query<&mut Session>,
-    clock: Single<&WorldClock, With<SimWorld>>,
+    mut sessions: Query<(&mut Session, &Position)>,
+    time: WorldTime,
     finals: (Query<(&Progression, &Variables)>, Res<SimContent>),
 ) {
     // Last tick's ends were read after it.
@@ -86,23 +87,25 @@ pub(super) fn flush_outbox(
     if staging.events.is_empty() && staging.ended.is_empty() {
         return;
     }
-    let now = clock.now_ms;
+    // An event is stamped with its session's world time (the default world's for an
+    // error to no live session).
+    let default_now = time.default_now();
     // A session's `session_ended` comes after its other events of the tick.
     let staging = &mut *staging;
     let mut ends = Vec::new();
     let mut push = |id: SessionId, event: Event, outbox: &mut Outbox| {
-        let seq = match index.0.get(&id).and_then(|e| sessions.get_mut(*e).ok()) {
-            Some(mut s) => {
+        let (seq, at_ms) = match index.0.get(&id).and_then(|e| sessions.get_mut(*e).ok()) {
+            Some((mut s, pos)) => {
                 let seq = s.next_seq;
                 s.next_seq += 1;
-                seq
+                (seq, time.at(&pos.scene).1)
             }
-            None => 0,
+            None => (0, default_now),
         };
         outbox.events.push(SimEvent {
             session: id,
             seq,
-            at_ms: now,
+            at_ms,
             event,
         });
     };

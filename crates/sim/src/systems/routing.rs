@@ -1,16 +1,17 @@
 //! Command routing (in the `Input` set): starts and resumes spawn sessions, other
-//! commands and due timers become work for the narrative step.
+//! commands become work for the narrative step (due timers follow, `crate::worlds`).
 
 use bevy_ecs::prelude::*;
 
 use domain::narrative::{Content, Rng, SessionSave};
 
 use crate::components::{
-    ActiveMiniGame, CallStack, Cooldowns, PendingChoices, Phase, Position, Progression, Session,
-    SessionRng, SimWorld, Variables, VisitCounts, WorldClock,
+    ActiveMiniGame, CallStack, Cooldowns, PendingChoices, Phase, Playing, Position, Progression,
+    Session, SessionRng, Variables, VisitCounts,
 };
 use crate::protocol::{Command, ErrorReason, Event, SessionId};
-use crate::resources::{Inbox, Job, SessionIndex, SimContent, Staging, Timers, Work};
+use crate::resources::{Inbox, Job, SessionIndex, SimContent, Staging, Work};
+use crate::worlds::WorldTime;
 use crate::{save, sessions};
 
 fn spawn_session(world_cmds: &mut Commands, id: SessionId) -> Entity {
@@ -32,6 +33,7 @@ fn spawn_session(world_cmds: &mut Commands, id: SessionId) -> Entity {
             Cooldowns::default(),
             ActiveMiniGame::default(),
             Phase::Starting,
+            Playing::default(),
         ))
         .id()
 }
@@ -49,15 +51,16 @@ fn reject(staging: &mut Staging, id: SessionId, command: &str, reason: ErrorReas
 }
 
 /// What routing writes to.
-struct Router<'a, 'w, 's> {
+struct Router<'a, 'w, 's, 'tw, 'ts> {
     commands: &'a mut Commands<'w, 's>,
     index: &'a mut SessionIndex,
     work: &'a mut Work,
     content: &'a Content,
-    now: i64,
+    /// World time where a scene is played (a session lives in its scene's world).
+    time: &'a WorldTime<'tw, 'ts>,
 }
 
-impl Router<'_, '_, '_> {
+impl Router<'_, '_, '_, '_, '_> {
     /// `start`: a new session at the scene's entry.
     fn start(
         &mut self,
@@ -68,12 +71,13 @@ impl Router<'_, '_, '_> {
         let content = self.content;
         let scene = scene.unwrap_or_else(|| content.world.start_scene.clone());
         let sc = sessions::check_scene_start(content, &scene)?;
+        let now = self.time.at(&scene).1;
         let e = spawn_session(self.commands, id);
         self.commands.entity(e).insert((
             Position {
                 scene,
                 node: sc.entry.clone(),
-                entered_at_ms: self.now,
+                entered_at_ms: now,
                 args: Default::default(),
             },
             SessionRng(Rng::new(seed)),
@@ -86,7 +90,13 @@ impl Router<'_, '_, '_> {
     /// `resume`: a new session restored from a save mapped onto the content.
     fn resume(&mut self, id: SessionId, save: &SessionSave) -> Result<(), ErrorReason> {
         let (save, notes) = save::check_save(save, self.content)?;
-        let Some((restored, wait)) = save::restore(save, self.now) else {
+        let scene = save
+            .stack
+            .last()
+            .map(|f| f.scene.as_str())
+            .unwrap_or_default();
+        let now = self.time.at(scene).1;
+        let Some((restored, wait)) = save::restore(save, now) else {
             // A mapped save has at least one frame.
             return Ok(());
         };
@@ -105,16 +115,15 @@ pub(super) fn route_commands(
     mut index: ResMut<SessionIndex>,
     mut work: ResMut<Work>,
     mut staging: ResMut<Staging>,
-    mut timers: ResMut<Timers>,
     content: Res<SimContent>,
-    clock: Single<&WorldClock, With<SimWorld>>,
+    time: WorldTime,
 ) {
     let mut router = Router {
         commands: &mut commands,
         index: &mut index,
         work: &mut work,
         content: &content.0,
-        now: clock.now_ms,
+        time: &time,
     };
     for cmd in inbox.commands.drain(..) {
         let id = cmd.session;
@@ -129,6 +138,7 @@ pub(super) fn route_commands(
             (
                 Command::Choose { .. }
                 | Command::MiniGameInput { .. }
+                | Command::Continue
                 | Command::Save
                 | Command::Leave,
                 None,
@@ -136,6 +146,7 @@ pub(super) fn route_commands(
             (
                 c @ (Command::Choose { .. }
                 | Command::MiniGameInput { .. }
+                | Command::Continue
                 | Command::Save
                 | Command::Leave),
                 Some(e),
@@ -147,11 +158,5 @@ pub(super) fn route_commands(
         if let Err(reason) = routed {
             reject(&mut staging, id, name, reason);
         }
-    }
-    while let Some((token, entity, timer)) = timers.pop_due(clock.now_ms) {
-        router
-            .work
-            .0
-            .push((entity, SessionId::from_u128(0), Job::Timer { token, timer }));
     }
 }

@@ -31,6 +31,7 @@ fn node(scene: &str, node: &str, lines: &[(&str, &str)]) -> GameEvent {
             })
             .collect(),
         prompt: None,
+        presentation: Default::default(),
     }
 }
 
@@ -91,6 +92,7 @@ fn lines_media_and_numbered_choices() {
                 media_pending: false,
                 lines: vec![],
                 prompt: Some("Where to?".into()),
+                presentation: Default::default(),
             },
         ),
         Some(0),
@@ -146,6 +148,7 @@ fn generated_media_then_ready() {
                 media_pending: true,
                 lines: vec![],
                 prompt: None,
+                presentation: Default::default(),
             },
         ),
         None,
@@ -464,6 +467,7 @@ fn joined_at_talk(next_seq: u64) -> Joined {
                 ..ProgressionView::default()
             },
             ended: None,
+            presentation: None,
         },
         ..joined(next_seq)
     }

@@ -1,9 +1,10 @@
-//! `minigame`: a known game with sane parameters, and an edge for each outcome.
+//! `minigame`: a registered game (its parameters checked by its own rules, see
+//! `domain::narrative::minigame`), and an edge for each outcome.
 
 use std::collections::BTreeMap;
 
-use domain::narrative::expr;
-use domain::narrative::scene::{MINI_GAMES, MiniGameSpec, REFLEX_DEFAULT_ROUNDS};
+use domain::narrative::scene::MiniGameSpec;
+use domain::narrative::state::SceneTypes;
 
 use super::super::Ctx;
 use super::super::flow::{Flow, NodeCx, On};
@@ -17,52 +18,28 @@ pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>, spec: &MiniGameSpec) {
         },
     );
     let (node, edges) = (n.id(), &n.edges);
-    match spec.game.as_str() {
-        "reflex" => {
-            let rounds = spec.rounds.unwrap_or(REFLEX_DEFAULT_ROUNDS);
-            if rounds == 0 {
-                c.at(Some(node), "reflex: rounds must be at least 1");
-            }
-            if spec.window_ms == Some(0) {
-                c.at(Some(node), "reflex: window_ms must be positive");
-            }
-            if let Some(need) = spec.need
-                && (need == 0 || need > rounds)
-            {
-                c.at(Some(node), format!("reflex: need must be in 1..={rounds}"));
-            }
-        }
-        "skill_check" => {
-            let entity = spec.entity.clone().unwrap_or_else(|| "player".into());
-            let axis = spec.axis.clone().unwrap_or_else(|| "value".into());
-            match &spec.stat {
-                Some(stat) => {
-                    let p = expr::Path::Stat {
-                        stat: stat.clone(),
-                        entity,
-                        axis,
-                    };
-                    c.path(node, "skill_check", &p, &BTreeMap::new());
-                }
-                None => c.at(Some(node), "skill_check: missing 'stat'"),
-            }
-            if spec.difficulty.is_none() {
-                c.at(Some(node), "skill_check: missing 'difficulty'");
-            }
-            if spec.die == Some(0) {
-                c.at(Some(node), "skill_check: die must have at least 1 face");
-            }
-        }
-        other => {
-            c.at(
-                Some(node),
-                format!(
-                    "unknown mini-game '{other}' (known: {})",
-                    MINI_GAMES.join(", ")
-                ),
-            );
-            return;
-        }
+    let Some(game) = c.games.iter().find(|g| g.id() == spec.game).cloned() else {
+        let known: Vec<&str> = c.games.iter().map(|g| g.id()).collect();
+        c.at(
+            Some(node),
+            format!(
+                "unknown mini-game '{}' (known: {})",
+                spec.game,
+                known.join(", ")
+            ),
+        );
+        return;
+    };
+    let reasons = game.check(
+        spec,
+        &SceneTypes {
+            world: c.world,
+            scenes: &c.scenes,
+            params: &BTreeMap::new(),
+        },
+    );
+    for reason in reasons {
+        c.at(Some(node), reason);
     }
     let has_default = edges.iter().any(|e| e.default || e.on.is_none());
     for outcome in ["success", "failure"] {
