@@ -1,4 +1,6 @@
-//! `pixsim-server`: serve (default), migrate, user management.
+//! `pixsim-server`: serve (default), migrate, workers, users, scenes and demo assets.
+
+mod assets_cmd;
 
 use std::path::PathBuf;
 
@@ -41,6 +43,9 @@ enum Command {
     /// Work with scene files.
     #[command(subcommand)]
     Scenes(ScenesCommand),
+    /// Work with the media files scenes name (`content.assets_dir`).
+    #[command(subcommand)]
+    Assets(AssetsCommand),
     /// Run generation workers only (no HTTP, QUIC or tick), for scale-out.
     Worker {
         /// Number of workers (default: generation.workers, at least 1).
@@ -55,6 +60,17 @@ enum ScenesCommand {
     Validate {
         /// A content directory or one scene file (default: content.scenes_dir).
         path: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AssetsCommand {
+    /// Render, with the offline renderer, every `assets/…` file a scene names that does
+    /// not exist yet (same path, same bytes on every run).
+    Render {
+        /// Render every named file again, existing ones too.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -111,6 +127,14 @@ fn main() -> std::process::ExitCode {
                 display_name,
             }) => create_user(cfg, &email, &password, admin, display_name.as_deref()).await,
             Command::Worker { count } => run_workers(cfg, count).await,
+            Command::Assets(AssetsCommand::Render { force }) => {
+                let (scenes, assets) = (cfg.content.scenes_dir.clone(), cfg.content.assets_dir());
+                tokio::task::spawn_blocking(move || {
+                    assets_cmd::render_missing(&scenes, &assets, force).map(drop)
+                })
+                .await
+                .context("the render task")?
+            }
             Command::Scenes(ScenesCommand::Validate { path }) => validate_scenes(
                 path.as_deref().unwrap_or(&cfg.content.scenes_dir),
                 &pixsim_server::content_checks(&cfg)?,

@@ -318,6 +318,11 @@ export const SCHEMA = {
                     "index": 2,
                     "name": "Leave",
                     "kind": "unit"
+                },
+                {
+                    "index": 3,
+                    "name": "Continue",
+                    "kind": "unit"
                 }
             ]
         },
@@ -398,6 +403,10 @@ export const SCHEMA = {
                             "type": {
                                 "option": "string"
                             }
+                        },
+                        {
+                            "name": "presentation",
+                            "type": "Presentation"
                         }
                     ]
                 },
@@ -622,6 +631,56 @@ export const SCHEMA = {
                             "type": "Media"
                         }
                     ]
+                },
+                {
+                    "index": 15,
+                    "name": "PlaybackStep",
+                    "kind": "struct",
+                    "fields": [
+                        {
+                            "name": "node",
+                            "type": "string"
+                        },
+                        {
+                            "name": "step",
+                            "type": "u32"
+                        }
+                    ]
+                }
+            ]
+        },
+        "Hotspot": {
+            "kind": "struct",
+            "fields": [
+                {
+                    "name": "id",
+                    "type": "string"
+                },
+                {
+                    "name": "edge",
+                    "type": "string"
+                },
+                {
+                    "name": "label",
+                    "type": {
+                        "option": "string"
+                    }
+                },
+                {
+                    "name": "x",
+                    "type": "u16"
+                },
+                {
+                    "name": "y",
+                    "type": "u16"
+                },
+                {
+                    "name": "w",
+                    "type": "u16"
+                },
+                {
+                    "name": "h",
+                    "type": "u16"
                 }
             ]
         },
@@ -718,6 +777,73 @@ export const SCHEMA = {
                 }
             ]
         },
+        "Playback": {
+            "kind": "enum",
+            "variants": [
+                {
+                    "index": 0,
+                    "name": "Normal",
+                    "kind": "unit"
+                },
+                {
+                    "index": 1,
+                    "name": "Loop",
+                    "kind": "struct",
+                    "fields": [
+                        {
+                            "name": "start_ms",
+                            "type": "u32"
+                        },
+                        {
+                            "name": "end_ms",
+                            "type": "u32"
+                        }
+                    ]
+                },
+                {
+                    "index": 2,
+                    "name": "Steps",
+                    "kind": "struct",
+                    "fields": [
+                        {
+                            "name": "steps",
+                            "type": {
+                                "seq": "PlaybackStep"
+                            }
+                        },
+                        {
+                            "name": "current",
+                            "type": "u32"
+                        }
+                    ]
+                }
+            ]
+        },
+        "PlaybackStep": {
+            "kind": "struct",
+            "fields": [
+                {
+                    "name": "label",
+                    "type": {
+                        "option": "string"
+                    }
+                },
+                {
+                    "name": "start_ms",
+                    "type": "u32"
+                },
+                {
+                    "name": "end_ms",
+                    "type": "u32"
+                },
+                {
+                    "name": "minigame",
+                    "type": {
+                        "option": "string"
+                    }
+                }
+            ]
+        },
         "Position": {
             "kind": "struct",
             "fields": [
@@ -751,6 +877,35 @@ export const SCHEMA = {
                 },
                 {
                     "name": "prompt",
+                    "type": {
+                        "option": "string"
+                    }
+                }
+            ]
+        },
+        "Presentation": {
+            "kind": "struct",
+            "fields": [
+                {
+                    "name": "playback",
+                    "type": "Playback"
+                },
+                {
+                    "name": "skippable",
+                    "type": "bool"
+                },
+                {
+                    "name": "loopable",
+                    "type": "bool"
+                },
+                {
+                    "name": "hotspots",
+                    "type": {
+                        "seq": "Hotspot"
+                    }
+                },
+                {
+                    "name": "group",
                     "type": {
                         "option": "string"
                     }
@@ -1040,6 +1195,12 @@ export const SCHEMA = {
                     "name": "ended",
                     "type": {
                         "option": "string"
+                    }
+                },
+                {
+                    "name": "presentation",
+                    "type": {
+                        "option": "Presentation"
                     }
                 }
             ]

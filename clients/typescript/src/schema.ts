@@ -322,6 +322,11 @@ export const SCHEMA: Schema = {
           "index": 2,
           "name": "Leave",
           "kind": "unit"
+        },
+        {
+          "index": 3,
+          "name": "Continue",
+          "kind": "unit"
         }
       ]
     },
@@ -402,6 +407,10 @@ export const SCHEMA: Schema = {
               "type": {
                 "option": "string"
               }
+            },
+            {
+              "name": "presentation",
+              "type": "Presentation"
             }
           ]
         },
@@ -626,6 +635,56 @@ export const SCHEMA: Schema = {
               "type": "Media"
             }
           ]
+        },
+        {
+          "index": 15,
+          "name": "PlaybackStep",
+          "kind": "struct",
+          "fields": [
+            {
+              "name": "node",
+              "type": "string"
+            },
+            {
+              "name": "step",
+              "type": "u32"
+            }
+          ]
+        }
+      ]
+    },
+    "Hotspot": {
+      "kind": "struct",
+      "fields": [
+        {
+          "name": "id",
+          "type": "string"
+        },
+        {
+          "name": "edge",
+          "type": "string"
+        },
+        {
+          "name": "label",
+          "type": {
+            "option": "string"
+          }
+        },
+        {
+          "name": "x",
+          "type": "u16"
+        },
+        {
+          "name": "y",
+          "type": "u16"
+        },
+        {
+          "name": "w",
+          "type": "u16"
+        },
+        {
+          "name": "h",
+          "type": "u16"
         }
       ]
     },
@@ -722,6 +781,73 @@ export const SCHEMA: Schema = {
         }
       ]
     },
+    "Playback": {
+      "kind": "enum",
+      "variants": [
+        {
+          "index": 0,
+          "name": "Normal",
+          "kind": "unit"
+        },
+        {
+          "index": 1,
+          "name": "Loop",
+          "kind": "struct",
+          "fields": [
+            {
+              "name": "start_ms",
+              "type": "u32"
+            },
+            {
+              "name": "end_ms",
+              "type": "u32"
+            }
+          ]
+        },
+        {
+          "index": 2,
+          "name": "Steps",
+          "kind": "struct",
+          "fields": [
+            {
+              "name": "steps",
+              "type": {
+                "seq": "PlaybackStep"
+              }
+            },
+            {
+              "name": "current",
+              "type": "u32"
+            }
+          ]
+        }
+      ]
+    },
+    "PlaybackStep": {
+      "kind": "struct",
+      "fields": [
+        {
+          "name": "label",
+          "type": {
+            "option": "string"
+          }
+        },
+        {
+          "name": "start_ms",
+          "type": "u32"
+        },
+        {
+          "name": "end_ms",
+          "type": "u32"
+        },
+        {
+          "name": "minigame",
+          "type": {
+            "option": "string"
+          }
+        }
+      ]
+    },
     "Position": {
       "kind": "struct",
       "fields": [
@@ -755,6 +881,35 @@ export const SCHEMA: Schema = {
         },
         {
           "name": "prompt",
+          "type": {
+            "option": "string"
+          }
+        }
+      ]
+    },
+    "Presentation": {
+      "kind": "struct",
+      "fields": [
+        {
+          "name": "playback",
+          "type": "Playback"
+        },
+        {
+          "name": "skippable",
+          "type": "bool"
+        },
+        {
+          "name": "loopable",
+          "type": "bool"
+        },
+        {
+          "name": "hotspots",
+          "type": {
+            "seq": "Hotspot"
+          }
+        },
+        {
+          "name": "group",
           "type": {
             "option": "string"
           }
@@ -1044,6 +1199,12 @@ export const SCHEMA: Schema = {
           "name": "ended",
           "type": {
             "option": "string"
+          }
+        },
+        {
+          "name": "presentation",
+          "type": {
+            "option": "Presentation"
           }
         }
       ]

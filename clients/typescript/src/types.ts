@@ -88,7 +88,8 @@ export type GameCommand =
       nonce: Int64;
       client_time_ms: Int64;
     } }
-  | 'Leave';
+  | 'Leave'
+  | 'Continue';
 
 export type GameEvent =
   | { SessionStarted: {
@@ -108,6 +109,7 @@ export type GameEvent =
       media_pending: boolean;
       lines: Array<Line>;
       prompt: string | null;
+      presentation: Presentation;
     } }
   | { ChoicesOffered: {
       node: string;
@@ -165,7 +167,21 @@ export type GameEvent =
       scene: string;
       node: string;
       media: Media;
+    } }
+  | { PlaybackStep: {
+      node: string;
+      step: number;
     } };
+
+export interface Hotspot {
+  id: string;
+  edge: string;
+  label: string | null;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
 
 export interface ItemCount {
   item: string;
@@ -199,6 +215,24 @@ export interface ObjectiveView {
   completed: boolean;
 }
 
+export type Playback =
+  | 'Normal'
+  | { Loop: {
+      start_ms: number;
+      end_ms: number;
+    } }
+  | { Steps: {
+      steps: Array<PlaybackStep>;
+      current: number;
+    } };
+
+export interface PlaybackStep {
+  label: string | null;
+  start_ms: number;
+  end_ms: number;
+  minigame: string | null;
+}
+
 export interface Position {
   scene: string;
   node: string;
@@ -207,6 +241,14 @@ export interface Position {
   media_pending: boolean;
   lines: Array<Line>;
   prompt: string | null;
+}
+
+export interface Presentation {
+  playback: Playback;
+  skippable: boolean;
+  loopable: boolean;
+  hotspots: Array<Hotspot>;
+  group: string | null;
 }
 
 export interface ProgressionView {
@@ -281,6 +323,7 @@ export interface Snapshot {
   minigame: MiniGamePrompt | null;
   progression: ProgressionView;
   ended: string | null;
+  presentation: Presentation | null;
 }
 
 export interface StatValue {

@@ -76,8 +76,9 @@ const snapshot = (node) => ({
   position: { scene: 's', node, kind: 'choice', media: null, media_pending: false, lines: [], prompt: null },
   choices: [{ edge: `${node}_go`, label: null, available_at_ms: 0 }],
 });
+const presentation = { playback: 'Normal', skippable: false, loopable: false, hotspots: [], group: null };
 const entered = (node) => ({
-  NodeEntered: { scene: 's', node, kind: 'choice', media: null, media_pending: false, lines: [], prompt: null },
+  NodeEntered: { scene: 's', node, kind: 'choice', media: null, media_pending: false, lines: [], prompt: null, presentation },
 });
 const ev = (seq, event) => ({ Event: { seq, at_ms: 1000 + seq, event } });
 

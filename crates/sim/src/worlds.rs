@@ -168,6 +168,7 @@ fn worlds_with_commands(
             Command::Resume { save } => save.stack.last().map(|f| f.scene.clone()),
             Command::Choose { .. }
             | Command::MiniGameInput { .. }
+            | Command::Continue
             | Command::Save
             | Command::Leave => index
                 .0

@@ -10,6 +10,7 @@ export function emptySnapshot() {
         minigame: null,
         progression: { stats: [], items: [], quests: [], vars: [], xp: 0, level: 0, unlocked: [] },
         ended: null,
+        presentation: null,
     };
 }
 function byKey(list, key) {
@@ -90,8 +91,10 @@ export function applyChange(p, c) {
 /** Applies one event to a snapshot (in place). */
 export function applyEvent(s, e) {
     if ('NodeEntered' in e) {
-        const { scene, node, kind, media, media_pending, lines, prompt } = e.NodeEntered;
+        const { scene, node, kind, media, media_pending, lines, prompt, presentation } = e.NodeEntered;
         s.position = { scene, node, kind, media, media_pending, lines, prompt };
+        // A revision-0 server sends none.
+        s.presentation = presentation ?? null;
         s.choices = [];
         s.minigame = null;
     }
@@ -126,8 +129,15 @@ export function applyEvent(s, e) {
     else if ('SessionEnded' in e) {
         s.ended = e.SessionEnded.reason;
         s.position = null;
+        s.presentation = null;
         s.choices = [];
         s.minigame = null;
+    }
+    else if ('PlaybackStep' in e) {
+        const playback = s.presentation?.playback;
+        if (s.position?.node === e.PlaybackStep.node && typeof playback === 'object' && 'Steps' in playback) {
+            playback.Steps.current = e.PlaybackStep.step;
+        }
     }
     else if ('MediaReady' in e) {
         const p = s.position;

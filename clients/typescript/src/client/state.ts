@@ -19,6 +19,7 @@ export function emptySnapshot(): Snapshot {
     minigame: null,
     progression: { stats: [], items: [], quests: [], vars: [], xp: 0, level: 0, unlocked: [] },
     ended: null,
+    presentation: null,
   };
 }
 
@@ -94,8 +95,10 @@ export function applyChange(p: ProgressionView, c: Change): void {
 /** Applies one event to a snapshot (in place). */
 export function applyEvent(s: Snapshot, e: GameEvent): void {
   if ('NodeEntered' in e) {
-    const { scene, node, kind, media, media_pending, lines, prompt } = e.NodeEntered;
+    const { scene, node, kind, media, media_pending, lines, prompt, presentation } = e.NodeEntered;
     s.position = { scene, node, kind, media, media_pending, lines, prompt };
+    // A revision-0 server sends none.
+    s.presentation = presentation ?? null;
     s.choices = [];
     s.minigame = null;
   } else if ('ChoicesOffered' in e) {
@@ -120,8 +123,14 @@ export function applyEvent(s: Snapshot, e: GameEvent): void {
   } else if ('SessionEnded' in e) {
     s.ended = e.SessionEnded.reason;
     s.position = null;
+    s.presentation = null;
     s.choices = [];
     s.minigame = null;
+  } else if ('PlaybackStep' in e) {
+    const playback = s.presentation?.playback;
+    if (s.position?.node === e.PlaybackStep.node && typeof playback === 'object' && 'Steps' in playback) {
+      playback.Steps.current = e.PlaybackStep.step;
+    }
   } else if ('MediaReady' in e) {
     const p = s.position;
     if (p !== null && p.scene === e.MediaReady.scene && p.node === e.MediaReady.node) {
