@@ -56,6 +56,8 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     cfg.http.shutdown_timeout_secs = 5;
     cfg.http.metrics_token = Some(METRICS_TOKEN.to_owned());
     cfg.content.scenes_dir = demo_scenes();
+    // Also for copies of the scenes, whose default assets directory would be a temp one.
+    cfg.content.assets_dir = Some(demo_assets());
     cfg.content.reload_interval_ms = 0;
     // Every request's line in the admin log (the server samples successes by default).
     cfg.log.request_sample = 1;
@@ -67,6 +69,11 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
 /// The demo content in the repository.
 pub fn demo_scenes() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenes"))
+}
+
+/// The demo's media (`assets/`), which the scenes name.
+pub fn demo_assets() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"))
 }
 
 /// A writable copy of the demo content.

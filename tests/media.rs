@@ -155,7 +155,8 @@ async fn a_generated_scene_node_gets_its_asset_pushed_to_players() {
 async fn scene_files_are_served_from_the_assets_directory() {
     let dir = tests::TempDir::new("scene-assets");
     std::fs::create_dir_all(dir.0.join("doors")).unwrap();
-    let clip: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    // The scenes name it, so it must be real media.
+    let clip = std::fs::read(tests::demo_assets().join("vault_door.mp4")).unwrap();
     std::fs::write(dir.0.join("vault_door.mp4"), &clip).unwrap();
     std::fs::write(dir.0.join("doors").join("red.png"), b"\x89PNG....").unwrap();
     std::fs::write(dir.0.join(".secret"), b"hidden").unwrap();
