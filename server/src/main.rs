@@ -177,6 +177,7 @@ fn print_banner(server: &Server) {
     let text = format!(
         "PixSim {VERSION} ready\n\
          \x20 REST      http://{http}/\n\
+         \x20 Player    http://{http}/play   (the web scene player)\n\
          \x20 API docs  http://{http}/api/docs   (OpenAPI: http://{http}/api/openapi.json)\n\
          \x20 QUIC      udp://{quic}   ALPN pixsim/1\n\
          \x20 QUIC certificate SHA-256 fingerprint (pin it in clients):\n\

@@ -2,7 +2,7 @@
 //! 24 fps clip (120 frames, H.264/MP4 through ffmpeg with 2 threads, inputs decoded by
 //! ffmpeg as in production), against the target of 2 s per clip.
 //!
-//! `cargo bench -p tests --bench render`. Environment: `BENCH_RUNS` (5) renders per
+//! `cargo bench -p generation --bench render`. Environment: `BENCH_RUNS` (5) renders per
 //! operation, after one warm-up; the figures are the median and the slowest.
 #![allow(clippy::unwrap_used)]
 
