@@ -90,7 +90,7 @@ pub(crate) fn presentation(
                         label: st.label.clone(),
                         start_ms: st.start_ms,
                         end_ms: st.end_ms,
-                        minigame: st.minigame.clone(),
+                        minigame: st.minigame.as_ref().map(|m| m.game.clone()),
                     })
                     .collect(),
                 current: playing.step,
