@@ -21,7 +21,10 @@
 //! - **Mini-games** come from the [`MiniGames`] registry resource: each game implements
 //!   [`MiniGame`] (its parameter rules, and what starting it, its timers and inputs do,
 //!   through [`Play`]); `reflex` and `skill_check` are built in. Register a new game with
-//!   [`MiniGames::register`] and hand [`MiniGames::rules`] to the content validator.
+//!   [`MiniGames::register`] and hand [`MiniGames::rules`] to the content validator. A
+//!   minigame node runs one and takes the edge of its outcome; a media node's playback
+//!   step naming one runs it when the step begins and, once it is over, moves on to the
+//!   next step (module `playback`).
 //! - Systems run in `FixedUpdate` in ordered sets ([`SimSystems`]):
 //!   `Input` (clock, content reload, routing commands by [`SessionIndex`], due timers from
 //!   [`Timers`]) → `Narrative` (node traversal, choices, mini-games, calls, saves; effects are

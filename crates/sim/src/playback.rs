@@ -1,15 +1,18 @@
 //! A media node's media features at run time: which of its several media an entry shows
 //! ([`entered`]: in order per visit, seeded random, or from a tagged pool), how it is
 //! presented ([`presentation`]: playback mode, flags, hotspots, group) and the progression
-//! steps a player moves through with `continue` ([`proceed`]).
+//! steps a player moves through with `continue` ([`proceed`]). A step that names a
+//! mini-game starts it from the registry when it begins ([`begin`]); the session plays it
+//! in `Phase::MiniGame` like a minigame node's, and once it is over ([`game_over`]) the
+//! playback moves to the next step as `continue` does, following no edge.
 
 use domain::narrative::media::{MediaSelect, PlaybackSpec, ten_thousandths};
-use domain::narrative::{Node, NodeKind, Scene};
+use domain::narrative::{MiniGameSpec, Node, NodeKind, Scene};
 
 use crate::components::{Phase, Playing};
 use crate::cx::{Cx, Next, Res, S, wrong_state};
-use crate::nodes;
 use crate::protocol::{Event, Hotspot, Playback, PlaybackStep, Presentation};
+use crate::{minigame, nodes};
 
 /// On entering `node`: picks the media it shows this time and starts its steps.
 pub(crate) fn entered(s: S<'_, '_, '_>, node: &Node) {
@@ -90,7 +93,7 @@ pub(crate) fn presentation(
                         label: st.label.clone(),
                         start_ms: st.start_ms,
                         end_ms: st.end_ms,
-                        minigame: st.minigame.clone(),
+                        minigame: st.minigame.as_ref().map(|m| m.game.clone()),
                     })
                     .collect(),
                 current: playing.step,
@@ -117,16 +120,55 @@ pub(crate) fn presentation(
 }
 
 /// `continue`: moves the steps playback on. After the last step the node behaves as a
-/// finished media node: it offers its choices, or advances when `auto`.
+/// finished media node: it offers its choices, or advances when `auto`. Refused while a
+/// step's mini-game runs (the game moves the playback on once it is over).
 pub(crate) fn proceed(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
     if *s.phase != Phase::Playing {
         cx.reject("continue", wrong_state("continue", *s.phase));
         return Ok(Next::Stop);
     }
+    next_step(s, cx)
+}
+
+/// The session's current node (a media node while its steps play).
+fn current<'c>(s: S<'_, '_, '_>, cx: &Cx<'c>) -> Res<&'c Node> {
     let content = cx.content;
-    let node = content
+    content
         .node(&s.pos.scene, &s.pos.node)
-        .ok_or_else(|| format!("scene '{}' has no node '{}'", s.pos.scene, s.pos.node))?;
+        .ok_or_else(|| format!("scene '{}' has no node '{}'", s.pos.scene, s.pos.node))
+}
+
+/// The mini-game the step `step` of `node` runs, if it names one.
+fn step_game(node: &Node, step: u32) -> Option<&MiniGameSpec> {
+    node.kind
+        .playback_steps()
+        .get(step as usize)
+        .and_then(|st| st.minigame.as_ref())
+}
+
+/// The step the playback stands at begins (on entering the node, or moved to): the
+/// session waits for `continue`, or plays the step's mini-game. A game resolved at once
+/// (a skill check) moves the playback on at once.
+pub(crate) fn begin(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
+    let node = current(s, cx)?;
+    *s.phase = Phase::Playing;
+    match step_game(node, s.playing.step) {
+        Some(spec) => minigame::start(s, cx, spec),
+        None => Ok(Next::Stop),
+    }
+}
+
+/// A step's mini-game is over (whatever its outcome): the playback moves to the next
+/// step as `continue` would.
+pub(crate) fn game_over(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
+    *s.phase = Phase::Playing;
+    next_step(s, cx)
+}
+
+/// Moves to the next step (`playback_step`) and begins it; after the last step the node
+/// finishes.
+fn next_step(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
+    let node = current(s, cx)?;
     let total = node.kind.playback_steps().len() as u32;
     s.playing.step = (s.playing.step + 1).min(total);
     cx.emit(Event::PlaybackStep {
@@ -134,7 +176,7 @@ pub(crate) fn proceed(s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
         step: s.playing.step,
     });
     if s.playing.step < total {
-        return Ok(Next::Stop);
+        return begin(s, cx);
     }
     nodes::finished(s, cx, node)
 }

@@ -193,3 +193,59 @@ fn a_registered_game_plays_through_a_scene() {
     )));
     assert_eq!(ending(&wrong), Some(Outcome::Failure));
 }
+
+#[test]
+fn a_registered_game_plays_in_a_playback_step() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/content/tap_steps");
+    // A step's game is checked against the registry as a minigame node's is.
+    let report = content::load_dir(&dir).unwrap_err().to_string();
+    assert!(
+        report
+            .contains("node 'door': step 0: unknown mini-game 'tap' (known: reflex, skill_check)"),
+        "{report}"
+    );
+    let checks = content::Checks {
+        minigames: Some(games().rules()),
+        ..Default::default()
+    };
+    let content = Arc::new(content::load_dir_with(&dir, &checks).unwrap());
+    let mut app = sim::build_app(content, SimConfig::default());
+    app.insert_resource(games());
+    // Entering the node begins step 0, whose game prompts at once.
+    let ev = sim::tick(
+        &mut app,
+        [cmd(Command::Start {
+            scene: None,
+            seed: 1,
+        })],
+    );
+    assert!(
+        ev.iter()
+            .any(|e| matches!(&e.event, Event::MiniGamePrompt { game, .. } if game == "tap")),
+        "{ev:?}"
+    );
+    let at = sim::clock(app.world()).unwrap().now_ms;
+    let ev = sim::tick(
+        &mut app,
+        [cmd(Command::MiniGameInput {
+            round: 1,
+            nonce: NONCE,
+            client_time_ms: at,
+        })],
+    );
+    assert_eq!(ending(&ev), Some(Outcome::Success));
+    let events: Vec<&Event> = ev.iter().map(|e| &e.event).collect();
+    assert!(
+        events.contains(&&Event::PlaybackStep {
+            node: "door".into(),
+            step: 1
+        }),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::NodeEntered { .. } | Event::Error { .. })),
+        "{events:?}"
+    );
+}

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::scene::GenerationSpec;
+use super::scene::{GenerationSpec, MiniGameSpec};
 
 /// One of a node's several media: a ready asset or a generation spec, with tags for
 /// pool selection.
@@ -60,8 +60,9 @@ pub enum PlaybackSpec {
         /// Segment end (ms into the media), after `start_ms`.
         end_ms: u32,
     },
-    /// Progression steps: each step's segment plays, then the player continues; after
-    /// the last step the node offers its choices (or advances when `auto`).
+    /// Progression steps: each step's segment plays, then the player continues (a step
+    /// with a mini-game moves on by itself once its game is over); after the last step
+    /// the node offers its choices (or advances when `auto`).
     Steps {
         /// The steps, in order (at least one).
         #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
@@ -96,9 +97,11 @@ pub struct StepSpec {
     pub start_ms: u32,
     /// Segment end (ms into the media), after `start_ms`.
     pub end_ms: u32,
-    /// A mini-game played in this step (a registered game, e.g. `reflex`).
+    /// A mini-game the server runs when this step begins, with a minigame node's
+    /// parameters (`minigame = { game = "reflex", rounds = 2 }`). Its outcome follows no
+    /// edge: once it is over the playback moves on to the next step, as `continue` does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minigame: Option<String>,
+    pub minigame: Option<MiniGameSpec>,
 }
 
 /// A clickable rectangle over the node's video, choosing an edge leaving the node.

@@ -176,7 +176,7 @@ fn map_stack(
                 ));
             }
         } else {
-            if !resumes(&save.wait, &node.kind) {
+            if !resumes(&save.wait, &node.kind, save.playback.step) {
                 return inc(format!(
                     "node '{}' in scene '{}' is now a {} node and cannot resume the saved wait",
                     frame.node,
@@ -326,11 +326,19 @@ fn map_playback(save: &mut SessionSave, content: &Content, top: usize, notes: &m
     }
 }
 
-/// Whether a node of `kind` can resume `wait`. Exhaustive over both, with no
-/// wildcard: a new node kind or wait does not build until it decides here.
-fn resumes(wait: &SavedWait, kind: &NodeKind) -> bool {
+/// Whether a node of `kind` can resume `wait` with its steps playback at `step`: a
+/// mini-game runs in a minigame node, or in a media node's step that names one.
+/// Exhaustive over both, with no wildcard: a new node kind or wait does not build until
+/// it decides here.
+fn resumes(wait: &SavedWait, kind: &NodeKind, step: u32) -> bool {
     let (offers_choices, is_minigame, has_steps) = match kind {
-        NodeKind::Media { playback, .. } => (true, false, !playback.steps().is_empty()),
+        NodeKind::Media { playback, .. } => {
+            let steps = playback.steps();
+            let step_game = steps
+                .get(step as usize)
+                .is_some_and(|s| s.minigame.is_some());
+            (true, step_game, !steps.is_empty())
+        }
         NodeKind::Dialogue { .. } | NodeKind::Choice { .. } => (true, false, false),
         NodeKind::MiniGame(_) => (false, true, false),
         NodeKind::Condition {}
@@ -350,6 +358,7 @@ fn resumes(wait: &SavedWait, kind: &NodeKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::narrative::MiniGameSpec;
 
     #[test]
     fn only_choice_nodes_resume_choices_and_only_minigames_resume_a_minigame() {
@@ -376,7 +385,7 @@ mod tests {
             NodeKind::Choice { prompt: None },
         ];
         for k in &choice_nodes {
-            assert!(resumes(&choices, k), "{}", k.name());
+            assert!(resumes(&choices, k, 0), "{}", k.name());
         }
         for k in [
             NodeKind::Condition {},
@@ -384,11 +393,51 @@ mod tests {
                 effects: Vec::new(),
             },
         ] {
-            assert!(!resumes(&choices, &k), "{}", k.name());
+            assert!(!resumes(&choices, &k, 0), "{}", k.name());
         }
         let minigame = SavedWait::MiniGame { round: 1, hits: 0 };
         for k in &choice_nodes {
-            assert!(!resumes(&minigame, k), "{}", k.name());
+            assert!(!resumes(&minigame, k, 0), "{}", k.name());
         }
+    }
+
+    #[test]
+    fn a_media_node_resumes_a_minigame_only_at_a_step_that_runs_one() {
+        use crate::narrative::media::{PlaybackSpec, StepSpec};
+        let step = |game: Option<&str>| StepSpec {
+            label: None,
+            start_ms: 0,
+            end_ms: 1000,
+            minigame: game.map(|g| MiniGameSpec {
+                game: g.into(),
+                rounds: None,
+                window_ms: None,
+                need: None,
+                stat: None,
+                entity: None,
+                axis: None,
+                die: None,
+                difficulty: None,
+            }),
+        };
+        let media = NodeKind::Media {
+            asset: Some("assets/a.mp4".into()),
+            generate: None,
+            auto: false,
+            media: Vec::new(),
+            select: Default::default(),
+            pool: Vec::new(),
+            playback: PlaybackSpec::Steps {
+                steps: vec![step(None), step(Some("reflex"))],
+            },
+            skippable: false,
+            loopable: false,
+            hotspots: Vec::new(),
+        };
+        let minigame = SavedWait::MiniGame { round: 1, hits: 0 };
+        assert!(!resumes(&minigame, &media, 0));
+        assert!(resumes(&minigame, &media, 1));
+        assert!(!resumes(&minigame, &media, 2));
+        assert!(resumes(&SavedWait::Continue, &media, 0));
     }
 }

@@ -2,8 +2,10 @@
 //! ([`MiniGame`]: its parameter rules, and what starting it, its timers and its inputs
 //! do), the handle a game plays through ([`Play`]), and the dispatch from a node, a due
 //! timer or a player's input to the session's game. Built in: `reflex` (module
-//! `reflex`) and `skill_check` (module `skill_check`). Nothing here advances: a resolved
-//! game returns [`Next::Moved`] and the caller hands it to [`crate::advance::after`].
+//! `reflex`) and `skill_check` (module `skill_check`). A game runs in a minigame node or
+//! in a media node's step (see [`crate::playback`]); the same games, timers and inputs
+//! either way, only the end differs. Nothing here advances: a game resolved in a node
+//! returns [`Next::Moved`] and the caller hands it to [`crate::advance::after`].
 //!
 //! A new game: implement [`MiniGame`] (and `MiniGameRules` for its parameters), register
 //! it with [`MiniGames::register`] in the app's registry, and give the content
@@ -19,23 +21,24 @@ use bevy_ecs::prelude::*;
 
 use domain::narrative::minigame::MiniGameRules;
 use domain::narrative::state::stat_value;
-use domain::narrative::{MiniGameSpec, Rng, WorldConfig};
+use domain::narrative::{MiniGameSpec, NodeKind, Rng, WorldConfig};
 
 pub use reflex::Reflex;
 pub use skill_check::SkillCheck;
 
 use crate::components::{MiniGameRun, Phase};
 use crate::cx::{Cx, Next, Res, S, wrong_state};
-use crate::edges;
 use crate::protocol::{ErrorReason, Event, Outcome};
 use crate::resources::{SimConfig, Timer};
+use crate::{edges, playback};
 
 /// What a game's step leaves: it waits (for a timer or an input), or it is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
     /// The game goes on; the session waits in it.
     Wait,
-    /// The game is over with this outcome: the session takes the edge for it.
+    /// The game is over with this outcome: a minigame node takes the edge for it, a
+    /// media node's step moves its playback to the next step.
     Done(Outcome),
 }
 
@@ -54,7 +57,7 @@ pub struct Input {
 /// keeps its state in the session's [`MiniGameRun`] (what a save keeps: round and hits)
 /// and schedules its [`Timer`]s through [`Play`]; a stale timer never reaches it.
 pub trait MiniGame: MiniGameRules {
-    /// The session enters a node of this game.
+    /// The session enters a node of this game, or a step running it begins.
     fn start(&self, play: &mut Play<'_, '_, '_, '_>, spec: &MiniGameSpec) -> Result<Turn, String>;
 
     /// A saved run resumes at `round` with `hits` so far (a game that keeps no run
@@ -201,7 +204,26 @@ fn game(cx: &Cx<'_>, id: &str) -> Res<Arc<dyn MiniGame>> {
         .ok_or_else(|| format!("unknown mini-game '{id}'"))
 }
 
-/// After a game's step: the session waits in it, or takes the edge of its outcome.
+/// What runs the session's game: a minigame node, or a step of a media node's steps
+/// playback (the node kind at the session's position tells).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Host {
+    /// A minigame node: its outcome chooses the edge taken.
+    Node,
+    /// A media node's step: once over, the playback moves to the next step.
+    Step,
+}
+
+fn host(s: S<'_, '_, '_>, cx: &Cx<'_>) -> Host {
+    match cx.content.node(&s.pos.scene, &s.pos.node).map(|n| &n.kind) {
+        Some(NodeKind::Media { .. }) => Host::Step,
+        _ => Host::Node,
+    }
+}
+
+/// After a game's step: the session waits in it; or, the game being over, takes the
+/// edge of its outcome (a minigame node) or moves the playback to the next step (a
+/// media node's step).
 fn after(s: S<'_, '_, '_>, cx: &mut Cx<'_>, turn: Turn) -> Res<Next> {
     match turn {
         Turn::Wait => {
@@ -210,13 +232,18 @@ fn after(s: S<'_, '_, '_>, cx: &mut Cx<'_>, turn: Turn) -> Res<Next> {
         }
         Turn::Done(outcome) => {
             s.minigame.0 = None;
-            edges::follow(s, cx, Some(outcome.as_str()))?;
-            Ok(Next::Moved)
+            match host(s, cx) {
+                Host::Node => {
+                    edges::follow(s, cx, Some(outcome.as_str()))?;
+                    Ok(Next::Moved)
+                }
+                Host::Step => playback::game_over(s, cx),
+            }
         }
     }
 }
 
-/// The session enters a mini-game node.
+/// The session enters a mini-game node, or a step running a mini-game begins.
 pub(crate) fn start(s: S<'_, '_, '_>, cx: &mut Cx<'_>, spec: &MiniGameSpec) -> Res<Next> {
     let g = game(cx, &spec.game)?;
     let turn = g.start(

@@ -1,24 +1,25 @@
 //! `media`: shows an asset, or the asset generated from a spec once it is ready (the spec
 //! until then), or the one of its several media picked on entry ([`crate::playback`]);
 //! plays its progression steps, if any (the session waits in `Phase::Playing` for
-//! `continue`); then offers its edges as choices unless `auto`.
+//! `continue`, or plays a step's mini-game); then offers its edges as choices unless
+//! `auto`.
 
-use domain::narrative::media::MediaItem;
+use domain::narrative::media::{MediaItem, StepSpec};
 use domain::narrative::scene::GenerationSpec;
 
 use super::{Behaviour, Shown, offer_or_advance};
-use crate::components::Phase;
 use crate::cx::{Cx, Next, Res, S};
 use crate::protocol::{self, Media as Shows};
 use crate::resources::MediaLibrary;
+use crate::{minigame, playback};
 
 pub(super) struct Media<'k> {
     pub asset: Option<&'k str>,
     pub generate: Option<&'k GenerationSpec>,
     pub auto: bool,
     pub media: &'k [MediaItem],
-    /// Number of progression steps (0 unless the playback is `steps`).
-    pub steps: usize,
+    /// The progression steps (none unless the playback is `steps`).
+    pub steps: &'k [StepSpec],
 }
 
 impl<'k> Behaviour<'k> for Media<'k> {
@@ -48,12 +49,22 @@ impl<'k> Behaviour<'k> for Media<'k> {
     }
 
     fn enter(&self, s: S<'_, '_, '_>, cx: &mut Cx<'_>) -> Res<Next> {
-        if (s.playing.step as usize) < self.steps {
+        if (s.playing.step as usize) < self.steps.len() {
             s.choices.0.clear();
-            *s.phase = Phase::Playing;
-            return Ok(Next::Stop);
+            return playback::begin(s, cx);
         }
         offer_or_advance(self.auto, s, cx)
+    }
+
+    /// A save made inside the mini-game of the step the playback stands at.
+    fn resume_minigame(&self, s: S<'_, '_, '_>, cx: &mut Cx<'_>, round: u32, hits: u32) -> Res<()> {
+        let step = s.playing.step;
+        let spec = self
+            .steps
+            .get(step as usize)
+            .and_then(|st| st.minigame.as_ref())
+            .ok_or_else(|| format!("step {step} of the saved node runs no mini-game"))?;
+        minigame::resume(s, cx, spec, round, hits)
     }
 
     /// The single form's spec (a session standing at the node is pushed its asset when

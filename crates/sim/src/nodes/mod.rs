@@ -86,7 +86,7 @@ pub(crate) fn kind<'k, R>(kind: &'k NodeKind, f: impl FnOnce(&dyn Behaviour<'k>)
             generate: generate.as_ref(),
             auto: *auto,
             media,
-            steps: playback.steps().len(),
+            steps: playback.steps(),
         }),
         NodeKind::Dialogue { lines, auto } => f(&dialogue::Dialogue { lines, auto: *auto }),
         NodeKind::Choice { prompt } => f(&choice::Choice {

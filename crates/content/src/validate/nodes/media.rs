@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use domain::narrative::media::{HotspotSpec, MediaItem, MediaSelect, PlaybackSpec};
-use domain::narrative::scene::{GenerationSpec, MINI_GAMES};
+use domain::narrative::scene::GenerationSpec;
 
 use super::super::flow::{Flow, NodeCx, On};
 use super::super::{Ctx, is_ident};
@@ -99,7 +99,8 @@ fn selection(c: &mut Ctx<'_>, n: &NodeCx<'_>, m: &MediaNode<'_>) {
     }
 }
 
-/// A loop's segment and each step's segment run forwards; step mini-games exist.
+/// A loop's segment and each step's segment run forwards; a step's mini-game is checked
+/// as a minigame node's spec is (its game in the registry, its parameters by its rules).
 fn playback(c: &mut Ctx<'_>, n: &NodeCx<'_>, p: &PlaybackSpec) {
     match p {
         PlaybackSpec::Normal => {}
@@ -125,13 +126,8 @@ fn playback(c: &mut Ctx<'_>, n: &NodeCx<'_>, p: &PlaybackSpec) {
                         ),
                     );
                 }
-                if let Some(g) = &s.minigame
-                    && !MINI_GAMES.contains(&g.as_str())
-                {
-                    c.at(
-                        Some(n.id()),
-                        format!("step {i}: unknown mini-game '{g}' (known: {MINI_GAMES:?})"),
-                    );
+                if let Some(spec) = &s.minigame {
+                    super::minigame::game(c, n.id(), &format!("step {i}: "), spec);
                 }
             }
         }
