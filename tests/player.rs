@@ -209,12 +209,15 @@ async fn player_plays_the_demo_in_chromium() {
     )
     .await;
     let history = page.player("history").await;
-    let at = |h: &str| history.as_array().unwrap().iter().position(|x| x == h);
+    let at = |h: &str| {
+        let at = history.as_array().unwrap().iter().position(|x| x == h);
+        at.unwrap_or_else(|| panic!("no {h} in {history}"))
+    };
     assert!(
         at("pending:arrive") < at("media:arrive"),
         "pending before playing: {history}"
     );
-    // Needs the renderer's MP4 (helper A): today's local provider makes a GIF.
+    // The local provider's H.264/MP4, decoded by the browser.
     page.assert_video_plays("the generated clip").await;
     page.screenshot(&artifact_path("player-generated.png"))
         .await;
@@ -281,7 +284,7 @@ async fn player_plays_the_demo_in_chromium() {
     page.assert_video_plays("the vault door after a reload")
         .await;
 
-    // A hotspot over the video (needs the hotspots of helper B's scene change).
+    // A hotspot over the video (the door's keypad or corridor).
     page.wait_visible("#hotspots .hotspot").await;
     page.screenshot(&artifact_path("player-hotspot.png")).await;
     page.click("#hotspots .hotspot").await;
