@@ -9,7 +9,9 @@ use store::generation::assets::{AssetRow, EdgeRow};
 use store::generation::jobs::JobRow;
 use store::generation::submissions::SubmissionRow;
 
-use crate::model::{Asset, Generation, InputRef, LineageEdge, ProviderAccount, Submission};
+use crate::model::{
+    Asset, Generation, InputRef, JobStatus, LineageEdge, ProviderAccount, Submission,
+};
 use crate::provider::{Credentials, ProviderError};
 use crate::secrets::SecretKey;
 
@@ -53,7 +55,9 @@ impl TryFrom<JobRow> for Generation {
             attempt: r.attempt,
             retry_count: r.retry_count,
             max_retries: r.max_retries,
-            progress: r.progress,
+            progress: percent(r.status, r.progress),
+            queue_position: None,
+            estimated_start_at: None,
             asset_id: r.asset_id,
             reused_from: r.reused_from,
             parent_generation_id: r.parent_generation_id,
@@ -67,6 +71,18 @@ impl TryFrom<JobRow> for Generation {
             started_at: r.started_at,
             completed_at: r.completed_at,
         })
+    }
+}
+
+/// A job's progress in percent (one decimal) from the stored fraction (see
+/// [`Generation::progress`]).
+fn percent(status: JobStatus, stored: Option<f32>) -> Option<f32> {
+    let pct = |p: f32| (p.clamp(0.0, 1.0) * 1000.0).round() / 10.0;
+    match status {
+        JobStatus::Pending | JobStatus::Paused => None,
+        JobStatus::Processing => Some(stored.map_or(0.0, pct)),
+        JobStatus::Completed => Some(100.0),
+        JobStatus::Failed | JobStatus::Cancelled => stored.map(pct),
     }
 }
 

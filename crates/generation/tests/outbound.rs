@@ -85,6 +85,7 @@ fn t2v_request() -> SubmitRequest {
             ..Default::default()
         },
         inputs: Vec::new(),
+        progress: Default::default(),
     }
 }
 

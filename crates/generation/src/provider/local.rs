@@ -1,7 +1,8 @@
 //! The embedded, offline `local` provider (the default): renders H.264/MP4 at the
 //! requested size and duration ([`LOCAL_FPS`]) with a PNG poster, from the prompt,
 //! parameters and input assets, deterministic per seed (see [`crate::render`]).
-//! Synchronous: submit returns the result, no polling.
+//! Synchronous: submit returns the result, no polling; while it renders, it reports
+//! the frames drawn as the request's progress.
 
 use std::sync::Arc;
 
@@ -18,7 +19,9 @@ use crate::model::{GenerationParams, InputRef, Operation};
 use crate::params::{
     ASPECT_RATIOS, Issues, MOTION_MODES, QUALITIES, one_of, prompt_checks, seed_checks, unsupported,
 };
-use crate::render::{DEFAULT_CRF, Ffmpeg, RenderInput, RenderSpec, output_size, render};
+use crate::render::{
+    DEFAULT_CRF, Ffmpeg, RenderInput, RenderSpec, output_size, render_with_progress,
+};
 
 /// The registry id.
 pub const ID: &str = "local";
@@ -117,7 +120,11 @@ impl LocalProvider {
             message: e.to_string(),
             retry_after: None,
         })?;
-        let out = render(&ff, &spec).map_err(|e| ProviderError::InvalidRequest {
+        let frames = spec.frames;
+        let out = render_with_progress(&ff, &spec, |done| {
+            req.progress.report(done as f32 / frames as f32)
+        })
+        .map_err(|e| ProviderError::InvalidRequest {
             code: Some("render_failed".into()),
             message: e.to_string(),
         })?;

@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -81,6 +82,27 @@ pub struct SubmitRequest {
     /// Canonical parameters (defaults applied).
     pub params: GenerationParams,
     pub inputs: Vec<InputMedia>,
+    /// Where a provider that works inside submit (the local renderer) reports its
+    /// progress; the worker records it while submit runs.
+    pub progress: ProgressSink,
+}
+
+/// Progress reported from inside a submit (0..=1), read by the worker. Clones share
+/// the value.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressSink(Arc<AtomicU32>);
+
+impl ProgressSink {
+    /// Sets the progress (clamped to 0..=1).
+    pub fn report(&self, fraction: f32) {
+        self.0
+            .store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The last reported progress (0 before any report).
+    pub fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(Ordering::Relaxed))
+    }
 }
 
 /// Result bytes.

@@ -146,6 +146,17 @@ enum Plan {
 
 /// Renders the clip (CPU-bound and blocking: call from a blocking thread).
 pub fn render(ff: &Ffmpeg, spec: &RenderSpec) -> Result<Rendered, RenderError> {
+    render_with_progress(ff, spec, |_| {})
+}
+
+/// [`render`], calling `frames_done` with the number of frames drawn so far after each
+/// frame (1 to `spec.frames`; ffmpeg may still be encoding the last ones). The output
+/// does not depend on it.
+pub fn render_with_progress(
+    ff: &Ffmpeg,
+    spec: &RenderSpec,
+    mut frames_done: impl FnMut(u32),
+) -> Result<Rendered, RenderError> {
     let (w, h, fps, frames) = (spec.width, spec.height, spec.fps, spec.frames);
     let size_ok = |v: u32| (16..=4096).contains(&v) && v.is_multiple_of(2);
     if !size_ok(w) || !size_ok(h) || !(1..=60).contains(&fps) || !(1..=1200).contains(&frames) {
@@ -183,6 +194,7 @@ pub fn render(ff: &Ffmpeg, spec: &RenderSpec) -> Result<Rendered, RenderError> {
             if k == frames / 2 {
                 poster = out.to_vec();
             }
+            frames_done(k + 1);
         },
     )?;
     let poster_png = stills::encode_png_rgb(&poster, w, h)?;

@@ -111,16 +111,27 @@ impl Worker {
         poll: &PollResult,
         last: &mut Option<f32>,
     ) -> Result<(), GenerationError> {
-        let row = at.row;
         if let Some(p) = poll.progress
             && last.is_none_or(|l| (p - l).abs() >= 0.05)
         {
             *last = Some(p);
-            if jobs::set_progress(&self.shared.pool, row.id, row.attempt, &self.id, p).await? {
-                let mut r = row.clone();
-                r.progress = Some(p);
-                self.emit_job(r, false);
-            }
+            self.record_progress(at, p).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the attempt's progress (0..=1, fenced by its lease) and announces it in
+    /// a `job:updated` event.
+    pub(super) async fn record_progress(
+        &self,
+        at: &Attempt<'_>,
+        p: f32,
+    ) -> Result<(), GenerationError> {
+        let row = at.row;
+        if jobs::set_progress(&self.shared.pool, row.id, row.attempt, &self.id, p).await? {
+            let mut r = row.clone();
+            r.progress = Some(p);
+            self.emit_job(r, false);
         }
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! the provider is called), the call, the charge when the provider accepts, then
 //! completion at once (synchronous providers) or following the submission.
 
+use std::time::Duration;
+
 use store::generation::submissions::{self, Ending, SubmissionRow};
 use uuid::Uuid;
 
@@ -9,7 +11,11 @@ use super::process::{Attempt, Followed, Step};
 use super::{Outcome, Worker};
 use crate::error::GenerationError;
 use crate::model::SubmissionStatus;
-use crate::provider::{MediaResult, SubmitRequest, Submitted};
+use crate::provider::{MediaResult, ProgressSink, ProviderError, SubmitRequest, Submitted};
+
+/// How often the progress a provider reports during submit is read (and at most
+/// recorded).
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 impl Worker {
     /// Submits the attempt (at most once) and follows it to the end.
@@ -68,8 +74,9 @@ impl Worker {
             operation: at.op,
             params: at.params.clone(),
             inputs: at.inputs.to_vec(),
+            progress: ProgressSink::default(),
         };
-        let submitted = match at.provider.submit(at.creds, &req).await {
+        let submitted = match self.submit_reporting(at, &req).await? {
             Ok(s) => s,
             Err(e) => {
                 let sub = match early {
@@ -101,6 +108,34 @@ impl Worker {
             tracing::info!(remote_id = %submitted.remote_id, credits = cost, "the provider accepted the job");
         }
         Ok(Step::Next((submitted, sub_id)))
+    }
+
+    /// Calls the provider's submit; meanwhile, every [`PROGRESS_EVERY`], records the
+    /// progress it reports (the local renderer's frames) when it rose by a point or
+    /// more.
+    async fn submit_reporting(
+        &self,
+        at: &Attempt<'_>,
+        req: &SubmitRequest,
+    ) -> Result<Result<Submitted, ProviderError>, GenerationError> {
+        let submit = at.provider.submit(at.creds, req);
+        let mut submit = std::pin::pin!(submit);
+        let mut every = tokio::time::interval(PROGRESS_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = None;
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut submit => return Ok(r),
+                _ = every.tick() => {
+                    let p = req.progress.get();
+                    if p > 0.0 && last.is_none_or(|l| p - l >= 0.01) {
+                        last = Some(p);
+                        self.record_progress(at, p).await?;
+                    }
+                }
+            }
+        }
     }
 
     /// Completes at once with an immediate result, else follows the submission; a

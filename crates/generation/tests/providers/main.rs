@@ -47,6 +47,7 @@ fn req(op: Operation, params: GenerationParams, inputs: Vec<InputMedia>) -> Subm
         operation: op,
         params,
         inputs,
+        progress: Default::default(),
     }
 }
 
