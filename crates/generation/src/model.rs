@@ -159,8 +159,17 @@ pub struct Generation {
     pub attempt: i32,
     pub retry_count: i32,
     pub max_retries: i32,
-    /// 0..=1 while processing, where the provider reports it.
+    /// Percent done, 0 to 100: while processing, what the provider reports (the local
+    /// renderer: frames drawn), 0 before its first report; 100 once completed; the
+    /// last reported value once failed or cancelled; null while pending or paused.
     pub progress: Option<f32>,
+    /// While pending: 1 = the next job a worker claims (computed at read time).
+    #[serde(default)]
+    pub queue_position: Option<i64>,
+    /// While pending: when it is expected to start, from recent run times and the jobs
+    /// running (null otherwise, or before any job has completed).
+    #[serde(default)]
+    pub estimated_start_at: Option<DateTime<Utc>>,
     pub asset_id: Option<Uuid>,
     /// The completed generation whose asset this one reuses (same parameter hash).
     pub reused_from: Option<Uuid>,

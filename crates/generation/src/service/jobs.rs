@@ -273,7 +273,8 @@ impl GenerationService {
     /// Announces a created job: completed at once when it reused an asset, else due
     /// (the workers are woken).
     async fn created(&self, row: JobRow) -> Result<Generation, GenerationError> {
-        let g: Generation = row.try_into()?;
+        let mut g: Generation = row.try_into()?;
+        self.place(std::slice::from_mut(&mut g)).await?;
         tracing::info!(
             job_id = %g.id,
             user_id = %g.user_id.0,
@@ -322,8 +323,28 @@ impl GenerationService {
         Ok(row.try_into()?)
     }
 
+    /// The job, with its place in the queue while pending.
     pub async fn get(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
-        self.visible_job(actor, id).await
+        let mut g = self.visible_job(actor, id).await?;
+        self.place(std::slice::from_mut(&mut g)).await?;
+        Ok(g)
+    }
+
+    /// Fills in `queue_position` and `estimated_start_at` of the pending jobs among
+    /// `gens` (one query; see [`jobs::queue_places`]).
+    async fn place(&self, gens: &mut [Generation]) -> Result<(), GenerationError> {
+        let ids: Vec<Uuid> = gens
+            .iter()
+            .filter(|g| g.status == JobStatus::Pending)
+            .map(|g| g.id)
+            .collect();
+        for p in jobs::queue_places(&self.shared.pool, &ids).await? {
+            if let Some(g) = gens.iter_mut().find(|g| g.id == p.id) {
+                g.queue_position = Some(p.position);
+                g.estimated_start_at = p.estimated_start_at;
+            }
+        }
+        Ok(())
     }
 
     /// Newest first. Users see their own jobs; admins all (or `filter.user_id`'s).
@@ -350,10 +371,11 @@ impl GenerationService {
             limit: limit as i64,
         };
         let (rows, total) = jobs::list(&self.shared.pool, &f).await?;
-        let items = rows
+        let mut items = rows
             .into_iter()
             .map(Generation::try_from)
             .collect::<Result<Vec<_>, _>>()?;
+        self.place(&mut items).await?;
         Ok(Page {
             items,
             total,
@@ -383,9 +405,10 @@ impl GenerationService {
         t: Transition,
     ) -> Result<Generation, GenerationError> {
         self.visible_job(actor, id).await?;
-        let g: Generation = jobs::transition(&self.shared.pool, id, t)
+        let mut g: Generation = jobs::transition(&self.shared.pool, id, t)
             .await?
             .try_into()?;
+        self.place(std::slice::from_mut(&mut g)).await?;
         if t == Transition::Cancel {
             // The attempt running it (here or, through Redis, on another node) stops now
             // instead of at its next heartbeat.
@@ -437,13 +460,14 @@ impl GenerationService {
             return self.transition(actor, id, Transition::Retry).await;
         };
         let job = self.visible_job(actor, id).await?;
-        let g: Generation =
+        let mut g: Generation =
             match jobs::retry_within_limit(&self.shared.pool, id, job.user_id.0, limit).await? {
                 jobs::RetryOutcome::Retried(row) => (*row).try_into()?,
                 jobs::RetryOutcome::LimitExceeded { active } => {
                     return Err(GenerationError::LimitExceeded { active, limit });
                 }
             };
+        self.place(std::slice::from_mut(&mut g)).await?;
         self.shared.emit(GenerationEvent::JobUpdated {
             generation: g.clone(),
         });

@@ -104,6 +104,67 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<JobRow, StoreError> {
     row.ok_or(StoreError::NotFound("generation"))
 }
 
+/// A pending job's place in the queue (see [`queue_places`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuePlace {
+    pub id: Uuid,
+    /// 1 = the next job a worker claims.
+    pub position: i64,
+    /// `None` while no job has completed yet (no run time to go by).
+    pub estimated_start_at: Option<DateTime<Utc>>,
+}
+
+/// The places of those of `ids` that are pending, computed now in one statement.
+///
+/// Position: rank among all pending jobs in claim order ([`claim`]: `priority DESC,
+/// created_at, id` among the due ones); jobs scheduled later rank after every due one,
+/// by `scheduled_at`.
+///
+/// Estimated start, with `P` the jobs processing now (all of the workers' free slots
+/// are taken while jobs wait, so `P` stands for the capacity), `avg` the mean run time
+/// (`completed_at - started_at`) of the last 50 completed jobs and `e` the mean time
+/// the processing jobs have run so far:
+/// `P = 0`: now (the next claim takes it); no completed job yet: unknown; else
+/// `now + max(avg - e, 0) + (ceil(position / P) - 1) * avg`,
+/// never before the job's `scheduled_at`.
+pub async fn queue_places(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<QueuePlace>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query_as!(
+        QueuePlace,
+        r#"WITH q AS (
+             SELECT id, scheduled_at, row_number() OVER (
+                 ORDER BY scheduled_at > now(),
+                     CASE WHEN scheduled_at > now() THEN scheduled_at END,
+                     priority DESC, created_at, id) AS pos
+             FROM generations WHERE status = 'pending'
+         ), run AS (
+             SELECT count(*) AS p,
+                 COALESCE(avg(extract(epoch FROM now() - started_at)), 0)::float8 AS e
+             FROM generations WHERE status = 'processing'
+         ), hist AS (
+             SELECT avg(extract(epoch FROM h.completed_at - h.started_at))::float8 AS avg
+             FROM (SELECT completed_at, started_at FROM generations
+                   WHERE status = 'completed' AND started_at IS NOT NULL
+                     AND completed_at IS NOT NULL
+                   ORDER BY completed_at DESC LIMIT 50) h
+         )
+         SELECT q.id AS "id!", q.pos AS "position!",
+             CASE WHEN run.p = 0 THEN GREATEST(q.scheduled_at, now())
+                  WHEN hist.avg IS NULL THEN NULL
+                  ELSE GREATEST(q.scheduled_at, now() + make_interval(secs =>
+                      GREATEST(hist.avg - run.e, 0)
+                      + (ceil(q.pos::float8 / run.p) - 1) * hist.avg))
+             END AS "estimated_start_at?"
+         FROM q, run, hist WHERE q.id = ANY($1)"#,
+        ids,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
 /// List filters; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
