@@ -925,3 +925,150 @@ async fn accounts_refresh_their_balance_from_the_provider() {
     assert_eq!(v["error"]["details"]["code"], "unsupported");
     t.stop().await;
 }
+
+/// A local job of `secs` seconds of 640x360 video, due now.
+fn long_local_job(prompt: &str, secs: u32) -> Value {
+    json!({
+        "provider": "local",
+        "operation": "text_to_video",
+        "params": {"prompt": prompt, "duration": secs, "quality": "360p", "aspect_ratio": "16:9"},
+    })
+}
+
+#[tokio::test]
+async fn a_local_job_reports_its_progress_up_to_100() {
+    let t = TestServer::start().await;
+    let me = t.user("gen-progress@example.com").await;
+    let job = create(&t, &me, long_local_job("a slow tide over the dunes", 10)).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    if job["status"] == "pending" {
+        assert!(job["progress"].is_null(), "{job}");
+    }
+
+    // Every value seen while it renders, in order, then the completed job.
+    let mut seen: Vec<f64> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let (s, v) = t.get(&job_path(&id, ""), Some(&me)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        match v["status"].as_str().unwrap() {
+            "completed" => break v,
+            "processing" => {
+                let p = v["progress"]
+                    .as_f64()
+                    .expect("a processing job has a progress");
+                assert!(v["queue_position"].is_null(), "{v}");
+                assert!(v["estimated_start_at"].is_null(), "{v}");
+                seen.push(p);
+            }
+            "pending" => assert!(v["progress"].is_null(), "{v}"),
+            _ => panic!("the job ended otherwise: {v}"),
+        }
+        assert!(Instant::now() < deadline, "still not completed: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done["progress"], 100.0, "{done}");
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "progress went back: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|&p| p > 0.0 && p < 100.0),
+        "no progress between 0 and 100 while rendering: {seen:?}"
+    );
+    assert!(seen.iter().all(|&p| (0.0..=100.0).contains(&p)), "{seen:?}");
+    // Positions are for pending jobs only.
+    assert!(done["queue_position"].is_null(), "{done}");
+    assert!(done["estimated_start_at"].is_null(), "{done}");
+}
+
+#[tokio::test]
+async fn queue_positions_count_down_with_two_workers_busy() {
+    let t = TestServer::start_with(|c| {
+        c.generation.workers = 2;
+        c.generation.worker_concurrency = 1;
+    })
+    .await;
+    let me = t.user("gen-queue@example.com").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let job = create(&t, &me, long_local_job(&format!("queue {i}"), 10)).await;
+        ids.push(job["id"].as_str().unwrap().to_owned());
+    }
+    let last = ids.last().unwrap().clone();
+
+    // Positions the last job showed, in order; whether both workers were seen busy
+    // with the three others waiting at 1, 2 and 3.
+    let mut last_positions: Vec<i64> = Vec::new();
+    let mut saw_two_busy_three_waiting = false;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (s, page) = t.get(GENERATIONS, Some(&me)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().unwrap();
+        let by_id = |id: &str| items.iter().find(|g| g["id"] == id).unwrap().clone();
+        let jobs: Vec<Value> = ids.iter().map(|id| by_id(id)).collect();
+        for j in &jobs {
+            let status = j["status"].as_str().unwrap();
+            assert!(!["failed", "cancelled", "paused"].contains(&status), "{j}");
+            if status != "pending" {
+                assert!(j["queue_position"].is_null(), "{j}");
+                assert!(j["estimated_start_at"].is_null(), "{j}");
+            }
+        }
+        let processing = jobs.iter().filter(|j| j["status"] == "processing").count();
+        let completed = jobs.iter().filter(|j| j["status"] == "completed").count();
+        assert!(processing <= 2, "more than two jobs running: {jobs:?}");
+        // The placed jobs, oldest first, hold positions 1..=n (one statement computes
+        // them all, so they agree even when a claim happens between the two reads).
+        let placed: Vec<&Value> = jobs
+            .iter()
+            .filter(|j| !j["queue_position"].is_null())
+            .collect();
+        let positions: Vec<i64> = placed
+            .iter()
+            .map(|j| j["queue_position"].as_i64().unwrap())
+            .collect();
+        let expected: Vec<i64> = (1..=placed.len() as i64).collect();
+        assert_eq!(positions, expected, "{jobs:?}");
+        if processing == 2 && positions == [1, 2, 3] {
+            saw_two_busy_three_waiting = true;
+        }
+        // Once a job has completed, every placed job has an estimate, later (or the
+        // same) for a later position.
+        if completed > 0 {
+            let starts: Vec<chrono::DateTime<chrono::Utc>> = placed
+                .iter()
+                .map(|j| {
+                    j["estimated_start_at"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("no estimate: {j}"))
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{jobs:?}");
+        }
+        let l = by_id(&last);
+        if let Some(p) = l["queue_position"].as_i64() {
+            last_positions.push(p);
+        }
+        if completed == ids.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all completed: {jobs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        saw_two_busy_three_waiting,
+        "never saw two jobs running and three waiting at 1, 2, 3"
+    );
+    assert!(
+        last_positions.windows(2).all(|w| w[0] >= w[1]),
+        "the last job's position went up: {last_positions:?}"
+    );
+    assert!(
+        last_positions.first() >= Some(&3) && last_positions.last() == Some(&1),
+        "the last job did not count down from 3 to 1: {last_positions:?}"
+    );
+}

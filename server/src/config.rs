@@ -51,6 +51,8 @@ impl Default for Config {
 pub struct GenerationConfig {
     /// Workers run inside the server; 0 leaves jobs to `pixsim-server worker` processes.
     pub workers: usize,
+    /// Jobs each worker runs at once.
+    pub worker_concurrency: usize,
     /// Where generated and uploaded media are kept (default: state_dir/media).
     pub media_dir: Option<PathBuf>,
     /// Each provider's settings, keyed by provider id: `[generation.providers.<id>]`
@@ -102,6 +104,7 @@ impl Default for GenerationConfig {
     fn default() -> Self {
         Self {
             workers: 1,
+            worker_concurrency: 16,
             media_dir: None,
             providers: Default::default(),
             pixverse_base_url: None,

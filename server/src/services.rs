@@ -68,6 +68,7 @@ fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {
         .unwrap_or_else(|| cfg.state_dir.join("media"));
     let mut p = generation::PipelineConfig::new(media);
     p.providers = cfg.generation.provider_settings();
+    p.worker_concurrency = cfg.generation.worker_concurrency.max(1);
     p.guard.allow_private = cfg.generation.allow_private_outbound;
     p.guard.allow_hosts = cfg.generation.outbound_allow_hosts.clone();
     p.user_active_limit = cfg.generation.user_active_limit;
