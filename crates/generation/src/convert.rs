@@ -70,6 +70,7 @@ impl TryFrom<JobRow> for Generation {
             updated_at: r.updated_at,
             started_at: r.started_at,
             completed_at: r.completed_at,
+            deadline_at: r.deadline_at,
         })
     }
 }

@@ -85,9 +85,17 @@ pub struct CreateGeneration {
     /// Not before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_at: Option<DateTime<Utc>>,
-    /// Creating twice with the same key returns the first job.
+    /// Creating twice with the same key within 24 hours returns the first job (per
+    /// user; the same key with other parameters is a conflict). Over REST the
+    /// `Idempotency-Key` header sets it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// A job not started by then is cancelled with error code `deadline_exceeded`
+    /// (nothing charged); a processing one is cancelled at the provider where the
+    /// provider has a call to stop it, else left to finish. In the future, at most
+    /// 30 days ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_at: Option<DateTime<Utc>>,
     /// Generate even when an asset with the same parameter hash exists.
     #[serde(default)]
     pub force_new: bool,
@@ -186,6 +194,8 @@ pub struct Generation {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Cancelled with error code `deadline_exceeded` when not started by then.
+    pub deadline_at: Option<DateTime<Utc>>,
 }
 
 /// Generation list filters.

@@ -217,6 +217,7 @@ mod tests {
             max_retries: 3,
             metadata: serde_json::json!({}),
             estimated_credits: 0,
+            deadline_at: None,
         }
     }
 

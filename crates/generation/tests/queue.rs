@@ -645,3 +645,96 @@ async fn retry_obeys_the_per_user_active_limit() {
     assert_eq!(r.status, JobStatus::Pending);
     let _ = a;
 }
+
+/// An idempotency key holds for 24 hours per user: within them a repeat returns the
+/// first job, after them the key makes a new job (the old job gives the key up).
+#[tokio::test]
+async fn an_idempotency_key_expires_after_a_day() {
+    let e = env().await;
+    let mut req = t2v("local", "kept for a day");
+    req.scheduled_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    req.idempotency_key = Some("daily".into());
+    let first = e.svc.create(e.user, req.clone()).await.unwrap();
+    let again = e.svc.create(e.user, req.clone()).await.unwrap();
+    assert_eq!(again.id, first.id);
+
+    // 23 hours later the key still holds.
+    sqlx::query("UPDATE generations SET created_at = now() - interval '23 hours' WHERE id = $1")
+        .bind(first.id)
+        .execute(&e.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        e.svc.create(e.user, req.clone()).await.unwrap().id,
+        first.id
+    );
+
+    // 25 hours later it makes a new job, even with other parameters.
+    sqlx::query("UPDATE generations SET created_at = now() - interval '25 hours' WHERE id = $1")
+        .bind(first.id)
+        .execute(&e.db.pool)
+        .await
+        .unwrap();
+    let mut other = req.clone();
+    other.params.prompt = Some("a day later".into());
+    let second = e.svc.create(e.user, other.clone()).await.unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.idempotency_key.as_deref(), Some("daily"));
+    assert_eq!(
+        e.svc.get(e.user, first.id).await.unwrap().idempotency_key,
+        None
+    );
+    // And the new job holds it now.
+    assert_eq!(e.svc.create(e.user, other).await.unwrap().id, second.id);
+}
+
+/// A job past its deadline is never claimed; the deadline sweep cancels it with
+/// `deadline_exceeded`, charges nothing and announces it like a cancel.
+#[tokio::test]
+async fn a_job_past_its_deadline_is_cancelled_and_never_claimed() {
+    let e = env().await;
+    let mut req = t2v("local", "too late");
+    req.deadline_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    let g = e.svc.create(e.user, req).await.unwrap();
+    assert!(g.deadline_at.is_some());
+    let kept = e
+        .svc
+        .create(e.user, t2v("local", "no deadline"))
+        .await
+        .unwrap();
+    // The deadline passes before any worker looks.
+    sqlx::query("UPDATE generations SET deadline_at = now() - interval '1 second' WHERE id = $1")
+        .bind(g.id)
+        .execute(&e.db.pool)
+        .await
+        .unwrap();
+    let mut events = e.svc.subscribe();
+    let w = e.svc.worker();
+    // The claim passes the late job over and takes the other one.
+    let Executed::Ran { job_id, .. } = w.try_execute_once().await.unwrap() else {
+        panic!("the job without a deadline was not claimed");
+    };
+    assert_eq!(job_id, kept.id);
+    assert_eq!(w.try_execute_once().await.unwrap(), Executed::EmptyQueue);
+    assert_eq!(
+        e.svc.get(e.user, g.id).await.unwrap().status,
+        JobStatus::Pending
+    );
+
+    assert_eq!(w.cancel_past_deadline().await.unwrap(), 1);
+    let g = e.svc.get(e.user, g.id).await.unwrap();
+    assert_eq!(g.status, JobStatus::Cancelled);
+    assert_eq!(g.error_code.as_deref(), Some("deadline_exceeded"));
+    assert_eq!(g.credits_charged, 0);
+    assert_eq!(g.attempt, 0, "never started");
+    assert!(e.svc.submissions(e.user, g.id).await.unwrap().is_empty());
+    let mut failed = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if ev.kind() == "job:failed" {
+            failed.push(ev.generation().unwrap().id);
+        }
+    }
+    assert_eq!(failed, [g.id]);
+    // Swept once only.
+    assert_eq!(w.cancel_past_deadline().await.unwrap(), 0);
+}

@@ -3,7 +3,7 @@
 
 use auth::Principal;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use generation::GenerationError;
 use generation::model::{
@@ -57,15 +57,59 @@ fn refused(provider: String, issues: Vec<ParamIssue>) -> ApiError {
     }
 }
 
-/// Creates a generation job. With an `idempotency_key` already used by the caller, the
-/// job holding it is returned (409 when the parameters differ). With the same
-/// parameters as a completed job of the caller (and not `force_new`), the job is
-/// created completed, reusing that asset (`reused_from` is set).
+/// The request header that sets a create's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The idempotency key of a create: the `Idempotency-Key` header, which must equal the
+/// body's `idempotency_key` when both are given, else the body's.
+fn idempotency_key(
+    headers: &HeaderMap,
+    body: Option<String>,
+) -> Result<Option<String>, ParamIssue> {
+    let issue = |message: &str| ParamIssue {
+        field: "Idempotency-Key".into(),
+        code: "invalid_value".into(),
+        message: message.into(),
+    };
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(body);
+    };
+    let header = value
+        .to_str()
+        .map_err(|_| issue("visible ASCII characters only"))?
+        .to_owned();
+    match body {
+        Some(b) if b != header => Err(issue("differs from the body's idempotency_key")),
+        _ => Ok(Some(header)),
+    }
+}
+
+/// Creates a generation job.
+///
+/// **Idempotency**: the `Idempotency-Key` header (or the body's `idempotency_key`; when
+/// both are given they must be equal, else 422) names the create. A create with a key
+/// the caller used within the last 24 hours returns the job created with it, unchanged,
+/// with the same status code as the first (201), and creates nothing; the same key with
+/// other parameters is refused with 409 `conflict`. Keys are per user; after 24 hours a
+/// key makes a new job.
+///
+/// **Deadline**: with `deadline_at` (RFC 3339, in the future, at most 30 days ahead,
+/// else 422), a job not started by then (pending or paused) is never started: it is
+/// cancelled with error code `deadline_exceeded` and nothing is charged. A processing
+/// job past its deadline is cancelled at the provider where the provider has a call to
+/// stop a submission (as a user's cancel), else left to finish. The cancel is
+/// announced on the job event stream as `job:failed`, like other cancels.
+///
+/// With the same parameters as a completed job of the caller (and not `force_new`),
+/// the job is created completed, reusing that asset (`reused_from` is set).
 #[utoipa::path(post, path = "/api/v1/generations", tag = "generations",
     security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "1 to 200 characters; a repeated create within 24 hours returns the first job")),
     request_body = CreateGeneration,
     responses(
-        (status = 201, body = Generation),
+        (status = 201, description = "the job created, or the job created earlier with the same idempotency key", body = Generation),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 409, description = "no provider account can run the job, or the idempotency key was used with other parameters", body = ErrorBody),
@@ -74,12 +118,17 @@ fn refused(provider: String, issues: Vec<ParamIssue>) -> ApiError {
 async fn create(
     State(s): State<AppState>,
     Auth(p): Auth,
-    ApiJson(req): ApiJson<CreateGeneration>,
+    headers: HeaderMap,
+    ApiJson(mut req): ApiJson<CreateGeneration>,
 ) -> ApiResult<(StatusCode, ApiJson<Generation>)> {
     let provider = req
         .provider
         .clone()
         .unwrap_or_else(|| s.generation.config().default_provider.clone());
+    req.idempotency_key = match idempotency_key(&headers, req.idempotency_key.take()) {
+        Ok(key) => key,
+        Err(issue) => return Err(refused(provider, vec![issue])),
+    };
     match s.generation.create(actor(&p), req).await {
         Ok(g) => Ok((StatusCode::CREATED, ApiJson(g))),
         Err(GenerationError::InvalidParameters(issues)) => Err(refused(provider, issues)),

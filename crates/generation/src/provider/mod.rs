@@ -440,6 +440,13 @@ pub trait Provider: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// Whether [`Self::cancel`] can stop a submission (the provider's contract has a
+    /// call for it). A processing job past its deadline is cancelled only then; else it
+    /// is left to finish.
+    fn can_cancel(&self) -> bool {
+        false
+    }
+
     /// Stops a submission on the provider's side, where its contract documents a call
     /// for it. `Ok(false)`: the provider has no such call (nothing was sent).
     fn cancel<'a>(

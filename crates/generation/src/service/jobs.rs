@@ -267,6 +267,7 @@ impl GenerationService {
                 .clone()
                 .unwrap_or_else(|| serde_json::json!({})),
             estimated_credits: c.estimated_credits,
+            deadline_at: req.deadline_at,
         })
     }
 
@@ -507,5 +508,54 @@ fn request_rules(issues: &mut Issues, req: &CreateGeneration) {
         && !m.is_object()
     {
         issues.push("metadata", "invalid_value", "must be an object");
+    }
+    if let Some(d) = req.deadline_at {
+        deadline_rule(issues, d, chrono::Utc::now());
+    }
+}
+
+/// How far ahead a deadline may be.
+pub const MAX_DEADLINE_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// A deadline lies after `now` and at most [`MAX_DEADLINE_AHEAD`] later.
+fn deadline_rule(
+    issues: &mut Issues,
+    deadline: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if deadline <= now {
+        issues.push("deadline_at", "out_of_range", "must be in the future");
+    } else if deadline - now > MAX_DEADLINE_AHEAD {
+        issues.push("deadline_at", "out_of_range", "at most 30 days ahead");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deadline_issues(ahead: chrono::TimeDelta) -> Vec<String> {
+        let now = chrono::Utc::now();
+        let mut issues = Issues::default();
+        deadline_rule(&mut issues, now + ahead, now);
+        issues.0.into_iter().map(|i| i.message).collect()
+    }
+
+    #[test]
+    fn a_deadline_lies_ahead_within_thirty_days() {
+        assert!(deadline_issues(chrono::TimeDelta::seconds(1)).is_empty());
+        assert!(deadline_issues(MAX_DEADLINE_AHEAD).is_empty());
+        assert_eq!(
+            deadline_issues(chrono::TimeDelta::zero()),
+            ["must be in the future"]
+        );
+        assert_eq!(
+            deadline_issues(chrono::TimeDelta::seconds(-5)),
+            ["must be in the future"]
+        );
+        assert_eq!(
+            deadline_issues(MAX_DEADLINE_AHEAD + chrono::TimeDelta::seconds(1)),
+            ["at most 30 days ahead"]
+        );
     }
 }

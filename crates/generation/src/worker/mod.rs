@@ -40,6 +40,7 @@ use uuid::Uuid;
 use crate::error::GenerationError;
 use crate::events::GenerationEvent;
 use crate::model::{Generation, JobStatus};
+use crate::outbox::Message;
 use crate::shared::Shared;
 
 /// How one attempt ended.
@@ -231,8 +232,8 @@ impl Worker {
         self.release_leases().await;
     }
 
-    /// Reclaims expired leases every `reclaim_interval` and repairs account slot
-    /// counters every `reconcile_interval`.
+    /// Reclaims expired leases and cancels the jobs past their deadline every
+    /// `reclaim_interval`, and repairs account slot counters every `reconcile_interval`.
     async fn housekeeping(&self, chores: &mut Chores) {
         let cfg = &self.shared.cfg;
         if chores
@@ -242,6 +243,9 @@ impl Worker {
             chores.last_reclaim = Some(Instant::now());
             if let Err(e) = self.reclaim_expired().await {
                 tracing::warn!("reclaim failed: {e}");
+            }
+            if let Err(e) = self.cancel_past_deadline().await {
+                tracing::warn!("deadline sweep failed: {e}");
             }
         }
         if chores
@@ -255,6 +259,32 @@ impl Worker {
                 Err(e) => tracing::warn!("account reconcile failed: {e}"),
             }
         }
+    }
+
+    /// Cancels the jobs past their deadline (see [`jobs::cancel_past_deadline`]): those
+    /// not started, and the processing ones whose provider can stop a submission, whose
+    /// attempt is then stopped as for a user's cancel (here, or through Redis on the node
+    /// running it), asking the provider to stop. Each is announced as `job:failed`, like
+    /// a cancel. Returns how many were cancelled.
+    pub async fn cancel_past_deadline(&self) -> Result<usize, GenerationError> {
+        let providers = &self.shared.providers;
+        let cancellable: Vec<String> = providers
+            .ids()
+            .into_iter()
+            .filter(|id| providers.get(id).is_some_and(|p| p.can_cancel()))
+            .collect();
+        let rows = jobs::cancel_past_deadline(&self.shared.pool, &cancellable).await?;
+        let n = rows.len();
+        for row in rows {
+            tracing::info!(job_id = %row.id, attempt = row.attempt, "deadline passed; job cancelled");
+            // A job that ran (now, or in an earlier attempt) may have an attempt to stop.
+            if row.started_at.is_some() {
+                self.shared.stop_running(row.id);
+                self.shared.publish(Message::Cancel { job_id: row.id });
+            }
+            self.emit_job(row, true);
+        }
+        Ok(n)
     }
 
     /// Claims as many jobs as there are free slots (at most `claim_batch`) and starts

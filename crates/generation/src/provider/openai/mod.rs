@@ -363,6 +363,10 @@ impl Provider for OpenAiProvider {
         self.cfg.credits_for(params)
     }
 
+    fn can_cancel(&self) -> bool {
+        true
+    }
+
     /// `DELETE /v1/videos/{id}`; a video already gone counts as cancelled.
     fn cancel<'a>(
         &'a self,

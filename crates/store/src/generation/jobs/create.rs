@@ -29,6 +29,8 @@ pub struct NewJob {
     pub max_retries: i32,
     pub metadata: serde_json::Value,
     pub estimated_credits: i64,
+    /// Cancelled with `deadline_exceeded` when not started by then.
+    pub deadline_at: Option<DateTime<Utc>>,
 }
 
 /// What [`insert`] did.
@@ -37,7 +39,8 @@ pub enum InsertOutcome {
     /// A new job: pending, or completed at once with the asset of the user's latest
     /// completed job of the same parameter hash (`reused_from` set).
     Created(JobRow),
-    /// A job with the same idempotency key exists for this user.
+    /// A job with the same idempotency key exists for this user (created within the
+    /// [`IDEMPOTENCY_WINDOW`]).
     Existing(JobRow),
     /// The user already has `limit` active (pending, processing or paused) jobs.
     LimitExceeded { active: i64 },
@@ -52,6 +55,7 @@ pub enum InsertOutcome {
 const INSERT: &str = "WITH existing AS (
          SELECT {COLUMNS} FROM generations
          WHERE $10::text IS NOT NULL AND user_id = $2 AND idempotency_key = $10
+           AND created_at > now() - make_interval(hours => 24)
      ), reuse AS (
          SELECT id, asset_id FROM generations
          WHERE NOT $11 AND user_id = $2 AND params_hash = $7 AND status = 'completed'
@@ -65,11 +69,11 @@ const INSERT: &str = "WITH existing AS (
          INSERT INTO generations (id, user_id, provider, operation, params, inputs,
              params_hash, status, priority, scheduled_at, idempotency_key, force_new,
              preferred_account_id, parent_generation_id, max_retries, metadata,
-             estimated_credits, asset_id, reused_from, completed_at)
+             estimated_credits, asset_id, reused_from, completed_at, deadline_at)
          SELECT $1, $2, $3, $4, $5, $6, $7,
              CASE WHEN r.id IS NULL THEN 'pending' ELSE 'completed' END,
              $8, COALESCE($9, now()), $10, $11, $12, $13, $14, $15, $16, r.asset_id, r.id,
-             CASE WHEN r.id IS NOT NULL THEN now() END
+             CASE WHEN r.id IS NOT NULL THEN now() END, $18
          FROM (SELECT 1) AS one LEFT JOIN reuse r ON true
          WHERE NOT EXISTS (SELECT 1 FROM existing)
            AND ($17::bigint IS NULL OR r.id IS NOT NULL OR (SELECT n FROM active) < $17)
@@ -119,7 +123,8 @@ pub async fn insert(
         .bind(new.max_retries)
         .bind(&new.metadata)
         .bind(new.estimated_credits)
-        .bind(active_limit);
+        .bind(active_limit)
+        .bind(new.deadline_at);
     let got = match active_limit {
         Some(_) => {
             let mut tx = pool.begin().await?;
@@ -129,11 +134,18 @@ pub async fn insert(
             )
             .fetch_one(&mut *tx)
             .await?;
+            expire_idempotency_key(&mut tx, new).await?;
             let got = q.fetch_optional(&mut *tx).await?;
             tx.commit().await?;
             got
         }
-        None => q.fetch_optional(pool).await?,
+        None => {
+            let mut tx = pool.begin().await?;
+            expire_idempotency_key(&mut tx, new).await?;
+            let got = q.fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            got
+        }
     };
     match got {
         Some(Inserted { created: true, row }) => Ok(InsertOutcome::Created(row)),
@@ -182,16 +194,17 @@ pub async fn insert_batch(
     batch_outcomes(pool, jobs, rows).await
 }
 
-/// The statement of [`insert_batch`]: `$1`..`$16` one element per job (see
+/// The statement of [`insert_batch`]: `$1`..`$17` one element per job (see
 /// [`bind_batch`]); `{COLUMNS}` is replaced by the job columns.
 const INSERT_BATCH: &str = "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[],
                  $6::jsonb[], $7::text[], $8::int2[], $9::timestamptz[], $10::bool[],
-                 $11::uuid[], $12::uuid[], $13::int4[], $14::jsonb[], $15::int8[], $16::int8[])
+                 $11::uuid[], $12::uuid[], $13::int4[], $14::jsonb[], $15::int8[], $16::int8[],
+                 $17::timestamptz[])
                  WITH ORDINALITY AS i(id, user_id, provider, operation, params, inputs,
                      params_hash, priority, scheduled_at, force_new, preferred_account_id,
                      parent_generation_id, max_retries, metadata, estimated_credits,
-                     active_limit, ord)
+                     active_limit, deadline_at, ord)
          ), decided AS (
              SELECT i.*, r.id AS reuse_id, r.asset_id AS reuse_asset, a.n AS active,
                  row_number() OVER (PARTITION BY i.user_id, r.id IS NULL ORDER BY i.ord) AS pos
@@ -212,12 +225,13 @@ const INSERT_BATCH: &str = "WITH input AS (
          INSERT INTO generations (id, user_id, provider, operation, params, inputs,
              params_hash, status, priority, scheduled_at, force_new, preferred_account_id,
              parent_generation_id, max_retries, metadata, estimated_credits, asset_id,
-             reused_from, completed_at)
+             reused_from, completed_at, deadline_at)
          SELECT d.id, d.user_id, d.provider, d.operation, d.params, d.inputs, d.params_hash,
              CASE WHEN d.reuse_id IS NULL THEN 'pending' ELSE 'completed' END,
              d.priority, COALESCE(d.scheduled_at, now()), d.force_new, d.preferred_account_id,
              d.parent_generation_id, d.max_retries, d.metadata, d.estimated_credits,
-             d.reuse_asset, d.reuse_id, CASE WHEN d.reuse_id IS NOT NULL THEN now() END
+             d.reuse_asset, d.reuse_id, CASE WHEN d.reuse_id IS NOT NULL THEN now() END,
+             d.deadline_at
          FROM decided d
          WHERE d.active_limit IS NULL OR d.reuse_id IS NOT NULL OR d.active + d.pos <= d.active_limit
          ORDER BY d.ord
@@ -226,7 +240,8 @@ const INSERT_BATCH: &str = "WITH input AS (
 /// The statement of [`insert_batch`] being bound.
 type BatchQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, JobRow, sqlx::postgres::PgArguments>;
 
-/// Binds `$1`..`$16` of [`INSERT_BATCH`]: the jobs' columns, then their limits.
+/// Binds `$1`..`$17` of [`INSERT_BATCH`]: the jobs' columns, their limits, their
+/// deadlines.
 fn bind_batch<'q>(
     query: BatchQuery<'q>,
     jobs: &'q [NewJob],
@@ -248,6 +263,7 @@ fn bind_batch<'q>(
     let max_retries: Vec<i32> = jobs.iter().map(|j| j.max_retries).collect();
     let metadata = col(|j| j.metadata.clone());
     let credits: Vec<i64> = jobs.iter().map(|j| j.estimated_credits).collect();
+    let deadlines: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|j| j.deadline_at).collect();
     query
         .bind(ids)
         .bind(users)
@@ -265,6 +281,7 @@ fn bind_batch<'q>(
         .bind(metadata)
         .bind(credits)
         .bind(limits)
+        .bind(deadlines)
 }
 
 /// The users of the jobs that have a limit, sorted, each once.
@@ -315,6 +332,37 @@ async fn batch_outcomes(
         });
     }
     Ok(out)
+}
+
+/// How long an idempotency key holds: a create with a key that a job of the same user
+/// received longer ago than this makes a new job (the old job loses its key).
+pub const IDEMPOTENCY_WINDOW_HOURS: i32 = 24;
+
+/// See [`IDEMPOTENCY_WINDOW_HOURS`].
+pub const IDEMPOTENCY_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(IDEMPOTENCY_WINDOW_HOURS as u64 * 3600);
+
+/// Takes the key of [`NewJob::idempotency_key`] off the user's job that received it
+/// longer than [`IDEMPOTENCY_WINDOW`] ago, so the insert after it may use it (the key is
+/// unique per user in the table). Nothing without a key.
+async fn expire_idempotency_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    new: &NewJob,
+) -> Result<(), StoreError> {
+    let Some(key) = &new.idempotency_key else {
+        return Ok(());
+    };
+    sqlx::query!(
+        "UPDATE generations SET idempotency_key = NULL, updated_at = now()
+         WHERE user_id = $1 AND idempotency_key = $2
+           AND created_at <= now() - make_interval(hours => $3)",
+        new.user_id,
+        key,
+        IDEMPOTENCY_WINDOW_HOURS,
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn by_idempotency_key(pool: &PgPool, new: &NewJob) -> Result<Option<JobRow>, StoreError> {

@@ -11,7 +11,9 @@ use super::{JobRow, secs};
 use crate::StoreError;
 
 /// Claims up to `limit` due pending jobs for `owner`: status processing, attempt + 1,
-/// lease until now + `lease`. Highest priority first, then oldest.
+/// lease until now + `lease`. Highest priority first, then oldest. A job past its
+/// deadline is never claimed (the deadline sweep, [`super::cancel_past_deadline`],
+/// cancels it).
 pub async fn claim(
     pool: &PgPool,
     owner: &str,
@@ -26,6 +28,7 @@ pub async fn claim(
          WHERE g.id IN (
              SELECT id FROM generations
              WHERE status = 'pending' AND scheduled_at <= now()
+               AND (deadline_at IS NULL OR deadline_at > now())
              ORDER BY priority DESC, created_at, id
              LIMIT $3
              FOR UPDATE SKIP LOCKED

@@ -56,6 +56,8 @@ pub struct JobRow {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Not started by then: cancelled with `deadline_exceeded` (see [`cancel_past_deadline`]).
+    pub deadline_at: Option<DateTime<Utc>>,
 }
 
 /// The columns of [`JobRow`], for the statements built at run time.
@@ -64,7 +66,7 @@ pub const COLUMNS: &str = "id, user_id, provider, operation, params, inputs, par
      account_id, account_reserved, attempt, lease_owner, lease_expires_at, heartbeat_at, \
      retry_count, max_retries, progress, asset_id, reused_from, parent_generation_id, \
      error_code, error_message, metadata, estimated_credits, credits_charged, created_at, \
-     updated_at, started_at, completed_at";
+     updated_at, started_at, completed_at, deadline_at";
 
 /// `sqlx::query_as!(JobRow, …)` with the columns of [`JobRow`] between two literals (a
 /// query macro takes literals only); `g:` qualifies them with the alias `g`. Each
@@ -74,14 +76,14 @@ macro_rules! job_query {
     ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             JobRow,
-            $before + "id AS \"id!\", user_id AS \"user_id!\", provider AS \"provider!\", operation AS \"operation!: _\", params AS \"params!\", inputs AS \"inputs!\", params_hash AS \"params_hash!\", status AS \"status!: _\", priority AS \"priority!\", scheduled_at AS \"scheduled_at!\", idempotency_key AS \"idempotency_key?\", force_new AS \"force_new!\", preferred_account_id AS \"preferred_account_id?\", account_id AS \"account_id?\", account_reserved AS \"account_reserved!\", attempt AS \"attempt!\", lease_owner AS \"lease_owner?\", lease_expires_at AS \"lease_expires_at?\", heartbeat_at AS \"heartbeat_at?\", retry_count AS \"retry_count!\", max_retries AS \"max_retries!\", progress AS \"progress?\", asset_id AS \"asset_id?\", reused_from AS \"reused_from?\", parent_generation_id AS \"parent_generation_id?\", error_code AS \"error_code?\", error_message AS \"error_message?\", metadata AS \"metadata!\", estimated_credits AS \"estimated_credits!\", credits_charged AS \"credits_charged!\", created_at AS \"created_at!\", updated_at AS \"updated_at!\", started_at AS \"started_at?\", completed_at AS \"completed_at?\"" + $after
+            $before + "id AS \"id!\", user_id AS \"user_id!\", provider AS \"provider!\", operation AS \"operation!: _\", params AS \"params!\", inputs AS \"inputs!\", params_hash AS \"params_hash!\", status AS \"status!: _\", priority AS \"priority!\", scheduled_at AS \"scheduled_at!\", idempotency_key AS \"idempotency_key?\", force_new AS \"force_new!\", preferred_account_id AS \"preferred_account_id?\", account_id AS \"account_id?\", account_reserved AS \"account_reserved!\", attempt AS \"attempt!\", lease_owner AS \"lease_owner?\", lease_expires_at AS \"lease_expires_at?\", heartbeat_at AS \"heartbeat_at?\", retry_count AS \"retry_count!\", max_retries AS \"max_retries!\", progress AS \"progress?\", asset_id AS \"asset_id?\", reused_from AS \"reused_from?\", parent_generation_id AS \"parent_generation_id?\", error_code AS \"error_code?\", error_message AS \"error_message?\", metadata AS \"metadata!\", estimated_credits AS \"estimated_credits!\", credits_charged AS \"credits_charged!\", created_at AS \"created_at!\", updated_at AS \"updated_at!\", started_at AS \"started_at?\", completed_at AS \"completed_at?\", deadline_at AS \"deadline_at?\"" + $after
             $(, $arg)*
         )
     };
     (g: $before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             JobRow,
-            $before + "g.id AS \"id!\", g.user_id AS \"user_id!\", g.provider AS \"provider!\", g.operation AS \"operation!: _\", g.params AS \"params!\", g.inputs AS \"inputs!\", g.params_hash AS \"params_hash!\", g.status AS \"status!: _\", g.priority AS \"priority!\", g.scheduled_at AS \"scheduled_at!\", g.idempotency_key AS \"idempotency_key?\", g.force_new AS \"force_new!\", g.preferred_account_id AS \"preferred_account_id?\", g.account_id AS \"account_id?\", g.account_reserved AS \"account_reserved!\", g.attempt AS \"attempt!\", g.lease_owner AS \"lease_owner?\", g.lease_expires_at AS \"lease_expires_at?\", g.heartbeat_at AS \"heartbeat_at?\", g.retry_count AS \"retry_count!\", g.max_retries AS \"max_retries!\", g.progress AS \"progress?\", g.asset_id AS \"asset_id?\", g.reused_from AS \"reused_from?\", g.parent_generation_id AS \"parent_generation_id?\", g.error_code AS \"error_code?\", g.error_message AS \"error_message?\", g.metadata AS \"metadata!\", g.estimated_credits AS \"estimated_credits!\", g.credits_charged AS \"credits_charged!\", g.created_at AS \"created_at!\", g.updated_at AS \"updated_at!\", g.started_at AS \"started_at?\", g.completed_at AS \"completed_at?\"" + $after
+            $before + "g.id AS \"id!\", g.user_id AS \"user_id!\", g.provider AS \"provider!\", g.operation AS \"operation!: _\", g.params AS \"params!\", g.inputs AS \"inputs!\", g.params_hash AS \"params_hash!\", g.status AS \"status!: _\", g.priority AS \"priority!\", g.scheduled_at AS \"scheduled_at!\", g.idempotency_key AS \"idempotency_key?\", g.force_new AS \"force_new!\", g.preferred_account_id AS \"preferred_account_id?\", g.account_id AS \"account_id?\", g.account_reserved AS \"account_reserved!\", g.attempt AS \"attempt!\", g.lease_owner AS \"lease_owner?\", g.lease_expires_at AS \"lease_expires_at?\", g.heartbeat_at AS \"heartbeat_at?\", g.retry_count AS \"retry_count!\", g.max_retries AS \"max_retries!\", g.progress AS \"progress?\", g.asset_id AS \"asset_id?\", g.reused_from AS \"reused_from?\", g.parent_generation_id AS \"parent_generation_id?\", g.error_code AS \"error_code?\", g.error_message AS \"error_message?\", g.metadata AS \"metadata!\", g.estimated_credits AS \"estimated_credits!\", g.credits_charged AS \"credits_charged!\", g.created_at AS \"created_at!\", g.updated_at AS \"updated_at!\", g.started_at AS \"started_at?\", g.completed_at AS \"completed_at?\", g.deadline_at AS \"deadline_at?\"" + $after
             $(, $arg)*
         )
     };
@@ -94,7 +96,10 @@ fn secs(d: Duration) -> f64 {
 mod create;
 mod lease;
 
-pub use create::{InsertOutcome, NewJob, find_reusable, insert, insert_batch};
+pub use create::{
+    IDEMPOTENCY_WINDOW, IDEMPOTENCY_WINDOW_HOURS, InsertOutcome, NewJob, find_reusable, insert,
+    insert_batch,
+};
 pub use lease::{Finish, claim, finish, heartbeat, reclaim_expired, set_progress};
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<JobRow, StoreError> {
@@ -246,7 +251,8 @@ pub enum Transition {
     Pause,
     /// paused → pending.
     Resume,
-    /// failed or cancelled → pending, retries reset.
+    /// failed or cancelled → pending, retries reset (a deadline already passed is
+    /// dropped, so the job does not miss it again at once).
     Retry,
 }
 
@@ -298,6 +304,7 @@ pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow
             job_query!(
                 "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
                      error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
+                     deadline_at = CASE WHEN deadline_at > now() THEN deadline_at END,
                      updated_at = now()
                  WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING ",
                 "",
@@ -316,6 +323,45 @@ pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow
             ))
         }
     }
+}
+
+/// Cancels, with error code `deadline_exceeded`, the jobs whose `deadline_at` has
+/// passed: every pending or paused one (never started, so nothing was charged), and the
+/// processing ones whose provider is in `cancellable` (a provider with a call to stop a
+/// submission; the caller stops the running attempt, which asks the provider to stop,
+/// as for a user's cancel). A processing job of another provider is left to finish.
+/// Account slots are given back. Returns the cancelled jobs.
+pub async fn cancel_past_deadline(
+    pool: &PgPool,
+    cancellable: &[String],
+) -> Result<Vec<JobRow>, StoreError> {
+    let rows = job_query!(
+        g: "WITH d AS (
+             SELECT id, account_id, account_reserved FROM generations
+             WHERE deadline_at <= now() AND status IN ('pending', 'paused', 'processing')
+               AND (status <> 'processing' OR provider = ANY($1))
+             FOR UPDATE SKIP LOCKED
+         ), rel AS (
+             UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - c.n, 0)
+             FROM (SELECT account_id, count(*)::int AS n FROM d
+                   WHERE account_reserved AND account_id IS NOT NULL GROUP BY account_id) c
+             WHERE a.id = c.account_id
+         )
+         UPDATE generations g SET status = 'cancelled', lease_owner = NULL,
+             lease_expires_at = NULL, account_reserved = false, completed_at = now(),
+             error_code = 'deadline_exceeded',
+             error_message = CASE WHEN g.status = 'processing'
+                 THEN 'the deadline passed while the job ran'
+                 ELSE 'the deadline passed before the job started' END,
+             updated_at = now()
+         FROM d WHERE g.id = d.id
+         RETURNING ",
+        "",
+        cancellable,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
 }
 
 /// What [`retry_within_limit`] did.
@@ -358,6 +404,7 @@ pub async fn retry_within_limit(
     let row = job_query!(
         "UPDATE generations SET status = 'pending', retry_count = 0, scheduled_at = now(),
              error_code = NULL, error_message = NULL, completed_at = NULL, progress = NULL,
+             deadline_at = CASE WHEN deadline_at > now() THEN deadline_at END,
              updated_at = now()
          WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')
          RETURNING ",
