@@ -233,6 +233,155 @@ async fn an_idempotency_key_returns_the_same_job() {
     t.stop().await;
 }
 
+/// Creates with an `Idempotency-Key` header; returns status and body.
+async fn create_with_key(
+    t: &TestServer,
+    token: &str,
+    key: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let res = t
+        .http
+        .post(t.url(GENERATIONS))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_idempotency_key_header_returns_the_same_job() {
+    let t = TestServer::start().await;
+    let me = t.user("gen-idem-h@example.com").await;
+    let body = local_job("same job by header", false);
+    let (s, first) = create_with_key(&t, &me, "order-7", body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["idempotency_key"], "order-7");
+    let (s, second) = create_with_key(&t, &me, "order-7", body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(first["created_at"], second["created_at"]);
+    // The body's key, when equal to the header's, changes nothing.
+    let mut both = body.clone();
+    both["idempotency_key"] = json!("order-7");
+    let (s, third) = create_with_key(&t, &me, "order-7", both.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{third}");
+    assert_eq!(third["id"], first["id"]);
+    // The body's key alone finds the header's job too.
+    assert_eq!(create(&t, &me, both.clone()).await["id"], first["id"]);
+    let (_, page) = t.get(GENERATIONS, Some(&me)).await;
+    assert_eq!(page["total"], 1, "one row: {page}");
+
+    // A body key that differs from the header's is refused, and creates nothing.
+    both["idempotency_key"] = json!("order-8");
+    let (s, v) = create_with_key(&t, &me, "order-7", both).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(error_code(&v), "validation_failed");
+    assert_eq!(
+        v["error"]["details"]["issues"][0]["field"], "Idempotency-Key",
+        "{v}"
+    );
+
+    // The key with other parameters is a conflict.
+    let mut other = body.clone();
+    other["params"]["prompt"] = json!("another job");
+    let (s, v) = create_with_key(&t, &me, "order-7", other).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(error_code(&v), "conflict");
+    // An empty key is refused like an empty body key.
+    let (s, v) = create_with_key(&t, &me, "", body.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (_, page) = t.get(GENERATIONS, Some(&me)).await;
+    assert_eq!(page["total"], 1, "still one row: {page}");
+
+    // Keys are per user: another user's same key makes a new job.
+    let other_user = t.user("gen-idem-h2@example.com").await;
+    let (s, theirs) = create_with_key(&t, &other_user, "order-7", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{theirs}");
+    assert_ne!(theirs["id"], first["id"]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_pending_job_past_its_deadline_is_cancelled_unbilled() {
+    let t = TestServer::start().await;
+    let admin = t.admin("gen-deadline-admin@example.com").await;
+    let me = t.user("gen-deadline@example.com").await;
+    let (s, account) = t
+        .post(
+            ACCOUNTS,
+            Some(&admin),
+            json!({"provider": "pixverse", "label": "team", "api_key": "pv-deadline",
+                   "shared": true, "credits": 100, "max_concurrent_jobs": 3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{account}");
+    let account_path = format!("{ACCOUNTS}/{}", account["id"].as_str().unwrap());
+
+    // A deadline in the past or too far ahead is refused.
+    let mut body = json!({"provider": "pixverse", "operation": "text_to_video",
+                          "params": {"prompt": "a cat too late"},
+                          "scheduled_at": "2100-01-01T00:00:00Z"});
+    for bad in [
+        (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339(),
+        (chrono::Utc::now() + chrono::Duration::days(31)).to_rfc3339(),
+    ] {
+        body["deadline_at"] = json!(bad);
+        let (s, v) = t.post(GENERATIONS, Some(&me), body.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(
+            v["error"]["details"]["issues"][0]["field"], "deadline_at",
+            "{v}"
+        );
+    }
+    body["deadline_at"] = json!("not a time");
+    let (s, v) = t.post(GENERATIONS, Some(&me), body.clone()).await;
+    assert!(s.is_client_error(), "{s} {v}");
+    assert!(v["error"]["code"].is_string(), "the envelope: {v}");
+
+    // Scheduled far ahead, so no worker takes it; its deadline a second ahead.
+    let deadline = chrono::Utc::now() + chrono::Duration::seconds(1);
+    body["deadline_at"] = json!(deadline.to_rfc3339());
+    let job = create(&t, &me, body).await;
+    assert_eq!(job["status"], "pending");
+    assert!(job["estimated_credits"].as_i64().unwrap() > 0, "{job}");
+    let shown: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(job["deadline_at"].clone()).unwrap();
+    assert_eq!(shown.timestamp_millis(), deadline.timestamp_millis());
+    let id = job["id"].as_str().unwrap();
+
+    // The worker's sweep cancels it.
+    let until = Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        let (s, v) = t.get(&job_path(id, ""), Some(&me)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["status"] != "pending" {
+            break v;
+        }
+        assert!(Instant::now() < until, "still pending: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(v["status"], "cancelled", "{v}");
+    assert_eq!(v["error_code"], "deadline_exceeded", "{v}");
+    assert_eq!(v["credits_charged"], 0, "{v}");
+    assert_eq!(v["attempt"], 0, "never started: {v}");
+    assert!(v["started_at"].is_null(), "{v}");
+    let (s, subs) = t.get(&job_path(id, "submissions"), Some(&me)).await;
+    assert_eq!(s, StatusCode::OK, "{subs}");
+    assert_eq!(subs.as_array().map(Vec::len), Some(0), "{subs}");
+    let (s, acc) = t.get(&account_path, Some(&admin)).await;
+    assert_eq!(s, StatusCode::OK, "{acc}");
+    assert_eq!(
+        acc["credits"], 100,
+        "the account's credits unchanged: {acc}"
+    );
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn list_filters_and_pages() {
     let t = TestServer::start().await;
