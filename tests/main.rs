@@ -32,6 +32,7 @@ mod static_site;
 mod transports;
 mod ts_client;
 mod upload_memory;
+mod webhooks;
 mod webtransport;
 mod worlds;
 mod ws;

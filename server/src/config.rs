@@ -24,6 +24,7 @@ pub struct Config {
     pub log: LogConfig,
     pub content: ContentConfig,
     pub generation: GenerationConfig,
+    pub webhooks: WebhooksConfig,
     pub game: GameConfig,
 }
 
@@ -41,6 +42,7 @@ impl Default for Config {
             log: LogConfig::default(),
             content: ContentConfig::default(),
             generation: GenerationConfig::default(),
+            webhooks: WebhooksConfig::default(),
             game: GameConfig::default(),
         }
     }
@@ -114,6 +116,37 @@ impl Default for GenerationConfig {
             secret_key: None,
             user_active_limit: Some(10),
             max_upload_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Webhook delivery (`[webhooks]`; see `POST /api/v1/webhooks`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Seconds to wait before each retry of a message the receiver did not take (a
+    /// 2xx answer); once used up, the message is `failed`. Default: 5 s, 30 s, 2 min,
+    /// 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h (about a day, 11 attempts).
+    pub retry_schedule_secs: Vec<f64>,
+    /// One attempt's time limit.
+    pub timeout_secs: f64,
+    /// Attempts in flight at once per process.
+    pub concurrency: usize,
+    /// Endpoints one user may register.
+    pub max_per_user: i64,
+    /// Days delivered and failed messages (and their log) are kept.
+    pub retention_days: f64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        let d = generation::config::WebhookConfig::default();
+        Self {
+            retry_schedule_secs: d.retry_schedule.iter().map(|w| w.as_secs_f64()).collect(),
+            timeout_secs: d.timeout.as_secs_f64(),
+            concurrency: d.concurrency,
+            max_per_user: d.max_endpoints_per_user,
+            retention_days: d.retention.as_secs_f64() / 86_400.0,
         }
     }
 }

@@ -223,12 +223,16 @@ async fn run_workers(cfg: Config, count: Option<usize>) -> anyhow::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
     // With Redis, wake-ups, events and cancels reach this worker-only node too.
     pixsim_server::connect_generation_nodes(&cfg, &service, stop.clone().cancelled_owned())?;
-    let handles: Vec<_> = (0..n)
+    let mut handles: Vec<_> = (0..n)
         .map(|i| {
             let worker = service.worker_named(format!("{}-{i}", std::process::id()));
             tokio::spawn(worker.run(stop.clone().cancelled_owned()))
         })
         .collect();
+    // The events of this node's jobs reach their webhooks too.
+    handles.push(tokio::spawn(
+        service.run_webhooks(stop.clone().cancelled_owned()),
+    ));
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

@@ -47,6 +47,7 @@ pub fn generation_service(
     pool: PgPool,
 ) -> anyhow::Result<generation::GenerationService> {
     let mut p = pipeline_config(cfg);
+    p.webhooks = webhook_config(&cfg.webhooks)?;
     p.secret_key = secrets::secret_key(cfg)?;
     Ok(generation::GenerationService::new(pool, p)?)
 }
@@ -58,6 +59,30 @@ pub fn content_checks(cfg: &Config) -> anyhow::Result<content::Checks> {
     let mut checks = media::content_checks(&pipeline_config(cfg))?;
     checks.assets_dir = Some(cfg.content.assets_dir());
     Ok(checks)
+}
+
+/// The pipeline's webhook settings from `[webhooks]`.
+fn webhook_config(c: &config::WebhooksConfig) -> anyhow::Result<generation::config::WebhookConfig> {
+    let secs = |name: &str, v: f64| {
+        Duration::try_from_secs_f64(v)
+            .ok()
+            .with_context(|| format!("webhooks.{name} must be a number of seconds, not {v}"))
+    };
+    let retry_schedule = c
+        .retry_schedule_secs
+        .iter()
+        .map(|v| secs("retry_schedule_secs", *v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let timeout = secs("timeout_secs", c.timeout_secs)?;
+    anyhow::ensure!(!timeout.is_zero(), "webhooks.timeout_secs must be positive");
+    Ok(generation::config::WebhookConfig {
+        retry_schedule,
+        timeout,
+        concurrency: c.concurrency.max(1),
+        max_endpoints_per_user: c.max_per_user.max(0),
+        retention: secs("retention_days", c.retention_days * 86_400.0)?,
+        ..Default::default()
+    })
 }
 
 fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {

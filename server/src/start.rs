@@ -194,6 +194,10 @@ pub(crate) async fn generation(
             tokio::spawn(worker.run(stop))
         })
         .collect();
+    // Webhooks: events of users with endpoints go to the outbox, due messages out.
+    workers.push(tokio::spawn(
+        generation.run_webhooks(shutdown.clone().cancelled_owned()),
+    ));
     // Scene media: generation specs of nodes players enter become jobs, and their
     // assets are pushed into the simulation.
     if let Some(wanted) = game_handle.take_media_requests() {

@@ -73,6 +73,60 @@ pub struct PipelineConfig {
     /// its own entry (see [`crate::provider::registry`]); one not listed runs on its
     /// defaults.
     pub providers: ProviderSettings,
+    /// Webhook delivery ([`crate::webhooks`]).
+    pub webhooks: WebhookConfig,
+}
+
+/// How webhook messages are delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    /// The waits between attempts of one message: after the first failed attempt the
+    /// first wait, and so on; once they are used up the message is `failed`. The
+    /// default spans about a day (11 attempts).
+    pub retry_schedule: Vec<Duration>,
+    /// One attempt's time limit (connect, send, answer).
+    pub timeout: Duration,
+    /// Attempts in flight at once, per process.
+    pub concurrency: usize,
+    /// Endpoints one user may register.
+    pub max_endpoints_per_user: i64,
+    /// How often the dispatcher looks for due messages when nothing woke it.
+    pub poll: Duration,
+    /// How often the set of users with endpoints is read again (an endpoint registered
+    /// on another node is seen after at most this long).
+    pub refresh: Duration,
+    /// Delivered and failed messages (and their log) are kept this long.
+    pub retention: Duration,
+    /// Events waiting to be written to the outbox; beyond it they are dropped and
+    /// counted (the database is not keeping up).
+    pub queue_capacity: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        WebhookConfig {
+            retry_schedule: vec![
+                s(5),
+                s(30),
+                s(120),
+                s(600),
+                s(1800),
+                s(3600),
+                s(2 * 3600),
+                s(4 * 3600),
+                s(8 * 3600),
+                s(8 * 3600),
+            ],
+            timeout: s(10),
+            concurrency: 32,
+            max_endpoints_per_user: 10,
+            poll: Duration::from_millis(500),
+            refresh: s(2),
+            retention: s(7 * 24 * 3600),
+            queue_capacity: 65_536,
+        }
+    }
 }
 
 impl PipelineConfig {
@@ -107,6 +161,7 @@ impl PipelineConfig {
             guard: GuardConfig::default(),
             secret_key: SecretKey::random(),
             providers: ProviderSettings::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

@@ -46,6 +46,7 @@ pub mod secrets;
 pub mod service;
 mod shared;
 pub mod thumbnail;
+pub mod webhooks;
 pub mod worker;
 
 #[cfg(feature = "fakes")]

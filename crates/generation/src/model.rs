@@ -10,8 +10,8 @@ use uuid::Uuid;
 /// The closed sets stored as text (operations, statuses, media types, origins, roles)
 /// live in the store, which maps them to their columns; they are part of this model.
 pub use store::generation::kinds::{
-    AccountStatus, AssetOrigin, InputRole, JobStatus, MediaType, Operation, SubmissionStatus,
-    UnknownValue,
+    AccountStatus, AssetOrigin, DeliveryStatus, InputRole, JobStatus, MediaType, Operation,
+    SubmissionStatus, UnknownValue,
 };
 
 /// Generation parameters as requested. Unknown fields are refused; which fields apply

@@ -21,6 +21,7 @@ use crate::events::GenerationEvent;
 use crate::media::MediaStore;
 use crate::outbox::{Message, Outbox};
 use crate::provider::ProviderRegistry;
+use crate::webhooks::WebhookHub;
 
 /// State shared by the service and its workers.
 pub(crate) struct Shared {
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     /// Group commit of keyless creates and of completions (started on first use).
     pub creates: OnceLock<CreateBatcher>,
     pub completions: OnceLock<CompleteBatcher>,
+    /// Events on their way to the webhook outbox ([`crate::webhooks`]).
+    pub webhooks: WebhookHub,
 }
 
 pub(crate) type CreateBatcher = Batcher<(NewJob, Option<i64>), Result<InsertOutcome, StoreError>>;
@@ -51,9 +54,10 @@ pub(crate) type CompleteBatcher =
     Batcher<Completion, Result<Option<(JobRow, AssetRow)>, StoreError>>;
 
 impl Shared {
-    /// Emits an event of this node: on the local broadcast and, with Redis, to the
-    /// other nodes.
+    /// Emits an event of this node: to the webhook outbox when its user has endpoints,
+    /// on the local broadcast and, with Redis, to the other nodes.
     pub fn emit(&self, ev: GenerationEvent) {
+        self.webhooks.offer(&ev);
         if self.outbox.get().is_some() {
             self.publish(Message::Event {
                 event: Box::new(ev.clone()),

@@ -15,6 +15,7 @@ pub mod game;
 pub mod generation;
 pub mod logs;
 pub mod users;
+pub mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -12,5 +12,6 @@ pub mod play;
 pub mod rpc;
 pub mod scene_files;
 pub mod users;
+pub mod webhooks;
 pub mod worlds;
 pub mod ws;

@@ -50,7 +50,7 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 
 /// The page size of a list request: the default when not given, within bounds.
-fn page_limit(l: Option<u32>) -> u32 {
+pub(crate) fn page_limit(l: Option<u32>) -> u32 {
     l.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
 }
 
@@ -93,6 +93,7 @@ impl GenerationService {
                 idle_workers: AtomicUsize::new(0),
                 creates: OnceLock::new(),
                 completions: OnceLock::new(),
+                webhooks: Default::default(),
             }),
         })
     }

@@ -134,6 +134,18 @@ impl JobStatus {
 }
 
 text_enum! {
+    /// Status of one webhook message (one event for one endpoint).
+    DeliveryStatus {
+        /// Waiting for its first attempt, between attempts, or being attempted.
+        Pending = "pending",
+        /// The receiver answered 2xx.
+        Delivered = "delivered",
+        /// Every attempt of the retry schedule failed (it may be redelivered).
+        Failed = "failed",
+    }
+}
+
+text_enum! {
     /// Status of a provider submission (one job attempt's submit).
     SubmissionStatus {
         /// Recorded before the provider is called; not accepted yet.
@@ -229,6 +241,7 @@ mod tests {
         check(MediaType::ALL);
         check(AssetOrigin::ALL);
         check(InputRole::ALL);
+        check(DeliveryStatus::ALL);
         assert!("Pending".parse::<JobStatus>().is_err());
     }
 
