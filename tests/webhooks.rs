@@ -358,6 +358,120 @@ async fn a_job_s_events_reach_a_receiver_once_each_in_order_signed_after_it_was_
     }
     let last = got.lock().unwrap().last().unwrap().clone();
     assert_eq!(last.id, first["message_id"].as_str().unwrap());
+
+    // The process's counters.
+    let metrics = t.metrics().await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert!(value("pixsim_webhook_deliveries_total") >= items.len() as f64 + 1.0);
+    assert!(value("pixsim_webhook_attempts_failed_total") >= 3.0);
+    assert_eq!(value("pixsim_webhook_events_dropped_total"), 0.0);
+    t.stop().await;
+}
+
+/// A receiver that answers every request with `status`; counts them.
+async fn refusing_receiver(status: u16) -> (String, Arc<Mutex<u32>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let count: Arc<Mutex<u32>> = Arc::default();
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 8192];
+                if matches!(sock.read(&mut chunk).await, Ok(n) if n > 0) {
+                    *seen.lock().unwrap() += 1;
+                    let answer = format!(
+                        "HTTP/1.1 {status} Nope\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_message_the_receiver_keeps_refusing_fails_after_its_schedule_and_can_be_redelivered() {
+    let t = TestServer::start_with(|c| {
+        c.generation.allow_private_outbound = true;
+        c.webhooks.retry_schedule_secs = vec![0.1, 0.2];
+    })
+    .await;
+    let me = t.user("hooks-refused@example.com").await;
+    let (url, count) = refusing_receiver(500).await;
+    let (s, hook) = t
+        .post(
+            WEBHOOKS,
+            Some(&me),
+            json!({"url": url, "events": ["job:created"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    // Scheduled far ahead: only job:created happens, and only it is asked for.
+    let (s, job) = t
+        .post(
+            "/api/v1/generations",
+            Some(&me),
+            json!({"provider": "local", "operation": "text_to_video",
+                   "params": {"prompt": "a closed door", "duration": 1},
+                   "scheduled_at": "2100-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    let log = wait_log(&t, &me, &hook_id, "failed", |v| {
+        v["items"][0]["status"] == "failed"
+    })
+    .await;
+    assert_eq!(log["total"], 1, "{log}");
+    let d = &log["items"][0];
+    assert_eq!(d["event_type"], "job:created");
+    // The first attempt and one per wait of the schedule.
+    assert_eq!(d["attempts"], 3, "{d}");
+    assert_eq!(*count.lock().unwrap(), 3);
+    assert_eq!(d["last_status_code"], 500);
+    assert_eq!(d["last_error"], "HTTP 500");
+    assert!(
+        d["next_attempt_at"].is_null() && d["delivered_at"].is_null(),
+        "{d}"
+    );
+    let codes: Vec<&Value> = d["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status_code"])
+        .collect();
+    assert_eq!(codes, [&json!(500), &json!(500), &json!(500)]);
+
+    // Redelivered: a fresh schedule (three more attempts), then failed again.
+    let id = d["id"].as_str().unwrap();
+    let path = format!("{WEBHOOKS}/{hook_id}/deliveries/{id}/redeliver");
+    let (s, v) = t.call(Method::POST, &path, Some(&me), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let log = wait_log(&t, &me, &hook_id, "failed again", |v| {
+        v["items"][0]["status"] == "failed" && v["items"][0]["attempts"] == 6
+    })
+    .await;
+    assert_eq!(log["items"][0]["attempt_log"].as_array().unwrap().len(), 6);
+    assert_eq!(*count.lock().unwrap(), 6);
+    // A pending one cannot be redelivered; an unknown one is not found.
+    let (s, _) = t.call(Method::POST, &path, Some(&me), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, v) = t.call(Method::POST, &path, Some(&me), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let unknown = format!(
+        "{WEBHOOKS}/{hook_id}/deliveries/{}/redeliver",
+        uuid::Uuid::new_v4()
+    );
+    let (s, _) = t.call(Method::POST, &unknown, Some(&me), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     t.stop().await;
 }
 

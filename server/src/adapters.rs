@@ -70,6 +70,24 @@ pub fn log_metrics() -> api::MetricsSource {
     })
 }
 
+/// Webhook counters of this process, for `/metrics`.
+pub fn webhook_metrics(generation: generation::GenerationService) -> api::MetricsSource {
+    Arc::new(move || {
+        let (delivered, failed, dropped) = generation.webhook_counters();
+        Box::pin(std::future::ready(format!(
+            "# HELP pixsim_webhook_deliveries_total Webhook messages delivered (a 2xx answer) by this process.\n\
+             # TYPE pixsim_webhook_deliveries_total counter\n\
+             pixsim_webhook_deliveries_total {delivered}\n\
+             # HELP pixsim_webhook_attempts_failed_total Webhook attempts that failed (retried along the schedule).\n\
+             # TYPE pixsim_webhook_attempts_failed_total counter\n\
+             pixsim_webhook_attempts_failed_total {failed}\n\
+             # HELP pixsim_webhook_events_dropped_total Webhook events dropped before the outbox because its writer was behind.\n\
+             # TYPE pixsim_webhook_events_dropped_total counter\n\
+             pixsim_webhook_events_dropped_total {dropped}\n"
+        )))
+    })
+}
+
 /// Jobs by status and provider calls by outcome and error class, for `/metrics`.
 pub fn generation_metrics(pool: PgPool) -> api::MetricsSource {
     Arc::new(move || {

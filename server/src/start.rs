@@ -244,13 +244,14 @@ pub(crate) fn app_state(
         content: core.content.clone(),
         inspector: core.inspector.clone(),
         game: core.game.clone(),
-        generation: edges.generation,
+        generation: edges.generation.clone(),
         gauges: api::Gauges {
             sessions: core.sessions.clone(),
             quic: Some(adapters::quic_figures(edges.quic.stats())),
             extra: vec![
                 adapters::log_metrics(),
                 adapters::generation_metrics(pool.clone()),
+                adapters::webhook_metrics(edges.generation.clone()),
                 game::metrics(&core.game),
                 adapters::ws_metrics(edges.game_ws.stats()),
             ]
