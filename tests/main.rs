@@ -6,6 +6,7 @@ mod assets;
 mod auth;
 mod bots;
 mod browser;
+mod budgets;
 mod client_transports;
 mod content;
 mod embedded_db;

@@ -3,7 +3,8 @@
 //! When a session enters a media node whose media is a generation spec that the simulation
 //! has no asset for yet, the game bridge reports it ([`game::MediaWanted`]). This task turns
 //! the spec into a generation job owned by the content owner
-//! ([`domain::user::CONTENT_OWNER`]) with `metadata = {scene, node}` and, once the job has
+//! ([`domain::user::CONTENT_OWNER`]) with `metadata = {scene, node, world}` (the world's
+//! credit budget counts it) and, once the job has
 //! completed, hands the asset to the simulation ([`game::GameHandle::media_ready`]), which
 //! pushes it to every session standing in such a node and shows it to later entrants.
 //!
@@ -121,7 +122,14 @@ impl Tracker {
             prompt: w.prompt.clone(),
             params,
         };
-        let metadata = serde_json::json!({ "scene": w.scene, "node": w.node });
+        // The world the scene belongs to: its credit budget counts this job.
+        let world = self
+            .game
+            .content()
+            .scenes
+            .get(&w.scene)
+            .map(|s| domain::narrative::world::scene_world(s).to_owned());
+        let metadata = serde_json::json!({ "scene": w.scene, "node": w.node, "world": world });
         match pipeline
             .create_from_spec(Actor::admin(CONTENT_OWNER), &spec, metadata)
             .await
@@ -131,7 +139,7 @@ impl Tracker {
                 self.settle(key, job.id, job.status, job.asset_id);
             }
             Err(e) => {
-                tracing::error!(scene = %w.scene, node = %w.node, error = %e, "scene media: the pipeline refused the spec");
+                tracing::error!(scene = %w.scene, node = %w.node, code = e.code(), error = %e, "scene media: the pipeline refused the spec");
                 self.specs.insert(key, State::Failed(Instant::now()));
             }
         }

@@ -56,6 +56,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// 402: the request would spend more than a credit budget allows.
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        details: serde_json::Value,
+    },
     /// Overloaded for now: 503 with `Retry-After`.
     #[error("{message}")]
     Busy {
@@ -99,6 +105,7 @@ impl ApiError {
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BudgetExceeded { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +123,7 @@ impl ApiError {
             ApiError::Validation { .. } => "validation_failed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::BudgetExceeded { .. } => "budget_exceeded",
             ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
@@ -130,6 +138,7 @@ impl IntoResponse for ApiError {
         }
         let details = match &self {
             ApiError::Validation { details, .. } => details.clone(),
+            ApiError::BudgetExceeded { details, .. } => Some(details.clone()),
             _ => None,
         };
         let retry_after = match &self {
@@ -241,6 +250,19 @@ impl From<generation::GenerationError> for ApiError {
     fn from(e: generation::GenerationError) -> Self {
         let code = e.code();
         let message = e.to_string();
+        if let generation::GenerationError::BudgetExceeded(over) = &e {
+            return ApiError::BudgetExceeded {
+                message,
+                details: serde_json::json!({
+                    "scope": over.scope,
+                    "scope_id": over.scope_id,
+                    "period": over.period,
+                    "limit": over.limit,
+                    "spent": over.spent,
+                    "estimated_credits": over.estimate,
+                }),
+            };
+        }
         if let generation::GenerationError::InvalidParameters(issues) = &e {
             // Every rule that failed, with its field.
             return ApiError::Validation {

@@ -78,6 +78,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::users::router())
         .merge(routes::admin::router())
         .merge(routes::admin_users::router())
+        .merge(routes::admin_budgets::router())
         .merge(routes::rpc::router())
         .merge(routes::worlds::router())
         .merge(routes::generations::router())

@@ -21,6 +21,12 @@ pub enum GenerationError {
     /// The per-user limit on concurrent jobs is reached.
     #[error("limit exceeded: {active} active jobs, at most {limit}")]
     LimitExceeded { active: i64, limit: i64 },
+    /// The job would spend more than a credit budget allows.
+    #[error(
+        "budget exceeded: the {} budget of {} {} allows {} credits, {} spent, this job needs {}",
+        .0.period, .0.scope, .0.scope_id, .0.limit, .0.spent, .0.estimate
+    )]
+    BudgetExceeded(BudgetRefusal),
     /// The actor may not do this.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -45,6 +51,20 @@ pub enum GenerationError {
     /// A provider's configuration entry is wrong (at startup).
     #[error(transparent)]
     ProviderConfig(#[from] crate::provider::ProviderConfigError),
+}
+
+/// Which budget refused a job, and by how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetRefusal {
+    /// `user` or `world`.
+    pub scope: String,
+    pub scope_id: String,
+    /// `daily` or `total`.
+    pub period: &'static str,
+    pub limit: i64,
+    pub spent: i64,
+    /// The job's estimated credits.
+    pub estimate: i64,
 }
 
 fn summary(issues: &[ParamIssue]) -> String {
@@ -73,6 +93,7 @@ impl GenerationError {
             GenerationError::NotFound(_) => "not_found",
             GenerationError::Conflict(_) => "conflict",
             GenerationError::LimitExceeded { .. } => "limit_exceeded",
+            GenerationError::BudgetExceeded(_) => "budget_exceeded",
             GenerationError::Forbidden(_) => "forbidden",
             GenerationError::InvalidMedia(_) => "invalid_media",
             GenerationError::UnknownProvider(_) => "unknown_provider",
@@ -99,6 +120,7 @@ impl GenerationError {
             GenerationError::NotFound(_) => 404,
             GenerationError::Conflict(_) => 409,
             GenerationError::LimitExceeded { .. } => 429,
+            GenerationError::BudgetExceeded(_) => 402,
             GenerationError::Forbidden(_) => 403,
             GenerationError::Store(e) if e.is_unavailable() => 503,
             GenerationError::Store(_)

@@ -407,3 +407,48 @@ impl Actor {
         self.may_see(owner) || owner == domain::user::CONTENT_OWNER.0
     }
 }
+
+/// What a credit budget limits: one user's jobs, or the jobs of one world (those whose
+/// `metadata.world` names it, as the scene media of that world's scenes do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetScope {
+    User,
+    World,
+}
+
+impl BudgetScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetScope::User => "user",
+            BudgetScope::World => "world",
+        }
+    }
+}
+
+/// A credit budget with what its scope has spent: unfinished jobs count with their
+/// estimated credits, finished ones with the credits charged; "today" is the UTC day
+/// the jobs were created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreditBudget {
+    pub scope: BudgetScope,
+    /// The user id or the world id.
+    pub scope_id: String,
+    /// Most credits per UTC day (null: no daily limit).
+    pub daily_limit: Option<i64>,
+    /// Most credits in all (null: no total limit).
+    pub total_limit: Option<i64>,
+    pub spent_today: i64,
+    pub spent_total: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `PUT /api/v1/admin/budgets/{scope}/{id}`: the limits (absent or null: none).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBudget {
+    #[serde(default)]
+    pub daily_limit: Option<i64>,
+    #[serde(default)]
+    pub total_limit: Option<i64>,
+}

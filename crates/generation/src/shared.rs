@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub completions: OnceLock<CompleteBatcher>,
     /// Events on their way to the webhook outbox ([`crate::webhooks`]).
     pub webhooks: WebhookHub,
+    /// The credit budgets creates are checked against.
+    pub budgets: crate::service::budgets::BudgetCache,
 }
 
 pub(crate) type CreateBatcher = Batcher<(NewJob, Option<i64>), Result<InsertOutcome, StoreError>>;

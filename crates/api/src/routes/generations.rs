@@ -102,6 +102,11 @@ fn idempotency_key(
 ///
 /// With the same parameters as a completed job of the caller (and not `force_new`),
 /// the job is created completed, reusing that asset (`reused_from` is set).
+///
+/// **Budgets**: a job that costs credits is refused with 402 `budget_exceeded` when it
+/// would bring its user's or its world's (`metadata.world`) spending over a limit an
+/// admin set (`/api/v1/admin/budgets`); `details` names the budget, the period
+/// (`daily` or `total`), the limit, what was spent and the job's estimate.
 #[utoipa::path(post, path = "/api/v1/generations", tag = "generations",
     security(("bearer" = [])),
     params(
@@ -112,6 +117,7 @@ fn idempotency_key(
         (status = 201, description = "the job created, or the job created earlier with the same idempotency key", body = Generation),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 402, description = "`budget_exceeded`: over a credit budget of the user or the world", body = ErrorBody),
         (status = 409, description = "no provider account can run the job, or the idempotency key was used with other parameters", body = ErrorBody),
         (status = 422, description = "invalid request; `details.issues` lists the problems", body = ErrorBody),
         (status = 429, description = "too many unfinished jobs", body = ErrorBody)))]

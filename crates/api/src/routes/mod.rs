@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod admin;
+pub mod admin_budgets;
 pub mod admin_users;
 pub mod assets;
 pub mod auth;

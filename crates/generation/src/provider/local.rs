@@ -26,18 +26,30 @@ use crate::render::{
 /// The registry id.
 pub const ID: &str = "local";
 
-/// The `local` entry takes no keys (the renderer has no settings yet).
+/// The `local` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct LocalConfig {}
+pub struct LocalConfig {
+    /// Credits a second of rendered video costs (default 0: free). Rendering is the
+    /// server's own CPU time; an operator who meters it sets a price, and credit
+    /// budgets then count local jobs too.
+    pub credits_per_second: i64,
+}
 
 /// Builds the provider from its entry (see [`super::registry::BUILT_IN`]).
 pub fn build(
     entry: Option<&Value>,
     _ctx: BuildContext<'_>,
 ) -> Result<Arc<dyn Provider>, ProviderConfigError> {
-    let LocalConfig {} = parse(ID, entry)?;
-    Ok(Arc::new(LocalProvider))
+    let LocalConfig { credits_per_second } = parse(ID, entry)?;
+    if credits_per_second < 0 {
+        return Err(ProviderConfigError::Invalid {
+            provider: ID.into(),
+            key: "credits_per_second".into(),
+            message: "at least 0".into(),
+        });
+    }
+    Ok(Arc::new(LocalProvider { credits_per_second }))
 }
 
 /// The embedded `local` provider: every operation, small deterministic renders.
@@ -73,7 +85,10 @@ pub const LOCAL_FPS: u32 = 24;
 
 /// The local provider.
 #[derive(Debug, Clone, Default)]
-pub struct LocalProvider;
+pub struct LocalProvider {
+    /// See [`LocalConfig::credits_per_second`].
+    pub credits_per_second: i64,
+}
 
 impl LocalProvider {
     /// Renders synchronously (CPU-bound: call from a blocking thread).
@@ -139,6 +154,11 @@ impl LocalProvider {
 impl Provider for LocalProvider {
     fn id(&self) -> &str {
         ID
+    }
+
+    fn estimated_credits(&self, _op: Operation, params: &GenerationParams) -> i64 {
+        self.credits_per_second
+            .saturating_mul(i64::from(params.duration.unwrap_or(2)))
     }
 
     fn is_synchronous(&self) -> bool {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::spec::spec_request;
 use super::{GenerationService, page_limit};
-use crate::error::GenerationError;
+use crate::error::{BudgetRefusal, GenerationError};
 use crate::events::GenerationEvent;
 use crate::model::{
     Actor, Asset, CreateGeneration, Generation, GenerationFilter, GenerationParams, InputRef,
@@ -218,7 +218,11 @@ impl GenerationService {
         } else {
             self.shared.cfg.user_active_limit
         };
-        let inserted = if new.idempotency_key.is_some() {
+        let budgets = self.budgets_of(&new).await?;
+        let estimate = new.estimated_credits;
+        let inserted = if !budgets.is_empty() {
+            jobs::insert_within(&self.shared.pool, &new, limit, &budgets).await?
+        } else if new.idempotency_key.is_some() {
             jobs::insert(&self.shared.pool, &new, limit).await?
         } else {
             self.shared.insert_job(new, limit).await?
@@ -237,6 +241,17 @@ impl GenerationService {
                 active,
                 limit: limit.unwrap_or(0),
             }),
+            InsertOutcome::OverBudget(o) => {
+                tracing::info!(scope = %o.scope, scope_id = %o.scope_id, period = o.period, limit = o.limit, spent = o.spent, estimate, "job refused: budget exceeded");
+                Err(GenerationError::BudgetExceeded(BudgetRefusal {
+                    scope: o.scope,
+                    scope_id: o.scope_id,
+                    period: o.period,
+                    limit: o.limit,
+                    spent: o.spent,
+                    estimate,
+                }))
+            }
         }
     }
 

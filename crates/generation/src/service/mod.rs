@@ -6,6 +6,7 @@
 
 mod accounts;
 mod assets;
+pub(crate) mod budgets;
 mod jobs;
 mod spec;
 
@@ -94,6 +95,7 @@ impl GenerationService {
                 creates: OnceLock::new(),
                 completions: OnceLock::new(),
                 webhooks: Default::default(),
+                budgets: Default::default(),
             }),
         })
     }

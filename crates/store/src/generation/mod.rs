@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod budgets;
 pub mod jobs;
 pub mod kinds;
 pub mod metrics;

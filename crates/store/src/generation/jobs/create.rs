@@ -44,6 +44,8 @@ pub enum InsertOutcome {
     Existing(JobRow),
     /// The user already has `limit` active (pending, processing or paused) jobs.
     LimitExceeded { active: i64 },
+    /// The job would go over a budget (see [`insert_within`]).
+    OverBudget(OverBudget),
 }
 
 /// The whole create in one statement: the job already holding the idempotency key
@@ -105,6 +107,41 @@ pub async fn insert(
     new: &NewJob,
     active_limit: Option<i64>,
 ) -> Result<InsertOutcome, StoreError> {
+    insert_within(pool, new, active_limit, &[]).await
+}
+
+/// A budget a create is checked against (see [`insert_within`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetCheck {
+    /// `user` or `world`.
+    pub scope: String,
+    pub scope_id: String,
+    pub daily_limit: Option<i64>,
+    pub total_limit: Option<i64>,
+}
+
+/// The limit a create would have gone over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverBudget {
+    pub scope: String,
+    pub scope_id: String,
+    /// `daily` or `total`.
+    pub period: &'static str,
+    pub limit: i64,
+    pub spent: i64,
+}
+
+/// [`insert`], checked against `budgets` in the same transaction: under each budget
+/// scope's lock (so concurrent creates count each other), a job that would bring a
+/// scope's spending today or in all over its limit is refused ([`InsertOutcome::
+/// OverBudget`]), unless it costs nothing (no estimate, or it reuses a completed job's
+/// asset) or its idempotency key names an existing job.
+pub async fn insert_within(
+    pool: &PgPool,
+    new: &NewJob,
+    active_limit: Option<i64>,
+    budgets: &[BudgetCheck],
+) -> Result<InsertOutcome, StoreError> {
     let sql = INSERT.replace("{COLUMNS}", COLUMNS);
     let q = sqlx::query_as::<_, Inserted>(&sql)
         .bind(new.id)
@@ -125,28 +162,50 @@ pub async fn insert(
         .bind(new.estimated_credits)
         .bind(active_limit)
         .bind(new.deadline_at);
-    let got = match active_limit {
-        Some(_) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query!(
-                "SELECT pg_advisory_xact_lock(7420112, hashtext($1::uuid::text))",
-                new.user_id,
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            expire_idempotency_key(&mut tx, new).await?;
-            let got = q.fetch_optional(&mut *tx).await?;
-            tx.commit().await?;
-            got
+    let mut tx = pool.begin().await?;
+    if active_limit.is_some() {
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock(7420112, hashtext($1::uuid::text))",
+            new.user_id,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+    }
+    if !budgets.is_empty() && new.estimated_credits > 0 {
+        let mut sorted: Vec<&BudgetCheck> = budgets.iter().collect();
+        sorted.sort_by(|a, b| (&a.scope, &a.scope_id).cmp(&(&b.scope, &b.scope_id)));
+        for b in &sorted {
+            crate::generation::budgets::lock(&mut tx, &b.scope, &b.scope_id).await?;
         }
-        None => {
-            let mut tx = pool.begin().await?;
-            expire_idempotency_key(&mut tx, new).await?;
-            let got = q.fetch_optional(&mut *tx).await?;
-            tx.commit().await?;
-            got
+        if !costs_nothing(&mut tx, new).await? {
+            for b in sorted {
+                let (today, total) =
+                    crate::generation::budgets::spent(&mut tx, &b.scope, &b.scope_id).await?;
+                let over = [
+                    ("daily", b.daily_limit, today),
+                    ("total", b.total_limit, total),
+                ]
+                .into_iter()
+                .find_map(|(period, limit, spent)| {
+                    let limit = limit?;
+                    (spent.saturating_add(new.estimated_credits) > limit).then(|| OverBudget {
+                        scope: b.scope.clone(),
+                        scope_id: b.scope_id.clone(),
+                        period,
+                        limit,
+                        spent,
+                    })
+                });
+                if let Some(over) = over {
+                    tx.rollback().await?;
+                    return Ok(InsertOutcome::OverBudget(over));
+                }
+            }
         }
-    };
+    }
+    expire_idempotency_key(&mut tx, new).await?;
+    let got = q.fetch_optional(&mut *tx).await?;
+    tx.commit().await?;
     match got {
         Some(Inserted { created: true, row }) => Ok(InsertOutcome::Created(row)),
         Some(Inserted { row, .. }) => Ok(InsertOutcome::Existing(row)),
@@ -161,6 +220,31 @@ pub async fn insert(
             },
         },
     }
+}
+
+/// True when the create would cost nothing: its idempotency key names a live job
+/// (which it returns), or it reuses a completed job's asset.
+async fn costs_nothing(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    new: &NewJob,
+) -> Result<bool, StoreError> {
+    let free = sqlx::query_scalar!(
+        r#"SELECT (
+             ($3::text IS NOT NULL AND EXISTS (
+                 SELECT 1 FROM generations WHERE user_id = $1 AND idempotency_key = $3
+                   AND created_at > now() - make_interval(hours => 24)))
+             OR (NOT $4 AND EXISTS (
+                 SELECT 1 FROM generations WHERE user_id = $1 AND params_hash = $2
+                   AND status = 'completed' AND asset_id IS NOT NULL))
+           ) AS "free!""#,
+        new.user_id,
+        new.params_hash,
+        new.idempotency_key,
+        new.force_new,
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(free)
 }
 
 /// [`insert`] for many jobs without idempotency keys, in one statement (under the

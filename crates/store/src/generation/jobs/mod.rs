@@ -97,8 +97,8 @@ mod create;
 mod lease;
 
 pub use create::{
-    IDEMPOTENCY_WINDOW, IDEMPOTENCY_WINDOW_HOURS, InsertOutcome, NewJob, find_reusable, insert,
-    insert_batch,
+    BudgetCheck, IDEMPOTENCY_WINDOW, IDEMPOTENCY_WINDOW_HOURS, InsertOutcome, NewJob, OverBudget,
+    find_reusable, insert, insert_batch, insert_within,
 };
 pub use lease::{Finish, claim, finish, heartbeat, reclaim_expired, set_progress};
 
