@@ -207,3 +207,81 @@ async fn scene_files_are_served_from_the_assets_directory() {
     }
     ts.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_generation_shows_the_spec_s_fallback_and_the_operator_sees_why() {
+    // The demo's first node with a fallback, local renders priced, and the default
+    // world's budget spent before anyone arrives.
+    let scenes = tests::copy_demo_scenes();
+    tests::edit(
+        &scenes.0.join("gallery.toml"),
+        "params = { duration = 3, aspect_ratio = \"16:9\" } }",
+        "params = { duration = 3, aspect_ratio = \"16:9\" }, fallback = \"assets/vault_door.mp4\" }",
+    );
+    let dir = scenes.0.clone();
+    let ts = TestServer::start_with(move |c| {
+        c.content.scenes_dir = dir;
+        c.generation.providers.set("local", "credits_per_second", 1);
+    })
+    .await;
+    let admin = ts.admin("budget-op@example.com").await;
+    let (s, v) = ts
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/admin/budgets/world/default",
+            Some(&admin),
+            Some(serde_json::json!({"daily_limit": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // The player arrives at the node, waits, and gets the fallback instead of an error.
+    let alice = ts.user("fallback@example.com").await;
+    let mut a = new_player(&ts, &alice).await;
+    a.wait_for("arrive", node("arrive")).await;
+    assert_eq!(arrive_media(&a), (None, true));
+    a.wait_for("the fallback", |e| {
+        matches!(e, GameEvent::MediaReady { node, media, .. }
+            if node == "arrive" && media.url == "/assets/vault_door.mp4" && media.media_type == "video")
+    })
+    .await;
+    // No job was created: the world's budget refused it.
+    let (_, jobs) = ts.get("/api/v1/generations?limit=50", Some(&admin)).await;
+    assert_eq!(jobs["total"], 0, "{jobs}");
+    // Later players see the fallback at once.
+    let bob = ts.user("fallback-later@example.com").await;
+    let mut b = new_player(&ts, &bob).await;
+    b.wait_for("arrive", node("arrive")).await;
+    assert_eq!(
+        arrive_media(&b),
+        (
+            Some(Media {
+                url: "/assets/vault_door.mp4".into(),
+                media_type: "video".into(),
+            }),
+            false
+        )
+    );
+    // The operator's log says why.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, logs) = ts
+            .get(
+                "/api/v1/admin/logs?q=players%20get%20the%20fallback",
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{logs}");
+        if let Some(line) = logs.as_array().and_then(|i| i.first()) {
+            let text = line.to_string();
+            assert!(text.contains("budget_exceeded"), "{text}");
+            assert!(text.contains("vault_door.mp4"), "{text}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no log line: {logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -11,7 +11,9 @@
 //! - One job per spec: requests are deduplicated here while a job is pending, and the
 //!   pipeline's parameter hash reuses a completed asset instead of paying again (after a
 //!   restart, the first entry gets the existing asset at once).
-//! - A failed job is logged and forgotten after a back-off, so a later entry tries again.
+//! - A refused or failed job is logged with its reason; a spec with `fallback` media then
+//!   gets its fallback (players see it instead of waiting), one without is forgotten
+//!   after a back-off, so a later entry tries again.
 //! - Content assets are readable by every signed-in user (their owner is the content owner).
 
 use std::collections::HashMap;
@@ -34,9 +36,10 @@ type Key = (String, String, String);
 enum State {
     /// A job is running.
     Pending,
-    /// The asset was handed to the simulation.
-    Ready(Uuid),
-    /// The last job failed at this instant.
+    /// The asset (a generated asset's id, or the spec's fallback file) was handed to the
+    /// simulation.
+    Ready(String),
+    /// The last job failed at this instant (and the spec has no fallback).
     Failed(Instant),
 }
 
@@ -68,6 +71,7 @@ pub async fn run(
         game,
         specs: HashMap::new(),
         jobs: HashMap::new(),
+        fallbacks: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -93,6 +97,8 @@ struct Tracker {
     game: GameHandle,
     specs: HashMap<Key, State>,
     jobs: HashMap<Uuid, Key>,
+    /// The fallback media of the specs that name one.
+    fallbacks: HashMap<Key, String>,
 }
 
 impl Tracker {
@@ -103,17 +109,33 @@ impl Tracker {
             // The simulation asked again although it was told (e.g. it restarted): tell
             // it again.
             Some(State::Ready(asset)) => {
-                deliver(&self.game, &key, *asset);
+                deliver(&self.game, &key, asset);
                 return;
             }
             Some(State::Failed(at)) if at.elapsed() < RETRY_AFTER => return,
             _ => {}
         }
+        let content = self.game.content();
+        let scene = content.scenes.get(&w.scene);
+        // The spec's fallback media, as the scene file has it.
+        if let Some(fallback) = scene
+            .and_then(|s| s.nodes.iter().find(|n| n.id == w.node))
+            .and_then(|n| {
+                n.kind.generations().into_iter().find(|g| {
+                    g.operation == w.operation
+                        && g.prompt == w.prompt
+                        && sim::protocol::spec_params(g) == w.params
+                })
+            })
+            .and_then(|g| g.fallback.clone())
+        {
+            self.fallbacks.insert(key.clone(), fallback);
+        }
         let params = match serde_json::from_str(&w.params) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(scene = %w.scene, node = %w.node, error = %e, "scene media: bad spec parameters");
-                self.specs.insert(key, State::Failed(Instant::now()));
+                self.fail(key, None, "bad_parameters", &e.to_string());
                 return;
             }
         };
@@ -121,14 +143,10 @@ impl Tracker {
             operation: w.operation.clone(),
             prompt: w.prompt.clone(),
             params,
+            fallback: None,
         };
         // The world the scene belongs to: its credit budget counts this job.
-        let world = self
-            .game
-            .content()
-            .scenes
-            .get(&w.scene)
-            .map(|s| domain::narrative::world::scene_world(s).to_owned());
+        let world = scene.map(|s| domain::narrative::world::scene_world(s).to_owned());
         let metadata = serde_json::json!({ "scene": w.scene, "node": w.node, "world": world });
         match pipeline
             .create_from_spec(Actor::admin(CONTENT_OWNER), &spec, metadata)
@@ -136,10 +154,33 @@ impl Tracker {
         {
             Ok(job) => {
                 tracing::info!(scene = %w.scene, node = %w.node, job = %job.id, status = ?job.status, "scene media requested");
-                self.settle(key, job.id, job.status, job.asset_id);
+                self.settle(
+                    key,
+                    job.id,
+                    job.status,
+                    job.asset_id,
+                    job.error_code.as_deref(),
+                );
             }
             Err(e) => {
                 tracing::error!(scene = %w.scene, node = %w.node, code = e.code(), error = %e, "scene media: the pipeline refused the spec");
+                self.fail(key, None, e.code(), &e.to_string());
+            }
+        }
+    }
+
+    /// The spec's generation was refused or failed: its fallback goes to the
+    /// simulation when it has one (and stays, as a generated asset would), else an
+    /// entry may ask again after [`RETRY_AFTER`]. Either way the log says why.
+    fn fail(&mut self, key: Key, job: Option<Uuid>, code: &str, why: &str) {
+        match self.fallbacks.get(&key).cloned() {
+            Some(fallback) => {
+                tracing::warn!(job = ?job, code, reason = why, %fallback, prompt = %key.1, "scene media: generation did not succeed; players get the fallback");
+                deliver(&self.game, &key, &fallback);
+                self.specs.insert(key, State::Ready(fallback));
+            }
+            None => {
+                tracing::warn!(job = ?job, code, reason = why, prompt = %key.1, "scene media: generation did not succeed and the spec has no fallback");
                 self.specs.insert(key, State::Failed(Instant::now()));
             }
         }
@@ -147,15 +188,28 @@ impl Tracker {
 
     /// Records where the job for `key` stands; a completed one's asset goes to the
     /// simulation, a running one is followed.
-    fn settle(&mut self, key: Key, job: Uuid, status: JobStatus, asset: Option<Uuid>) {
+    fn settle(
+        &mut self,
+        key: Key,
+        job: Uuid,
+        status: JobStatus,
+        asset: Option<Uuid>,
+        error_code: Option<&str>,
+    ) {
         match (status, asset) {
             (JobStatus::Completed, Some(asset)) => {
-                deliver(&self.game, &key, asset);
+                let asset = asset.to_string();
+                deliver(&self.game, &key, &asset);
                 self.specs.insert(key, State::Ready(asset));
             }
             (JobStatus::Failed | JobStatus::Cancelled, _) => {
-                tracing::warn!(%job, ?status, "scene media: generation did not complete");
-                self.specs.insert(key, State::Failed(Instant::now()));
+                let code = error_code.unwrap_or(status.as_str()).to_owned();
+                self.fail(
+                    key,
+                    Some(job),
+                    &code,
+                    &format!("the job ended {}", status.as_str()),
+                );
             }
             _ => {
                 self.specs.insert(key.clone(), State::Pending);
@@ -166,15 +220,20 @@ impl Tracker {
 
     /// Completion and failure of followed jobs (a cancel is a `job:failed` too).
     fn on_event(&mut self, ev: GenerationEvent) {
-        let (id, status, asset) = match ev {
+        let (id, status, asset, code) = match ev {
             GenerationEvent::JobCompleted { generation, asset } => {
-                (generation.id, JobStatus::Completed, Some(asset.id))
+                (generation.id, JobStatus::Completed, Some(asset.id), None)
             }
-            GenerationEvent::JobFailed { generation } => (generation.id, JobStatus::Failed, None),
+            GenerationEvent::JobFailed { generation } => (
+                generation.id,
+                generation.status,
+                None,
+                generation.error_code,
+            ),
             _ => return,
         };
         if let Some(key) = self.jobs.remove(&id) {
-            self.settle(key, id, status, asset);
+            self.settle(key, id, status, asset, code.as_deref());
         }
     }
 
@@ -186,18 +245,18 @@ impl Tracker {
                 continue;
             };
             if let Some(key) = self.jobs.remove(&id) {
-                self.settle(key, id, job.status, job.asset_id);
+                self.settle(key, id, job.status, job.asset_id, job.error_code.as_deref());
             }
         }
     }
 }
 
-fn deliver(game: &GameHandle, key: &Key, asset: Uuid) {
+fn deliver(game: &GameHandle, key: &Key, asset: &str) {
     let ready = sim::MediaReady {
         operation: key.0.clone(),
         prompt: key.1.clone(),
         params: key.2.clone(),
-        asset: asset.to_string(),
+        asset: asset.to_owned(),
     };
     if let Err(e) = game.media_ready(ready) {
         tracing::warn!(error = %e, %asset, "scene media: could not hand the asset to the simulation");

@@ -223,10 +223,21 @@ impl NodeKind {
     /// for every other kind.
     pub fn assets(&self) -> Vec<&str> {
         match self {
-            NodeKind::Media { asset, media, .. } => asset
+            NodeKind::Media {
+                asset,
+                media,
+                generate,
+                ..
+            } => asset
                 .as_deref()
                 .into_iter()
                 .chain(media.iter().filter_map(|m| m.asset.as_deref()))
+                .chain(generate.iter().filter_map(|g| g.fallback.as_deref()))
+                .chain(
+                    media
+                        .iter()
+                        .filter_map(|m| m.generate.as_ref()?.fallback.as_deref()),
+                )
                 .collect(),
             NodeKind::Dialogue { .. }
             | NodeKind::Choice { .. }
@@ -289,6 +300,12 @@ pub struct GenerationSpec {
     /// Free-form parameters for the provider.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// Media shown instead when the generation is refused (over a credit budget, no
+    /// provider account) or fails: a file under `assets/`, as a media node's `asset`.
+    /// Without it the players keep waiting for the media, and the operator's log says
+    /// why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// One dialogue line.
