@@ -36,6 +36,12 @@ pub struct PipelineConfig {
     pub job_timeout: Duration,
     /// Default failed attempts allowed (per job overridable).
     pub max_retries: u32,
+    /// New attempts a job gets after a provider's moderation refused it
+    /// (`content_filtered`): a new attempt may pass. Counted apart from `max_retries`;
+    /// once spent, the job fails with `content_filtered`. 0: it fails at once.
+    pub content_filtered_retries: u32,
+    /// How long a provider's reachability probe answer is reused by `/health`.
+    pub provider_probe_ttl: Duration,
     /// Per-user limit on pending + processing + paused jobs (`None`: none).
     pub user_active_limit: Option<i64>,
     /// Backoff of transient failures: base · 2^retries, capped, with jitter.
@@ -92,6 +98,8 @@ impl PipelineConfig {
             reconcile_interval: Duration::from_secs(60),
             job_timeout: Duration::from_secs(30 * 60),
             max_retries: 3,
+            content_filtered_retries: 1,
+            provider_probe_ttl: Duration::from_secs(30),
             user_active_limit: Some(20),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
