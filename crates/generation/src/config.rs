@@ -40,8 +40,9 @@ pub struct PipelineConfig {
     /// (`content_filtered`): a new attempt may pass. Counted apart from `max_retries`;
     /// once spent, the job fails with `content_filtered`. 0: it fails at once.
     pub content_filtered_retries: u32,
-    /// How long a provider's reachability probe answer is reused by `/health`.
-    pub provider_probe_ttl: Duration,
+    /// How often at most each provider's reachability is probed for `/health` (its
+    /// answer is reused meanwhile); zero turns the probes off.
+    pub provider_probe_interval: Duration,
     /// Per-user limit on pending + processing + paused jobs (`None`: none).
     pub user_active_limit: Option<i64>,
     /// Backoff of transient failures: base · 2^retries, capped, with jitter.
@@ -99,7 +100,7 @@ impl PipelineConfig {
             job_timeout: Duration::from_secs(30 * 60),
             max_retries: 3,
             content_filtered_retries: 1,
-            provider_probe_ttl: Duration::from_secs(30),
+            provider_probe_interval: Duration::from_secs(30),
             user_active_limit: Some(20),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),

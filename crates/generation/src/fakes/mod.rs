@@ -27,6 +27,8 @@ pub enum Endpoint {
     Delete,
     /// Replicate `POST /v1/predictions/{id}/cancel`.
     Cancel,
+    /// A GET of the base URL itself (what a reachability probe sends).
+    Root,
 }
 
 /// A scripted answer for the next request to an endpoint.

@@ -444,6 +444,14 @@ async fn delivery(State(st): State<Arc<St>>, Path(id): Path<String>) -> Response
         .into_response()
 }
 
+/// `GET /v1`: no resource (a reachability probe gets this 404).
+async fn root(State(st): State<Arc<St>>) -> Response {
+    if let Err(r) = st.scripted(Endpoint::Root).await {
+        return r;
+    }
+    not_found()
+}
+
 /// Starts a Replicate fake accepting `api_key`; the adapter's base URL is
 /// `base_url() + "/v1"`. Predictions succeed at the third poll by default
 /// (`set_polls_until_done`).
@@ -466,6 +474,7 @@ pub async fn start(api_key: &str) -> std::io::Result<FakeServer> {
         .route("/v1/predictions/{id}", get(get_prediction))
         .route("/v1/predictions/{id}/cancel", post(cancel))
         .route("/delivery/{id}/output.mp4", get(delivery))
+        .route("/v1", get(root))
         .with_state(st);
     serve(router, control).await
 }

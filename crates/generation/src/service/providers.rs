@@ -1,6 +1,6 @@
 //! The providers as users see them (`GET /api/v1/providers`) and their reachability
-//! (`/health`), each probe's answer cached so that health checks cannot hammer a
-//! provider.
+//! (`/health`), probed in the background and cached so that health checks can neither
+//! hammer a provider nor wait on a slow one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,38 +8,69 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Mutex;
 use store::generation::accounts;
-use tokio::sync::Mutex;
+use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 use super::GenerationService;
 use crate::error::GenerationError;
 use crate::model::Actor;
-use crate::provider::{ProviderDescription, ProviderRegistry, ProviderStatus};
+use crate::provider::{Provider, ProviderDescription, ProviderRegistry, ProviderStatus};
 
 /// Whether a provider answered its last reachability probe.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProviderReachability {
     pub id: String,
-    /// `up` or `down`.
+    /// `up`, `down`, `unknown` (the first probe has not answered yet) or `disabled`
+    /// (probes are off).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
     /// Why not (the kind of failure only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// When the probe ran (answers are reused for the probe's cache time).
-    pub checked_at: DateTime<Utc>,
+    /// When the answer's probe ran (answers are reused for the probe interval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
-type Slot = Arc<Mutex<Option<(Instant, ProviderReachability)>>>;
+impl ProviderReachability {
+    fn without_probe(id: &str, status: &'static str) -> Self {
+        ProviderReachability {
+            id: id.to_owned(),
+            status,
+            latency_ms: None,
+            error: None,
+            checked_at: None,
+        }
+    }
+}
 
-/// One cached answer per provider; a probe runs under its provider's lock, so
-/// concurrent health checks wait for the one probe instead of sending their own.
+#[derive(Debug, Default)]
+struct SlotState {
+    last: Option<(Instant, ProviderReachability)>,
+    probing: bool,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    done: Notify,
+}
+
+/// One answer per provider, refreshed in the background: a health check reads the last
+/// answer and, when it is older than the interval, starts one probe (never more than
+/// one at a time per provider), so health checks neither wait for a slow provider nor
+/// make more than one request to it per interval. Only the very first check waits, at
+/// most [`FIRST_WAIT`], for the first answer.
 #[derive(Debug, Default)]
 pub(crate) struct ProbeCache {
-    slots: HashMap<String, Slot>,
+    slots: HashMap<String, Arc<Slot>>,
 }
+
+/// How long a health check waits for a provider's first probe.
+const FIRST_WAIT: Duration = Duration::from_millis(1500);
 
 impl ProbeCache {
     pub(crate) fn new(providers: &ProviderRegistry) -> Self {
@@ -47,9 +78,23 @@ impl ProbeCache {
             slots: providers
                 .ids()
                 .into_iter()
-                .map(|id| (id, Slot::default()))
+                .map(|id| (id, Arc::default()))
                 .collect(),
         }
+    }
+}
+
+async fn probe(p: Arc<dyn Provider>) -> ProviderReachability {
+    let started = Instant::now();
+    let result = p.probe().await;
+    ProviderReachability {
+        id: p.id().to_owned(),
+        status: if result.is_ok() { "up" } else { "down" },
+        latency_ms: result
+            .is_ok()
+            .then(|| started.elapsed().as_secs_f64() * 1e3),
+        error: result.err(),
+        checked_at: Some(Utc::now()),
     }
 }
 
@@ -79,40 +124,56 @@ impl GenerationService {
         Ok(out)
     }
 
-    /// Each provider's reachability, probed at most once per `provider_probe_ttl`
-    /// (`local`: ffmpeg is there; a remote provider: its base URL answers through the
-    /// guard). Sorted by id.
+    /// Each provider's reachability (`local`: ffmpeg is there; a remote provider: its
+    /// base URL answers through the guard), probed in the background at most once per
+    /// `provider_probe_interval` (zero: probes are off, every provider `disabled`).
+    /// Sorted by id.
     pub async fn provider_reachability(&self) -> Vec<ProviderReachability> {
-        let ttl = self.shared.cfg.provider_probe_ttl;
+        let every = self.shared.cfg.provider_probe_interval;
         let checks = self.providers().ids().into_iter().map(|id| async move {
-            let slot = self.probes.slots.get(&id).cloned().unwrap_or_default();
-            self.reachability(&id, &slot, ttl).await
+            if every.is_zero() {
+                return ProviderReachability::without_probe(&id, "disabled");
+            }
+            match (self.probes.slots.get(&id), self.providers().get(&id)) {
+                (Some(slot), Some(p)) => reachability(slot.clone(), p, every).await,
+                _ => ProviderReachability::without_probe(&id, "unknown"),
+            }
         });
         futures::future::join_all(checks).await
     }
+}
 
-    async fn reachability(&self, id: &str, slot: &Slot, ttl: Duration) -> ProviderReachability {
-        let mut cached = slot.lock().await;
-        if let Some((at, r)) = cached.as_ref()
-            && at.elapsed() < ttl
-        {
-            return r.clone();
+async fn reachability(
+    slot: Arc<Slot>,
+    p: Arc<dyn Provider>,
+    every: Duration,
+) -> ProviderReachability {
+    let id = p.id().to_owned();
+    let first = {
+        let mut st = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = st.last.as_ref().is_some_and(|(at, _)| at.elapsed() < every);
+        if !fresh && !st.probing {
+            st.probing = true;
+            let slot = slot.clone();
+            tokio::spawn(async move {
+                let r = probe(p).await;
+                let mut st = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.last = Some((Instant::now(), r));
+                st.probing = false;
+                drop(st);
+                slot.done.notify_waiters();
+            });
         }
-        let started = Instant::now();
-        let result = match self.providers().get(id) {
-            Some(p) => p.probe().await,
-            None => Err("unknown provider".into()),
-        };
-        let r = ProviderReachability {
-            id: id.to_owned(),
-            status: if result.is_ok() { "up" } else { "down" },
-            latency_ms: result
-                .is_ok()
-                .then(|| started.elapsed().as_secs_f64() * 1e3),
-            error: result.err(),
-            checked_at: Utc::now(),
-        };
-        *cached = Some((Instant::now(), r.clone()));
-        r
-    }
+        match &st.last {
+            Some((_, r)) => return r.clone(),
+            None => slot.done.notified(),
+        }
+    };
+    // No answer yet: wait a little for the first one.
+    let _ = tokio::time::timeout(FIRST_WAIT, first).await;
+    let st = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+    st.last
+        .as_ref()
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| ProviderReachability::without_probe(&id, "unknown"))
 }
