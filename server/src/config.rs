@@ -82,7 +82,7 @@ pub struct GenerationConfig {
     /// (`content_filtered`; a new attempt may pass); 0 fails it at once.
     pub content_filtered_retries: u32,
     /// `/health` probes each provider's reachability at most this often (seconds; the
-    /// answer is reused meanwhile); 0 turns the probes off.
+    /// answer is reused meanwhile); 0 (or less) turns the probes off.
     pub provider_probe_secs: f64,
 }
 
