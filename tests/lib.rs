@@ -63,6 +63,9 @@ pub fn test_config(db_url: &str, state_dir: PathBuf) -> Config {
     cfg.log.request_sample = 1;
     // Tests register many users from 127.0.0.1 (tests/limits.rs checks the limit).
     cfg.auth.register_ip_burst = 10_000;
+    // No reachability probes of the real providers from tests (tests/health.rs turns
+    // them on against fakes).
+    cfg.generation.provider_probe_secs = 0.0;
     cfg
 }
 

@@ -25,6 +25,7 @@ mod metrics;
 mod openapi;
 mod play;
 mod player;
+mod providers;
 mod quic;
 mod register_storm;
 mod revocation;

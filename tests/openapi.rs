@@ -78,6 +78,7 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
             "post",
             "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
         ),
+        ("get", "/api/v1/providers"),
         ("get", "/api/v1/game/scenes"),
         ("get", "/api/v1/game/scenes/{id}"),
         ("post", "/api/v1/game/sessions"),
@@ -241,6 +242,7 @@ async fn boundary_statuses_follow_the_rfcs() {
         "/api/v1/users/me",
         "/api/v1/generations",
         "/api/v1/accounts",
+        "/api/v1/providers",
     ] {
         let (s, v) = t.get(&format!("{path}?colour=red"), Some(&token)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");

@@ -80,6 +80,12 @@ pub struct GenerationConfig {
     pub user_active_limit: Option<i64>,
     /// Largest file `POST /api/v1/assets/upload` accepts, in bytes.
     pub max_upload_bytes: u64,
+    /// New attempts a job gets after a provider's moderation refused it
+    /// (`content_filtered`; a new attempt may pass); 0 fails it at once.
+    pub content_filtered_retries: u32,
+    /// `/health` probes each provider's reachability at most this often (seconds; the
+    /// answer is reused meanwhile); 0 (or less) turns the probes off.
+    pub provider_probe_secs: f64,
 }
 
 impl GenerationConfig {
@@ -116,6 +122,8 @@ impl Default for GenerationConfig {
             secret_key: None,
             user_active_limit: Some(10),
             max_upload_bytes: 100 * 1024 * 1024,
+            content_filtered_retries: 1,
+            provider_probe_secs: 30.0,
         }
     }
 }

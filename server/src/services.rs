@@ -98,6 +98,9 @@ fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {
     p.guard.allow_hosts = cfg.generation.outbound_allow_hosts.clone();
     p.user_active_limit = cfg.generation.user_active_limit;
     p.max_upload_bytes = cfg.generation.max_upload_bytes;
+    p.content_filtered_retries = cfg.generation.content_filtered_retries;
+    p.provider_probe_interval =
+        Duration::try_from_secs_f64(cfg.generation.provider_probe_secs).unwrap_or_default();
     p
 }
 

@@ -84,6 +84,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::generations::router())
         .merge(routes::accounts::router())
         .merge(routes::webhooks::router())
+        .merge(routes::providers::router())
         .merge(routes::assets::router())
         .merge(routes::ws::router())
         .merge(routes::scene_files::router())

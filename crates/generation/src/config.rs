@@ -36,6 +36,13 @@ pub struct PipelineConfig {
     pub job_timeout: Duration,
     /// Default failed attempts allowed (per job overridable).
     pub max_retries: u32,
+    /// New attempts a job gets after a provider's moderation refused it
+    /// (`content_filtered`): a new attempt may pass. Counted apart from `max_retries`;
+    /// once spent, the job fails with `content_filtered`. 0: it fails at once.
+    pub content_filtered_retries: u32,
+    /// How often at most each provider's reachability is probed for `/health` (its
+    /// answer is reused meanwhile); zero turns the probes off.
+    pub provider_probe_interval: Duration,
     /// Per-user limit on pending + processing + paused jobs (`None`: none).
     pub user_active_limit: Option<i64>,
     /// Backoff of transient failures: base · 2^retries, capped, with jitter.
@@ -146,6 +153,8 @@ impl PipelineConfig {
             reconcile_interval: Duration::from_secs(60),
             job_timeout: Duration::from_secs(30 * 60),
             max_retries: 3,
+            content_filtered_retries: 1,
+            provider_probe_interval: Duration::from_secs(30),
             user_active_limit: Some(20),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),

@@ -56,5 +56,5 @@ pub use cluster::RedisBridge;
 pub use config::PipelineConfig;
 pub use error::GenerationError;
 pub use events::GenerationEvent;
-pub use service::{AssetFile, GenerationService, check_spec, spec_request};
+pub use service::{AssetFile, GenerationService, ProviderReachability, check_spec, spec_request};
 pub use worker::{ClaimedJob, Executed, Outcome, Worker};

@@ -30,7 +30,10 @@ fn outcome(out: Executed) -> Outcome {
 async fn pixverse_charges_refunds_and_refreshes() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
     fake.control.set_balance(100, 50, 45);
-    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
+    // A moderation failure ends the job here (no new attempt), to follow its refund.
+    let mut cfg = pixverse_at(fast_config(), &fake.base_url());
+    cfg.content_filtered_retries = 0;
+    let e = env_with(cfg, None).await;
     let mut new = account("pixverse", "pk");
     new.credits = Some(1000);
     let a = e.svc.create_account(e.admin, new).await.unwrap();

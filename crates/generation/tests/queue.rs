@@ -100,18 +100,21 @@ async fn validation_matches_create() {
         Err(GenerationError::InvalidParameters(issues)) => assert_eq!(issues, report.issues),
         other => panic!("{other:?}"),
     }
-    // OpenAI: seconds must be 4/8/12 and extend is unsupported.
+    // OpenAI (retired, so refused whatever the request): seconds must be 4/8/12 and
+    // extend is unsupported.
     let mut o = t2v("openai", "x");
     o.params.duration = Some(5);
     o.operation = Some(Operation::VideoExtend);
     let r = e.svc.validate(e.user, &o).await.unwrap();
     let codes: Vec<&str> = r.issues.iter().map(|i| i.code.as_str()).collect();
     assert!(
-        codes.contains(&"unsupported") && codes.contains(&"invalid_value"),
+        codes.contains(&"retired")
+            && codes.contains(&"unsupported")
+            && codes.contains(&"invalid_value"),
         "{codes:?}"
     );
-    // No openai account at all: a clear code.
-    let ok = t2v("openai", "x");
+    // No replicate account at all: a clear code.
+    let ok = t2v("replicate", "x");
     assert!(matches!(
         e.svc.create(e.user, ok).await,
         Err(GenerationError::NoAccountAvailable(_))

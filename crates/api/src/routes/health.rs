@@ -64,6 +64,12 @@ pub struct Health {
     pub redis: Component,
     pub tick: TickHealth,
     pub content: crate::state::ContentStatus,
+    /// Each generation provider's reachability (`local`: ffmpeg is there; a remote
+    /// provider: its base URL answers), probed at most every
+    /// `generation.provider_probe_secs` whatever the number of health checks. A
+    /// provider that is down does not make the server `degraded`: jobs for it wait or
+    /// fail on their own.
+    pub providers: Vec<generation::ProviderReachability>,
 }
 
 async fn check_database(s: &AppState) -> Component {
@@ -108,7 +114,11 @@ async fn check_redis(s: &AppState) -> Component {
 /// Health of each part. Always 200; `degraded` when a part is down.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
 async fn health(State(s): State<AppState>) -> ApiJson<Health> {
-    let (database, redis) = tokio::join!(check_database(&s), check_redis(&s));
+    let (database, redis, providers) = tokio::join!(
+        check_database(&s),
+        check_redis(&s),
+        s.generation.provider_reachability()
+    );
     let snap = s.tick.stats.snapshot(s.tick.control.is_paused());
     let status = if database.status == "up" && redis.status != "down" {
         "healthy"
@@ -130,6 +140,7 @@ async fn health(State(s): State<AppState>) -> ApiJson<Health> {
             paused: snap.paused,
         },
         content: s.content.get(),
+        providers,
     })
 }
 

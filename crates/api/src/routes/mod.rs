@@ -10,6 +10,7 @@ pub mod game_ws;
 pub mod generations;
 pub mod health;
 pub mod play;
+pub mod providers;
 pub mod rpc;
 pub mod scene_files;
 pub mod users;

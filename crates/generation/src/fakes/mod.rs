@@ -1,5 +1,5 @@
 //! Contract fakes for tests and benchmarks (feature `fakes`): local HTTP servers that
-//! speak the Pixverse and OpenAI video contracts, check the headers and envelopes, and
+//! speak the Pixverse, OpenAI and Replicate video contracts, check the headers and envelopes, and
 //! can be scripted per request (429 with Retry-After, moderation, out of credits, 5xx,
 //! slow answers, malformed bodies); and an instant in-process provider.
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod instant;
 pub mod openai;
 pub mod pixverse;
+pub mod replicate;
 
 /// Which kind of request an action applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +25,10 @@ pub enum Endpoint {
     Balance,
     /// OpenAI `DELETE /v1/videos/{id}`.
     Delete,
+    /// Replicate `POST /v1/predictions/{id}/cancel`.
+    Cancel,
+    /// A GET of the base URL itself (what a reachability probe sends).
+    Root,
 }
 
 /// A scripted answer for the next request to an endpoint.
@@ -31,7 +36,8 @@ pub enum Endpoint {
 pub enum Action {
     /// HTTP 429 with `Retry-After: secs`.
     RateLimit { retry_after_secs: u64 },
-    /// Refused by moderation (on submit/upload: an error; on poll: a filtered status).
+    /// Refused by moderation (on submit/upload: an error, or for Replicate a
+    /// prediction that fails as sensitive; on poll: a filtered status).
     Moderation,
     /// Out of credits (Pixverse 500090, OpenAI 429 `insufficient_quota`).
     OutOfCredits,

@@ -183,7 +183,9 @@ fn top_level_moov(b: &[u8]) -> Result<&[u8], Mp4Error> {
             };
         }
         match end {
-            Some(end) if size >= header => at = end,
+            // A box running past the end: nothing follows it (and `at` never goes where
+            // `at + 4` could overflow).
+            Some(end) if size >= header && end <= b.len() => at = end,
             _ => break,
         }
     }
@@ -283,6 +285,20 @@ fn sample_times(stbl: &[u8], v: &mut VideoTrack) -> Result<(), Mp4Error> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A 64-bit box size near `usize::MAX` (found by tests/media_fuzz.rs) once moved the
+    /// walk past the end of the input, where the next header's offset overflowed.
+    #[test]
+    fn a_huge_largesize_box_ends_the_walk() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&1u32.to_be_bytes());
+        b.extend_from_slice(b"ftyp");
+        b.extend_from_slice(&u64::MAX.to_be_bytes());
+        b.extend_from_slice(b"isommp41");
+        b.extend_from_slice(&[0; 16]);
+        assert!(parse(&b).is_err());
+    }
+
     use super::*;
 
     fn mk(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {

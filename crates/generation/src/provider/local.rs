@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::describe::{CreditRule, OperationLimits, ProviderDescription, ProviderStatus, strings};
 use super::settings::{ProviderConfigError, parse};
 use super::{
     BoxFuture, BuildContext, Credentials, MediaResult, PollResult, Provider, ProviderError,
@@ -159,6 +160,64 @@ impl Provider for LocalProvider {
     fn estimated_credits(&self, _op: Operation, params: &GenerationParams) -> i64 {
         self.credits_per_second
             .saturating_mul(i64::from(params.duration.unwrap_or(2)))
+    }
+
+    fn describe(&self) -> ProviderDescription {
+        let operations = Operation::ALL
+            .iter()
+            .map(|&op| {
+                let mut l = OperationLimits::new(
+                    op,
+                    matches!(op, Operation::TextToVideo | Operation::Fusion),
+                )
+                .default_value("model", "local-v1")
+                .default_value("duration", 2)
+                .default_value("quality", "360p")
+                .default_value("aspect_ratio", "16:9")
+                .default_value("motion_mode", "normal");
+                l.max_inputs = Some(crate::params::input_shape(op).1);
+                l.models = strings(&["local-v1"]);
+                l.durations = (1..=10).collect();
+                l.qualities = strings(QUALITIES);
+                l.aspect_ratios = strings(ASPECT_RATIOS);
+                l.other_params = strings(&["seed", "negative_prompt", "motion_mode"]);
+                l
+            })
+            .collect();
+        ProviderDescription {
+            id: ID.into(),
+            title: "Embedded offline renderer (H.264/MP4 with ffmpeg)".into(),
+            status: ProviderStatus::Available,
+            retired_on: None,
+            accepts_jobs: true,
+            requires_account: false,
+            can_cancel: false,
+            operations,
+            credits: if self.credits_per_second > 0 {
+                CreditRule::Table {
+                    by: "model".into(),
+                    per: super::describe::CreditUnit::Second,
+                    prices: [("local-v1".to_owned(), self.credits_per_second)].into(),
+                    multipliers: Vec::new(),
+                }
+            } else {
+                CreditRule::Free
+            },
+        }
+    }
+
+    /// Reachable when ffmpeg is found (fetched on first use; a fetch that takes longer
+    /// than the probe's timeout reports it as not yet there).
+    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async {
+            let found = tokio::task::spawn_blocking(Ffmpeg::locate);
+            match tokio::time::timeout(super::PROBE_TIMEOUT, found).await {
+                Ok(Ok(Ok(_))) => Ok(()),
+                Ok(Ok(Err(_))) => Err("ffmpeg is not available".into()),
+                Ok(Err(_)) => Err("the ffmpeg check failed".into()),
+                Err(_) => Err("ffmpeg is still being fetched".into()),
+            }
+        })
     }
 
     fn is_synchronous(&self) -> bool {

@@ -1,4 +1,5 @@
-//! Providers behind one trait: the embedded `local` renderer, `pixverse` and `openai`.
+//! Providers behind one trait: the embedded `local` renderer, `pixverse`, `replicate`
+//! and `openai` (retired).
 //!
 //! Each provider is one self-contained module (its adapter, its config struct parsed
 //! from its entry in [`ProviderSettings`], its parameter rules and price estimate, and
@@ -21,13 +22,19 @@ use crate::download::{DownloadError, Downloader};
 use crate::model::{GenerationParams, InputRef, InputRole, MediaType, Operation};
 use crate::params::Issues;
 
+pub mod describe;
 pub mod http;
 pub mod local;
 pub mod openai;
 pub mod pixverse;
 pub mod registry;
+pub mod replicate;
 pub mod settings;
 
+pub use describe::{
+    CreditMultiplier, CreditRule, CreditUnit, OperationLimits, ProviderDescription, ProviderStatus,
+    Retirement,
+};
 pub use registry::{BUILT_IN, BuildContext, ProviderRegistry};
 pub use settings::{ProviderConfigError, ProviderSettings};
 
@@ -330,6 +337,36 @@ pub trait Provider: Send + Sync + 'static {
     /// Registry id (`local`, `pixverse`, `openai`, …).
     fn id(&self) -> &str;
 
+    /// What the provider says about itself (`GET /api/v1/providers`): its operations
+    /// with their parameter limits, its credit rule, whether it can cancel and whether
+    /// it is retired. The default describes an unknown provider with no operations.
+    fn describe(&self) -> ProviderDescription {
+        ProviderDescription {
+            id: self.id().to_owned(),
+            title: self.id().to_owned(),
+            status: ProviderStatus::Available,
+            retired_on: None,
+            accepts_jobs: true,
+            requires_account: self.requires_account(),
+            can_cancel: self.can_cancel(),
+            operations: Vec::new(),
+            credits: CreditRule::Free,
+        }
+    }
+
+    /// When the provider's API was turned off, and whether jobs are still accepted;
+    /// `None`: not retired.
+    fn retirement(&self) -> Option<Retirement> {
+        None
+    }
+
+    /// A cheap reachability check for `/health` (the service caches its answer): a
+    /// remote provider asks its base URL through the guard with a short timeout (any
+    /// HTTP answer counts as reachable). `Err` says why not, without secrets.
+    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Whether jobs need a provider account (and its credentials).
     fn requires_account(&self) -> bool;
 
@@ -455,5 +492,29 @@ pub trait Provider: Send + Sync + 'static {
         _remote_id: &'a str,
     ) -> BoxFuture<'a, Result<bool, ProviderError>> {
         Box::pin(async { Ok(false) })
+    }
+}
+
+/// How long a reachability probe may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Reachability of a remote provider's base URL: one GET through the guarded client
+/// with [`PROBE_TIMEOUT`]; any HTTP answer (401 and 404 included) counts as reachable.
+/// The error names only the kind of failure.
+pub async fn probe_base_url(
+    client: &crate::guard::GuardedClient,
+    base_url: &str,
+) -> Result<(), String> {
+    let req = client
+        .request(reqwest::Method::GET, base_url)
+        .map_err(|_| "the outbound guard refuses the base URL".to_owned())?;
+    match req.timeout(PROBE_TIMEOUT).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if crate::guard::refused_by_guard(&e) => {
+            Err("the outbound guard refuses the base URL".into())
+        }
+        Err(e) if e.is_timeout() => Err("no answer in time".into()),
+        Err(e) if e.is_connect() => Err("cannot connect".into()),
+        Err(_) => Err("the request failed".into()),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::settings::{ProviderConfigError, ProviderSettings};
-use super::{Provider, local, openai, pixverse};
+use super::{Provider, local, openai, pixverse, replicate};
 use crate::guard::Guard;
 
 /// What a provider is built with besides its own configuration entry.
@@ -26,6 +26,7 @@ pub type Build =
 pub const BUILT_IN: &[(&str, Build)] = &[
     (local::ID, local::build),
     (pixverse::ID, pixverse::build),
+    (replicate::ID, replicate::build),
     (openai::ID, openai::build),
 ];
 

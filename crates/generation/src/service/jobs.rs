@@ -45,15 +45,16 @@ impl GenerationService {
             .clone()
             .unwrap_or_else(|| self.shared.cfg.default_provider.clone());
         let provider = self.shared.providers.get(&provider_id);
-        if provider.is_none() {
-            issues.push(
+        match &provider {
+            None => issues.push(
                 "provider",
                 "unknown_provider",
                 format!(
                     "unknown provider {provider_id:?}; known: {}",
                     self.shared.providers.ids().join(", ")
                 ),
-            );
+            ),
+            Some(p) => retired_check(&mut issues, p.as_ref()),
         }
         request_rules(&mut issues, req);
         // The owner of the job: the actor (inputs must be theirs, or any for admins).
@@ -542,6 +543,24 @@ fn deadline_rule(
         issues.push("deadline_at", "out_of_range", "must be in the future");
     } else if deadline - now > MAX_DEADLINE_AHEAD {
         issues.push("deadline_at", "out_of_range", "at most 30 days ahead");
+    }
+}
+
+/// A retired provider takes no new jobs (unless its entry says the configured base URL
+/// still serves the contract): `provider: retired`, naming the date.
+pub(crate) fn retired_check(issues: &mut Issues, p: &dyn crate::provider::Provider) {
+    if let Some(r) = p.retirement()
+        && !r.accepts_jobs
+    {
+        issues.push(
+            "provider",
+            "retired",
+            format!(
+                "{} was retired on {}: its API is turned off; use another provider",
+                p.id(),
+                r.on
+            ),
+        );
     }
 }
 

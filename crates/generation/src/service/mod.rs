@@ -8,9 +8,11 @@ mod accounts;
 mod assets;
 pub(crate) mod budgets;
 mod jobs;
+mod providers;
 mod spec;
 
 pub use assets::AssetFile;
+pub use providers::ProviderReachability;
 pub use spec::{check_spec, spec_request};
 
 use std::collections::HashMap;
@@ -37,6 +39,8 @@ use crate::worker::Worker;
 #[derive(Clone)]
 pub struct GenerationService {
     pub(crate) shared: Arc<Shared>,
+    /// The providers' cached reachability probes (`/health`).
+    probes: Arc<providers::ProbeCache>,
 }
 
 impl std::fmt::Debug for GenerationService {
@@ -56,8 +60,9 @@ pub(crate) fn page_limit(l: Option<u32>) -> u32 {
 }
 
 impl GenerationService {
-    /// The built-in providers ([`crate::provider::BUILT_IN`]: `local`, `pixverse` and
-    /// `openai` (legacy)), each configured from its entry in `cfg.providers`.
+    /// The built-in providers ([`crate::provider::BUILT_IN`]: `local`, `pixverse`,
+    /// `replicate` and `openai` (retired)), each configured from its entry in
+    /// `cfg.providers`.
     pub fn default_providers(cfg: &PipelineConfig) -> Result<ProviderRegistry, GenerationError> {
         let guard = Guard::new(cfg.guard.clone());
         Ok(ProviderRegistry::built_in(&cfg.providers, &guard)?)
@@ -78,7 +83,9 @@ impl GenerationService {
         let downloader = Downloader::new(cfg.download.clone(), &Guard::new(cfg.guard.clone()))
             .map_err(|e| GenerationError::Io(std::io::Error::other(e)))?;
         let (events, _) = broadcast::channel(4096);
+        let probes = Arc::new(providers::ProbeCache::new(&providers));
         Ok(GenerationService {
+            probes,
             shared: Arc::new(Shared {
                 pool,
                 media: MediaStore::new(cfg.media_dir.clone()),

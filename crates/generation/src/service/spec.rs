@@ -80,6 +80,7 @@ pub fn check_spec(
         return vec!["operation: an operation is required".into()];
     };
     let mut issues = Issues::default();
+    super::jobs::retired_check(&mut issues, provider.as_ref());
     provider.validate(op, &req.params, &req.inputs, &mut issues);
     issues.0.iter().map(ParamIssue::to_string).collect()
 }

@@ -98,7 +98,7 @@ impl Worker {
                 self.retire_account(row, account, AccountStatus::Error, &msg)
                     .await
             }
-            ProviderError::Moderation { .. } => self.fail(row, "content_filtered", &msg).await,
+            ProviderError::Moderation { .. } => self.content_filtered(row, &msg).await,
             ProviderError::InvalidRequest { .. } | ProviderError::Unsupported(_) => {
                 self.fail(row, "provider_rejected", &msg).await
             }
@@ -107,6 +107,39 @@ impl Worker {
             }
             ProviderError::Download(_) => self.fail(row, "download_rejected", &msg).await,
             ProviderError::Blocked(_) => self.fail(row, "destination_blocked", &msg).await,
+        }
+    }
+
+    /// A moderation refusal (its submission already closed as `filtered`): a new
+    /// attempt while the job's filtered submissions are at most
+    /// `content_filtered_retries`, else the job fails with `content_filtered`.
+    pub(super) async fn content_filtered(&self, row: &JobRow, msg: &str) -> Outcome {
+        let allowed = self.shared.cfg.content_filtered_retries as usize;
+        let filtered = if allowed == 0 {
+            usize::MAX
+        } else {
+            match submissions::list_for_job(&self.shared.pool, row.id).await {
+                Ok(subs) => subs
+                    .iter()
+                    .filter(|s| s.status == SubmissionStatus::Filtered)
+                    .count(),
+                Err(e) => {
+                    tracing::warn!(job_id = %row.id, "cannot count filtered submissions: {e}");
+                    usize::MAX
+                }
+            }
+        };
+        if filtered <= allowed {
+            tracing::info!(
+                job_id = %row.id,
+                filtered,
+                allowed,
+                "moderation refused the attempt; trying a new one"
+            );
+            self.requeue(row, false, "content_filtered", msg, None)
+                .await
+        } else {
+            self.fail(row, "content_filtered", msg).await
         }
     }
 

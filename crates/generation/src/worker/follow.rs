@@ -172,8 +172,8 @@ impl Worker {
     }
 
     /// The provider reported a failure or a moderation refusal: the submission is
-    /// closed (refunded where the provider refunds), a refusal fails the job and a
-    /// failure is retried.
+    /// closed (refunded where the provider refunds), a refusal gets a new attempt while
+    /// `content_filtered_retries` allow (then fails the job) and a failure is retried.
     async fn remote_failed(
         &self,
         at: &Attempt<'_>,
@@ -221,7 +221,7 @@ impl Worker {
             tracing::info!(job_id = %row.id, refunded, "the provider refunded the submission");
         }
         Ok(if filtered {
-            self.fail(row, "content_filtered", &msg).await
+            self.content_filtered(row, &msg).await
         } else {
             self.requeue(row, true, "provider_failed", &msg, None).await
         })

@@ -32,7 +32,9 @@ pub fn fast_config() -> PipelineConfig {
         .set("pixverse", "poll_interval_secs", 0.02)
         .set("pixverse", "request_timeout_secs", 2)
         .set("openai", "poll_interval_secs", 0.02)
-        .set("openai", "request_timeout_secs", 2);
+        .set("openai", "request_timeout_secs", 2)
+        .set("replicate", "poll_interval_secs", 0.02)
+        .set("replicate", "request_timeout_secs", 2);
     cfg
 }
 
@@ -80,10 +82,19 @@ pub fn pixverse_at(mut cfg: PipelineConfig, base: &str) -> PipelineConfig {
     cfg
 }
 
-/// `cfg` with its OpenAI base URL at a fake's `/v1`.
+/// `cfg` with its OpenAI base URL at a fake's `/v1`, taking jobs although the
+/// provider is retired (the fake still serves its contract).
 pub fn openai_at(mut cfg: PipelineConfig, base: &str) -> PipelineConfig {
     cfg.providers
-        .set("openai", "base_url", format!("{base}/v1"));
+        .set("openai", "base_url", format!("{base}/v1"))
+        .set("openai", "accept_jobs", true);
+    cfg
+}
+
+/// `cfg` with its Replicate base URL at a fake's `/v1`.
+pub fn replicate_at(mut cfg: PipelineConfig, base: &str) -> PipelineConfig {
+    cfg.providers
+        .set("replicate", "base_url", format!("{base}/v1"));
     cfg
 }
 

@@ -1,4 +1,4 @@
-//! Adapters against the contract fakes, the local renderer and the download guard:
+//! Adapters against the contract fakes (Pixverse, OpenAI, Replicate), the local renderer and the download guard:
 //! one module per provider (adapter contract and worker runs), `download` (the guarded
 //! downloader) and `worker` (worker-level behaviour across providers). Helpers shared
 //! by the modules live here.
@@ -11,6 +11,7 @@ mod download;
 mod local;
 mod openai;
 mod pixverse;
+mod replicate;
 mod worker;
 
 use std::sync::Arc;

@@ -97,12 +97,14 @@ async fn pixverse_worker_account_failure_classes() {
     );
 }
 
-/// Job failure classes through the worker: moderation at submit and at poll time is
-/// terminal, a 5xx is retried with backoff.
+/// Job failure classes through the worker: with no `content_filtered` retries,
+/// moderation at submit and at poll time is terminal; a 5xx is retried with backoff.
 #[tokio::test]
 async fn pixverse_worker_job_failure_classes() {
     let fake = generation::fakes::pixverse::start("pk").await.unwrap();
-    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
+    let mut cfg = pixverse_at(fast_config(), &fake.base_url());
+    cfg.content_filtered_retries = 0;
+    let e = env_with(cfg, None).await;
     e.svc
         .create_account(e.admin, account("pixverse", "pk"))
         .await

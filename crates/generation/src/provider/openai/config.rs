@@ -11,8 +11,8 @@ use crate::provider::settings::{price_table, secs};
 /// OpenAI settings.
 ///
 /// Its `[generation.providers.openai]` entry takes `base_url`, `request_timeout_secs`,
-/// `poll_interval_secs`, `max_download_bytes` and `credits_per_second` (a table
-/// `{ "sora-2" = 10, … }`); keys left out keep their defaults.
+/// `poll_interval_secs`, `max_download_bytes`, `credits_per_second` (a table
+/// `{ "sora-2" = 10, … }`) and `accept_jobs`; keys left out keep their defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenAiConfig {
@@ -29,6 +29,10 @@ pub struct OpenAiConfig {
     /// costs the highest listed price. Not part of the contract: configurable estimates.
     #[serde(deserialize_with = "price_table")]
     pub credits_per_second: Vec<(String, i64)>,
+    /// The API was turned off on 2026-09-24: new jobs are refused (422 naming the
+    /// retirement) unless this is true, for a base URL that still serves the same
+    /// contract (a compatible proxy, the contract fake).
+    pub accept_jobs: bool,
 }
 
 impl Default for OpenAiConfig {
@@ -39,6 +43,7 @@ impl Default for OpenAiConfig {
             poll_interval: Duration::from_secs(1),
             max_download_bytes: 512 * 1024 * 1024,
             credits_per_second: vec![("sora-2".into(), 10), ("sora-2-pro".into(), 30)],
+            accept_jobs: false,
         }
     }
 }

@@ -1,5 +1,7 @@
-//! OpenAI video (Sora) adapter — **legacy**: OpenAI announced this API's shutdown for
-//! 24 September 2026.
+//! OpenAI video (Sora) adapter — **retired**: OpenAI turned this API off on
+//! 24 September 2026 ([`RETIRED_ON`]). New jobs are refused unless the entry sets
+//! `accept_jobs = true` (a base URL that still serves the same contract); the adapter
+//! and its contract tests are kept.
 //!
 //! `POST /v1/videos` (multipart: prompt, model, seconds as a string, size,
 //! input_reference), `GET /v1/videos/{id}` (honouring `openai-poll-after-ms`),
@@ -14,6 +16,10 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use super::describe::{
+    CreditRule, CreditUnit, OperationLimits, ProviderDescription, ProviderStatus, Retirement,
+    price_map, strings,
+};
 use super::http::{Multipart, ext_for, retry_after, transport};
 use super::settings::{ProviderConfigError, parse};
 use super::{
@@ -34,6 +40,9 @@ pub use rules::{OPENAI_MODELS, OPENAI_SECONDS, OPENAI_SIZES, validate};
 
 /// The registry id.
 pub const ID: &str = "openai";
+
+/// The day OpenAI turned its video API off.
+pub const RETIRED_ON: &str = "2026-09-24";
 
 /// Builds the provider from its entry (see [`super::registry::BUILT_IN`]).
 pub fn build(
@@ -260,6 +269,50 @@ fn poll_from(headers: &HeaderMap, v: &Value) -> Result<PollResult, ProviderError
 impl Provider for OpenAiProvider {
     fn id(&self) -> &str {
         ID
+    }
+
+    fn describe(&self) -> ProviderDescription {
+        let operations = [Operation::TextToVideo, Operation::ImageToVideo]
+            .into_iter()
+            .map(|op| {
+                let mut l = OperationLimits::new(op, true)
+                    .default_value("model", "sora-2")
+                    .default_value("duration", 4)
+                    .default_value("size", "720x1280");
+                l.max_inputs = Some(usize::from(op == Operation::ImageToVideo));
+                l.models = strings(OPENAI_MODELS);
+                l.durations = OPENAI_SECONDS.to_vec();
+                l.sizes = strings(OPENAI_SIZES);
+                l
+            })
+            .collect();
+        ProviderDescription {
+            id: ID.into(),
+            title: "OpenAI video API (Sora), retired".into(),
+            status: ProviderStatus::Retired,
+            retired_on: Some(RETIRED_ON.into()),
+            accepts_jobs: self.cfg.accept_jobs,
+            requires_account: true,
+            can_cancel: true,
+            operations,
+            credits: CreditRule::Table {
+                by: "model".into(),
+                per: CreditUnit::Second,
+                prices: price_map(&self.cfg.credits_per_second),
+                multipliers: Vec::new(),
+            },
+        }
+    }
+
+    fn retirement(&self) -> Option<Retirement> {
+        Some(Retirement {
+            on: RETIRED_ON,
+            accepts_jobs: self.cfg.accept_jobs,
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(super::probe_base_url(&self.client, &self.cfg.base_url))
     }
 
     fn requires_account(&self) -> bool {

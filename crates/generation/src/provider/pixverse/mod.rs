@@ -11,6 +11,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::describe::{
+    CreditMultiplier, CreditRule, CreditUnit, OperationLimits, ProviderDescription, ProviderStatus,
+    price_map, strings,
+};
 use super::http::{Multipart, ext_for, transport};
 use super::settings::{ProviderConfigError, parse};
 use super::{
@@ -273,6 +277,77 @@ fn missing(what: &str) -> ProviderError {
 impl Provider for PixverseProvider {
     fn id(&self) -> &str {
         ID
+    }
+
+    fn describe(&self) -> ProviderDescription {
+        let operations = Operation::ALL
+            .iter()
+            .map(|&op| {
+                let takes_aspect = matches!(op, Operation::TextToVideo | Operation::Fusion);
+                let mut l = OperationLimits::new(op, true)
+                    .default_value("model", "v5")
+                    .default_value("duration", 5)
+                    .default_value("quality", "540p");
+                l.max_inputs = Some(
+                    self.max_inputs(op)
+                        .unwrap_or(crate::params::input_shape(op).1),
+                );
+                l.models = strings(PIXVERSE_MODELS);
+                l.durations = vec![5, 8];
+                l.qualities = strings(crate::params::QUALITIES);
+                if takes_aspect {
+                    l.aspect_ratios = strings(crate::params::ASPECT_RATIOS);
+                    l = l.default_value("aspect_ratio", "16:9");
+                }
+                l.other_params =
+                    if matches!(op, Operation::VideoTransition | Operation::VideoExtend) {
+                        strings(&["seed", "motion_mode", "style"])
+                    } else {
+                        strings(&[
+                            "seed",
+                            "negative_prompt",
+                            "motion_mode",
+                            "style",
+                            "camera_movement",
+                            "template_id",
+                        ])
+                    };
+                l
+            })
+            .collect();
+        ProviderDescription {
+            id: ID.into(),
+            title: "Pixverse platform API".into(),
+            status: ProviderStatus::Available,
+            retired_on: None,
+            accepts_jobs: true,
+            requires_account: true,
+            can_cancel: false,
+            operations,
+            credits: CreditRule::Table {
+                by: "quality".into(),
+                per: CreditUnit::Video,
+                prices: price_map(&self.cfg.credits_5s),
+                multipliers: vec![
+                    CreditMultiplier {
+                        param: "duration".into(),
+                        above: Some(5),
+                        equals: None,
+                        factor: 2,
+                    },
+                    CreditMultiplier {
+                        param: "motion_mode".into(),
+                        above: None,
+                        equals: Some("fast".into()),
+                        factor: 2,
+                    },
+                ],
+            },
+        }
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(super::probe_base_url(&self.client, &self.cfg.base_url))
     }
 
     fn requires_account(&self) -> bool {
