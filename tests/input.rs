@@ -293,7 +293,16 @@ async fn no_route_answers_500_to_bad_input() {
                 let mut p = path.clone();
                 for param in params.iter().filter(|p| p["in"] == "path") {
                     let name = param["name"].as_str().unwrap();
-                    p = p.replace(&format!("{{{name}}}"), value);
+                    // A parameter with a closed set of values gets its first one (the
+                    // body or query is what is being tried), except for the NUL probe.
+                    let schema = match param["schema"]["$ref"].as_str() {
+                        Some(r) => doc["components"]["schemas"]
+                            [r.trim_start_matches("#/components/schemas/")]
+                        .clone(),
+                        None => param["schema"].clone(),
+                    };
+                    let first = schema["enum"][0].as_str().filter(|_| value != "%00");
+                    p = p.replace(&format!("{{{name}}}"), first.unwrap_or(value));
                 }
                 p
             };

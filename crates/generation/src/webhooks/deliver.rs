@@ -146,7 +146,7 @@ async fn write_outbox(
     }
 }
 
-/// Claims due messages while attempts slots are free, sends each in its own task, and
+/// Claims due messages while attempt slots are free, sends each in its own task, and
 /// sleeps until woken (messages written, an attempt ended) or `poll` passes. Prunes
 /// old messages hourly.
 async fn dispatch(
@@ -157,13 +157,15 @@ async fn dispatch(
     let cfg = shared.cfg.webhooks.clone();
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let lease = (cfg.timeout + Duration::from_secs(30)).as_secs_f64();
-    let mut last_prune: Option<Instant> = None;
+    // The first prune a minute after start (not in the middle of a start-up), then
+    // hourly.
+    let mut next_prune = Instant::now() + Duration::from_secs(60);
     loop {
         if *stop.borrow() {
             break;
         }
-        if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-            last_prune = Some(Instant::now());
+        if Instant::now() >= next_prune {
+            next_prune = Instant::now() + Duration::from_secs(3600);
             let before = Utc::now()
                 - chrono::Duration::from_std(cfg.retention).unwrap_or(chrono::Duration::days(7));
             match store_webhooks::prune(&shared.pool, before).await {
