@@ -91,6 +91,40 @@ async fn a_generated_scene_node_gets_its_asset_pushed_to_players() {
     );
     // ... and the asset is pushed to her while she stands there.
     let asset = pushed_asset(&mut a).await;
+    // Meanwhile she was told how far it had come: at least the first report (the job's
+    // place in the queue, or its progress), before the asset, never going back.
+    let ready_at = a
+        .events
+        .iter()
+        .position(|(_, e)| matches!(e, GameEvent::MediaReady { .. }))
+        .unwrap();
+    let reports: Vec<(u8, Option<u32>)> = a.events[..ready_at]
+        .iter()
+        .filter_map(|(_, e)| match e {
+            GameEvent::MediaProgress {
+                scene,
+                node,
+                progress,
+                queue_position,
+                ..
+            } if scene == "gallery" && node == "arrive" => Some((*progress, *queue_position)),
+            _ => None,
+        })
+        .collect();
+    eprintln!("media_progress reports before media_ready: {reports:?}");
+    assert!(!reports.is_empty(), "no media_progress: {:?}", a.events);
+    assert!(reports.iter().all(|(p, _)| *p <= 100), "{reports:?}");
+    assert!(
+        reports.windows(2).all(|w| w[0].0 <= w[1].0),
+        "progress went back: {reports:?}"
+    );
+    assert!(
+        a.events[ready_at..]
+            .iter()
+            .all(|(_, e)| !matches!(e, GameEvent::MediaProgress { .. })),
+        "progress after the media was ready: {:?}",
+        a.events
+    );
 
     // The job carries the scene and node, is owned by the content owner, and completed.
     let (status, jobs) = ts.get("/api/v1/generations?limit=50", Some(&admin)).await;

@@ -217,6 +217,17 @@ async fn player_plays_the_demo_in_chromium() {
         at("pending:arrive") < at("media:arrive"),
         "pending before playing: {history}"
     );
+    // The server's figures reached the page while it waited (`MediaProgress`).
+    let progress = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|x| x.as_str().is_some_and(|h| h.starts_with("progress:")))
+        .unwrap_or_else(|| panic!("no progress in {history}"));
+    assert!(
+        at("pending:arrive") < progress && progress < at("media:arrive"),
+        "progress while pending: {history}"
+    );
     // The local provider's H.264/MP4, decoded by the browser.
     page.assert_video_plays("the generated clip").await;
     page.screenshot(&artifact_path("player-generated.png"))

@@ -127,7 +127,9 @@ fn replay(initial: &ProgressionView, events: &[(u64, GameEvent)]) -> Replayed {
                 r.choices.clear();
                 r.minigame = None;
             }
-            GameEvent::SessionStarted { .. }
+            // The figures of pending media: nothing a snapshot holds.
+            GameEvent::MediaProgress { .. }
+            | GameEvent::SessionStarted { .. }
             | GameEvent::Resumed { .. }
             | GameEvent::QuestUpdated { .. }
             | GameEvent::ObjectiveUpdated { .. }

@@ -159,6 +159,9 @@ function update(u) {
   } else if (name === 'PlaybackStep') {
     const steps = presentation?.playback?.Steps;
     if (steps !== undefined) presentation = { ...presentation, playback: { Steps: { ...steps, current: body.step } } };
+  } else if (name === 'MediaProgress') {
+    stage.mediaProgress(body);
+    hook.history.push(`progress:${body.progress}`);
   } else if (name === 'SessionEnded') {
     hook.ended = body.reason;
     hook.history.push(`ended:${body.reason}`);

@@ -36,6 +36,8 @@ export class Stage {
     this.playback = { mode: 'normal' };
     this.stepDone = false;
     this.pendingSince = null;
+    /** The server's last figures for the pending media (`MediaProgress`), or null. */
+    this.progress = null;
     this.layoutHooks = [];
     this.video.addEventListener('loadedmetadata', () => this.layout());
     this.still.addEventListener('load', () => this.layout());
@@ -61,6 +63,8 @@ export class Stage {
         this.clear();
         this.key = `pending:${nodeKey}`;
         this.pendingSince = performance.now();
+        this.progress = null;
+        $('pending-status').textContent = "Rendering this scene's video…";
         show($('pending'), true);
         this.onEvent('pending', position.node);
       }
@@ -172,12 +176,40 @@ export class Stage {
     return v.paused;
   }
 
+  /**
+   * The server's figures for the pending media of `scene`/`node` (a `MediaProgress`
+   * event): its place in the queue and expected start, or how far the render is.
+   */
+  mediaProgress({ scene, node, progress, queue_position, estimated_start_unix_ms }) {
+    if (this.key !== `pending:${scene}/${node}`) return;
+    this.progress = { progress, queue_position, estimated_start_unix_ms };
+    this.pendingTick();
+  }
+
   pendingTick() {
     if (this.pendingSince === null) return;
     const s = (performance.now() - this.pendingSince) / 1000;
-    $('pending-time').textContent = `${s.toFixed(0)} s`;
-    // No figure comes from the server: an easing bar that never reaches the end.
-    $('pending-bar').style.width = `${(100 * (1 - Math.exp(-s / 8))).toFixed(1)}%`;
+    const p = this.progress;
+    if (p === null) {
+      $('pending-time').textContent = `${s.toFixed(0)} s`;
+      // No figure from the server yet: an easing bar that never reaches the end.
+      $('pending-bar').style.width = `${(100 * (1 - Math.exp(-s / 8))).toFixed(1)}%`;
+      return;
+    }
+    if (p.queue_position !== null && p.queue_position !== undefined) {
+      $('pending-status').textContent = p.queue_position === 1
+        ? 'Waiting to render: next in line'
+        : `Waiting to render: place ${p.queue_position} in line`;
+      const eta = p.estimated_start_unix_ms;
+      $('pending-time').textContent = eta === null || eta === undefined
+        ? `${s.toFixed(0)} s`
+        : `starts in about ${Math.max(0, Math.round((Number(eta) - Date.now()) / 1000))} s`;
+      $('pending-bar').style.width = '0%';
+    } else {
+      $('pending-status').textContent = "Rendering this scene's video…";
+      $('pending-time').textContent = `${p.progress}% · ${s.toFixed(0)} s`;
+      $('pending-bar').style.width = `${p.progress}%`;
+    }
   }
 
   clear() {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use domain::narrative::scene::GenerationSpec;
 use domain::user::CONTENT_OWNER;
 use game::{GameHandle, MediaWanted};
-use generation::model::{Actor, JobStatus};
+use generation::model::{Actor, Generation, JobStatus};
 use generation::{GenerationEvent, GenerationService};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,11 @@ use uuid::Uuid;
 
 /// How long a failed spec is left alone before an entry may request it again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Progress is passed on when it moved by at least this many points …
+const PROGRESS_STEP: u8 = 10;
+/// … and at most this often (a change of queue place goes at once).
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 type Key = (String, String, String);
 
@@ -72,6 +77,7 @@ pub async fn run(
         specs: HashMap::new(),
         jobs: HashMap::new(),
         fallbacks: HashMap::new(),
+        progress: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -99,6 +105,8 @@ struct Tracker {
     jobs: HashMap<Uuid, Key>,
     /// The fallback media of the specs that name one.
     fallbacks: HashMap<Key, String>,
+    /// The last progress passed on per running job: (percent, queue place, when).
+    progress: HashMap<Uuid, (u8, Option<u32>, Instant)>,
 }
 
 impl Tracker {
@@ -218,8 +226,55 @@ impl Tracker {
         }
     }
 
-    /// Completion and failure of followed jobs (a cancel is a `job:failed` too).
+    /// Passes a followed job's progress (or its place in the queue) to the sessions
+    /// waiting in its nodes: the first report, then on a change of place, or of at least
+    /// [`PROGRESS_STEP`] points at most once per [`PROGRESS_EVERY`] (each is a durable
+    /// event of every such session).
+    fn report_progress(&mut self, job: &Generation) {
+        let Some(key) = self.jobs.get(&job.id) else {
+            return;
+        };
+        let percent = job.progress.unwrap_or(0.0).clamp(0.0, 100.0) as u8;
+        let place = job
+            .queue_position
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|_| job.status == JobStatus::Pending);
+        let send = match self.progress.get(&job.id) {
+            None => true,
+            Some((last, last_place, at)) => {
+                *last_place != place
+                    || (percent >= last.saturating_add(PROGRESS_STEP)
+                        && at.elapsed() >= PROGRESS_EVERY)
+            }
+        };
+        if !send {
+            return;
+        }
+        self.progress
+            .insert(job.id, (percent, place, Instant::now()));
+        let report = sim::MediaProgress {
+            operation: key.0.clone(),
+            prompt: key.1.clone(),
+            params: key.2.clone(),
+            progress: percent,
+            queue_position: place,
+            estimated_start_unix_ms: job
+                .estimated_start_at
+                .filter(|_| place.is_some())
+                .map(|t| t.timestamp_millis()),
+        };
+        if let Err(e) = self.game.media_progress(report) {
+            tracing::debug!(error = %e, "scene media: could not pass on progress");
+        }
+    }
+
+    /// Completion and failure of followed jobs (a cancel is a `job:failed` too), and
+    /// their progress.
     fn on_event(&mut self, ev: GenerationEvent) {
+        if let GenerationEvent::JobUpdated { generation } = &ev {
+            self.report_progress(generation);
+            return;
+        }
         let (id, status, asset, code) = match ev {
             GenerationEvent::JobCompleted { generation, asset } => {
                 (generation.id, JobStatus::Completed, Some(asset.id), None)
@@ -232,6 +287,7 @@ impl Tracker {
             ),
             _ => return,
         };
+        self.progress.remove(&id);
         if let Some(key) = self.jobs.remove(&id) {
             self.settle(key, id, status, asset, code.as_deref());
         }

@@ -650,6 +650,37 @@ export const SCHEMA: Schema = {
               "type": "u32"
             }
           ]
+        },
+        {
+          "index": 16,
+          "name": "MediaProgress",
+          "kind": "struct",
+          "fields": [
+            {
+              "name": "scene",
+              "type": "string"
+            },
+            {
+              "name": "node",
+              "type": "string"
+            },
+            {
+              "name": "progress",
+              "type": "u8"
+            },
+            {
+              "name": "queue_position",
+              "type": {
+                "option": "u32"
+              }
+            },
+            {
+              "name": "estimated_start_unix_ms",
+              "type": {
+                "option": "i64"
+              }
+            }
+          ]
         }
       ]
     },

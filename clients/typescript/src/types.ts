@@ -171,6 +171,13 @@ export type GameEvent =
   | { PlaybackStep: {
       node: string;
       step: number;
+    } }
+  | { MediaProgress: {
+      scene: string;
+      node: string;
+      progress: number;
+      queue_position: number | null;
+      estimated_start_unix_ms: Int64 | null;
     } };
 
 export interface Hotspot {

@@ -175,6 +175,10 @@ impl Bridge {
                 inbox.media.push(ready);
                 None
             }
+            Inbound::MediaProgress(progress) => {
+                inbox.media_progress.push(progress);
+                None
+            }
             Inbound::Unload { session } => {
                 self.request_unload(session);
                 None

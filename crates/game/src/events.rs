@@ -113,6 +113,19 @@ pub fn into_wire(event: Event) -> GameEvent {
             message,
         },
         Event::PlaybackStep { node, step } => GameEvent::PlaybackStep { node, step },
+        Event::MediaProgress {
+            scene,
+            node,
+            progress,
+            queue_position,
+            estimated_start_unix_ms,
+        } => GameEvent::MediaProgress {
+            scene,
+            node,
+            progress,
+            queue_position,
+            estimated_start_unix_ms,
+        },
         Event::MediaReady { scene, node, media } => GameEvent::MediaReady {
             scene,
             node,

@@ -58,4 +58,6 @@ pub(crate) enum Inbound {
     Unload { session: Uuid },
     /// Generated scene media is ready (world input).
     MediaReady(sim::MediaReady),
+    /// How far pending scene media has come (world input).
+    MediaProgress(sim::MediaProgress),
 }

@@ -39,4 +39,11 @@ impl GameHandle {
     pub fn media_ready(&self, ready: sim::MediaReady) -> Result<(), GameError> {
         self.send(Inbound::MediaReady(ready))
     }
+
+    /// How far the generation of a spec has come: sessions standing in a node with that
+    /// spec, its media still pending, get a `media_progress` event. The caller throttles
+    /// (each is a durable, sequenced event of every such session).
+    pub fn media_progress(&self, progress: sim::MediaProgress) -> Result<(), GameError> {
+        self.send(Inbound::MediaProgress(progress))
+    }
 }

@@ -58,7 +58,7 @@ pub const ALPN: &[u8] = b"pixsim/1";
 /// §14), a field appended to a server message or to an event. A client of any revision of
 /// a version works with a server of any other revision of it; the golden vectors
 /// (`golden/v{N}.json`) record the revision they were written at.
-pub const PROTOCOL_REVISION: u16 = 1;
+pub const PROTOCOL_REVISION: u16 = 2;
 
 /// Protocol version announced in `Hello` and `Welcome`. Version 1 (events inline, not
 /// length-delimited; no snapshot on join) is no longer spoken.

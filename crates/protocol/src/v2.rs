@@ -435,6 +435,21 @@ pub enum GameEvent {
         /// The step now playing.
         step: u32,
     },
+    /// Tag 16 (revision 2). How far the generation of the current node's pending media
+    /// has come (`media_pending`); sent as it moves (at most about once a second), until
+    /// [`GameEvent::MediaReady`].
+    MediaProgress {
+        /// Scene.
+        scene: String,
+        /// Node.
+        node: String,
+        /// Percent done, 0 to 100 (0 while queued).
+        progress: u8,
+        /// While queued: the place in the queue, 1 = the next job to start.
+        queue_position: Option<u32>,
+        /// While queued: when it is expected to start, Unix time in ms (server clock).
+        estimated_start_unix_ms: Option<i64>,
+    },
 }
 
 impl GameEvent {
@@ -457,6 +472,7 @@ impl GameEvent {
             GameEvent::Error { .. } => "error",
             GameEvent::MediaReady { .. } => "media_ready",
             GameEvent::PlaybackStep { .. } => "playback_step",
+            GameEvent::MediaProgress { .. } => "media_progress",
         }
     }
 }
@@ -725,7 +741,7 @@ pub const SERVER_MESSAGE_VARIANTS: [&str; 9] = [
 ];
 
 /// The [`GameEvent`] variants by tag (a receiver skips a tag beyond them).
-pub const GAME_EVENT_VARIANTS: [&str; 16] = [
+pub const GAME_EVENT_VARIANTS: [&str; 17] = [
     "SessionStarted",
     "Resumed",
     "NodeEntered",
@@ -742,6 +758,7 @@ pub const GAME_EVENT_VARIANTS: [&str; 16] = [
     "Error",
     "MediaReady",
     "PlaybackStep",
+    "MediaProgress",
 ];
 
 /// A [`GameEvent`] as [`ServerMessage::Event`] carries it. On the binary wire it is a
@@ -1195,14 +1212,17 @@ mod tests {
     /// The variant name tables match the enums' tags.
     #[test]
     fn variant_tables_match_the_tags() {
-        let ev = GameEvent::PlaybackStep {
+        let ev = GameEvent::MediaProgress {
+            scene: String::new(),
             node: String::new(),
-            step: 0,
+            progress: 0,
+            queue_position: None,
+            estimated_start_unix_ms: None,
         };
         let bytes = postcard::to_stdvec(&ev).unwrap_or_default();
         assert_eq!(bytes[0] as usize, GAME_EVENT_VARIANTS.len() - 1);
         let json = crate::to_json(&ev).unwrap_or_default();
-        assert!(json.starts_with(&format!("{{\"{}\"", GAME_EVENT_VARIANTS[15])));
+        assert!(json.starts_with(&format!("{{\"{}\"", GAME_EVENT_VARIANTS[16])));
         let msg = ServerMessage::Heartbeat { server_time_ms: 0 };
         let bytes = postcard::to_stdvec(&msg).unwrap_or_default();
         assert_eq!(bytes[0] as usize, SERVER_MESSAGE_VARIANTS.len() - 1);

@@ -140,8 +140,8 @@ pub use components::{Clock, MiniGameRun, RoundPhase};
 pub use minigame::{Input, MiniGame, MiniGames, Play, Turn};
 pub use present::progression as progression_view;
 pub use protocol::{
-    Choice, Command, EndReason, ErrorReason, Event, Hotspot, Media, MediaReady, Outcome, Playback,
-    PlaybackStep, Presentation, SessionId, SimCommand, SimEvent, WorldControl,
+    Choice, Command, EndReason, ErrorReason, Event, Hotspot, Media, MediaProgress, MediaReady,
+    Outcome, Playback, PlaybackStep, Presentation, SessionId, SimCommand, SimEvent, WorldControl,
 };
 pub use resources::{Inbox, Outbox, SessionIndex, SimConfig, Timer, Timers};
 pub use sessions::{Sessions, check_scene_start, clock, clocks};

@@ -181,6 +181,24 @@ pub struct MediaReady {
     pub asset: String,
 }
 
+/// World input: how far the generation of a spec's media has come. Sessions standing in
+/// a node with that spec, whose media is not ready yet, get [`Event::MediaProgress`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MediaProgress {
+    /// Operation of the spec.
+    pub operation: String,
+    /// Prompt of the spec.
+    pub prompt: String,
+    /// Parameters of the spec (canonical JSON text).
+    pub params: String,
+    /// Percent done, 0 to 100.
+    pub progress: u8,
+    /// While queued: 1 = the next job to start.
+    pub queue_position: Option<u32>,
+    /// While queued: when it is expected to start (Unix time, ms).
+    pub estimated_start_unix_ms: Option<i64>,
+}
+
 /// How a node's media plays, and the hotspots over it (the wire's `Presentation`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presentation {
@@ -434,6 +452,19 @@ pub enum Event {
         node: String,
         /// The media (an asset).
         media: Box<Media>,
+    },
+    /// How far the generation of the current node's pending media has come.
+    MediaProgress {
+        /// Scene.
+        scene: String,
+        /// Node.
+        node: String,
+        /// Percent done, 0 to 100.
+        progress: u8,
+        /// While queued: 1 = the next job to start.
+        queue_position: Option<u32>,
+        /// While queued: when it is expected to start (Unix time, ms).
+        estimated_start_unix_ms: Option<i64>,
     },
     /// Choices offered at the current node.
     ChoicesOffered {

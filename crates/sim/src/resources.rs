@@ -63,6 +63,8 @@ pub struct Inbox {
     pub reload: Option<Arc<Content>>,
     /// Generated media that became ready (from the generation pipeline).
     pub media: Vec<crate::protocol::MediaReady>,
+    /// How far the generation of pending media has come (from the generation pipeline).
+    pub media_progress: Vec<crate::protocol::MediaProgress>,
 }
 
 /// Assets generated for media specs: (operation, prompt, params) -> asset. Nodes with an

@@ -109,6 +109,7 @@ impl State {
             | GameEvent::Resumed { .. }
             | GameEvent::PlaybackStep { .. }
             | GameEvent::MediaReady { .. }
+            | GameEvent::MediaProgress { .. }
             | GameEvent::StateDelta { .. }
             | GameEvent::MiniGameResult { .. }
             | GameEvent::QuestUpdated { .. }
@@ -171,6 +172,7 @@ pub(super) fn replans(event: &GameEvent) -> bool {
         | GameEvent::Resumed { .. }
         | GameEvent::PlaybackStep { .. }
         | GameEvent::MediaReady { .. }
+        | GameEvent::MediaProgress { .. }
         | GameEvent::StateDelta { .. }
         | GameEvent::MiniGameResult { .. }
         | GameEvent::QuestUpdated { .. }

@@ -321,6 +321,19 @@ impl Player {
             GameEvent::MediaReady { scene, node, media } => {
                 self.media_ready(&scene, &node, &media, step);
             }
+            GameEvent::MediaProgress {
+                scene,
+                node,
+                progress,
+                queue_position,
+                ..
+            } => {
+                if self.scene.as_deref() == Some(scene.as_str())
+                    && self.node.as_deref() == Some(node.as_str())
+                {
+                    step.say(render::media_progress_line(progress, queue_position));
+                }
+            }
             GameEvent::ChoicesOffered { choices, .. } => self.offered(choices, now, step),
             GameEvent::StateDelta { changes } => {
                 for c in &changes {
@@ -501,6 +514,7 @@ impl Player {
             | GameEvent::NodeEntered { .. }
             | GameEvent::PlaybackStep { .. }
             | GameEvent::MediaReady { .. }
+            | GameEvent::MediaProgress { .. }
             | GameEvent::ChoicesOffered { .. }
             | GameEvent::StateDelta { .. }
             | GameEvent::MiniGamePrompt { .. }

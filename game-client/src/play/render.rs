@@ -77,6 +77,15 @@ pub(super) fn media_ready_line(rest_base: &str, media: &Media) -> String {
     format!("[media ready] {}", media_link(rest_base, media))
 }
 
+/// The line of pending media's progress: its place in the queue, or how far it is.
+pub(super) fn media_progress_line(progress: u8, queue_position: Option<u32>) -> String {
+    match queue_position {
+        Some(1) => "[media] queued: next to start".to_owned(),
+        Some(p) => format!("[media] queued: place {p} in line"),
+        None => format!("[media] generating… {progress}%"),
+    }
+}
+
 /// The line of a reflex round's result.
 pub(super) fn round_line(round: u32, hit: bool, reason: Option<&str>) -> String {
     match (hit, reason) {

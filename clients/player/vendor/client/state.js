@@ -146,6 +146,7 @@ export function applyEvent(s, e) {
             p.media_pending = false;
         }
     }
-    // SessionStarted, Resumed, MiniGameResult and Error change nothing a snapshot holds.
+    // SessionStarted, Resumed, MiniGameResult, Error and MediaProgress (the figures of
+    // pending media, for display) change nothing a snapshot holds.
 }
 //# sourceMappingURL=state.js.map

@@ -138,5 +138,6 @@ export function applyEvent(s: Snapshot, e: GameEvent): void {
       p.media_pending = false;
     }
   }
-  // SessionStarted, Resumed, MiniGameResult and Error change nothing a snapshot holds.
+  // SessionStarted, Resumed, MiniGameResult, Error and MediaProgress (the figures of
+  // pending media, for display) change nothing a snapshot holds.
 }

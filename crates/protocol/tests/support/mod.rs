@@ -3,4 +3,5 @@
 
 pub mod event_samples;
 pub mod revision1;
+pub mod revision2;
 pub mod samples;

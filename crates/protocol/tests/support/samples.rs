@@ -91,6 +91,7 @@ pub fn samples() -> Vec<(String, Sample)> {
         }),
     ));
     out.extend(super::revision1::samples());
+    out.extend(super::revision2::samples());
     out
 }
 

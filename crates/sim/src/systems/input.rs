@@ -11,10 +11,11 @@ use crate::resources::{Inbox, MediaLibrary, SessionIndex, SimConfig, SimContent,
 use crate::worlds::WorldTime;
 use crate::{choices, nodes, save};
 
-/// Records generated media and pushes it to the sessions standing in a node with that spec.
+/// Records generated media and pushes it to the sessions standing in a node with that
+/// spec; passes a pending spec's progress to them too.
 ///
-/// Media becomes ready rarely (once per spec), so this scans the sessions when it does; on
-/// every other tick it returns at once.
+/// Media becomes ready rarely (once per spec) and progress is throttled by the sender,
+/// so this scans the sessions when there is some; on every other tick it returns at once.
 pub(super) fn deliver_media(
     mut inbox: ResMut<Inbox>,
     mut library: ResMut<MediaLibrary>,
@@ -23,37 +24,15 @@ pub(super) fn deliver_media(
     sessions: Query<(&Position, &Phase)>,
     mut staging: ResMut<Staging>,
 ) {
-    if inbox.media.is_empty() {
+    if inbox.media.is_empty() && inbox.media_progress.is_empty() {
         return;
     }
     let ready = std::mem::take(&mut inbox.media);
+    let progress = std::mem::take(&mut inbox.media_progress);
     // Live sessions in id order (deterministic output), listed only if some node shows a
-    // ready spec.
+    // spec concerned.
     let mut ids: Option<Vec<(SessionId, Entity)>> = None;
-    for m in ready {
-        let key = (m.operation.clone(), m.prompt.clone(), m.params.clone());
-        if library.0.get(&key) == Some(&m.asset) {
-            continue;
-        }
-        library.0.insert(key, m.asset.clone());
-        // The nodes showing this spec (content is small; sessions may be many).
-        let targets: Vec<(&str, &str)> = content
-            .0
-            .scenes
-            .values()
-            .flat_map(|scene| scene.nodes.iter().map(move |n| (scene, n)))
-            .filter(|(_, n)| {
-                nodes::kind(&n.kind, |b| b.generates()).is_some_and(|g| {
-                    g.operation == m.operation
-                        && g.prompt == m.prompt
-                        && crate::protocol::spec_params(g) == m.params
-                })
-            })
-            .map(|(scene, n)| (scene.id.as_str(), n.id.as_str()))
-            .collect();
-        if targets.is_empty() {
-            continue;
-        }
+    let mut push = |targets: &[(&str, &str)], event: &dyn Fn(&str, &str) -> Event| {
         let ids = ids.get_or_insert_with(|| {
             let mut v: Vec<_> = index.0.iter().map(|(id, e)| (*id, *e)).collect();
             v.sort();
@@ -65,19 +44,69 @@ pub(super) fn deliver_media(
             };
             if *phase != Phase::Ended && targets.contains(&(pos.scene.as_str(), pos.node.as_str()))
             {
-                staging.events.push((
-                    *id,
-                    Event::MediaReady {
-                        scene: pos.scene.clone(),
-                        node: pos.node.clone(),
-                        media: Box::new(Media::Asset {
-                            asset: m.asset.clone(),
-                        }),
-                    },
-                ));
+                staging.events.push((*id, event(&pos.scene, &pos.node)));
             }
         }
+    };
+    for m in ready {
+        let key = (m.operation.clone(), m.prompt.clone(), m.params.clone());
+        if library.0.get(&key) == Some(&m.asset) {
+            continue;
+        }
+        library.0.insert(key, m.asset.clone());
+        let targets = spec_nodes(&content, &m.operation, &m.prompt, &m.params);
+        if targets.is_empty() {
+            continue;
+        }
+        push(&targets, &|scene, node| Event::MediaReady {
+            scene: scene.to_owned(),
+            node: node.to_owned(),
+            media: Box::new(Media::Asset {
+                asset: m.asset.clone(),
+            }),
+        });
     }
+    for p in progress {
+        // Progress of a spec already shown is stale.
+        if library.get(&p.operation, &p.prompt, &p.params).is_some() {
+            continue;
+        }
+        let targets = spec_nodes(&content, &p.operation, &p.prompt, &p.params);
+        if targets.is_empty() {
+            continue;
+        }
+        push(&targets, &|scene, node| Event::MediaProgress {
+            scene: scene.to_owned(),
+            node: node.to_owned(),
+            progress: p.progress.min(100),
+            queue_position: p.queue_position,
+            estimated_start_unix_ms: p.estimated_start_unix_ms,
+        });
+    }
+}
+
+/// The (scene, node) pairs whose media is this spec (content is small; sessions may be
+/// many).
+fn spec_nodes<'c>(
+    content: &'c SimContent,
+    operation: &str,
+    prompt: &str,
+    params: &str,
+) -> Vec<(&'c str, &'c str)> {
+    content
+        .0
+        .scenes
+        .values()
+        .flat_map(|scene| scene.nodes.iter().map(move |n| (scene, n)))
+        .filter(|(_, n)| {
+            nodes::kind(&n.kind, |b| b.generates()).is_some_and(|g| {
+                g.operation == operation
+                    && g.prompt == prompt
+                    && crate::protocol::spec_params(g) == params
+            })
+        })
+        .map(|(scene, n)| (scene.id.as_str(), n.id.as_str()))
+        .collect()
 }
 
 /// Swaps content; live sessions whose position no longer maps are aborted with a reason.
