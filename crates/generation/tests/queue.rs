@@ -368,6 +368,36 @@ async fn reclaim_when_expired(w: &generation::Worker) -> usize {
     }
 }
 
+/// Each attempt starts its progress from 0: a job requeued at 60% shows 0% when it is
+/// claimed again, not the first attempt's figure.
+#[tokio::test]
+async fn a_new_attempt_starts_its_progress_from_zero() {
+    let mut cfg = fast_config();
+    cfg.lease = Duration::from_millis(200);
+    let e = env_with(cfg, None).await;
+    let g = e.svc.create(e.user, t2v("local", "a tide")).await.unwrap();
+    let w1 = e.svc.worker_named("w1");
+    let job = w1.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(job.id(), g.id);
+    assert!(
+        store::generation::jobs::set_progress(e.svc.pool(), job.id(), job.attempt(), "w1", 0.6)
+            .await
+            .unwrap()
+    );
+    let seen = e.svc.get(e.user, g.id).await.unwrap();
+    assert_eq!(seen.progress, Some(60.0));
+    // The worker goes silent; its lease runs out and the job is claimed again.
+    let w2 = e.svc.worker_named("w2");
+    assert_eq!(reclaim_when_expired(&w2).await, 1);
+    let again = w2.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(again.attempt(), job.attempt() + 1);
+    let seen = e.svc.get(e.user, g.id).await.unwrap();
+    assert_eq!(
+        (seen.status, seen.progress),
+        (JobStatus::Processing, Some(0.0))
+    );
+}
+
 /// A stale attempt that lost its lease cannot complete the job (fencing).
 #[tokio::test]
 async fn stale_attempt_is_fenced() {

@@ -24,7 +24,7 @@ pub async fn claim(
         g: "UPDATE generations g SET status = 'processing', attempt = g.attempt + 1,
              lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
              heartbeat_at = now(), started_at = COALESCE(g.started_at, now()),
-             updated_at = now(), error_code = NULL, error_message = NULL
+             updated_at = now(), error_code = NULL, error_message = NULL, progress = NULL
          WHERE g.id IN (
              SELECT id FROM generations
              WHERE status = 'pending' AND scheduled_at <= now()
