@@ -4,7 +4,8 @@
 //!
 //! Delivery is at least once and in order per subject: [`claim`] hands out only the
 //! earliest pending message of each (endpoint, subject), leased until the attempt's end,
-//! and every result is fenced by the attempt number it was claimed with ([`record`]).
+//! and every result is fenced by the attempt number it was claimed with
+//! ([`record_many`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -214,33 +215,53 @@ pub struct AttemptResult {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
-/// Logs an attempt and moves its message on, unless the message was claimed again
-/// since (its lease ran out): then the attempt is only logged. Returns whether the
-/// message was updated.
-pub async fn record(pool: &PgPool, r: &AttemptResult) -> Result<bool, StoreError> {
+/// Logs attempts and moves their messages on, in one statement: a message claimed
+/// again since an attempt (its lease ran out) only gets that attempt logged. Returns
+/// how many messages moved on.
+pub async fn record_many(pool: &PgPool, results: &[AttemptResult]) -> Result<u64, StoreError> {
+    if results.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = results.iter().map(|r| r.message_id).collect();
+    let attempts: Vec<i32> = results.iter().map(|r| r.attempt).collect();
+    let started: Vec<DateTime<Utc>> = results.iter().map(|r| r.started_at).collect();
+    let durations: Vec<i32> = results.iter().map(|r| r.duration_ms).collect();
+    let codes: Vec<Option<i32>> = results.iter().map(|r| r.status_code).collect();
+    let errors: Vec<Option<String>> = results.iter().map(|r| r.error.clone()).collect();
+    let statuses: Vec<String> = results
+        .iter()
+        .map(|r| r.status.as_str().to_owned())
+        .collect();
+    let retries: Vec<Option<DateTime<Utc>>> = results.iter().map(|r| r.retry_at).collect();
     let done = sqlx::query!(
-        "WITH logged AS (
+        "WITH r AS (
+             SELECT * FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::int4[],
+                                  $5::int4[], $6::text[], $7::text[], $8::timestamptz[])
+                 AS r (message_id, attempt, started_at, duration_ms, status_code, error,
+                       status, retry_at)
+         ), logged AS (
              INSERT INTO webhook_attempts (message_id, attempt, started_at, duration_ms, status_code, error)
-             VALUES ($1, $2, $3, $4, $5, $6)
+             SELECT message_id, attempt, started_at, duration_ms, status_code, error FROM r
              ON CONFLICT DO NOTHING)
-         UPDATE webhook_messages
-         SET status = $7,
-             next_attempt_at = COALESCE($8, next_attempt_at),
-             delivered_at = CASE WHEN $7 = 'delivered' THEN now() END,
-             last_status = $5, last_error = $6
-         WHERE id = $1 AND attempts = $2 AND status = 'pending'",
-        r.message_id,
-        r.attempt,
-        r.started_at,
-        r.duration_ms,
-        r.status_code,
-        r.error,
-        r.status as _,
-        r.retry_at,
+         UPDATE webhook_messages m
+         SET status = r.status,
+             next_attempt_at = COALESCE(r.retry_at, m.next_attempt_at),
+             delivered_at = CASE WHEN r.status = 'delivered' THEN now() END,
+             last_status = r.status_code, last_error = r.error
+         FROM r
+         WHERE m.id = r.message_id AND m.attempts = r.attempt AND m.status = 'pending'",
+        &ids,
+        &attempts,
+        &started,
+        &durations,
+        &codes as &[Option<i32>],
+        &errors as &[Option<String>],
+        &statuses,
+        &retries as &[Option<DateTime<Utc>>],
     )
     .execute(pool)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.rows_affected())
 }
 
 /// A message as the delivery log shows it.

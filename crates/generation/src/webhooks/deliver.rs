@@ -24,6 +24,9 @@ const WRITE_BATCH: usize = 512;
 const CLAIM_BATCH: usize = 64;
 /// Longest error text kept per attempt.
 const MAX_ERROR_CHARS: usize = 300;
+/// Attempt results waiting to be recorded, and recorded per statement.
+const RECORD_QUEUE: usize = 4096;
+const RECORD_BATCH: usize = 256;
 
 impl GenerationService {
     /// Runs this process's webhook delivery until `shutdown` resolves: events of users
@@ -55,12 +58,16 @@ impl GenerationService {
                 }
             };
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let (results_tx, results_rx) = mpsc::channel(RECORD_QUEUE);
             let writer = tokio::spawn(write_outbox(shared.clone(), rx, stop_rx.clone()));
             let refresher = tokio::spawn(refresh_users(shared.clone(), stop_rx.clone()));
-            let dispatcher = tokio::spawn(dispatch(shared.clone(), client, stop_rx));
+            let recorder = tokio::spawn(record_results(shared.clone(), results_rx));
+            let dispatcher = tokio::spawn(dispatch(shared.clone(), client, results_tx, stop_rx));
             shutdown.await;
             let _ = stop_tx.send(true);
-            for t in [writer, refresher, dispatcher] {
+            // The dispatcher ends after its attempts in flight; then the recorder has
+            // every result (its channel closes) and ends once they are written.
+            for t in [writer, refresher, dispatcher, recorder] {
                 let _ = t.await;
             }
         }
@@ -152,6 +159,7 @@ async fn write_outbox(
 async fn dispatch(
     shared: Arc<Shared>,
     client: GuardedClient,
+    results: mpsc::Sender<AttemptResult>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let cfg = shared.cfg.webhooks.clone();
@@ -186,10 +194,13 @@ async fn dispatch(
                         };
                         let shared = shared.clone();
                         let client = client.clone();
+                        let results = results.clone();
                         tokio::spawn(async move {
-                            attempt(&shared, &client, m).await;
+                            let result = attempt(&shared, &client, m).await;
+                            // A full queue waits: attempts slow down to what the
+                            // database records.
+                            let _ = results.send(result).await;
                             drop(permit);
-                            shared.webhooks.wake.notify_one();
                         });
                     }
                 }
@@ -231,8 +242,26 @@ fn truncate(mut s: String) -> String {
     s
 }
 
-/// One attempt of one message: sign, POST, log, and move the message on.
-async fn attempt(shared: &Shared, client: &GuardedClient, m: ClaimedMessage) {
+/// Records attempt results in batches (one statement each), then wakes the dispatcher:
+/// a recorded delivery makes the next message of its subject due. A batch that fails
+/// is dropped: its messages' leases run out and they are tried again.
+async fn record_results(shared: Arc<Shared>, mut rx: mpsc::Receiver<AttemptResult>) {
+    let mut batch: Vec<AttemptResult> = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if let Err(e) = store_webhooks::record_many(&shared.pool, &batch).await {
+            tracing::warn!(
+                results = batch.len(),
+                "recording webhook attempts failed: {e}"
+            );
+        }
+        batch.clear();
+        shared.webhooks.wake.notify_one();
+    }
+}
+
+/// One attempt of one message: sign, POST, and the result to record (the message's
+/// next state).
+async fn attempt(shared: &Shared, client: &GuardedClient, m: ClaimedMessage) -> AttemptResult {
     let started_at = Utc::now();
     let t0 = Instant::now();
     let (status_code, error) = send(shared, client, &m).await;
@@ -264,7 +293,7 @@ async fn attempt(shared: &Shared, client: &GuardedClient, m: ClaimedMessage) {
             "webhook attempt failed"
         );
     }
-    let result = AttemptResult {
+    AttemptResult {
         message_id: m.id,
         attempt: m.attempt,
         started_at,
@@ -273,10 +302,6 @@ async fn attempt(shared: &Shared, client: &GuardedClient, m: ClaimedMessage) {
         error,
         status,
         retry_at,
-    };
-    if let Err(e) = store_webhooks::record(&shared.pool, &result).await {
-        // The lease runs out and the message is tried again.
-        tracing::warn!(message = %m.id, "recording a webhook attempt failed: {e}");
     }
 }
 
