@@ -30,7 +30,11 @@ async fn local_job_completes_with_asset() {
         ..
     } = done
     else {
-        panic!("{done:?}")
+        // Seen once in a clean-clone CI run (LeaseLost) and never here: say where the
+        // job stood, and what its submissions say, to find out why.
+        let now = e.svc.get(e.user, g.id).await;
+        let subs = e.svc.submissions(e.user, g.id).await;
+        panic!("{done:?}; the job now: {now:?}; its submissions: {subs:?}")
     };
     let g = e.svc.get(e.user, g.id).await.unwrap();
     assert_eq!(g.status, JobStatus::Completed);
