@@ -372,6 +372,48 @@ async fn reclaim_when_expired(w: &generation::Worker) -> usize {
     }
 }
 
+/// A heartbeat that lands just after the attempt's own completion was committed finds
+/// the job no longer processing; that is the attempt ending, not a lost lease: the
+/// outcome is `Completed` and the completion's events go out. (With a heartbeat every
+/// millisecond the race is hit on most jobs.)
+#[tokio::test]
+async fn a_heartbeat_after_the_completion_does_not_lose_the_attempt() {
+    let mut cfg = fast_config();
+    cfg.heartbeat = Duration::from_millis(1);
+    let fast = InstantProvider::new("fast", false, Duration::from_millis(5));
+    let reg = registry_with(&cfg, vec![fast]);
+    let e = env_with(cfg, Some(reg)).await;
+    let mut events = e.svc.subscribe();
+    let w = e.svc.worker_named("hb");
+    for i in 0..30 {
+        let g = e
+            .svc
+            .create(e.user, t2v("fast", &format!("race {i}")))
+            .await
+            .unwrap();
+        let done = w.try_execute_once().await.unwrap();
+        assert!(
+            matches!(
+                done,
+                Executed::Ran {
+                    outcome: Outcome::Completed { .. },
+                    ..
+                }
+            ),
+            "job {i}: {done:?}"
+        );
+        let seen = e.svc.get(e.user, g.id).await.unwrap();
+        assert_eq!(seen.status, JobStatus::Completed);
+    }
+    let mut completed = 0;
+    while let Ok(ev) = events.try_recv() {
+        if matches!(ev, generation::GenerationEvent::JobCompleted { .. }) {
+            completed += 1;
+        }
+    }
+    assert_eq!(completed, 30, "every completion announced");
+}
+
 /// Each attempt starts its progress from 0: a job requeued at 60% shows 0% when it is
 /// claimed again, not the first attempt's figure.
 #[tokio::test]

@@ -129,6 +129,18 @@ struct Chores {
     last_reconcile: Option<Instant>,
 }
 
+/// Whether a job that left `processing` under its current attempt was ended by that
+/// attempt itself (completed; failed or requeued with the attempt's own error code) and
+/// not by a reclaim of its expired lease (which leaves no code, or `lease_expired`) or a
+/// cancel.
+fn ended_by_attempt(status: JobStatus, error_code: Option<&str>) -> bool {
+    match status {
+        JobStatus::Completed => true,
+        JobStatus::Failed | JobStatus::Pending => error_code.is_some_and(|c| c != "lease_expired"),
+        JobStatus::Processing | JobStatus::Paused | JobStatus::Cancelled => false,
+    }
+}
+
 impl Worker {
     pub(crate) fn new(shared: Arc<Shared>, id: Option<String>) -> Self {
         let id = id.unwrap_or_else(|| {
@@ -354,13 +366,28 @@ impl Worker {
         }
     }
 
+    /// Keeps the attempt's lease until it is lost (another attempt took the job, or it
+    /// was cancelled). The attempt's own end also takes the job out of `processing`,
+    /// committed a moment before the attempt learns of it (the completion goes through
+    /// a batch): a heartbeat landing in between must not end the attempt, or its end
+    /// would be reported as a lost lease and its events never sent. So a job found
+    /// ended by this attempt ([`ended_by_attempt`]) keeps this future pending, and the
+    /// attempt ends on its own.
     async fn heartbeat_until_lost(&self, id: Uuid, attempt: i32) {
         let cfg = &self.shared.cfg;
         loop {
             tokio::time::sleep(cfg.heartbeat).await;
             match jobs::heartbeat(&self.shared.pool, id, attempt, &self.id, cfg.lease).await {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) => match jobs::get(&self.shared.pool, id).await {
+                    Ok(now)
+                        if now.attempt == attempt
+                            && ended_by_attempt(now.status, now.error_code.as_deref()) =>
+                    {
+                        std::future::pending::<()>().await
+                    }
+                    _ => return,
+                },
                 Err(e) => tracing::warn!(job_id = %id, "heartbeat failed: {e}"),
             }
         }
