@@ -62,6 +62,17 @@ fn to_budget(r: BudgetRow) -> Result<CreditBudget, GenerationError> {
     })
 }
 
+/// A budget's scope id as stored: a user id in its canonical form, so that jobs (which
+/// store a uuid) match it however it was written; a world id as it is.
+fn canonical_id(scope: BudgetScope, scope_id: &str) -> String {
+    match scope {
+        BudgetScope::User => uuid::Uuid::parse_str(scope_id)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| scope_id.to_owned()),
+        BudgetScope::World => scope_id.to_owned(),
+    }
+}
+
 fn admin_only(actor: Actor) -> Result<(), GenerationError> {
     if actor.is_admin {
         Ok(())
@@ -108,13 +119,7 @@ impl GenerationService {
         if !issues.is_empty() {
             return Err(GenerationError::InvalidParameters(issues.0));
         }
-        // A user id in its canonical form, so jobs (which store a uuid) match it.
-        let id = match scope {
-            BudgetScope::User => uuid::Uuid::parse_str(scope_id)
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            BudgetScope::World => scope_id.to_owned(),
-        };
+        let id = canonical_id(scope, scope_id);
         let row = budgets::set(
             &self.shared.pool,
             scope.as_str(),
@@ -136,12 +141,7 @@ impl GenerationService {
         scope_id: &str,
     ) -> Result<(), GenerationError> {
         admin_only(actor)?;
-        let id = match scope {
-            BudgetScope::User => uuid::Uuid::parse_str(scope_id)
-                .map(|u| u.to_string())
-                .unwrap_or_else(|_| scope_id.to_owned()),
-            BudgetScope::World => scope_id.to_owned(),
-        };
+        let id = canonical_id(scope, scope_id);
         let found = budgets::delete(&self.shared.pool, scope.as_str(), &id).await?;
         self.shared.budgets.invalidate().await;
         if found {
