@@ -284,9 +284,12 @@ async fn quic_plays_the_demo_to_each_ending() {
         p
     };
     let success = async {
-        // Crack the vault, toast with Mara, and the epilogue returns to the win.
+        // Crack the vault, toast with Mara, watch the dawn, and the epilogue returns to
+        // the win.
         let mut p = to_toast(&ts, &token).await;
         p.choose("cheers").await;
+        p.wait_for("dawn", node("dawn")).await;
+        p.choose("dawn_next").await;
         assert_eq!(p.wait_end().await, "success");
         assert!(p.saw(|e| matches!(e, GameEvent::LevelUp { .. })));
         assert!(p.saw(|e| matches!(e, GameEvent::SceneUnlocked { scene } if scene == "epilogue")));

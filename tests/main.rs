@@ -25,6 +25,7 @@ mod metrics;
 mod openapi;
 mod play;
 mod player;
+mod pregen;
 mod providers;
 mod quic;
 mod register_storm;

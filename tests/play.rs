@@ -228,11 +228,14 @@ fn current_menu(seen: &[String]) -> Vec<(usize, String)> {
 }
 
 /// Lines that tell the story (dialogue, media): in the demo each is seen once per
-/// play-through, so each must be printed once.
+/// play-through, so each must be printed once. (A pending generation's status line,
+/// `[media] generating…`, is the same for every generation node the player passes.)
 fn story_lines(seen: &[String]) -> Vec<&String> {
     seen.iter()
         .filter(|l| {
-            l.starts_with("mara: ") || l.starts_with("player: ") || l.starts_with("[media]")
+            l.starts_with("mara: ")
+                || l.starts_with("player: ")
+                || (l.starts_with("[media]") && !l.starts_with("[media] generating"))
         })
         .collect()
 }

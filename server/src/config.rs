@@ -86,6 +86,14 @@ pub struct GenerationConfig {
     /// `/health` probes each provider's reachability at most this often (seconds; the
     /// answer is reused meanwhile); 0 (or less) turns the probes off.
     pub provider_probe_secs: f64,
+    /// Scene media is generated ahead of the players: when a session comes within this
+    /// many steps (moves the player makes) of a generation node whose media does not
+    /// exist, its job is created at `pregenerate_priority`. 0 turns it off (only an
+    /// entry into the node asks).
+    pub pregenerate_steps: u32,
+    /// The queue priority (0–10; ordinary jobs have 5) of scene media made ahead; the
+    /// first entry into the node raises it to the spec's own.
+    pub pregenerate_priority: i16,
 }
 
 impl GenerationConfig {
@@ -124,6 +132,8 @@ impl Default for GenerationConfig {
             max_upload_bytes: 100 * 1024 * 1024,
             content_filtered_retries: 1,
             provider_probe_secs: 30.0,
+            pregenerate_steps: 2,
+            pregenerate_priority: 1,
         }
     }
 }

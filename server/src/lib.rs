@@ -132,7 +132,7 @@ impl Server {
             .with_context(|| format!("binding HTTP on {}", cfg.http.addr))?;
         let http_addr = listener.local_addr()?;
 
-        let (generation, workers) =
+        let (generation, workers, media_metrics) =
             start::generation(&cfg, &pool, &auth, &core.game, &shutdown).await?;
         let game_ws = start::game_ws(&cfg, &core.game, &auth, &shutdown)?;
         let edges = start::Edges {
@@ -144,6 +144,7 @@ impl Server {
                 .map(|s| webtransport_channel::api_parts(&cfg, s)),
             generation,
             game_ws,
+            media_metrics,
         };
         let state = start::app_state(&cfg, &pool, &core, edges);
         let app = api::router(state.clone());

@@ -172,7 +172,11 @@ pub(crate) async fn generation(
     auth: &auth::AuthService,
     game_handle: &::game::GameHandle,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(generation::GenerationService, Vec<JoinHandle<()>>)> {
+) -> anyhow::Result<(
+    generation::GenerationService,
+    Vec<JoinHandle<()>>,
+    api::MetricsSource,
+)> {
     let generation = generation_service(cfg, pool.clone())?;
     let sealed = generation
         .seal_stored_keys()
@@ -200,15 +204,25 @@ pub(crate) async fn generation(
     ));
     // Scene media: generation specs of nodes players enter become jobs, and their
     // assets are pushed into the simulation.
-    if let Some(wanted) = game_handle.take_media_requests() {
+    let metrics = Arc::new(media::metrics::MediaMetrics::default());
+    if let (Some(wanted), Some(moves)) = (
+        game_handle.take_media_requests(),
+        game_handle.take_whereabouts(),
+    ) {
         workers.push(tokio::spawn(media::run(
             game_handle.clone(),
             generation.clone(),
             wanted,
+            moves,
+            media::Ahead {
+                steps: cfg.generation.pregenerate_steps,
+                priority: cfg.generation.pregenerate_priority,
+            },
+            Arc::clone(&metrics),
             shutdown.clone(),
         )));
     }
-    Ok((generation, workers))
+    Ok((generation, workers, metrics.source()))
 }
 
 /// The parts at the edge the API's state holds besides the core.
@@ -219,6 +233,8 @@ pub(crate) struct Edges<'a> {
     pub(crate) webtransport: Option<crate::webtransport_channel::ApiParts>,
     pub(crate) generation: generation::GenerationService,
     pub(crate) game_ws: channel::Channel,
+    /// Scene media's figures (pre-generation, waits).
+    pub(crate) media_metrics: api::MetricsSource,
 }
 
 /// What every HTTP handler may reach.
@@ -252,6 +268,7 @@ pub(crate) fn app_state(
                 adapters::log_metrics(),
                 adapters::generation_metrics(pool.clone()),
                 adapters::webhook_metrics(edges.generation.clone()),
+                edges.media_metrics.clone(),
                 game::metrics(&core.game),
                 adapters::ws_metrics(edges.game_ws.stats()),
             ]

@@ -53,6 +53,7 @@ impl GamePlugin {
                 later: Vec::new(),
                 rest: Vec::new(),
                 snapshots: Vec::new(),
+                moves: crate::Whereabouts::new(),
             })),
         }
     }
@@ -137,6 +138,8 @@ struct Bridge {
     rest: Vec<SessionId>,
     /// Snapshot requests of this tick, answered once its events are numbered.
     snapshots: Vec<(SessionId, oneshot::Sender<SnapshotReply>)>,
+    /// Where sessions moved, not yet reported ([`crate::Whereabouts`]).
+    moves: crate::Whereabouts,
 }
 
 fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
@@ -305,6 +308,7 @@ fn bridge_out(
 ) {
     let bridge = &mut *bridge;
     publish_clock(bridge, sessions.clocks(), sim_cfg.tick_ms);
+    report_moves(bridge);
     for (id, last) in outbox.ended.drain(..) {
         if let Some(ts) = bridge.sessions.get_mut(&id) {
             ts.final_view = crate::snapshot::final_view_json(last);
@@ -338,10 +342,38 @@ fn bridge_out(
     }
     let mut pending = out_rest(bridge, &mut out, later);
     answer_snapshots(bridge, out.sessions, &mut pending);
+    let tracking = bridge.shared.whereabouts_taken.load(Ordering::Relaxed);
     for id in out.gone {
         bridge.sessions.remove(&id);
+        if tracking {
+            bridge.moves.insert(id.0, None);
+        }
     }
+    report_moves(bridge);
     hand_over(&bridge.shared, pending, false);
+}
+
+/// Sends the moves recorded so far to the media task, unless its queue is full: then
+/// they stay, merge with later ones and go at the end of a later tick (or its start, when
+/// it has nothing else to do).
+fn report_moves(bridge: &mut Bridge) {
+    if bridge.moves.is_empty() {
+        return;
+    }
+    match bridge
+        .shared
+        .whereabouts
+        .try_send(std::mem::take(&mut bridge.moves))
+    {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(moves)) => bridge.moves = moves,
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            bridge
+                .shared
+                .whereabouts_taken
+                .store(false, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Answers this tick's snapshot requests with the sessions' views after the tick, every
@@ -487,6 +519,13 @@ fn out_event(bridge: &mut Bridge, ev: sim::SimEvent, pending: &mut crate::Pendin
     }
     if matches!(ev.event, Event::Saved { .. }) {
         return;
+    }
+    if let Event::NodeEntered { scene, node, .. } = &ev.event
+        && bridge.shared.whereabouts_taken.load(Ordering::Relaxed)
+    {
+        bridge
+            .moves
+            .insert(ev.session.0, Some((scene.clone(), node.clone())));
     }
     if let Event::NodeEntered {
         scene,

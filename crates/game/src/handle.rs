@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::media::MEDIA_QUEUE;
+use crate::media::{MEDIA_QUEUE, WHEREABOUTS_QUEUE};
 use crate::{
     CommandOutcome, ContentCell, DurabilityMetrics, GameConfig, GameError, GamePlugin, Inbound,
     LiveSession, Shared, Slot, events, persist,
@@ -94,6 +94,7 @@ impl GameHandle {
     pub fn new(pool: PgPool, content: ContentCell, cfg: GameConfig) -> Game {
         let (tx, rx) = mpsc::channel(cfg.inbound_capacity.max(1));
         let (media_wanted, media_requests) = mpsc::channel(MEDIA_QUEUE);
+        let (whereabouts, whereabouts_rx) = mpsc::channel(WHEREABOUTS_QUEUE);
         let shared = Arc::new(Shared {
             sessions: Mutex::new(HashMap::new()),
             slot: Slot::new(),
@@ -103,6 +104,9 @@ impl GameHandle {
             evictions: AtomicU64::new(0),
             media_wanted,
             media_requests: Mutex::new(Some(media_requests)),
+            whereabouts,
+            whereabouts_rx: Mutex::new(Some(whereabouts_rx)),
+            whereabouts_taken: AtomicBool::new(false),
             metrics: DurabilityMetrics::default(),
             applied_through: AtomicI64::new(0),
         });

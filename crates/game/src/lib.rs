@@ -73,7 +73,7 @@ pub use error::GameError;
 pub use handle::{Game, GameHandle, SessionSummary};
 pub use inbound::CommandOutcome;
 pub use live::{Attachment, Delivered, Gap, LiveSession, Subscription};
-pub use media::MediaWanted;
+pub use media::{MediaWanted, Whereabouts};
 pub use persist::{Persister, PersisterTask};
 pub use snapshot::{Joined, view_into_wire};
 

@@ -1,7 +1,13 @@
 //! Scene media wiring: the tick asks for media a session was shown as a generation spec
 //! ([`MediaWanted`]); the server's media task answers with [`GameHandle::media_ready`].
+//! It also tells that task where sessions stand ([`Whereabouts`]), so media can be
+//! generated ahead of the players who approach it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::{GameError, GameHandle, Inbound};
 
@@ -21,6 +27,15 @@ pub struct MediaWanted {
     pub params: String,
 }
 
+/// Where sessions moved since the last report, the latest per session: the `(scene,
+/// node)` a session entered, or `None` for a session done with (ended, or unloaded from
+/// the tick). Sent at most once per tick; while the receiver lags, moves accumulate
+/// (one entry per session) and go with a later tick, so none is lost.
+pub type Whereabouts = HashMap<Uuid, Option<(String, String)>>;
+
+/// Whereabouts reports waiting for the receiver.
+pub(crate) const WHEREABOUTS_QUEUE: usize = 8;
+
 /// Pending media requests beyond which new ones are dropped (the next entry asks again).
 pub(crate) const MEDIA_QUEUE: usize = 256;
 
@@ -32,6 +47,21 @@ impl GameHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
+    }
+
+    /// The stream of [`Whereabouts`]; `None` after the first call. The tick records
+    /// moves only once it was taken.
+    pub fn take_whereabouts(&self) -> Option<mpsc::Receiver<Whereabouts>> {
+        let rx = self
+            .shared
+            .whereabouts_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if rx.is_some() {
+            self.shared.whereabouts_taken.store(true, Ordering::Release);
+        }
+        rx
     }
 
     /// Hands generated scene media to the simulation: sessions standing in a node with

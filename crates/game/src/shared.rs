@@ -2,13 +2,13 @@
 //! registry, the slot, the clock, the durability metrics), with eviction's sweep.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::{ClockSample, GameConfig, LiveSession, MediaWanted, Slot};
+use crate::{ClockSample, GameConfig, LiveSession, MediaWanted, Slot, Whereabouts};
 
 pub(crate) struct Shared {
     pub(crate) sessions: Mutex<HashMap<Uuid, Arc<LiveSession>>>,
@@ -24,6 +24,12 @@ pub(crate) struct Shared {
     pub(crate) media_wanted: mpsc::Sender<MediaWanted>,
     /// Their receiver, until the server takes it.
     pub(crate) media_requests: Mutex<Option<mpsc::Receiver<MediaWanted>>>,
+    /// Where sessions moved, once per tick (never waits: `try_send`).
+    pub(crate) whereabouts: mpsc::Sender<Whereabouts>,
+    /// Its receiver, until the server takes it …
+    pub(crate) whereabouts_rx: Mutex<Option<mpsc::Receiver<Whereabouts>>>,
+    /// … which it did: the tick records moves.
+    pub(crate) whereabouts_taken: AtomicBool,
     pub(crate) metrics: DurabilityMetrics,
     /// Every logged batch up to this id is applied to the tables.
     pub(crate) applied_through: AtomicI64,

@@ -52,6 +52,9 @@ pub mod worker;
 #[cfg(feature = "fakes")]
 pub mod fakes;
 
+/// The queue priority of a job that names none (0–10, higher first).
+pub const DEFAULT_PRIORITY: i16 = 5;
+
 pub use cluster::RedisBridge;
 pub use config::PipelineConfig;
 pub use error::GenerationError;

@@ -625,6 +625,7 @@ async fn create_from_scene_spec() {
             e.user,
             &spec,
             serde_json::json!({"scene": "s1", "node": "n1"}),
+            None,
         )
         .await
         .unwrap();
@@ -636,7 +637,7 @@ async fn create_from_scene_spec() {
     // Without a key, the same spec again is another job while the first is pending…
     let again = e
         .svc
-        .create_from_spec(e.user, &spec, serde_json::json!({}))
+        .create_from_spec(e.user, &spec, serde_json::json!({}), None)
         .await
         .unwrap();
     assert_ne!(again.id, g.id);
@@ -644,7 +645,7 @@ async fn create_from_scene_spec() {
     while e.svc.worker().try_execute_once().await.unwrap() != Executed::EmptyQueue {}
     let reused = e
         .svc
-        .create_from_spec(e.user, &spec, serde_json::json!({}))
+        .create_from_spec(e.user, &spec, serde_json::json!({}), None)
         .await
         .unwrap();
     assert_eq!(reused.status, JobStatus::Completed);
@@ -661,16 +662,92 @@ async fn create_from_scene_spec() {
     keyed.params.insert("seed".into(), serde_json::json!(43));
     let k1 = e
         .svc
-        .create_from_spec(e.user, &keyed, serde_json::json!({}))
+        .create_from_spec(e.user, &keyed, serde_json::json!({}), None)
         .await
         .unwrap();
     let k2 = e
         .svc
-        .create_from_spec(e.user, &keyed, serde_json::json!({}))
+        .create_from_spec(e.user, &keyed, serde_json::json!({}), None)
         .await
         .unwrap();
     assert_eq!(k1.id, k2.id);
     assert_eq!(k1.idempotency_key.as_deref(), Some("scene:s1:n1"));
+}
+
+#[tokio::test]
+async fn a_job_made_ahead_is_raised_and_cancelled_only_while_it_has_not_started() {
+    let e = env().await;
+    let spec: domain::narrative::scene::GenerationSpec =
+        serde_json::from_value(serde_json::json!({
+            "operation": "text_to_video",
+            "prompt": "the harbour at dawn",
+            "params": {"duration": 1}
+        }))
+        .unwrap();
+    // Made ahead at a low priority; an ordinary job created later goes first.
+    let ahead = e
+        .svc
+        .create_from_spec(e.user, &spec, serde_json::json!({}), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(ahead.priority, 1);
+    let other = e
+        .svc
+        .create(e.user, t2v("local", "ordinary"))
+        .await
+        .unwrap();
+    let placed = e.svc.get(e.user, ahead.id).await.unwrap();
+    assert_eq!(placed.queue_position, Some(2), "behind the ordinary job");
+
+    // Raised: it goes first; raising never lowers.
+    let raised = e
+        .svc
+        .raise_priority(e.user, ahead.id, generation::DEFAULT_PRIORITY + 1)
+        .await
+        .unwrap()
+        .expect("raised while pending");
+    assert_eq!(raised.priority, generation::DEFAULT_PRIORITY + 1);
+    assert_eq!(raised.queue_position, Some(1));
+    assert!(
+        e.svc
+            .raise_priority(e.user, ahead.id, 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Cancelled while pending: nothing charged, the reason kept.
+    let cancelled = e
+        .svc
+        .cancel_unstarted(e.user, ahead.id, "unreachable", "no player can reach it")
+        .await
+        .unwrap()
+        .expect("cancelled while pending");
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.error_code.as_deref(), Some("unreachable"));
+    assert_eq!(cancelled.credits_charged, 0);
+    // A job that ran is neither raised nor cancelled.
+    while e.svc.worker().try_execute_once().await.unwrap() != Executed::EmptyQueue {}
+    let done = e.svc.get(e.user, other.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(
+        e.svc
+            .cancel_unstarted(e.user, other.id, "unreachable", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        e.svc
+            .raise_priority(e.user, other.id, 9)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        e.svc.get(e.user, other.id).await.unwrap().status,
+        JobStatus::Completed
+    );
 }
 
 #[tokio::test]

@@ -268,7 +268,7 @@ impl GenerationService {
             inputs: serde_json::to_value(&c.inputs)
                 .map_err(|e| GenerationError::Conflict(e.to_string()))?,
             params_hash: c.hash.clone(),
-            priority: req.priority.unwrap_or(5),
+            priority: req.priority.unwrap_or(crate::DEFAULT_PRIORITY),
             scheduled_at: req.scheduled_at,
             idempotency_key: req.idempotency_key.clone(),
             force_new: req.force_new,
@@ -321,14 +321,19 @@ impl GenerationService {
     /// `params`, which may also name `provider`, `priority`, `idempotency_key` and
     /// `inputs`; see [`spec_request`]). `metadata` travels with the job and its events
     /// (e.g. scene and node ids).
+    /// `priority` replaces the spec's own (e.g. lower, for media made ahead of need).
     pub async fn create_from_spec(
         &self,
         actor: Actor,
         spec: &domain::narrative::scene::GenerationSpec,
         metadata: serde_json::Value,
+        priority: Option<i16>,
     ) -> Result<Generation, GenerationError> {
         let mut req = spec_request(spec)?;
         req.metadata = Some(metadata);
+        if priority.is_some() {
+            req.priority = priority;
+        }
         self.create(actor, req).await
     }
 
@@ -452,6 +457,50 @@ impl GenerationService {
     /// finishes meanwhile.
     pub async fn cancel(&self, actor: Actor, id: Uuid) -> Result<Generation, GenerationError> {
         self.transition(actor, id, Transition::Cancel).await
+    }
+
+    /// pending or paused → cancelled with `code` and `message`, only if it has not
+    /// started (so nothing is charged and no provider is involved); `Ok(None)` when it
+    /// started or ended meanwhile, and is left alone. For the server's own jobs, e.g.
+    /// scene media generated ahead of players that no player can reach anymore.
+    pub async fn cancel_unstarted(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        code: &str,
+        message: &str,
+    ) -> Result<Option<Generation>, GenerationError> {
+        self.visible_job(actor, id).await?;
+        let Some(row) = jobs::cancel_unstarted(&self.shared.pool, id, code, message).await? else {
+            return Ok(None);
+        };
+        let g: Generation = row.try_into()?;
+        self.shared.emit(GenerationEvent::JobFailed {
+            generation: g.clone(),
+        });
+        Ok(Some(g))
+    }
+
+    /// Raises a job that has not started to `priority` (0–10; never lowers it), which
+    /// moves it ahead in the queue; `Ok(None)` when it started, ended or already stands
+    /// that high.
+    pub async fn raise_priority(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        priority: i16,
+    ) -> Result<Option<Generation>, GenerationError> {
+        self.visible_job(actor, id).await?;
+        let Some(row) = jobs::raise_priority(&self.shared.pool, id, priority.clamp(0, 10)).await?
+        else {
+            return Ok(None);
+        };
+        let mut g: Generation = row.try_into()?;
+        self.place(std::slice::from_mut(&mut g)).await?;
+        self.shared.emit(GenerationEvent::JobUpdated {
+            generation: g.clone(),
+        });
+        Ok(Some(g))
     }
 
     /// pending → paused.

@@ -325,6 +325,54 @@ pub async fn transition(pool: &PgPool, id: Uuid, t: Transition) -> Result<JobRow
     }
 }
 
+/// Cancels a job that has not started (pending or paused: nothing was charged) with
+/// `code` and `message`; `None` when it has started or ended meanwhile, which the
+/// caller leaves alone.
+pub async fn cancel_unstarted(
+    pool: &PgPool,
+    id: Uuid,
+    code: &str,
+    message: &str,
+) -> Result<Option<JobRow>, StoreError> {
+    Ok(job_query!(
+        "WITH g AS (
+             SELECT id, account_id, account_reserved FROM generations WHERE id = $1
+             AND status IN ('pending', 'paused') FOR UPDATE
+         ), rel AS (
+             UPDATE provider_accounts a SET current_jobs = GREATEST(a.current_jobs - 1, 0)
+             FROM g WHERE a.id = g.account_id AND g.account_reserved
+         )
+         UPDATE generations SET status = 'cancelled', lease_owner = NULL,
+             lease_expires_at = NULL, account_reserved = false, completed_at = now(),
+             error_code = $2, error_message = $3, updated_at = now()
+         WHERE id IN (SELECT id FROM g) RETURNING ",
+        "",
+        id,
+        code,
+        message,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Raises a job that has not started to `priority` (never lowers it); `None` when it
+/// has started, ended, or already stands at least that high.
+pub async fn raise_priority(
+    pool: &PgPool,
+    id: Uuid,
+    priority: i16,
+) -> Result<Option<JobRow>, StoreError> {
+    Ok(job_query!(
+        "UPDATE generations SET priority = $2, updated_at = now()
+         WHERE id = $1 AND status IN ('pending', 'paused') AND priority < $2 RETURNING ",
+        "",
+        id,
+        priority,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Cancels, with error code `deadline_exceeded`, the jobs whose `deadline_at` has
 /// passed: every pending or paused one (never started, so nothing was charged), and the
 /// processing ones whose provider is in `cancellable` (a provider with a call to stop a
