@@ -423,7 +423,7 @@ async fn an_uploaded_video_is_probed_from_its_boxes_and_gets_a_poster_thumbnail(
     t.stop().await;
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn ws_url(t: &TestServer, query: &str) -> String {
     format!(
@@ -432,7 +432,7 @@ fn ws_url(t: &TestServer, query: &str) -> String {
     )
 }
 
-async fn ws_with_query(t: &TestServer, token: &str) -> Ws {
+pub(crate) async fn ws_with_query(t: &TestServer, token: &str) -> Ws {
     let (ws, res) = tokio_tungstenite::connect_async(ws_url(t, &format!("?token={token}")))
         .await
         .unwrap();
@@ -449,7 +449,7 @@ async fn ws_with_header(t: &TestServer, token: &str) -> Ws {
 }
 
 /// The next JSON text frame (control frames skipped); panics after 30 s.
-async fn next_event(ws: &mut Ws) -> Value {
+pub(crate) async fn next_event(ws: &mut Ws) -> Value {
     let deadline = Duration::from_secs(30);
     loop {
         let msg = tokio::time::timeout(deadline, ws.next())

@@ -1139,6 +1139,18 @@ async fn queue_positions_count_down_with_two_workers_busy() {
     })
     .await;
     let me = t.user("gen-queue@example.com").await;
+    // The WebSocket stream, read throughout: places are announced as they change.
+    let mut ws = crate::assets::ws_with_query(&t, &me).await;
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => return events,
+                ev = crate::assets::next_event(&mut ws) => events.push(ev),
+            }
+        }
+    });
     let mut ids = Vec::new();
     for i in 0..5 {
         let job = create(&t, &me, long_local_job(&format!("queue {i}"), 10)).await;
@@ -1219,5 +1231,22 @@ async fn queue_positions_count_down_with_two_workers_busy() {
     assert!(
         last_positions.first() >= Some(&3) && last_positions.last() == Some(&1),
         "the last job did not count down from 3 to 1: {last_positions:?}"
+    );
+    // Over the WebSocket, without polling: the last job's place came down to 1 in
+    // `job:updated` events, never going up.
+    let _ = stop_tx.send(());
+    let events = reader.await.unwrap();
+    let places: Vec<i64> = events
+        .iter()
+        .filter(|e| e["type"] == "job:updated" && e["generation"]["id"] == last.as_str())
+        .filter_map(|e| e["generation"]["queue_position"].as_i64())
+        .collect();
+    assert!(
+        places.windows(2).all(|w| w[0] >= w[1]),
+        "the place went up: {places:?}"
+    );
+    assert!(
+        places.len() >= 2 && places.last() == Some(&1),
+        "the WebSocket did not count down to 1: {places:?}"
     );
 }

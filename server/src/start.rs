@@ -202,6 +202,11 @@ pub(crate) async fn generation(
     workers.push(tokio::spawn(
         generation.run_webhooks(shutdown.clone().cancelled_owned()),
     ));
+    // Queue places: announced as they change (WebSocket streams, players waiting).
+    workers.push(tokio::spawn(generation.run_queue_places(
+        Duration::from_secs(1),
+        shutdown.clone().cancelled_owned(),
+    )));
     // Scene media: generation specs of nodes players enter become jobs, and their
     // assets are pushed into the simulation.
     let metrics = Arc::new(media::metrics::MediaMetrics::default());

@@ -69,6 +69,11 @@ impl Shared {
         let _ = self.events.send(ev);
     }
 
+    /// Emits an event to this process's subscribers only (no webhooks, no other nodes).
+    pub fn emit_local(&self, ev: GenerationEvent) {
+        let _ = self.events.send(ev);
+    }
+
     /// With Redis, queues a message to the other nodes; one the queue has no room for
     /// is dropped and counted.
     pub fn publish(&self, msg: Message) {

@@ -62,7 +62,8 @@ fn token(headers: &HeaderMap, query: WsQuery) -> Result<String, ApiError> {
 /// Each text frame is one event: `{"type": "job:created" | "job:updated" |
 /// "job:completed" | "job:failed" | "asset:created", …}` (see `GenerationEvent`), or
 /// `{"type": "lagged", "missed": N}` when the client fell behind and N events were
-/// dropped.
+/// dropped. A pending job near the head of the queue (the first 100) gets a
+/// `job:updated` when its `queue_position` changes, within a second.
 #[utoipa::path(get, path = "/api/v1/ws/generations", operation_id = "generation_events", tag = "generations",
     params(WsQuery),
     security(("bearer" = [])),

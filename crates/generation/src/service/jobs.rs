@@ -354,7 +354,7 @@ impl GenerationService {
 
     /// Fills in `queue_position` and `estimated_start_at` of the pending jobs among
     /// `gens` (one query; see [`jobs::queue_places`]).
-    async fn place(&self, gens: &mut [Generation]) -> Result<(), GenerationError> {
+    pub(super) async fn place(&self, gens: &mut [Generation]) -> Result<(), GenerationError> {
         let ids: Vec<Uuid> = gens
             .iter()
             .filter(|g| g.status == JobStatus::Pending)

@@ -9,6 +9,7 @@ mod assets;
 pub(crate) mod budgets;
 mod jobs;
 mod providers;
+pub mod queue;
 mod spec;
 
 pub use assets::AssetFile;

@@ -170,6 +170,21 @@ pub async fn queue_places(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<QueuePlace>
     Ok(rows)
 }
 
+/// The first `limit` pending jobs in queue order (as [`queue_places`] ranks them: due
+/// ones first, then highest priority, then oldest).
+pub async fn queue_head(pool: &PgPool, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+    Ok(job_query!(
+        "SELECT ",
+        " FROM generations WHERE status = 'pending'
+         ORDER BY scheduled_at > now(), CASE WHEN scheduled_at > now() THEN scheduled_at END,
+             priority DESC, created_at, id
+         LIMIT $1",
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// List filters; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
