@@ -79,6 +79,7 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
             "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
         ),
         ("get", "/api/v1/providers"),
+        ("post", "/api/v1/providers/{id}/webhook"),
         ("get", "/api/v1/game/scenes"),
         ("get", "/api/v1/game/scenes/{id}"),
         ("post", "/api/v1/game/sessions"),

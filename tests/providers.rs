@@ -1,7 +1,8 @@
 //! The generation providers over REST: `GET /api/v1/providers` (operations, limits,
 //! credit rules, status per user), a retired provider refusing jobs, a whole Replicate
-//! job through the real server against the contract fake, and each provider's
-//! reachability in `/health` (cached, never failing readiness).
+//! job through the real server against the contract fake (and finished at once by the
+//! fake's signed webhook), and each provider's reachability in `/health` (cached, never
+//! failing readiness).
 
 use std::time::{Duration, Instant};
 
@@ -191,6 +192,121 @@ async fn a_replicate_job_runs_against_the_contract_fake() {
     assert_eq!(subs[0]["status"], "succeeded", "{subs}");
     assert_eq!(subs[0]["credits"], 25, "{subs}");
     assert!(fake.control.violations().is_empty());
+    t.stop().await;
+}
+
+/// With `webhook_url` set, a Replicate prediction asks for a webhook; the fake finishes
+/// it and POSTs it, signed, to the server, whose worker then polls at once: the job
+/// completes long before its 60 s poll interval. Forged, stale or unsigned webhooks are
+/// refused with 401 and change nothing.
+#[tokio::test]
+async fn a_replicate_webhook_makes_the_worker_poll_at_once() {
+    let fake = generation::fakes::replicate::start("r8_hook")
+        .await
+        .unwrap();
+    // Without the webhook, the job would need 3 polls, 60 s apart.
+    fake.control.set_polls_until_done(3);
+    let base = format!("{}/v1", fake.base_url());
+    // The server's address must be known for its webhook URL: a free port, taken now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook_url = format!("http://127.0.0.1:{port}/api/v1/providers/replicate/webhook");
+    let url = hook_url.clone();
+    let t = TestServer::start_with(move |c| {
+        c.http.addr = format!("127.0.0.1:{port}").parse().unwrap();
+        c.generation
+            .providers
+            .set("replicate", "base_url", base.as_str())
+            .set("replicate", "poll_interval_secs", 60.0)
+            .set("replicate", "webhook_url", url.as_str());
+        c.generation.allow_private_outbound = true;
+    })
+    .await;
+    let me = t.user("replicate-hook@example.com").await;
+    let (s, v) = t
+        .post(
+            "/api/v1/accounts",
+            Some(&me),
+            json!({"provider": "replicate", "label": "r8", "api_key": "r8_hook"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let started = Instant::now();
+    let (s, job) = t
+        .post(
+            "/api/v1/generations",
+            Some(&me),
+            json!({"provider": "replicate", "operation": "text_to_video",
+                   "params": {"prompt": "a lantern on the water", "quality": "480p"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = t.get(&format!("/api/v1/generations/{id}"), Some(&me)).await;
+        if v["status"] == "completed" {
+            break;
+        }
+        assert!(v["status"] != "failed", "{v}");
+        assert!(Instant::now() < deadline, "not completed: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // The create asked for the webhook; the fake sent it once and the server took it.
+    let sub = &fake.control.submits()[0];
+    assert_eq!(sub["body"]["webhook"], hook_url.as_str());
+    assert_eq!(sub["body"]["webhook_events_filter"], json!(["completed"]));
+    let sent = fake.control.webhooks();
+    assert_eq!(sent, vec![(hook_url.clone(), 204)]);
+    assert!(fake.control.violations().is_empty());
+
+    // What a stranger sends is refused.
+    let body = r#"{"id":"fk000000000000000000000001","status":"succeeded"}"#;
+    let now = chrono::Utc::now().timestamp();
+    let key = generation::webhooks::sign::secret_key(generation::fakes::replicate::WEBHOOK_SECRET)
+        .unwrap();
+    let good = generation::webhooks::sign::sign(&key, "msg_x", now, body.as_bytes()).unwrap();
+    let wrong_key =
+        generation::webhooks::sign::secret_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let forged =
+        generation::webhooks::sign::sign(&wrong_key, "msg_x", now, body.as_bytes()).unwrap();
+    let stale =
+        generation::webhooks::sign::sign(&key, "msg_x", now - 3600, body.as_bytes()).unwrap();
+    let send = |sig: Option<String>, ts: i64, provider: &'static str| {
+        let mut req = t
+            .http
+            .post(t.url(&format!("/api/v1/providers/{provider}/webhook")))
+            .header("content-type", "application/json")
+            .header("webhook-id", "msg_x")
+            .header("webhook-timestamp", ts.to_string())
+            .body(body);
+        if let Some(sig) = sig {
+            req = req.header("webhook-signature", sig);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for (sig, ts) in [(Some(forged), now), (Some(stale), now - 3600), (None, now)] {
+        let (s, v) = send(sig, ts, "replicate").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+        assert_eq!(error_code(&v), "unauthorized", "{v}");
+    }
+    let (s, v) = send(Some(good.clone()), now, "nobody").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    // A genuine one for a prediction nobody polls is taken (and changes nothing).
+    let (s, _) = send(Some(good), now, "replicate").await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
     t.stop().await;
 }
 

@@ -7,6 +7,8 @@
 //! - `event`: each [`GenerationEvent`] of this node, which the other nodes re-emit on
 //!   their local broadcast (so a user's sockets on any node see every job event);
 //! - `cancel`: a job was cancelled: the node running it stops the attempt at once.
+//! - `poll`: a provider's webhook reached one node about a submission: the node
+//!   polling it polls now.
 //!
 //! A node drops its own messages. Messages are hints: the queue in PostgreSQL stays the
 //! truth, so a lost message only costs latency (a poll interval, a heartbeat). The
@@ -180,6 +182,9 @@ async fn subscribe_loop(
                     let _ = shared.events.send(*event);
                 }
                 Message::Cancel { job_id } => shared.stop_running(job_id),
+                Message::Poll { remote_id } => {
+                    shared.poke(&remote_id);
+                }
             }
         },
     )

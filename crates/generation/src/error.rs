@@ -30,6 +30,9 @@ pub enum GenerationError {
     /// The actor may not do this.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// A provider's webhook whose signature does not verify (or is stale).
+    #[error("webhook refused: {0}")]
+    WebhookRefused(String),
     /// An upload was refused (too large, unknown or mismatched content).
     #[error("invalid media: {0}")]
     InvalidMedia(String),
@@ -95,6 +98,7 @@ impl GenerationError {
             GenerationError::LimitExceeded { .. } => "limit_exceeded",
             GenerationError::BudgetExceeded(_) => "budget_exceeded",
             GenerationError::Forbidden(_) => "forbidden",
+            GenerationError::WebhookRefused(_) => "invalid_signature",
             GenerationError::InvalidMedia(_) => "invalid_media",
             GenerationError::UnknownProvider(_) => "unknown_provider",
             GenerationError::Unsupported(_) => "unsupported",
@@ -122,6 +126,7 @@ impl GenerationError {
             GenerationError::LimitExceeded { .. } => 429,
             GenerationError::BudgetExceeded(_) => 402,
             GenerationError::Forbidden(_) => 403,
+            GenerationError::WebhookRefused(_) => 401,
             GenerationError::Store(e) if e.is_unavailable() => 503,
             GenerationError::Store(_)
             | GenerationError::Io(_)

@@ -13,8 +13,16 @@ use crate::events::GenerationEvent;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Message {
     Wake,
-    Event { event: Box<GenerationEvent> },
-    Cancel { job_id: Uuid },
+    Event {
+        event: Box<GenerationEvent>,
+    },
+    Cancel {
+        job_id: Uuid,
+    },
+    /// A provider's webhook said this submission changed: whoever polls it, polls now.
+    Poll {
+        remote_id: String,
+    },
 }
 
 /// The sending side, installed in [`crate::shared::Shared`] once Redis is configured.

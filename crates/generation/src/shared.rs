@@ -24,6 +24,9 @@ use crate::provider::ProviderRegistry;
 use crate::webhooks::WebhookHub;
 
 /// State shared by the service and its workers.
+/// A provider's webhook signing keys (one per account) and when they were read.
+pub(crate) type WebhookKeys = (std::time::Instant, Vec<Vec<u8>>);
+
 pub(crate) struct Shared {
     pub pool: PgPool,
     pub cfg: PipelineConfig,
@@ -40,6 +43,12 @@ pub(crate) struct Shared {
     pub redis_dropped: AtomicU64,
     /// Attempts running in this process: job id → (attempt, its stop signal).
     pub running: Mutex<HashMap<Uuid, (i32, Arc<Notify>)>>,
+    /// Submissions being polled, by their id at the provider: a provider's webhook
+    /// about one wakes its poll loop ([`Shared::poke`]).
+    pub polling: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Providers' webhook signing keys: per provider, when read and the keys (one per
+    /// account).
+    pub webhook_keys: tokio::sync::Mutex<HashMap<String, WebhookKeys>>,
     /// Workers of this process waiting for work right now.
     pub idle_workers: AtomicUsize,
     /// Group commit of keyless creates and of completions (started on first use).
@@ -105,6 +114,32 @@ impl Shared {
             && let Some((_, stop)) = r.get(&job)
         {
             stop.notify_one();
+        }
+    }
+
+    /// A provider told us (webhook) that submission `remote_id` changed: its poll loop,
+    /// if it runs in this process, polls now instead of at its next interval.
+    pub fn poke(&self, remote_id: &str) -> bool {
+        match self.polling.lock() {
+            Ok(p) => p.get(remote_id).map(|n| n.notify_one()).is_some(),
+            Err(_) => false,
+        }
+    }
+
+    /// Registers a poll loop for `remote_id`; [`Shared::poke`] wakes it.
+    pub fn register_polling(&self, remote_id: &str) -> Arc<Notify> {
+        let n = Arc::new(Notify::new());
+        if let Ok(mut p) = self.polling.lock() {
+            p.insert(remote_id.to_owned(), n.clone());
+        }
+        n
+    }
+
+    pub fn unregister_polling(&self, remote_id: &str, n: &Arc<Notify>) {
+        if let Ok(mut p) = self.polling.lock()
+            && p.get(remote_id).is_some_and(|x| Arc::ptr_eq(x, n))
+        {
+            p.remove(remote_id);
         }
     }
 

@@ -66,6 +66,9 @@ pub struct Record {
     pub violations: Vec<String>,
     /// Submitted bodies (JSON, or multipart fields as JSON).
     pub submits: Vec<serde_json::Value>,
+    /// Webhooks the fake sent (Replicate): `(url, HTTP status answered, or 0 when the
+    /// request failed)`.
+    pub webhooks: Vec<(String, u16)>,
 }
 
 /// Shared control of a fake: scripts and records.
@@ -126,6 +129,11 @@ impl Control {
     /// Submitted bodies.
     pub fn submits(&self) -> Vec<serde_json::Value> {
         self.with_record(|r| r.submits.clone()).unwrap_or_default()
+    }
+
+    /// Webhooks sent, with the status each got (Replicate).
+    pub fn webhooks(&self) -> Vec<(String, u16)> {
+        self.with_record(|r| r.webhooks.clone()).unwrap_or_default()
     }
 
     pub fn set_polls_until_done(&self, n: usize) {

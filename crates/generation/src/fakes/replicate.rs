@@ -6,7 +6,10 @@
 //! (`POST /v1/predictions/{id}/cancel`), `Authorization: Bearer` (or the older `Token`),
 //! `Prefer: wait[=n]`, problem-details errors (401, 402, 404, 422, 429 with
 //! `Retry-After`, 5xx), and a prediction refused by the safety checker (`failed`, its
-//! error flagged as sensitive, `E005`).
+//! error flagged as sensitive, `E005`). Webhooks: a create naming `webhook` has its
+//! prediction finish [`WEBHOOK_AFTER`] later and the final prediction POSTed to that
+//! URL, signed the Standard Webhooks way with [`WEBHOOK_SECRET`], which
+//! `GET /v1/webhooks/default/secret` returns.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +30,15 @@ pub const SENSITIVE: &str =
     "The input or output was flagged as sensitive. Please try again with different inputs. (E005)";
 /// The error text of a prediction that failed (out of memory).
 pub const OOM: &str = "CUDA out of memory. Tried to allocate 2.00 GiB (E1001)";
+
+/// The account's webhook signing secret (`GET /v1/webhooks/default/secret`).
+pub const WEBHOOK_SECRET: &str = "whsec_cGl4c2ltLWZha2UtcmVwbGljYXRlLXdlYmhvb2sta2V5IQ==";
+
+/// How long after its create a prediction that asked for a webhook finishes.
+pub const WEBHOOK_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The events `webhook_events_filter` may name.
+const WEBHOOK_EVENTS: [&str; 4] = ["start", "output", "logs", "completed"];
 
 /// Models the fake runs by `owner/name` (official models).
 pub const MODELS: &[&str] = &["wan-video/wan-2.5-t2v", "wan-video/wan-2.5-i2v"];
@@ -307,7 +319,7 @@ async fn create(
     });
     if let Ok(mut p) = st.predictions.lock() {
         p.insert(
-            id,
+            id.clone(),
             Prediction {
                 obj: obj.clone(),
                 polls: 0,
@@ -315,7 +327,99 @@ async fn create(
             },
         );
     }
+    if let Some(url) = body.get("webhook") {
+        match url.as_str() {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                let events = body.get("webhook_events_filter");
+                let known = events.is_none_or(|e| {
+                    e.as_array().is_some_and(|a| {
+                        a.iter()
+                            .all(|v| v.as_str().is_some_and(|v| WEBHOOK_EVENTS.contains(&v)))
+                    })
+                });
+                if !known {
+                    st.violation(format!("webhook_events_filter {events:?}"));
+                }
+                tokio::spawn(send_webhook(
+                    st.clone(),
+                    id,
+                    host.to_owned(),
+                    url.to_owned(),
+                ));
+            }
+            _ => st.violation(format!("webhook {url:?} is not an http(s) URL")),
+        }
+    }
     (StatusCode::CREATED, axum::Json(obj)).into_response()
+}
+
+/// Finishes the prediction [`WEBHOOK_AFTER`] after its create and POSTs it, signed, to
+/// its webhook (once: the fake does not retry).
+async fn send_webhook(st: Arc<St>, id: String, host: String, url: String) {
+    tokio::time::sleep(WEBHOOK_AFTER).await;
+    let body = {
+        let Ok(mut all) = st.predictions.lock() else {
+            return;
+        };
+        let Some(p) = all.get_mut(&id) else { return };
+        if !is_terminal(&p.obj["status"]) {
+            finish(p, &host, &id);
+        }
+        p.obj.to_string()
+    };
+    let msg_id = format!("msg_{id}");
+    let ts = chrono::Utc::now().timestamp();
+    let Ok(key) = crate::webhooks::sign::secret_key(WEBHOOK_SECRET) else {
+        return;
+    };
+    let Ok(sig) = crate::webhooks::sign::sign(&key, &msg_id, ts, body.as_bytes()) else {
+        return;
+    };
+    let status = match reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &msg_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    };
+    st.control.with_record(|r| r.webhooks.push((url, status)));
+}
+
+/// `GET /v1/webhooks/default/secret`: the account's signing secret.
+async fn webhook_secret(State(st): State<Arc<St>>, headers: HeaderMap) -> Response {
+    if !st.authorized(&headers) {
+        return unauthenticated();
+    }
+    (StatusCode::OK, axum::Json(json!({"key": WEBHOOK_SECRET}))).into_response()
+}
+
+/// A prediction's end, by its fate.
+fn finish(p: &mut Prediction, host: &str, id: &str) {
+    p.obj["completed_at"] = json!(now());
+    p.obj["started_at"] = json!(now());
+    p.obj["metrics"] = json!({"predict_time": 41.2, "total_time": 45.0});
+    match p.fate {
+        Fate::Succeed => {
+            p.obj["status"] = json!("succeeded");
+            p.obj["logs"] = json!(logs_at(100));
+            p.obj["output"] = json!(format!("http://{host}/delivery/{id}/output.mp4"));
+        }
+        Fate::Moderated => {
+            p.obj["status"] = json!("failed");
+            p.obj["error"] = json!(SENSITIVE);
+        }
+        Fate::Fail => {
+            p.obj["status"] = json!("failed");
+            p.obj["error"] = json!(OOM);
+            p.obj["logs"] = json!(logs_at(25));
+        }
+    }
 }
 
 /// tqdm-style logs at `pct` percent.
@@ -372,25 +476,7 @@ async fn get_prediction(
     p.polls += 1;
     let done = p.polls >= needed || p.fate != Fate::Succeed;
     if done {
-        p.obj["completed_at"] = json!(now());
-        p.obj["started_at"] = json!(now());
-        p.obj["metrics"] = json!({"predict_time": 41.2, "total_time": 45.0});
-        match p.fate {
-            Fate::Succeed => {
-                p.obj["status"] = json!("succeeded");
-                p.obj["logs"] = json!(logs_at(100));
-                p.obj["output"] = json!(format!("http://{host}/delivery/{id}/output.mp4"));
-            }
-            Fate::Moderated => {
-                p.obj["status"] = json!("failed");
-                p.obj["error"] = json!(SENSITIVE);
-            }
-            Fate::Fail => {
-                p.obj["status"] = json!("failed");
-                p.obj["error"] = json!(OOM);
-                p.obj["logs"] = json!(logs_at(25));
-            }
-        }
+        finish(p, &host, &id);
     } else if p.polls > 1 {
         p.obj["status"] = json!("processing");
         p.obj["started_at"] = json!(now());
@@ -474,6 +560,7 @@ pub async fn start(api_key: &str) -> std::io::Result<FakeServer> {
         .route("/v1/predictions/{id}", get(get_prediction))
         .route("/v1/predictions/{id}/cancel", post(cancel))
         .route("/delivery/{id}/output.mp4", get(delivery))
+        .route("/v1/webhooks/default/secret", get(webhook_secret))
         .route("/v1", get(root))
         .with_state(st);
     serve(router, control).await

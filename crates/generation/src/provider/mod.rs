@@ -477,6 +477,21 @@ pub trait Provider: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// The key the provider signs its webhooks with for this account (Standard
+    /// Webhooks, `whsec_…`), where its contract has webhooks and this deployment asked
+    /// for them; `Ok(None)` otherwise.
+    fn webhook_secret<'a>(
+        &'a self,
+        _creds: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Option<String>, ProviderError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// The submission (its id at the provider) a verified webhook body is about.
+    fn webhook_subject(&self, _body: &[u8]) -> Option<String> {
+        None
+    }
+
     /// Whether [`Self::cancel`] can stop a submission (the provider's contract has a
     /// call for it). A processing job past its deadline is cancelled only then; else it
     /// is left to finish.

@@ -8,8 +8,10 @@ mod accounts;
 mod assets;
 pub(crate) mod budgets;
 mod jobs;
+mod provider_webhooks;
 mod providers;
 pub mod queue;
+pub use provider_webhooks::ProviderWebhook;
 mod spec;
 
 pub use assets::AssetFile;
@@ -99,6 +101,8 @@ impl GenerationService {
                 outbox: OnceLock::new(),
                 redis_dropped: AtomicU64::new(0),
                 running: Mutex::new(HashMap::new()),
+                polling: Mutex::new(HashMap::new()),
+                webhook_keys: tokio::sync::Mutex::new(HashMap::new()),
                 idle_workers: AtomicUsize::new(0),
                 creates: OnceLock::new(),
                 completions: OnceLock::new(),

@@ -13,6 +13,31 @@ use crate::error::GenerationError;
 use crate::model::SubmissionStatus;
 use crate::provider::{MediaResult, PollResult, RemoteStatus, public_code};
 
+/// A poll loop's registration for webhooks ([`crate::shared::Shared::poke`]), removed
+/// when the loop ends.
+struct Polling<'a> {
+    shared: &'a crate::shared::Shared,
+    remote_id: &'a str,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl<'a> Polling<'a> {
+    fn new(shared: &'a crate::shared::Shared, remote_id: &'a str) -> Self {
+        let notify = shared.register_polling(remote_id);
+        Polling {
+            shared,
+            remote_id,
+            notify,
+        }
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.shared.unregister_polling(self.remote_id, &self.notify);
+    }
+}
+
 /// What one poll led to.
 enum Polled {
     /// Poll again after this long.
@@ -33,9 +58,14 @@ impl Worker {
         let mut errors = 0u32;
         let mut last_progress: Option<f32> = None;
         let mut wait = wait_first.then(|| at.provider.poll_interval());
+        // A webhook about this submission cuts the wait short.
+        let poked = Polling::new(&self.shared, remote_id);
         loop {
             if let Some(w) = wait.take() {
-                tokio::time::sleep(w).await;
+                tokio::select! {
+                    () = tokio::time::sleep(w) => {}
+                    () = poked.notify.notified() => {}
+                }
             }
             let poll = match self.poll_once(at, remote_id, sub_id, &mut errors).await? {
                 Polled::Again(w) => {

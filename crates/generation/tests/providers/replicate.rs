@@ -335,6 +335,111 @@ async fn replicate_cancel_stops_a_running_prediction() {
 }
 
 #[tokio::test]
+async fn replicate_webhooks_are_asked_for_signed_and_read() {
+    let fake = generation::fakes::replicate::start("r8_key").await.unwrap();
+    fake.control.set_polls_until_done(1_000);
+    let c = creds("r8_key");
+    // Without a webhook_url: no webhook asked for, no key read.
+    let plain = provider(&fake.base_url(), |_| {});
+    assert_eq!(plain.webhook_secret(&c).await.unwrap(), None);
+    let params = canonical(&plain, Operation::TextToVideo, t2v_params());
+    plain
+        .submit(
+            Some(&c),
+            &req(Operation::TextToVideo, params.clone(), vec![]),
+        )
+        .await
+        .unwrap();
+    assert!(fake.control.submits()[0]["body"].get("webhook").is_none());
+
+    // With one: the create asks for `completed`; the fake then finishes the
+    // prediction and POSTs it, signed with the account's key, which we can read.
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let p = provider(&fake.base_url(), |c| c.webhook_url = Some(url.clone()));
+    let key = p.webhook_secret(&c).await.unwrap().expect("a key");
+    assert_eq!(key, generation::fakes::replicate::WEBHOOK_SECRET);
+    let s = p
+        .submit(Some(&c), &req(Operation::TextToVideo, params, vec![]))
+        .await
+        .unwrap();
+    let body = &fake.control.submits()[1]["body"];
+    assert_eq!(body["webhook"], url.as_str());
+    assert_eq!(
+        body["webhook_events_filter"],
+        serde_json::json!(["completed"])
+    );
+    let (mut sock, _) = tokio::time::timeout(Duration::from_secs(10), receiver.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // One request, read to the end of its body (its Content-Length).
+    loop {
+        use tokio::io::AsyncReadExt;
+        let n = sock.read(&mut buf).await.unwrap();
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                break;
+            }
+        }
+        assert!(n > 0, "the webhook request ended early");
+    }
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} header"))
+    };
+    assert!(head.starts_with("POST /hook "), "{head}");
+    let ts: i64 = header("webhook-timestamp").parse().unwrap();
+    let k = generation::webhooks::sign::secret_key(&key).unwrap();
+    generation::webhooks::sign::verify(
+        &k,
+        &header("webhook-id"),
+        ts,
+        body.as_bytes(),
+        &header("webhook-signature"),
+        chrono::Utc::now().timestamp(),
+        300,
+    )
+    .expect("signed with the account's key");
+    // It is about our prediction, which the next poll finds finished.
+    assert_eq!(
+        p.webhook_subject(body.as_bytes()),
+        Some(s.remote_id.clone())
+    );
+    assert_eq!(
+        p.poll(Some(&c), &s.remote_id).await.unwrap().status,
+        RemoteStatus::Succeeded
+    );
+    assert_eq!(p.webhook_subject(b"{}"), None);
+    assert_eq!(p.webhook_subject(b"not json"), None);
+    // A bad URL is refused at startup.
+    let bad = ReplicateConfig {
+        webhook_url: Some("ftp://example.com/hook".into()),
+        ..Default::default()
+    };
+    assert!(ReplicateProvider::new(bad, &open_guard()).is_err());
+    assert!(fake.control.violations().is_empty());
+}
+
+#[tokio::test]
 async fn replicate_rules_description_and_reachability() {
     let fake = generation::fakes::replicate::start("r8_key").await.unwrap();
     let p = provider(&fake.base_url(), |_| {});

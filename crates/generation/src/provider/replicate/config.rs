@@ -13,8 +13,8 @@ use crate::provider::settings::{ProviderConfigError, price_table, secs};
 ///
 /// Its `[generation.providers.replicate]` entry takes `base_url`,
 /// `request_timeout_secs`, `poll_interval_secs`, `prefer_wait_secs`,
-/// `text_to_video_model`, `image_to_video_model` and `credits_per_second` (a table
-/// `{ "720p" = 10, … }`); keys left out keep their defaults.
+/// `text_to_video_model`, `image_to_video_model`, `credits_per_second` (a table
+/// `{ "720p" = 10, … }`) and `webhook_url`; keys left out keep their defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplicateConfig {
@@ -44,6 +44,11 @@ pub struct ReplicateConfig {
     /// bills per model; these are configurable estimates.
     #[serde(deserialize_with = "price_table")]
     pub credits_per_second: Vec<(String, i64)>,
+    /// Where Replicate can reach this server's `POST /api/v1/providers/replicate/webhook`
+    /// (an `https://` URL on the public internet). Set: every prediction asks for a
+    /// webhook on completion, which makes the worker poll at once instead of at its next
+    /// interval. Unset (the default): polling only.
+    pub webhook_url: Option<String>,
 }
 
 impl Default for ReplicateConfig {
@@ -60,6 +65,7 @@ impl Default for ReplicateConfig {
                 ("720p".into(), 10),
                 ("1080p".into(), 15),
             ],
+            webhook_url: None,
         }
     }
 }
@@ -100,7 +106,7 @@ impl ModelRef {
 }
 
 impl ReplicateConfig {
-    /// Checks what serde cannot: model references and `prefer_wait_secs`.
+    /// Checks what serde cannot: model references, `prefer_wait_secs`, `webhook_url`.
     pub fn check(&self) -> Result<(), ProviderConfigError> {
         let invalid = |key: &str, message: String| ProviderConfigError::Invalid {
             provider: ID.into(),
@@ -123,6 +129,16 @@ impl ReplicateConfig {
                 "prefer_wait_secs",
                 format!("{} is more than 60", self.prefer_wait_secs),
             ));
+        }
+        if let Some(url) = &self.webhook_url {
+            let ok = reqwest::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid(
+                    "webhook_url",
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
         }
         Ok(())
     }

@@ -441,7 +441,7 @@ impl Provider for ReplicateProvider {
                     ProviderError::Unsupported(format!("{ID} does not run {}", req.operation))
                 })?;
             let input = self.input(req)?;
-            let (path, body) = match &model.version {
+            let (path, mut body) = match &model.version {
                 None => (
                     format!("/models/{}/{}/predictions", model.owner, model.name),
                     json!({ "input": input }),
@@ -451,6 +451,10 @@ impl Provider for ReplicateProvider {
                     json!({ "version": version, "input": input }),
                 ),
             };
+            if let Some(url) = &self.cfg.webhook_url {
+                body["webhook"] = json!(url);
+                body["webhook_events_filter"] = json!(["completed"]);
+            }
             let v = self
                 .call(
                     creds,
@@ -494,6 +498,34 @@ impl Provider for ReplicateProvider {
 
     fn poll_interval(&self) -> Duration {
         self.cfg.poll_interval
+    }
+
+    fn webhook_secret<'a>(
+        &'a self,
+        creds: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Option<String>, ProviderError>> {
+        Box::pin(async move {
+            if self.cfg.webhook_url.is_none() {
+                return Ok(None);
+            }
+            let v = self
+                .call(creds, Method::GET, "/webhooks/default/secret", None, 0)
+                .await?;
+            let key = v
+                .get("key")
+                .and_then(Value::as_str)
+                .filter(|k| k.starts_with("whsec_"))
+                .ok_or_else(|| malformed("a webhook secret without a whsec_ key"))?;
+            Ok(Some(key.to_owned()))
+        })
+    }
+
+    fn webhook_subject(&self, body: &[u8]) -> Option<String> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty() && id.len() <= 128)
+            .map(str::to_owned)
     }
 
     fn estimated_credits(&self, _op: Operation, params: &GenerationParams) -> i64 {
