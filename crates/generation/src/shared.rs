@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     /// Submissions being polled, by their id at the provider: a provider's webhook
     /// about one wakes its poll loop ([`Shared::poke`]).
     pub polling: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Signalled when this process claimed jobs (the places of those behind moved).
+    pub queue_moved: Notify,
     /// Providers' webhook signing keys: per provider, when read and the keys (one per
     /// account).
     pub webhook_keys: tokio::sync::Mutex<HashMap<String, WebhookKeys>>,

@@ -36,13 +36,22 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 204, description = "verified; the prediction is polled now"),
         (status = 401, description = "`unauthorized`: missing headers, a signature that does not verify, or a stale timestamp", body = ErrorBody),
         (status = 404, description = "no such provider", body = ErrorBody),
-        (status = 422, description = "the body names no prediction", body = ErrorBody)))]
+        (status = 422, description = "the body is not a JSON object, or names no prediction", body = ErrorBody)))]
 async fn webhook(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
+    // The shape first: a provider's event is a JSON object.
+    if serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body).is_err() {
+        return Err(generation::GenerationError::invalid(
+            "body",
+            "invalid_json",
+            "a provider's webhook body is a JSON object",
+        )
+        .into());
+    }
     let header = |name: &str| {
         headers
             .get(name)

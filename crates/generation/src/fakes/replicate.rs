@@ -9,7 +9,9 @@
 //! error flagged as sensitive, `E005`). Webhooks: a create naming `webhook` has its
 //! prediction finish [`WEBHOOK_AFTER`] later and the final prediction POSTed to that
 //! URL, signed the Standard Webhooks way with [`WEBHOOK_SECRET`], which
-//! `GET /v1/webhooks/default/secret` returns.
+//! `GET /v1/webhooks/default/secret` returns. Files: `POST /v1/files` (multipart
+//! `content`) answers with the file's `urls.get`, which an image input may name; an
+//! inline data URL over 1 MB is recorded as a violation (the Files API is for those).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +38,9 @@ pub const WEBHOOK_SECRET: &str = "whsec_cGl4c2ltLWZha2UtcmVwbGljYXRlLXdlYmhvb2st
 
 /// How long after its create a prediction that asked for a webhook finishes.
 pub const WEBHOOK_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Replicate recommends data URLs only for files below this size (1 MB).
+const DATA_URL_RECOMMENDED: usize = 1_000_000;
 
 /// The events `webhook_events_filter` may name.
 const WEBHOOK_EVENTS: [&str; 4] = ["start", "output", "logs", "completed"];
@@ -61,6 +66,8 @@ struct St {
     control: Arc<Control>,
     next: AtomicU64,
     predictions: Mutex<HashMap<String, Prediction>>,
+    /// Uploaded files (`POST /v1/files`): id → (content type, size).
+    files: Mutex<HashMap<String, (String, usize)>>,
     video: Vec<u8>,
 }
 
@@ -179,6 +186,18 @@ impl St {
             let data_url = image.starts_with("data:") && image.contains(";base64,");
             if !(data_url || image.starts_with("https://") || image.starts_with("http://")) {
                 return Some(self.invalid("input.image: a URL or a data URL is required"));
+            }
+            if data_url && image.len() > DATA_URL_RECOMMENDED * 4 / 3 + 64 {
+                self.violation(format!(
+                    "a data URL of {} characters: files over 1 MB go through the Files API",
+                    image.len()
+                ));
+            }
+            // One of our files: it must exist.
+            if let Some((_, id)) = image.split_once("/v1/files/")
+                && !self.files.lock().is_ok_and(|f| f.contains_key(id))
+            {
+                return Some(self.invalid("input.image: file not found"));
             }
             if let Some(r) = input.get("resolution")
                 && !matches!(r.as_str(), Some("480p" | "720p" | "1080p"))
@@ -391,6 +410,65 @@ async fn send_webhook(st: Arc<St>, id: String, host: String, url: String) {
     st.control.with_record(|r| r.webhooks.push((url, status)));
 }
 
+/// `POST /v1/files`: a multipart upload whose `content` part is the file (with its
+/// filename and content type); 201 with the file object, `urls.get` its URL for
+/// prediction inputs.
+async fn upload_file(State(st): State<Arc<St>>, headers: HeaderMap, mut mp: Multipart) -> Response {
+    if !st.authorized(&headers) {
+        return unauthenticated();
+    }
+    let mut file: Option<(String, String, usize)> = None;
+    while let Ok(Some(field)) = mp.next_field().await {
+        if field.name() != Some("content") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or_default().to_owned();
+        let ct = field.content_type().unwrap_or_default().to_owned();
+        let Ok(bytes) = field.bytes().await else {
+            return problem(StatusCode::BAD_REQUEST, "Bad request", "unreadable content");
+        };
+        file = Some((name, ct, bytes.len()));
+    }
+    let Some((name, ct, size)) = file else {
+        st.violation("a file upload without a content part".into());
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "content is required",
+        );
+    };
+    if name.is_empty() || ct.is_empty() {
+        st.violation(format!(
+            "a file part without a filename or type ({name:?}, {ct:?})"
+        ));
+    }
+    let id = format!("file{:020x}", st.next.fetch_add(1, Ordering::SeqCst));
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    if let Ok(mut f) = st.files.lock() {
+        f.insert(id.clone(), (ct.clone(), size));
+    }
+    st.control.with_record(|r| {
+        r.submits
+            .push(json!({"file": {"id": id, "name": name, "content_type": ct, "size": size}}))
+    });
+    let obj = json!({
+        "id": id,
+        "name": name,
+        "content_type": ct,
+        "size": size,
+        "etag": "fake",
+        "checksums": {},
+        "metadata": {},
+        "created_at": now(),
+        "expires_at": (chrono::Utc::now() + chrono::Duration::hours(24)).to_rfc3339(),
+        "urls": {"get": format!("http://{host}/v1/files/{id}")},
+    });
+    (StatusCode::CREATED, axum::Json(obj)).into_response()
+}
+
 /// `GET /v1/webhooks/default/secret`: the account's signing secret.
 async fn webhook_secret(State(st): State<Arc<St>>, headers: HeaderMap) -> Response {
     if !st.authorized(&headers) {
@@ -549,6 +627,7 @@ pub async fn start(api_key: &str) -> std::io::Result<FakeServer> {
         control: control.clone(),
         next: AtomicU64::new(1),
         predictions: Mutex::new(HashMap::new()),
+        files: Mutex::new(HashMap::new()),
         video: sample_gif(23),
     });
     let router = Router::new()
@@ -561,6 +640,7 @@ pub async fn start(api_key: &str) -> std::io::Result<FakeServer> {
         .route("/v1/predictions/{id}/cancel", post(cancel))
         .route("/delivery/{id}/output.mp4", get(delivery))
         .route("/v1/webhooks/default/secret", get(webhook_secret))
+        .route("/v1/files", post(upload_file))
         .route("/v1", get(root))
         .with_state(st);
     serve(router, control).await

@@ -389,6 +389,12 @@ pub trait Provider: Send + Sync + 'static {
         false
     }
 
+    /// How long the provider keeps an uploaded input (`None`: as long as we need it).
+    /// A cached upload older than this is uploaded again.
+    fn upload_lifetime(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Uploads one input.
     fn upload_input<'a>(
         &'a self,

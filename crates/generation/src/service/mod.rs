@@ -102,6 +102,7 @@ impl GenerationService {
                 redis_dropped: AtomicU64::new(0),
                 running: Mutex::new(HashMap::new()),
                 polling: Mutex::new(HashMap::new()),
+                queue_moved: Notify::new(),
                 webhook_keys: tokio::sync::Mutex::new(HashMap::new()),
                 idle_workers: AtomicUsize::new(0),
                 creates: OnceLock::new(),

@@ -15,10 +15,14 @@ use crate::model::Generation;
 /// The pending jobs watched: the head of the queue, where places move and matter.
 pub const QUEUE_HEAD: i64 = 100;
 
+/// After a claim in this process, the look waits this long for others to join it.
+const CLAIM_COALESCE: Duration = Duration::from_millis(50);
+
 impl GenerationService {
-    /// Every `every`, the places of the first [`QUEUE_HEAD`] pending jobs; each job whose
-    /// place changed since the last look is announced as `job:updated` (with its new
-    /// `queue_position` and `estimated_start_at`) to this process's subscribers: the
+    /// Every `every`, and soon after this process claims jobs, the places of the first
+    /// [`QUEUE_HEAD`] pending jobs; each job whose place changed since the last look is
+    /// announced as `job:updated` (with its new `queue_position` and
+    /// `estimated_start_at`) to this process's subscribers: the
     /// WebSocket streams and the scene media task, which passes it on to the players.
     /// Not to webhooks (a place is not worth a POST) nor to other nodes (each node
     /// watches for itself). Idle while nobody subscribes. Runs until `shutdown`.
@@ -37,6 +41,10 @@ impl GenerationService {
                 tokio::select! {
                     () = &mut shutdown => return,
                     _ = tick.tick() => {}
+                    // A claim here: look soon (claims close together make one look).
+                    () = svc.shared.queue_moved.notified() => {
+                        tokio::time::sleep(CLAIM_COALESCE).await;
+                    }
                 }
                 if svc.shared.events.receiver_count() == 0 {
                     last.clear();

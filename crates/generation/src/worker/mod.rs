@@ -176,6 +176,10 @@ impl Worker {
     /// Claims up to `n` due jobs (leased to this worker).
     pub async fn claim(&self, n: i64) -> Result<Vec<ClaimedJob>, GenerationError> {
         let rows = jobs::claim(&self.shared.pool, &self.id, self.shared.cfg.lease, n).await?;
+        if !rows.is_empty() {
+            // The jobs behind these moved up: their places are announced soon.
+            self.shared.queue_moved.notify_one();
+        }
         Ok(rows.into_iter().map(|row| ClaimedJob { row }).collect())
     }
 

@@ -267,7 +267,16 @@ impl Worker {
             if !provider.needs_upload(input) {
                 continue;
             }
-            if let Some(u) = assets::use_upload(pool, input.asset_id, provider.id(), &scope).await?
+            // A cached upload the provider may have dropped by now is made again.
+            let fresh = |created: chrono::DateTime<chrono::Utc>| {
+                provider.upload_lifetime().is_none_or(|ttl| {
+                    chrono::Duration::from_std(ttl)
+                        .is_ok_and(|ttl| created + ttl > chrono::Utc::now())
+                })
+            };
+            if let Some(u) = assets::use_upload(pool, input.asset_id, provider.id(), &scope)
+                .await?
+                .filter(|u| fresh(u.created_at))
             {
                 input.remote = Some(RemoteInput {
                     remote_id: u.remote_id,

@@ -440,6 +440,89 @@ async fn replicate_webhooks_are_asked_for_signed_and_read() {
 }
 
 #[tokio::test]
+async fn replicate_large_inputs_go_through_the_files_api() {
+    let fake = generation::fakes::replicate::start("r8_key").await.unwrap();
+    fake.control.set_polls_until_done(1);
+    let c = creds("r8_key");
+    let p = provider(&fake.base_url(), |_| {});
+    // A small image goes inline; one over 1 MB is uploaded first.
+    let small = image_input();
+    assert!(!p.needs_upload(&small));
+    let mut large = image_input();
+    large.bytes = std::sync::Arc::new(vec![7u8; 1_200_000]);
+    assert!(p.needs_upload(&large));
+    assert_eq!(
+        p.upload_lifetime(),
+        Some(Duration::from_secs(23 * 3600)),
+        "files expire after 24 h"
+    );
+    let remote = p.upload_input(Some(&c), &large).await.unwrap();
+    let url = remote.url.clone().expect("urls.get");
+    assert!(url.contains("/v1/files/"), "{url}");
+    let upload = &fake.control.submits()[0]["file"];
+    assert_eq!(upload["size"], 1_200_000);
+    assert_eq!(upload["content_type"], "image/png");
+    large.remote = Some(remote);
+    let params = canonical(
+        &p,
+        Operation::ImageToVideo,
+        GenerationParams {
+            prompt: Some("the tide comes in".into()),
+            ..Default::default()
+        },
+    );
+    let s = p
+        .submit(
+            Some(&c),
+            &req(Operation::ImageToVideo, params.clone(), vec![large.clone()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.control.submits()[1]["body"]["input"]["image"],
+        url.as_str()
+    );
+    assert_eq!(
+        p.poll(Some(&c), &s.remote_id).await.unwrap().status,
+        RemoteStatus::Succeeded
+    );
+    assert!(
+        fake.control.violations().is_empty(),
+        "{:?}",
+        fake.control.violations()
+    );
+    // Inline, the same file breaks the contract's advice (the fake records it) …
+    large.remote = None;
+    p.submit(
+        Some(&c),
+        &req(Operation::ImageToVideo, params.clone(), vec![large]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fake.control.violations().len(), 1);
+    // … and a file URL the provider does not know is refused.
+    let mut unknown = image_input();
+    unknown.remote = Some(generation::provider::RemoteInput {
+        remote_id: "nope".into(),
+        url: Some(format!("{}/v1/files/nope", fake.base_url())),
+    });
+    let e = p
+        .submit(
+            Some(&c),
+            &req(Operation::ImageToVideo, params, vec![unknown]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::InvalidRequest { .. }), "{e:?}");
+    // A wrong key is an authentication failure.
+    let e = p
+        .upload_input(Some(&creds("r8_wrong")), &image_input())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Auth { .. }), "{e:?}");
+}
+
+#[tokio::test]
 async fn replicate_rules_description_and_reachability() {
     let fake = generation::fakes::replicate::start("r8_key").await.unwrap();
     let p = provider(&fake.base_url(), |_| {});

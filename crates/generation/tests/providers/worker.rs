@@ -311,3 +311,85 @@ async fn a_result_that_is_not_media_closes_its_submission() {
     assert_eq!(subs[0].status, SubmissionStatus::Failed, "{subs:?}");
     assert!(subs[0].finished_at.is_some());
 }
+
+/// Image-to-video through Replicate with an input over `data_url_max_bytes`: uploaded
+/// with the Files API once, the upload reused by the next job, and uploaded again once
+/// it is older than Replicate keeps files.
+#[tokio::test]
+async fn replicate_uploads_large_inputs_once_and_again_when_they_expire() {
+    let fake = generation::fakes::replicate::start("r8").await.unwrap();
+    fake.control.set_polls_until_done(1);
+    let mut cfg = replicate_at(fast_config(), &fake.base_url());
+    cfg.providers.set("replicate", "data_url_max_bytes", 10);
+    let e = env_with(cfg, None).await;
+    e.svc
+        .create_account(e.admin, account("replicate", "r8"))
+        .await
+        .unwrap();
+    let png = generation::fakes::sample_png(2);
+    let input = e
+        .svc
+        .upload_asset(e.user, &png, Some("image/png"))
+        .await
+        .unwrap();
+    let mk = |prompt: &str| generation::model::CreateGeneration {
+        provider: Some("replicate".into()),
+        operation: Some(Operation::ImageToVideo),
+        params: GenerationParams {
+            prompt: Some(prompt.into()),
+            ..Default::default()
+        },
+        inputs: vec![generation::model::InputRef {
+            asset_id: input.id,
+            role: None,
+            ref_name: None,
+        }],
+        ..Default::default()
+    };
+    let files = || {
+        fake.control
+            .submits()
+            .iter()
+            .filter(|s| s.get("file").is_some())
+            .count()
+    };
+    let w = e.svc.worker();
+    for (prompt, uploads) in [("first", 1), ("second", 1)] {
+        e.svc.create(e.user, mk(prompt)).await.unwrap();
+        let out = run_one(&w).await;
+        assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
+        assert_eq!(files(), uploads, "{prompt}");
+    }
+    // Every create named the uploaded file, not a data URL.
+    for s in fake
+        .control
+        .submits()
+        .iter()
+        .filter(|s| s.get("body").is_some())
+    {
+        let image = s["body"]["input"]["image"].as_str().unwrap();
+        assert!(image.contains("/v1/files/"), "{image}");
+    }
+    // A day later Replicate has dropped the file: the next job uploads it again.
+    sqlx::query(
+        "UPDATE provider_uploads SET created_at = now() - interval '24 hours' WHERE asset_id = $1",
+    )
+    .bind(input.id)
+    .execute(&e.db.pool)
+    .await
+    .unwrap();
+    e.svc.create(e.user, mk("third")).await.unwrap();
+    let out = run_one(&w).await;
+    assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
+    assert_eq!(files(), 2);
+    // … and the new upload is reused again.
+    e.svc.create(e.user, mk("fourth")).await.unwrap();
+    let out = run_one(&w).await;
+    assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
+    assert_eq!(files(), 2);
+    assert!(
+        fake.control.violations().is_empty(),
+        "{:?}",
+        fake.control.violations()
+    );
+}

@@ -502,7 +502,7 @@ pub async fn use_upload(
     Ok(row)
 }
 
-/// Records (or replaces) an upload.
+/// Records (or replaces: a new upload, made now) an upload.
 pub async fn put_upload(
     pool: &PgPool,
     asset_id: Uuid,
@@ -516,7 +516,8 @@ pub async fn put_upload(
         "INSERT INTO provider_uploads (asset_id, provider, scope, remote_id, remote_url)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (asset_id, provider, scope) DO UPDATE SET remote_id = EXCLUDED.remote_id,
-             remote_url = EXCLUDED.remote_url, last_used_at = clock_timestamp()
+             remote_url = EXCLUDED.remote_url, created_at = clock_timestamp(),
+             last_used_at = clock_timestamp()
          RETURNING asset_id, provider, scope, remote_id, remote_url, created_at, last_used_at",
         asset_id,
         provider,

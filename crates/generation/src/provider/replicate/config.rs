@@ -14,7 +14,8 @@ use crate::provider::settings::{ProviderConfigError, price_table, secs};
 /// Its `[generation.providers.replicate]` entry takes `base_url`,
 /// `request_timeout_secs`, `poll_interval_secs`, `prefer_wait_secs`,
 /// `text_to_video_model`, `image_to_video_model`, `credits_per_second` (a table
-/// `{ "720p" = 10, … }`) and `webhook_url`; keys left out keep their defaults.
+/// `{ "720p" = 10, … }`), `webhook_url` and `data_url_max_bytes`; keys left out keep
+/// their defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplicateConfig {
@@ -49,6 +50,10 @@ pub struct ReplicateConfig {
     /// webhook on completion, which makes the worker poll at once instead of at its next
     /// interval. Unset (the default): polling only.
     pub webhook_url: Option<String>,
+    /// Inputs up to this size go inline as `data:` URLs; larger ones are uploaded with
+    /// the Files API (`POST /v1/files`) and passed by their URL. Replicate recommends
+    /// data URLs only below 1 MB.
+    pub data_url_max_bytes: usize,
 }
 
 impl Default for ReplicateConfig {
@@ -66,6 +71,7 @@ impl Default for ReplicateConfig {
                 ("1080p".into(), 15),
             ],
             webhook_url: None,
+            data_url_max_bytes: 1_000_000,
         }
     }
 }

@@ -26,11 +26,11 @@ use super::describe::{
     CreditRule, CreditUnit, OperationLimits, ProviderDescription, ProviderStatus, price_map,
     strings,
 };
-use super::http::{retry_after, transport};
+use super::http::{Multipart, retry_after, transport};
 use super::settings::{ProviderConfigError, parse};
 use super::{
-    BoxFuture, BuildContext, Credentials, PollResult, Provider, ProviderError, RemoteStatus,
-    SubmitRequest, Submitted, probe_base_url,
+    BoxFuture, BuildContext, Credentials, InputMedia, PollResult, Provider, ProviderError,
+    RemoteInput, RemoteStatus, SubmitRequest, Submitted, probe_base_url,
 };
 use crate::guard::{Guard, GuardedClient};
 use crate::model::{GenerationParams, InputRef, Operation};
@@ -342,11 +342,16 @@ impl ReplicateProvider {
                         code: Some("missing_input".into()),
                         message: "image_to_video needs an image".into(),
                     })?;
-                let data = base64::engine::general_purpose::STANDARD.encode(image.bytes.as_ref());
-                input.insert(
-                    "image".into(),
-                    json!(format!("data:{};base64,{data}", image.mime)),
-                );
+                // Uploaded (a large file): its Files API URL; else inline.
+                let url = match image.remote.as_ref().and_then(|r| r.url.clone()) {
+                    Some(url) => url,
+                    None => format!(
+                        "data:{};base64,{}",
+                        image.mime,
+                        base64::engine::general_purpose::STANDARD.encode(image.bytes.as_ref())
+                    ),
+                };
+                input.insert("image".into(), json!(url));
                 input.insert("resolution".into(), json!(quality));
             }
             op => {
@@ -498,6 +503,61 @@ impl Provider for ReplicateProvider {
 
     fn poll_interval(&self) -> Duration {
         self.cfg.poll_interval
+    }
+
+    fn needs_upload(&self, input: &InputMedia) -> bool {
+        input.bytes.len() > self.cfg.data_url_max_bytes
+    }
+
+    /// Files expire 24 hours after their upload.
+    fn upload_lifetime(&self) -> Option<Duration> {
+        Some(Duration::from_secs(23 * 3600))
+    }
+
+    fn upload_input<'a>(
+        &'a self,
+        creds: Option<&'a Credentials>,
+        input: &'a InputMedia,
+    ) -> BoxFuture<'a, Result<RemoteInput, ProviderError>> {
+        Box::pin(async move {
+            let creds = Self::creds(creds)?;
+            let ext = input.mime.rsplit('/').next().unwrap_or("bin");
+            let name = format!("{}.{ext}", input.asset_id.simple());
+            let (ct, body) = Multipart::new()
+                .file("content", &name, &input.mime, &input.bytes)
+                .finish();
+            let resp = self
+                .client
+                .request(Method::POST, &self.url("/files"))?
+                .bearer_auth(&creds.api_key)
+                .header(reqwest::header::CONTENT_TYPE, ct)
+                .body(body)
+                .send()
+                .await
+                .map_err(transport)?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.map_err(transport)?;
+            if !status.is_success() {
+                return Err(classify(status, &headers, &bytes));
+            }
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| malformed(&format!("a file that is not json: {e}")))?;
+            let id = v
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| malformed("a file without an id"))?;
+            let url = v
+                .pointer("/urls/get")
+                .and_then(Value::as_str)
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                .ok_or_else(|| malformed("a file without urls.get"))?;
+            Ok(RemoteInput {
+                remote_id: id.to_owned(),
+                url: Some(url.to_owned()),
+            })
+        })
     }
 
     fn webhook_secret<'a>(
