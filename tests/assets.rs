@@ -57,7 +57,7 @@ async fn upload_raw(
 }
 
 /// Uploads a file as the `file` field; returns status, JSON body and the Location.
-async fn upload(
+pub(crate) async fn upload(
     t: &TestServer,
     token: &str,
     bytes: &[u8],

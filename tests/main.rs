@@ -30,6 +30,7 @@ mod providers;
 mod quic;
 mod register_storm;
 mod revocation;
+mod similar;
 mod snapshot;
 mod static_site;
 mod transports;

@@ -94,6 +94,9 @@ pub struct GenerationConfig {
     /// The queue priority (0–10; ordinary jobs have 5) of scene media made ahead; the
     /// first entry into the node raises it to the spec's own.
     pub pregenerate_priority: i16,
+    /// What embeds assets for similarity search: `visual` (built in, offline: images
+    /// and videos by their look) or `none`.
+    pub embedder: String,
 }
 
 impl GenerationConfig {
@@ -134,6 +137,7 @@ impl Default for GenerationConfig {
             provider_probe_secs: 30.0,
             pregenerate_steps: 2,
             pregenerate_priority: 1,
+            embedder: "visual".into(),
         }
     }
 }

@@ -202,6 +202,15 @@ pub(crate) async fn generation(
     workers.push(tokio::spawn(
         generation.run_webhooks(shutdown.clone().cancelled_owned()),
     ));
+    // Embeddings of assets, for similarity search.
+    match cfg.generation.embedder.as_str() {
+        "visual" => generation.set_embedder(Arc::new(generation::embed::VisualEmbedder::new())),
+        "none" => {}
+        other => anyhow::bail!("generation.embedder = {other:?}: expected \"visual\" or \"none\""),
+    }
+    workers.push(tokio::spawn(
+        generation.run_embeddings(shutdown.clone().cancelled_owned()),
+    ));
     // Queue places: announced as they change (WebSocket streams, players waiting).
     workers.push(tokio::spawn(generation.run_queue_places(
         Duration::from_secs(1),

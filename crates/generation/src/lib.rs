@@ -32,6 +32,7 @@ mod convert;
 pub mod cluster;
 pub mod config;
 pub mod download;
+pub mod embed;
 pub mod error;
 pub mod events;
 pub mod guard;

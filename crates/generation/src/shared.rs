@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub polling: Mutex<HashMap<String, Arc<Notify>>>,
     /// Signalled when this process claimed jobs (the places of those behind moved).
     pub queue_moved: Notify,
+    /// The embedder of assets, once set.
+    pub embedder: std::sync::OnceLock<Arc<dyn crate::embed::Embedder>>,
     /// Providers' webhook signing keys: per provider, when read and the keys (one per
     /// account).
     pub webhook_keys: tokio::sync::Mutex<HashMap<String, WebhookKeys>>,

@@ -1,4 +1,5 @@
-//! Assets: list, metadata, file and thumbnail (with HTTP Range), upload, lineage.
+//! Assets: list, metadata, file and thumbnail (with HTTP Range), upload, lineage, and
+//! the assets most similar to one (pgvector).
 //!
 //! Users see only their own assets (another user's answer 404, as if absent); admins
 //! see all.
@@ -42,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(file))
         .routes(routes!(thumbnail))
         .routes(routes!(lineage))
+        .routes(routes!(similar))
         .merge(upload)
 }
 
@@ -189,6 +191,55 @@ async fn lineage(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<AssetLineage>> {
     Ok(ApiJson(s.generation.asset_lineage(actor(&p), id).await?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarQuery {
+    /// Results (1–100, default 10).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+/// The most similar assets, nearest first.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SimilarPage {
+    /// The embedder whose vectors were compared (`visual/1`: the built-in visual one).
+    pub embedder: String,
+    pub items: Vec<generation::service::SimilarAsset>,
+}
+
+/// The assets nearest to this one by its embedding (cosine distance, 0 = the same
+/// direction), among those the caller may read, itself left out. Every image and video
+/// is embedded in the background moments after it is stored; until then (and for
+/// audio, which has none) the answer is 409.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/similar", operation_id = "similar_assets", tag = "assets",
+    params(("id" = Uuid, Path, description = "asset id"), SimilarQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = SimilarPage),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the asset has no embedding (yet)", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn similar(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<SimilarQuery>,
+) -> ApiResult<ApiJson<SimilarPage>> {
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(
+            generation::GenerationError::invalid("limit", "out_of_range", "1 to 100").into(),
+        );
+    }
+    let items = s.generation.similar_assets(actor(&p), id, limit).await?;
+    Ok(ApiJson(SimilarPage {
+        embedder: s.generation.embedder_id().unwrap_or_default(),
+        items,
+    }))
 }
 
 /// The multipart form of an upload.

@@ -263,6 +263,56 @@ pub fn decode_file(ff: &Ffmpeg, input: &Path, spec: DecodeSpec) -> Result<Vec<Fr
     Ok(frames)
 }
 
+/// Frames of the image or video at `input`, each scaled to cover `side`×`side` (RGB):
+/// a video sampled `per_second` times a second, at most `max` frames; an image once.
+pub fn decode_sampled(
+    ff: &Ffmpeg,
+    input: &Path,
+    side: u32,
+    per_second: Option<f32>,
+    max: usize,
+) -> Result<Vec<Frame>, RenderError> {
+    let scale =
+        format!("scale={side}:{side}:force_original_aspect_ratio=increase,crop={side}:{side}");
+    let filter = match per_second {
+        Some(fps) => format!("fps={fps},{scale}"),
+        None => scale,
+    };
+    let spec = DecodeSpec {
+        width: side,
+        height: side,
+        fit: Fit::Cover,
+        pick: Pick::All(max.max(1)),
+        pixels: Pixels::Rgb24,
+        near_end: false,
+    };
+    let mut cmd = ff.command();
+    cmd.arg("-i")
+        .arg(input)
+        .args(["-an", "-sn", "-vf", &filter])
+        .args(["-frames:v", &max.max(1).to_string()])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| spawn_error("start ffmpeg", e))?;
+    let err = drain_stderr(&mut child);
+    let frames = read_frames(&mut child, spec);
+    let status = child
+        .wait()
+        .map_err(|e| spawn_error("wait for ffmpeg", e))?;
+    let stderr = stderr_of(err);
+    let frames = frames.map_err(|e| spawn_error("read decoded frames", e))?;
+    if frames.is_empty() {
+        return Err(RenderError::Ffmpeg {
+            what: "decode",
+            status: status.to_string(),
+            stderr,
+        });
+    }
+    Ok(frames)
+}
+
 /// Reads whole frames from the child's stdout, keeping what `spec.pick` asks for.
 fn read_frames(child: &mut Child, spec: DecodeSpec) -> std::io::Result<Vec<Frame>> {
     let Some(mut out) = child.stdout.take() else {

@@ -52,15 +52,20 @@ fn hsv(h: f32, s: f32, v: f32) -> [u8; 3] {
 }
 
 impl Look {
-    /// Everything follows from the prompt, the seed and the operation's name.
+    /// Everything follows from the prompt, the seed and the operation's name: the
+    /// palette from the prompt and operation alone (as a model keeps a prompt's
+    /// colours across seeds), the shapes, their orbits and the motion from the seed
+    /// too.
     pub(super) fn new(prompt: &str, seed: u64, op: &str, h: u32, fast: bool) -> Self {
         let digest = Sha256::digest(format!("{prompt}|{op}").as_bytes());
         let mut bits = [0u8; 8];
         bits.copy_from_slice(&digest[..8]);
-        let mut rng = SplitMix::new(seed ^ u64::from_le_bytes(bits));
-        let hue = rng.unit();
+        let prompt_bits = u64::from_le_bytes(bits);
+        let mut palette = SplitMix::new(prompt_bits);
+        let hue = palette.unit();
         let c1 = hsv(hue, 0.55, 0.95);
-        let c2 = hsv(hue + 0.35 + rng.unit() * 0.2, 0.7, 0.3);
+        let c2 = hsv(hue + 0.35 + palette.unit() * 0.2, 0.7, 0.3);
+        let mut rng = SplitMix::new(seed ^ prompt_bits);
         let lut = (0..512u32)
             .map(|i| {
                 let g = if i < 256 { i } else { 511 - i };
@@ -71,7 +76,7 @@ impl Look {
             .collect();
         let shapes = (0..3 + rng.next_u64() % 4)
             .map(|_| Shape {
-                color: hsv(hue + rng.unit() * 0.5 - 0.25, 0.8, 1.0),
+                color: hsv(hue + rng.unit() * 0.2 - 0.1, 0.8, 1.0),
                 r: ((0.06 + rng.unit() * 0.1) * h as f32).max(2.0) as i32,
                 square: rng.next_u64().is_multiple_of(3),
                 fx: 0.1 + rng.unit() * 0.25,

@@ -55,7 +55,7 @@ impl GenerationService {
         })
     }
 
-    async fn visible_asset_row(
+    pub(super) async fn visible_asset_row(
         &self,
         actor: Actor,
         id: Uuid,

@@ -7,6 +7,7 @@
 mod accounts;
 mod assets;
 pub(crate) mod budgets;
+mod embeddings;
 mod jobs;
 mod provider_webhooks;
 mod providers;
@@ -15,6 +16,7 @@ pub use provider_webhooks::ProviderWebhook;
 mod spec;
 
 pub use assets::AssetFile;
+pub use embeddings::SimilarAsset;
 pub use providers::ProviderReachability;
 pub use spec::{check_spec, spec_request};
 
@@ -103,6 +105,7 @@ impl GenerationService {
                 running: Mutex::new(HashMap::new()),
                 polling: Mutex::new(HashMap::new()),
                 queue_moved: Notify::new(),
+                embedder: OnceLock::new(),
                 webhook_keys: tokio::sync::Mutex::new(HashMap::new()),
                 idle_workers: AtomicUsize::new(0),
                 creates: OnceLock::new(),

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod assets;
 pub mod budgets;
+pub mod embeddings;
 pub mod jobs;
 pub mod kinds;
 pub mod metrics;

@@ -1,0 +1,147 @@
+//! Similarity search over asset embeddings (issue #23), on the real server and
+//! PostgreSQL with pgvector: every asset is embedded in the background by the built-in
+//! visual embedder; `GET /api/v1/assets/{id}/similar` answers the nearest ones the
+//! caller may read.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tests::TestServer;
+
+/// Renders `prompt` with `seed` on the local provider and returns the asset id.
+async fn render(t: &TestServer, token: &str, prompt: &str, seed: u64) -> String {
+    let (s, job) = t
+        .post(
+            "/api/v1/generations",
+            Some(token),
+            json!({"provider": "local", "operation": "text_to_video",
+                   "params": {"prompt": prompt, "seed": seed, "duration": 2, "quality": "360p"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = t
+            .get(&format!("/api/v1/generations/{id}"), Some(token))
+            .await;
+        if v["status"] == "completed" {
+            return v["asset_id"].as_str().unwrap().to_owned();
+        }
+        assert!(v["status"] != "failed", "{v}");
+        assert!(Instant::now() < deadline, "not completed: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `similar` on `id`, once the asset is embedded (409 until then).
+async fn similar(t: &TestServer, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, v) = t
+            .get(
+                &format!("/api/v1/assets/{id}/similar?limit=10"),
+                Some(token),
+            )
+            .await;
+        if s == StatusCode::OK {
+            return v;
+        }
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert!(Instant::now() < deadline, "never embedded: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The file of an asset, re-encoded by ffmpeg (smaller, another quality).
+async fn re_encoded(t: &TestServer, token: &str, id: &str) -> Vec<u8> {
+    let bytes = t
+        .http
+        .get(t.url(&format!("/api/v1/assets/{id}/file")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let dir = tests::TempDir::new("reencode");
+    let (src, dst) = (dir.0.join("in.mp4"), dir.0.join("out.mp4"));
+    std::fs::write(&src, &bytes).unwrap();
+    let ff = embedded::ffmpeg::ffmpeg().unwrap();
+    let status = std::process::Command::new(ff)
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&src)
+        .args([
+            "-vf",
+            "scale=480:-2",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "33",
+            "-an",
+        ])
+        .arg(&dst)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(&dst).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn similar_finds_the_re_encode_nearest_and_the_unrelated_render_last() {
+    let t = TestServer::start().await;
+    let alice = t.user("similar@example.com").await;
+    let bob = t.user("stranger@example.com").await;
+    let prompt = "a lighthouse on a cliff in a storm";
+    let first = render(&t, &alice, prompt, 1).await;
+    let second = render(&t, &alice, prompt, 2).await;
+    let third = render(&t, &alice, prompt, 3).await;
+    let unrelated = render(&t, &alice, "sunflowers in a field at noon", 1).await;
+    let (s, up, _) = crate::assets::upload(
+        &t,
+        &alice,
+        &re_encoded(&t, &alice, &first).await,
+        Some("video/mp4"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{up}");
+    let copy = up["id"].as_str().unwrap().to_owned();
+    // Bob's render of the same prompt is his: never in Alice's answers.
+    let bobs = render(&t, &bob, prompt, 1).await;
+
+    let v = similar(&t, &alice, &first).await;
+    assert_eq!(v["embedder"], "visual/1");
+    let items = v["items"].as_array().unwrap();
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|i| i["asset"]["id"].as_str().unwrap())
+        .collect();
+    let distances: Vec<f64> = items
+        .iter()
+        .map(|i| i["distance"].as_f64().unwrap())
+        .collect();
+    eprintln!("similar to the first render: {ids:?} {distances:?}");
+    // The four other assets of Alice's (bob's is not hers), nearest first.
+    assert_eq!(ids.len(), 4, "{v}");
+    assert!(!ids.contains(&bobs.as_str()) && !ids.contains(&first.as_str()));
+    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
+    assert_eq!(ids[0], copy, "the re-encode is nearest: {v}");
+    assert_eq!(ids[3], unrelated, "the unrelated render is last: {v}");
+    assert!(ids[1..3].contains(&second.as_str()) && ids[1..3].contains(&third.as_str()));
+
+    // Bob cannot ask about Alice's asset; an unknown one is 404 too.
+    let (s, _) = t
+        .get(&format!("/api/v1/assets/{first}/similar"), Some(&bob))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = t
+        .get(
+            &format!("/api/v1/assets/{first}/similar?limit=0"),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    t.stop().await;
+}
