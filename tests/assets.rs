@@ -22,10 +22,10 @@ const PNG: [u8; 73] = [
     0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
-const BOUNDARY: &str = "pixsim-test-boundary-7f3a";
+pub(crate) const BOUNDARY: &str = "pixsim-test-boundary-7f3a";
 
 /// A multipart/form-data body with one part (`name`, optional part content type).
-fn multipart(name: &str, bytes: &[u8], content_type: Option<&str>) -> Vec<u8> {
+pub(crate) fn multipart(name: &str, bytes: &[u8], content_type: Option<&str>) -> Vec<u8> {
     let mut body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"upload.bin\"\r\n"
     )

@@ -46,6 +46,8 @@ async fn document_lists_every_route_and_every_listed_route_exists() {
         ("get", "/api/v1/assets/{id}/thumbnail"),
         ("get", "/api/v1/assets/{id}/lineage"),
         ("get", "/api/v1/assets/{id}/similar"),
+        ("post", "/api/v1/assets/search"),
+        ("post", "/api/v1/assets/search/image"),
         ("post", "/api/v1/assets/upload"),
         ("get", "/api/v1/ws/generations"),
         ("get", "/admin"),

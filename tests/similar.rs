@@ -1,7 +1,8 @@
 //! Similarity search over asset embeddings (issue #23), on the real server and
 //! PostgreSQL with pgvector: every asset is embedded in the background by the built-in
 //! visual embedder; `GET /api/v1/assets/{id}/similar` answers the nearest ones the
-//! caller may read.
+//! caller may read, and `POST /api/v1/assets/search` (by an asset) and `…/search/image`
+//! (by an uploaded picture) with filters.
 
 use std::time::{Duration, Instant};
 
@@ -130,6 +131,78 @@ async fn similar_finds_the_re_encode_nearest_and_the_unrelated_render_last() {
     assert_eq!(ids[0], copy, "the re-encode is nearest: {v}");
     assert_eq!(ids[3], unrelated, "the unrelated render is last: {v}");
     assert!(ids[1..3].contains(&second.as_str()) && ids[1..3].contains(&third.as_str()));
+
+    // The same by POST /search with the asset's id, and with filters.
+    let (s, v) = t
+        .post(
+            "/api/v1/assets/search",
+            Some(&alice),
+            json!({"asset_id": first, "limit": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["items"][0]["asset"]["id"], copy.as_str());
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    let (s, v) = t
+        .post(
+            "/api/v1/assets/search",
+            Some(&alice),
+            json!({"asset_id": first, "media_type": "image"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["items"], json!([]), "no images: {v}");
+    // A frame of the first render (its thumbnail), uploaded: the render and its copy
+    // come first.
+    let frame = t
+        .http
+        .get(t.url(&format!("/api/v1/assets/{first}/thumbnail")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let res = t
+        .http
+        .post(t.url("/api/v1/assets/search/image?limit=5"))
+        .bearer_auth(&alice)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={}", crate::assets::BOUNDARY),
+        )
+        .body(crate::assets::multipart("file", &frame, Some("image/png")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    let top: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["asset"]["id"].as_str().unwrap())
+        .collect();
+    eprintln!("by the first render's frame: {v}");
+    assert!(
+        top.len() == 5 && top[..2].contains(&first.as_str()) && top[..2].contains(&copy.as_str()),
+        "{v}"
+    );
+    assert!(!top.contains(&bobs.as_str()));
+    // A text needs an embedder with a text side; the visual one has none.
+    let (s, v) = t
+        .post(
+            "/api/v1/assets/search",
+            Some(&alice),
+            json!({"text": "a lighthouse"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = t
+        .post("/api/v1/assets/search", Some(&alice), json!({"limit": 3}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
     // Bob cannot ask about Alice's asset; an unknown one is 404 too.
     let (s, _) = t

@@ -104,6 +104,12 @@ impl Incoming {
         Ok(found)
     }
 
+    /// Where the file is being written (a temporary file, removed when `self` drops
+    /// uncommitted).
+    pub fn temp_path(&self) -> &std::path::Path {
+        &self.tmp
+    }
+
     /// Moves the finished file to its content-addressed place (kept if already
     /// there) and returns where.
     pub async fn commit(mut self, ext: &str) -> io::Result<StoredFile> {

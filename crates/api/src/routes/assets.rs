@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     // the global 1 MiB JSON limit.
     let upload = OpenApiRouter::new()
         .routes(routes!(upload))
+        .routes(routes!(search_by_image))
         .layer(DefaultBodyLimit::disable());
     OpenApiRouter::new()
         .routes(routes!(list))
@@ -44,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(thumbnail))
         .routes(routes!(lineage))
         .routes(routes!(similar))
+        .routes(routes!(search))
         .merge(upload)
 }
 
@@ -236,6 +238,122 @@ async fn similar(
         );
     }
     let items = s.generation.similar_assets(actor(&p), id, limit).await?;
+    Ok(ApiJson(SimilarPage {
+        embedder: s.generation.embedder_id().unwrap_or_default(),
+        items,
+    }))
+}
+
+/// A similarity search: by an asset (its vector) or by a text (where the embedder has
+/// a text side), with filters.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Search by this asset's vector (it is left out of the answer).
+    pub asset_id: Option<Uuid>,
+    /// Search by this text (needs an embedder with a text side).
+    pub text: Option<String>,
+    #[serde(flatten)]
+    pub filters: SearchFilters,
+}
+
+/// Filters of a similarity search (also the query of `POST …/search/image`).
+#[derive(Debug, Default, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchFilters {
+    pub media_type: Option<MediaType>,
+    /// Created at or after (RFC 3339).
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before (RFC 3339).
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Results (1–100, default 10).
+    #[param(minimum = 1, maximum = 100)]
+    #[schema(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+impl SearchFilters {
+    fn into_search(
+        self,
+        by: generation::service::SearchBy,
+    ) -> ApiResult<generation::service::AssetSearch> {
+        let limit = self.limit.unwrap_or(10);
+        if !(1..=100).contains(&limit) {
+            return Err(
+                generation::GenerationError::invalid("limit", "out_of_range", "1 to 100").into(),
+            );
+        }
+        Ok(generation::service::AssetSearch {
+            by,
+            media_type: self.media_type,
+            created_after: self.created_after,
+            created_before: self.created_before,
+            limit,
+        })
+    }
+}
+
+/// The assets nearest to an asset or a text, among those the caller may read, nearest
+/// first (cosine distance). Exactly one of `asset_id` and `text`.
+#[utoipa::path(post, path = "/api/v1/assets/search", operation_id = "search_assets", tag = "assets",
+    request_body = SearchRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = SimilarPage),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the asset has no embedding (yet)", body = ErrorBody),
+        (status = 422, description = "not exactly one of `asset_id` and `text`, a bad filter, or no text embedder", body = ErrorBody)))]
+async fn search(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> ApiResult<ApiJson<SimilarPage>> {
+    let by = match (req.asset_id, req.text) {
+        (Some(id), None) => generation::service::SearchBy::Asset(id),
+        (None, Some(t)) if !t.trim().is_empty() && t.len() <= 2048 => {
+            generation::service::SearchBy::Text(t)
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "give exactly one of `asset_id` and `text` (at most 2048 bytes)",
+            ));
+        }
+    };
+    let search = req.filters.into_search(by)?;
+    let items = s.generation.search_assets(actor(&p), &search).await?;
+    Ok(ApiJson(SimilarPage {
+        embedder: s.generation.embedder_id().unwrap_or_default(),
+        items,
+    }))
+}
+
+/// The assets nearest to an uploaded picture or video (multipart, the file in a field
+/// named `file`; embedded for this search only, not stored), among those the caller may
+/// read, nearest first. Filters in the query.
+#[utoipa::path(post, path = "/api/v1/assets/search/image", operation_id = "search_assets_by_image", tag = "assets",
+    params(SearchFilters),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = SimilarPage),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "not an image or video, or a bad filter", body = ErrorBody)))]
+async fn search_by_image(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(filters): ApiQuery<SearchFilters>,
+    req: Request,
+) -> ApiResult<ApiJson<SimilarPage>> {
+    let max = s.generation.config().max_upload_bytes;
+    let (mut form, exceeded) = open_form(req, max.saturating_add(MULTIPART_OVERHEAD)).await?;
+    let (up, _) = read_file_field(&s, &mut form, &exceeded, max).await?;
+    let items = s
+        .generation
+        .search_by_upload(actor(&p), up, |by| filters.into_search(by))
+        .await?;
     Ok(ApiJson(SimilarPage {
         embedder: s.generation.embedder_id().unwrap_or_default(),
         items,

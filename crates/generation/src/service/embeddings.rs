@@ -13,7 +13,7 @@ use super::GenerationService;
 use crate::embed::Embedder;
 use crate::error::GenerationError;
 use crate::events::GenerationEvent;
-use crate::model::{Actor, Asset};
+use crate::model::{Actor, Asset, MediaType};
 
 /// Assets embedded per look at the table.
 const BATCH: i64 = 16;
@@ -117,27 +117,85 @@ impl GenerationService {
         id: Uuid,
         limit: i64,
     ) -> Result<Vec<SimilarAsset>, GenerationError> {
-        self.visible_asset_row(actor, id).await?;
+        self.search_assets(
+            actor,
+            &AssetSearch {
+                by: SearchBy::Asset(id),
+                limit,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// The assets nearest to what `search` names (an asset's vector, a text or a
+    /// picture), filtered, that the actor may read; nearest first.
+    pub async fn search_assets(
+        &self,
+        actor: Actor,
+        search: &AssetSearch,
+    ) -> Result<Vec<SimilarAsset>, GenerationError> {
         let embedder = self
-            .embedder_id()
+            .shared
+            .embedder
+            .get()
+            .cloned()
             .ok_or_else(|| GenerationError::Unsupported("no embedder is configured".into()))?;
-        let embedder = embedder.as_str();
-        match embeddings::is_embedded(&self.shared.pool, id, embedder).await? {
-            Some(true) => {}
-            Some(false) => {
-                return Err(GenerationError::Conflict(
-                    "the asset has no embedding yet (audio has none; others get one moments after they are stored)".into(),
-                ));
+        let (vector, exclude) = match &search.by {
+            SearchBy::Asset(id) => {
+                self.visible_asset_row(actor, *id).await?;
+                let v = embeddings::vector_of(&self.shared.pool, *id, embedder.id())
+                    .await?
+                    .ok_or_else(|| {
+                        GenerationError::Conflict(
+                            "the asset has no embedding yet (audio has none; images and videos get one moments after they are stored)".into(),
+                        )
+                    })?;
+                (v, Some(*id))
             }
-            None => return Err(GenerationError::NotFound("asset")),
-        }
+            SearchBy::Text(text) => {
+                let v = embedder
+                    .embed_text(text)
+                    .await
+                    .map_err(|e| GenerationError::ProviderUnavailable(e.to_string()))?
+                    .ok_or_else(|| {
+                        GenerationError::Unsupported(format!(
+                            "the embedder {} has no text side; configure an embeddings server",
+                            embedder.id()
+                        ))
+                    })?;
+                let v = crate::embed::to_column(v)
+                    .map_err(|e| GenerationError::ProviderUnavailable(e.to_string()))?;
+                (embeddings::vector_text(&v), None)
+            }
+            SearchBy::File(path, media_type) => {
+                let v = embedder
+                    .embed_file(path, *media_type)
+                    .await
+                    .map_err(|e| GenerationError::InvalidMedia(e.to_string()))?
+                    .ok_or_else(|| {
+                        GenerationError::InvalidMedia(format!(
+                            "the embedder does not embed {}",
+                            media_type.as_str()
+                        ))
+                    })?;
+                (embeddings::vector_text(&v), None)
+            }
+        };
         let owners: Option<Vec<Uuid>> =
             (!actor.is_admin).then(|| vec![actor.user_id.0, domain::user::CONTENT_OWNER.0]);
-        let near = embeddings::similar(
+        let near = embeddings::nearest(
             &self.shared.pool,
-            id,
-            owners.as_deref(),
-            limit.clamp(1, 100),
+            &embeddings::NearestQuery {
+                vector: &vector,
+                embedder: embedder.id(),
+                exclude,
+                owners: owners.as_deref(),
+                media_type: search.media_type,
+                created_after: search.created_after,
+                created_before: search.created_before,
+                limit: search.limit.clamp(1, 100),
+            },
         )
         .await?;
         let ids: Vec<Uuid> = near.iter().map(|n| n.0).collect();
@@ -153,4 +211,61 @@ impl GenerationService {
             })
             .collect())
     }
+}
+
+impl GenerationService {
+    /// [`Self::search_assets`] by an uploaded picture or video: embedded for this search
+    /// only (the upload is not stored). `search` makes the search from what to search by.
+    pub async fn search_by_upload<E>(
+        &self,
+        actor: Actor,
+        mut up: crate::incoming::Incoming,
+        search: impl FnOnce(SearchBy) -> Result<AssetSearch, E>,
+    ) -> Result<Vec<SimilarAsset>, E>
+    where
+        E: From<GenerationError>,
+    {
+        if up.size() == 0 {
+            return Err(GenerationError::InvalidMedia("the file is empty".into()).into());
+        }
+        let got = up
+            .finish()
+            .await
+            .map_err(GenerationError::from)?
+            .ok_or_else(|| {
+                GenerationError::InvalidMedia("not a known image, video or audio format".into())
+            })?;
+        let by = SearchBy::File(up.temp_path().to_path_buf(), got.kind.media_type);
+        let found = self.search_assets(actor, &search(by)?).await?;
+        // The temporary file goes with `up`.
+        drop(up);
+        Ok(found)
+    }
+}
+
+/// What to search by.
+#[derive(Debug, Clone)]
+pub enum SearchBy {
+    /// The vector of this asset (which is left out of the answer).
+    Asset(Uuid),
+    /// A text, where the embedder has a text side.
+    Text(String),
+    /// A picture or video in a file (an upload), embedded for the search only.
+    File(std::path::PathBuf, MediaType),
+}
+
+impl Default for SearchBy {
+    fn default() -> Self {
+        SearchBy::Text(String::new())
+    }
+}
+
+/// A similarity search: what by, filters, how many.
+#[derive(Debug, Clone, Default)]
+pub struct AssetSearch {
+    pub by: SearchBy,
+    pub media_type: Option<MediaType>,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: i64,
 }

@@ -16,7 +16,7 @@ pub use provider_webhooks::ProviderWebhook;
 mod spec;
 
 pub use assets::AssetFile;
-pub use embeddings::SimilarAsset;
+pub use embeddings::{AssetSearch, SearchBy, SimilarAsset};
 pub use providers::ProviderReachability;
 pub use spec::{check_spec, spec_request};
 

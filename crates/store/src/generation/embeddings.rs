@@ -59,18 +59,7 @@ pub async fn set(
     embedding: Option<&[f32]>,
 ) -> Result<(), StoreError> {
     // pgvector reads its text form, `[x,y,…]`.
-    let text = embedding.map(|v| {
-        let mut s = String::with_capacity(v.len() * 10 + 2);
-        s.push('[');
-        for (i, x) in v.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(&x.to_string());
-        }
-        s.push(']');
-        s
-    });
+    let text = embedding.map(vector_text);
     sqlx::query!(
         "UPDATE assets SET embedding = $3::text::vector, embedder = $2, embedded_at = now()
          WHERE id = $1",
@@ -99,17 +88,45 @@ pub async fn is_embedded(
     Ok(row)
 }
 
-/// The `limit` assets nearest to asset `id` by cosine distance among those embedded by
-/// the same embedder, `id` itself left out, nearest first: `(id, distance)`. Only the
-/// assets of `owners` when given (a caller's own and the shared content assets).
-/// The HNSW scan is iterative (pgvector 0.8), so a filter that rejects most
-/// candidates still fills the page.
-pub async fn similar(
+/// The vector of asset `id` in pgvector's text form, when `embedder` made one (`None`:
+/// no such asset, or no vector of that embedder).
+pub async fn vector_of(
     pool: &PgPool,
     id: Uuid,
-    owners: Option<&[Uuid]>,
-    limit: i64,
-) -> Result<Vec<(Uuid, f64)>, StoreError> {
+    embedder: &str,
+) -> Result<Option<String>, StoreError> {
+    let v = sqlx::query_scalar!(
+        r#"SELECT embedding::text AS "v!" FROM assets
+           WHERE id = $1 AND embedder = $2 AND embedding IS NOT NULL"#,
+        id,
+        embedder,
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(v)
+}
+
+/// What [`nearest`] looks for.
+#[derive(Debug, Clone)]
+pub struct NearestQuery<'a> {
+    /// The query vector in pgvector's text form (`[x,y,…]`, the column's dimension).
+    pub vector: &'a str,
+    /// Only vectors of this embedder.
+    pub embedder: &'a str,
+    /// Leave this asset out (the query's own).
+    pub exclude: Option<Uuid>,
+    /// Only the assets of these owners (`None`: all).
+    pub owners: Option<&'a [Uuid]>,
+    pub media_type: Option<MediaType>,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: i64,
+}
+
+/// The `limit` assets nearest to the query vector by cosine distance, nearest first:
+/// `(id, distance)`. The HNSW scan is iterative (pgvector 0.8), so filters that reject
+/// most candidates still fill the page.
+pub async fn nearest(pool: &PgPool, q: &NearestQuery<'_>) -> Result<Vec<(Uuid, f64)>, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
         .execute(&mut *tx)
@@ -118,16 +135,24 @@ pub async fn similar(
         .execute(&mut *tx)
         .await?;
     let rows = sqlx::query!(
-        r#"SELECT a.id AS "id!", (a.embedding <=> q.embedding)::float8 AS "distance!"
-           FROM assets a,
-                (SELECT embedding, embedder FROM assets WHERE id = $1) q
-           WHERE a.id <> $1 AND a.embedding IS NOT NULL AND a.embedder = q.embedder
-             AND ($2::uuid[] IS NULL OR a.owner_id = ANY($2))
-           ORDER BY a.embedding <=> q.embedding
-           LIMIT $3"#,
-        id,
-        owners as Option<&[Uuid]>,
-        limit,
+        r#"SELECT id AS "id!", (embedding <=> $1::text::vector)::float8 AS "distance!"
+           FROM assets
+           WHERE embedding IS NOT NULL AND embedder = $2
+             AND ($3::uuid IS NULL OR id <> $3)
+             AND ($4::uuid[] IS NULL OR owner_id = ANY($4))
+             AND ($5::text IS NULL OR media_type = $5)
+             AND ($6::timestamptz IS NULL OR created_at >= $6)
+             AND ($7::timestamptz IS NULL OR created_at < $7)
+           ORDER BY embedding <=> $1::text::vector
+           LIMIT $8"#,
+        q.vector,
+        q.embedder,
+        q.exclude,
+        q.owners as Option<&[Uuid]>,
+        q.media_type.map(|m| m.as_str()),
+        q.created_after,
+        q.created_before,
+        q.limit,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -136,4 +161,18 @@ pub async fn similar(
     let mut out: Vec<(Uuid, f64)> = rows.into_iter().map(|r| (r.id, r.distance)).collect();
     out.sort_by(|a, b| a.1.total_cmp(&b.1));
     Ok(out)
+}
+
+/// A vector in pgvector's text form.
+pub fn vector_text(v: &[f32]) -> String {
+    let mut s = String::with_capacity(v.len() * 10 + 2);
+    s.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&x.to_string());
+    }
+    s.push(']');
+    s
 }
