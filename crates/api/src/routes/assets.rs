@@ -340,6 +340,7 @@ async fn search(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody),
+        (status = 415, description = "not a multipart/form-data body", body = ErrorBody),
         (status = 422, description = "not an image or video, or a bad filter", body = ErrorBody)))]
 async fn search_by_image(
     State(s): State<AppState>,
