@@ -1,6 +1,6 @@
 //! Similarity search benchmark (issue #23): `store::generation::embeddings::nearest`
 //! over `BENCH_VECTORS` (100,000) asset embeddings in an embedded PostgreSQL 18 with
-//! pgvector 0.8 and the migration's HNSW index (`vector_cosine_ops`, default m = 16,
+//! pgvector 0.8 and the migrations' HNSW index (`halfvec_cosine_ops`, default m = 16,
 //! ef_construction = 64; the query's `hnsw.ef_search` = 100, iterative scan).
 //!
 //! The vectors are shaped like the visual embedder's: 267 meaningful dimensions (the
@@ -124,7 +124,7 @@ async fn run() {
         sqlx::query(
             "INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, path,
                  origin, embedding, embedder, embedded_at)
-             SELECT i, o, 'image', 'image/png', 'h', 1, 'p', 'uploaded', v::vector, 'visual/1', now()
+             SELECT i, o, 'image', 'image/png', 'h', 1, 'p', 'uploaded', v::halfvec, 'visual/1', now()
              FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t(i, o, v)",
         )
         .bind(&b_ids)
@@ -148,7 +148,7 @@ async fn run() {
         .await
         .unwrap();
     sqlx::query(
-        "CREATE INDEX assets_embedding_hnsw_idx ON assets USING hnsw (embedding vector_cosine_ops)",
+        "CREATE INDEX assets_embedding_hnsw_idx ON assets USING hnsw (embedding halfvec_cosine_ops)",
     )
     .execute(&mut *conn)
     .await
@@ -178,10 +178,10 @@ async fn run() {
             .await
             .unwrap();
         let plan: Vec<String> = sqlx::query_scalar(
-            "EXPLAIN (ANALYZE, BUFFERS) SELECT id, (embedding <=> $1::text::vector)::float8
+            "EXPLAIN (ANALYZE, BUFFERS) SELECT id, (embedding <=> $1::text::halfvec)::float8
              FROM assets WHERE embedding IS NOT NULL AND embedder = 'visual/1' AND id <> $2
                AND array_position($3, owner_id) IS NOT NULL
-             ORDER BY embedding <=> $1::text::vector LIMIT 10",
+             ORDER BY embedding <=> $1::text::halfvec LIMIT 10",
         )
         .bind(&vector)
         .bind(id)
@@ -231,7 +231,7 @@ async fn run() {
                 .unwrap();
             let exact: Vec<Uuid> = sqlx::query_scalar(
                 "SELECT id FROM assets WHERE embedding IS NOT NULL AND id <> $2 AND owner_id = $3
-                 ORDER BY embedding <=> $1::text::vector LIMIT 10",
+                 ORDER BY embedding <=> $1::text::halfvec LIMIT 10",
             )
             .bind(&vector)
             .bind(id)
@@ -250,7 +250,7 @@ async fn run() {
     lat.sort();
     let recall = recall_hits as f64 / recall_total.max(1) as f64;
     println!(
-        "== vector search: {n} vectors (1024 dims, 267 used), HNSW m=16 ef_construction=64, ef_search=100, iterative scan ==",
+        "== vector search: {n} halfvec vectors (1024 dims, 267 used), HNSW m=16 ef_construction=64, ef_search=100, iterative scan ==",
     );
     println!(
         "load {:.1} s · index build {:.1} s",

@@ -61,7 +61,7 @@ pub async fn set(
     // pgvector reads its text form, `[x,y,…]`.
     let text = embedding.map(vector_text);
     sqlx::query!(
-        "UPDATE assets SET embedding = $3::text::vector, embedder = $2, embedded_at = now()
+        "UPDATE assets SET embedding = $3::text::halfvec, embedder = $2, embedded_at = now()
          WHERE id = $1",
         id,
         embedder,
@@ -143,7 +143,7 @@ pub async fn nearest(pool: &PgPool, q: &NearestQuery<'_>) -> Result<Vec<(Uuid, f
     .execute(&mut *tx)
     .await?;
     let rows = sqlx::query!(
-        r#"SELECT id AS "id!", (embedding <=> $1::text::vector)::float8 AS "distance!"
+        r#"SELECT id AS "id!", (embedding <=> $1::text::halfvec)::float8 AS "distance!"
            FROM assets
            WHERE embedding IS NOT NULL AND embedder = $2
              AND ($3::uuid IS NULL OR id <> $3)
@@ -151,7 +151,7 @@ pub async fn nearest(pool: &PgPool, q: &NearestQuery<'_>) -> Result<Vec<(Uuid, f
              AND ($5::text IS NULL OR media_type = $5)
              AND ($6::timestamptz IS NULL OR created_at >= $6)
              AND ($7::timestamptz IS NULL OR created_at < $7)
-           ORDER BY embedding <=> $1::text::vector
+           ORDER BY embedding <=> $1::text::halfvec
            LIMIT $8"#,
         q.vector,
         q.embedder,
