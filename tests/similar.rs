@@ -218,3 +218,73 @@ async fn similar_finds_the_re_encode_nearest_and_the_unrelated_render_last() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     t.stop().await;
 }
+
+/// With an OpenAI-compatible embeddings server (the contract fake, whose model embeds
+/// texts and pictures by the colours they name or show), assets are embedded through it
+/// and a text finds the picture it describes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_text_search_goes_through_an_openai_compatible_embeddings_server() {
+    let fake = generation::fakes::embeddings::start("emb-key")
+        .await
+        .unwrap();
+    let url = format!("{}/v1", fake.base_url());
+    let t = TestServer::start_with(move |c| {
+        c.generation.embedder = "openai".into();
+        c.generation.embeddings_url = Some(url);
+        c.generation.embeddings_model = generation::fakes::embeddings::MODEL.into();
+        c.generation.embeddings_api_key = Some("emb-key".into());
+        c.generation.allow_private_outbound = true;
+    })
+    .await;
+    let me = t.user("text-search@example.com").await;
+    let solid = |rgb: [u8; 3]| {
+        generation::render::stills::encode_png_rgb(&rgb.repeat(32 * 32), 32, 32).unwrap()
+    };
+    let mut ids = Vec::new();
+    for rgb in [[220, 30, 30], [30, 40, 220]] {
+        let (s, v, _) = crate::assets::upload(&t, &me, &solid(rgb), Some("image/png")).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let (red, blue) = (ids[0].clone(), ids[1].clone());
+    let search = |text: &'static str| {
+        let t = &t;
+        let me = &me;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let (s, v) = t
+                    .post(
+                        "/api/v1/assets/search",
+                        Some(me),
+                        json!({"text": text, "limit": 2}),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+                // Both embedded (in the background): the answer is complete.
+                if v["items"].as_array().unwrap().len() == 2 {
+                    return v;
+                }
+                assert!(Instant::now() < deadline, "never embedded: {v}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let v = search("something red").await;
+    assert_eq!(v["embedder"], "openai-compatible:fake-colour-clip");
+    assert_eq!(v["items"][0]["asset"]["id"], red.as_str(), "{v}");
+    let v = search("a blue sky").await;
+    assert_eq!(v["items"][0]["asset"]["id"], blue.as_str(), "{v}");
+    // Assets by their vectors too.
+    let (s, v) = t
+        .get(&format!("/api/v1/assets/{red}/similar"), Some(&me))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["items"][0]["asset"]["id"], blue.as_str());
+    assert!(
+        fake.control.violations().is_empty(),
+        "{:?}",
+        fake.control.violations()
+    );
+    t.stop().await;
+}

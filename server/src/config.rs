@@ -95,8 +95,19 @@ pub struct GenerationConfig {
     /// first entry into the node raises it to the spec's own.
     pub pregenerate_priority: i16,
     /// What embeds assets for similarity search: `visual` (built in, offline: images
-    /// and videos by their look) or `none`.
+    /// and videos by their look), `openai` (an OpenAI-compatible embeddings server, see
+    /// `embeddings_*`; also embeds search texts) or `none`.
     pub embedder: String,
+    /// `embedder = "openai"`: the server's base URL (the path before `/embeddings`),
+    /// reached through the SSRF guard.
+    pub embeddings_url: Option<String>,
+    /// `embedder = "openai"`: the model.
+    pub embeddings_model: String,
+    /// `embedder = "openai"`: sent as a bearer token when set.
+    pub embeddings_api_key: Option<String>,
+    /// `embedder = "openai"`: the model takes images too (as `data:` URLs), so assets
+    /// are embedded; off, only texts are.
+    pub embeddings_images: bool,
 }
 
 impl GenerationConfig {
@@ -138,6 +149,10 @@ impl Default for GenerationConfig {
             pregenerate_steps: 2,
             pregenerate_priority: 1,
             embedder: "visual".into(),
+            embeddings_url: None,
+            embeddings_model: String::new(),
+            embeddings_api_key: None,
+            embeddings_images: true,
         }
     }
 }

@@ -205,8 +205,30 @@ pub(crate) async fn generation(
     // Embeddings of assets, for similarity search.
     match cfg.generation.embedder.as_str() {
         "visual" => generation.set_embedder(Arc::new(generation::embed::VisualEmbedder::new())),
+        "openai" => {
+            let g = &cfg.generation;
+            let (Some(url), false) = (&g.embeddings_url, g.embeddings_model.is_empty()) else {
+                anyhow::bail!(
+                    "generation.embedder = \"openai\" needs generation.embeddings_url and generation.embeddings_model"
+                );
+            };
+            let e = generation::embed::OpenAiEmbedder::new(
+                generation::embed::OpenAiEmbedderConfig {
+                    base_url: url.clone(),
+                    api_key: g.embeddings_api_key.clone(),
+                    model: g.embeddings_model.clone(),
+                    images: g.embeddings_images,
+                    timeout: Duration::from_secs(60),
+                },
+                &generation::guard::Guard::new(generation.config().guard.clone()),
+            )
+            .context("the embeddings client")?;
+            generation.set_embedder(Arc::new(e));
+        }
         "none" => {}
-        other => anyhow::bail!("generation.embedder = {other:?}: expected \"visual\" or \"none\""),
+        other => anyhow::bail!(
+            "generation.embedder = {other:?}: expected \"visual\", \"openai\" or \"none\""
+        ),
     }
     workers.push(tokio::spawn(
         generation.run_embeddings(shutdown.clone().cancelled_owned()),

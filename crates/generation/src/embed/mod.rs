@@ -16,7 +16,10 @@ use crate::model::MediaType;
 use crate::render::Ffmpeg;
 use crate::render::codec::decode_sampled;
 
+pub mod openai;
 pub mod visual;
+
+pub use openai::{OpenAiEmbedder, OpenAiEmbedderConfig};
 
 /// The dimension of `assets.embedding` (`vector(1024)`).
 pub const COLUMN_DIMS: usize = 1024;
@@ -68,6 +71,16 @@ pub fn to_column(mut v: Vec<f32>) -> Result<Vec<f32>, EmbedError> {
     }
     v.resize(COLUMN_DIMS, 0.0);
     Ok(v)
+}
+
+/// Brings `v` to unit length (cosine distances are then dot products).
+pub(crate) fn unit_length(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 1e-12 {
+        for x in v.iter_mut() {
+            *x /= n;
+        }
+    }
 }
 
 /// How many frames a second of video gives the visual embedder …

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod embeddings;
 pub mod instant;
 pub mod openai;
 pub mod pixverse;

@@ -1,4 +1,4 @@
-//! Adapters against the contract fakes (Pixverse, OpenAI, Replicate), the local renderer and the download guard:
+//! Adapters against the contract fakes (Pixverse, OpenAI, Replicate, an embeddings server), the local renderer and the download guard:
 //! one module per provider (adapter contract and worker runs), `download` (the guarded
 //! downloader) and `worker` (worker-level behaviour across providers). Helpers shared
 //! by the modules live here.
@@ -8,6 +8,7 @@
 mod common;
 
 mod download;
+mod embeddings;
 mod local;
 mod openai;
 mod pixverse;
