@@ -19,9 +19,11 @@ export class Choices {
     this.onRender = () => {};
   }
 
-  /** A new offer (the session's choices) and the node's hotspots. */
+  /** A new offer (the session's choices) and the node's hotspots. A choice in flight
+   * stays in flight (its buttons disabled) until the offer itself changes: other
+   * renders (media arriving, progress) must not re-enable them. */
   set(offer, hotspots) {
-    if (offer !== this.offer || hotspots !== this.hotspots) this.busy = false;
+    if (offer !== this.offer) this.busy = false;
     this.offer = offer;
     this.hotspots = hotspots ?? [];
     this.render();
