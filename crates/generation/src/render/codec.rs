@@ -234,6 +234,13 @@ pub fn decode_file(ff: &Ffmpeg, input: &Path, spec: DecodeSpec) -> Result<Vec<Fr
     if let Some(f) = &filter {
         cmd.args(["-vf", f]);
     }
+    run_decode(cmd, spec)
+}
+
+/// Runs a decoding `cmd` (its input and filters set) to raw frames of `spec`: the output
+/// arguments, the frames read, ffmpeg stopped once `spec.pick` has enough; an error
+/// naming ffmpeg's complaint when no frame came.
+fn run_decode(mut cmd: Command, spec: DecodeSpec) -> Result<Vec<Frame>, RenderError> {
     cmd.args(["-f", "rawvideo", "-pix_fmt", spec.pixels.name(), "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -290,27 +297,8 @@ pub fn decode_sampled(
     cmd.arg("-i")
         .arg(input)
         .args(["-an", "-sn", "-vf", &filter])
-        .args(["-frames:v", &max.max(1).to_string()])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| spawn_error("start ffmpeg", e))?;
-    let err = drain_stderr(&mut child);
-    let frames = read_frames(&mut child, spec);
-    let status = child
-        .wait()
-        .map_err(|e| spawn_error("wait for ffmpeg", e))?;
-    let stderr = stderr_of(err);
-    let frames = frames.map_err(|e| spawn_error("read decoded frames", e))?;
-    if frames.is_empty() {
-        return Err(RenderError::Ffmpeg {
-            what: "decode",
-            status: status.to_string(),
-            stderr,
-        });
-    }
-    Ok(frames)
+        .args(["-frames:v", &max.max(1).to_string()]);
+    run_decode(cmd, spec)
 }
 
 /// Reads whole frames from the child's stdout, keeping what `spec.pick` asks for.
