@@ -40,7 +40,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use game_client::bots::{BotConfig, Fleet};
@@ -93,33 +92,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// otherwise the allocator runs with the settings the server ships with (it keeps freed
 /// pages for a second, instead of faulting fresh zeroed ones in on every tick).
 fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
-    let mut cmd = Command::new(bin);
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
-        .env("PIXSIM_HTTP__METRICS_TOKEN", tests::METRICS_TOKEN)
-        .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
-        .env("PIXSIM_WEBTRANSPORT__ADDR", "127.0.0.1:0")
+    let mut cmd = support::server_command(bin, state);
+    cmd.env("PIXSIM_WEBTRANSPORT__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__MAX_CONNECTIONS", "20000")
         // WebSocket bots are HTTP connections, all from one address.
         .env("PIXSIM_HTTP__MAX_CONNECTIONS", "20000")
         .env("PIXSIM_HTTP__MAX_CONNECTIONS_PER_IP", "20000")
-        .env("PIXSIM_AUTH__IP_BURST", "100000")
-        // The bots' accounts are registered from one address.
-        .env("PIXSIM_AUTH__REGISTER_IP_BURST", "100000")
-        // The bots share a few accounts, each with many sessions.
-        .env("PIXSIM_GAME__MAX_LIVE_SESSIONS_PER_USER", "100000")
-        .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
-        .env("PIXSIM_CONTENT__RELOAD_INTERVAL_MS", "0")
         .env("PIXSIM_GENERATION__WORKERS", "0")
         .envs(
             std::env::var("BENCH_TICK_HZ")
                 .ok()
                 .map(|hz| ("PIXSIM_TICK__RATE_HZ", hz)),
         )
-        .env("RUST_LOG", env_or("BENCH_SERVER_LOG", "warn"))
         .env_remove("MIMALLOC_PURGE_DELAY")
         .envs(purging.then_some(("MIMALLOC_PURGE_DELAY", "0")))
         .envs(server_env());

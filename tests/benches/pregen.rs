@@ -23,7 +23,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use game_client::Target;
@@ -36,27 +35,14 @@ use support::{Hist, Running, env_num, env_or, histogram, parse_range_ms, server_
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn serve(bin: &Path, state: &Path, steps: u64) -> Running {
-    let mut cmd = Command::new(bin);
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
-        .env("PIXSIM_HTTP__METRICS_TOKEN", tests::METRICS_TOKEN)
-        .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
-        .env("PIXSIM_WEBTRANSPORT__ENABLED", "false")
-        .env("PIXSIM_AUTH__IP_BURST", "100000")
-        .env("PIXSIM_AUTH__REGISTER_IP_BURST", "100000")
-        .env("PIXSIM_GAME__MAX_LIVE_SESSIONS_PER_USER", "100000")
-        .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
-        .env("PIXSIM_CONTENT__RELOAD_INTERVAL_MS", "0")
+    let mut cmd = support::server_command(bin, state);
+    cmd.env("PIXSIM_WEBTRANSPORT__ENABLED", "false")
         .env("PIXSIM_GENERATION__WORKERS", "1")
         .env("PIXSIM_GENERATION__PREGENERATE_STEPS", steps.to_string())
         .env(
             "PIXSIM_GENERATION__PROVIDERS__LOCAL__CREDITS_PER_SECOND",
             "1",
-        )
-        .env("RUST_LOG", env_or("BENCH_SERVER_LOG", "warn"));
+        );
     support::launch(cmd, state)
 }
 

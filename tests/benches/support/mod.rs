@@ -175,6 +175,29 @@ pub struct Running {
     pub database: String,
 }
 
+/// The server binary on `state` with what every benchmark run needs: the embedded
+/// database (no `DATABASE_URL` or `REDIS_URL` from the caller's environment), ports
+/// chosen by the system, the test metrics token, rate limits out of the bots' way (one
+/// address, few accounts with many sessions), the demo content without reloading, and
+/// `BENCH_SERVER_LOG` (`warn`) as its log filter. Callers add their own settings.
+pub fn server_command(bin: &Path, state: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--state-dir")
+        .arg(state)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("PIXSIM_HTTP__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_HTTP__METRICS_TOKEN", tests::METRICS_TOKEN)
+        .env("PIXSIM_QUIC__ADDR", "127.0.0.1:0")
+        .env("PIXSIM_AUTH__IP_BURST", "100000")
+        .env("PIXSIM_AUTH__REGISTER_IP_BURST", "100000")
+        .env("PIXSIM_GAME__MAX_LIVE_SESSIONS_PER_USER", "100000")
+        .env("PIXSIM_CONTENT__SCENES_DIR", tests::demo_scenes())
+        .env("PIXSIM_CONTENT__RELOAD_INTERVAL_MS", "0")
+        .env("RUST_LOG", env_or("BENCH_SERVER_LOG", "warn"));
+    cmd
+}
+
 /// Starts the server `cmd` (its arguments and environment set, `state` its state dir)
 /// and waits until it prints that it is ready: its addresses and database URL.
 pub fn launch(mut cmd: Command, state: &Path) -> Running {
