@@ -17,6 +17,7 @@ mod generations;
 mod health;
 mod input;
 mod inspector;
+mod library;
 mod lifecycle;
 mod limits;
 mod logs;

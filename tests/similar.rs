@@ -10,14 +10,28 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tests::TestServer;
 
-/// Renders `prompt` with `seed` on the local provider and returns the asset id.
+/// Renders `prompt` with `seed` on the local provider (2 s, 360p) and returns the
+/// asset id.
 async fn render(t: &TestServer, token: &str, prompt: &str, seed: u64) -> String {
+    render_with(t, token, prompt, seed, 2, "360p").await
+}
+
+/// Renders `prompt` with `seed` for `duration` seconds at `quality` on the local
+/// provider and returns the asset id once the job is completed.
+pub(crate) async fn render_with(
+    t: &TestServer,
+    token: &str,
+    prompt: &str,
+    seed: u64,
+    duration: u32,
+    quality: &str,
+) -> String {
     let (s, job) = t
         .post(
             "/api/v1/generations",
             Some(token),
             json!({"provider": "local", "operation": "text_to_video",
-                   "params": {"prompt": prompt, "seed": seed, "duration": 2, "quality": "360p"}}),
+                   "params": {"prompt": prompt, "seed": seed, "duration": duration, "quality": quality}}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{job}");

@@ -90,6 +90,7 @@ fn percent(status: JobStatus, stored: Option<f32>) -> Option<f32> {
 impl From<AssetRow> for Asset {
     fn from(row: AssetRow) -> Self {
         let r = row.fields;
+        let l = row.library;
         Asset {
             id: r.id,
             owner_id: UserId(r.owner_id),
@@ -108,6 +109,14 @@ impl From<AssetRow> for Asset {
             source_generation_id: r.source_generation_id,
             operation: r.operation,
             prompt: r.prompt,
+            fps: r.fps,
+            tags: l.tags,
+            archived_at: l.archived_at,
+            parent_asset_id: l.parent_asset_id,
+            version_family_id: l.version_family_id,
+            version_number: l.version_number,
+            version_message: l.version_message,
+            sync_status: l.sync_status,
             created_at: row.created_at,
         }
     }
@@ -122,6 +131,10 @@ impl From<EdgeRow> for LineageEdge {
             operation: r.operation,
             sequence: r.sequence,
             generation_id: r.generation_id,
+            start_ms: r.start_ms,
+            end_ms: r.end_ms,
+            start_frame: r.start_frame,
+            end_frame: r.end_frame,
             created_at: r.created_at,
         }
     }

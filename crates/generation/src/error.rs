@@ -36,6 +36,9 @@ pub enum GenerationError {
     /// An upload was refused (too large, unknown or mismatched content).
     #[error("invalid media: {0}")]
     InvalidMedia(String),
+    /// A request's value breaks a rule (a clip outside its video, a malformed tag).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     #[error("unknown provider {0}")]
     UnknownProvider(String),
     /// The provider has no such operation (e.g. no balance endpoint).
@@ -100,6 +103,7 @@ impl GenerationError {
             GenerationError::Forbidden(_) => "forbidden",
             GenerationError::WebhookRefused(_) => "invalid_signature",
             GenerationError::InvalidMedia(_) => "invalid_media",
+            GenerationError::InvalidRequest(_) => "invalid_request",
             GenerationError::UnknownProvider(_) => "unknown_provider",
             GenerationError::Unsupported(_) => "unsupported",
             GenerationError::ProviderRefused(_) => "provider_refused",
@@ -116,6 +120,7 @@ impl GenerationError {
         match self {
             GenerationError::InvalidParameters(_)
             | GenerationError::InvalidMedia(_)
+            | GenerationError::InvalidRequest(_)
             | GenerationError::UnknownProvider(_)
             | GenerationError::Unsupported(_) => 422,
             GenerationError::ProviderRefused(_) => 409,

@@ -168,6 +168,11 @@ impl Probe {
         self.height.and_then(|v| i32::try_from(v).ok())
     }
 
+    /// Frames per second (as the `assets.fps` column stores it).
+    pub fn fps(&self) -> Option<f32> {
+        self.fps_milli.map(|f| f as f32 / 1000.0)
+    }
+
     /// The duration as the `assets.duration_ms` column (`bigint`) stores it.
     pub fn duration_ms_i64(&self) -> Option<i64> {
         self.duration_ms.and_then(|v| i64::try_from(v).ok())

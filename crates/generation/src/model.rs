@@ -11,7 +11,7 @@ use uuid::Uuid;
 /// live in the store, which maps them to their columns; they are part of this model.
 pub use store::generation::kinds::{
     AccountStatus, AssetOrigin, DeliveryStatus, InputRole, JobStatus, MediaType, Operation,
-    SubmissionStatus, UnknownValue,
+    SubmissionStatus, SyncStatus, UnknownValue,
 };
 
 /// Generation parameters as requested. Unknown fields are refused; which fields apply
@@ -334,6 +334,23 @@ pub struct Asset {
     pub source_generation_id: Option<Uuid>,
     pub operation: Option<Operation>,
     pub prompt: Option<String>,
+    /// Frames per second of a video track.
+    pub fps: Option<f32>,
+    /// Lowercase tags (see `PATCH /api/v1/assets/{id}`).
+    pub tags: Vec<String>,
+    /// When it was archived (hidden from lists and searches unless asked for);
+    /// `null`: not archived.
+    pub archived_at: Option<DateTime<Utc>>,
+    /// The asset this one was made from here: the previous version, or the video a
+    /// clip or keyframe was cut from.
+    pub parent_asset_id: Option<Uuid>,
+    /// The version family (the id of its first version); `null`: in no family.
+    pub version_family_id: Option<Uuid>,
+    /// The number in the family, 1 for the first.
+    pub version_number: Option<i32>,
+    pub version_message: Option<String>,
+    /// Whether the file is here (`downloaded`) or still only at the provider.
+    pub sync_status: SyncStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -347,6 +364,13 @@ pub struct AssetFilter {
     pub provider: Option<String>,
     pub source_generation_id: Option<Uuid>,
     pub content_hash: Option<String>,
+    /// Assets carrying every one of these tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Archived assets: `false` (default) leaves them out, `true` lists only them.
+    pub archived: Option<bool>,
+    /// The versions, clips and keyframes made from this asset.
+    pub parent_asset_id: Option<Uuid>,
     #[serde(default)]
     pub offset: u32,
     /// Default 50, at most 200.
@@ -358,11 +382,19 @@ pub struct AssetFilter {
 pub struct LineageEdge {
     pub parent_asset_id: Uuid,
     pub child_asset_id: Uuid,
-    /// The input's role, e.g. `source_image`.
+    /// The input's role in a generation (`source_image`, `source_video`,
+    /// `transition_input`, `subject`, `background`), or how the child was made here:
+    /// `version`, `clip`, `keyframe`.
     pub relation: String,
     pub operation: String,
     pub sequence: i32,
     pub generation_id: Option<Uuid>,
+    /// The part of the parent used (a clip's segment; a keyframe's time), in ms.
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// The same part in frames of the parent, where its frame rate is known.
+    pub start_frame: Option<i32>,
+    pub end_frame: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 

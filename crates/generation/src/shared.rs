@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub webhooks: WebhookHub,
     /// The credit budgets creates are checked against.
     pub budgets: crate::service::budgets::BudgetCache,
+    /// Encoder runs for clips, keyframes and variants.
+    pub transcodes: crate::service::library::Transcoder,
 }
 
 pub(crate) type CreateBatcher = Batcher<(NewJob, Option<i64>), Result<InsertOutcome, StoreError>>;

@@ -214,6 +214,8 @@ async fn run() {
             media_type: None,
             created_after: None,
             created_before: None,
+            tags: &[],
+            include_archived: false,
             limit: 10,
         };
         let t = Instant::now();

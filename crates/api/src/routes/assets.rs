@@ -40,13 +40,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::disable());
     OpenApiRouter::new()
         .routes(routes!(list))
-        .routes(routes!(get_asset))
+        .routes(routes!(get_asset, patch_asset))
         .routes(routes!(file))
         .routes(routes!(thumbnail))
         .routes(routes!(lineage))
         .routes(routes!(similar))
         .routes(routes!(search))
         .merge(upload)
+        .merge(super::library::router())
 }
 
 /// The pipeline's view of the caller.
@@ -72,6 +73,12 @@ pub struct AssetQuery {
     pub source_generation_id: Option<Uuid>,
     /// sha256 hex of the content.
     pub content_hash: Option<String>,
+    /// Comma-separated tags: assets carrying every one.
+    pub tags: Option<String>,
+    /// `true`: only archived assets; `false` (default): none of them.
+    pub archived: Option<bool>,
+    /// The versions, clips and keyframes made from this asset.
+    pub parent_asset_id: Option<Uuid>,
     /// Items to skip (default 0).
     #[serde(default)]
     #[param(minimum = 0)]
@@ -90,13 +97,26 @@ impl From<AssetQuery> for AssetFilter {
             provider: q.provider,
             source_generation_id: q.source_generation_id,
             content_hash: q.content_hash,
+            tags: split_tags(q.tags.as_deref()),
+            archived: q.archived,
+            parent_asset_id: q.parent_asset_id,
             offset: q.offset,
             limit: q.limit,
         }
     }
 }
 
-/// The caller's assets (all for admins), newest first.
+/// Comma-separated tags as a list, lowercased (empty entries left out).
+pub(crate) fn split_tags(tags: Option<&str>) -> Vec<String> {
+    tags.unwrap_or_default()
+        .split(',')
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The caller's assets (all for admins), newest first. Archived assets are left out
+/// unless `archived=true`.
 #[utoipa::path(get, path = "/api/v1/assets", operation_id = "list_assets", tag = "assets",
     params(AssetQuery),
     security(("bearer" = [])),
@@ -127,6 +147,30 @@ async fn get_asset(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<Asset>> {
     Ok(ApiJson(s.generation.get_asset(actor(&p), id).await?))
+}
+
+/// Changes an asset's tags or archives / restores it (the owner's or an admin's).
+#[utoipa::path(patch, path = "/api/v1/assets/{id}", operation_id = "patch_asset", tag = "assets",
+    params(("id" = Uuid, Path, description = "asset id")),
+    request_body = generation::service::library::AssetPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Asset),
+        (status = 400, description = "malformed body", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "a content asset (admins only)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "a malformed tag, or too many", body = ErrorBody)))]
+async fn patch_asset(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<generation::service::library::AssetPatch>,
+) -> ApiResult<ApiJson<Asset>> {
+    Ok(ApiJson(
+        s.generation.patch_asset(actor(&p), id, &patch).await?,
+    ))
 }
 
 /// The asset's bytes, with its content type. Supports `Range: bytes=…` (one range),
@@ -266,6 +310,10 @@ pub struct SearchFilters {
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     /// Created before (RFC 3339).
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Comma-separated tags: assets carrying every one.
+    pub tags: Option<String>,
+    /// Archived assets too (default false).
+    pub include_archived: Option<bool>,
     /// Results (1–100, default 10).
     #[param(minimum = 1, maximum = 100)]
     #[schema(minimum = 1, maximum = 100)]
@@ -288,6 +336,8 @@ impl SearchFilters {
             media_type: self.media_type,
             created_after: self.created_after,
             created_before: self.created_before,
+            tags: split_tags(self.tags.as_deref()),
+            include_archived: self.include_archived.unwrap_or(false),
             limit,
         })
     }
@@ -499,7 +549,7 @@ const CONDITIONAL: [header::HeaderName; 4] = [
 
 /// Serves a stored file with Range support, the asset's content type, and the content
 /// hash as ETag. Errors use the envelope.
-async fn serve(f: AssetFile, headers: &HeaderMap) -> ApiResult<Response> {
+pub(crate) async fn serve(f: AssetFile, headers: &HeaderMap) -> ApiResult<Response> {
     let etag = format!("\"{}\"", f.asset.content_hash);
     if matches_etag(headers, &etag) {
         let mut res = StatusCode::NOT_MODIFIED.into_response();

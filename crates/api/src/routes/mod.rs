@@ -9,6 +9,7 @@ pub mod game_webtransport;
 pub mod game_ws;
 pub mod generations;
 pub mod health;
+pub mod library;
 pub mod play;
 pub mod providers;
 pub mod rpc;

@@ -393,3 +393,104 @@ pub fn thumbnail_file(
     }
     Ok(png)
 }
+
+/// What [`transcode_file`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// H.264 (yuv420p) in MP4 with `moov` first; AAC audio when the input has sound.
+    Mp4,
+    /// One frame as PNG.
+    Png,
+}
+
+/// A cut and/or rendition of the media at `input`.
+#[derive(Debug, Clone, Copy)]
+pub struct Transcode {
+    pub output: Output,
+    /// Where the output starts in the input (a still's frame time).
+    pub start_ms: u64,
+    /// Where it ends (`None`: the input's end); ignored for a still.
+    pub end_ms: Option<u64>,
+    /// At most this many lines (scaled down keeping the aspect ratio, to even sizes;
+    /// never enlarged). `None`: the input's size.
+    pub max_height: Option<u32>,
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// Writes the cut or rendition `t` of `input` to `output` (replacing it). The video is
+/// re-encoded, so a cut starts and ends on the requested frames, not on the input's
+/// keyframes.
+pub fn transcode_file(
+    ff: &Ffmpeg,
+    input: &Path,
+    output: &Path,
+    t: &Transcode,
+) -> Result<(), RenderError> {
+    let mut cmd = ff.command();
+    if t.start_ms > 0 {
+        cmd.args(["-ss", &seconds(t.start_ms)]);
+    }
+    cmd.arg("-i").arg(input);
+    let scale = t
+        .max_height
+        .map(|h| format!("scale=-2:'trunc(min({h},ih)/2)*2'"));
+    match t.output {
+        Output::Mp4 => {
+            if let Some(end) = t.end_ms {
+                cmd.args(["-t", &seconds(end.saturating_sub(t.start_ms))]);
+            }
+            cmd.args(["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn"]);
+            // Even sizes for yuv420p even without a scale.
+            let vf = scale.unwrap_or_else(|| "scale=trunc(iw/2)*2:trunc(ih/2)*2".into());
+            cmd.args(["-vf", &vf]);
+            cmd.args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+                "-y",
+            ]);
+        }
+        Output::Png => {
+            cmd.args(["-an", "-sn", "-frames:v", "1"]);
+            if let Some(vf) = &scale {
+                cmd.args(["-vf", vf]);
+            }
+            cmd.args(["-c:v", "png", "-f", "image2", "-update", "1", "-y"]);
+        }
+    }
+    cmd.arg(output)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| spawn_error("start ffmpeg", e))?;
+    let err = drain_stderr(&mut child);
+    let status = child
+        .wait()
+        .map_err(|e| spawn_error("wait for ffmpeg", e))?;
+    let stderr = stderr_of(err);
+    let written = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    if !status.success() || written == 0 {
+        return Err(RenderError::Ffmpeg {
+            what: "transcode",
+            status: status.to_string(),
+            stderr,
+        });
+    }
+    Ok(())
+}

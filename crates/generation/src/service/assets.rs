@@ -42,6 +42,9 @@ impl GenerationService {
                 provider: filter.provider.clone(),
                 source_generation_id: filter.source_generation_id,
                 content_hash: filter.content_hash.clone(),
+                tags: filter.tags.clone(),
+                archived: Some(filter.archived.unwrap_or(false)),
+                parent_asset_id: filter.parent_asset_id,
                 offset: filter.offset as i64,
                 limit: limit as i64,
             },
@@ -220,6 +223,7 @@ impl GenerationService {
                 source_generation_id: None,
                 operation: None,
                 prompt: None,
+                fps: p.fps(),
             },
         )
         .await?;

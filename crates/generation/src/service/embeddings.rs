@@ -194,6 +194,8 @@ impl GenerationService {
                 media_type: search.media_type,
                 created_after: search.created_after,
                 created_before: search.created_before,
+                tags: &search.tags,
+                include_archived: search.include_archived,
                 limit: search.limit.clamp(1, 100),
             },
         )
@@ -267,5 +269,9 @@ pub struct AssetSearch {
     pub media_type: Option<MediaType>,
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only assets carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Archived assets too (left out by default).
+    pub include_archived: bool,
     pub limit: i64,
 }

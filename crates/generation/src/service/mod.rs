@@ -9,6 +9,7 @@ mod assets;
 pub(crate) mod budgets;
 mod embeddings;
 mod jobs;
+pub mod library;
 mod provider_webhooks;
 mod providers;
 pub mod queue;
@@ -112,6 +113,7 @@ impl GenerationService {
                 completions: OnceLock::new(),
                 webhooks: Default::default(),
                 budgets: Default::default(),
+                transcodes: Default::default(),
             }),
         })
     }

@@ -117,6 +117,7 @@ impl Worker {
             source_generation_id: Some(row.id),
             operation: Some(op),
             prompt: params.prompt.clone(),
+            fps: p.fps(),
         }))
     }
 }

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::jobs::{COLUMNS as JOB_COLUMNS, JobRow};
-use super::kinds::{AssetOrigin, MediaType, Operation};
+use super::kinds::{AssetOrigin, MediaType, Operation, SyncStatus};
 use crate::StoreError;
 
 /// An asset's stored fields, all but its creation time: what a new asset is made of.
@@ -29,37 +29,75 @@ pub struct NewAsset {
     pub source_generation_id: Option<Uuid>,
     pub operation: Option<Operation>,
     pub prompt: Option<String>,
+    /// Frames per second of a video track.
+    pub fps: Option<f32>,
+}
+
+/// What the asset library adds to a stored asset (issue #23): tags, archiving, the
+/// version family, the parent asset and where the file is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryFields {
+    pub tags: Vec<String>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub parent_asset_id: Option<Uuid>,
+    pub version_family_id: Option<Uuid>,
+    pub version_number: Option<i32>,
+    pub version_message: Option<String>,
+    pub sync_status: SyncStatus,
+}
+
+impl Default for LibraryFields {
+    /// A new asset's: no tags, not archived, in no family, its file here.
+    fn default() -> Self {
+        LibraryFields {
+            tags: Vec::new(),
+            archived_at: None,
+            parent_asset_id: None,
+            version_family_id: None,
+            version_number: None,
+            version_message: None,
+            sync_status: SyncStatus::Downloaded,
+        }
+    }
 }
 
 /// A stored asset.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AssetRow {
-    #[sqlx(flatten)]
     pub fields: NewAsset,
+    pub library: LibraryFields,
     pub created_at: DateTime<Utc>,
 }
 
 /// An asset row as the query macros read it (flat: `query_as!` maps no nested struct).
-struct AssetRecord {
-    id: Uuid,
-    owner_id: Uuid,
-    media_type: MediaType,
-    mime: String,
-    content_hash: String,
-    size_bytes: i64,
-    width: Option<i32>,
-    height: Option<i32>,
-    duration_ms: Option<i64>,
-    path: String,
-    thumbnail_path: Option<String>,
-    origin: AssetOrigin,
-    provider: Option<String>,
-    remote_id: Option<String>,
-    remote_url: Option<String>,
-    source_generation_id: Option<Uuid>,
-    operation: Option<Operation>,
-    prompt: Option<String>,
-    created_at: DateTime<Utc>,
+pub(super) struct AssetRecord {
+    pub(super) id: Uuid,
+    pub(super) owner_id: Uuid,
+    pub(super) media_type: MediaType,
+    pub(super) mime: String,
+    pub(super) content_hash: String,
+    pub(super) size_bytes: i64,
+    pub(super) width: Option<i32>,
+    pub(super) height: Option<i32>,
+    pub(super) duration_ms: Option<i64>,
+    pub(super) path: String,
+    pub(super) thumbnail_path: Option<String>,
+    pub(super) origin: AssetOrigin,
+    pub(super) provider: Option<String>,
+    pub(super) remote_id: Option<String>,
+    pub(super) remote_url: Option<String>,
+    pub(super) source_generation_id: Option<Uuid>,
+    pub(super) operation: Option<Operation>,
+    pub(super) prompt: Option<String>,
+    pub(super) fps: Option<f32>,
+    pub(super) tags: Vec<String>,
+    pub(super) archived_at: Option<DateTime<Utc>>,
+    pub(super) parent_asset_id: Option<Uuid>,
+    pub(super) version_family_id: Option<Uuid>,
+    pub(super) version_number: Option<i32>,
+    pub(super) version_message: Option<String>,
+    pub(super) sync_status: SyncStatus,
+    pub(super) created_at: DateTime<Utc>,
 }
 
 impl From<AssetRecord> for AssetRow {
@@ -84,6 +122,16 @@ impl From<AssetRecord> for AssetRow {
                 source_generation_id: r.source_generation_id,
                 operation: r.operation,
                 prompt: r.prompt,
+                fps: r.fps,
+            },
+            library: LibraryFields {
+                tags: r.tags,
+                archived_at: r.archived_at,
+                parent_asset_id: r.parent_asset_id,
+                version_family_id: r.version_family_id,
+                version_number: r.version_number,
+                version_message: r.version_message,
+                sync_status: r.sync_status,
             },
             created_at: r.created_at,
         }
@@ -96,17 +144,19 @@ macro_rules! asset_query {
     ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             AssetRecord,
-            $before + r#"id AS "id!", owner_id AS "owner_id!", media_type AS "media_type!: _", mime AS "mime!", content_hash AS "content_hash!", size_bytes AS "size_bytes!", width AS "width?", height AS "height?", duration_ms AS "duration_ms?", path AS "path!", thumbnail_path AS "thumbnail_path?", origin AS "origin!: _", provider AS "provider?", remote_id AS "remote_id?", remote_url AS "remote_url?", source_generation_id AS "source_generation_id?", operation AS "operation?: _", prompt AS "prompt?", created_at AS "created_at!""# + $after
+            $before + r#"id AS "id!", owner_id AS "owner_id!", media_type AS "media_type!: _", mime AS "mime!", content_hash AS "content_hash!", size_bytes AS "size_bytes!", width AS "width?", height AS "height?", duration_ms AS "duration_ms?", path AS "path!", thumbnail_path AS "thumbnail_path?", origin AS "origin!: _", provider AS "provider?", remote_id AS "remote_id?", remote_url AS "remote_url?", source_generation_id AS "source_generation_id?", operation AS "operation?: _", prompt AS "prompt?", fps AS "fps?", tags AS "tags!", archived_at AS "archived_at?", parent_asset_id AS "parent_asset_id?", version_family_id AS "version_family_id?", version_number AS "version_number?", version_message AS "version_message?", sync_status AS "sync_status!: _", created_at AS "created_at!""# + $after
             $(, $arg)*
         )
     };
 }
 
+pub(super) use asset_query;
+
 /// The columns of [`NewAsset`], in its field order (for the batch statement of
 /// [`complete_jobs`]).
 const NEW_COLUMNS: &str = "id, owner_id, media_type, mime, content_hash, size_bytes, width, \
      height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url, \
-     source_generation_id, operation, prompt";
+     source_generation_id, operation, prompt, fps";
 
 /// A lineage edge parent → child.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -117,6 +167,11 @@ pub struct EdgeRow {
     pub operation: String,
     pub sequence: i32,
     pub generation_id: Option<Uuid>,
+    /// The part of the parent used (a clip's segment, a keyframe's time), when known.
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub start_frame: Option<i32>,
+    pub end_frame: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -134,8 +189,9 @@ pub async fn insert(pool: &PgPool, a: &NewAsset) -> Result<AssetRow, StoreError>
     let row = asset_query!(
         "INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, width,
              height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url,
-             source_generation_id, operation, prompt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             source_generation_id, operation, prompt, fps)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19)
          RETURNING ",
         "",
         a.id,
@@ -156,6 +212,7 @@ pub async fn insert(pool: &PgPool, a: &NewAsset) -> Result<AssetRow, StoreError>
         a.source_generation_id,
         a.operation as _,
         a.prompt,
+        a.fps,
     )
     .fetch_one(pool)
     .await
@@ -192,7 +249,8 @@ pub async fn complete_jobs(
 ) -> Result<Vec<Option<(JobRow, AssetRow)>>, StoreError> {
     let sql = complete_jobs_sql();
     let query = sqlx::query_as(&sql);
-    let query = bind_edges(bind_attempts(bind_assets(query, items), items), items);
+    let query = bind_edges(bind_attempts(bind_assets(query, items), items), items)
+        .bind(items.iter().map(|c| c.asset.fps).collect::<Vec<_>>());
     let rows = query.fetch_all(pool).await?;
     Ok(pair_completions(items, rows))
 }
@@ -209,9 +267,9 @@ struct CompletedRow {
 type CompleteQuery<'q> =
     sqlx::query::QueryAs<'q, sqlx::Postgres, CompletedRow, sqlx::postgres::PgArguments>;
 
-/// The statement of [`complete_jobs`]: `$1`..`$22` one element per completion (see
-/// [`bind_assets`], [`bind_attempts`]), `$23`..`$27` one per lineage edge
-/// ([`bind_edges`]).
+/// The statement of [`complete_jobs`]: `$1`..`$22` and `$28` one element per
+/// completion (see [`bind_assets`], [`bind_attempts`]; `$28` is the frame rate),
+/// `$23`..`$27` one per lineage edge ([`bind_edges`]).
 fn complete_jobs_sql() -> String {
     let job_cols = JOB_COLUMNS
         .split(',')
@@ -223,11 +281,12 @@ fn complete_jobs_sql() -> String {
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                  $6::int8[], $7::int4[], $8::int4[], $9::int8[], $10::text[], $11::text[],
                  $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-                 $18::uuid[], $19::int4[], $20::text[], $21::uuid[], $22::uuid[])
+                 $18::uuid[], $19::int4[], $20::text[], $21::uuid[], $22::uuid[],
+                 $28::float4[])
                  AS i(asset_id, owner_id, media_type, mime, content_hash, size_bytes, width,
                      height, duration_ms, path, thumbnail_path, origin, provider, remote_id,
                      remote_url, operation, prompt, job_id, attempt, lease_owner, sub_id,
-                     new_sub_id)
+                     new_sub_id, fps)
          ), old AS (
              SELECT g.account_id, g.account_reserved, i.* FROM input i
              JOIN generations g ON g.id = i.job_id AND g.attempt = i.attempt
@@ -238,7 +297,7 @@ fn complete_jobs_sql() -> String {
              INSERT INTO assets ({NEW_COLUMNS})
              SELECT asset_id, owner_id, media_type, mime, content_hash, size_bytes, width,
                  height, duration_ms, path, thumbnail_path, origin, provider, remote_id,
-                 remote_url, job_id, operation, prompt
+                 remote_url, job_id, operation, prompt, fps
              FROM old
              RETURNING id, created_at, source_generation_id
          ), l AS (
@@ -367,6 +426,7 @@ fn pair_completions(
                     r.job,
                     AssetRow {
                         fields,
+                        library: LibraryFields::default(),
                         created_at: r.asset_created_at,
                     },
                 )
@@ -399,6 +459,12 @@ pub struct AssetFilter {
     pub provider: Option<String>,
     pub source_generation_id: Option<Uuid>,
     pub content_hash: Option<String>,
+    /// Assets carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// `Some(false)`: not archived; `Some(true)`: archived only; `None`: both.
+    pub archived: Option<bool>,
+    /// The versions, clips and variants made from this asset.
+    pub parent_asset_id: Option<Uuid>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -414,6 +480,9 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
            AND ($4::text IS NULL OR provider = $4)
            AND ($5::uuid IS NULL OR source_generation_id = $5)
            AND ($6::text IS NULL OR content_hash = $6)
+           AND (cardinality($9::text[]) = 0 OR tags @> $9)
+           AND ($10::bool IS NULL OR (archived_at IS NOT NULL) = $10)
+           AND ($11::uuid IS NULL OR parent_asset_id = $11)
          ORDER BY created_at DESC, id DESC OFFSET $7 LIMIT $8",
         f.owner_id,
         f.media_type as _,
@@ -423,6 +492,9 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
         f.content_hash.as_deref(),
         f.offset,
         f.limit,
+        &f.tags,
+        f.archived,
+        f.parent_asset_id,
     )
     .fetch_all(pool)
     .await?;
@@ -433,13 +505,19 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
            AND ($3::text IS NULL OR origin = $3)
            AND ($4::text IS NULL OR provider = $4)
            AND ($5::uuid IS NULL OR source_generation_id = $5)
-           AND ($6::text IS NULL OR content_hash = $6)"#,
+           AND ($6::text IS NULL OR content_hash = $6)
+           AND (cardinality($7::text[]) = 0 OR tags @> $7)
+           AND ($8::bool IS NULL OR (archived_at IS NOT NULL) = $8)
+           AND ($9::uuid IS NULL OR parent_asset_id = $9)"#,
         f.owner_id,
         f.media_type as _,
         f.origin as _,
         f.provider.as_deref(),
         f.source_generation_id,
         f.content_hash.as_deref(),
+        &f.tags,
+        f.archived,
+        f.parent_asset_id,
     )
     .fetch_one(pool)
     .await?;
@@ -451,7 +529,7 @@ pub async fn lineage(pool: &PgPool, id: Uuid) -> Result<(Vec<EdgeRow>, Vec<EdgeR
     let parents = sqlx::query_as!(
         EdgeRow,
         "SELECT parent_asset_id, child_asset_id, relation, operation, sequence, generation_id,
-             created_at
+             start_ms, end_ms, start_frame, end_frame, created_at
          FROM asset_lineage WHERE child_asset_id = $1 ORDER BY sequence, created_at",
         id,
     )
@@ -460,7 +538,7 @@ pub async fn lineage(pool: &PgPool, id: Uuid) -> Result<(Vec<EdgeRow>, Vec<EdgeR
     let children = sqlx::query_as!(
         EdgeRow,
         "SELECT parent_asset_id, child_asset_id, relation, operation, sequence, generation_id,
-             created_at
+             start_ms, end_ms, start_frame, end_frame, created_at
          FROM asset_lineage WHERE parent_asset_id = $1 ORDER BY created_at",
         id,
     )

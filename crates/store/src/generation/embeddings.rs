@@ -120,6 +120,10 @@ pub struct NearestQuery<'a> {
     pub media_type: Option<MediaType>,
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only assets carrying every one of these tags.
+    pub tags: &'a [String],
+    /// Archived assets too (left out by default).
+    pub include_archived: bool,
     pub limit: i64,
 }
 
@@ -151,6 +155,8 @@ pub async fn nearest(pool: &PgPool, q: &NearestQuery<'_>) -> Result<Vec<(Uuid, f
              AND ($5::text IS NULL OR media_type = $5)
              AND ($6::timestamptz IS NULL OR created_at >= $6)
              AND ($7::timestamptz IS NULL OR created_at < $7)
+             AND (cardinality($9::text[]) = 0 OR tags @> $9)
+             AND ($10 OR archived_at IS NULL)
            ORDER BY embedding <=> $1::text::halfvec
            LIMIT $8"#,
         q.vector,
@@ -161,6 +167,8 @@ pub async fn nearest(pool: &PgPool, q: &NearestQuery<'_>) -> Result<Vec<(Uuid, f
         q.created_after,
         q.created_before,
         q.limit,
+        q.tags,
+        q.include_archived,
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -191,6 +191,19 @@ text_enum! {
     AssetOrigin {
         Generated = "generated",
         Uploaded = "uploaded",
+        /// Cut or rendered from another asset here (a clip).
+        Derived = "derived",
+    }
+}
+
+text_enum! {
+    /// Where an asset's file is: fetched (`downloaded`), still only at the provider
+    /// (`remote`), being fetched (`downloading`), or not fetchable (`error`).
+    SyncStatus {
+        Remote = "remote",
+        Downloading = "downloading",
+        Downloaded = "downloaded",
+        Error = "error",
     }
 }
 
@@ -240,6 +253,7 @@ mod tests {
         check(AccountStatus::ALL);
         check(MediaType::ALL);
         check(AssetOrigin::ALL);
+        check(SyncStatus::ALL);
         check(InputRole::ALL);
         check(DeliveryStatus::ALL);
         assert!("Pending".parse::<JobStatus>().is_err());

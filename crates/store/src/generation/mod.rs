@@ -11,5 +11,6 @@ pub mod budgets;
 pub mod embeddings;
 pub mod jobs;
 pub mod kinds;
+pub mod library;
 pub mod metrics;
 pub mod submissions;

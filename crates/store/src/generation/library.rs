@@ -1,0 +1,377 @@
+//! The asset library (issue #23): tags and archiving, version families, clips, cached
+//! variants and branch points (tables and columns of
+//! `migrations/20261211000001_asset_library.sql`).
+//!
+//! Ownership is the caller's business (the `generation` service checks it); these
+//! functions keep the invariants the tables cannot: one version number per family
+//! (the family's first version is locked while a number is taken), a clip's asset,
+//! clip row and lineage edge written together.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::assets::{AssetRecord, AssetRow, NewAsset, asset_query};
+use crate::StoreError;
+
+/// Changes an asset's tags (`Some`: replaced) and archived state (`Some(true)`:
+/// archived now unless it already is; `Some(false)`: restored).
+pub async fn patch(
+    pool: &PgPool,
+    id: Uuid,
+    tags: Option<&[String]>,
+    archived: Option<bool>,
+) -> Result<AssetRow, StoreError> {
+    let row = asset_query!(
+        "UPDATE assets SET tags = COALESCE($2, tags),
+             archived_at = CASE WHEN $3::bool IS NULL THEN archived_at
+                                WHEN $3 THEN COALESCE(archived_at, now())
+                                ELSE NULL END
+         WHERE id = $1 RETURNING ",
+        "",
+        id,
+        tags as Option<&[String]>,
+        archived,
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(AssetRow::from).ok_or(StoreError::NotFound("asset"))
+}
+
+/// Why a version could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("the asset is already version {number} of a family")]
+    AlreadyVersioned { number: i32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for VersionError {
+    fn from(e: sqlx::Error) -> Self {
+        VersionError::Store(e.into())
+    }
+}
+
+/// Makes `new_id` the next version of `base_id`'s family (the family is created with
+/// `base_id` as version 1 when it has none): its number is one more than the family's
+/// highest, its parent is `base_id`, and a `version` lineage edge joins them. Returns
+/// the new version.
+pub async fn add_version(
+    pool: &PgPool,
+    base_id: Uuid,
+    new_id: Uuid,
+    message: Option<&str>,
+) -> Result<AssetRow, VersionError> {
+    let mut tx = pool.begin().await?;
+    let family: Option<Option<Uuid>> = sqlx::query_scalar!(
+        "SELECT version_family_id FROM assets WHERE id = $1",
+        base_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let family = family
+        .ok_or(StoreError::NotFound("asset"))?
+        .unwrap_or(base_id);
+    // The family's first version is the lock every new number is taken under.
+    sqlx::query!("SELECT id FROM assets WHERE id = $1 FOR UPDATE", family)
+        .fetch_optional(&mut *tx)
+        .await?;
+    sqlx::query!(
+        "UPDATE assets SET version_family_id = id, version_number = 1
+         WHERE id = $1 AND version_family_id IS NULL",
+        base_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let existing: Option<Option<i32>> = sqlx::query_scalar!(
+        "SELECT version_number FROM assets WHERE id = $1 FOR UPDATE",
+        new_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    match existing {
+        None => return Err(StoreError::NotFound("asset").into()),
+        Some(Some(number)) => return Err(VersionError::AlreadyVersioned { number }),
+        Some(None) => {}
+    }
+    let row = asset_query!(
+        "UPDATE assets SET version_family_id = $2, parent_asset_id = $3, version_message = $4,
+             version_number = (SELECT max(version_number) + 1 FROM assets
+                               WHERE version_family_id = $2)
+         WHERE id = $1 RETURNING ",
+        "",
+        new_id,
+        family,
+        base_id,
+        message,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(crate::conflict("this version number"))?;
+    sqlx::query!(
+        "INSERT INTO asset_lineage (parent_asset_id, child_asset_id, relation, operation)
+         VALUES ($1, $2, 'version', 'version') ON CONFLICT DO NOTHING",
+        base_id,
+        new_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// Every version of the family `family_id`, by number.
+pub async fn versions(pool: &PgPool, family_id: Uuid) -> Result<Vec<AssetRow>, StoreError> {
+    let rows = asset_query!(
+        "SELECT ",
+        " FROM assets WHERE version_family_id = $1 ORDER BY version_number",
+        family_id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(AssetRow::from).collect())
+}
+
+/// A clip: a segment of a video, cut into its own asset.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ClipRow {
+    /// The clip's asset (its file is the segment).
+    pub asset_id: Uuid,
+    pub source_asset_id: Uuid,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub label: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A clip to record with its asset.
+#[derive(Debug, Clone)]
+pub struct NewClip<'a> {
+    pub asset: &'a NewAsset,
+    pub source_asset_id: Uuid,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The segment in frames of the source, when its frame rate is known.
+    pub frames: Option<(i32, i32)>,
+    pub label: Option<&'a str>,
+    /// The lineage relation (`clip`, or `keyframe` for a still taken from a video).
+    pub relation: &'a str,
+}
+
+/// Inserts a clip's asset (its parent: the source), its `clip` row (unless it is a
+/// keyframe) and the lineage edge with the time and frame range, together.
+pub async fn insert_clip(pool: &PgPool, c: &NewClip<'_>) -> Result<AssetRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    let a = c.asset;
+    let row = asset_query!(
+        "INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, width,
+             height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url,
+             source_generation_id, operation, prompt, fps, parent_asset_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19, $20)
+         RETURNING ",
+        "",
+        a.id,
+        a.owner_id,
+        a.media_type as _,
+        a.mime,
+        a.content_hash,
+        a.size_bytes,
+        a.width,
+        a.height,
+        a.duration_ms,
+        a.path,
+        a.thumbnail_path,
+        a.origin as _,
+        a.provider,
+        a.remote_id,
+        a.remote_url,
+        a.source_generation_id,
+        a.operation as _,
+        a.prompt,
+        a.fps,
+        c.source_asset_id,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(crate::conflict("an asset with this id"))?;
+    if c.relation == "clip" {
+        sqlx::query!(
+            "INSERT INTO asset_clips (asset_id, source_asset_id, start_ms, end_ms, label)
+             VALUES ($1, $2, $3, $4, $5)",
+            a.id,
+            c.source_asset_id,
+            c.start_ms,
+            c.end_ms,
+            c.label,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let end_ms = (c.end_ms > c.start_ms).then_some(c.end_ms);
+    sqlx::query!(
+        "INSERT INTO asset_lineage (parent_asset_id, child_asset_id, relation, operation,
+             start_ms, end_ms, start_frame, end_frame)
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+        c.source_asset_id,
+        a.id,
+        c.relation,
+        c.start_ms,
+        end_ms,
+        c.frames.map(|f| f.0),
+        c.frames.map(|f| f.1),
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// The clips cut from `source`, by start time.
+pub async fn clips(pool: &PgPool, source: Uuid) -> Result<Vec<ClipRow>, StoreError> {
+    let rows = sqlx::query_as!(
+        ClipRow,
+        "SELECT asset_id, source_asset_id, start_ms, end_ms, label, created_at
+         FROM asset_clips WHERE source_asset_id = $1 ORDER BY start_ms, end_ms, created_at",
+        source
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Clips by their asset ids (missing ones are left out).
+pub async fn clips_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ClipRow>, StoreError> {
+    let rows = sqlx::query_as!(
+        ClipRow,
+        "SELECT asset_id, source_asset_id, start_ms, end_ms, label, created_at
+         FROM asset_clips WHERE asset_id = ANY($1)",
+        ids
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// A cached rendition of an asset.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VariantRow {
+    pub asset_id: Uuid,
+    pub name: String,
+    pub path: String,
+    pub mime: String,
+    pub size_bytes: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The cached variants of an asset, by name.
+pub async fn variants(pool: &PgPool, asset_id: Uuid) -> Result<Vec<VariantRow>, StoreError> {
+    let rows = sqlx::query_as!(
+        VariantRow,
+        "SELECT asset_id, name, path, mime, size_bytes, width, height, created_at
+         FROM asset_variants WHERE asset_id = $1 ORDER BY name",
+        asset_id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Records a variant made now (replacing a stale record of the same name).
+pub async fn put_variant(pool: &PgPool, v: &VariantRow) -> Result<VariantRow, StoreError> {
+    let row = sqlx::query_as!(
+        VariantRow,
+        "INSERT INTO asset_variants (asset_id, name, path, mime, size_bytes, width, height)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (asset_id, name) DO UPDATE SET path = EXCLUDED.path, mime = EXCLUDED.mime,
+             size_bytes = EXCLUDED.size_bytes, width = EXCLUDED.width,
+             height = EXCLUDED.height, created_at = now()
+         RETURNING asset_id, name, path, mime, size_bytes, width, height, created_at",
+        v.asset_id,
+        v.name,
+        v.path,
+        v.mime,
+        v.size_bytes,
+        v.width,
+        v.height,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(row)
+}
+
+/// A branch point: a time in a video where the story can fork.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct BranchRow {
+    pub id: Uuid,
+    pub asset_id: Uuid,
+    pub at_ms: i64,
+    pub label: Option<String>,
+    /// The variants as the service validated them (JSON array).
+    pub variants: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a branch point.
+pub async fn insert_branch(
+    pool: &PgPool,
+    id: Uuid,
+    asset_id: Uuid,
+    at_ms: i64,
+    label: Option<&str>,
+    variants: &serde_json::Value,
+) -> Result<BranchRow, StoreError> {
+    let row = sqlx::query_as!(
+        BranchRow,
+        "INSERT INTO asset_branches (id, asset_id, at_ms, label, variants)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, asset_id, at_ms, label, variants, created_at",
+        id,
+        asset_id,
+        at_ms,
+        label,
+        variants,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(crate::conflict("a branch point with this id"))?;
+    Ok(row)
+}
+
+/// The branch points of a video, by time.
+pub async fn branches(pool: &PgPool, asset_id: Uuid) -> Result<Vec<BranchRow>, StoreError> {
+    let rows = sqlx::query_as!(
+        BranchRow,
+        "SELECT id, asset_id, at_ms, label, variants, created_at
+         FROM asset_branches WHERE asset_id = $1 ORDER BY at_ms, created_at",
+        asset_id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Branch points by id (missing ones are left out).
+pub async fn branches_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<BranchRow>, StoreError> {
+    let rows = sqlx::query_as!(
+        BranchRow,
+        "SELECT id, asset_id, at_ms, label, variants, created_at
+         FROM asset_branches WHERE id = ANY($1)",
+        ids
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Deletes a branch point; false when there was none.
+pub async fn delete_branch(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> {
+    let n = sqlx::query!("DELETE FROM asset_branches WHERE id = $1", id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
