@@ -467,3 +467,125 @@ async fn versions_tags_archive_and_branch_points() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     t.stop().await;
 }
+
+/// Creates a job; returns status and body.
+async fn create(t: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
+    t.post("/api/v1/generations", Some(token), body).await
+}
+
+fn t2v(prompt: &str, seed: u64) -> Value {
+    json!({"provider": "local", "operation": "text_to_video",
+           "params": {"prompt": prompt, "seed": seed, "duration": 2, "quality": "360p"}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_and_create_offer_similar_assets_before_generating() {
+    let t = TestServer::start().await;
+    let alice = t.user("reuser@example.com").await;
+    let bob = t.user("outsider@example.com").await;
+    let storm = render_with(
+        &t,
+        &alice,
+        "a lighthouse on a cliff in a storm",
+        1,
+        2,
+        "360p",
+    )
+    .await;
+    let _flowers = render_with(&t, &alice, "sunflowers in a field at noon", 1, 2, "360p").await;
+    let (_, a) = t
+        .get(&format!("/api/v1/assets/{storm}"), Some(&alice))
+        .await;
+    let storm_job = a["source_generation_id"].as_str().unwrap().to_owned();
+
+    // Validate names the asset of a similar prompt (not the unrelated one), with how
+    // alike; the exact-hash reuse stays as it was.
+    let mut req = t2v("a lighthouse on a cliff during a storm", 7);
+    req["reuse_min_similarity"] = json!(0.6);
+    let (s, v) = t
+        .post("/api/v1/generations/validate", Some(&alice), req.clone())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["reusable_asset_id"].is_null());
+    let similar = v["similar_assets"].as_array().unwrap();
+    assert_eq!(similar.len(), 1, "{v}");
+    assert_eq!(similar[0]["asset"]["id"], storm.as_str());
+    assert_eq!(similar[0]["matched_by"], "prompt");
+    let alike = similar[0]["similarity"].as_f64().unwrap();
+    assert!((0.6..1.0).contains(&alike), "{v}");
+    // Above the threshold asked for, nothing.
+    let mut strict = req.clone();
+    strict["reuse_min_similarity"] = json!(0.99);
+    let (_, v) = t
+        .post("/api/v1/generations/validate", Some(&alice), strict)
+        .await;
+    assert_eq!(v["similar_assets"], json!([]), "{v}");
+    // Another user's assets are never offered.
+    let (_, v) = t
+        .post("/api/v1/generations/validate", Some(&bob), req.clone())
+        .await;
+    assert_eq!(v["similar_assets"], json!([]), "{v}");
+
+    // The default (`exact`) generates: no asset has this hash.
+    let (s, g) = create(&t, &alice, req.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    assert_ne!(g["status"], "completed", "{g}");
+    assert!(
+        g.get("similar_assets").is_none(),
+        "only a similar create answers them: {g}"
+    );
+    // `similar` reuses the alike asset at once, and says what it found.
+    let mut similar_req = t2v("a lighthouse on a cliff during a storm at dusk", 8);
+    similar_req["reuse"] = json!("similar");
+    similar_req["reuse_min_similarity"] = json!(0.6);
+    let (s, g) = create(&t, &alice, similar_req.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    assert_eq!(g["status"], "completed", "{g}");
+    assert_eq!(g["asset_id"], storm.as_str());
+    assert_eq!(g["reused_from"], storm_job.as_str());
+    assert_eq!(g["similar_assets"][0]["asset"]["id"], storm.as_str());
+    // Bob's `similar` create finds nothing of Alice's: it generates.
+    let (s, g) = create(&t, &bob, similar_req).await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    assert_eq!(g["status"], "pending", "{g}");
+    assert!(g["asset_id"].is_null());
+
+    // `never` generates even with the same hash; `exact` with the same hash reuses.
+    let mut never = t2v("a lighthouse on a cliff in a storm", 1);
+    never["reuse"] = json!("never");
+    let (_, g) = create(&t, &alice, never).await;
+    assert_eq!(g["status"], "pending", "{g}");
+    assert_eq!(g["force_new"], true);
+    let (_, g) = create(&t, &alice, t2v("a lighthouse on a cliff in a storm", 1)).await;
+    assert_eq!(
+        (&g["status"], &g["asset_id"]),
+        (&json!("completed"), &json!(storm)),
+        "{g}"
+    );
+
+    // Contradictions and bad thresholds are refused with the field named.
+    for (body, field) in [
+        (json!({"force_new": true, "reuse": "similar"}), "reuse"),
+        (json!({"reuse_min_similarity": 1.5}), "reuse_min_similarity"),
+    ] {
+        let mut r = t2v("a lighthouse", 1);
+        for (k, v) in body.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        let (s, v) = create(&t, &alice, r).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let issues = v["error"]["details"]["issues"].as_array().unwrap();
+        assert!(issues.iter().any(|i| i["field"] == field), "{v}");
+    }
+    let (s, v) = create(
+        &t,
+        &alice,
+        json!({"operation": "text_to_video", "params": {"prompt": "x"}, "reuse": "sometimes"}),
+    )
+    .await;
+    assert!(
+        s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::BAD_REQUEST,
+        "{v}"
+    );
+    t.stop().await;
+}

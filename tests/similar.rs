@@ -295,6 +295,35 @@ async fn a_text_search_goes_through_an_openai_compatible_embeddings_server() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["items"][0]["asset"]["id"], blue.as_str());
+
+    // Reuse before generating: with a text side, validate compares the prompt with
+    // the videos' embeddings too (here any likeness counts: the fake's text and
+    // picture spaces are coarse; the prompt shares no trigram with the video's, so
+    // only its embedding can match it).
+    let video = render(&t, &me, "a harbour wall at noon", 4).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, v) = t
+            .post(
+                "/api/v1/generations/validate",
+                Some(&me),
+                json!({"provider": "local", "operation": "text_to_video",
+                       "params": {"prompt": "red sky"}, "reuse_min_similarity": 0.0}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let found = v["similar_assets"].as_array().unwrap();
+        if let Some(c) = found.iter().find(|c| c["matched_by"] == "embedding") {
+            assert_eq!(
+                c["asset"]["id"],
+                video.as_str(),
+                "only videos are candidates: {v}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the video never matched: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         fake.control.violations().is_empty(),
         "{:?}",

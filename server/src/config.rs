@@ -94,6 +94,9 @@ pub struct GenerationConfig {
     /// The queue priority (0–10; ordinary jobs have 5) of scene media made ahead; the
     /// first entry into the node raises it to the spec's own.
     pub pregenerate_priority: i16,
+    /// How similar (0–1) an existing asset must be to what a generation would make for
+    /// a create with `reuse: "similar"` to reuse it (and for validate to list it).
+    pub reuse_min_similarity: f32,
     /// What embeds assets for similarity search: `visual` (built in, offline: images
     /// and videos by their look), `openai` (an OpenAI-compatible embeddings server, see
     /// `embeddings_*`; also embeds search texts) or `none`.
@@ -148,6 +151,7 @@ impl Default for GenerationConfig {
             provider_probe_secs: 30.0,
             pregenerate_steps: 2,
             pregenerate_priority: 1,
+            reuse_min_similarity: 0.8,
             embedder: "visual".into(),
             embeddings_url: None,
             embeddings_model: String::new(),

@@ -99,6 +99,7 @@ fn pipeline_config(cfg: &Config) -> generation::PipelineConfig {
     p.user_active_limit = cfg.generation.user_active_limit;
     p.max_upload_bytes = cfg.generation.max_upload_bytes;
     p.content_filtered_retries = cfg.generation.content_filtered_retries;
+    p.reuse_min_similarity = cfg.generation.reuse_min_similarity.clamp(0.0, 1.0);
     p.provider_probe_interval =
         Duration::try_from_secs_f64(cfg.generation.provider_probe_secs).unwrap_or_default();
     p

@@ -82,6 +82,10 @@ pub struct PipelineConfig {
     pub providers: ProviderSettings,
     /// Webhook delivery ([`crate::webhooks`]).
     pub webhooks: WebhookConfig,
+    /// How similar (0–1) an existing asset must be to what a create would make for
+    /// `reuse: "similar"` to reuse it, and for validate to name it (the request may ask
+    /// for more).
+    pub reuse_min_similarity: f32,
 }
 
 /// How webhook messages are delivered.
@@ -171,6 +175,7 @@ impl PipelineConfig {
             secret_key: SecretKey::random(),
             providers: ProviderSettings::default(),
             webhooks: WebhookConfig::default(),
+            reuse_min_similarity: 0.8,
         }
     }
 }

@@ -60,6 +60,7 @@ impl TryFrom<JobRow> for Generation {
             estimated_start_at: None,
             asset_id: r.asset_id,
             reused_from: r.reused_from,
+            similar_assets: Vec::new(),
             parent_generation_id: r.parent_generation_id,
             error_code: r.error_code,
             error_message: r.error_message,

@@ -96,9 +96,21 @@ pub struct CreateGeneration {
     /// 30 days ahead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_at: Option<DateTime<Utc>>,
-    /// Generate even when an asset with the same parameter hash exists.
+    /// Generate even when an asset with the same parameter hash exists (the same as
+    /// `reuse: "never"`).
     #[serde(default)]
     pub force_new: bool,
+    /// What a create may reuse instead of generating: `exact` (default: the asset of a
+    /// completed job with the same parameter hash), `similar` (that, else the most
+    /// similar existing asset at least `reuse_min_similarity` alike; see
+    /// `similar_assets`), or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<ReuseMode>,
+    /// For `reuse: "similar"` and validate's `similar_assets`: how alike (0–1) an
+    /// asset must be (default: the server's `generation.reuse_min_similarity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
+    pub reuse_min_similarity: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_account_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +155,35 @@ pub struct ValidationReport {
     pub issues: Vec<ParamIssue>,
     /// The asset a create would reuse (same hash, not `force_new`).
     pub reusable_asset_id: Option<Uuid>,
+    /// Existing assets the caller may read that are alike what this request would make
+    /// (at least `reuse_min_similarity`), most similar first: what `reuse: "similar"`
+    /// would take when no asset has the same hash.
+    pub similar_assets: Vec<ReuseCandidate>,
+}
+
+/// What a create may reuse instead of generating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReuseMode {
+    /// The asset of a completed job with the same parameter hash.
+    #[default]
+    Exact,
+    /// That, else the most similar existing asset (see `similar_assets`).
+    Similar,
+    /// Always generate.
+    Never,
+}
+
+/// An existing asset alike what a generation request would make.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReuseCandidate {
+    pub asset: Asset,
+    /// 0–1, 1 the same: for `prompt`, the trigram similarity of the prompts (the
+    /// asset's operation and inputs being the same); for `embedding`, 1 minus the
+    /// cosine distance between the prompt's text embedding and the asset's.
+    pub similarity: f64,
+    /// `prompt` or `embedding`.
+    pub matched_by: String,
 }
 
 /// A generation job.
@@ -179,8 +220,14 @@ pub struct Generation {
     #[serde(default)]
     pub estimated_start_at: Option<DateTime<Utc>>,
     pub asset_id: Option<Uuid>,
-    /// The completed generation whose asset this one reuses (same parameter hash).
+    /// The completed generation whose asset this one reuses (same parameter hash, or
+    /// the job that made the similar asset a `reuse: "similar"` took).
     pub reused_from: Option<Uuid>,
+    /// On a create with `reuse: "similar"` only: the existing assets alike what it
+    /// would make, most similar first (the job reuses the first when no asset has the
+    /// same hash and it is alike enough).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub similar_assets: Vec<ReuseCandidate>,
     pub parent_generation_id: Option<Uuid>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,

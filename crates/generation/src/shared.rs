@@ -270,6 +270,7 @@ mod tests {
             metadata: serde_json::json!({}),
             estimated_credits: 0,
             deadline_at: None,
+            reuse_asset_id: None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::error::{BudgetRefusal, GenerationError};
 use crate::events::GenerationEvent;
 use crate::model::{
     Actor, Asset, CreateGeneration, Generation, GenerationFilter, GenerationParams, InputRef,
-    JobStatus, Operation, Page, Submission, ValidationReport,
+    JobStatus, Operation, Page, ReuseCandidate, ReuseMode, Submission, ValidationReport,
 };
 use crate::outbox::Message;
 use crate::params::{InputInfo, Issues, check_inputs, params_hash};
@@ -28,6 +28,9 @@ struct Checked {
     hash: String,
     estimated_credits: i64,
     owner: Uuid,
+    /// Existing assets alike what the job would make (asked for by validate and by a
+    /// create with `reuse: "similar"`), most similar first.
+    similar: Vec<ReuseCandidate>,
 }
 
 impl GenerationService {
@@ -70,6 +73,7 @@ impl GenerationService {
             params_hash: None,
             issues: Vec::new(),
             reusable_asset_id: None,
+            similar_assets: Vec::new(),
         };
         let mut checked = None;
         if let (Some(p), Some(op)) = (provider, req.operation) {
@@ -92,6 +96,14 @@ impl GenerationService {
                         .await?
                         .and_then(|j| j.asset_id);
                 }
+                if report_reuse || reuse_mode(req) == ReuseMode::Similar {
+                    let min = req
+                        .reuse_min_similarity
+                        .unwrap_or(self.shared.cfg.reuse_min_similarity);
+                    report.similar_assets = self
+                        .reuse_candidates(actor, op, &params, &inputs, min)
+                        .await?;
+                }
                 report.canonical_params = serde_json::to_value(&params).ok();
                 report.params_hash = Some(hash.clone());
                 checked = Some(Checked {
@@ -102,6 +114,7 @@ impl GenerationService {
                     inputs,
                     hash,
                     owner,
+                    similar: report.similar_assets.clone(),
                 });
             }
         }
@@ -212,7 +225,11 @@ impl GenerationService {
             }
             return Err(GenerationError::InvalidParameters(report.issues));
         };
-        let new = self.new_job(&req, c)?;
+        let similar = c.similar.clone();
+        let mut new = self.new_job(&req, c)?;
+        if reuse_mode(&req) == ReuseMode::Similar {
+            new.reuse_asset_id = similar.first().map(|s| s.asset.id);
+        }
         let hash = new.params_hash.clone();
         let limit = if actor.is_admin {
             None
@@ -223,13 +240,17 @@ impl GenerationService {
         let estimate = new.estimated_credits;
         let inserted = if !budgets.is_empty() {
             jobs::insert_within(&self.shared.pool, &new, limit, &budgets).await?
-        } else if new.idempotency_key.is_some() {
+        } else if new.idempotency_key.is_some() || new.reuse_asset_id.is_some() {
             jobs::insert(&self.shared.pool, &new, limit).await?
         } else {
             self.shared.insert_job(new, limit).await?
         };
         match inserted {
-            InsertOutcome::Created(row) => self.created(row).await,
+            InsertOutcome::Created(row) => {
+                let mut g = self.created(row).await?;
+                g.similar_assets = similar;
+                Ok(g)
+            }
             InsertOutcome::Existing(row) => {
                 if row.params_hash != hash {
                     return Err(GenerationError::Conflict(
@@ -271,7 +292,7 @@ impl GenerationService {
             priority: req.priority.unwrap_or(crate::DEFAULT_PRIORITY),
             scheduled_at: req.scheduled_at,
             idempotency_key: req.idempotency_key.clone(),
-            force_new: req.force_new,
+            force_new: reuse_mode(req) == ReuseMode::Never,
             preferred_account_id: req.preferred_account_id,
             parent_generation_id: req.parent_generation_id,
             max_retries: req
@@ -284,6 +305,7 @@ impl GenerationService {
                 .unwrap_or_else(|| serde_json::json!({})),
             estimated_credits: c.estimated_credits,
             deadline_at: req.deadline_at,
+            reuse_asset_id: None,
         })
     }
 
@@ -576,6 +598,123 @@ fn request_rules(issues: &mut Issues, req: &CreateGeneration) {
     }
     if let Some(d) = req.deadline_at {
         deadline_rule(issues, d, chrono::Utc::now());
+    }
+    if req.force_new && matches!(req.reuse, Some(ReuseMode::Exact | ReuseMode::Similar)) {
+        issues.push(
+            "reuse",
+            "conflict",
+            "force_new asks never to reuse; leave one of them out",
+        );
+    }
+    if let Some(m) = req.reuse_min_similarity
+        && !(0.0..=1.0).contains(&m)
+    {
+        issues.push("reuse_min_similarity", "out_of_range", "0 to 1");
+    }
+}
+
+/// What a create may reuse: `force_new` is `never`.
+fn reuse_mode(req: &CreateGeneration) -> ReuseMode {
+    if req.force_new {
+        ReuseMode::Never
+    } else {
+        req.reuse.unwrap_or_default()
+    }
+}
+
+/// Candidates per reuse lookup.
+const REUSE_CANDIDATES: i64 = 5;
+
+impl GenerationService {
+    /// Existing assets the actor may read that are alike what a job would make, at
+    /// least `min` similar, most similar first: generated assets of the same operation
+    /// and inputs whose prompt is alike (trigram similarity), and, with an embedder that
+    /// has a text side and a job without inputs, the videos nearest to the prompt's
+    /// embedding.
+    async fn reuse_candidates(
+        &self,
+        actor: Actor,
+        op: Operation,
+        params: &GenerationParams,
+        inputs: &[InputRef],
+        min: f32,
+    ) -> Result<Vec<ReuseCandidate>, GenerationError> {
+        let Some(prompt) = params.prompt.as_deref().filter(|p| !p.trim().is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let owners: Option<Vec<Uuid>> =
+            (!actor.is_admin).then(|| vec![actor.user_id.0, domain::user::CONTENT_OWNER.0]);
+        let input_ids: Vec<Uuid> = inputs.iter().map(|i| i.asset_id).collect();
+        let mut found: Vec<(Uuid, f64, &'static str)> =
+            store::generation::library::similar_prompts(
+                &self.shared.pool,
+                &store::generation::library::PromptQuery {
+                    prompt,
+                    operation: op,
+                    owners: owners.as_deref(),
+                    inputs: &input_ids,
+                    min_similarity: min,
+                    limit: REUSE_CANDIDATES,
+                },
+            )
+            .await?
+            .into_iter()
+            .map(|(id, s)| (id, s, "prompt"))
+            .collect();
+        if inputs.is_empty()
+            && let Some(embedder) = self.shared.embedder.get().cloned()
+        {
+            // An embeddings server that fails leaves the prompt's matches.
+            match embedder.embed_text(prompt).await {
+                Ok(Some(v)) => {
+                    if let Ok(v) = crate::embed::to_column(v) {
+                        let vector = store::generation::embeddings::vector_text(&v);
+                        let near = store::generation::embeddings::nearest(
+                            &self.shared.pool,
+                            &store::generation::embeddings::NearestQuery {
+                                vector: &vector,
+                                embedder: embedder.id(),
+                                exclude: None,
+                                owners: owners.as_deref(),
+                                media_type: Some(crate::model::MediaType::Video),
+                                created_after: None,
+                                created_before: None,
+                                tags: &[],
+                                include_archived: false,
+                                limit: REUSE_CANDIDATES,
+                            },
+                        )
+                        .await?;
+                        found.extend(
+                            near.into_iter()
+                                .map(|(id, d)| (id, 1.0 - d, "embedding"))
+                                .filter(|c| c.1 >= f64::from(min)),
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("reuse lookup: the text embedding failed: {e}"),
+            }
+        }
+        found.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|c| seen.insert(c.0));
+        found.truncate(REUSE_CANDIDATES as usize);
+        let ids: Vec<Uuid> = found.iter().map(|c| c.0).collect();
+        let rows = assets::get_many(&self.shared.pool, &ids).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, similarity, by)| {
+                let row = rows.iter().find(|r| r.fields.id == id)?;
+                actor
+                    .may_read_asset(row.fields.owner_id)
+                    .then(|| ReuseCandidate {
+                        asset: row.clone().into(),
+                        similarity: (similarity * 1000.0).round() / 1000.0,
+                        matched_by: by.into(),
+                    })
+            })
+            .collect())
     }
 }
 

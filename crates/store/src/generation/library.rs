@@ -375,3 +375,54 @@ pub async fn delete_branch(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> 
         .rows_affected();
     Ok(n > 0)
 }
+
+/// What [`similar_prompts`] looks for.
+#[derive(Debug, Clone)]
+pub struct PromptQuery<'a> {
+    pub prompt: &'a str,
+    pub operation: super::kinds::Operation,
+    /// Only the assets of these owners (`None`: all).
+    pub owners: Option<&'a [Uuid]>,
+    /// The generation inputs the asset was made from, in order (empty: none).
+    pub inputs: &'a [Uuid],
+    /// Trigram similarity at least this (0–1).
+    pub min_similarity: f32,
+    pub limit: i64,
+}
+
+/// Generated assets (here, not archived) of the same operation and inputs whose prompt
+/// is at least `min_similarity` alike (`pg_trgm`), most similar first: `(id,
+/// similarity)`.
+pub async fn similar_prompts(
+    pool: &PgPool,
+    q: &PromptQuery<'_>,
+) -> Result<Vec<(Uuid, f64)>, StoreError> {
+    let mut tx = pool.begin().await?;
+    // `%` (which the trigram index serves) compares with this threshold.
+    sqlx::query("SELECT set_config('pg_trgm.similarity_threshold', $1, true)")
+        .bind(q.min_similarity.clamp(0.0, 1.0).to_string())
+        .execute(&mut *tx)
+        .await?;
+    let rows = sqlx::query!(
+        r#"SELECT a.id AS "id!", similarity(a.prompt, $1)::float8 AS "similarity!"
+           FROM assets a
+           WHERE a.origin = 'generated' AND a.prompt % $1 AND a.operation = $2
+             AND a.archived_at IS NULL AND a.sync_status = 'downloaded'
+             AND ($3::uuid[] IS NULL OR a.owner_id = ANY($3))
+             AND COALESCE((SELECT array_agg(l.parent_asset_id ORDER BY l.sequence)
+                           FROM asset_lineage l
+                           WHERE l.child_asset_id = a.id AND l.generation_id IS NOT NULL),
+                          '{}') = $4::uuid[]
+           ORDER BY 2 DESC, a.created_at DESC
+           LIMIT $5"#,
+        q.prompt,
+        q.operation.as_str(),
+        q.owners as Option<&[Uuid]>,
+        q.inputs,
+        q.limit,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.similarity)).collect())
+}

@@ -31,6 +31,11 @@ pub struct NewJob {
     pub estimated_credits: i64,
     /// Cancelled with `deadline_exceeded` when not started by then.
     pub deadline_at: Option<DateTime<Utc>>,
+    /// Reuse this asset (one similar to what the job would make) when no completed
+    /// job has the same parameter hash: the job is created completed with it. Only
+    /// [`insert`] and [`insert_within`] honour it (a batch create never reuses by
+    /// similarity).
+    pub reuse_asset_id: Option<Uuid>,
 }
 
 /// What [`insert`] did.
@@ -59,10 +64,14 @@ const INSERT: &str = "WITH existing AS (
          WHERE $10::text IS NOT NULL AND user_id = $2 AND idempotency_key = $10
            AND created_at > now() - make_interval(hours => 24)
      ), reuse AS (
-         SELECT id, asset_id FROM generations
-         WHERE NOT $11 AND user_id = $2 AND params_hash = $7 AND status = 'completed'
-           AND asset_id IS NOT NULL
-         ORDER BY completed_at DESC LIMIT 1
+         SELECT id, asset_id FROM (
+             (SELECT id, asset_id, 0 AS pref FROM generations
+              WHERE NOT $11 AND user_id = $2 AND params_hash = $7 AND status = 'completed'
+                AND asset_id IS NOT NULL
+              ORDER BY completed_at DESC LIMIT 1)
+             UNION ALL
+             SELECT source_generation_id, id, 1 FROM assets WHERE id = $19::uuid
+         ) c ORDER BY pref LIMIT 1
      ), active AS (
          SELECT count(*) AS n FROM generations
          WHERE $17::bigint IS NOT NULL AND user_id = $2
@@ -73,12 +82,12 @@ const INSERT: &str = "WITH existing AS (
              preferred_account_id, parent_generation_id, max_retries, metadata,
              estimated_credits, asset_id, reused_from, completed_at, deadline_at)
          SELECT $1, $2, $3, $4, $5, $6, $7,
-             CASE WHEN r.id IS NULL THEN 'pending' ELSE 'completed' END,
+             CASE WHEN r.asset_id IS NULL THEN 'pending' ELSE 'completed' END,
              $8, COALESCE($9, now()), $10, $11, $12, $13, $14, $15, $16, r.asset_id, r.id,
-             CASE WHEN r.id IS NOT NULL THEN now() END, $18
+             CASE WHEN r.asset_id IS NOT NULL THEN now() END, $18
          FROM (SELECT 1) AS one LEFT JOIN reuse r ON true
          WHERE NOT EXISTS (SELECT 1 FROM existing)
-           AND ($17::bigint IS NULL OR r.id IS NOT NULL OR (SELECT n FROM active) < $17)
+           AND ($17::bigint IS NULL OR r.asset_id IS NOT NULL OR (SELECT n FROM active) < $17)
          ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING {COLUMNS}
      )
@@ -161,7 +170,8 @@ pub async fn insert_within(
         .bind(&new.metadata)
         .bind(new.estimated_credits)
         .bind(active_limit)
-        .bind(new.deadline_at);
+        .bind(new.deadline_at)
+        .bind(new.reuse_asset_id);
     let mut tx = pool.begin().await?;
     if active_limit.is_some() {
         sqlx::query!(
@@ -236,11 +246,13 @@ async fn costs_nothing(
              OR (NOT $4 AND EXISTS (
                  SELECT 1 FROM generations WHERE user_id = $1 AND params_hash = $2
                    AND status = 'completed' AND asset_id IS NOT NULL))
+             OR EXISTS (SELECT 1 FROM assets WHERE id = $5)
            ) AS "free!""#,
         new.user_id,
         new.params_hash,
         new.idempotency_key,
         new.force_new,
+        new.reuse_asset_id,
     )
     .fetch_one(&mut **tx)
     .await?;
