@@ -589,3 +589,234 @@ async fn validate_and_create_offer_similar_assets_before_generating() {
     );
     t.stop().await;
 }
+
+/// The media URL of the `NodeEntered` of `node` among a REST session's events.
+fn entered_media(events: &Value, node: &str) -> Value {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| {
+            let n = &e["event"]["NodeEntered"];
+            (n["node"] == node).then(|| n["media"].clone())
+        })
+        .unwrap_or_else(|| panic!("no NodeEntered {node}: {events}"))
+}
+
+async fn content_error(t: &TestServer) -> Value {
+    t.get("/health", None).await.1["content"]["last_error"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scene_plays_a_clip_a_branch_point_and_a_variant_of_the_library() {
+    let scenes = tests::copy_demo_scenes();
+    let dir = scenes.0.clone();
+    let t = TestServer::start_with(|c| {
+        c.content.scenes_dir = dir;
+        c.content.reload_interval_ms = 50;
+    })
+    .await;
+    let admin = t.admin("writer@example.com").await;
+    let player = t.user("player@example.com").await;
+    let main = render_with(&t, &admin, "a night market under lanterns", 1, 3, "720p").await;
+    let north = render_with(&t, &admin, "a boat heading north into fog", 2, 2, "720p").await;
+    let south = render_with(
+        &t,
+        &admin,
+        "a boat heading south into the sun",
+        3,
+        2,
+        "720p",
+    )
+    .await;
+    // The player cannot fetch the writer's media until it is published to the scenes.
+    let (s, _, _) = bytes_of(&t, &player, &format!("/api/v1/assets/{main}/file")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/assets/{main}"),
+            Some(&player),
+            Some(json!({"publish": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "not the player's");
+    for id in [&main, &north, &south] {
+        let (s, a) = t
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/assets/{id}"),
+                Some(&admin),
+                Some(json!({"publish": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        assert_eq!(a["owner_id"], "00000000-0000-0000-0000-00000000c0de");
+    }
+    // A clip of the published video, and a branch point whose first variant's
+    // condition never holds (world time is never negative): the second is drawn.
+    let (s, clip) = t
+        .post(
+            &format!("/api/v1/assets/{main}/clips"),
+            Some(&admin),
+            json!({"start_ms": 1000, "end_ms": 2500, "label": "lanterns"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{clip}");
+    let clip_id = clip["id"].as_str().unwrap().to_owned();
+    let (s, branch) = t
+        .post(
+            &format!("/api/v1/assets/{main}/branches"),
+            Some(&admin),
+            json!({"at_ms": 2500, "variants": [
+                {"key": "north", "weight": 5, "condition": "time < 0", "asset_id": north},
+                {"key": "south", "weight": 1, "asset_id": south}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{branch}");
+    let branch_id = branch["id"].as_str().unwrap().to_owned();
+
+    let scene = format!(
+        r#"id = "market"
+title = "The Night Market"
+entry = "stalls"
+
+[[nodes]]
+id = "stalls"
+kind = "media"
+clip = "{clip_id}"
+
+[[nodes]]
+id = "harbour"
+kind = "media"
+branch = "{branch_id}"
+variant = "360p"
+
+[[nodes]]
+id = "market_end"
+kind = "end"
+outcome = "neutral"
+
+[[edges]]
+id = "to_harbour"
+from = "stalls"
+to = "harbour"
+label = "Walk to the harbour"
+
+[[edges]]
+id = "leave"
+from = "harbour"
+to = "market_end"
+label = "Leave"
+"#
+    );
+    // A clip that does not exist is refused with the file, the node and why; the old
+    // content stays.
+    let path = scenes.0.join("market.toml");
+    std::fs::write(
+        &path,
+        scene.replace(&clip_id, "00000000-0000-0000-0000-000000000001"),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let err = loop {
+        let e = content_error(&t).await;
+        if e.is_string() {
+            break e.as_str().unwrap().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        err.contains("market.toml") && err.contains("stalls"),
+        "{err}"
+    );
+    assert!(err.contains("is not a clip of the asset library"), "{err}");
+
+    // The real clip: the scene loads and plays for the player.
+    std::fs::write(&path, &scene).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let started = loop {
+        let (s, v) = t
+            .post(
+                "/api/v1/game/sessions",
+                Some(&player),
+                json!({"scene": "market"}),
+            )
+            .await;
+        if s == StatusCode::CREATED {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never loaded: {v} {}",
+            content_error(&t).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(content_error(&t).await.is_null());
+    let media = entered_media(&started["events"], "stalls");
+    assert_eq!(
+        media["url"],
+        format!("/api/v1/assets/{clip_id}/file"),
+        "{media}"
+    );
+    let (s, file, _) = bytes_of(&t, &player, media["url"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (w, h, frames) = decode(&file);
+    assert_eq!((w, h, frames), (1280, 720, 36), "the clip's 1.5 s");
+
+    let id = started["id"].as_str().unwrap();
+    let (s, moved) = t
+        .post(
+            &format!("/api/v1/game/sessions/{id}/choose"),
+            Some(&player),
+            json!({"edge": "to_harbour"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{moved}");
+    let media = entered_media(&moved["events"], "harbour");
+    assert_eq!(
+        media["url"],
+        format!("/api/v1/assets/{south}/variants/360p"),
+        "the south variant at 360p: {media}"
+    );
+    let (s, file, _) = bytes_of(&t, &player, media["url"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, h, _) = decode(&file);
+    assert_eq!(h, 360);
+
+    // `scenes validate` checks the library too (it opens the database).
+    let state = tests::TempDir::new("validate-state");
+    let validate = |dir: &std::path::Path| {
+        crate::lifecycle::command(&state.0)
+            .env("DATABASE_URL", &t.db.url)
+            .args(["scenes", "validate"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let out = validate(&scenes.0);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (4 scenes"));
+    std::fs::write(
+        &path,
+        scene.replace(&branch_id, "00000000-0000-0000-0000-000000000002"),
+    )
+    .unwrap();
+    let out = validate(&scenes.0);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("market.toml")
+            && stdout.contains("harbour")
+            && stdout.contains("is not a branch point"),
+        "{stdout}"
+    );
+    t.stop().await;
+}

@@ -87,9 +87,24 @@ impl Server {
         std::fs::create_dir_all(&cfg.state_dir)
             .with_context(|| format!("creating the state dir {}", cfg.state_dir.display()))?;
         let period = tick::period_from_rate(cfg.tick.rate_hz)?;
-        // Refuse invalid content before starting anything.
-        let content = narrative::load(&cfg.content.scenes_dir, &content_checks(&cfg)?)?;
+        let mut checks = content_checks(&cfg)?;
         let db = open_database(&cfg).await?;
+        // Refuse invalid content (checked against the asset library too) before
+        // starting anything else.
+        let loaded = match narrative::library(&db.pool).await {
+            Ok(lib) => {
+                checks.library = Some(Arc::new(lib));
+                narrative::load(&cfg.content.scenes_dir, &checks)
+            }
+            Err(e) => Err(e),
+        };
+        let content = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                db.close().await.ok();
+                return Err(e);
+            }
+        };
         match Self::start_with(cfg, db.pool.clone(), &db.url, period, content).await {
             Ok(mut server) => {
                 server.embedded = db.embedded;

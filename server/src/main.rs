@@ -135,10 +135,21 @@ fn main() -> std::process::ExitCode {
                 .await
                 .context("the render task")?
             }
-            Command::Scenes(ScenesCommand::Validate { path }) => validate_scenes(
-                path.as_deref().unwrap_or(&cfg.content.scenes_dir),
-                &pixsim_server::content_checks(&cfg)?,
-            ),
+            Command::Scenes(ScenesCommand::Validate { path }) => {
+                let path = path
+                    .as_deref()
+                    .unwrap_or(&cfg.content.scenes_dir)
+                    .to_owned();
+                let mut checks = pixsim_server::content_checks(&cfg)?;
+                // Clips and branch points are checked against the asset library.
+                if content::library::names_library(&path) {
+                    let db = open_database(&cfg).await?;
+                    let lib = pixsim_server::narrative::library(&db.pool).await;
+                    db.close().await.ok();
+                    checks.library = Some(std::sync::Arc::new(lib?));
+                }
+                validate_scenes(&path, &checks)
+            }
         }
     });
     match result {

@@ -27,6 +27,53 @@ pub fn load(dir: &Path, checks: &content::Checks) -> anyhow::Result<Arc<Content>
     }
 }
 
+/// What the asset library holds for scenes: the clips, branch points and assets of the
+/// scene content's owner (published to every player), as the content check takes them.
+pub async fn library(pool: &store::PgPool) -> anyhow::Result<content::library::Library> {
+    use content::library::{Library, LibraryBranch, LibraryClip, LibraryVariant};
+    let lib = store::generation::library::owner_library(pool, domain::user::CONTENT_OWNER.0)
+        .await
+        .map_err(|e| anyhow!("reading the asset library: {e}"))?;
+    let mut out = Library::default();
+    for c in lib.clips {
+        out.clips.insert(
+            c.asset_id.to_string(),
+            LibraryClip {
+                source: c.source_asset_id.to_string(),
+                start_ms: c.start_ms,
+                end_ms: c.end_ms,
+            },
+        );
+    }
+    for b in lib.branches {
+        let variants: Vec<generation::service::library::BranchVariant> =
+            serde_json::from_value(b.variants)
+                .map_err(|e| anyhow!("branch point {}: stored variants: {e}", b.id))?;
+        out.branches.insert(
+            b.id.to_string(),
+            LibraryBranch {
+                asset: b.asset_id.to_string(),
+                at_ms: b.at_ms,
+                variants: variants
+                    .into_iter()
+                    .map(|v| LibraryVariant {
+                        key: v.key,
+                        // Thousandths: the simulation draws by whole weights.
+                        weight: (v.weight * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32,
+                        condition: v.condition,
+                        asset: v.asset_id.map(|a| a.to_string()),
+                    })
+                    .collect(),
+            },
+        );
+    }
+    for (id, media_type) in lib.assets {
+        out.assets
+            .insert(id.to_string(), media_type.as_str().to_owned());
+    }
+    Ok(out)
+}
+
 /// New content on its way to the tick thread.
 #[derive(Resource)]
 struct Reloads(Mutex<mpsc::Receiver<Arc<Content>>>);
@@ -137,17 +184,33 @@ fn world_inspect(
     sim::inspect::world(world).map_err(rpc_err)
 }
 
-/// Polls `dir` every `interval` and sends valid new content to the tick, then makes
-/// it the content of `cell` (what scene lists and new sessions see).
+/// Where reloaded content goes.
+pub struct ContentSinks {
+    /// The tick thread.
+    pub tick: mpsc::Sender<Arc<Content>>,
+    /// What `/health` says of the content.
+    pub info: ContentInfo,
+    /// What scene lists and new sessions see.
+    pub cell: ::game::ContentCell,
+}
+
+/// Polls `dir` every `interval` and, when its files changed, reloads it, checked
+/// against the asset library read from `pool` at that moment; sends valid new content
+/// to the tick, then makes it the content of the cell (what scene lists and new
+/// sessions see).
 pub fn spawn_watcher(
     dir: PathBuf,
     interval: Duration,
     checks: anyhow::Result<content::Checks>,
-    tx: mpsc::Sender<Arc<Content>>,
-    info: ContentInfo,
-    cell: ::game::ContentCell,
+    pool: store::PgPool,
+    sinks: ContentSinks,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    let ContentSinks {
+        tick: tx,
+        info,
+        cell,
+    } = sinks;
     tokio::spawn(async move {
         // The checks were built once at startup already, so this cannot fail here.
         let checks = checks.unwrap_or_default();
@@ -158,6 +221,25 @@ pub fn spawn_watcher(
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(interval) => {}
+            }
+            let w = watcher.clone();
+            let changed = tokio::task::spawn_blocking(move || {
+                w.lock().unwrap_or_else(|p| p.into_inner()).changed()
+            })
+            .await
+            .unwrap_or(false);
+            if !changed {
+                continue;
+            }
+            // The scenes are checked against the library as it is now.
+            match library(&pool).await {
+                Ok(lib) => watcher
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_library(Some(Arc::new(lib))),
+                Err(e) => tracing::warn!(
+                    "content reload: {e:#}; scenes naming clips or branch points are refused"
+                ),
             }
             let w = watcher.clone();
             let polled = tokio::task::spawn_blocking(move || {

@@ -79,9 +79,12 @@ pub(crate) async fn core(
             cfg.content.scenes_dir.clone(),
             Duration::from_millis(cfg.content.reload_interval_ms),
             content_checks(cfg),
-            reload_tx,
-            content_info.clone(),
-            handle.content_cell().clone(),
+            pool.clone(),
+            narrative::ContentSinks {
+                tick: reload_tx,
+                info: content_info.clone(),
+                cell: handle.content_cell().clone(),
+            },
             shutdown.clone(),
         )
     });

@@ -43,7 +43,7 @@ fn is_file_ref(asset: &str) -> bool {
 }
 
 /// A hyphenated UUID (a generated asset's id).
-fn uuid_like(s: &str) -> bool {
+pub(crate) fn uuid_like(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, ch)| match i {
             8 | 13 | 18 | 23 => ch == '-',

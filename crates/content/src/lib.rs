@@ -14,6 +14,7 @@
 //!   (paths + modification times + sizes, no file contents read).
 
 pub mod assets;
+pub mod library;
 mod validate;
 
 use std::fmt;
@@ -191,6 +192,9 @@ pub struct Checks {
     /// The mini-games scenes may name, from the simulation's registry
     /// (`sim::MiniGames::rules`); the built-in games when `None`.
     pub minigames: Option<MiniGameList>,
+    /// The asset library's clips and branch points published to the scenes
+    /// ([`library`]); `None`: a scene that names one is reported as unchecked.
+    pub library: Option<std::sync::Arc<library::Library>>,
 }
 
 /// The rules of every mini-game a registry holds.
@@ -203,6 +207,13 @@ impl fmt::Debug for Checks {
             .field("media", &self.media.is_some())
             .field("assets_dir", &self.assets_dir)
             .field("minigames", &self.minigames.as_ref().map(|g| g.len()))
+            .field(
+                "library",
+                &self
+                    .library
+                    .as_ref()
+                    .map(|l| (l.clips.len(), l.branches.len())),
+            )
             .finish()
     }
 }
@@ -240,10 +251,11 @@ pub fn load_dir(dir: impl AsRef<Path>) -> Result<Content, ContentErrors> {
 /// [`load_dir`] with extra checks.
 pub fn load_dir_with(dir: impl AsRef<Path>, checks: &Checks) -> Result<Content, ContentErrors> {
     let dir = dir.as_ref();
-    let (world, scenes, mut problems) = read_dir(dir);
+    let (world, mut scenes, mut problems) = read_dir(dir);
     let Some((world_file, world)) = world else {
         return Err(Report { problems });
     };
+    problems.extend(library::resolve(checks.library.as_deref(), &mut scenes));
     let games = match &checks.minigames {
         Some(games) => games.to_vec(),
         None => domain::narrative::minigame::builtin_rules(),
@@ -341,6 +353,16 @@ impl Watcher {
     pub fn with_checks(mut self, checks: Checks) -> Self {
         self.checks = checks;
         self
+    }
+
+    /// Whether the files changed since the last reload (what [`Self::poll`] reloads on).
+    pub fn changed(&self) -> bool {
+        fingerprint(&self.dir) != self.last
+    }
+
+    /// The asset library the next reloads check scenes against.
+    pub fn set_library(&mut self, library: Option<std::sync::Arc<library::Library>>) {
+        self.checks.library = library;
     }
 
     /// Returns `None` when nothing changed; otherwise the result of reloading. On `Err`,

@@ -202,15 +202,24 @@ pub(crate) fn choice(c: sim::Choice) -> Choice {
 }
 
 /// The wire form of a node's media: a URL on the server's HTTP origin, or `None` while
-/// it is being generated. A generated asset (named by its id) is served by
-/// `/api/v1/assets/{id}/file` and is a video (every generation operation makes one); a
+/// it is being generated. A library asset or clip (named by its id) is served by
+/// `/api/v1/assets/{id}/file` and is a video (every generation operation makes one; a
+/// clip is cut from a video), or by `/api/v1/assets/{id}/variants/{name}` when the node
+/// prefers a rendition (`poster` is an image); a
 /// scene's file (`assets/door.mp4`) by its own path, its type read from its extension.
 pub fn media_into_wire(m: sim::Media) -> Option<Media> {
     match m {
-        sim::Media::Asset { asset } => Some(match uuid::Uuid::try_parse(&asset) {
-            Ok(id) => Media {
-                url: format!("/api/v1/assets/{id}/file"),
-                media_type: "video".into(),
+        sim::Media::Asset { asset, variant } => Some(match uuid::Uuid::try_parse(&asset) {
+            Ok(id) => match variant {
+                // A rendition of the library asset (made on first request, cached).
+                Some(v) => Media {
+                    media_type: if v == "poster" { "image" } else { "video" }.into(),
+                    url: format!("/api/v1/assets/{id}/variants/{v}"),
+                },
+                None => Media {
+                    url: format!("/api/v1/assets/{id}/file"),
+                    media_type: "video".into(),
+                },
             },
             Err(_) => Media {
                 media_type: media_type_of(&asset).into(),

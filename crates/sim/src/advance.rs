@@ -17,7 +17,7 @@ pub(crate) fn run(s: S<'_, '_, '_>, cx: &mut Cx<'_>, mut scene_entry: bool) -> R
             .ok_or_else(|| format!("scene '{}' has no node '{}'", s.pos.scene, s.pos.node))?;
         s.visits.0.enter(&s.pos.scene, &s.pos.node, scene_entry);
         s.pos.entered_at_ms = cx.now;
-        crate::playback::entered(s, node);
+        crate::playback::entered(s, cx, node)?;
         nodes::present(s, cx, node);
         match nodes::kind(&node.kind, |node| node.enter(s, cx))? {
             Next::Stop => return Ok(()),

@@ -6,16 +6,17 @@
 //! in `Phase::MiniGame` like a minigame node's, and once it is over ([`game_over`]) the
 //! playback moves to the next step as `continue` does, following no edge.
 
-use domain::narrative::media::{MediaSelect, PlaybackSpec, ten_thousandths};
+use domain::narrative::media::{MediaItem, MediaSelect, PlaybackSpec, ten_thousandths};
 use domain::narrative::{MiniGameSpec, Node, NodeKind, Scene};
 
 use crate::components::{Phase, Playing};
-use crate::cx::{Cx, Next, Res, S, wrong_state};
+use crate::cx::{Cx, Next, Res, S, parsed, with_ctx, wrong_state};
 use crate::protocol::{Event, Hotspot, Playback, PlaybackStep, Presentation};
 use crate::{minigame, nodes};
 
-/// On entering `node`: picks the media it shows this time and starts its steps.
-pub(crate) fn entered(s: S<'_, '_, '_>, node: &Node) {
+/// On entering `node`: picks the media it shows this time and starts its steps. A
+/// weighted pick evaluates the media's conditions (an error in one is the session's).
+pub(crate) fn entered(s: S<'_, '_, '_>, cx: &Cx<'_>, node: &Node) -> Res<()> {
     *s.playing = Playing::default();
     let NodeKind::Media {
         media,
@@ -24,10 +25,14 @@ pub(crate) fn entered(s: S<'_, '_, '_>, node: &Node) {
         ..
     } = &node.kind
     else {
-        return;
+        return Ok(());
     };
+    if *select == MediaSelect::Weighted {
+        s.playing.media = weighted(s, cx, media)?;
+        return Ok(());
+    }
     if media.len() < 2 {
-        return;
+        return Ok(());
     }
     let len = media.len() as u64;
     let pick = match select {
@@ -37,6 +42,7 @@ pub(crate) fn entered(s: S<'_, '_, '_>, node: &Node) {
             (u64::from(visit) - 1) % len
         }
         MediaSelect::Random => s.rng.0.range(0, len as i64 - 1) as u64,
+        MediaSelect::Weighted => 0,
         MediaSelect::Pool => {
             let candidates: Vec<usize> = media
                 .iter()
@@ -51,6 +57,25 @@ pub(crate) fn entered(s: S<'_, '_, '_>, node: &Node) {
         }
     };
     s.playing.media = pick as u32;
+    Ok(())
+}
+
+/// The weighted draw (seeded) among the media whose condition holds; the first when
+/// none does or every weight is 0.
+fn weighted(s: S<'_, '_, '_>, cx: &Cx<'_>, media: &[MediaItem]) -> Res<u32> {
+    let mut weights = Vec::with_capacity(media.len());
+    for (i, m) in media.iter().enumerate() {
+        let holds = match &m.condition {
+            None => true,
+            Some(c) => {
+                let expr = parsed(c)?;
+                with_ctx(s, cx.content, cx.now, |ctx| ctx.test(expr))
+                    .map_err(|e| format!("media {i} condition: {e}"))?
+            }
+        };
+        weights.push(if holds { m.weight.unwrap_or(1) } else { 0 });
+    }
+    Ok(s.rng.0.weighted(&weights).unwrap_or(0) as u32)
 }
 
 /// How `node` of `scene` is presented with `playing`; `None` when it is the default

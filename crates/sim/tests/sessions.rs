@@ -316,7 +316,8 @@ fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
             scene: "gallery".into(),
             node: "arrive".into(),
             media: Box::new(sim::Media::Asset {
-                asset: "asset-1".into()
+                asset: "asset-1".into(),
+                variant: None,
             }),
         }
     );
@@ -338,7 +339,8 @@ fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
     assert_eq!(
         shown.as_deref(),
         Some(&sim::Media::Asset {
-            asset: "asset-1".into()
+            asset: "asset-1".into(),
+            variant: None,
         })
     );
     let ev = sim::tick(
@@ -353,7 +355,7 @@ fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
     assert!(
         ev.iter().any(|e| matches!(&e.event,
             Event::NodeEntered { media: Some(m), .. }
-                if **m == sim::Media::Asset { asset: "asset-1".into() })),
+                if **m == sim::Media::Asset { asset: "asset-1".into(), variant: None })),
         "{ev:?}"
     );
 }

@@ -103,6 +103,8 @@ pub fn content_checks(pipeline: &generation::PipelineConfig) -> anyhow::Result<c
         assets_dir: None,
         // The simulation runs the built-in mini-games (`sim::MiniGames::builtin`).
         minigames: Some(sim::MiniGames::builtin().rules()),
+        // Read from the database where there is one (`narrative::library`).
+        library: None,
     })
 }
 

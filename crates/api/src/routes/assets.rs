@@ -149,7 +149,8 @@ async fn get_asset(
     Ok(ApiJson(s.generation.get_asset(actor(&p), id).await?))
 }
 
-/// Changes an asset's tags or archives / restores it (the owner's or an admin's).
+/// Changes an asset's tags, archives or restores it (the owner's or an admin's), or
+/// publishes it to the scene content (admins).
 #[utoipa::path(patch, path = "/api/v1/assets/{id}", operation_id = "patch_asset", tag = "assets",
     params(("id" = Uuid, Path, description = "asset id")),
     request_body = generation::service::library::AssetPatch,
@@ -158,7 +159,7 @@ async fn get_asset(
         (status = 200, body = Asset),
         (status = 400, description = "malformed body", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "a content asset (admins only)", body = ErrorBody),
+        (status = 403, description = "a content asset, or a publish, by a non-admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "a malformed tag, or too many", body = ErrorBody)))]

@@ -7,22 +7,39 @@ use serde::{Deserialize, Serialize};
 
 use super::scene::{GenerationSpec, MiniGameSpec};
 
-/// One of a node's several media: a ready asset or a generation spec, with tags for
-/// pool selection.
+/// One of a node's several media: a ready asset, a clip of the asset library or a
+/// generation spec, with tags for pool selection and a weight and condition for a
+/// weighted selection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MediaItem {
-    /// A ready asset reference (`assets/…`).
+    /// A ready asset reference (`assets/…`, or a library asset's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset: Option<String>,
+    /// A clip of the asset library (its id), played as its own file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<String>,
     /// A generation spec the pipeline turns into an asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generate: Option<GenerationSpec>,
+    /// A rendition of a library asset, clip or generated media to play instead of the
+    /// file itself: `360p`, `720p` or `poster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Tags, matched by the node's `pool` when `select = "pool"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// `select = "weighted"`: relative weight in the draw (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// `select = "weighted"`: drawn only while this holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<super::expr::ExprText>,
 }
+
+/// The variant (rendition) names a media node may prefer.
+pub const VARIANTS: &[&str] = &["360p", "720p", "poster"];
 
 /// How a node with several media picks the one it shows on each entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +53,9 @@ pub enum MediaSelect {
     Random,
     /// At random among the media carrying every tag the node's `pool` names.
     Pool,
+    /// Drawn by `weight` (seeded) among the media whose `condition` holds (a branch
+    /// point of the asset library is played this way).
+    Weighted,
 }
 
 impl MediaSelect {

@@ -368,7 +368,10 @@ mod tests {
         let choice_nodes = [
             NodeKind::Media {
                 asset: None,
+                clip: None,
                 generate: None,
+                branch: None,
+                variant: None,
                 auto: false,
                 media: Vec::new(),
                 select: Default::default(),
@@ -422,7 +425,10 @@ mod tests {
         };
         let media = NodeKind::Media {
             asset: Some("assets/a.mp4".into()),
+            clip: None,
             generate: None,
+            branch: None,
+            variant: None,
             auto: false,
             media: Vec::new(),
             select: Default::default(),

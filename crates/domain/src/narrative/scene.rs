@@ -68,12 +68,24 @@ pub enum NodeKind {
     /// Shows a media asset (or one generated from a spec); offers its edges as choices
     /// unless `auto`.
     Media {
-        /// A ready asset reference.
+        /// A ready asset reference (`assets/…`, or a library asset's id).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         asset: Option<String>,
+        /// A clip of the asset library (its id), played as its own file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clip: Option<String>,
         /// A generation spec the pipeline turns into an asset.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         generate: Option<GenerationSpec>,
+        /// A branch point of the asset library (its id): on each entry one of its
+        /// variants is drawn by weight among those whose condition holds and its video
+        /// plays (the loader turns it into a weighted `media` list).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// A rendition to play instead of the file itself (`360p`, `720p`, `poster`),
+        /// for library assets, clips and generated media.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        variant: Option<String>,
         /// Advance immediately along the default/only edge.
         #[serde(default)]
         auto: bool,

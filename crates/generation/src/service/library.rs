@@ -42,6 +42,10 @@ pub struct AssetPatch {
     /// `true` archives the asset (hidden from lists and searches unless asked for),
     /// `false` restores it.
     pub archived: Option<bool>,
+    /// `true` (admins only) gives the asset to the scene content: every player may
+    /// fetch it and scenes may name it, its clips and its branch points. There is no
+    /// way back (sessions may be showing it).
+    pub publish: Option<bool>,
 }
 
 /// A new version of an asset.
@@ -300,7 +304,28 @@ impl GenerationService {
     ) -> Result<Asset, GenerationError> {
         self.own_asset_row(actor, id).await?;
         let tags = patch.tags.as_deref().map(normalize_tags).transpose()?;
-        let row = lib::patch(&self.shared.pool, id, tags.as_deref(), patch.archived).await?;
+        let owner = match patch.publish {
+            None => None,
+            Some(false) => {
+                return Err(invalid(
+                    "publish: only true (a published asset stays published)",
+                ));
+            }
+            Some(true) if !actor.is_admin => {
+                return Err(GenerationError::Forbidden(
+                    "only admins publish assets to the scenes",
+                ));
+            }
+            Some(true) => Some(domain::user::CONTENT_OWNER.0),
+        };
+        let row = lib::patch(
+            &self.shared.pool,
+            id,
+            tags.as_deref(),
+            patch.archived,
+            owner,
+        )
+        .await?;
         Ok(row.into())
     }
 

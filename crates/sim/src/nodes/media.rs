@@ -14,7 +14,10 @@ use crate::resources::MediaLibrary;
 use crate::{minigame, playback};
 
 pub(super) struct Media<'k> {
+    /// The asset, or the clip (a clip's id is its asset's).
     pub asset: Option<&'k str>,
+    /// The rendition to play (`360p`, `720p`, `poster`), where the media has one.
+    pub variant: Option<&'k str>,
     pub generate: Option<&'k GenerationSpec>,
     pub auto: bool,
     pub media: &'k [MediaItem],
@@ -24,18 +27,26 @@ pub(super) struct Media<'k> {
 
 impl<'k> Behaviour<'k> for Media<'k> {
     fn shown(&self, library: &MediaLibrary, pick: u32) -> Shown {
-        let (asset, generate) = match self.media.get(pick as usize).or(self.media.first()) {
-            Some(item) => (item.asset.as_deref(), item.generate.as_ref()),
-            None => (self.asset, self.generate),
+        let (asset, generate, variant) = match self.media.get(pick as usize).or(self.media.first())
+        {
+            Some(item) => (
+                item.asset.as_deref().or(item.clip.as_deref()),
+                item.generate.as_ref(),
+                item.variant.as_deref().or(self.variant),
+            ),
+            None => (self.asset, self.generate, self.variant),
         };
+        let variant = variant.map(str::to_owned);
         let media = match (asset, generate) {
             (Some(asset), _) => Some(Shows::Asset {
                 asset: asset.to_owned(),
+                variant,
             }),
             (None, Some(g)) => Some(
                 match library.get(&g.operation, &g.prompt, &protocol::spec_params(g)) {
                     Some(asset) => Shows::Asset {
                         asset: asset.clone(),
+                        variant,
                     },
                     None => Shows::from_spec(g),
                 },

@@ -72,7 +72,10 @@ pub(crate) fn kind<'k, R>(kind: &'k NodeKind, f: impl FnOnce(&dyn Behaviour<'k>)
     match kind {
         NodeKind::Media {
             asset,
+            clip,
             generate,
+            branch: _,
+            variant,
             auto,
             media,
             select: _,
@@ -82,7 +85,8 @@ pub(crate) fn kind<'k, R>(kind: &'k NodeKind, f: impl FnOnce(&dyn Behaviour<'k>)
             loopable: _,
             hotspots: _,
         } => f(&media::Media {
-            asset: asset.as_deref(),
+            asset: asset.as_deref().or(clip.as_deref()),
+            variant: variant.as_deref(),
             generate: generate.as_ref(),
             auto: *auto,
             media,

@@ -63,6 +63,11 @@ pub(super) fn deliver_media(
             node: node.to_owned(),
             media: Box::new(Media::Asset {
                 asset: m.asset.clone(),
+                // The node's preferred rendition of its generated media.
+                variant: match content.0.node(scene, node).map(|n| &n.kind) {
+                    Some(domain::narrative::NodeKind::Media { variant, .. }) => variant.clone(),
+                    _ => None,
+                },
             }),
         });
     }

@@ -14,24 +14,27 @@ use uuid::Uuid;
 use super::assets::{AssetRecord, AssetRow, NewAsset, asset_query};
 use crate::StoreError;
 
-/// Changes an asset's tags (`Some`: replaced) and archived state (`Some(true)`:
-/// archived now unless it already is; `Some(false)`: restored).
+/// Changes an asset's tags (`Some`: replaced), archived state (`Some(true)`: archived
+/// now unless it already is; `Some(false)`: restored) and owner (`Some`: given to).
 pub async fn patch(
     pool: &PgPool,
     id: Uuid,
     tags: Option<&[String]>,
     archived: Option<bool>,
+    owner: Option<Uuid>,
 ) -> Result<AssetRow, StoreError> {
     let row = asset_query!(
         "UPDATE assets SET tags = COALESCE($2, tags),
              archived_at = CASE WHEN $3::bool IS NULL THEN archived_at
                                 WHEN $3 THEN COALESCE(archived_at, now())
-                                ELSE NULL END
+                                ELSE NULL END,
+             owner_id = COALESCE($4, owner_id)
          WHERE id = $1 RETURNING ",
         "",
         id,
         tags as Option<&[String]>,
         archived,
+        owner,
     )
     .fetch_optional(pool)
     .await?;
@@ -425,4 +428,51 @@ pub async fn similar_prompts(
     .await?;
     tx.commit().await?;
     Ok(rows.into_iter().map(|r| (r.id, r.similarity)).collect())
+}
+
+/// What one owner's library holds for scenes: its clips, branch points and assets.
+#[derive(Debug, Clone, Default)]
+pub struct OwnerLibrary {
+    pub clips: Vec<ClipRow>,
+    pub branches: Vec<BranchRow>,
+    /// `(id, media type)` of every asset not archived.
+    pub assets: Vec<(Uuid, super::kinds::MediaType)>,
+}
+
+/// The clips, branch points and assets of `owner` (the scene content's: what scenes
+/// may name).
+pub async fn owner_library(pool: &PgPool, owner: Uuid) -> Result<OwnerLibrary, StoreError> {
+    let clips = sqlx::query_as!(
+        ClipRow,
+        "SELECT c.asset_id, c.source_asset_id, c.start_ms, c.end_ms, c.label, c.created_at
+         FROM asset_clips c JOIN assets a ON a.id = c.asset_id
+         WHERE a.owner_id = $1 AND a.archived_at IS NULL",
+        owner
+    )
+    .fetch_all(pool)
+    .await?;
+    let branches = sqlx::query_as!(
+        BranchRow,
+        "SELECT b.id, b.asset_id, b.at_ms, b.label, b.variants, b.created_at
+         FROM asset_branches b JOIN assets a ON a.id = b.asset_id
+         WHERE a.owner_id = $1 AND a.archived_at IS NULL",
+        owner
+    )
+    .fetch_all(pool)
+    .await?;
+    let assets = sqlx::query!(
+        r#"SELECT id, media_type AS "media_type: super::kinds::MediaType" FROM assets
+           WHERE owner_id = $1 AND archived_at IS NULL"#,
+        owner
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.media_type))
+    .collect();
+    Ok(OwnerLibrary {
+        clips,
+        branches,
+        assets,
+    })
 }

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use domain::narrative::media::{HotspotSpec, MediaItem, MediaSelect, PlaybackSpec};
+use domain::narrative::expr::Type;
+use domain::narrative::media::{HotspotSpec, MediaItem, MediaSelect, PlaybackSpec, VARIANTS};
 use domain::narrative::scene::GenerationSpec;
 
 use super::super::flow::{Flow, NodeCx, On};
@@ -12,7 +13,10 @@ use super::super::{Ctx, is_ident};
 /// A media node's fields.
 pub(super) struct MediaNode<'k> {
     pub asset: Option<&'k str>,
+    pub clip: Option<&'k str>,
     pub generate: Option<&'k GenerationSpec>,
+    pub branch: Option<&'k str>,
+    pub variant: Option<&'k str>,
     pub auto: bool,
     pub media: &'k [MediaItem],
     pub select: MediaSelect,
@@ -35,45 +39,120 @@ pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>, m: &MediaNode<'_>) {
     hotspots(c, n, m);
 }
 
-/// One form: `asset`/`generate`, or a `media` list whose items have one each.
+/// One form: `asset`, `clip` or `generate`, or a `media` list whose items have one of
+/// them each, or a `branch` (which the loader turns into a weighted `media` list from the
+/// asset library); a `variant` names a known rendition of library media.
 fn sources(c: &mut Ctx<'_>, n: &NodeCx<'_>, m: &MediaNode<'_>) {
-    let single = m.asset.is_some() || m.generate.is_some();
-    if single && !m.media.is_empty() {
+    let given: Vec<&str> = [
+        ("asset", m.asset.is_some()),
+        ("clip", m.clip.is_some()),
+        ("generate", m.generate.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    // A branch's media list comes from the asset library (`crate::library::resolve`
+    // reports a branch it could not load).
+    if m.branch.is_some() {
+        if !given.is_empty() {
+            c.at(
+                Some(n.id()),
+                format!("media node has both 'branch' and '{}'", given.join("', '")),
+            );
+        }
+    } else if !given.is_empty() && !m.media.is_empty() {
         c.at(
             Some(n.id()),
-            "media node has both 'asset'/'generate' and a 'media' list",
+            format!(
+                "media node has both '{}' and a 'media' list",
+                given.join("', '")
+            ),
+        );
+        return;
+    } else if m.media.is_empty() {
+        match given.len() {
+            0 => c.at(
+                Some(n.id()),
+                "media node needs 'asset', 'clip', 'generate', 'branch' or a 'media' list",
+            ),
+            1 => {}
+            _ => c.at(
+                Some(n.id()),
+                format!("media node has both '{}'", given.join("' and '")),
+            ),
+        }
+    }
+    variant(
+        c,
+        n,
+        "",
+        m.variant,
+        m.asset,
+        m.clip,
+        m.generate.is_some() || m.branch.is_some(),
+    );
+    for (i, item) in m.media.iter().enumerate() {
+        let set = [
+            item.asset.is_some(),
+            item.clip.is_some(),
+            item.generate.is_some(),
+        ];
+        match set.iter().filter(|s| **s).count() {
+            0 => c.at(
+                Some(n.id()),
+                format!("media {i} needs 'asset', 'clip' or 'generate'"),
+            ),
+            1 => {}
+            _ => c.at(
+                Some(n.id()),
+                format!("media {i} has more than one of 'asset', 'clip' and 'generate'"),
+            ),
+        }
+        let library = item.generate.is_some() || m.branch.is_some();
+        variant(
+            c,
+            n,
+            &format!("media {i}: "),
+            item.variant.as_deref().or(m.variant),
+            item.asset.as_deref(),
+            item.clip.as_deref(),
+            library,
+        );
+    }
+}
+
+/// A variant is a known rendition, of media the library holds (a library asset's id, a
+/// clip, generated media): a scene's own file or a URL has no renditions.
+fn variant(
+    c: &mut Ctx<'_>,
+    n: &NodeCx<'_>,
+    at: &str,
+    variant: Option<&str>,
+    asset: Option<&str>,
+    clip: Option<&str>,
+    library: bool,
+) {
+    let Some(v) = variant else { return };
+    if !VARIANTS.contains(&v) {
+        c.at(
+            Some(n.id()),
+            format!("{at}variant '{v}' is none of {}", VARIANTS.join(", ")),
         );
         return;
     }
-    if m.media.is_empty() {
-        match (m.asset, m.generate) {
-            (None, None) => c.at(
-                Some(n.id()),
-                "media node needs 'asset', 'generate' or a 'media' list",
-            ),
-            (Some(_), Some(_)) => c.at(Some(n.id()), "media node has both 'asset' and 'generate'"),
-            (Some(_), None) | (None, Some(_)) => {}
-        }
-    }
-    for (i, item) in m.media.iter().enumerate() {
-        match (&item.asset, &item.generate) {
-            (None, None) => c.at(
-                Some(n.id()),
-                format!("media {i} needs 'asset' or 'generate'"),
-            ),
-            (Some(_), Some(_)) => c.at(
-                Some(n.id()),
-                format!("media {i} has both 'asset' and 'generate'"),
-            ),
-            (Some(_), None) | (None, Some(_)) => {}
-        }
+    let library_asset = asset.is_some_and(crate::assets::uuid_like);
+    if asset.is_some() && !library_asset && clip.is_none() && !library {
+        c.at(
+            Some(n.id()),
+            format!("{at}variant '{v}' needs media of the asset library (a library asset's id, a clip or generated media), not a scene file or URL"),
+        );
     }
 }
 
 /// `select` and `pool` fit the media list.
 fn selection(c: &mut Ctx<'_>, n: &NodeCx<'_>, m: &MediaNode<'_>) {
     match m.select {
-        MediaSelect::Ordered | MediaSelect::Random => {
+        MediaSelect::Ordered | MediaSelect::Random | MediaSelect::Weighted => {
             if !m.pool.is_empty() {
                 c.at(Some(n.id()), "'pool' is only used with select = \"pool\"");
             }
@@ -94,8 +173,41 @@ fn selection(c: &mut Ctx<'_>, n: &NodeCx<'_>, m: &MediaNode<'_>) {
         }
     }
     let several = m.media.len() > 1;
-    if !several && m.select != MediaSelect::Ordered {
-        c.at(Some(n.id()), "'select' needs a 'media' list of two or more");
+    if m.select == MediaSelect::Weighted {
+        if m.media.is_empty() {
+            c.at(Some(n.id()), "select = \"weighted\" needs a 'media' list");
+        } else if m.media.iter().all(|i| i.weight == Some(0)) {
+            c.at(Some(n.id()), "select = \"weighted\": every weight is 0");
+        }
+        for (i, item) in m.media.iter().enumerate() {
+            if let Some(cond) = &item.condition
+                && let Some(t) = c.expr(
+                    n.id(),
+                    &format!("media {i} condition"),
+                    cond,
+                    &n.scene.params,
+                )
+                && t != Type::Bool
+            {
+                c.at(
+                    Some(n.id()),
+                    format!("media {i} condition: '{}' is {t}, expected bool", cond.src),
+                );
+            }
+        }
+    } else {
+        if !several && m.select != MediaSelect::Ordered {
+            c.at(Some(n.id()), "'select' needs a 'media' list of two or more");
+        }
+        if m.media
+            .iter()
+            .any(|i| i.weight.is_some() || i.condition.is_some())
+        {
+            c.at(
+                Some(n.id()),
+                "a media 'weight' or 'condition' is only used with select = \"weighted\"",
+            );
+        }
     }
 }
 

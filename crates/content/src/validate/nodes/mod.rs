@@ -23,7 +23,10 @@ pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>) {
     match &n.node.kind {
         NodeKind::Media {
             asset,
+            clip,
             generate,
+            branch,
+            variant,
             auto,
             media,
             select,
@@ -37,7 +40,10 @@ pub(super) fn check(c: &mut Ctx<'_>, n: &NodeCx<'_>) {
             n,
             &media::MediaNode {
                 asset: asset.as_deref(),
+                clip: clip.as_deref(),
                 generate: generate.as_ref(),
+                branch: branch.as_deref(),
+                variant: variant.as_deref(),
                 auto: *auto,
                 media,
                 select: *select,
