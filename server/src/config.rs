@@ -332,6 +332,10 @@ pub struct DatabaseConfig {
     pub embedded_port: u16,
     /// Non-root user that runs the embedded PostgreSQL when the server runs as root.
     pub embedded_user: Option<String>,
+    /// `shared_buffers` of the embedded PostgreSQL, in MB. Unset: a quarter of the
+    /// machine's memory, between 128 MB and 1 GB (the similarity search's index should
+    /// fit).
+    pub embedded_shared_buffers_mb: Option<u64>,
 }
 
 impl Default for DatabaseConfig {
@@ -342,6 +346,7 @@ impl Default for DatabaseConfig {
             connect_timeout_secs: 10,
             embedded_port: 0,
             embedded_user: None,
+            embedded_shared_buffers_mb: None,
         }
     }
 }

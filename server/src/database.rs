@@ -76,6 +76,10 @@ fn start_embedded_blocking(cfg: &Config) -> anyhow::Result<embedded::postgres::E
         opts.cache_dir = cache_dir.clone();
         opts.port = cfg.database.embedded_port;
         opts.run_as = cfg.database.embedded_user.clone();
+        if let Some(mb) = cfg.database.embedded_shared_buffers_mb {
+            opts.extra_settings
+                .push(("shared_buffers".into(), format!("{}MB", mb.max(16))));
+        }
         opts.start_timeout = Duration::from_secs(60);
         opts
     };

@@ -59,7 +59,16 @@ async fn run() {
     let pg = tokio::task::spawn_blocking({
         let data = dir.join("pg");
         move || {
-            embedded::postgres::EmbeddedPostgres::start(embedded::postgres::PgOptions::new(data))
+            let mut opts = embedded::postgres::PgOptions::new(data);
+            // BENCH_PG_SETTINGS="shared_buffers=1GB,…": settings to compare.
+            if let Ok(extra) = std::env::var("BENCH_PG_SETTINGS") {
+                for kv in extra.split(',').filter(|s| !s.is_empty()) {
+                    if let Some((k, v)) = kv.split_once('=') {
+                        opts.extra_settings.push((k.trim().into(), v.trim().into()));
+                    }
+                }
+            }
+            embedded::postgres::EmbeddedPostgres::start(opts)
         }
     })
     .await

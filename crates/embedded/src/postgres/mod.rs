@@ -47,6 +47,7 @@ pub const PG_MAJOR: &str = "18";
 
 pub use crate::pgauth::password_file;
 pub use crate::pgcmd::SUPERUSER;
+pub use process::default_shared_buffers_mb;
 
 /// What happens to the server when the [`EmbeddedPostgres`] handle goes away.
 ///
@@ -90,7 +91,8 @@ pub struct PgOptions {
     /// Server log (stdout+stderr); default `<data_dir>.log`.
     pub log_file: Option<PathBuf>,
     /// Extra `-c name=value` settings, applied after the defaults
-    /// (`listen_addresses=127.0.0.1`, `unix_socket_directories=''`, `max_connections=200`).
+    /// (`listen_addresses=127.0.0.1`, `unix_socket_directories=''`, `max_connections=200`,
+    /// `shared_buffers` from [`default_shared_buffers_mb`]).
     /// Tests typically pass `fsync=off`, `synchronous_commit=off`, `full_page_writes=off`.
     pub extra_settings: Vec<(String, String)>,
 }

@@ -36,10 +36,12 @@ pub(super) fn spawn_postgres(
         .map_err(|e| EmbeddedError::io("cannot open server log", log_file, e))?;
     let mut cmd = Command::new(pginstall.join("bin").join("postgres"));
     cmd.arg("-D").arg(data_dir).arg("-p").arg(port.to_string());
+    let shared_buffers = format!("{}MB", default_shared_buffers_mb());
     let defaults = [
         ("listen_addresses", "127.0.0.1"),
         ("unix_socket_directories", ""),
         ("max_connections", "200"),
+        ("shared_buffers", shared_buffers.as_str()),
     ];
     for (k, v) in defaults {
         cmd.arg("-c").arg(format!("{k}={v}"));
@@ -169,4 +171,21 @@ pub(super) fn is_bind_failure(err: &EmbeddedError) -> bool {
     matches!(err, EmbeddedError::Exited { log_tail, .. }
         if log_tail.contains("could not bind") || log_tail.contains("Address already in use")
             || log_tail.contains("could not create any TCP/IP sockets"))
+}
+
+/// The embedded server's `shared_buffers` (MB): a quarter of the machine's memory, at
+/// least PostgreSQL's default 128 MB and at most 1 GB. PostgreSQL's 128 MB holds little
+/// of an HNSW index (100,000 vectors of 1024 half-precision values: about 230 MB), and
+/// a search that reads its pages from the OS cache instead takes twice as long
+/// (`BENCHMARKS.md`, issue #23). The memory is touched only as pages are used.
+pub fn default_shared_buffers_mb() -> u64 {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    (total_kb / 1024 / 4).clamp(128, 1024)
 }
