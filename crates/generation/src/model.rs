@@ -418,6 +418,8 @@ pub struct AssetFilter {
     pub archived: Option<bool>,
     /// The versions, clips and keyframes made from this asset.
     pub parent_asset_id: Option<Uuid>,
+    /// `remote`, `downloading`, `downloaded` or `error`.
+    pub sync_status: Option<SyncStatus>,
     #[serde(default)]
     pub offset: u32,
     /// Default 50, at most 200.

@@ -79,6 +79,10 @@ pub struct AssetQuery {
     pub archived: Option<bool>,
     /// The versions, clips and keyframes made from this asset.
     pub parent_asset_id: Option<Uuid>,
+    /// Where the file is: `remote` (at the provider; an asynchronous provider's job has
+    /// its asset from the moment the provider accepts it), `downloading`, `downloaded`
+    /// or `error`.
+    pub sync_status: Option<generation::model::SyncStatus>,
     /// Items to skip (default 0).
     #[serde(default)]
     #[param(minimum = 0)]
@@ -100,6 +104,7 @@ impl From<AssetQuery> for AssetFilter {
             tags: split_tags(q.tags.as_deref()),
             archived: q.archived,
             parent_asset_id: q.parent_asset_id,
+            sync_status: q.sync_status,
             offset: q.offset,
             limit: q.limit,
         }
@@ -186,6 +191,7 @@ async fn patch_asset(
         (status = 304, description = "not modified"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "the file is still at the provider (`sync_status` not `downloaded`)", body = ErrorBody),
         (status = 412, description = "modified since `If-Unmodified-Since`", body = ErrorBody),
         (status = 416, description = "unsatisfiable range; Content-Range says the size", body = ErrorBody)))]
 async fn file(
@@ -210,6 +216,7 @@ async fn file(
         (status = 206, description = "the requested range", content_type = "image/png"),
         (status = 401, body = ErrorBody),
         (status = 404, description = "no such asset, or it has no thumbnail", body = ErrorBody),
+        (status = 409, description = "the file is still at the provider (`sync_status` not `downloaded`)", body = ErrorBody),
         (status = 304, description = "not modified"),
         (status = 412, description = "modified since `If-Unmodified-Since`", body = ErrorBody),
         (status = 416, description = "unsatisfiable range; Content-Range says the size", body = ErrorBody)))]

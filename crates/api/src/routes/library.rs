@@ -105,6 +105,7 @@ async fn clips(
         (status = 401, body = ErrorBody),
         (status = 403, description = "not the caller's asset", body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "the file is still at the provider", body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "not a video, or the range is outside it", body = ErrorBody)))]
 async fn create_clip(
@@ -129,6 +130,7 @@ async fn create_clip(
         (status = 401, body = ErrorBody),
         (status = 403, description = "not the caller's asset", body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "the file is still at the provider", body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "not a video, or the time is outside it", body = ErrorBody)))]
 async fn create_keyframe(
@@ -174,6 +176,7 @@ async fn variants(
         (status = 400, description = "malformed id", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "no such asset, or no such variant for its media type", body = ErrorBody),
+        (status = 409, description = "the file is still at the provider", body = ErrorBody),
         (status = 412, description = "modified since `If-Unmodified-Since`", body = ErrorBody),
         (status = 416, description = "unsatisfiable range", body = ErrorBody),
         (status = 422, description = "the encoder could not read the asset", body = ErrorBody)))]

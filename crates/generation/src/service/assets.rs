@@ -45,6 +45,7 @@ impl GenerationService {
                 tags: filter.tags.clone(),
                 archived: Some(filter.archived.unwrap_or(false)),
                 parent_asset_id: filter.parent_asset_id,
+                sync_status: filter.sync_status,
                 offset: filter.offset as i64,
                 limit: limit as i64,
             },
@@ -70,13 +71,30 @@ impl GenerationService {
         Ok(row)
     }
 
+    /// The asset, when the actor may read it and its file is here (not still at the
+    /// provider: 409).
+    pub(super) async fn downloaded_asset_row(
+        &self,
+        actor: Actor,
+        id: Uuid,
+    ) -> Result<store::generation::assets::AssetRow, GenerationError> {
+        let row = self.visible_asset_row(actor, id).await?;
+        let sync = row.library.sync_status;
+        if sync != store::generation::kinds::SyncStatus::Downloaded {
+            return Err(GenerationError::Conflict(format!(
+                "the asset's file is not here (sync status {sync}): it is fetched when the provider has finished"
+            )));
+        }
+        Ok(row)
+    }
+
     pub async fn get_asset(&self, actor: Actor, id: Uuid) -> Result<Asset, GenerationError> {
         Ok(self.visible_asset_row(actor, id).await?.into())
     }
 
     /// The file of an asset, for `GET /assets/{id}/file` (serve it with Range support).
     pub async fn asset_file(&self, actor: Actor, id: Uuid) -> Result<AssetFile, GenerationError> {
-        let row = self.visible_asset_row(actor, id).await?;
+        let row = self.downloaded_asset_row(actor, id).await?;
         let path = self.shared.media.path(&row.fields.path)?;
         let size = tokio::fs::metadata(&path).await?.len();
         let mime = row.fields.mime.clone();
@@ -95,7 +113,7 @@ impl GenerationService {
         actor: Actor,
         id: Uuid,
     ) -> Result<AssetFile, GenerationError> {
-        let row = self.visible_asset_row(actor, id).await?;
+        let row = self.downloaded_asset_row(actor, id).await?;
         let rel = row
             .fields
             .thumbnail_path

@@ -169,9 +169,11 @@ impl GenerationService {
         let found: Vec<_> = if ids.is_empty() {
             Vec::new()
         } else {
+            // An asset whose file is still at the provider cannot be an input yet.
             assets::get_many(&self.shared.pool, &ids)
                 .await?
                 .into_iter()
+                .filter(|r| r.library.sync_status == crate::model::SyncStatus::Downloaded)
                 .map(|r| r.fields)
                 .collect()
         };

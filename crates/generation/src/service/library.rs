@@ -397,6 +397,7 @@ impl GenerationService {
         req: &NewClipRequest,
     ) -> Result<Clip, GenerationError> {
         let src = self.own_asset_row(actor, source).await?;
+        self.downloaded_asset_row(actor, source).await?;
         let duration = video_duration(&src)?;
         if req.start_ms < 0 || req.end_ms <= req.start_ms {
             return Err(invalid("start_ms must be at least 0 and before end_ms"));
@@ -461,6 +462,7 @@ impl GenerationService {
         req: &NewKeyframe,
     ) -> Result<Asset, GenerationError> {
         let src = self.own_asset_row(actor, source).await?;
+        self.downloaded_asset_row(actor, source).await?;
         let duration = video_duration(&src)?;
         if req.at_ms < 0 || req.at_ms > duration {
             return Err(invalid(format!(
@@ -606,7 +608,7 @@ impl GenerationService {
         id: Uuid,
         name: &str,
     ) -> Result<AssetFile, GenerationError> {
-        let row = self.visible_asset_row(actor, id).await?;
+        let row = self.downloaded_asset_row(actor, id).await?;
         let preset = PRESETS
             .iter()
             .find(|p| p.name == name)

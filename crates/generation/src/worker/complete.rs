@@ -22,7 +22,20 @@ impl Worker {
         media: MediaResult,
     ) -> Result<Outcome, GenerationError> {
         let row = at.row;
-        let Some(asset) = self.store_result(at, remote_id, &media).await? else {
+        // An asynchronous provider's job has its asset row since the submission was
+        // accepted (sync status `remote`): the completion fills that row in.
+        let pending = match sub_id {
+            Some(_) => {
+                store::generation::library::set_job_sync(
+                    &self.shared.pool,
+                    row.id,
+                    store::generation::kinds::SyncStatus::Downloading,
+                )
+                .await?
+            }
+            None => None,
+        };
+        let Some(asset) = self.store_result(at, remote_id, &media, pending).await? else {
             return Ok(self
                 .fail(
                     row,
@@ -70,12 +83,14 @@ impl Worker {
     }
 
     /// Stores the result (and its thumbnail) content-addressed and describes the
-    /// asset; `None` when the result is no known media format.
+    /// asset (`pending`: the id of its row recorded at submission); `None` when the
+    /// result is no known media format.
     async fn store_result(
         &self,
         at: &Attempt<'_>,
         remote_id: &str,
         media: &MediaResult,
+        pending: Option<Uuid>,
     ) -> Result<Option<NewAsset>, GenerationError> {
         let Attempt {
             row, op, params, ..
@@ -99,7 +114,7 @@ impl Worker {
             }
         };
         Ok(Some(NewAsset {
-            id: Uuid::now_v7(),
+            id: pending.unwrap_or_else(Uuid::now_v7),
             owner_id: row.user_id,
             media_type: kind.media_type,
             mime: kind.mime.into(),

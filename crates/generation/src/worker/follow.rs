@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use store::generation::jobs;
+use store::generation::kinds::SyncStatus;
+use store::generation::library;
 use store::generation::submissions::{self, Ending};
 use uuid::Uuid;
 
@@ -84,9 +86,15 @@ impl Worker {
                     );
                 }
                 RemoteStatus::Succeeded => {
+                    let pool = &self.shared.pool;
+                    library::set_job_sync(pool, at.row.id, SyncStatus::Downloading).await?;
                     let media = match self.download(at, remote_id, sub_id, &poll).await? {
                         Ok(m) => m,
-                        Err(o) => return Ok(Followed::Done(o)),
+                        Err(o) => {
+                            // A new attempt's submission takes the row over again.
+                            library::set_job_sync(pool, at.row.id, SyncStatus::Error).await?;
+                            return Ok(Followed::Done(o));
+                        }
                     };
                     let done = self.complete(at, Some(sub_id), remote_id, media).await?;
                     return Ok(Followed::Done(done));

@@ -106,6 +106,24 @@ impl Worker {
             };
             submissions::accepted(&self.shared.pool, sub_id, &submitted.remote_id, cost).await?;
             tracing::info!(remote_id = %submitted.remote_id, credits = cost, "the provider accepted the job");
+            if submitted.immediate.is_none() {
+                // The result will be hosted by the provider until it is fetched: its
+                // asset row exists from now on (sync status `remote`).
+                store::generation::library::remote_asset(
+                    &self.shared.pool,
+                    &store::generation::library::RemoteAsset {
+                        owner_id: row.user_id,
+                        media_type: crate::model::MediaType::Video,
+                        mime: "video/mp4",
+                        provider: at.provider.id(),
+                        remote_id: &submitted.remote_id,
+                        job_id: row.id,
+                        operation: at.op,
+                        prompt: at.params.prompt.as_deref(),
+                    },
+                )
+                .await?;
+            }
         }
         Ok(Step::Next((submitted, sub_id)))
     }

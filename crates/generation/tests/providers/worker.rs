@@ -393,3 +393,133 @@ async fn replicate_uploads_large_inputs_once_and_again_when_they_expire() {
         fake.control.violations()
     );
 }
+
+/// A provider-hosted result has its asset row from the moment the provider accepts the
+/// job (sync status `remote`, no file: 409), and the completion fills in that same row
+/// (`downloaded`); a failed job's row says `error`, a cancelled job's row goes.
+#[tokio::test]
+async fn an_asynchronous_job_has_its_asset_from_submission() {
+    use generation::model::{AssetFilter, SyncStatus};
+    let fake = generation::fakes::pixverse::start("pk").await.unwrap();
+    let e = env_with(pixverse_at(fast_config(), &fake.base_url()), None).await;
+    e.svc
+        .create_account(e.admin, account("pixverse", "pk"))
+        .await
+        .unwrap();
+    let w = e.svc.worker();
+    let remote = AssetFilter {
+        sync_status: Some(SyncStatus::Remote),
+        ..Default::default()
+    };
+
+    // Held at the provider until told otherwise.
+    fake.control.set_polls_until_done(usize::MAX);
+    let g = e
+        .svc
+        .create(e.user, t2v("pixverse", "a slow harbour"))
+        .await
+        .unwrap();
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move { run_one(&w).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let pending = loop {
+        let page = e.svc.list_assets(e.user, &remote).await.unwrap();
+        if let Some(a) = page.items.first() {
+            break a.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no remote asset appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(pending.source_generation_id, Some(g.id));
+    assert_eq!(pending.provider.as_deref(), Some("pixverse"));
+    assert!(pending.remote_id.is_some());
+    assert_eq!((pending.size_bytes, pending.content_hash.as_str()), (0, ""));
+    let err = e.svc.asset_file(e.user, pending.id).await.unwrap_err();
+    assert_eq!(err.http_status(), 409, "{err}");
+    assert_eq!(e.svc.get(e.user, g.id).await.unwrap().asset_id, None);
+
+    fake.control.set_polls_until_done(1);
+    let out = run.await.unwrap();
+    assert!(matches!(out, Outcome::Completed { .. }), "{out:?}");
+    let done = e.svc.get(e.user, g.id).await.unwrap();
+    assert_eq!(done.asset_id, Some(pending.id), "the same row got the file");
+    let asset = e.svc.get_asset(e.user, pending.id).await.unwrap();
+    assert_eq!(asset.sync_status, SyncStatus::Downloaded);
+    assert!(asset.size_bytes > 0 && !asset.content_hash.is_empty());
+    assert_eq!(
+        asset.created_at, pending.created_at,
+        "created at the submission"
+    );
+    assert!(e.svc.asset_file(e.user, pending.id).await.is_ok());
+    let all = e
+        .svc
+        .list_assets(e.user, &AssetFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.total, 1, "one row per job");
+
+    // The provider fails the job: its row says `error`.
+    fake.control.set_polls_until_done(1);
+    fake.control.push(Endpoint::Poll, Action::RemoteFailed);
+    let mut req = t2v("pixverse", "a failing harbour");
+    req.max_retries = Some(0);
+    let g2 = e.svc.create(e.user, req).await.unwrap();
+    loop {
+        let out = run_one(&w).await;
+        let j = e.svc.get(e.user, g2.id).await.unwrap();
+        if j.status == JobStatus::Failed {
+            break;
+        }
+        assert!(!matches!(out, Outcome::Completed { .. }), "{out:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed = e
+        .svc
+        .list_assets(
+            e.user,
+            &AssetFilter {
+                source_generation_id: Some(g2.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.total, 1);
+    assert_eq!(failed.items[0].sync_status, SyncStatus::Error);
+
+    // Cancelled while the provider holds it: the row goes (nothing will come).
+    fake.control.set_polls_until_done(usize::MAX);
+    let g3 = e
+        .svc
+        .create(e.user, t2v("pixverse", "a cancelled harbour"))
+        .await
+        .unwrap();
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move { run_one(&w).await }
+    });
+    let of_g3 = AssetFilter {
+        source_generation_id: Some(g3.id),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while e.svc.list_assets(e.user, &of_g3).await.unwrap().total == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no remote asset appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    e.svc.cancel(e.user, g3.id).await.unwrap();
+    let _ = run.await.unwrap();
+    assert_eq!(
+        e.svc.get(e.user, g3.id).await.unwrap().status,
+        JobStatus::Cancelled
+    );
+    assert_eq!(e.svc.list_assets(e.user, &of_g3).await.unwrap().total, 0);
+}

@@ -299,6 +299,15 @@ fn complete_jobs_sql() -> String {
                  height, duration_ms, path, thumbnail_path, origin, provider, remote_id,
                  remote_url, job_id, operation, prompt, fps
              FROM old
+             -- The row recorded when the provider accepted the job (same id) gets its
+             -- file.
+             ON CONFLICT (id) DO UPDATE SET mime = EXCLUDED.mime,
+                 content_hash = EXCLUDED.content_hash, size_bytes = EXCLUDED.size_bytes,
+                 width = EXCLUDED.width, height = EXCLUDED.height,
+                 duration_ms = EXCLUDED.duration_ms, path = EXCLUDED.path,
+                 thumbnail_path = EXCLUDED.thumbnail_path, media_type = EXCLUDED.media_type,
+                 remote_id = EXCLUDED.remote_id, remote_url = EXCLUDED.remote_url,
+                 fps = EXCLUDED.fps, sync_status = 'downloaded'
              RETURNING id, created_at, source_generation_id
          ), l AS (
              INSERT INTO asset_lineage (parent_asset_id, child_asset_id, relation, operation,
@@ -465,6 +474,7 @@ pub struct AssetFilter {
     pub archived: Option<bool>,
     /// The versions, clips and variants made from this asset.
     pub parent_asset_id: Option<Uuid>,
+    pub sync_status: Option<SyncStatus>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -483,6 +493,7 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
            AND (cardinality($9::text[]) = 0 OR tags @> $9)
            AND ($10::bool IS NULL OR (archived_at IS NOT NULL) = $10)
            AND ($11::uuid IS NULL OR parent_asset_id = $11)
+           AND ($12::text IS NULL OR sync_status = $12)
          ORDER BY created_at DESC, id DESC OFFSET $7 LIMIT $8",
         f.owner_id,
         f.media_type as _,
@@ -495,6 +506,7 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
         &f.tags,
         f.archived,
         f.parent_asset_id,
+        f.sync_status as _,
     )
     .fetch_all(pool)
     .await?;
@@ -508,7 +520,8 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
            AND ($6::text IS NULL OR content_hash = $6)
            AND (cardinality($7::text[]) = 0 OR tags @> $7)
            AND ($8::bool IS NULL OR (archived_at IS NOT NULL) = $8)
-           AND ($9::uuid IS NULL OR parent_asset_id = $9)"#,
+           AND ($9::uuid IS NULL OR parent_asset_id = $9)
+           AND ($10::text IS NULL OR sync_status = $10)"#,
         f.owner_id,
         f.media_type as _,
         f.origin as _,
@@ -518,6 +531,7 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
         &f.tags,
         f.archived,
         f.parent_asset_id,
+        f.sync_status as _,
     )
     .fetch_one(pool)
     .await?;

@@ -28,6 +28,7 @@ pub async fn pending(
         r#"SELECT id AS "id!", path AS "path!", media_type AS "media_type!: _"
            FROM assets
            WHERE embedder IS DISTINCT FROM $1 AND media_type IN ('image', 'video')
+             AND sync_status = 'downloaded'
            ORDER BY created_at, id
            LIMIT $2"#,
         embedder,
@@ -42,7 +43,8 @@ pub async fn pending(
 pub async fn count_pending(pool: &PgPool, embedder: &str) -> Result<i64, StoreError> {
     let n = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM assets
-           WHERE embedder IS DISTINCT FROM $1 AND media_type IN ('image', 'video')"#,
+           WHERE embedder IS DISTINCT FROM $1 AND media_type IN ('image', 'video')
+             AND sync_status = 'downloaded'"#,
         embedder,
     )
     .fetch_one(pool)

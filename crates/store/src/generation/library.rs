@@ -476,3 +476,63 @@ pub async fn owner_library(pool: &PgPool, owner: Uuid) -> Result<OwnerLibrary, S
         assets,
     })
 }
+
+/// The asset of an accepted submission whose file is not here yet.
+#[derive(Debug, Clone)]
+pub struct RemoteAsset<'a> {
+    pub owner_id: Uuid,
+    pub media_type: super::kinds::MediaType,
+    /// The type expected (replaced by the file's at download).
+    pub mime: &'a str,
+    pub provider: &'a str,
+    pub remote_id: &'a str,
+    pub job_id: Uuid,
+    pub operation: super::kinds::Operation,
+    pub prompt: Option<&'a str>,
+}
+
+/// Records (or, for a new attempt of the job, takes over) the asset row of an accepted
+/// submission: sync status `remote`, no file yet. Returns its id.
+pub async fn remote_asset(pool: &PgPool, a: &RemoteAsset<'_>) -> Result<Uuid, StoreError> {
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, path,
+               origin, provider, remote_id, source_generation_id, operation, prompt,
+               sync_status)
+           VALUES ($1, $2, $3, $4, '', 0, '', 'generated', $5, $6, $7, $8, $9, 'remote')
+           ON CONFLICT (source_generation_id) WHERE sync_status <> 'downloaded'
+           DO UPDATE SET provider = EXCLUDED.provider, remote_id = EXCLUDED.remote_id,
+               sync_status = 'remote'
+           RETURNING id AS "id!""#,
+        Uuid::now_v7(),
+        a.owner_id,
+        a.media_type.as_str(),
+        a.mime,
+        a.provider,
+        a.remote_id,
+        a.job_id,
+        a.operation.as_str(),
+        a.prompt,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(id)
+}
+
+/// Sets the sync status of the job's asset whose file is not here yet; its id, when
+/// it has one.
+pub async fn set_job_sync(
+    pool: &PgPool,
+    job_id: Uuid,
+    status: super::kinds::SyncStatus,
+) -> Result<Option<Uuid>, StoreError> {
+    let id = sqlx::query_scalar!(
+        "UPDATE assets SET sync_status = $2
+         WHERE source_generation_id = $1 AND sync_status <> 'downloaded'
+         RETURNING id",
+        job_id,
+        status.as_str(),
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(id)
+}
