@@ -11,7 +11,10 @@ use pixsim_server::config::{Config, LogFormat};
 use pixsim_server::{Server, VERSION, open_database, telemetry};
 
 /// mimalloc: the tick, the QUIC tasks and the write-behind allocate many small,
-/// short-lived objects, where it is markedly faster than the system allocator.
+/// short-lived objects, where it is markedly faster than the system allocator. The
+/// `system-alloc` feature keeps the system allocator instead, for heap profilers that
+/// hook `malloc` (`heaptrack`).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -12,22 +12,21 @@ use crate::model::{Asset, Generation};
 /// `job:failed` or `asset:created` (the names of the original system).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
-#[allow(clippy::large_enum_variant)]
 pub enum GenerationEvent {
     #[serde(rename = "job:created")]
-    JobCreated { generation: Generation },
+    JobCreated { generation: Box<Generation> },
     /// Status or progress changed (claimed, requeued, paused, resumed, cancelled, …).
     #[serde(rename = "job:updated")]
-    JobUpdated { generation: Generation },
+    JobUpdated { generation: Box<Generation> },
     #[serde(rename = "job:completed")]
     JobCompleted {
-        generation: Generation,
-        asset: Asset,
+        generation: Box<Generation>,
+        asset: Box<Asset>,
     },
     #[serde(rename = "job:failed")]
-    JobFailed { generation: Generation },
+    JobFailed { generation: Box<Generation> },
     #[serde(rename = "asset:created")]
-    AssetCreated { asset: Asset },
+    AssetCreated { asset: Box<Asset> },
 }
 
 impl GenerationEvent {

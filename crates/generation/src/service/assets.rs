@@ -247,7 +247,7 @@ impl GenerationService {
         .await?;
         let asset: Asset = row.into();
         self.shared.emit(GenerationEvent::AssetCreated {
-            asset: asset.clone(),
+            asset: Box::new(asset.clone()),
         });
         Ok(asset)
     }

@@ -325,14 +325,14 @@ impl GenerationService {
             "job created"
         );
         self.shared.emit(GenerationEvent::JobCreated {
-            generation: g.clone(),
+            generation: Box::new(g.clone()),
         });
         if g.status == JobStatus::Completed {
             if let Some(aid) = g.asset_id {
                 let asset: Asset = assets::get(&self.shared.pool, aid).await?.into();
                 self.shared.emit(GenerationEvent::JobCompleted {
-                    generation: g.clone(),
-                    asset,
+                    generation: Box::new(g.clone()),
+                    asset: Box::new(asset),
                 });
             }
         } else {
@@ -461,11 +461,11 @@ impl GenerationService {
             self.shared.stop_running(id);
             self.shared.publish(Message::Cancel { job_id: id });
             self.shared.emit(GenerationEvent::JobFailed {
-                generation: g.clone(),
+                generation: Box::new(g.clone()),
             });
         } else {
             self.shared.emit(GenerationEvent::JobUpdated {
-                generation: g.clone(),
+                generation: Box::new(g.clone()),
             });
         }
         if matches!(t, Transition::Resume | Transition::Retry) {
@@ -500,7 +500,7 @@ impl GenerationService {
         };
         let g: Generation = row.try_into()?;
         self.shared.emit(GenerationEvent::JobFailed {
-            generation: g.clone(),
+            generation: Box::new(g.clone()),
         });
         Ok(Some(g))
     }
@@ -522,7 +522,7 @@ impl GenerationService {
         let mut g: Generation = row.try_into()?;
         self.place(std::slice::from_mut(&mut g)).await?;
         self.shared.emit(GenerationEvent::JobUpdated {
-            generation: g.clone(),
+            generation: Box::new(g.clone()),
         });
         Ok(Some(g))
     }
@@ -559,7 +559,7 @@ impl GenerationService {
             };
         self.place(std::slice::from_mut(&mut g)).await?;
         self.shared.emit(GenerationEvent::JobUpdated {
-            generation: g.clone(),
+            generation: Box::new(g.clone()),
         });
         self.shared.signal_work();
         Ok(g)

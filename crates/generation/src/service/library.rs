@@ -545,7 +545,7 @@ impl GenerationService {
         )
         .await?;
         self.shared.emit(GenerationEvent::AssetCreated {
-            asset: row.clone().into(),
+            asset: Box::new(row.clone().into()),
         });
         Ok(row)
     }

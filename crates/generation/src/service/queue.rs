@@ -54,7 +54,9 @@ impl GenerationService {
                     Ok(moved) => {
                         for generation in moved {
                             svc.shared
-                                .emit_local(GenerationEvent::JobUpdated { generation });
+                                .emit_local(GenerationEvent::JobUpdated {
+                                    generation: Box::new(generation),
+                                });
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "queue places: not read this time"),

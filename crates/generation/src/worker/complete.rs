@@ -72,10 +72,13 @@ impl Worker {
                 let asset: Asset = asset.into();
                 let generation: Generation = job.try_into()?;
                 self.shared.emit(GenerationEvent::AssetCreated {
-                    asset: asset.clone(),
+                    asset: Box::new(asset.clone()),
                 });
                 self.shared
-                    .emit(GenerationEvent::JobCompleted { generation, asset });
+                    .emit(GenerationEvent::JobCompleted {
+                        generation: Box::new(generation),
+                        asset: Box::new(asset),
+                    });
                 Ok(Outcome::Completed { asset_id })
             }
             None => Ok(Outcome::LeaseLost),

@@ -165,9 +165,13 @@ impl Worker {
     fn emit_job(&self, row: JobRow, failed: bool) {
         match Generation::try_from(row) {
             Ok(g) => self.shared.emit(if failed {
-                GenerationEvent::JobFailed { generation: g }
+                GenerationEvent::JobFailed {
+                    generation: Box::new(g),
+                }
             } else {
-                GenerationEvent::JobUpdated { generation: g }
+                GenerationEvent::JobUpdated {
+                    generation: Box::new(g),
+                }
             }),
             Err(e) => tracing::warn!("event for a corrupt job row: {e}"),
         }
