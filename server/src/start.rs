@@ -325,5 +325,6 @@ pub(crate) fn app_state(
         webtransport: edges.webtransport.map(|w| w.directory),
         assets_dir: Arc::new(cfg.content.assets_dir()),
         game_ws: Some(edges.game_ws),
+        health_probes: Default::default(),
     }
 }

@@ -3,8 +3,8 @@
 //! keep-alive connections, each a client task sending its next request when the last
 //! answered (closed loop), for `BENCH_SECS` (5) per operation after a second of warm-up:
 //!
-//! - `GET /health`, `GET /api/v1/users/me`, `GET /api/v1/assets` (a page of 20 of the
-//!   user's assets), `GET /api/v1/game/scenes/gallery`;
+//! - `GET /health`, `GET /api/v1/users/me`, `GET /api/v1/assets` (the first page, 50 by
+//!   default, holding the user's 20 assets), `GET /api/v1/game/scenes/gallery`;
 //! - `POST /api/v1/game/sessions/{id}/choose`: each connection plays its own session of
 //!   the demo, taking an offered choice each time (a new session when one ends; those
 //!   starts are not counted), every answer durable;
@@ -80,6 +80,32 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds of the server's PostgreSQL: its postmaster (`postmaster.pid` in the
+/// state dir) and every process it started (backends, writers).
+fn pg_cpu_secs(state: &std::path::Path) -> f64 {
+    let Some(postmaster) = std::fs::read_to_string(state.join("postgres/postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return 0.0;
+    };
+    let mut total = cpu_secs(postmaster);
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u32>().ok());
+        if ppid == Some(postmaster) {
+            total += cpu_secs(pid);
+        }
+    }
+    total
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(1)
@@ -88,7 +114,12 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn post_json(c: &reqwest::Client, url: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+async fn post_json(
+    c: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
     let mut req = c.post(url).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -364,6 +395,7 @@ async fn run() {
             _ => (0.0, f64::NAN),
         };
         let server_cpu0 = cpu_secs(pid);
+        let pg_cpu0 = pg_cpu_secs(&state);
         let own_cpu0 = cpu_secs(std::process::id());
         let b = Arc::new(base.clone());
         let tk = tokens.clone();
@@ -385,9 +417,7 @@ async fn run() {
             "assets" => {
                 drive(conns, warm, secs, move |i, c| {
                     let (b, tk) = (b.clone(), tk.clone());
-                    async move {
-                        get(&c, &format!("{b}/api/v1/assets?limit=20"), Some(&tk[i])).await
-                    }
+                    async move { get(&c, &format!("{b}/api/v1/assets"), Some(&tk[i])).await }
                 })
                 .await
             }
@@ -409,27 +439,30 @@ async fn run() {
                 })
                 .await
             }
-            "login" => {
-                drive(conns, warm, secs, move |i, c| {
-                    let b = b.clone();
-                    async move {
-                        let t = Instant::now();
-                        let (s, v) = post_json(
-                            &c,
-                            &format!("{b}/api/v1/auth/login"),
-                            None,
-                            json!({"email": format!("rest-{i}@bench.example"), "password": PASSWORD}),
-                        )
-                        .await;
-                        let d = t.elapsed();
-                        if s == 200 { Ok(d) } else { Err(format!("login {s}: {v}")) }
+            "login" => drive(conns, warm, secs, move |i, c| {
+                let b = b.clone();
+                async move {
+                    let t = Instant::now();
+                    let (s, v) = post_json(
+                        &c,
+                        &format!("{b}/api/v1/auth/login"),
+                        None,
+                        json!({"email": format!("rest-{i}@bench.example"), "password": PASSWORD}),
+                    )
+                    .await;
+                    let d = t.elapsed();
+                    if s == 200 {
+                        Ok(d)
+                    } else {
+                        Err(format!("login {s}: {v}"))
                     }
-                })
-                .await
-            }
+                }
+            })
+            .await,
             other => panic!("unknown operation {other}"),
         };
         let server_cpu = cpu_secs(pid) - server_cpu0;
+        let pg_cpu = pg_cpu_secs(&state) - pg_cpu0;
         let own_cpu = cpu_secs(std::process::id()) - own_cpu0;
         let window = (secs + warm).as_secs_f64();
         let target = if target_rate > 0.0 {
@@ -438,13 +471,14 @@ async fn run() {
             " (bounded by the password hash)".into()
         };
         let line = format!(
-            "{op:<7} {:>8.0} req/s · p50 {:.2} ms · p99 {:.2} ms · max {:.2} ms · {} errors{target} · CPU: server {:.0} %, load generator {:.0} %",
+            "{op:<7} {:>8.0} req/s · p50 {:.2} ms · p99 {:.2} ms · max {:.2} ms · {} errors{target} · CPU: server {:.0} %, PostgreSQL {:.0} %, load generator {:.0} %",
             run.rate(),
             run.pct(0.5),
             run.pct(0.99),
             run.pct(1.0),
             run.errors,
             server_cpu / window * 100.0,
+            pg_cpu / window * 100.0,
             own_cpu / window * 100.0,
         );
         println!("{line}");

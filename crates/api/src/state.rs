@@ -35,6 +35,8 @@ pub struct AppState {
     /// The game channel served over WebSocket (`/api/v1/game/ws`): the game's
     /// connection handler with its limits; `None` answers 503.
     pub game_ws: Option<channel::Channel>,
+    /// `/health`'s recent database and Redis probes.
+    pub health_probes: crate::routes::health::HealthProbes,
 }
 
 /// A secret bearer token; its `Debug` does not show it.

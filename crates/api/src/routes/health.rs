@@ -34,7 +34,7 @@ async fn live(State(s): State<AppState>) -> ApiJson<Live> {
     })
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Component {
     /// `up`, `down` or `disabled` (not configured).
     pub status: &'static str,
@@ -111,12 +111,38 @@ async fn check_redis(s: &AppState) -> Component {
     }
 }
 
-/// Health of each part. Always 200; `degraded` when a part is down.
+/// How long `/health` reuses its database and Redis probes: a flood of health checks
+/// (the route needs no token) costs the database one ping per period, not one each.
+pub const HEALTH_PROBE_TTL: Duration = Duration::from_secs(1);
+
+/// The last database and Redis probes of `/health`, and when they ran.
+#[derive(Clone, Debug, Default)]
+pub struct HealthProbes(
+    std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, Component, Component)>>>,
+);
+
+impl HealthProbes {
+    /// The probes, run again when the last ones are older than [`HEALTH_PROBE_TTL`]
+    /// (once however many ask meanwhile).
+    async fn get(&self, s: &AppState) -> (Component, Component) {
+        let mut last = self.0.lock().await;
+        if let Some((at, db, redis)) = last.as_ref()
+            && at.elapsed() < HEALTH_PROBE_TTL
+        {
+            return (db.clone(), redis.clone());
+        }
+        let (db, redis) = tokio::join!(check_database(s), check_redis(s));
+        *last = Some((std::time::Instant::now(), db.clone(), redis.clone()));
+        (db, redis)
+    }
+}
+
+/// Health of each part. Always 200; `degraded` when a part is down. The database and
+/// Redis are probed at most once a second (`/ready` probes on every call).
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
 async fn health(State(s): State<AppState>) -> ApiJson<Health> {
-    let (database, redis, providers) = tokio::join!(
-        check_database(&s),
-        check_redis(&s),
+    let ((database, redis), providers) = tokio::join!(
+        s.health_probes.get(&s),
         s.generation.provider_reachability()
     );
     let snap = s.tick.stats.snapshot(s.tick.control.is_paused());

@@ -53,10 +53,9 @@ impl GenerationService {
                 match svc.queue_moves(&mut last).await {
                     Ok(moved) => {
                         for generation in moved {
-                            svc.shared
-                                .emit_local(GenerationEvent::JobUpdated {
-                                    generation: Box::new(generation),
-                                });
+                            svc.shared.emit_local(GenerationEvent::JobUpdated {
+                                generation: Box::new(generation),
+                            });
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "queue places: not read this time"),

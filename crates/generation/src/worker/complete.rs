@@ -74,11 +74,10 @@ impl Worker {
                 self.shared.emit(GenerationEvent::AssetCreated {
                     asset: Box::new(asset.clone()),
                 });
-                self.shared
-                    .emit(GenerationEvent::JobCompleted {
-                        generation: Box::new(generation),
-                        asset: Box::new(asset),
-                    });
+                self.shared.emit(GenerationEvent::JobCompleted {
+                    generation: Box::new(generation),
+                    asset: Box::new(asset),
+                });
                 Ok(Outcome::Completed { asset_id })
             }
             None => Ok(Outcome::LeaseLost),

@@ -479,7 +479,8 @@ pub struct AssetFilter {
     pub limit: i64,
 }
 
-/// Newest first; the page and the total count.
+/// Newest first; the page and the total count (counted by a second statement only when
+/// the page is full or past the end).
 pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64), StoreError> {
     // The same conditions in both statements (a query macro takes literals only).
     let rows = asset_query!(
@@ -510,7 +511,16 @@ pub async fn list(pool: &PgPool, f: &AssetFilter) -> Result<(Vec<AssetRow>, i64)
     )
     .fetch_all(pool)
     .await?;
-    let rows = rows.into_iter().map(AssetRow::from).collect();
+    let rows: Vec<AssetRow> = rows.into_iter().map(AssetRow::from).collect();
+    // A page that is not full, and not past the end, holds the last of them: the total
+    // needs no second statement.
+    let n = rows.len() as i64;
+    if n > 0 && n < f.limit {
+        return Ok((rows, f.offset + n));
+    }
+    if n == 0 && f.offset == 0 {
+        return Ok((rows, 0));
+    }
     let total = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM assets WHERE ($1::uuid IS NULL OR owner_id = $1)
            AND ($2::text IS NULL OR media_type = $2)
