@@ -62,17 +62,20 @@ pub async fn authenticate(
     pool: &PgPool,
     session: AuthSessionId,
 ) -> Result<Option<User>, StoreError> {
+    // The session and its user in one round trip (every authenticated request runs it).
     let row = sqlx::query!(
-        "SELECT s.user_id, s.last_seen_at FROM auth_sessions s JOIN users u ON u.id = s.user_id
+        "SELECT s.last_seen_at, u.id, u.email, u.display_name, u.role, u.disabled,
+             u.created_at, u.updated_at
+         FROM auth_sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled",
         session.0,
     )
     .fetch_optional(pool)
     .await?;
-    let Some((user_id, last_seen)) = row.map(|r| (r.user_id, r.last_seen_at)) else {
+    let Some(r) = row else {
         return Ok(None);
     };
-    if Utc::now() - last_seen > chrono::Duration::seconds(60) {
+    if Utc::now() - r.last_seen_at > chrono::Duration::seconds(60) {
         sqlx::query!(
             "UPDATE auth_sessions SET last_seen_at = now() WHERE id = $1",
             session.0,
@@ -80,7 +83,17 @@ pub async fn authenticate(
         .execute(pool)
         .await?;
     }
-    crate::users::get(pool, UserId(user_id)).await.map(Some)
+    let user: User = crate::users::UserRow {
+        id: r.id,
+        email: r.email,
+        display_name: r.display_name,
+        role: r.role,
+        disabled: r.disabled,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+    .try_into()?;
+    Ok(Some(user))
 }
 
 /// Live sessions of a user, newest first.

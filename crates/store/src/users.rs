@@ -8,14 +8,14 @@ use uuid::Uuid;
 use crate::{StoreError, conflict};
 
 /// A row as stored (the role as text: `domain` knows no sqlx).
-struct UserRow {
-    id: Uuid,
-    email: String,
-    display_name: Option<String>,
-    role: String,
-    disabled: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(crate) struct UserRow {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) role: String,
+    pub(crate) disabled: bool,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl TryFrom<UserRow> for User {
