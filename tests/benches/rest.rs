@@ -439,26 +439,28 @@ async fn run() {
                 })
                 .await
             }
-            "login" => drive(conns, warm, secs, move |i, c| {
-                let b = b.clone();
-                async move {
-                    let t = Instant::now();
-                    let (s, v) = post_json(
+            "login" => {
+                drive(conns, warm, secs, move |i, c| {
+                    let b = b.clone();
+                    async move {
+                        let t = Instant::now();
+                        let (s, v) = post_json(
                         &c,
                         &format!("{b}/api/v1/auth/login"),
                         None,
                         json!({"email": format!("rest-{i}@bench.example"), "password": PASSWORD}),
                     )
                     .await;
-                    let d = t.elapsed();
-                    if s == 200 {
-                        Ok(d)
-                    } else {
-                        Err(format!("login {s}: {v}"))
+                        let d = t.elapsed();
+                        if s == 200 {
+                            Ok(d)
+                        } else {
+                            Err(format!("login {s}: {v}"))
+                        }
                     }
-                }
-            })
-            .await,
+                })
+                .await
+            }
             other => panic!("unknown operation {other}"),
         };
         let server_cpu = cpu_secs(pid) - server_cpu0;
