@@ -455,3 +455,37 @@ impl MediaStore {
         tokio::fs::read(self.path(rel_path)?).await
     }
 }
+
+/// The asset of a file just stored: its kind, content and what its probe read, with a
+/// new id and no provenance (no provider, generation, operation or prompt: the caller
+/// sets what applies).
+pub fn file_asset(
+    owner_id: uuid::Uuid,
+    kind: &Sniffed,
+    p: &Probe,
+    stored: StoredFile,
+    thumbnail_path: Option<String>,
+    origin: crate::model::AssetOrigin,
+) -> store::generation::assets::NewAsset {
+    store::generation::assets::NewAsset {
+        id: uuid::Uuid::now_v7(),
+        owner_id,
+        media_type: kind.media_type,
+        mime: kind.mime.into(),
+        content_hash: stored.hash,
+        size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
+        width: p.width_i32(),
+        height: p.height_i32(),
+        duration_ms: p.duration_ms_i64(),
+        path: stored.rel_path,
+        thumbnail_path,
+        origin,
+        provider: None,
+        remote_id: None,
+        remote_url: None,
+        source_generation_id: None,
+        operation: None,
+        prompt: None,
+        fps: p.fps(),
+    }
+}

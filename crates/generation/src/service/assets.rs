@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use store::generation::assets::{self, NewAsset};
+use store::generation::assets;
 use uuid::Uuid;
 
 use super::{GenerationService, page_limit};
@@ -10,6 +10,19 @@ use crate::error::GenerationError;
 use crate::events::GenerationEvent;
 use crate::incoming::Incoming;
 use crate::model::{Actor, Asset, AssetFilter, AssetLineage, AssetOrigin, Page};
+
+/// Refuses (409) an asset whose file is still at the provider.
+pub(super) fn require_downloaded(
+    row: &store::generation::assets::AssetRow,
+) -> Result<(), GenerationError> {
+    let sync = row.library.sync_status;
+    if sync != store::generation::kinds::SyncStatus::Downloaded {
+        return Err(GenerationError::Conflict(format!(
+            "the asset's file is not here (sync status {sync}): it is fetched when the provider has finished"
+        )));
+    }
+    Ok(())
+}
 
 /// A stored file to serve (the REST layer handles Range on it).
 #[derive(Debug, Clone)]
@@ -79,12 +92,7 @@ impl GenerationService {
         id: Uuid,
     ) -> Result<store::generation::assets::AssetRow, GenerationError> {
         let row = self.visible_asset_row(actor, id).await?;
-        let sync = row.library.sync_status;
-        if sync != store::generation::kinds::SyncStatus::Downloaded {
-            return Err(GenerationError::Conflict(format!(
-                "the asset's file is not here (sync status {sync}): it is fetched when the provider has finished"
-            )));
-        }
+        require_downloaded(&row)?;
         Ok(row)
     }
 
@@ -222,27 +230,14 @@ impl GenerationService {
         .await;
         let row = assets::insert(
             &self.shared.pool,
-            &NewAsset {
-                id: Uuid::now_v7(),
-                owner_id: actor.user_id.0,
-                media_type: kind.media_type,
-                mime: kind.mime.into(),
-                content_hash: stored.hash,
-                size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
-                width: p.width_i32(),
-                height: p.height_i32(),
-                duration_ms: p.duration_ms_i64(),
-                path: stored.rel_path,
+            &crate::media::file_asset(
+                actor.user_id.0,
+                &kind,
+                &p,
+                stored,
                 thumbnail_path,
-                origin: AssetOrigin::Uploaded,
-                provider: None,
-                remote_id: None,
-                remote_url: None,
-                source_generation_id: None,
-                operation: None,
-                prompt: None,
-                fps: p.fps(),
-            },
+                AssetOrigin::Uploaded,
+            ),
         )
         .await?;
         let asset: Asset = row.into();

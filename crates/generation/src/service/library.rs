@@ -397,7 +397,7 @@ impl GenerationService {
         req: &NewClipRequest,
     ) -> Result<Clip, GenerationError> {
         let src = self.own_asset_row(actor, source).await?;
-        self.downloaded_asset_row(actor, source).await?;
+        super::assets::require_downloaded(&src)?;
         let duration = video_duration(&src)?;
         if req.start_ms < 0 || req.end_ms <= req.start_ms {
             return Err(invalid("start_ms must be at least 0 and before end_ms"));
@@ -462,7 +462,7 @@ impl GenerationService {
         req: &NewKeyframe,
     ) -> Result<Asset, GenerationError> {
         let src = self.own_asset_row(actor, source).await?;
-        self.downloaded_asset_row(actor, source).await?;
+        super::assets::require_downloaded(&src)?;
         let duration = video_duration(&src)?;
         if req.at_ms < 0 || req.at_ms > duration {
             return Err(invalid(format!(
@@ -511,25 +511,16 @@ impl GenerationService {
             (frame(range.0), frame(range.1))
         });
         let asset = NewAsset {
-            id: Uuid::now_v7(),
-            owner_id: f.owner_id,
-            media_type: kind.media_type,
-            mime: kind.mime.into(),
-            content_hash: stored.hash,
-            size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
-            width: p.width_i32(),
-            height: p.height_i32(),
-            duration_ms: p.duration_ms_i64(),
-            path: stored.rel_path,
-            thumbnail_path,
-            origin: AssetOrigin::Derived,
-            provider: None,
-            remote_id: None,
-            remote_url: None,
-            source_generation_id: None,
-            operation: None,
             prompt: f.prompt.clone(),
             fps: p.fps().or(f.fps),
+            ..crate::media::file_asset(
+                f.owner_id,
+                &kind,
+                &p,
+                stored,
+                thumbnail_path,
+                AssetOrigin::Derived,
+            )
         };
         let row = lib::insert_clip(
             &self.shared.pool,

@@ -8,7 +8,7 @@ use super::process::Attempt;
 use super::{Outcome, Worker};
 use crate::error::GenerationError;
 use crate::events::GenerationEvent;
-use crate::media::{probe, sniff};
+use crate::media::{file_asset, probe, sniff};
 use crate::model::{Asset, AssetOrigin, Generation};
 use crate::provider::MediaResult;
 
@@ -115,26 +115,23 @@ impl Worker {
                     .await
             }
         };
-        Ok(Some(NewAsset {
-            id: pending.unwrap_or_else(Uuid::now_v7),
-            owner_id: row.user_id,
-            media_type: kind.media_type,
-            mime: kind.mime.into(),
-            content_hash: stored.hash,
-            size_bytes: stored.size as i64,
-            width: p.width_i32(),
-            height: p.height_i32(),
-            duration_ms: p.duration_ms_i64(),
-            path: stored.rel_path,
+        let file = file_asset(
+            row.user_id,
+            &kind,
+            &p,
+            stored,
             thumbnail_path,
-            origin: AssetOrigin::Generated,
+            AssetOrigin::Generated,
+        );
+        Ok(Some(NewAsset {
+            id: pending.unwrap_or(file.id),
             provider: Some(at.provider.id().to_owned()),
             remote_id: Some(remote_id.to_owned()),
             remote_url: media.remote_url.clone(),
             source_generation_id: Some(row.id),
             operation: Some(op),
             prompt: params.prompt.clone(),
-            fps: p.fps(),
+            ..file
         }))
     }
 }

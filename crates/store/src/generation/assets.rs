@@ -186,12 +186,22 @@ pub struct NewEdge {
 
 /// Inserts an asset (an upload).
 pub async fn insert(pool: &PgPool, a: &NewAsset) -> Result<AssetRow, StoreError> {
+    insert_in(pool, a, None).await
+}
+
+/// Inserts an asset made from `parent` (`None`: from nothing here), on `conn` (a pool or
+/// a transaction).
+pub async fn insert_in<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    a: &NewAsset,
+    parent: Option<Uuid>,
+) -> Result<AssetRow, StoreError> {
     let row = asset_query!(
         "INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, width,
              height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url,
-             source_generation_id, operation, prompt, fps)
+             source_generation_id, operation, prompt, fps, parent_asset_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19)
+             $19, $20)
          RETURNING ",
         "",
         a.id,
@@ -213,8 +223,9 @@ pub async fn insert(pool: &PgPool, a: &NewAsset) -> Result<AssetRow, StoreError>
         a.operation as _,
         a.prompt,
         a.fps,
+        parent,
     )
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
     .map_err(crate::conflict("an asset with this id"))?;
     Ok(row.into())

@@ -167,38 +167,7 @@ pub struct NewClip<'a> {
 pub async fn insert_clip(pool: &PgPool, c: &NewClip<'_>) -> Result<AssetRow, StoreError> {
     let mut tx = pool.begin().await?;
     let a = c.asset;
-    let row = asset_query!(
-        "INSERT INTO assets (id, owner_id, media_type, mime, content_hash, size_bytes, width,
-             height, duration_ms, path, thumbnail_path, origin, provider, remote_id, remote_url,
-             source_generation_id, operation, prompt, fps, parent_asset_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20)
-         RETURNING ",
-        "",
-        a.id,
-        a.owner_id,
-        a.media_type as _,
-        a.mime,
-        a.content_hash,
-        a.size_bytes,
-        a.width,
-        a.height,
-        a.duration_ms,
-        a.path,
-        a.thumbnail_path,
-        a.origin as _,
-        a.provider,
-        a.remote_id,
-        a.remote_url,
-        a.source_generation_id,
-        a.operation as _,
-        a.prompt,
-        a.fps,
-        c.source_asset_id,
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(crate::conflict("an asset with this id"))?;
+    let row = super::assets::insert_in(&mut *tx, a, Some(c.source_asset_id)).await?;
     if c.relation == "clip" {
         sqlx::query!(
             "INSERT INTO asset_clips (asset_id, source_asset_id, start_ms, end_ms, label)
@@ -228,7 +197,7 @@ pub async fn insert_clip(pool: &PgPool, c: &NewClip<'_>) -> Result<AssetRow, Sto
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(row.into())
+    Ok(row)
 }
 
 /// The clips cut from `source`, by start time.
