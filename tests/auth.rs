@@ -303,3 +303,26 @@ async fn an_account_without_a_password_hash_is_refused_not_an_error() {
     }
     t.stop().await;
 }
+
+/// A session ended where no announcement reaches this server (another node without
+/// Redis, a statement in the database) is refused once the remembered check is older
+/// than the session cache's TTL; one ended here is refused at once (above).
+#[tokio::test]
+async fn a_session_ended_elsewhere_is_refused_within_the_cache_ttl() {
+    let t = TestServer::start().await;
+    t.register("eve@example.com", "password123").await;
+    let token = t.login("eve@example.com", "password123").await;
+    let (s, _) = t.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK);
+    sqlx::query("UPDATE auth_sessions SET revoked_at = now()")
+        .execute(&t.db.pool)
+        .await
+        .unwrap();
+    let (s, _) = t.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "remembered for the TTL");
+    tokio::time::sleep(auth::SessionCache::TTL + std::time::Duration::from_millis(100)).await;
+    let (s, body) = t.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "unauthorized");
+    t.stop().await;
+}

@@ -398,11 +398,21 @@ impl ContentConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TickConfig {
     pub rate_hz: f64,
+    /// Run commands in a command step as soon as they arrive, between ticks, instead
+    /// of at the next tick (see ARCHITECTURE.md, "Answers within a tick").
+    pub command_phase: bool,
+    /// The least time between two command steps (and between a command step and the
+    /// next tick): what arrives within it is batched into one step.
+    pub command_gap_ms: f64,
 }
 
 impl Default for TickConfig {
     fn default() -> Self {
-        Self { rate_hz: 20.0 }
+        Self {
+            rate_hz: 20.0,
+            command_phase: true,
+            command_gap_ms: 1.0,
+        }
     }
 }
 

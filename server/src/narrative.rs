@@ -117,7 +117,11 @@ pub fn configure(
         // validated against content whose reload was sent before it, so that reload
         // reaches the simulation in the same tick at the latest.
         .add_systems(PreUpdate, apply_reloads.after(::game::GameSystems::In))
-        .add_systems(bevy_app::PostUpdate, publish_session_count);
+        .add_systems(bevy_app::PostUpdate, publish_session_count)
+        // Between ticks, the tick loop's command steps run the simulation's commands.
+        .add_systems(tick::CommandMain, |world: &mut World| {
+            world.run_schedule(sim::CommandUpdate);
+        });
     register_inspection(app);
 }
 

@@ -67,7 +67,17 @@ pub(crate) async fn core(
     let sessions_gauge = Arc::new(AtomicU64::new(0));
     let sessions = sessions_gauge.clone();
     let start_ms = world_start_ms(pool).await?;
-    let tick = tick::TickLoop::spawn(cfg.tick.rate_hz, move || {
+    let gap = Duration::try_from_secs_f64(cfg.tick.command_gap_ms / 1000.0).map_err(|_| {
+        anyhow::anyhow!(
+            "tick.command_gap_ms must be a number of milliseconds ≥ 0, not {}",
+            cfg.tick.command_gap_ms
+        )
+    })?;
+    let commands = cfg.tick.command_phase.then(|| tick::CommandPhase {
+        bell: handle.bell().clone(),
+        gap: gap.min(period / 2),
+    });
+    let tick = tick::TickLoop::spawn_with(cfg.tick.rate_hz, commands, move || {
         let mut app = bevy_app::App::new();
         narrative::configure(&mut app, content, period, start_ms, reload_rx, sessions);
         app.add_plugins(inspector_plugin);

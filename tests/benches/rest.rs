@@ -5,9 +5,13 @@
 //!
 //! - `GET /health`, `GET /api/v1/users/me`, `GET /api/v1/assets` (the first page, 50 by
 //!   default, holding the user's 20 assets), `GET /api/v1/game/scenes/gallery`;
-//! - `POST /api/v1/game/sessions/{id}/choose`: each connection plays its own session of
-//!   the demo, taking an offered choice each time (a new session when one ends; those
-//!   starts are not counted), every answer durable;
+//! - `POST /api/v1/game/sessions/{id}/choose`: each connection plays its own session,
+//!   taking an offered choice each time, every answer durable. The scene is
+//!   `bench_loop` (added to a copy of the demo content): a choice of two actions, each
+//!   changing state and leading back to the choice, so a choice is always open and the
+//!   rate is the server's, not the content's pace (`BENCH_CHOOSE_SCENE=gallery` plays
+//!   the demo instead, whose choices open seconds apart; a new session when one ends,
+//!   those starts not counted);
 //! - `POST /api/v1/auth/login`, bounded by the password hash (Argon2id, 19 MiB, 2
 //!   passes: one hash per core at a time).
 //!
@@ -36,6 +40,52 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PASSWORD: &str = "bench-password-1";
 const BOUNDARY: &str = "pixsim-bench-boundary";
+
+/// The choose benchmark's scene: a choice always open, each answer a state change.
+const LOOP_SCENE: &str = r#"
+id = "bench_loop"
+title = "Left or right, forever"
+entry = "hub"
+
+[[nodes]]
+id = "hub"
+kind = "choice"
+prompt = "Left or right?"
+
+[[nodes]]
+id = "left"
+kind = "action"
+effects = [{ op = "inc", var = "loot" }]
+
+[[nodes]]
+id = "right"
+kind = "action"
+effects = [{ op = "give", item = "coin" }, { op = "xp", amount = 1 }]
+
+[[edges]]
+id = "go_left"
+from = "hub"
+to = "left"
+label = "Left"
+
+[[edges]]
+id = "go_right"
+from = "hub"
+to = "right"
+label = "Right"
+
+[[edges]]
+id = "left_back"
+from = "left"
+to = "hub"
+default = true
+
+[[edges]]
+id = "right_back"
+from = "right"
+to = "hub"
+default = true
+"#;
 
 /// One operation's results.
 #[derive(Default)]
@@ -296,6 +346,7 @@ struct Play {
 async fn choose_step(
     base: &str,
     token: &str,
+    scene: &str,
     play: &tokio::sync::Mutex<Play>,
     c: &reqwest::Client,
 ) -> Result<Duration, String> {
@@ -314,7 +365,7 @@ async fn choose_step(
             c,
             &format!("{base}/api/v1/game/sessions"),
             Some(token),
-            json!({"scene": "gallery"}),
+            json!({ "scene": scene }),
         )
         .await;
         if s != 201 {
@@ -367,8 +418,13 @@ async fn run() {
     let bin = server_binary();
     let state = std::env::temp_dir().join(format!("pixsim-rest-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
+    let scenes = tests::copy_demo_scenes();
+    std::fs::write(scenes.0.join("bench_loop.toml"), LOOP_SCENE).unwrap();
+    let scene = Arc::new(env_or("BENCH_CHOOSE_SCENE", "bench_loop"));
     let mut cmd = support::server_command(&bin, &state);
-    cmd.env("PIXSIM_WEBTRANSPORT__ENABLED", "false");
+    cmd.env("PIXSIM_WEBTRANSPORT__ENABLED", "false")
+        .env("PIXSIM_CONTENT__SCENES_DIR", &scenes.0)
+        .env("PIXSIM_CONTENT__ASSETS_DIR", tests::demo_assets());
     let mut server = support::launch(cmd, &state);
     let base = server.http.clone();
     let pid = server.child.id();
@@ -433,9 +489,11 @@ async fn run() {
             "choose" => {
                 let plays: Arc<Vec<tokio::sync::Mutex<Play>>> =
                     Arc::new((0..conns).map(|_| Default::default()).collect());
+                let scene = scene.clone();
                 drive(conns, warm, secs, move |i, c| {
-                    let (b, tk, plays) = (b.clone(), tk.clone(), plays.clone());
-                    async move { choose_step(&b, &tk[i], &plays[i], &c).await }
+                    let (b, tk, plays, scene) =
+                        (b.clone(), tk.clone(), plays.clone(), scene.clone());
+                    async move { choose_step(&b, &tk[i], &scene, &plays[i], &c).await }
                 })
                 .await
             }

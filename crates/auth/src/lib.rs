@@ -1,8 +1,10 @@
 //! Accounts and tokens: argon2id password hashes, JWTs that name a session row,
 //! and login rate limits.
 //!
-//! A token is only a pointer: [`AuthService::authenticate`] checks the session row on
-//! every call, so logout and revocation take effect at once.
+//! A token is only a pointer: [`AuthService::authenticate`] checks the session row
+//! (remembered for at most two seconds in the [`SessionCache`], which every
+//! revocation in this process or announced by a peer clears), so logout and
+//! revocation take effect at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,9 @@ use store::StoreError;
 use store::users::{NewUser, UserPatch};
 use uuid::Uuid;
 
+mod cache;
 pub mod revoke;
+pub use cache::SessionCache;
 pub use revoke::{RevocationWatch, Revocations, Revoked};
 
 /// Errors of authentication and account management.
@@ -372,9 +376,18 @@ impl AuthService {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.decode(token)?;
         let session = AuthSessionId(claims.sid);
-        let user = store::auth_sessions::authenticate(&self.pool, session)
-            .await?
-            .ok_or(AuthError::SessionEnded)?;
+        let cache = self.revocations.cache();
+        let user = match cache.get(session) {
+            Some(user) => user,
+            None => {
+                let epoch = cache.epoch();
+                let user = store::auth_sessions::authenticate(&self.pool, session)
+                    .await?
+                    .ok_or(AuthError::SessionEnded)?;
+                cache.put(session, user.clone(), epoch);
+                user
+            }
+        };
         if user.id.0 != claims.sub {
             return Err(AuthError::InvalidToken);
         }
@@ -406,6 +419,7 @@ impl AuthService {
             },
         )
         .await?;
+        self.revocations.cache().invalidate();
         if disabled {
             store::auth_sessions::revoke_all(&self.pool, user, None).await?;
             self.revocations
@@ -467,6 +481,8 @@ impl AuthService {
             },
         )
         .await?;
+        // The cached principals carry the old profile.
+        self.revocations.cache().invalidate();
         if password_hash.is_some() {
             let revoked = store::auth_sessions::revoke_all(&self.pool, user.id, current).await?;
             self.revocations.announce(Revoked::User {

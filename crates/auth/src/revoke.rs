@@ -1,6 +1,7 @@
 //! Revocation that reaches live connections.
 //!
-//! A request checks its session row every time, but a WebSocket, an SSE stream or a
+//! A request checks its session row (or the [`SessionCache`], which every
+//! announcement here invalidates), but a WebSocket, an SSE stream or a
 //! QUIC connection authenticates once and then lives on. Every change that ends
 //! sessions (logout, logout-all, revoking one session, a password change, disabling
 //! a user) is announced on [`Revocations`]; each live connection holds a
@@ -21,6 +22,8 @@ use domain::user::{AuthSessionId, UserId};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc};
+
+use crate::cache::SessionCache;
 
 /// What ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,8 @@ impl Revoked {
 pub struct Revocations {
     tx: broadcast::Sender<Revoked>,
     relay: Arc<OnceLock<mpsc::Sender<Revoked>>>,
+    /// Checked sessions remembered by this process, forgotten on every announcement.
+    cache: SessionCache,
 }
 
 impl Default for Revocations {
@@ -65,12 +70,14 @@ impl Revocations {
         Revocations {
             tx,
             relay: Arc::default(),
+            cache: SessionCache::default(),
         }
     }
 
     /// Announces `r` to every live watch of this process, and to the relay (the
     /// other nodes) when one is set.
     pub fn announce(&self, r: Revoked) {
+        self.cache.invalidate();
         let _ = self.tx.send(r);
         if let Some(relay) = self.relay.get()
             && relay.try_send(r).is_err()
@@ -82,7 +89,14 @@ impl Revocations {
 
     /// Announces what another node announced, to this process's watches only.
     pub fn announce_from_peer(&self, r: Revoked) {
+        self.cache.invalidate();
         let _ = self.tx.send(r);
+    }
+
+    /// The checked sessions this process remembers; every announcement (local or
+    /// from a peer) invalidates them.
+    pub fn cache(&self) -> &SessionCache {
+        &self.cache
     }
 
     /// Sends every later [`Self::announce`] to `relay` too (once; false if a relay

@@ -47,6 +47,7 @@ impl GamePlugin {
                 ready: Vec::new(),
                 touched: Vec::new(),
                 tick_started: None,
+                step_started: None,
                 unload_done: Vec::new(),
                 unload_refused: Vec::new(),
                 scratch: Vec::with_capacity(1024),
@@ -123,8 +124,10 @@ struct Bridge {
     ready: Vec<SessionId>,
     /// Sessions with a command or events this tick.
     touched: Vec<SessionId>,
-    /// When this tick began (its `PreUpdate`), for the published clock.
+    /// When the last tick began (its `PreUpdate`), for the published clock.
     tick_started: Option<Instant>,
+    /// When this step (a tick or a command step) began.
+    step_started: Option<Instant>,
     /// Unloads with nothing to save (the session was not running).
     unload_done: Vec<uuid::Uuid>,
     /// Unloads refused (the session had work queued).
@@ -152,7 +155,7 @@ fn reject(reply: oneshot::Sender<CommandOutcome>, code: &str, message: &str) {
 fn bridge_in(mut bridge: ResMut<Bridge>, mut inbox: ResMut<sim::Inbox>) {
     let bridge = &mut *bridge;
     let started = Instant::now();
-    bridge.tick_started = Some(started);
+    bridge.step_started = Some(started);
     let per_session = bridge.shared.cfg.per_session_queue.max(1);
     while let Ok(msg) = bridge.rx.try_recv() {
         if let Some((id, queued)) = bridge.receive(msg, &mut inbox, started) {
@@ -304,9 +307,14 @@ fn bridge_out(
     mut bridge: ResMut<Bridge>,
     mut outbox: ResMut<sim::Outbox>,
     mut sessions: sim::Sessions,
-    sim_cfg: Res<SimConfig>,
+    (sim_cfg, step): (Res<SimConfig>, Res<sim::StepKind>),
 ) {
     let bridge = &mut *bridge;
+    // A command step leaves real-time clocks where the last tick put them, so the
+    // sample keeps that tick's start (a turn-based world may have moved).
+    if *step == sim::StepKind::Tick {
+        bridge.tick_started = bridge.step_started;
+    }
     publish_clock(bridge, sessions.clocks(), sim_cfg.tick_ms);
     report_moves(bridge);
     for (id, last) in outbox.ended.drain(..) {
@@ -322,14 +330,14 @@ fn bridge_out(
     {
         return;
     }
-    // Commands that waited longest for this tick are the closest to the latency bound:
+    // Commands that waited longest for this step are the closest to the latency bound:
     // their sessions go first, in a smaller hand-over of their own, which the persister
     // starts committing while the tick still builds the rest.
     let urgent_before = bridge
         .shared
         .cfg
         .urgent_wait
-        .and_then(|w| bridge.tick_started?.checked_sub(w));
+        .and_then(|w| bridge.step_started?.checked_sub(w));
     let mut later = std::mem::take(&mut bridge.later);
     let mut out = Out {
         sessions: &mut sessions,

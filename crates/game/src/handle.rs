@@ -66,6 +66,10 @@ pub struct GameHandle {
     pub(crate) load_lock: Arc<tokio::sync::Mutex<()>>,
     /// Sessions being created or loaded per user, counted against their cap.
     pub(crate) reserved: Arc<Mutex<HashMap<Uuid, usize>>>,
+    /// Rung after every message to the tick: a tick loop run with it
+    /// ([`tick::CommandPhase`]) takes the message in a command step at once instead of
+    /// at the next tick.
+    pub(crate) bell: tick::Bell,
 }
 
 impl std::fmt::Debug for GameHandle {
@@ -118,12 +122,18 @@ impl GameHandle {
             accepting: Arc::new(AtomicBool::new(true)),
             load_lock: Arc::new(tokio::sync::Mutex::new(())),
             reserved: Arc::default(),
+            bell: tick::Bell::default(),
         };
         Game {
             handle,
             plugin: GamePlugin::new(rx, Arc::clone(&shared)),
             persister: persist::Persister::new(pool, shared, tx),
         }
+    }
+
+    /// The bell to run the tick loop's command steps with ([`tick::CommandPhase`]).
+    pub fn bell(&self) -> &tick::Bell {
+        &self.bell
     }
 
     /// The content loaded now (follows hot reloads).
@@ -235,7 +245,9 @@ impl GameHandle {
         self.to_tick.try_send(msg).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => GameError::Busy,
             mpsc::error::TrySendError::Closed(_) => GameError::ShuttingDown,
-        })
+        })?;
+        self.bell.ring();
+        Ok(())
     }
 
     /// Submits a command; the receiver resolves once its effect is committed.

@@ -37,6 +37,10 @@ pub(crate) struct Cx<'a> {
     pub cfg: &'a SimConfig,
     /// The session's world time (its scene's world's clock).
     pub now: i64,
+    /// How far ahead of `now` a client's clock may be: one tick on a tick (the clock
+    /// moves a tick at a time), two between ticks (a command step runs on the clock of
+    /// the tick before).
+    pub ahead_ms: i64,
     /// The session's world (its entity): where its timers are due.
     pub world: Entity,
     /// The mini-game registry.

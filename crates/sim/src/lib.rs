@@ -58,9 +58,13 @@
 //! }
 //! ```
 //!
-//! A command is processed in the tick that follows its insertion into the [`Inbox`]; the
-//! world clock advances by `tick_ms` (scaled) at the start of each tick before commands are
-//! processed, so mini-game inputs are judged against that tick's server time.
+//! A command is processed in the step that follows its insertion into the [`Inbox`]: a
+//! tick ([`step`]), where the world clock advances by `tick_ms` (scaled) before commands
+//! are processed, so mini-game inputs are judged against that tick's server time; or a
+//! command step between ticks ([`command_step`], the [`CommandUpdate`] schedule), which
+//! runs only the commands, on the last tick's clock (a client's clock may then be up to
+//! two ticks ahead of it instead of one). The server runs a command step as soon as
+//! commands arrive, so a command is answered without waiting for the next tick.
 //! `FixedUpdate` uses a single-threaded executor (the sets are chained anyway).
 //! `app.update()` does **not** run `FixedUpdate` here (there is no `bevy_time` fixed-step
 //! driver): call [`step`] exactly once per tick, e.g.
@@ -143,11 +147,11 @@ pub use protocol::{
     Choice, Command, EndReason, ErrorReason, Event, Hotspot, Media, MediaProgress, MediaReady,
     Outcome, Playback, PlaybackStep, Presentation, SessionId, SimCommand, SimEvent, WorldControl,
 };
-pub use resources::{Inbox, Outbox, SessionIndex, SimConfig, Timer, Timers};
+pub use resources::{Inbox, Outbox, SessionIndex, SimConfig, StepKind, Timer, Timers};
 pub use sessions::{Sessions, check_scene_start, clock, clocks};
 pub use systems::{
-    EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin, SimPlugin,
-    SimSystems,
+    CommandUpdate, EffectsPlugin, InputPlugin, NarrativePlugin, OutputPlugin, ProgressionPlugin,
+    SimPlugin, SimSystems,
 };
 pub use view::{OpenRound, SessionView, ViewPosition, ViewProgression, ViewQuest};
 pub use worlds::{WorldError, WorldView};
@@ -162,6 +166,25 @@ pub fn build_app(content: Arc<domain::narrative::Content>, config: SimConfig) ->
 /// Runs exactly one fixed tick (`FixedUpdate`).
 pub fn step(app: &mut App) {
     app.world_mut().run_schedule(FixedUpdate);
+}
+
+/// Runs one command step between ticks ([`CommandUpdate`]): the inbox's commands on the
+/// last tick's clock.
+pub fn command_step(app: &mut App) {
+    app.world_mut().run_schedule(CommandUpdate);
+}
+
+/// Convenience: queue commands, run one command step, return the events.
+pub fn between_ticks(
+    app: &mut App,
+    commands: impl IntoIterator<Item = SimCommand>,
+) -> Vec<SimEvent> {
+    app.world_mut()
+        .resource_mut::<Inbox>()
+        .commands
+        .extend(commands);
+    command_step(app);
+    app.world_mut().resource_mut::<Outbox>().drain().collect()
 }
 
 /// Convenience: queue commands, run one tick, return the events.

@@ -49,6 +49,27 @@ impl Default for SimConfig {
     }
 }
 
+/// What kind of step is running: a fixed tick (`FixedUpdate`: clocks advance, timers
+/// fire, content and media come in) or a command step between two ticks
+/// ([`crate::CommandUpdate`]: only commands, on the clock of the last tick).
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    #[default]
+    Tick,
+    Commands,
+}
+
+impl StepKind {
+    /// How far ahead of the session's world time a client's clock may be in this kind
+    /// of step (see `Cx::ahead_ms`).
+    pub fn ahead_ms(self, tick_ms: i64) -> i64 {
+        match self {
+            StepKind::Tick => tick_ms,
+            StepKind::Commands => tick_ms.saturating_mul(2),
+        }
+    }
+}
+
 /// Inbound queue, filled by the server before a tick.
 #[derive(Resource, Default, Debug)]
 pub struct Inbox {

@@ -233,6 +233,32 @@ pub(crate) fn advance_clocks(
     }
 }
 
+/// In a command step between ticks: a turn-based world (not paused) that has commands
+/// in this step advances by one tick period, as it would on a tick that processes
+/// commands; every other world keeps the last tick's time, and no world counts a tick.
+pub(crate) fn advance_turns(
+    inbox: Res<Inbox>,
+    cfg: Res<SimConfig>,
+    worlds: Res<Worlds>,
+    index: Res<SessionIndex>,
+    content: Res<SimContent>,
+    positions: Query<&Position>,
+    mut clocks: Query<&mut WorldClock, With<SimWorld>>,
+) {
+    if inbox.commands.is_empty() || !clocks.iter().any(|c| c.turn_based && !c.paused) {
+        return;
+    }
+    for e in worlds_with_commands(&inbox, &worlds, &index, &positions, &content.0) {
+        if let Ok(mut clock) = clocks.get_mut(e)
+            && clock.turn_based
+            && !clock.paused
+        {
+            let dt = cfg.tick_ms.saturating_mul(i64::from(clock.scale_permille)) / 1000;
+            clock.now_ms = clock.now_ms.saturating_add(dt);
+        }
+    }
+}
+
 /// Each world's due timers become work, world by world (default first), each in due
 /// order, after this tick's commands.
 pub(crate) fn route_timers(

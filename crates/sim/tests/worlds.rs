@@ -168,3 +168,105 @@ fn a_turn_based_world_moves_only_on_its_own_commands() {
     sim::tick(&mut app, [start(2, "arena_hall")]);
     assert_eq!(now_of(&mut app, "arena"), t0 + 50);
 }
+
+#[test]
+fn a_command_step_runs_commands_on_the_last_ticks_clock() {
+    let mut app = app();
+    sim::tick(&mut app, []);
+    let before = sim::clock(app.world()).unwrap();
+    let events = sim::between_ticks(&mut app, [start(1, "lobby")]);
+    assert!(
+        events.iter().any(|e| e.session == SessionId::from_u128(1)
+            && matches!(e.event, Event::SessionStarted { .. })),
+        "the start ran between ticks: {events:?}"
+    );
+    let started = events.first().unwrap();
+    assert_eq!(started.at_ms, before.now_ms, "on the last tick's time");
+    assert_eq!(
+        sim::clock(app.world()).unwrap(),
+        before,
+        "no time passed and no tick was counted"
+    );
+    // World controls wait for the tick.
+    control(&mut app, "arena", WorldControl::Pause);
+    sim::between_ticks(&mut app, []);
+    let paused = |app: &mut App| {
+        sim::clocks(app.world_mut())
+            .into_iter()
+            .find(|(id, _)| id == "arena")
+            .unwrap()
+            .1
+            .paused
+    };
+    assert!(!paused(&mut app));
+    sim::tick(&mut app, []);
+    assert!(paused(&mut app));
+}
+
+#[test]
+fn a_turn_based_world_moves_on_its_commands_between_ticks_too() {
+    let mut app = app();
+    control(&mut app, "arena", WorldControl::SetTurnBased { on: true });
+    sim::tick(&mut app, []);
+    let t0 = now_of(&mut app, "arena");
+    sim::between_ticks(&mut app, [start(1, "lobby")]);
+    assert_eq!(now_of(&mut app, "arena"), t0);
+    sim::between_ticks(&mut app, [start(2, "arena_hall")]);
+    assert_eq!(now_of(&mut app, "arena"), t0 + 50);
+    sim::between_ticks(&mut app, []);
+    assert_eq!(now_of(&mut app, "arena"), t0 + 50);
+}
+
+/// Between ticks the clock is the last tick's, so a client's honest estimate may run
+/// up to two ticks ahead of it (one on a tick): an input claiming 80 ms past the server's
+/// time is a hit between ticks and "ahead of the server clock" on a tick.
+#[test]
+fn an_input_between_ticks_may_claim_up_to_two_ticks_ahead() {
+    let (mut a, mut b) = (app(), app());
+    let mut events = sim::tick(&mut a, [start(1, "lobby")]);
+    sim::tick(&mut b, [start(1, "lobby")]);
+    for _ in 0..100 {
+        if prompted(&events, 1).is_some() {
+            break;
+        }
+        events = sim::tick(&mut a, []);
+        sim::tick(&mut b, []);
+    }
+    let Event::MiniGamePrompt {
+        round,
+        nonce,
+        closes_at_ms,
+        ..
+    } = prompted(&events, 1)
+        .expect("the round opened")
+        .event
+        .clone()
+    else {
+        unreachable!()
+    };
+    let now = now_of(&mut a, "default");
+    assert!(
+        now + 200 < closes_at_ms,
+        "the window is open well past the claims"
+    );
+    let input = |client_time_ms| SimCommand {
+        session: SessionId::from_u128(1),
+        command: Command::MiniGameInput {
+            round,
+            nonce,
+            client_time_ms,
+        },
+    };
+    let hit = |events: &[SimEvent]| {
+        events.iter().find_map(|e| match &e.event {
+            Event::MiniGameRound { hit, reason, .. } => Some((*hit, reason.clone())),
+            _ => None,
+        })
+    };
+    let between = sim::between_ticks(&mut a, [input(now + 80)]);
+    assert_eq!(hit(&between), Some((true, None)));
+    // On a tick the clock first moves to now + 50: the same 80 ms ahead of it is a miss.
+    let on_tick = sim::tick(&mut b, [input(now + 50 + 80)]);
+    let (hit, reason) = hit(&on_tick).expect("judged");
+    assert!(!hit && reason.unwrap().contains("ahead of the server clock"));
+}

@@ -62,6 +62,9 @@ pub struct PoolConfig {
     pub acquire_timeout: Duration,
 }
 
+/// A pooled connection idle this long is tested before it is handed out.
+const IDLE_TEST_AFTER: Duration = Duration::from_secs(1);
+
 /// Connects a pool, failing fast with the cause when the database is unreachable.
 pub async fn connect(cfg: &PoolConfig) -> Result<PgPool, StoreError> {
     let opts: PgConnectOptions = cfg.url.parse()?;
@@ -71,6 +74,18 @@ pub async fn connect(cfg: &PoolConfig) -> Result<PgPool, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(cfg.max_connections)
         .acquire_timeout(cfg.acquire_timeout)
+        // A connection is tested (a round trip) before use only when it sat idle for a
+        // second or more: one that was just used is alive, and under load the test on
+        // every acquire cost the database about as much as a short statement.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_TEST_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(opts)
         .await?;
     Ok(pool)

@@ -12,6 +12,15 @@
 //! finishes after the next deadline counts as an overrun and the schedule is re-based
 //! instead of bursting to catch up.
 //!
+//! **Command steps.** With a [`CommandPhase`], the loop does not sleep between ticks
+//! but waits on its [`Bell`]: when something rings it (a command arrived), it runs a
+//! *command step* at once (at most one per [`CommandPhase::gap`], and none closer than
+//! that to the next tick): the same `App::update`, with [`Step::Commands`] set, so
+//! `RunFixedMainLoop` runs [`CommandMain`] instead of `FixedMain`. The tick number does
+//! not move and no tick is recorded; PreUpdate and PostUpdate run as on a tick, so a
+//! command is drained, applied and handed to persistence without waiting for the next
+//! tick.
+//!
 //! [`TickStats`] is written by the tick thread with relaxed atomics only and read by
 //! async code (HTTP handlers, metrics) without ever blocking the tick.
 
@@ -52,6 +61,66 @@ pub struct TickInfo {
     pub period: Duration,
 }
 
+/// Runs instead of `FixedMain` in a command step between two ticks (see the module
+/// docs). Game logic that answers commands adds its systems here; time-driven logic
+/// stays in `FixedMain`.
+#[derive(bevy_ecs::schedule::ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CommandMain;
+
+/// Which kind of step the current `App::update` is. Set by the runner.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Step {
+    /// A fixed tick: `FixedMain` runs.
+    #[default]
+    Tick,
+    /// A command step between ticks: [`CommandMain`] runs.
+    Commands,
+}
+
+/// Wakes the tick thread between ticks for a command step. Cheap to clone; ringing
+/// never blocks (an atomic flag and, when it was not rung yet, an unpark).
+#[derive(Clone, Debug, Default)]
+pub struct Bell {
+    inner: Arc<BellInner>,
+}
+
+#[derive(Debug, Default)]
+struct BellInner {
+    rung: AtomicBool,
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+impl Bell {
+    /// Asks for a command step (something is waiting for the tick thread).
+    pub fn ring(&self) {
+        if !self.inner.rung.swap(true, Ordering::AcqRel)
+            && let Some(t) = self.inner.thread.get()
+        {
+            t.unpark();
+        }
+    }
+    fn is_rung(&self) -> bool {
+        self.inner.rung.load(Ordering::Acquire)
+    }
+    fn clear(&self) {
+        self.inner.rung.store(false, Ordering::Release);
+    }
+    fn attach_current_thread(&self) {
+        let _ = self.inner.thread.set(std::thread::current());
+    }
+}
+
+/// Command steps between ticks: what wakes them and how close they may follow each
+/// other (see the module docs).
+#[derive(Clone, Debug)]
+pub struct CommandPhase {
+    pub bell: Bell,
+    /// The least time from the end of one command step to the start of the next (and
+    /// from a command step's start to the next tick's deadline): what arrives within it
+    /// is batched into one step.
+    pub gap: Duration,
+}
+
 /// Runs on the tick thread after every tick, outside every other schedule (so all of
 /// them are visible in `Schedules`), and every few milliseconds while the loop is paused.
 /// For serving requests from outside (the inspector); game logic never runs here.
@@ -70,7 +139,9 @@ impl Plugin for TickPlugin {
             number: 0,
             period: self.period,
         })
+        .init_resource::<Step>()
         .init_schedule(TickService)
+        .init_schedule(CommandMain)
         .add_systems(
             RunFixedMainLoop,
             run_fixed_main_once.in_set(RunFixedMainLoopSystems::FixedMainLoop),
@@ -79,7 +150,10 @@ impl Plugin for TickPlugin {
 }
 
 fn run_fixed_main_once(world: &mut World) {
-    world.run_schedule(FixedMain);
+    match world.get_resource::<Step>().copied().unwrap_or_default() {
+        Step::Tick => world.run_schedule(FixedMain),
+        Step::Commands => world.run_schedule(CommandMain),
+    }
 }
 
 /// Converts a rate in Hz to a period, validating it.
@@ -110,6 +184,9 @@ struct StatsInner {
     starts: Box<[AtomicU64]>,
     /// Every tick's duration.
     histogram: Histogram,
+    /// Command steps run between ticks, and their total duration.
+    command_steps: AtomicU64,
+    command_ns: AtomicU64,
 }
 
 /// A consistent-enough view of the tick figures at one moment.
@@ -132,6 +209,8 @@ pub struct TickSnapshot {
     /// Ticks in the window the percentiles are computed over.
     pub window: usize,
     pub paused: bool,
+    /// Command steps run between ticks since start.
+    pub command_steps: u64,
 }
 
 /// One tick in [`TickStats::history`].
@@ -156,6 +235,8 @@ impl TickStats {
                 durations: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
                 starts: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
                 histogram: Histogram::latency(),
+                command_steps: AtomicU64::new(0),
+                command_ns: AtomicU64::new(0),
             }),
         }
     }
@@ -172,6 +253,21 @@ impl TickStats {
         self.inner.histogram.observe(duration);
         // Publish last: readers use `number` to know which slots are valid.
         self.inner.number.store(number, Ordering::Release);
+    }
+
+    fn record_command_step(&self, duration: Duration) {
+        self.inner
+            .command_ns
+            .fetch_add(nanos(duration), Ordering::Relaxed);
+        self.inner.command_steps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Command steps run between ticks so far, and their total duration.
+    pub fn command_steps(&self) -> (u64, Duration) {
+        (
+            self.inner.command_steps.load(Ordering::Relaxed),
+            Duration::from_nanos(self.inner.command_ns.load(Ordering::Relaxed)),
+        )
     }
 
     /// Number of completed ticks.
@@ -208,6 +304,7 @@ impl TickStats {
             overruns: self.inner.overruns.load(Ordering::Relaxed),
             window: durations.len(),
             paused,
+            command_steps: self.inner.command_steps.load(Ordering::Relaxed),
         }
     }
 
@@ -326,6 +423,15 @@ impl TickLoop {
         rate_hz: f64,
         make_app: impl FnOnce() -> App + Send + 'static,
     ) -> Result<Self, TickError> {
+        Self::spawn_with(rate_hz, None, make_app)
+    }
+
+    /// [`Self::spawn`], with command steps between ticks when `commands` is given.
+    pub fn spawn_with(
+        rate_hz: f64,
+        commands: Option<CommandPhase>,
+        make_app: impl FnOnce() -> App + Send + 'static,
+    ) -> Result<Self, TickError> {
         let period = period_from_rate(rate_hz)?;
         let stats = TickStats::new(period);
         let control = TickControl::default();
@@ -333,9 +439,12 @@ impl TickLoop {
         let thread = std::thread::Builder::new()
             .name("tick".into())
             .spawn(move || {
+                if let Some(phase) = &commands {
+                    phase.bell.attach_current_thread();
+                }
                 let mut app = make_app();
                 app.add_plugins(TickPlugin { period });
-                run_loop(&mut app, period, &s, &c);
+                run_loop(&mut app, period, &s, &c, commands.as_ref());
             })?;
         Ok(Self {
             stats,
@@ -380,7 +489,58 @@ pub fn run_tick(app: &mut App, number: u64) {
     app.world_mut().run_schedule(TickService);
 }
 
-fn run_loop(app: &mut App, period: Duration, stats: &TickStats, control: &TickControl) {
+/// Runs one command step: an update with [`Step::Commands`] set (no tick counted).
+pub fn run_command_step(app: &mut App) {
+    app.world_mut().insert_resource(Step::Commands);
+    app.update();
+    app.world_mut().insert_resource(Step::Tick);
+}
+
+/// Waits until `next` (the next tick's deadline), running command steps when the bell
+/// rings (see the module docs). Returns early when paused or stopped.
+fn between_ticks(
+    app: &mut App,
+    next: Instant,
+    phase: &CommandPhase,
+    stats: &TickStats,
+    control: &TickControl,
+) {
+    let mut last_end: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if now >= next || control.stop_requested() || control.is_paused() {
+            return;
+        }
+        if phase.bell.is_rung() {
+            let earliest = last_end.map_or(now, |end| end + phase.gap);
+            if earliest > now {
+                std::thread::park_timeout(earliest.min(next) - now);
+                continue;
+            }
+            if next - now < phase.gap {
+                // The tick is about to take it.
+                std::thread::park_timeout(next - now);
+                continue;
+            }
+            phase.bell.clear();
+            let start = Instant::now();
+            run_command_step(app);
+            let end = Instant::now();
+            stats.record_command_step(end - start);
+            last_end = Some(end);
+            continue;
+        }
+        std::thread::park_timeout(next - now);
+    }
+}
+
+fn run_loop(
+    app: &mut App,
+    period: Duration,
+    stats: &TickStats,
+    control: &TickControl,
+    commands: Option<&CommandPhase>,
+) {
     // While paused, wake at this interval to look for steps, resume or stop.
     let idle_poll = period.min(Duration::from_millis(5));
     let mut base = Instant::now();
@@ -398,6 +558,10 @@ fn run_loop(app: &mut App, period: Duration, stats: &TickStats, control: &TickCo
         }
         let start = Instant::now();
         number += 1;
+        if let Some(phase) = commands {
+            // The tick drains everything that rang so far.
+            phase.bell.clear();
+        }
         run_tick(app, number);
         let end = Instant::now();
         since_base = since_base.saturating_add(1);
@@ -408,7 +572,10 @@ fn run_loop(app: &mut App, period: Duration, stats: &TickStats, control: &TickCo
             base = end;
             since_base = 0;
         } else if !control.is_paused() {
-            std::thread::sleep(next - end);
+            match commands {
+                Some(phase) => between_ticks(app, next, phase, stats, control),
+                None => std::thread::sleep(next - end),
+            }
         }
     }
 }
@@ -448,6 +615,70 @@ mod tests {
         }
         assert_eq!(counter.0.load(Ordering::SeqCst), 5);
         assert_eq!(app.world().resource::<TickInfo>().number, 5);
+    }
+
+    #[derive(Resource, Default, Clone)]
+    struct Commands(Arc<AtomicU64>);
+
+    fn count_commands(c: Res<Commands>) {
+        c.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_command_step_runs_command_main_and_counts_no_tick() {
+        let counter = Counter::default();
+        let commands = Commands::default();
+        let mut app = counting_app(counter.clone())();
+        app.insert_resource(commands.clone())
+            .add_systems(CommandMain, count_commands)
+            .add_plugins(TickPlugin {
+                period: Duration::from_millis(50),
+            });
+        run_tick(&mut app, 1);
+        run_command_step(&mut app);
+        run_command_step(&mut app);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "FixedMain ran once");
+        assert_eq!(commands.0.load(Ordering::SeqCst), 2);
+        assert_eq!(app.world().resource::<TickInfo>().number, 1);
+        assert_eq!(*app.world().resource::<Step>(), Step::Tick, "reset after");
+    }
+
+    /// At 1 Hz, a ring is answered by a command step long before the next tick.
+    #[test]
+    fn a_ring_between_ticks_runs_a_command_step_at_once() {
+        let counter = Counter::default();
+        let commands = Commands::default();
+        let make = counting_app(counter.clone());
+        let cc = commands.clone();
+        let bell = Bell::default();
+        let phase = CommandPhase {
+            bell: bell.clone(),
+            gap: Duration::from_millis(1),
+        };
+        let tick = TickLoop::spawn_with(1.0, Some(phase), move || {
+            let mut app = make();
+            app.insert_resource(cc)
+                .add_systems(CommandMain, count_commands);
+            app
+        })
+        .unwrap();
+        wait_for("the first tick", || tick.stats().number() >= 1);
+        let t = Instant::now();
+        bell.ring();
+        wait_for("a command step", || commands.0.load(Ordering::SeqCst) >= 1);
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "not left for the next tick"
+        );
+        assert_eq!(tick.stats().number(), 1, "no tick counted");
+        assert_eq!(tick.stats().command_steps().0, 1);
+        // A later ring makes another step.
+        bell.ring();
+        bell.ring();
+        wait_for("a second command step", || {
+            commands.0.load(Ordering::SeqCst) >= 2
+        });
+        tick.stop().unwrap();
     }
 
     /// Polls `done` every millisecond until it holds; panics with `what` after 10 s.

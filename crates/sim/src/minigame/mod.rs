@@ -92,6 +92,13 @@ impl Play<'_, '_, '_, '_> {
         self.cx.now
     }
 
+    /// How far ahead of [`Self::now`] a client's clock may honestly be: the clock moves
+    /// a tick at a time, so one tick on a tick, and two in a command step between
+    /// ticks (which runs on the last tick's clock).
+    pub fn clock_slack_ms(&self) -> i64 {
+        self.cx.ahead_ms
+    }
+
     /// The simulation's tunables (reflex delays, input grace and latency).
     pub fn config(&self) -> &SimConfig {
         self.cx.cfg

@@ -163,10 +163,11 @@ fn judge(
         Some(format!(
             "input claims {client_ms} ms, after the window closed at {closes_at_ms} ms"
         ))
-    } else if client_ms > now + play.config().tick_ms {
+    } else if client_ms > now + play.clock_slack_ms() {
         // The server's clock moves a tick at a time and a client's estimate moves
         // continuously (and runs ahead while a loaded server's ticks run late): a claim
-        // within one tick of it is within the clock's resolution.
+        // within one tick of it is within the clock's resolution (two between ticks,
+        // where the clock is the last tick's).
         Some(format!(
             "input claims {client_ms} ms, ahead of the server clock ({now} ms)"
         ))

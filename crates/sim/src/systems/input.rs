@@ -127,6 +127,8 @@ pub(super) fn reload_content(
     time: WorldTime,
     (media, games): (Res<MediaLibrary>, Res<MiniGames>),
 ) {
+    // Content reloads only on ticks.
+    let step = crate::resources::StepKind::Tick;
     let Some(new) = inbox.reload.take() else {
         return;
     };
@@ -142,6 +144,7 @@ pub(super) fn reload_content(
             content: &old,
             cfg: &cfg,
             now,
+            ahead_ms: step.ahead_ms(cfg.tick_ms),
             world,
             games: &games,
             id,

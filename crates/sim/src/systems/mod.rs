@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use bevy_app::{App, FixedUpdate, Plugin};
 use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::ScheduleLabel;
 
 use domain::narrative::Content;
 
 use crate::minigame::MiniGames;
 use crate::resources::{
-    Inbox, MediaLibrary, Outbox, SessionIndex, SimConfig, SimContent, Staging, Timers, Work,
+    Inbox, MediaLibrary, Outbox, SessionIndex, SimConfig, SimContent, Staging, StepKind, Timers,
+    Work,
 };
 
 mod input;
@@ -19,11 +21,21 @@ mod narrative;
 mod output;
 mod routing;
 
-use crate::worlds::{advance_clocks, route_timers, sync_worlds};
+use crate::worlds::{advance_clocks, advance_turns, route_timers, sync_worlds};
 use input::{deliver_media, reload_content};
 use narrative::step_sessions;
 use output::{emit_progression, emit_state_deltas, flush_outbox};
 use routing::route_commands;
+
+/// A command step between two ticks: the commands received since the last step are
+/// routed, run and sequenced at once, on the clock of the last tick (turn-based worlds
+/// with commands advance a period, as on a tick). Clocks, media and world controls wait
+/// for the next tick; a pending content reload is applied first (the commands were
+/// checked against it). Run it with [`crate::command_step`] (or the
+/// server's tick loop between ticks); the same systems as `FixedUpdate`'s, in the same
+/// order, so a command's events are the same whichever step runs it.
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CommandUpdate;
 
 /// Ordered system sets inside `FixedUpdate`.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +78,7 @@ impl Plugin for SimPlugin {
             .init_resource::<Work>()
             .init_resource::<Staging>()
             .init_resource::<MediaLibrary>()
+            .init_resource::<StepKind>()
             .configure_sets(
                 FixedUpdate,
                 (
@@ -84,16 +97,46 @@ impl Plugin for SimPlugin {
                 ProgressionPlugin,
                 OutputPlugin,
             ));
+        app.add_systems(FixedUpdate, begin_tick.before(SimSystems::Input));
+        app.init_schedule(CommandUpdate).add_systems(
+            CommandUpdate,
+            (
+                begin_commands,
+                // A start let through after a reload was checked against the new
+                // content: the reload reaches the simulation first.
+                (reload_content, sync_worlds)
+                    .chain()
+                    .run_if(|inbox: Res<Inbox>| inbox.reload.is_some()),
+                advance_turns,
+                route_commands,
+                route_timers,
+                step_sessions,
+                emit_state_deltas,
+                emit_progression,
+                flush_outbox,
+            )
+                .chain(),
+        );
         // The sets are chained, so nothing runs in parallel anyway: a single-threaded
         // executor keeps ticks cheap and the order fixed.
-        app.edit_schedule(FixedUpdate, |schedule| {
-            schedule.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
-        });
+        for label in [FixedUpdate.intern(), CommandUpdate.intern()] {
+            app.edit_schedule(label, |schedule| {
+                schedule.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
+            });
+        }
         if !app.world().contains_resource::<MiniGames>() {
             app.insert_resource(MiniGames::builtin());
         }
         crate::worlds::spawn_worlds(app.world_mut(), &self.content, self.config.start_ms);
     }
+}
+
+fn begin_tick(mut step: ResMut<StepKind>) {
+    *step = StepKind::Tick;
+}
+
+fn begin_commands(mut step: ResMut<StepKind>) {
+    *step = StepKind::Commands;
 }
 
 /// World clocks, reload, media, command routing, due timers.

@@ -9,7 +9,7 @@ use crate::components::{Phase, SessionQuery};
 use crate::cx::{Cx, Res as StepRes, S, abort, wrong_state};
 use crate::minigame::MiniGames;
 use crate::protocol::{Command, EndReason, ErrorReason, Event};
-use crate::resources::{Job, MediaLibrary, SimConfig, SimContent, Staging, Timers, Work};
+use crate::resources::{Job, MediaLibrary, SimConfig, SimContent, Staging, StepKind, Timers, Work};
 use crate::worlds::WorldTime;
 use crate::{advance, choices, minigame, playback, save};
 
@@ -22,7 +22,7 @@ pub(super) fn step_sessions(
     content: Res<SimContent>,
     cfg: Res<SimConfig>,
     time: WorldTime,
-    (media, games): (Res<MediaLibrary>, Res<MiniGames>),
+    (media, games, step): (Res<MediaLibrary>, Res<MiniGames>, Res<StepKind>),
 ) {
     let content = Arc::clone(&content.0);
     for (entity, _, job) in work.0.drain(..) {
@@ -34,6 +34,7 @@ pub(super) fn step_sessions(
             content: &content,
             cfg: &cfg,
             now,
+            ahead_ms: step.ahead_ms(cfg.tick_ms),
             world,
             games: &games,
             id: s.session.id,
