@@ -21,6 +21,9 @@
 //! - `BENCH_TRANSPORTS` (all: `quic,websocket,websocket-json,webtransport`): the
 //!   transports measured, in order (`pixsim-client --transport` names);
 //! - `BENCH_BOTS` (2000), `BENCH_SECS` (30): bots and play time (per transport);
+//! - `BENCH_IDLE` (0): more bots connected during play (each with its session), idle
+//!   with heartbeats: `BENCH_TRANSPORTS=quic BENCH_IDLE=8000` is issue #24's 10,000
+//!   connections, 2,000 of them playing;
 //! - `BENCH_THINK_MS` (`500-1500`): think time before each choice, uniform;
 //! - `BENCH_ACCOUNTS` (16): the bots' shared accounts;
 //! - `BENCH_TICK_HZ`: the server's tick rate (default: its own, 20 Hz);
@@ -293,6 +296,8 @@ struct Params {
     secs: u64,
     think: (Duration, Duration),
     accounts: usize,
+    /// Bots idle with heartbeats beside the players during play.
+    idle: usize,
 }
 
 /// One transport's figures, for the summary table.
@@ -346,6 +351,7 @@ fn main() {
         secs: env_num("BENCH_SECS", 30),
         think: parse_range_ms(&env_or("BENCH_THINK_MS", "500-1500")),
         accounts: env_num("BENCH_ACCOUNTS", 16) as usize,
+        idle: env_num("BENCH_IDLE", 0) as usize,
     };
     let transports = bench_transports();
     let bin = server_binary();
@@ -408,6 +414,7 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         secs,
         think,
         accounts,
+        idle,
     } = *params;
     eprintln!("=== {transport}: {bots} bots ===");
     let state = std::env::temp_dir().join(format!(
@@ -457,6 +464,21 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
             eprintln!("EXPERIMENT: PostgreSQL settings {applied:?}");
         }
         let tokens = game_client::bots::login(&cfg).await.unwrap();
+        let idle_fleet = if idle > 0 {
+            eprintln!("connecting {idle} idle bots…");
+            let mut icfg = cfg.clone();
+            icfg.count = idle;
+            let f = Fleet::launch(&icfg, &tokens).await.unwrap();
+            eprintln!(
+                "{} idle connected in {:.1} s ({} failed)",
+                f.connected(),
+                f.connect_time().as_secs_f64(),
+                f.failed()
+            );
+            Some(f)
+        } else {
+            None
+        };
         eprintln!("connecting {bots} bots…");
         let fleet = Fleet::launch(&cfg, &tokens).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -486,6 +508,11 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
             Err(_) => String::new(),
         };
         let report = fleet.play(Duration::from_secs(secs)).await;
+        let idle_rss = rss_kib(pid);
+        let idle_report = match idle_fleet {
+            Some(f) => Some(f.play(Duration::ZERO).await),
+            None => None,
+        };
         let wal1 = wal_stats(&database).await;
         let probe = probe.join().unwrap();
         let wal = (wal1.0 - wal0.0, wal1.1 - wal0.1, wal1.2 - wal0.2);
@@ -519,10 +546,10 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
             end_rss,
             cpu,
             (health, metrics, metrics0),
-            (probe, wal),
+            (probe, wal, idle_report, idle_rss),
         )
     });
-    let (probe, wal) = probe;
+    let (probe, wal, idle_report, idle_rss) = probe;
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -551,6 +578,15 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
             ok(report.held == bots)
         }
     );
+    if let Some(r) = &idle_report {
+        println!(
+            "idle connections      {} of {idle} held through play, {} errors; with the players: {} connections (target 10,000, 2,000 playing) [{}] · server VmRSS at the end of play {idle_rss} KiB",
+            r.held,
+            r.error_count(),
+            r.held + report.held,
+            ok(r.held + report.held >= 10_000 && r.error_count() == 0)
+        );
+    }
     println!("commands per second   {:.0}", report.per_second());
     println!(
         "command→event         p50 {:.1} ms · p99 {:.1} ms (target p99 ≤ tick period + 5 ms = {target:.0} ms at {rate} Hz) [{}]",
