@@ -21,8 +21,8 @@
 //! - `BENCH_TRANSPORTS` (all: `quic,websocket,websocket-json,webtransport`): the
 //!   transports measured, in order (`pixsim-client --transport` names);
 //! - `BENCH_BOTS` (2000), `BENCH_SECS` (30): bots and play time (per transport);
-//! - `BENCH_IDLE` (0): more bots connected during play (each with its session), idle
-//!   with heartbeats: `BENCH_TRANSPORTS=quic BENCH_IDLE=8000` is issue #24's 10,000
+//! - `BENCH_IDLE` (8000 over QUIC, 0 over the others): more bots connected during
+//!   play (each with its session), idle with heartbeats: over QUIC, issue #24's 10,000
 //!   connections, 2,000 of them playing;
 //! - `BENCH_THINK_MS` (`500-1500`): think time before each choice, uniform;
 //! - `BENCH_ACCOUNTS` (16): the bots' shared accounts;
@@ -296,8 +296,9 @@ struct Params {
     secs: u64,
     think: (Duration, Duration),
     accounts: usize,
-    /// Bots idle with heartbeats beside the players during play.
-    idle: usize,
+    /// Bots idle with heartbeats beside the players during play (`None`: 8,000 over
+    /// QUIC, none over the other transports).
+    idle: Option<usize>,
 }
 
 /// One transport's figures, for the summary table.
@@ -351,7 +352,7 @@ fn main() {
         secs: env_num("BENCH_SECS", 30),
         think: parse_range_ms(&env_or("BENCH_THINK_MS", "500-1500")),
         accounts: env_num("BENCH_ACCOUNTS", 16) as usize,
-        idle: env_num("BENCH_IDLE", 0) as usize,
+        idle: std::env::var("BENCH_IDLE").ok().and_then(|v| v.parse().ok()),
     };
     let transports = bench_transports();
     let bin = server_binary();
@@ -416,6 +417,7 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         accounts,
         idle,
     } = *params;
+    let idle = idle.unwrap_or(if transport == Transport::Quic { 8000 } else { 0 });
     eprintln!("=== {transport}: {bots} bots ===");
     let state = std::env::temp_dir().join(format!(
         "pixsim-bench-game-{}",
