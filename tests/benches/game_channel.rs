@@ -352,7 +352,9 @@ fn main() {
         secs: env_num("BENCH_SECS", 30),
         think: parse_range_ms(&env_or("BENCH_THINK_MS", "500-1500")),
         accounts: env_num("BENCH_ACCOUNTS", 16) as usize,
-        idle: std::env::var("BENCH_IDLE").ok().and_then(|v| v.parse().ok()),
+        idle: std::env::var("BENCH_IDLE")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     let transports = bench_transports();
     let bin = server_binary();
@@ -417,7 +419,11 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         accounts,
         idle,
     } = *params;
-    let idle = idle.unwrap_or(if transport == Transport::Quic { 8000 } else { 0 });
+    let idle = idle.unwrap_or(if transport == Transport::Quic {
+        8000
+    } else {
+        0
+    });
     eprintln!("=== {transport}: {bots} bots ===");
     let state = std::env::temp_dir().join(format!(
         "pixsim-bench-game-{}",

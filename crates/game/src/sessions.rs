@@ -136,15 +136,30 @@ impl GameHandle {
             events,
             window,
         ));
-        if !ended {
-            self.send(reload_message(&row, next_seq)?)?;
-            tracing::debug!(session = %id, next_seq, "session reloaded from the database");
-        }
+        let reload = if ended {
+            None
+        } else {
+            Some(reload_message(&row, next_seq)?)
+        };
+        // In the registry before the tick hears of it: the tick may resume it, commit and
+        // publish its first events at once (a command step), and what is published for
+        // a session not in the registry reaches no one.
         self.shared
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, Arc::clone(&live));
+        if let Some(message) = reload {
+            if let Err(e) = self.send(message) {
+                self.shared
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                return Err(e);
+            }
+            tracing::debug!(session = %id, next_seq, "session reloaded from the database");
+        }
         Ok(live)
     }
 
