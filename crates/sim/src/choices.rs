@@ -126,13 +126,16 @@ pub(crate) fn choose(s: S<'_, '_, '_>, cx: &mut Cx<'_>, edge_id: &str) -> Res<Ne
         cx.reject("choose", not_offered());
         return Ok(Next::Stop);
     };
-    if cx.now < reveal_at_ms {
+    // Between ticks the clock is the last tick's: what opened within a tick of it may
+    // be open by now (the clock's resolution, as for a reflex press).
+    let latest = cx.now_at_latest();
+    if latest < reveal_at_ms {
         let at_ms = reveal_at_ms;
         let edge = edge_id.to_string();
         cx.reject("choose", ErrorReason::NotRevealed { edge, at_ms });
         return Ok(Next::Stop);
     }
-    if let Some(until_ms) = cooling_until(s, cx, edge) {
+    if let Some(until_ms) = cooling_until(s, cx, edge).filter(|u| *u > latest) {
         let edge = edge_id.to_string();
         cx.reject("choose", ErrorReason::Cooldown { edge, until_ms });
         return Ok(Next::Stop);

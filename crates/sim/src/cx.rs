@@ -53,6 +53,15 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// The latest world time it may be now, for what a client sees open by its own
+    /// clock (a reveal, the end of a cooldown): the clock's time on a tick, up to a tick
+    /// later between ticks (a command step runs on the last tick's clock while real time
+    /// has moved on).
+    pub fn now_at_latest(&self) -> i64 {
+        self.now
+            .saturating_add(self.ahead_ms.saturating_sub(self.cfg.tick_ms).max(0))
+    }
+
     pub fn emit(&mut self, e: Event) {
         self.staging.events.push((self.id, e));
     }
