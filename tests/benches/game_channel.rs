@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use game_client::bots::{BotConfig, Fleet};
 use game_client::{Target, Transport, Trust, WsEncoding};
-use support::{Running, env_num, env_or, histogram, parse_range_ms, server_binary, stop};
+use support::{Running, cpu_secs, env_num, env_or, histogram, parse_range_ms, server_binary, stop};
 
 /// The `n` ECS systems with the highest mean time per run, from the server's
 /// Prometheus text (`pixsim_system_duration_seconds_{sum,count}`).
@@ -233,20 +233,6 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap()
-}
-
-/// CPU time (user + system) of a process, in seconds.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at ')'.
-    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11..13).map_or(0.0, |v| {
-        v.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
-    });
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    ticks / hz
 }
 
 /// Busy and total jiffies of the whole machine.
@@ -498,10 +484,7 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         );
         let kids = children_of(pid);
         let pid_s = pid.to_string();
-        let (server_cpu0, pg_cpu0) = (
-            cpu_secs(&pid_s),
-            kids.iter().map(|k| cpu_secs(k)).sum::<f64>(),
-        );
+        let (server_cpu0, pg_cpu0) = (cpu_secs(&pid_s), kids.iter().map(cpu_secs).sum::<f64>());
         let bench_cpu0 = cpu_secs("self");
         let machine0 = machine_jiffies();
         let probe = commit_probe(database.clone(), Instant::now() + Duration::from_secs(secs));
@@ -529,7 +512,7 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         let kids = children_of(pid);
         let cpu = (
             (cpu_secs(&pid_s) - server_cpu0) / wall,
-            (kids.iter().map(|k| cpu_secs(k)).sum::<f64>() - pg_cpu0) / wall,
+            (kids.iter().map(cpu_secs).sum::<f64>() - pg_cpu0) / wall,
             (cpu_secs("self") - bench_cpu0) / wall,
             (machine1.0 - machine0.0) as f64 / (machine1.1 - machine0.1).max(1) as f64,
         );

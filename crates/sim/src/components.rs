@@ -207,6 +207,14 @@ impl Default for Clock {
 #[serde(transparent)]
 pub(crate) struct WorldClock(pub Clock);
 
+impl WorldClock {
+    /// Moves world time on by one tick of `tick_ms` at the clock's scale.
+    pub(crate) fn advance_one_tick(&mut self, tick_ms: i64) {
+        let dt = tick_ms.saturating_mul(i64::from(self.0.scale_permille)) / 1000;
+        self.0.now_ms = self.0.now_ms.saturating_add(dt);
+    }
+}
+
 impl std::ops::Deref for WorldClock {
     type Target = Clock;
     fn deref(&self) -> &Clock {

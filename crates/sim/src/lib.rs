@@ -179,21 +179,25 @@ pub fn between_ticks(
     app: &mut App,
     commands: impl IntoIterator<Item = SimCommand>,
 ) -> Vec<SimEvent> {
-    app.world_mut()
-        .resource_mut::<Inbox>()
-        .commands
-        .extend(commands);
-    command_step(app);
-    app.world_mut().resource_mut::<Outbox>().drain().collect()
+    run_with(app, commands, command_step)
 }
 
 /// Convenience: queue commands, run one tick, return the events.
 pub fn tick(app: &mut App, commands: impl IntoIterator<Item = SimCommand>) -> Vec<SimEvent> {
+    run_with(app, commands, step)
+}
+
+/// Queues `commands`, runs `run` (a tick or a command step), returns the events.
+fn run_with(
+    app: &mut App,
+    commands: impl IntoIterator<Item = SimCommand>,
+    run: fn(&mut App),
+) -> Vec<SimEvent> {
     app.world_mut()
         .resource_mut::<Inbox>()
         .commands
         .extend(commands);
-    step(app);
+    run(app);
     app.world_mut().resource_mut::<Outbox>().drain().collect()
 }
 

@@ -227,8 +227,7 @@ pub(crate) fn advance_clocks(
         clock.step_pending = false;
         clock.tick += 1;
         if advance {
-            let dt = cfg.tick_ms.saturating_mul(i64::from(clock.scale_permille)) / 1000;
-            clock.now_ms = clock.now_ms.saturating_add(dt);
+            clock.advance_one_tick(cfg.tick_ms);
         }
     }
 }
@@ -253,8 +252,7 @@ pub(crate) fn advance_turns(
             && clock.turn_based
             && !clock.paused
         {
-            let dt = cfg.tick_ms.saturating_mul(i64::from(clock.scale_permille)) / 1000;
-            clock.now_ms = clock.now_ms.saturating_add(dt);
+            clock.advance_one_tick(cfg.tick_ms);
         }
     }
 }

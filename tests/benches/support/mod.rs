@@ -1,5 +1,6 @@
 //! What the benchmarks that run the real server binary share: building and starting
-//! it on a state dir of its own, stopping it, and reading its Prometheus text.
+//! it on a state dir of its own, stopping it, reading its Prometheus text and the CPU
+//! time of processes.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -277,4 +278,20 @@ pub async fn metrics(http: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// CPU time (user + system) of a process (`self`, or a pid), in seconds; 0 when its
+/// `/proc/<pid>/stat` is unreadable.
+pub fn cpu_secs(pid: impl std::fmt::Display) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime, fields 11 and 12 after the command.
+    let ticks: f64 = f.get(11..13).map_or(0.0, |v| {
+        v.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
+    });
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks / hz
 }
