@@ -359,3 +359,33 @@ fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
         "{ev:?}"
     );
 }
+
+/// Media that became ready between ticks is there for the commands of the same command
+/// step: a session starting in that step is shown the asset, not the spec.
+#[test]
+fn media_ready_between_ticks_is_shown_to_the_commands_after_it() {
+    let mut app = sim::build_app(demo(), SimConfig::default());
+    let (operation, prompt, params) = arrive_spec(&start(&mut app, 1));
+    push_media(
+        &mut app,
+        sim::MediaReady {
+            operation,
+            prompt,
+            params,
+            asset: "asset-1".into(),
+        },
+    );
+    let seed = 2;
+    let ev = sim::between_ticks(&mut app, [cmd(2, Command::Start { scene: None, seed })]);
+    let shown = ev.iter().find_map(|e| match &e.event {
+        Event::NodeEntered { media, .. } if e.session == SessionId::from_u128(2) => media.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        shown.as_deref(),
+        Some(&sim::Media::Asset {
+            asset: "asset-1".into(),
+            variant: None,
+        })
+    );
+}

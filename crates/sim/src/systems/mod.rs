@@ -29,11 +29,12 @@ use routing::route_commands;
 
 /// A command step between two ticks: the commands received since the last step are
 /// routed, run and sequenced at once, on the clock of the last tick (turn-based worlds
-/// with commands advance a period, as on a tick). Clocks, media and world controls wait
-/// for the next tick; a pending content reload is applied first (the commands were
-/// checked against it). Run it with [`crate::command_step`] (or the
-/// server's tick loop between ticks); the same systems as `FixedUpdate`'s, in the same
-/// order, so a command's events are the same whichever step runs it.
+/// with commands advance a period, as on a tick). Clocks and world controls wait for the
+/// next tick; a pending content reload is applied first (the commands were checked
+/// against it), and media that became ready is delivered before the commands. Run it
+/// with [`crate::command_step`] (or the server's tick loop between ticks); the same
+/// systems as `FixedUpdate`'s, in the same order, so a command's events are the same
+/// whichever step runs it.
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CommandUpdate;
 
@@ -107,6 +108,8 @@ impl Plugin for SimPlugin {
                 (reload_content, sync_worlds)
                     .chain()
                     .run_if(|inbox: Res<Inbox>| inbox.reload.is_some()),
+                // Media that became ready is there for the commands that follow it.
+                deliver_media,
                 advance_turns,
                 route_commands,
                 route_timers,
