@@ -209,7 +209,13 @@ impl Page {
                 let body = self
                     .eval("document.body ? document.body.innerText.slice(0, 2000) : ''")
                     .await;
-                panic!("timed out waiting for {what} (`{expr}`); the page shows:\n{body}");
+                // The player's own account of what happened (absent on other pages).
+                let history = self
+                    .eval("window.pixsimPlayer ? JSON.stringify(window.pixsimPlayer.history.slice(-40)) : ''")
+                    .await;
+                panic!(
+                    "timed out waiting for {what} (`{expr}`); the page shows:\n{body}\nhistory: {history}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -328,16 +328,19 @@ async fn play_to_end_with_keys(page: &mut Page) {
         if page.player("ended").await != Value::Null {
             return;
         }
+        // What the key did shows in the player's history: a choice or a press sent.
+        // (Not the offer going: the next node's offer may be up before a poll sees it.)
+        let before = page.player("history").await.as_array().map_or(0, Vec::len);
         if page.visible("#reflex-target").await {
             page.key(" ").await;
         } else {
             page.key("1").await;
         }
-        // The key's effect: the offer goes (disabled while the choice is sent).
         page.wait_for(
             "the key to take effect",
-            "window.pixsimPlayer.ended !== null || \
-             !document.querySelector('#choices button:not(:disabled), #hotspots button:not(:disabled), #reflex-target:not([hidden]):not(:disabled)')",
+            &format!(
+                "window.pixsimPlayer.history.slice({before}).some((h) => h.startsWith('choose:') || h.startsWith('press:'))"
+            ),
         )
         .await;
         assert!(

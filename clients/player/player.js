@@ -3,7 +3,7 @@
 // `vendor/`): WebTransport where the browser has it and the server publishes it, else
 // WebSocket. A reload resumes the same session (its id and the last event seen are kept
 // in localStorage). For tests, `window.pixsimPlayer` tells the screen, transport, node
-// and a short history of what the stage did.
+// and a short history of what the stage did and which choices and presses were sent.
 import { GameSession, Rest } from './vendor/index.js';
 import { authForm, fillPicker, restMessage, saved } from './account.js';
 import { Choices } from './choices.js';
@@ -52,11 +52,14 @@ const stage = new Stage(
   },
 );
 const choices = new Choices(worldNow, async (edge) => {
+  hook.history.push(`choose:${edge}`);
   const r = await session.command({ Choose: { edge } });
+  hook.history.push(r.ok ? `chosen:${edge}` : `refused:${edge}`);
   if (!r.ok) status(`That choice was refused: ${r.message}`, true);
   return r.ok;
 });
 const reflex = new Reflex(worldNow, async (input) => {
+  hook.history.push(`press:${input.MiniGameInput.round}`);
   const r = await session.command(input);
   if (!r.ok) journal(`Input refused: ${r.message}`, 'bad');
 });
