@@ -1,4 +1,7 @@
-//! Pipeline benchmark: an instant in-process provider against the embedded PostgreSQL.
+//! Pipeline benchmark: an instant in-process provider (a no-op job: it answers at once
+//! with a one-frame GIF and its poster) against a PostgreSQL of its own, started with
+//! the server's durable settings (`fsync` and `synchronous_commit` on), or
+//! `BENCH_DATABASE_URL`.
 //!
 //! Phase 1 (throughput): creators and workers run together; jobs/s from the first
 //! create to the last completion. Phase 2 (latency): jobs created at a steady rate below
@@ -11,7 +14,8 @@
 //! backends (`/proc`, so the database must run on this machine).
 //!
 //! `cargo bench -p generation --bench pipeline` (env: BENCH_JOBS, BENCH_RATE, and
-//! BENCH_SLOTS for `PipelineConfig::write_slots`).
+//! BENCH_SLOTS for `PipelineConfig::write_slots`, BENCH_COALESCE_MS for
+//! `PipelineConfig::wake_coalesce`).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -221,20 +225,47 @@ fn main() {
 async fn run() {
     let jobs = env_num("BENCH_JOBS", 5000);
     let rate = env_num("BENCH_RATE", 500);
-    let db = store::testing::fresh_database().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("pixsim-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The cluster is stopped when `pg_guard` is dropped.
+    let (url, pg_guard) = match std::env::var("BENCH_DATABASE_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let data = dir.join("pg");
+            let pg = tokio::task::spawn_blocking(move || {
+                embedded::postgres::EmbeddedPostgres::start(embedded::postgres::PgOptions::new(
+                    data,
+                ))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            (pg.url("postgres"), Some(pg))
+        }
+    };
     let pool = store::connect(&store::PoolConfig {
-        url: db.url.clone(),
+        url,
         max_connections: 24,
         acquire_timeout: Duration::from_secs(30),
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("pixsim-bench-{}", uuid::Uuid::new_v4().simple()));
-    let mut cfg = PipelineConfig::new(&dir);
+    store::MIGRATOR.run(&pool).await.unwrap();
+    let mut settings = Vec::new();
+    for name in ["fsync", "synchronous_commit"] {
+        let v: String = sqlx::query_scalar(&format!("SHOW {name}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        settings.push(format!("{name}={v}"));
+    }
+    println!("PostgreSQL: {}", settings.join(", "));
+    let mut cfg = PipelineConfig::new(dir.join("media"));
     cfg.user_active_limit = None;
     cfg.worker_concurrency = 64;
     cfg.claim_batch = 64;
     cfg.idle_poll = Duration::from_millis(20);
+    cfg.wake_coalesce = Duration::from_millis(env_num("BENCH_COALESCE_MS", 0));
     cfg.reclaim_interval = Duration::from_secs(5);
     if let Ok(v) = std::env::var("BENCH_SLOTS") {
         cfg.write_slots = v.parse().unwrap();
@@ -315,5 +346,7 @@ async fn run() {
     );
 
     workers.stop().await;
+    pool.close().await;
+    drop(pg_guard);
     let _ = std::fs::remove_dir_all(&dir);
 }

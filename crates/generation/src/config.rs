@@ -26,7 +26,8 @@ pub struct PipelineConfig {
     /// Queue poll period when idle and not woken.
     pub idle_poll: Duration,
     /// After a wake-up, wait this long before claiming so that a burst of creates is
-    /// claimed in one batch (a small latency for far fewer queue queries).
+    /// claimed in one batch. Default 0: claim at once (creates that arrive while a claim
+    /// runs are taken by the next one); a wait adds its length to every job's start.
     pub wake_coalesce: Duration,
     /// How often a worker reclaims expired leases (and reconciles account counters).
     pub reclaim_interval: Duration,
@@ -152,7 +153,7 @@ impl PipelineConfig {
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             idle_poll: Duration::from_millis(500),
-            wake_coalesce: Duration::from_millis(2),
+            wake_coalesce: Duration::ZERO,
             reclaim_interval: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(60),
             job_timeout: Duration::from_secs(30 * 60),

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use sqlx::PgPool;
 use store::StoreError;
 use store::generation::assets::{self, AssetRow, Completion};
-use store::generation::jobs::{self, InsertOutcome, JobRow, NewJob};
+use store::generation::jobs::{self, InsertOutcome, JobRow, NewJob, QueuePlace};
+use store::generation::kinds::JobStatus;
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
@@ -66,9 +67,64 @@ pub(crate) struct Shared {
     pub transcodes: crate::service::library::Transcoder,
 }
 
-pub(crate) type CreateBatcher = Batcher<(NewJob, Option<i64>), Result<InsertOutcome, StoreError>>;
+pub(crate) type CreateBatcher = Batcher<(NewJob, Option<i64>), Result<Inserted, StoreError>>;
+
+/// A create's outcome, with the queue place of a job created pending when it is known.
+pub(crate) type Inserted = (InsertOutcome, Place);
+
+/// The queue place of a created job, as [`Shared::insert_job`] knows it.
+#[derive(Debug)]
+pub(crate) enum Place {
+    /// Written with a batch, which woke the workers and ranked its jobs: the job's
+    /// place, or `None` when it is no longer pending.
+    Known(Option<QueuePlace>),
+    /// Written with a batch whose ranking failed (the workers were woken).
+    Unranked,
+    /// Written alone: the caller ranks it and wakes the workers.
+    Unknown,
+}
 pub(crate) type CompleteBatcher =
     Batcher<Completion, Result<Option<(JobRow, AssetRow)>, StoreError>>;
+
+/// The outcomes of a batch of creates with the queue places of those created pending,
+/// ranked in one statement for the batch: ranking the queue costs in proportion to its
+/// length, so under load, when batches grow, each create pays a smaller share of it.
+async fn placed(
+    pool: &PgPool,
+    out: Vec<Result<InsertOutcome, StoreError>>,
+) -> Vec<Result<Inserted, StoreError>> {
+    let pending: Vec<Uuid> = out
+        .iter()
+        .filter_map(|o| match o {
+            Ok(InsertOutcome::Created(row)) if row.status == JobStatus::Pending => Some(row.id),
+            _ => None,
+        })
+        .collect();
+    let mut places = match jobs::queue_places(pool, &pending).await {
+        Ok(places) => Some(places),
+        Err(e) => {
+            tracing::debug!("queue places of a batch of creates: {e}");
+            None
+        }
+    };
+    out.into_iter()
+        .map(|o| {
+            o.map(|outcome| {
+                let place = match (&outcome, places.as_mut()) {
+                    (InsertOutcome::Created(row), Some(places)) => Place::Known(
+                        places
+                            .iter()
+                            .position(|p| p.id == row.id)
+                            .map(|i| places.swap_remove(i)),
+                    ),
+                    (_, None) => Place::Unranked,
+                    (_, Some(_)) => Place::Known(None),
+                };
+                (outcome, place)
+            })
+        })
+        .collect()
+}
 
 impl Shared {
     /// Emits an event of this node: to the webhook outbox when its user has endpoints,
@@ -161,17 +217,20 @@ impl Shared {
     /// Inserts a keyless job together with the others being created right now (one
     /// statement for all; see [`crate::batch`]).
     pub async fn insert_job(
-        &self,
+        self: &Arc<Self>,
         job: NewJob,
         limit: Option<i64>,
-    ) -> Result<InsertOutcome, StoreError> {
+    ) -> Result<Inserted, StoreError> {
         let batcher = self.creates.get_or_init(|| {
             let pool = self.pool.clone();
+            // Weak: the batcher lives in `Shared`.
+            let shared = Arc::downgrade(self);
             Batcher::start(self.cfg.write_batch, self.cfg.write_slots, move |batch| {
                 let pool = pool.clone();
+                let shared = shared.clone();
                 async move {
                     let (jobs, limits): (Vec<NewJob>, Vec<Option<i64>>) = batch.into_iter().unzip();
-                    match jobs::insert_batch(&pool, &jobs, &limits).await {
+                    let out = match jobs::insert_batch(&pool, &jobs, &limits).await {
                         Ok(out) => out.into_iter().map(Ok).collect(),
                         Err(e) => {
                             // One bad row fails the statement: write each alone.
@@ -182,13 +241,25 @@ impl Shared {
                             }
                             out
                         }
+                    };
+                    // The workers claim while the batch is being ranked.
+                    if let Some(shared) = shared.upgrade()
+                        && out.iter().any(|o| {
+                            matches!(o, Ok(InsertOutcome::Created(r)) if r.status == JobStatus::Pending)
+                        })
+                    {
+                        shared.signal_work();
                     }
+                    placed(&pool, out).await
                 }
             })
         });
         match batcher.call((job, limit)).await {
             Ok(r) => r,
-            Err(CallError::Unsent((job, limit))) => jobs::insert(&self.pool, &job, limit).await,
+            Err(CallError::Unsent((job, limit))) => {
+                let out = jobs::insert(&self.pool, &job, limit).await?;
+                Ok((out, Place::Unknown))
+            }
             Err(CallError::Lost) => Err(StoreError::Corrupt(
                 "the batched create was interrupted".into(),
             )),
@@ -305,15 +376,27 @@ mod tests {
         let results =
             futures::future::join_all(jobs.into_iter().map(|j| svc.shared.insert_job(j, None)))
                 .await;
+        let mut positions = Vec::new();
         for (i, r) in results.into_iter().enumerate() {
             match (i, r) {
                 (5, Err(StoreError::Db(_))) => {}
                 (5, other) => panic!("{other:?}"),
-                (_, Ok(InsertOutcome::Created(row))) => {
-                    assert_eq!(row.status, crate::model::JobStatus::Pending)
+                (_, Ok((InsertOutcome::Created(row), place))) => {
+                    assert_eq!(row.status, crate::model::JobStatus::Pending);
+                    // Ranked with its batch (or alone, after the failed batch).
+                    match place {
+                        Place::Known(Some(p)) => positions.push(p.position),
+                        Place::Unknown | Place::Unranked => positions.push(
+                            jobs::queue_places(&db.pool, &[row.id]).await.unwrap()[0].position,
+                        ),
+                        Place::Known(None) => panic!("job {i} not ranked"),
+                    }
                 }
                 (_, other) => panic!("{other:?}"),
             }
         }
+        // The eleven jobs, no worker: each place once.
+        positions.sort_unstable();
+        assert_eq!(positions, (1..=11).collect::<Vec<i64>>());
     }
 }

@@ -1,6 +1,8 @@
 //! An instant in-process provider for tests and benchmarks: answers submit with a tiny
-//! real GIF at once (or after a delay), optionally requiring accounts, and measures the
-//! concurrency it sees per account.
+//! real GIF at once (or after a delay), with that one-frame GIF as its poster (as a
+//! provider that sends a thumbnail: the completion makes none, so a job costs no media
+//! work), optionally requiring accounts, and measures the concurrency it sees per
+//! account.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,7 +116,7 @@ impl Provider for InstantProvider {
                 remote_id: format!("instant-{}-{}", req.job_id.simple(), req.attempt),
                 immediate: Some(MediaResult {
                     bytes: self.gif.clone(),
-                    thumbnail: None,
+                    thumbnail: Some(self.gif.clone()),
                     remote_url: None,
                 }),
             })

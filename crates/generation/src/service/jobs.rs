@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::outbox::Message;
 use crate::params::{InputInfo, Issues, check_inputs, params_hash};
+use crate::shared::Place;
 
 /// A request that passed validation.
 struct Checked {
@@ -240,16 +241,20 @@ impl GenerationService {
         };
         let budgets = self.budgets_of(&new).await?;
         let estimate = new.estimated_credits;
-        let inserted = if !budgets.is_empty() {
-            jobs::insert_within(&self.shared.pool, &new, limit, &budgets).await?
+        let (inserted, place) = if !budgets.is_empty() {
+            let out = jobs::insert_within(&self.shared.pool, &new, limit, &budgets).await?;
+            (out, Place::Unknown)
         } else if new.idempotency_key.is_some() || new.reuse_asset_id.is_some() {
-            jobs::insert(&self.shared.pool, &new, limit).await?
+            (
+                jobs::insert(&self.shared.pool, &new, limit).await?,
+                Place::Unknown,
+            )
         } else {
             self.shared.insert_job(new, limit).await?
         };
         match inserted {
             InsertOutcome::Created(row) => {
-                let mut g = self.created(row).await?;
+                let mut g = self.created(row, place).await?;
                 g.similar_assets = similar;
                 Ok(g)
             }
@@ -313,9 +318,20 @@ impl GenerationService {
 
     /// Announces a created job: completed at once when it reused an asset, else due
     /// (the workers are woken).
-    async fn created(&self, row: JobRow) -> Result<Generation, GenerationError> {
+    async fn created(&self, row: JobRow, place: Place) -> Result<Generation, GenerationError> {
         let mut g: Generation = row.try_into()?;
-        self.place(std::slice::from_mut(&mut g)).await?;
+        // A job written with a batch woke the workers already.
+        let woken = !matches!(place, Place::Unknown);
+        match place {
+            Place::Known(Some(p)) => {
+                g.queue_position = Some(p.position);
+                g.estimated_start_at = p.estimated_start_at;
+            }
+            Place::Known(None) => {}
+            Place::Unknown | Place::Unranked => {
+                self.place(std::slice::from_mut(&mut g)).await?;
+            }
+        }
         tracing::info!(
             job_id = %g.id,
             user_id = %g.user_id.0,
@@ -335,7 +351,7 @@ impl GenerationService {
                     asset: Box::new(asset),
                 });
             }
-        } else {
+        } else if !woken {
             self.shared.signal_work();
         }
         Ok(g)
