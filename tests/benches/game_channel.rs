@@ -12,7 +12,9 @@
 //!
 //! Per transport, two server runs on one state dir: first the memory phase, on a server whose allocator
 //! returns freed pages at once (`MIMALLOC_PURGE_DELAY=0`) so that VmRSS follows live
-//! memory (with the bots connected, minus the idle baseline, over the bots); then play,
+//! memory (with the bots connected, minus the idle baseline, over the bots; then, the
+//! bots gone, with their sessions still loaded and idle, and once these are evicted,
+//! against the idle targets of issue #24); then play,
 //! on the server as it ships. Purging at once faults freed pages back in, zeroed, on
 //! every tick, which is not how the server runs, so play never runs so (in interleaved
 //! runs its effect on p99 command→event was within the machine's noise).
@@ -86,15 +88,12 @@ fn slowest_systems(metrics: &str, n: usize) -> Vec<(String, f64)> {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Starts the server on `state`. `purging`: mimalloc returns freed pages at once
-/// (`MIMALLOC_PURGE_DELAY=0`), so VmRSS follows live memory, for the memory phase only;
-/// otherwise the allocator runs with the settings the server ships with (it keeps freed
-/// pages for a second, instead of faulting fresh zeroed ones in on every tick).
-/// Starts the server on `state`. `purging`: mimalloc returns freed pages at once
-/// (`MIMALLOC_PURGE_DELAY=0`), so VmRSS follows live memory, for the memory phase only;
-/// otherwise the allocator runs with the settings the server ships with (it keeps freed
-/// pages for a second, instead of faulting fresh zeroed ones in on every tick).
-fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
+/// Starts the server on `state`. `memory`, for the memory phase only: mimalloc returns
+/// freed pages at once (`MIMALLOC_PURGE_DELAY=0`), so VmRSS follows live memory, and
+/// idle sessions are evicted after [`EVICT_IDLE_SECS`]; otherwise the server runs as it
+/// ships (its allocator keeps freed pages for a second, instead of faulting fresh zeroed
+/// ones in on every tick).
+fn serve(bin: &Path, state: &Path, memory: bool) -> Running {
     let mut cmd = support::server_command(bin, state);
     cmd.env("PIXSIM_WEBTRANSPORT__ADDR", "127.0.0.1:0")
         .env("PIXSIM_QUIC__MAX_CONNECTIONS", "20000")
@@ -108,9 +107,49 @@ fn serve(bin: &Path, state: &Path, purging: bool) -> Running {
                 .map(|hz| ("PIXSIM_TICK__RATE_HZ", hz)),
         )
         .env_remove("MIMALLOC_PURGE_DELAY")
-        .envs(purging.then_some(("MIMALLOC_PURGE_DELAY", "0")))
+        .envs(memory.then_some(("MIMALLOC_PURGE_DELAY", "0".to_owned())))
+        .envs(memory.then(|| {
+            (
+                "PIXSIM_GAME__EVICT_IDLE_AFTER_SECS",
+                EVICT_IDLE_SECS.to_string(),
+            )
+        }))
         .envs(server_env());
     support::launch(cmd, state)
+}
+
+/// On the memory phase's server, idle sessions are evicted this long after their last
+/// follower left (600 s as shipped).
+const EVICT_IDLE_SECS: u64 = 6;
+
+/// What the memory phase measured (VmRSS in KiB).
+struct Memory {
+    baseline: u64,
+    connected_rss: u64,
+    connected: usize,
+    /// Sessions loaded once the bots had left, and VmRSS then.
+    loaded: u64,
+    loaded_rss: u64,
+    /// Sessions still loaded after the eviction wait, and VmRSS then.
+    left: u64,
+    evicted_rss: u64,
+}
+
+/// `pixsim_game_sessions_loaded` from the server's metrics (0 when unreadable).
+async fn sessions_loaded(http: &str) -> u64 {
+    let text = match reqwest::Client::new()
+        .get(format!("{http}/metrics"))
+        .bearer_auth(tests::METRICS_TOKEN)
+        .send()
+        .await
+    {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("pixsim_game_sessions_loaded "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
 
 /// `BENCH_SERVER_ENV` (`NAME=value,...`): extra environment for the server, for
@@ -429,10 +468,12 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
     // Memory: a server of its own whose allocator returns freed pages at once, so
     // VmRSS follows live memory. The idle baseline (logged in, nothing connected),
     // then the bots connect and create their sessions.
+    // Once the bots have left, their sessions stay loaded (idle, nobody following)
+    // until evicted: then RSS is measured again, loaded, and after the eviction.
     let mut server = serve(bin, &state, true);
     let pid = server.child.id();
     let cfg = bot_config(&server);
-    let (baseline, connected_rss, connected) = rt.block_on(async {
+    let mem = rt.block_on(async {
         let tokens = game_client::bots::login(&cfg).await.unwrap();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let baseline = rss_kib(pid);
@@ -443,9 +484,36 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         let connected = fleet.connected();
         eprintln!("memory: {connected} connected; VmRSS {connected_rss} KiB");
         fleet.play(Duration::ZERO).await;
-        (baseline, connected_rss, connected)
+        // The connections close; the sessions stay until EVICT_IDLE_SECS have passed.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let loaded = sessions_loaded(&cfg.http).await;
+        let loaded_rss = rss_kib(pid);
+        eprintln!("memory: bots gone, {loaded} sessions loaded; VmRSS {loaded_rss} KiB");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sessions_loaded(&cfg.http).await > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let left = sessions_loaded(&cfg.http).await;
+        let evicted_rss = rss_kib(pid);
+        eprintln!("memory: evicted ({left} left); VmRSS {evicted_rss} KiB");
+        Memory {
+            baseline,
+            connected_rss,
+            connected,
+            loaded,
+            loaded_rss,
+            left,
+            evicted_rss,
+        }
     });
     stop(&mut server);
+    let Memory {
+        baseline,
+        connected_rss,
+        connected,
+        ..
+    } = mem;
 
     // Latency and throughput: the server as it ships, on the same state dir.
     let mut server = serve(bin, &state, false);
@@ -586,7 +654,22 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         ok(p99 <= target)
     );
     println!(
-        "server memory         baseline {baseline} KiB · {connected} connected {connected_rss} KiB → {per_session:.1} KiB per session (allocator purging at once) · after play {end_rss} KiB (as shipped)",
+        "server memory         baseline {baseline} KiB · {connected} connected {connected_rss} KiB → {per_session:.1} KiB per connected session (target 16 KiB) [{}] (allocator purging at once) · after play {end_rss} KiB (as shipped)",
+        ok(per_session <= 16.0)
+    );
+    let per_loaded = mem.loaded_rss.saturating_sub(baseline) as f64 / mem.loaded.max(1) as f64;
+    println!(
+        "loaded idle sessions  {} loaded, none connected: VmRSS {} KiB → {per_loaded:.2} KiB per session (target 2 KiB) [{}]",
+        mem.loaded,
+        mem.loaded_rss,
+        ok(mem.loaded > 0 && per_loaded <= 2.0)
+    );
+    let above = mem.evicted_rss as i64 - baseline as i64;
+    println!(
+        "after eviction        {} sessions left loaded; VmRSS {} KiB, {above} KiB above the baseline (target 16 MiB) [{}]",
+        mem.left,
+        mem.evicted_rss,
+        ok(mem.left == 0 && above <= 16 * 1024)
     );
     println!(
         "errors                {} [{}] · rejected {}",

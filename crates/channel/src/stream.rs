@@ -17,8 +17,11 @@ use crate::driver::{Connection, End, Read, Reader};
 use crate::outbox::{Batch, Link, Outbox, OutboxReceiver};
 use crate::shared::Channel;
 
-/// Read buffer size per connection.
-const READ_BUF: usize = 16 * 1024;
+/// Read buffer size per connection. Client messages are small (a command is tens of
+/// bytes); a longer frame is assembled by the decoder over several reads. Every
+/// connected client holds one, so it is kept small (16 KiB was a quarter of a QUIC
+/// connection's memory).
+const READ_BUF: usize = 2 * 1024;
 /// At most this many bytes of queued frames are joined into one write.
 pub const COALESCE_BYTES: usize = 64 * 1024;
 

@@ -125,6 +125,11 @@ pub struct QueuePlace {
 /// created_at, id` among the due ones); jobs scheduled later rank after every due one,
 /// by `scheduled_at`.
 ///
+/// Ranking every pending job costs a sort of the whole queue, and a new job stands at
+/// its end. So the due jobs before the first of `ids` (in claim order) are only
+/// counted, which needs no sort; the rest (that job and everything after it) are
+/// ranked after them. For jobs just created, that rest is little more than themselves.
+///
 /// Estimated start, with `P` the jobs processing now (all of the workers' free slots
 /// are taken while jobs wait, so `P` stands for the capacity), `avg` the mean run time
 /// (`completed_at - started_at`) of the last 50 completed jobs and `e` the mean time
@@ -138,12 +143,24 @@ pub async fn queue_places(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<QueuePlace>
     }
     let rows = sqlx::query_as!(
         QueuePlace,
-        r#"WITH q AS (
-             SELECT id, scheduled_at, row_number() OVER (
-                 ORDER BY scheduled_at > now(),
-                     CASE WHEN scheduled_at > now() THEN scheduled_at END,
-                     priority DESC, created_at, id) AS pos
-             FROM generations WHERE status = 'pending'
+        r#"WITH first AS (
+             SELECT priority, created_at, id FROM generations
+             WHERE id = ANY($1) AND status = 'pending' AND scheduled_at <= now()
+             ORDER BY priority DESC, created_at, id LIMIT 1
+         ), ahead AS (
+             SELECT count(*) AS n FROM generations g, first f
+             WHERE g.status = 'pending' AND g.scheduled_at <= now()
+               AND (g.priority > f.priority
+                    OR (g.priority = f.priority AND (g.created_at, g.id) < (f.created_at, f.id)))
+         ), q AS (
+             SELECT g.id, g.scheduled_at, row_number() OVER (
+                 ORDER BY g.scheduled_at > now(),
+                     CASE WHEN g.scheduled_at > now() THEN g.scheduled_at END,
+                     g.priority DESC, g.created_at, g.id) AS pos
+             FROM generations g LEFT JOIN first f ON true
+             WHERE g.status = 'pending'
+               AND (f.id IS NULL OR g.scheduled_at > now() OR g.priority < f.priority
+                    OR (g.priority = f.priority AND (g.created_at, g.id) >= (f.created_at, f.id)))
          ), run AS (
              SELECT count(*) AS p,
                  COALESCE(avg(extract(epoch FROM now() - started_at)), 0)::float8 AS e
@@ -155,14 +172,14 @@ pub async fn queue_places(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<QueuePlace>
                      AND completed_at IS NOT NULL
                    ORDER BY completed_at DESC LIMIT 50) h
          )
-         SELECT q.id AS "id!", q.pos AS "position!",
+         SELECT q.id AS "id!", (ahead.n + q.pos) AS "position!",
              CASE WHEN run.p = 0 THEN GREATEST(q.scheduled_at, now())
                   WHEN hist.avg IS NULL THEN NULL
                   ELSE GREATEST(q.scheduled_at, now() + make_interval(secs =>
                       GREATEST(hist.avg - run.e, 0)
-                      + (ceil(q.pos::float8 / run.p) - 1) * hist.avg))
+                      + (ceil((ahead.n + q.pos)::float8 / run.p) - 1) * hist.avg))
              END AS "estimated_start_at?"
-         FROM q, run, hist WHERE q.id = ANY($1)"#,
+         FROM q, ahead, run, hist WHERE q.id = ANY($1)"#,
         ids,
     )
     .fetch_all(pool)
