@@ -75,12 +75,9 @@ pub(crate) type Inserted = (InsertOutcome, Place);
 /// The queue place of a created job, as [`Shared::insert_job`] knows it.
 #[derive(Debug)]
 pub(crate) enum Place {
-    /// Written with a batch, which woke the workers and ranked its jobs: the job's
-    /// place, or `None` when it is no longer pending.
+    /// Ranked with its batch: the job's place, or `None` when it is no longer pending.
     Known(Option<QueuePlace>),
-    /// Written with a batch whose ranking failed (the workers were woken).
-    Unranked,
-    /// Written alone: the caller ranks it and wakes the workers.
+    /// Not ranked (written alone, or the batch's ranking failed): the caller ranks it.
     Unknown,
 }
 pub(crate) type CompleteBatcher =
@@ -117,7 +114,7 @@ async fn placed(
                             .position(|p| p.id == row.id)
                             .map(|i| places.swap_remove(i)),
                     ),
-                    (_, None) => Place::Unranked,
+                    (_, None) => Place::Unknown,
                     (_, Some(_)) => Place::Known(None),
                 };
                 (outcome, place)
@@ -217,17 +214,14 @@ impl Shared {
     /// Inserts a keyless job together with the others being created right now (one
     /// statement for all; see [`crate::batch`]).
     pub async fn insert_job(
-        self: &Arc<Self>,
+        &self,
         job: NewJob,
         limit: Option<i64>,
     ) -> Result<Inserted, StoreError> {
         let batcher = self.creates.get_or_init(|| {
             let pool = self.pool.clone();
-            // Weak: the batcher lives in `Shared`.
-            let shared = Arc::downgrade(self);
             Batcher::start(self.cfg.write_batch, self.cfg.write_slots, move |batch| {
                 let pool = pool.clone();
-                let shared = shared.clone();
                 async move {
                     let (jobs, limits): (Vec<NewJob>, Vec<Option<i64>>) = batch.into_iter().unzip();
                     let out = match jobs::insert_batch(&pool, &jobs, &limits).await {
@@ -242,14 +236,6 @@ impl Shared {
                             out
                         }
                     };
-                    // The workers claim while the batch is being ranked.
-                    if let Some(shared) = shared.upgrade()
-                        && out.iter().any(|o| {
-                            matches!(o, Ok(InsertOutcome::Created(r)) if r.status == JobStatus::Pending)
-                        })
-                    {
-                        shared.signal_work();
-                    }
                     placed(&pool, out).await
                 }
             })
@@ -386,7 +372,7 @@ mod tests {
                     // Ranked with its batch (or alone, after the failed batch).
                     match place {
                         Place::Known(Some(p)) => positions.push(p.position),
-                        Place::Unknown | Place::Unranked => positions.push(
+                        Place::Unknown => positions.push(
                             jobs::queue_places(&db.pool, &[row.id]).await.unwrap()[0].position,
                         ),
                         Place::Known(None) => panic!("job {i} not ranked"),

@@ -320,17 +320,13 @@ impl GenerationService {
     /// (the workers are woken).
     async fn created(&self, row: JobRow, place: Place) -> Result<Generation, GenerationError> {
         let mut g: Generation = row.try_into()?;
-        // A job written with a batch woke the workers already.
-        let woken = !matches!(place, Place::Unknown);
         match place {
             Place::Known(Some(p)) => {
                 g.queue_position = Some(p.position);
                 g.estimated_start_at = p.estimated_start_at;
             }
             Place::Known(None) => {}
-            Place::Unknown | Place::Unranked => {
-                self.place(std::slice::from_mut(&mut g)).await?;
-            }
+            Place::Unknown => self.place(std::slice::from_mut(&mut g)).await?,
         }
         tracing::info!(
             job_id = %g.id,
@@ -351,7 +347,8 @@ impl GenerationService {
                     asset: Box::new(asset),
                 });
             }
-        } else if !woken {
+        } else {
+            // Only once `job:created` is out: a worker's `job:updated` comes after it.
             self.shared.signal_work();
         }
         Ok(g)
