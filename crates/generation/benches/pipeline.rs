@@ -231,15 +231,9 @@ async fn run() {
     let (url, pg_guard) = match std::env::var("BENCH_DATABASE_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let data = dir.join("pg");
-            let pg = tokio::task::spawn_blocking(move || {
-                embedded::postgres::EmbeddedPostgres::start(embedded::postgres::PgOptions::new(
-                    data,
-                ))
-            })
-            .await
-            .unwrap()
-            .unwrap();
+            let pg = store::testing::durable_cluster(dir.join("pg"))
+                .await
+                .unwrap();
             (pg.url("postgres"), Some(pg))
         }
     };
@@ -251,15 +245,10 @@ async fn run() {
     .await
     .unwrap();
     store::MIGRATOR.run(&pool).await.unwrap();
-    let mut settings = Vec::new();
-    for name in ["fsync", "synchronous_commit"] {
-        let v: String = sqlx::query_scalar(&format!("SHOW {name}"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        settings.push(format!("{name}={v}"));
-    }
-    println!("PostgreSQL: {}", settings.join(", "));
+    println!(
+        "PostgreSQL: {}",
+        store::testing::durability(&pool).await.unwrap()
+    );
     let mut cfg = PipelineConfig::new(dir.join("media"));
     cfg.user_active_limit = None;
     cfg.worker_concurrency = 64;

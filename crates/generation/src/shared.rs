@@ -308,29 +308,6 @@ mod tests {
     use super::*;
     use crate::service::GenerationService;
 
-    fn job(user: Uuid, i: u32) -> NewJob {
-        NewJob {
-            id: Uuid::now_v7(),
-            user_id: user,
-            provider: "local".into(),
-            operation: crate::model::Operation::TextToVideo,
-            params: serde_json::json!({"prompt": format!("p{i}")}),
-            inputs: serde_json::json!([]),
-            params_hash: format!("h{i}"),
-            priority: 5,
-            scheduled_at: None,
-            idempotency_key: None,
-            force_new: false,
-            preferred_account_id: None,
-            parent_generation_id: None,
-            max_retries: 3,
-            metadata: serde_json::json!({}),
-            estimated_credits: 0,
-            deadline_at: None,
-            reuse_asset_id: None,
-        }
-    }
-
     /// One row the database refuses (a foreign key) fails the shared statement: every
     /// request is then written alone, so only that one fails.
     #[tokio::test]
@@ -352,7 +329,7 @@ mod tests {
         let svc = GenerationService::new(db.pool.clone(), PipelineConfig::new(&dir)).unwrap();
         let jobs: Vec<NewJob> = (0..12)
             .map(|i| {
-                let mut j = job(user.0, i);
+                let mut j = store::testing::new_job(user.0, &format!("p{i}"));
                 if i == 5 {
                     j.parent_generation_id = Some(Uuid::now_v7());
                 }

@@ -96,15 +96,9 @@ async fn run() {
 
     let dir = std::env::temp_dir().join(format!("pixsim-batch-bench-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let pg = tokio::task::spawn_blocking({
-        let data = dir.join("pg");
-        move || {
-            embedded::postgres::EmbeddedPostgres::start(embedded::postgres::PgOptions::new(data))
-        }
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let pg = store::testing::durable_cluster(dir.join("pg"))
+        .await
+        .unwrap();
     let url = pg.url("postgres");
     let pool = store::connect(&store::PoolConfig {
         url: url.clone(),
@@ -114,14 +108,7 @@ async fn run() {
     .await
     .unwrap();
     store::MIGRATOR.run(&pool).await.unwrap();
-    let fsync: String = sqlx::query_scalar("SHOW fsync")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let durability = store::testing::durability(&pool).await.unwrap();
 
     let user = Uuid::now_v7();
     sqlx::query("INSERT INTO users (id, email, password_hash, display_name, role) VALUES ($1, 'bench@example.com', 'x', 'bench', 'user')")
@@ -212,7 +199,7 @@ async fn run() {
     lat.sort_unstable();
     applied.sort_unstable();
     println!(
-        "== game batch ({}): {ticks} batches, {:.0} sessions + {:.0} events each, {} (fsync={fsync}, synchronous_commit={sync}) ==",
+        "== game batch ({}): {ticks} batches, {:.0} sessions + {:.0} events each, {} ({durability}) ==",
         if direct { "direct" } else { "log, then apply" },
         rows_s as f64 / ticks as f64,
         rows_e as f64 / ticks as f64,

@@ -240,6 +240,57 @@ pub async fn fresh_database() -> Result<TestDatabase, TestDbError> {
     Ok(TestDatabase { name, url, pool })
 }
 
+/// A cluster of its own in `data_dir` (created when missing) with the server's durable
+/// settings (`fsync` and `synchronous_commit` on), for benchmarks whose figures must be
+/// durable ones; it stops when the handle is dropped.
+pub async fn durable_cluster(
+    data_dir: PathBuf,
+) -> Result<embedded::postgres::EmbeddedPostgres, TestDbError> {
+    let opts = embedded::postgres::PgOptions::new(data_dir);
+    Ok(
+        tokio::task::spawn_blocking(move || embedded::postgres::EmbeddedPostgres::start(opts))
+            .await??,
+    )
+}
+
+/// The settings that decide whether a commit is durable, as benchmarks print them:
+/// `fsync=on, synchronous_commit=on`.
+pub async fn durability(pool: &PgPool) -> Result<String, sqlx::Error> {
+    let mut settings = Vec::new();
+    for name in ["fsync", "synchronous_commit"] {
+        let v: String = sqlx::query_scalar(&format!("SHOW {name}"))
+            .fetch_one(pool)
+            .await?;
+        settings.push(format!("{name}={v}"));
+    }
+    Ok(settings.join(", "))
+}
+
+/// A pending text-to-video job of `user` for tests: `label` makes its prompt and
+/// parameter hash; priority 5 (the default), due now, no key, limits or deadline.
+pub fn new_job(user: uuid::Uuid, label: &str) -> crate::generation::jobs::NewJob {
+    crate::generation::jobs::NewJob {
+        id: uuid::Uuid::now_v7(),
+        user_id: user,
+        provider: "local".into(),
+        operation: crate::generation::kinds::Operation::TextToVideo,
+        params: serde_json::json!({ "prompt": label }),
+        inputs: serde_json::json!([]),
+        params_hash: format!("hash-{label}"),
+        priority: 5,
+        scheduled_at: None,
+        idempotency_key: None,
+        force_new: false,
+        preferred_account_id: None,
+        parent_generation_id: None,
+        max_retries: 3,
+        metadata: serde_json::json!({}),
+        estimated_credits: 0,
+        deadline_at: None,
+        reuse_asset_id: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redacted;

@@ -8,33 +8,9 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::user::Role;
 use store::generation::jobs::{self, InsertOutcome, NewJob};
-use store::generation::kinds::Operation;
-use store::testing::fresh_database;
+use store::testing::{fresh_database, new_job};
 use store::users::{self, NewUser};
 use uuid::Uuid;
-
-fn job(user: Uuid, i: usize, priority: i16, scheduled_at: Option<DateTime<Utc>>) -> NewJob {
-    NewJob {
-        id: Uuid::now_v7(),
-        user_id: user,
-        provider: "local".into(),
-        operation: Operation::TextToVideo,
-        params: serde_json::json!({ "prompt": format!("job {i}") }),
-        inputs: serde_json::json!([]),
-        params_hash: format!("hash-{i}"),
-        priority,
-        scheduled_at,
-        idempotency_key: None,
-        force_new: true,
-        preferred_account_id: None,
-        parent_generation_id: None,
-        max_retries: 3,
-        metadata: serde_json::json!({}),
-        estimated_credits: 0,
-        deadline_at: None,
-        reuse_asset_id: None,
-    }
-}
 
 #[tokio::test]
 async fn places_follow_the_claim_order_whichever_jobs_are_asked_about() {
@@ -71,10 +47,12 @@ async fn places_follow_the_claim_order_whichever_jobs_are_asked_about() {
     ];
     let mut rows = Vec::new();
     for (i, (priority, at)) in specs.into_iter().enumerate() {
-        match jobs::insert(&db.pool, &job(user, i, priority, at), None)
-            .await
-            .unwrap()
-        {
+        let job = NewJob {
+            priority,
+            scheduled_at: at,
+            ..new_job(user, &format!("job {i}"))
+        };
+        match jobs::insert(&db.pool, &job, None).await.unwrap() {
             InsertOutcome::Created(r) => rows.push(r),
             other => panic!("job {i}: {other:?}"),
         }
