@@ -135,18 +135,11 @@ struct Memory {
     evicted_rss: u64,
 }
 
-/// `pixsim_game_sessions_loaded` from the server's metrics (0 when unreadable).
+/// `pixsim_game_sessions_loaded` from the server's metrics (0 when absent).
 async fn sessions_loaded(http: &str) -> u64 {
-    let text = match reqwest::Client::new()
-        .get(format!("{http}/metrics"))
-        .bearer_auth(tests::METRICS_TOKEN)
-        .send()
+    support::metrics(http)
         .await
-    {
-        Ok(r) => r.text().await.unwrap_or_default(),
-        Err(_) => return 0,
-    };
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("pixsim_game_sessions_loaded "))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
@@ -557,15 +550,7 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
         let machine0 = machine_jiffies();
         let probe = commit_probe(database.clone(), Instant::now() + Duration::from_secs(secs));
         let wal0 = wal_stats(&database).await;
-        let metrics0 = match reqwest::Client::new()
-            .get(format!("{}/metrics", cfg.http))
-            .bearer_auth(tests::METRICS_TOKEN)
-            .send()
-            .await
-        {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
+        let metrics0 = support::metrics(&cfg.http).await;
         let report = fleet.play(Duration::from_secs(secs)).await;
         let idle_rss = rss_kib(pid);
         let idle_report = match idle_fleet {
@@ -591,15 +576,7 @@ fn measure(bin: &Path, rt: &tokio::runtime::Runtime, params: &Params, transport:
             .json()
             .await
             .unwrap_or_default();
-        let metrics = match reqwest::Client::new()
-            .get(format!("{}/metrics", cfg.http))
-            .bearer_auth(tests::METRICS_TOKEN)
-            .send()
-            .await
-        {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
+        let metrics = support::metrics(&cfg.http).await;
         (
             report,
             end_rss,
