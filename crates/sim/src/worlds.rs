@@ -148,41 +148,49 @@ pub(crate) fn apply(clock: &mut Clock, control: &WorldControl) {
     }
 }
 
-/// The worlds with a command this tick (for turn-based worlds): the world of each
-/// addressed session, or of the scene a start or resume names.
-fn worlds_with_commands(
-    inbox: &Inbox,
-    worlds: &Worlds,
-    index: &SessionIndex,
-    positions: &Query<&Position>,
-    content: &Content,
-) -> Vec<Entity> {
-    let mut out: Vec<Entity> = Vec::new();
-    for cmd in &inbox.commands {
-        let scene = match &cmd.command {
-            Command::Start { scene, .. } => Some(
-                scene
-                    .clone()
-                    .unwrap_or_else(|| content.world.start_scene.clone()),
-            ),
-            Command::Resume { save } => save.stack.last().map(|f| f.scene.clone()),
-            Command::Choose { .. }
-            | Command::MiniGameInput { .. }
-            | Command::Continue
-            | Command::Save
-            | Command::Leave => index
-                .0
-                .get(&cmd.session)
-                .and_then(|e| positions.get(*e).ok())
-                .map(|p| p.scene.clone()),
-        };
-        if let Some(w) = scene.and_then(|s| worlds.of_scene(&s))
-            && !out.contains(&w)
-        {
-            out.push(w);
+/// The served worlds, with what finds the worlds the queued commands are for (which
+/// moves a turn-based world's time, on a tick and between ticks alike).
+#[derive(SystemParam)]
+pub(crate) struct CommandWorlds<'w, 's> {
+    worlds: Res<'w, Worlds>,
+    index: Res<'w, SessionIndex>,
+    content: Res<'w, SimContent>,
+    positions: Query<'w, 's, &'static Position>,
+}
+
+impl CommandWorlds<'_, '_> {
+    /// The worlds with a command in `inbox`: the world of each addressed session, or of
+    /// the scene a start or resume names.
+    fn with_commands(&self, inbox: &Inbox) -> Vec<Entity> {
+        let content = &self.content.0;
+        let mut out: Vec<Entity> = Vec::new();
+        for cmd in &inbox.commands {
+            let scene = match &cmd.command {
+                Command::Start { scene, .. } => Some(
+                    scene
+                        .clone()
+                        .unwrap_or_else(|| content.world.start_scene.clone()),
+                ),
+                Command::Resume { save } => save.stack.last().map(|f| f.scene.clone()),
+                Command::Choose { .. }
+                | Command::MiniGameInput { .. }
+                | Command::Continue
+                | Command::Save
+                | Command::Leave => self
+                    .index
+                    .0
+                    .get(&cmd.session)
+                    .and_then(|e| self.positions.get(*e).ok())
+                    .map(|p| p.scene.clone()),
+            };
+            if let Some(w) = scene.and_then(|s| self.worlds.of_scene(&s))
+                && !out.contains(&w)
+            {
+                out.push(w);
+            }
         }
+        out
     }
-    out
 }
 
 /// Applies the controls, then advances each world's time by one tick (scaled), unless it
@@ -190,13 +198,11 @@ fn worlds_with_commands(
 pub(crate) fn advance_clocks(
     mut inbox: ResMut<Inbox>,
     cfg: Res<SimConfig>,
-    worlds: Res<Worlds>,
-    index: Res<SessionIndex>,
-    content: Res<SimContent>,
-    positions: Query<&Position>,
+    served: CommandWorlds,
     mut clocks: Query<&mut WorldClock, With<SimWorld>>,
 ) {
     let inbox = &mut *inbox;
+    let worlds = &served.worlds;
     let default = worlds.default_world();
     for control in inbox.world.drain(..) {
         if let Some(mut clock) = default.and_then(|e| clocks.get_mut(e).ok()) {
@@ -209,7 +215,7 @@ pub(crate) fn advance_clocks(
         }
     }
     let turned = if clocks.iter().any(|c| c.turn_based) {
-        worlds_with_commands(inbox, &worlds, &index, &positions, &content.0)
+        served.with_commands(inbox)
     } else {
         Vec::new()
     };
@@ -238,16 +244,13 @@ pub(crate) fn advance_clocks(
 pub(crate) fn advance_turns(
     inbox: Res<Inbox>,
     cfg: Res<SimConfig>,
-    worlds: Res<Worlds>,
-    index: Res<SessionIndex>,
-    content: Res<SimContent>,
-    positions: Query<&Position>,
+    served: CommandWorlds,
     mut clocks: Query<&mut WorldClock, With<SimWorld>>,
 ) {
     if inbox.commands.is_empty() || !clocks.iter().any(|c| c.turn_based && !c.paused) {
         return;
     }
-    for e in worlds_with_commands(&inbox, &worlds, &index, &positions, &content.0) {
+    for e in served.with_commands(&inbox) {
         if let Ok(mut clock) = clocks.get_mut(e)
             && clock.turn_based
             && !clock.paused

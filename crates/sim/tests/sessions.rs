@@ -283,6 +283,14 @@ fn push_media(app: &mut App, ready: sim::MediaReady) {
         .push(ready);
 }
 
+/// The media of the node session `n` entered in `events`.
+fn media_entered(events: &[SimEvent], n: u128) -> Option<Box<sim::Media>> {
+    events.iter().find_map(|e| match &e.event {
+        Event::NodeEntered { media, .. } if e.session == SessionId::from_u128(n) => media.clone(),
+        _ => None,
+    })
+}
+
 #[test]
 fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
     let mut app = sim::build_app(demo(), SimConfig::default());
@@ -332,12 +340,8 @@ fn generated_media_is_pushed_to_sessions_in_the_node_and_shown_to_later_ones() {
 
     // A session entering later sees the asset at once, as does a resumed one.
     let ev = start(&mut app, 3);
-    let shown = ev.iter().find_map(|e| match &e.event {
-        Event::NodeEntered { media, .. } => media.clone(),
-        _ => None,
-    });
     assert_eq!(
-        shown.as_deref(),
+        media_entered(&ev, 3).as_deref(),
         Some(&sim::Media::Asset {
             asset: "asset-1".into(),
             variant: None,
@@ -377,12 +381,8 @@ fn media_ready_between_ticks_is_shown_to_the_commands_after_it() {
     );
     let seed = 2;
     let ev = sim::between_ticks(&mut app, [cmd(2, Command::Start { scene: None, seed })]);
-    let shown = ev.iter().find_map(|e| match &e.event {
-        Event::NodeEntered { media, .. } if e.session == SessionId::from_u128(2) => media.clone(),
-        _ => None,
-    });
     assert_eq!(
-        shown.as_deref(),
+        media_entered(&ev, 2).as_deref(),
         Some(&sim::Media::Asset {
             asset: "asset-1".into(),
             variant: None,

@@ -35,12 +35,16 @@ fn control(app: &mut App, world: &str, c: WorldControl) {
         .push((world.into(), c));
 }
 
-fn now_of(app: &mut App, world: &str) -> i64 {
+fn clock_of(app: &mut App, world: &str) -> sim::Clock {
     sim::clocks(app.world_mut())
         .into_iter()
         .find(|(id, _)| id == world)
-        .map(|(_, c)| c.now_ms)
+        .map(|(_, c)| c)
         .expect("world served")
+}
+
+fn now_of(app: &mut App, world: &str) -> i64 {
+    clock_of(app, world).now_ms
 }
 
 fn prompted(events: &[SimEvent], n: u128) -> Option<&SimEvent> {
@@ -190,17 +194,9 @@ fn a_command_step_runs_commands_on_the_last_ticks_clock() {
     // World controls wait for the tick.
     control(&mut app, "arena", WorldControl::Pause);
     sim::between_ticks(&mut app, []);
-    let paused = |app: &mut App| {
-        sim::clocks(app.world_mut())
-            .into_iter()
-            .find(|(id, _)| id == "arena")
-            .unwrap()
-            .1
-            .paused
-    };
-    assert!(!paused(&mut app));
+    assert!(!clock_of(&mut app, "arena").paused);
     sim::tick(&mut app, []);
-    assert!(paused(&mut app));
+    assert!(clock_of(&mut app, "arena").paused);
 }
 
 #[test]
