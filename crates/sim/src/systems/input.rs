@@ -7,7 +7,9 @@ use crate::components::{Phase, Position, SessionQuery};
 use crate::cx::{Cx, abort};
 use crate::minigame::MiniGames;
 use crate::protocol::{Event, Media, SessionId};
-use crate::resources::{Inbox, MediaLibrary, SessionIndex, SimConfig, SimContent, Staging, Timers};
+use crate::resources::{
+    Inbox, MediaLibrary, SessionIndex, SimConfig, SimContent, Staging, StepKind, Timers,
+};
 use crate::worlds::WorldTime;
 use crate::{choices, nodes, save};
 
@@ -125,10 +127,8 @@ pub(super) fn reload_content(
     mut timers: ResMut<Timers>,
     cfg: Res<SimConfig>,
     time: WorldTime,
-    (media, games): (Res<MediaLibrary>, Res<MiniGames>),
+    (media, games, step): (Res<MediaLibrary>, Res<MiniGames>, Res<StepKind>),
 ) {
-    // Content reloads only on ticks.
-    let step = crate::resources::StepKind::Tick;
     let Some(new) = inbox.reload.take() else {
         return;
     };
